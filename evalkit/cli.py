@@ -1,0 +1,106 @@
+"""The ``evalkit`` command: a thin layer over the library (``evalkit --help``).
+
+Exit codes: 0 success, 1 the run finished but some images or codecs failed, 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc", "bpg", "avif", "jpegxl")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    if not values or any(not v > 0 or v == float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"bpp targets must be positive numbers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evalkit", description="Judge image codecs the way people see them.")
+    parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("codecs", help="list every codec, whether it can run here, and its version")
+
+    c = sub.add_parser(
+        "compress", help="reconstruct images with many codecs at matched bits per pixel",
+        description="Encode every image with every codec at each target bpp (real bitstreams), "
+                    "write reconstructions, bitstreams and manifest.csv, and print a summary.")
+    c.add_argument("--images", default="samples",
+                   help="'samples' (bundled photos), 'kodak', a folder, or one image (default: samples)")
+    c.add_argument("--kodak-dir", help="folder with kodim01.png … kodim24.png "
+                                       "(default: $EVALKIT_KODAK_DIR, else download into the cache)")
+    c.add_argument("--codecs", type=_names, default=None,
+                   help=f"comma-separated codec names (default: every available one of "
+                        f"{','.join(PRIMARY_CODECS)}; see 'evalkit codecs')")
+    c.add_argument("--bpp", type=_floats, default=[0.25, 0.5, 1.0],
+                   help="comma-separated target bits per pixel (default: 0.25,0.5,1.0)")
+    c.add_argument("--policy", choices=("closest", "not-above"), default="closest",
+                   help="closest: nearest achievable rate; not-above: highest rate not above target")
+    c.add_argument("--tolerance", type=float, default=0.01,
+                   help="relative bpp error at which the search stops (default: 0.01)")
+    c.add_argument("--out", default="runs/samples", help="output folder (default: runs/samples)")
+    c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def cmd_codecs(args) -> int:
+    from .codecs import codec_table
+
+    rows = codec_table()
+    width = max(len(r.name) for r in rows)
+    for r in rows:
+        opts = " ".join(f"{k}={v}" for k, v in r.options.items())
+        axis = f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
+        state = r.version if r.version else f"UNAVAILABLE: {r.unavailable}"
+        print(f"{r.name:<{width}}  {axis:<26} {opts:<28} {state}")
+    return 0
+
+
+def cmd_compress(args) -> int:
+    from .codecs import CodecError, FAMILIES, zoo
+    from .compress import compress
+    from .datasets import resolve_images
+    from .report.tables import summary_table
+
+    if args.codecs is None:
+        args.codecs = [n for n in PRIMARY_CODECS if not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+    try:
+        images = resolve_images(args.images, args.kodak_dir)
+        result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
+                          rtol=args.tolerance, workers=args.workers, progress=not args.quiet)
+    except (KeyError, CodecError, ValueError, FileNotFoundError) as exc:
+        print(f"evalkit compress: error: {exc.args[0] if isinstance(exc, KeyError) else exc}",
+              file=sys.stderr)
+        return 2
+    for note in result.warnings:
+        print(f"warning: {note}", file=sys.stderr)
+    if len(result.manifest):
+        print(summary_table(result.manifest).to_string())
+    print(f"\n{len(result.manifest)} reconstructions, {result.fresh_encodes} new encodes; "
+          f"manifest: {args.out}/manifest.csv")
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"codecs": cmd_codecs, "compress": cmd_compress}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

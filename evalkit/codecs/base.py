@@ -1,0 +1,121 @@
+"""The one interface every codec family implements.
+
+Shaped after CompressAI's ``utils/bench/codecs.py``: a small abstract ``Codec`` and families
+that differ only in how they call their library. A codec turns an RGB uint8 image into the
+bytes of a real, self-contained bitstream and back; nothing is estimated.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class CodecError(RuntimeError):
+    """An encoder or decoder failed, or a codec cannot be used on this machine."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The setting a codec is driven by, described so rate matching can search it.
+
+    ``increasing`` says whether bpp grows with the setting; ``integer`` that only whole values
+    exist (the reachable rates are then a ladder, not a continuum); ``log`` that bpp is closer to
+    linear in log(setting) than in the setting, which makes interpolation converge faster.
+    """
+
+    name: str
+    lo: float
+    hi: float
+    integer: bool = False
+    increasing: bool = True
+    log: bool = False
+
+    def clip(self, value: float) -> float:
+        value = min(max(value, self.lo), self.hi)
+        return float(round(value)) if self.integer else float(value)
+
+    def to_unit(self, value: float) -> float:
+        """Position of ``value`` on [0, 1], oriented so that 1 means more bits."""
+        f = (lambda v: math.log(v)) if self.log else (lambda v: v)
+        t = (f(value) - f(self.lo)) / (f(self.hi) - f(self.lo))
+        return t if self.increasing else 1.0 - t
+
+    def from_unit(self, t: float) -> float:
+        """Inverse of :meth:`to_unit` (not rounded)."""
+        t = t if self.increasing else 1.0 - t
+        if self.log:
+            return math.exp(math.log(self.lo) + t * (math.log(self.hi) - math.log(self.lo)))
+        return self.lo + t * (self.hi - self.lo)
+
+
+def check_rgb8(image: np.ndarray) -> np.ndarray:
+    """Codecs accept exactly what :mod:`evalkit.images` produces: H×W×3 uint8, C-contiguous."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"codecs take RGB uint8 images of shape (H, W, 3), got {image.dtype} {image.shape}; "
+            "load images with evalkit.images.load_image")
+    return np.ascontiguousarray(image)
+
+
+class Codec(ABC):
+    """A codec configuration: a family (``jpeg``, ``hevc``, ...) plus fixed options.
+
+    Subclasses set ``family``, ``extension`` and ``axis``, and implement :meth:`encode`,
+    :meth:`decode` and :meth:`library_version`. Options (chroma subsampling, speed, ...) are
+    keyword arguments of ``__init__``; :attr:`key` identifies the configuration for caching.
+    """
+
+    family: str
+    extension: str
+    axis: Axis
+
+    def __init__(self, name: str | None = None, **options):
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(f"codec family {self.family!r} has no option(s) {sorted(unknown)}; "
+                             f"known: {sorted(self.default_options())}")
+        self.options = {**self.default_options(), **options}
+        self.name = name or self.family
+
+    @classmethod
+    def default_options(cls) -> dict:
+        return {}
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when the codec can run here, otherwise what is missing and how to get it."""
+        return None
+
+    @classmethod
+    @abstractmethod
+    def library_version(cls) -> str:
+        """The encoding library and its version, e.g. ``libjpeg-turbo 3.1``."""
+
+    @abstractmethod
+    def encode(self, image: np.ndarray, setting: float) -> bytes:
+        """Encode an RGB uint8 image at ``setting`` (a value on :attr:`axis`) into a bitstream."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode a bitstream produced by :meth:`encode` into an RGB uint8 image."""
+
+    def initial_setting(self, target_bpp: float) -> float:
+        """Where rate matching starts looking for ``target_bpp``: the middle of the axis."""
+        return self.axis.clip(self.axis.from_unit(0.5))
+
+    @property
+    def key(self) -> str:
+        """Stable identity of this configuration: family, options and library version."""
+        opts = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.family}[{opts}]@{self.library_version()}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.options}>"
+
+
+def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
+    """bpp = 8 × bytes of the whole bitstream (headers included) / pixels of the original."""
+    return 8.0 * n_bytes / (height * width)

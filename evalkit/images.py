@@ -1,0 +1,82 @@
+"""Reading images into the one form every stage uses: RGB, 8 bits per channel, H×W×3 uint8.
+
+Grayscale is expanded to three equal channels. Alpha is dropped and 16-bit or floating-point
+samples are rounded to 8 bits, each with a :class:`ImageConversionWarning` saying what was done.
+An unreadable or truncated file raises :class:`ImageReadError` naming the file.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .storage import atomic_path
+
+#: File types read from a folder, and the imagecodecs decoder for each.
+DECODERS = {".png": "png", ".jpg": "jpeg8", ".jpeg": "jpeg8", ".bmp": "bmp",
+            ".tif": "tiff", ".tiff": "tiff", ".webp": "webp"}
+
+
+class ImageReadError(ValueError):
+    """A file that is not a readable image; the message names the file and the cause."""
+
+
+class ImageConversionWarning(UserWarning):
+    """An image was changed on the way to RGB 8-bit (alpha dropped, bit depth reduced)."""
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read ``path`` as RGB uint8 (H, W, 3). PNG, JPEG, BMP, TIFF and WebP are supported."""
+    import imagecodecs
+
+    path = Path(path)
+    decoder = DECODERS.get(path.suffix.lower())
+    if decoder is None:
+        raise ImageReadError(f"{path}: unsupported file type {path.suffix!r}; "
+                             f"use one of {', '.join(sorted(DECODERS))}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file: {exc.strerror}") from exc
+    try:
+        pixels = imagecodecs.imread(data, codec=decoder)
+    except Exception as exc:  # imagecodecs raises one error class per codec
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageReadError(f"{path}: not a readable {path.suffix[1:].upper()} image "
+                             f"(truncated or corrupt?): {cause}") from exc
+    return to_rgb8(pixels, str(path))
+
+
+def to_rgb8(pixels: np.ndarray, name: str = "image") -> np.ndarray:
+    """Convert an array (H×W, H×W×1..4; uint8, uint16 or float in [0, 1]) to RGB uint8."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or 0 in pixels.shape:
+        raise ImageReadError(f"{name}: expected an H×W image with 1–4 channels, got shape {pixels.shape}")
+    if pixels.shape[2] in (2, 4):
+        warnings.warn(f"{name}: alpha channel dropped (codecs are compared on RGB)",
+                      ImageConversionWarning, stacklevel=2)
+        pixels = pixels[:, :, :-1]
+    if pixels.dtype == np.uint16:
+        warnings.warn(f"{name}: 16-bit samples rounded to 8 bits (v/257)",
+                      ImageConversionWarning, stacklevel=2)
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif np.issubdtype(pixels.dtype, np.floating):
+        warnings.warn(f"{name}: floating-point samples clipped to [0, 1] and rounded to 8 bits",
+                      ImageConversionWarning, stacklevel=2)
+        pixels = np.round(np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 255.0).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        raise ImageReadError(f"{name}: unsupported sample type {pixels.dtype}")
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
+
+
+def save_png(pixels: np.ndarray, path: str | Path) -> None:
+    """Write an RGB uint8 image as PNG, atomically (a crash never leaves half a file)."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels, "RGB").save(tmp, "PNG")

@@ -1,0 +1,1 @@
+"""Tables, rate–distortion curves and reports built from manifests and metric tables."""

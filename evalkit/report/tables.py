@@ -1,0 +1,18 @@
+"""Summary tables of a compress manifest."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per codec and target: achieved bpp (mean), worst relative error, flagged points, encodes.
+
+    A flagged point is one where the target could not be met within tolerance: out of the
+    codec's range, or between two adjacent settings of a coarse axis (``flag`` says which).
+    """
+    m = manifest.assign(abs_err=manifest["rel_error"].abs() * 100,
+                        flagged=manifest["flag"].fillna("").astype(str) != "")
+    table = m.groupby(["codec", "target_bpp"], sort=True).agg(
+        images=("image", "count"), bpp=("bpp", "mean"), max_err_pct=("abs_err", "max"),
+        flagged=("flagged", "sum"), encodes=("encodes", "mean"), encode_s=("encode_s", "mean"))
+    return table.round({"bpp": 4, "max_err_pct": 2, "encodes": 2, "encode_s": 3})

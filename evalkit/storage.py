@@ -1,0 +1,51 @@
+"""Where evalkit keeps things on disk, and how it writes them without ever leaving half a file."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    """``$EVALKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/evalkit``, else ``~/.cache/evalkit``."""
+    if os.environ.get("EVALKIT_CACHE_DIR"):
+        return Path(os.environ["EVALKIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "evalkit"
+
+
+def image_hash(pixels: np.ndarray) -> str:
+    """Content hash of an image: its shape and pixel bytes (file format and metadata ignored)."""
+    digest = hashlib.sha256(repr((pixels.shape, str(pixels.dtype))).encode())
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.hexdigest()[:24]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
