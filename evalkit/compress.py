@@ -85,7 +85,7 @@ def run_job(job: Job) -> JobResult:
                      for s, (n, t) in json.loads(probes_file.read_text()).items()}
         search = RateSearch(codec, job.pixels, known)
         search.on_probe = lambda _: write_json(
-            probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.known.values()})
+            probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()})
         rows = [_match_one(job, codec, search, target, codec_dir) for target in job.targets]
         return JobResult(job, rows, search.fresh_encodes)
     except Exception as exc:  # one failing codec or image must not stop the others

@@ -32,9 +32,9 @@ class PillowCodec(Codec):
         """Keyword arguments of ``Image.save`` that encode at ``setting``."""
 
     def encode(self, image: np.ndarray, setting: float) -> bytes:
-        buf = io.BytesIO()
+        buf, image = io.BytesIO(), check_rgb8(image)
         try:
-            Image.fromarray(check_rgb8(image), "RGB").save(
+            Image.fromarray(image, "RGB").save(
                 buf, self.pillow_format, **self.save_args(setting))
         except (OSError, ValueError) as exc:
             raise CodecError(f"{self.name}: encoding at {self.axis.name}={setting} failed: {exc}") from exc

@@ -58,33 +58,35 @@ class Match:
 class RateSearch:
     """All encodes of one image with one codec, and matching on top of them.
 
-    ``known`` seeds probes from a cache (setting → :class:`Probe`); ``on_probe`` is called with
-    each fresh probe so a caller can persist it. Bitstreams encoded in this session are kept in
-    memory so the chosen one need not be encoded twice.
+    ``stored`` holds probes from a cache (setting → :class:`Probe`): the search takes sizes from
+    it instead of encoding, but walks the same path, so it reports the same number of encodes
+    on a re-run. ``on_probe`` is called after each fresh encode, with ``stored`` updated, so a
+    caller can persist it. Bitstreams encoded in this session are kept in memory so the chosen one
+    need not be encoded twice.
     """
 
     codec: Codec
     image: np.ndarray
-    known: dict[float, Probe] = field(default_factory=dict)
+    stored: dict[float, Probe] = field(default_factory=dict)
     on_probe: Callable[[Probe], None] | None = None
-    fresh_encodes: int = 0
-    _bytes: dict[float, bytes] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self):
-        self.known = dict(self.known)
+    known: dict[float, Probe] = field(default_factory=dict, init=False)
+    fresh_encodes: int = field(default=0, init=False)
+    _bytes: dict[float, bytes] = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ encodes
     def probe(self, setting: float) -> Probe:
+        """The size at ``setting``: known, stored, or encoded now."""
         setting = self.codec.axis.clip(setting)
         if setting not in self.known:
-            start = time.perf_counter()
-            data = self.codec.encode(self.image, setting)
-            probe = Probe(setting, len(data), time.perf_counter() - start)
-            self.fresh_encodes += 1
-            self.known[setting] = probe
-            self._bytes[setting] = data
-            if self.on_probe:
-                self.on_probe(probe)
+            if setting not in self.stored:
+                start = time.perf_counter()
+                data = self.codec.encode(self.image, setting)
+                self.stored[setting] = Probe(setting, len(data), time.perf_counter() - start)
+                self.fresh_encodes += 1
+                self._bytes[setting] = data
+                if self.on_probe:
+                    self.on_probe(self.stored[setting])
+            self.known[setting] = self.stored[setting]
         return self.known[setting]
 
     def bitstream(self, setting: float) -> bytes:

@@ -1,0 +1,124 @@
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evalkit.codecs import FAMILIES, CodecError, bits_per_pixel, codec_table, get_codec, zoo
+from evalkit.codecs.pillow import jpeg_qtables
+
+AVAILABLE = [r.name for r in codec_table() if r.unavailable is None]
+PRIMARY = ["jpeg", "jpeg2000", "webp", "hevc", "avif", "jpegxl"]
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def test_primary_codecs_run_here():
+    assert set(PRIMARY) <= set(AVAILABLE), codec_table()
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_round_trip_through_bytes(name, photo_crop, tmp_path):
+    codec = get_codec(name)
+    mid = codec.axis.clip(codec.axis.from_unit(0.6))
+    data = codec.encode(photo_crop, mid)
+    assert isinstance(data, bytes) and len(data) > 0
+    path = tmp_path / f"x.{codec.extension}"
+    path.write_bytes(data)
+    decoded = codec.decode(path.read_bytes())
+    assert decoded.dtype == np.uint8 and decoded.shape == photo_crop.shape
+    assert psnr(photo_crop, decoded) > 24
+    assert codec.encode(photo_crop, mid) == data, "encoders must be deterministic"
+    bpp = bits_per_pixel(path.stat().st_size, *photo_crop.shape[:2])
+    assert bpp == 8 * len(data) / (97 * 131)
+    assert codec.library_version()
+
+
+@pytest.mark.parametrize("name", PRIMARY)
+@pytest.mark.parametrize("n", [3, 19])
+def test_rate_is_monotone_on_the_axis(name, n, kodak):
+    codec, image = get_codec(name), kodak(n)
+    settings = [codec.axis.clip(codec.axis.from_unit(t)) for t in np.linspace(0.05, 0.95, 7)]
+    sizes = [len(codec.encode(image, s)) for s in settings]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1], list(zip(settings, sizes))
+
+
+def test_jpeg_tables_equal_libjpeg_at_integer_quality(kodak):
+    im = Image.fromarray(kodak(1))
+    for q in (5, 37, 50, 75, 95):
+        a, b = io.BytesIO(), io.BytesIO()
+        im.save(a, "JPEG", quality=q, optimize=True)
+        im.save(b, "JPEG", qtables=jpeg_qtables(q), optimize=True)
+        assert a.getvalue() == b.getvalue(), q
+
+
+def test_jpeg_axis_is_finer_than_integers(kodak):
+    codec = get_codec("jpeg")
+    sizes = {len(codec.encode(kodak(1), 40 + k / 4)) for k in range(5)}
+    assert len(sizes) >= 4
+
+
+def test_jpeg_subsampling_options(photo_crop):
+    for name, factors in (("jpeg", (2, 2)), ("jpeg-444", (1, 1))):
+        data = get_codec(name).encode(photo_crop, 80)
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.layer[0][1:3] == factors
+
+
+def test_webp_is_lossy_vp8_even_at_top_quality(photo_crop):
+    data = get_codec("webp").encode(photo_crop, 100)
+    assert data[12:16] == b"VP8 "
+
+
+def test_jpeg2000_is_rate_driven(kodak):
+    codec = get_codec("jpeg2000")
+    data = codec.encode(kodak(5), 0.5)
+    assert abs(bits_per_pixel(len(data), 512, 768) / 0.5 - 1) < 0.05
+    assert data[:4] == b"\xff\x4f\xff\x51"  # a bare J2K codestream: SOC then SIZ
+
+
+def test_hevc_keeps_full_chroma_by_default(photo_crop):
+    import pillow_heif
+    heif = pillow_heif.open_heif(io.BytesIO(get_codec("hevc").encode(photo_crop, 30)))
+    assert heif.info["chroma"] == 444
+    heif = pillow_heif.open_heif(io.BytesIO(get_codec("hevc-420").encode(photo_crop, 30)))
+    assert heif.info["chroma"] == 420
+
+
+def test_codec_table_lists_every_codec_with_reason_or_version():
+    rows = {r.name: r for r in codec_table()}
+    assert set(rows) == set(zoo())
+    for r in rows.values():
+        assert (r.version is None) != (r.unavailable is None)
+
+
+@pytest.mark.skipif(shutil.which("bpgenc") is not None, reason="bpgenc is installed here")
+def test_bpg_without_its_programs_says_what_to_do():
+    with pytest.raises(CodecError, match="bpgenc.*PATH.*hevc"):
+        get_codec("bpg")
+
+
+def test_unknown_codec_and_option():
+    with pytest.raises(KeyError, match="known codecs: jpeg"):
+        get_codec("jpeg3000")
+    with pytest.raises(ValueError, match="no option"):
+        FAMILIES["jpeg"](quality=3)
+    with pytest.raises(ValueError, match="subsampling"):
+        FAMILIES["jpeg"](subsampling="4:1:1")
+
+
+def test_codecs_refuse_non_rgb8(photo_crop):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        get_codec("jpeg").encode(photo_crop.astype(np.uint16), 50)
+
+
+def test_corrupt_bitstream_gives_codec_error(photo_crop):
+    for name in PRIMARY:
+        codec = get_codec(name)
+        data = codec.encode(photo_crop, codec.axis.clip(codec.axis.from_unit(0.5)))
+        with pytest.raises(CodecError):
+            codec.decode(data[: len(data) // 3])
