@@ -16,3 +16,16 @@ def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
         images=("image", "count"), bpp=("bpp", "mean"), max_err_pct=("abs_err", "max"),
         flagged=("flagged", "sum"), encodes=("encodes", "mean"), encode_s=("encode_s", "mean"))
     return table.round({"bpp": 4, "max_err_pct": 2, "encodes": 2, "encode_s": 3})
+
+
+def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Mean of every metric column per codec and target (or overall for a plain pairs table)."""
+    from ..metrics import PAIR_METRICS
+
+    columns = [c for c in PAIR_METRICS.values() if c in pairs.columns]
+    keys = [c for c in ("codec", "target_bpp") if c in pairs.columns]
+    if "bpp" in pairs.columns:
+        columns = ["bpp", *columns]
+    if not keys:
+        return pairs[columns].agg(["mean"])
+    return pairs.groupby(keys)[columns].mean().round(4)
