@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
                    help="precision of the LPIPS and Inception networks (statistics stay float64)")
     m.add_argument("--batch-size", type=int, default=8)
+    m.add_argument("--fid-patch-size", type=int, default=256,
+                   help="side of the patches for patch FID/KID; 0 for whole images only (default: 256)")
     m.add_argument("--no-cache", action="store_true", help="recompute everything")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -129,7 +131,7 @@ def cmd_metrics(args) -> int:
     try:
         engine = MetricEngine(args.metrics, device=args.device, weights_dir=args.weights_dir,
                               precision=args.precision, batch_size=args.batch_size,
-                              cache=not args.no_cache)
+                              cache=not args.no_cache, patch_size=args.fid_patch_size or None)
         result = engine.evaluate(read_pairs(manifest), root=manifest.parent, progress=not args.quiet)
     except (ValueError, FileNotFoundError, ImageReadError, WeightsError) as exc:
         print(f"evalkit metrics: error: {exc}", file=sys.stderr)

@@ -71,6 +71,9 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 class MetricEngine:
     """Computes the chosen metrics; networks are loaded once, when first needed.
 
+    FID/KID are computed on whole images and, unless ``patch_size`` is None, on ``patch_size``
+    patches (grid plus half-shifted grid) as well, with the sample count of each.
+
     >>> engine = MetricEngine(["psnr", "ms-ssim", "lpips"], weights_dir="../shared/weights")
     >>> result = engine.evaluate(read_pairs("runs/kodak/manifest.csv"), root="runs/kodak")
     >>> result.pairs[["codec", "bpp", "psnr", "ms_ssim", "lpips"]]
@@ -78,7 +81,7 @@ class MetricEngine:
 
     def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,
                  precision: str = "fp32", batch_size: int = 8, cache: bool = True,
-                 patch_size: int = 256):
+                 patch_size: int | None = 256):
         self.metrics = parse_metrics(metrics)
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
@@ -134,6 +137,10 @@ class MetricEngine:
                 out[i] = part
                 self.cache.put_features(key, hashes[i], part)
         return out
+
+    def _feature_modes(self) -> tuple[str, ...]:
+        """Whole images always; patches too unless ``patch_size`` is None (FID on images only)."""
+        return ("image", "patch") if self.patch_size else ("image",)
 
     # ------------------------------------------------------------------- engine
     def evaluate(self, table: pd.DataFrame, root: str | Path = ".", progress: bool = True) -> MetricsResult:
@@ -194,7 +201,7 @@ class MetricEngine:
             self.cache.put_values(self.version(m), sha[ref], fresh)
             values[m].update({(sha[ref], k): v for k, v in fresh.items()})
         if features is not None:
-            for mode in ("image", "patch"):
+            for mode in self._feature_modes():
                 paths = [p for p in [ref, *recs] if (mode, sha[p]) not in features]
                 hashes = [sha[p] for p in paths]
                 for h, f in zip(hashes, self.inception_features(hashes, lambda i: image(paths[i]), mode)):
@@ -234,7 +241,8 @@ class MetricEngine:
             ref_set = list(dict.fromkeys(sha[refs[i]] for i in idx))
             rec_set = list(dict.fromkeys(sha[recs[i]] for i in idx))
             row = dict(zip(groups or ["group"], key))
-            for mode, suffix in (("image", ""), ("patch", "_patch")):
+            for mode in self._feature_modes():
+                suffix = "_patch" if mode == "patch" else ""
                 a = np.concatenate([features[(mode, h)] for h in ref_set])
                 b = np.concatenate([features[(mode, h)] for h in rec_set])
                 row[f"n_samples{suffix}"] = len(b)
