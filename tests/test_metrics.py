@@ -81,6 +81,17 @@ def test_lpips_matches_the_package(pairs, weights):
         assert ours(tensor([ref]) / 255, tensor([rec]) / 255).item() == pytest.approx(theirs, rel=1e-5)
 
 
+def test_lpips_small_images_and_reduced_precision(pairs, weights):
+    metric = LPIPSMetric("alex", weights_dir=weights)
+    with pytest.raises(ValueError, match="16×20 px is too small for LPIPS-alex"):
+        metric(torch.rand(1, 3, 20, 16), torch.rand(1, 3, 20, 16))
+    ref, rec = (tensor([a]) / 255 for a in pairs[0])
+    full = metric(ref, rec).item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reduced = metric(ref, rec).float().item()
+    assert reduced == pytest.approx(full, rel=0.05) and reduced != full
+
+
 def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
     def offline(url, *a, **k):
         raise OSError("network unreachable")

@@ -83,7 +83,14 @@ class LPIPSMetric:
         import lpips
 
         x = self.model.scaling_layer(images.to(self.device) * 2 - 1)
-        return [lpips.normalize_tensor(f) for f in self.model.net(x)]
+        try:
+            return [lpips.normalize_tensor(f) for f in self.model.net(x)]
+        except RuntimeError as exc:
+            if "too small" not in str(exc):
+                raise
+            h, w = images.shape[-2:]
+            raise ValueError(f"image of {w}×{h} px is too small for LPIPS-{self.net}'s trunk "
+                             "(AlexNet needs at least 31 px a side)") from exc
 
     @torch.inference_mode()
     def distance(self, reference: list[torch.Tensor], reconstructions: torch.Tensor) -> torch.Tensor:
