@@ -75,6 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="side of the patches for patch FID/KID; 0 for whole images only (default: 256)")
     m.add_argument("--no-cache", action="store_true", help="recompute everything")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    f = sub.add_parser(
+        "fit", help="fit a combined metric to human 2AFC judgements (RANSAC over SVD least squares)",
+        description="Fit every subset of the chosen metrics to a judgement table, print each "
+                    "one's weights and held-out 2AFC score with a 95%% CI, and save the "
+                    "combination of all chosen metrics.")
+    f.add_argument("--judgements", required=True,
+                   help="CSV/Parquet with reference, a, b, n_a, n_b (and optional <metric>_a/_b)")
+    f.add_argument("--metrics", type=_names, default=["psnr", "ms-ssim", "lpips"],
+                   help="comma-separated metrics to combine (default: psnr,ms-ssim,lpips)")
+    f.add_argument("--out", default="combined.json", help="model file to write (default: combined.json)")
+    f.add_argument("--formulation", choices=("pairwise", "per-sample"), default="pairwise",
+                   help="pairwise: d·(m(A)−m(B)) = p_A−½ (default); per-sample: d·m = b (the paper's)")
+    f.add_argument("--folds", type=int, default=5, help="cross-validation folds (default: 5)")
+    f.add_argument("--split-column", help="use this column's train/test values instead of folds")
+    f.add_argument("--threshold", type=float, default=None,
+                   help="RANSAC inlier threshold (default: median absolute deviation of the targets)")
+    f.add_argument("--hypotheses", type=int, default=1000, help="RANSAC hypotheses (default: 1000)")
+    f.add_argument("--standardize", action="store_true", help="fit on metrics divided by their std")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--weights-dir", help="local network weights for metrics computed here")
+    f.add_argument("--device", help="device for metrics computed here")
     return parser
 
 
@@ -145,9 +167,40 @@ def cmd_metrics(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    from pathlib import Path
+
+    from .fit import compare_combinations, metric_values, read_judgements
+    from .images import ImageReadError
+    from .metrics import WeightsError
+
+    try:
+        table = read_judgements(args.judgements)
+        table = metric_values(table, args.metrics, root=Path(args.judgements).parent,
+                              engine_options={"weights_dir": args.weights_dir, "device": args.device})
+        results, models = compare_combinations(
+            table, args.metrics, folds=args.folds, split_column=args.split_column, seed=args.seed,
+            formulation=args.formulation, residual_threshold=args.threshold,
+            n_hypotheses=args.hypotheses, standardize=args.standardize)
+    except (ValueError, FileNotFoundError, ImageReadError, WeightsError) as exc:
+        print(f"evalkit fit: error: {exc}", file=sys.stderr)
+        return 2
+    split = f"split on {args.split_column}" if args.split_column else f"{args.folds}-fold"
+    print(f"{len(table)} judgements, {args.formulation} formulation, held-out 2AFC ({split}, 95% CI):")
+    shown = results.sort_values("2afc", ascending=False)
+    if not args.standardize:
+        shown = shown.drop(columns="weights_scaled")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    models[tuple(args.metrics)].save(args.out)
+    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics}[args.command](args)
+    commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
+                "fit": cmd_fit}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

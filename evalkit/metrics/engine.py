@@ -40,18 +40,36 @@ class MetricsResult:
     sets: pd.DataFrame | None    # FID / KID per group, with sample counts (None if not asked)
 
 
+COMBINED_PREFIX = "combined:"
+
+
 def parse_metrics(names: list[str]) -> list[str]:
     known = list(PAIR_METRICS) + list(SET_METRICS)
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and not n.startswith(COMBINED_PREFIX)]
     if unknown or not names:
-        raise ValueError(f"unknown metric(s) {unknown or names}; choose from {', '.join(known)}")
+        raise ValueError(f"unknown metric(s) {unknown or names}; choose from {', '.join(known)}, "
+                         f"or {COMBINED_PREFIX}MODEL.json (a model from 'evalkit fit')")
     return list(dict.fromkeys(names))
+
+
+def combined_column(path: str) -> str:
+    """Column of a fitted combination: ``combined``, or ``combined_<file stem>``."""
+    stem = Path(path).stem
+    return "combined" if stem == "combined" else f"combined_{stem}"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV or Parquet table (by extension)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such table")
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
     """A manifest or any CSV/Parquet with ``reference`` and ``reconstruction`` columns."""
     path = Path(path)
-    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+    table = read_table(path)
     missing = {"reference", "reconstruction"} - set(table.columns)
     if missing:
         raise ValueError(f"{path}: needs the columns reference and reconstruction; lacks {sorted(missing)}")
@@ -71,6 +89,8 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 class MetricEngine:
     """Computes the chosen metrics; networks are loaded once, when first needed.
 
+    ``combined:MODEL.json`` names a combination fitted by ``evalkit fit``: its component metrics
+    are computed (and kept as columns) and its quality q goes to a ``combined…`` column.
     FID/KID are computed on whole images and, unless ``patch_size`` is None, on ``patch_size``
     patches (grid plus half-shifted grid) as well, with the sample count of each.
 
@@ -82,7 +102,14 @@ class MetricEngine:
     def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,
                  precision: str = "fp32", batch_size: int = 8, cache: bool = True,
                  patch_size: int | None = 256):
-        self.metrics = parse_metrics(metrics)
+        from ..fit.model import CombinationModel
+
+        requested = parse_metrics(metrics)
+        self.combined = {n[len(COMBINED_PREFIX):]: CombinationModel.load(n[len(COMBINED_PREFIX):])
+                         for n in requested if n.startswith(COMBINED_PREFIX)}
+        components = [m for model in self.combined.values() for m in model.metrics]
+        self.metrics = list(dict.fromkeys(
+            [n for n in requested if not n.startswith(COMBINED_PREFIX)] + components))
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -167,6 +194,8 @@ class MetricEngine:
         out = table.copy()
         for m in pair_metrics:
             out[PAIR_METRICS[m]] = [values[m][(sha[r], sha[c])] for r, c in zip(refs, recs)]
+        for path, model in self.combined.items():
+            out[combined_column(path)] = model.quality(out[model.columns].to_numpy(np.float64))
         sets = self._set_metrics(table, refs, recs, sha, features) if want_sets else None
         return MetricsResult(out, sets)
 

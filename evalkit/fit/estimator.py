@@ -1,0 +1,138 @@
+"""A combined perceptual metric fitted to 2AFC judgements, with scikit-learn's estimator API.
+
+Input rows are judgements: ``X`` is (n, 2k) — the k metric values of image A, then those of B,
+each against the same reference — and ``y`` is p_A, the fraction of raters who preferred A.
+
+Two formulations of Patel et al.'s fit (supplement §2) are offered:
+
+* ``pairwise`` (default): d·(m(A) − m(B)) = p_A − ½. This is what a 2AFC judgement measures — a
+  preference between two images — so it needs no per-image score and no intercept (swapping A and
+  B flips both sides). Use it for judgement tables, which is what evalkit's studies produce.
+* ``per-sample``: the paper's d·m(x, x̂) = b, each image a sample whose b is its 2AFC score (p_A
+  for A, 1 − p_A for B). Use it to reproduce the paper, or when each reconstruction has an
+  absolute score of its own.
+
+The combined quality of an image is q = d·m (+ intercept); A is predicted to be preferred when
+q(A) > q(B). :meth:`score` is the mean 2AFC score, so cross-validation maximises agreement with
+people.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .ransac import ransac
+from .scoring import preferences, score_2afc
+
+FORMULATIONS = ("pairwise", "per-sample")
+
+
+class CombinedMetric(RegressorMixin, BaseEstimator):
+    """Weights of a metric combination, fitted by RANSAC over SVD least squares.
+
+    Parameters
+    ----------
+    formulation : "pairwise" or "per-sample" (see the module docstring).
+    residual_threshold : inlier threshold on |d·a − b| in units of the 2AFC target; None takes
+        the median absolute deviation of the targets, as scikit-learn's RANSAC does.
+    n_hypotheses : minimal sets drawn (each of k samples for k metrics).
+    standardize : divide each metric by its standard deviation before fitting; ``coef_`` is
+        always in the metrics' own units, ``coef_scaled_`` in standardised ones.
+    fit_intercept : add a constant term (per-sample formulation only).
+    random_state : seed of the hypothesis draw; the same seed gives the same model.
+
+    Attributes: ``coef_``, ``coef_scaled_``, ``scale_``, ``intercept_``, ``inlier_mask_`` (over
+    the fitted equations: n for pairwise, 2n for per-sample — A rows then B rows),
+    ``n_metrics_``, ``threshold_``.
+    """
+
+    def __init__(self, formulation: str = "pairwise", residual_threshold: float | None = None,
+                 n_hypotheses: int = 1000, standardize: bool = False, fit_intercept: bool = False,
+                 random_state: int | None = 0):
+        self.formulation = formulation
+        self.residual_threshold = residual_threshold
+        self.n_hypotheses = n_hypotheses
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _split(X) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] % 2 or X.shape[1] == 0:
+            raise ValueError(f"X must be (n, 2k): k metric values of A then k of B; got {X.shape}")
+        if not np.isfinite(X).all():
+            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            raise ValueError(f"metric values are NaN or infinite in {len(rows)} judgement(s), "
+                             f"first at row {rows[0]} (identical images give PSNR = inf: drop or cap them)")
+        k = X.shape[1] // 2
+        return X[:, :k], X[:, k:]
+
+    def _equations(self, xa, xb, p) -> tuple[np.ndarray, np.ndarray]:
+        if self.formulation == "pairwise":
+            return (xa - xb) / self.scale_, p - 0.5
+        a = np.vstack([xa, xb]) / self.scale_
+        if self.fit_intercept:
+            a = np.hstack([a, np.ones((len(a), 1))])
+        return a, np.concatenate([p, 1.0 - p])
+
+    # -------------------------------------------------------------------- API
+    def fit(self, X, y):
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"formulation must be one of {FORMULATIONS}, got {self.formulation!r}")
+        if self.fit_intercept and self.formulation == "pairwise":
+            raise ValueError("the pairwise formulation has no intercept (it cancels in m(A) − m(B))")
+        xa, xb = self._split(X)
+        p = np.asarray(y, dtype=np.float64)
+        if p.shape != (len(xa),) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+            raise ValueError("y must hold one preference fraction p_A in [0, 1] per judgement")
+        k = xa.shape[1]
+        needed = k + self.fit_intercept
+        if len(xa) < max(needed, 2):
+            raise ValueError(f"{len(xa)} judgement(s) cannot fit {k} metric weight(s): "
+                             f"need at least {max(needed, 2)}")
+        values = np.vstack([xa, xb])
+        self.scale_ = values.std(axis=0) if self.standardize else np.ones(k)
+        if (self.scale_ == 0).any():
+            raise ValueError("a metric is constant over these judgements and cannot be weighted")
+        a, b = self._equations(xa, xb, p)
+        s = np.linalg.svd(a, compute_uv=False)
+        if s[-1] <= 1e-9 * s[0]:
+            raise ValueError("the metrics are collinear on these judgements (the design matrix is "
+                             "rank-deficient): drop one of them")
+        self.threshold_ = (float(np.median(np.abs(b - np.median(b))))
+                           if self.residual_threshold is None else float(self.residual_threshold))
+        result = ransac(a, b, self.threshold_, self.n_hypotheses, self.random_state)
+        coef = result.coef
+        self.intercept_ = float(coef[-1]) if self.fit_intercept else 0.0
+        self.coef_scaled_ = coef[:k]
+        self.coef_ = self.coef_scaled_ / self.scale_
+        self.inlier_mask_ = result.inlier_mask
+        self.n_metrics_ = k
+        return self
+
+    def quality(self, values) -> np.ndarray:
+        """Combined quality q = d·m + intercept of images with metric values (n, k)."""
+        check_is_fitted(self)
+        return np.asarray(values, np.float64) @ self.coef_ + self.intercept_
+
+    def decision_function(self, X) -> np.ndarray:
+        """q(A) − q(B): positive where A is predicted to be preferred."""
+        xa, xb = self._split(X)
+        return self.quality(xa) - self.quality(xb)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted fraction of raters preferring A."""
+        margin = self.decision_function(X)
+        p = 0.5 + margin if self.formulation == "pairwise" else 0.5 * (1.0 + margin)
+        return np.clip(p, 0.0, 1.0)
+
+    def score_samples(self, X, y) -> np.ndarray:
+        """Per-judgement 2AFC scores."""
+        return score_2afc(preferences(self.decision_function(X)), y)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean 2AFC score (higher is better), as cross-validation expects."""
+        return float(np.average(self.score_samples(X, y), weights=sample_weight))

@@ -1,0 +1,67 @@
+"""The judgement table: one row per 2AFC comparison, as CSV or Parquet.
+
+Required columns: ``reference``, ``a``, ``b`` (image paths relative to the table, absolute
+paths, or ids) and ``n_a``, ``n_b`` (how many raters preferred A, and B). Optional: ``codec_a``,
+``codec_b``, ``bpp_a``, ``bpp_b``, and precomputed metric values ``<column>_a`` / ``<column>_b``
+(``psnr_a``, ``ms_ssim_b``, ``lpips_a``, …, the engine's column names), used instead of computing
+them. evalkit's study export writes this format; ``evalkit fit`` reads it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..metrics.engine import PAIR_METRICS, read_table
+
+REQUIRED = ("reference", "a", "b", "n_a", "n_b")
+
+
+def read_judgements(path: str | Path) -> pd.DataFrame:
+    """Read and check a judgement table; adds ``p_a`` = n_a / (n_a + n_b)."""
+    path = Path(path)
+    table = read_table(path)
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: a judgement table needs the columns {', '.join(REQUIRED)}; "
+                         f"lacks {', '.join(missing)}")
+    if table.empty:
+        raise ValueError(f"{path}: no judgements")
+    counts = table[["n_a", "n_b"]].apply(pd.to_numeric, errors="coerce")
+    bad = counts.isna().any(axis=1) | (counts < 0).any(axis=1) | (counts.sum(axis=1) == 0)
+    if bad.any():
+        raise ValueError(f"{path}: n_a and n_b must be non-negative counts with a positive sum; "
+                         f"{int(bad.sum())} row(s) are not, first at row {int(np.flatnonzero(bad)[0])}")
+    table = table.assign(n_a=counts["n_a"], n_b=counts["n_b"])
+    return table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
+
+
+def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".",
+                  engine_options: dict | None = None) -> pd.DataFrame:
+    """Columns ``<column>_a`` and ``<column>_b`` for each metric: taken from the table where
+    present, otherwise computed by the metric engine (cached) on (reference, a) and (reference, b)."""
+    unknown = [m for m in metrics if m not in PAIR_METRICS]
+    if unknown:
+        raise ValueError(f"cannot fit on {unknown}: choose among {', '.join(PAIR_METRICS)}")
+    todo = [m for m in metrics
+            if not {f"{PAIR_METRICS[m]}_a", f"{PAIR_METRICS[m]}_b"} <= set(table.columns)]
+    out = table.copy()
+    if todo:
+        from ..metrics import MetricEngine
+        pairs = pd.DataFrame({"reference": pd.concat([table["reference"], table["reference"]]),
+                              "reconstruction": pd.concat([table["a"], table["b"]])})
+        result = MetricEngine(todo, **(engine_options or {})).evaluate(pairs, root=root).pairs
+        n = len(table)
+        for m in todo:
+            column = PAIR_METRICS[m]
+            out[f"{column}_a"] = result[column].to_numpy()[:n]
+            out[f"{column}_b"] = result[column].to_numpy()[n:]
+    return out
+
+
+def design(table: pd.DataFrame, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """X = [m(A)…, m(B)…] and y = p_A for :class:`~evalkit.fit.estimator.CombinedMetric`."""
+    columns = [PAIR_METRICS[m] for m in metrics]
+    x = table[[f"{c}_a" for c in columns] + [f"{c}_b" for c in columns]].to_numpy(np.float64)
+    return x, table["p_a"].to_numpy(np.float64)

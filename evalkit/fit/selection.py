@@ -1,0 +1,67 @@
+"""Which metrics, and which combination, agree best with people: every subset of the chosen
+metrics fitted and scored on held-out judgements (k-fold, grouped by reference image so that no
+image is in both the training and the test part, or a given train/test split)."""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold, KFold
+
+from .estimator import CombinedMetric
+from .judgements import design
+from .model import CombinationModel
+from .scoring import bootstrap_ci
+
+
+def held_out_scores(table: pd.DataFrame, metrics: list[str], folds: int = 5,
+                    split_column: str | None = None, seed: int = 0, **params) -> np.ndarray:
+    """Per-judgement 2AFC scores of the combination, each from a model that did not see it."""
+    x, y = design(table, metrics)
+    scores = np.full(len(y), np.nan)
+    for train, test in _splits(table, folds, split_column, seed):
+        model = CombinedMetric(random_state=seed, **params).fit(x[train], y[train])
+        scores[test] = model.score_samples(x[test], y[test])
+    return scores[np.isfinite(scores)]
+
+
+def _splits(table, folds, split_column, seed):
+    if split_column:
+        if split_column not in table.columns:
+            raise ValueError(f"no column {split_column!r} to split on")
+        part = table[split_column].astype(str).str.lower()
+        if not {"train", "test"} <= set(part):
+            raise ValueError(f"column {split_column!r} must hold 'train' and 'test'")
+        return [(np.flatnonzero(part == "train"), np.flatnonzero(part == "test"))]
+    if len(table) < folds:
+        raise ValueError(f"{len(table)} judgement(s) are too few for {folds}-fold cross-validation")
+    groups = table["reference"].astype(str).to_numpy()
+    if len(set(groups)) >= folds:
+        return list(GroupKFold(n_splits=folds).split(table, groups=groups))
+    return list(KFold(folds, shuffle=True, random_state=seed).split(table))
+
+
+def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5,
+                         split_column: str | None = None, seed: int = 0,
+                         **params) -> tuple[pd.DataFrame, dict[tuple, CombinationModel]]:
+    """Fit every non-empty subset of ``metrics``; return a table (weights on all judgements,
+    held-out 2AFC score with a 95 % bootstrap CI) and the fitted models by subset."""
+    rows, models = [], {}
+    for k in range(1, len(metrics) + 1):
+        for subset in combinations(metrics, k):
+            scores = held_out_scores(table, list(subset), folds, split_column, seed, **params)
+            lo, hi = bootstrap_ci(scores, seed=seed)
+            x, y = design(table, list(subset))
+            fitted = CombinedMetric(random_state=seed, **params).fit(x, y)
+            model = CombinationModel(
+                list(subset), fitted.coef_.tolist(), fitted.intercept_,
+                fitted.formulation, float(scores.mean()), [lo, hi], fitted.coef_scaled_.tolist(),
+                fitted.scale_.tolist(), len(table))
+            models[subset] = model
+            rows.append({"metrics": " + ".join(subset),
+                         "weights": ", ".join(f"{c:+.4g}·{m}" for m, c in zip(subset, model.coef)),
+                         "weights_scaled": ", ".join(f"{c:+.4g}" for c in model.coef_scaled),
+                         "2afc": model.score_2afc, "ci_low": lo, "ci_high": hi,
+                         "inliers": float(fitted.inlier_mask_.mean()), "n_test": len(scores)})
+    return pd.DataFrame(rows), models
