@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CHUNK = 64   # hypotheses scored together: bounds the n × chunk residual matrix
+_CHUNK = 64   # hypotheses scored together
 
 
 @dataclass(frozen=True)
@@ -46,17 +46,22 @@ def ransac(a: np.ndarray, b: np.ndarray, threshold: float, n_hypotheses: int = 1
     if len(valid) == 0:
         raise ValueError("every minimal sample set was degenerate: the metrics are (nearly) "
                          "collinear on these samples, or there are too few distinct samples")
-    best = (-1, np.inf, None)                                     # (inliers, residual sum, index)
+    # Inlier counts in float32, a block of hypotheses at a time, residuals as one product
+    # [a, b]·[d, −1]: the n × block residual matrix stays small and is touched only three times.
+    ab = np.hstack([a, b[:, None]]).astype(np.float32)
+    dh = np.hstack([hypotheses, -np.ones((len(hypotheses), 1))]).astype(np.float32)
+    counts = np.full(len(hypotheses), -1, dtype=np.int64)      # -1: degenerate, never chosen
     for start in range(0, len(valid), _CHUNK):
         chunk = valid[start:start + _CHUNK]
-        residual = np.abs(a @ hypotheses[chunk].T - b[:, None])   # (n, chunk)
-        inside = residual <= threshold
-        counts = inside.sum(axis=0)
-        sums = np.where(inside, residual, 0.0).sum(axis=0)
-        order = np.lexsort((sums, -counts))[0]
-        if (counts[order], -sums[order]) > (best[0], -best[1]):
-            best = (counts[order], sums[order], chunk[order])
-    winner = hypotheses[best[2]]
+        residual = np.abs(ab @ dh[chunk].T)
+        counts[chunk] = np.count_nonzero(residual <= threshold, axis=0)
+
+    def inlier_residual_sum(h: np.ndarray) -> float:
+        r = np.abs(a @ h - b)
+        return float(r[r <= threshold].sum())
+
+    tied = np.flatnonzero(counts == counts.max())
+    winner = hypotheses[min(tied, key=lambda i: inlier_residual_sum(hypotheses[i]))]
     mask = np.abs(a @ winner - b) <= threshold
     coef = svd_solve(a[mask], b[mask], rcond) if mask.sum() >= m else winner
     if not np.isfinite(coef).all():
