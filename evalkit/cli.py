@@ -5,6 +5,9 @@ Exit codes: 0 success, 1 the run finished but some images or codecs failed, 2 us
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
 import sys
 
 from . import __version__
@@ -97,6 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--weights-dir", help="local network weights for metrics computed here")
     f.add_argument("--device", help="device for metrics computed here")
+
+    st = sub.add_parser("study", help="human 2AFC studies: build, serve, MTurk, export",
+                        description="Run a 2AFC study defined in studies/<name>/study.toml.")
+    ssub = st.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+    b = ssub.add_parser("build", help="compress the images and write the trial set")
+    b.add_argument("study", help="path to study.toml")
+    b.add_argument("--strict", action="store_true",
+                   help="fail (instead of leaving pairs out) when two sides are not at matched bpp")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    sv = ssub.add_parser("serve", help="serve the task page and admin pages with gunicorn")
+    sv.add_argument("study", help="path to study.toml")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default: 4)")
+    sv.add_argument("--database", help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db "
+                                       "(default: SQLite in the study's out/ folder)")
+    sv.add_argument("--admin-token", help="token for /admin (default: $EVALKIT_ADMIN_TOKEN, else random)")
+    mt = ssub.add_parser("mturk", help="write the ExternalQuestion XML and HIT parameters")
+    mt.add_argument("study", help="path to study.toml")
+    mt.add_argument("--url", required=True, help="public https URL of the task page, e.g. https://host/task")
+    mt.add_argument("--out", help="folder for external_question.xml and hit.json (default: the study's out/)")
+    ex = ssub.add_parser("export", help="write judgements (for evalkit fit), raw responses and rater quality")
+    ex.add_argument("study", help="path to study.toml")
+    ex.add_argument("--database", help="SQLAlchemy URL (default: SQLite in the study's out/ folder)")
+    ex.add_argument("--min-sentinel-accuracy", type=float, default=None,
+                    help="leave out raters below this sentinel accuracy")
     return parser
 
 
@@ -196,10 +225,82 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .study.config import load_config
+
+    try:
+        config = load_config(args.study)
+        return {"build": _study_build, "serve": _study_serve, "mturk": _study_mturk,
+                "export": _study_export}[args.study_command](args, config)
+    except (ValueError, FileNotFoundError, KeyError) as exc:
+        print(f"evalkit study {args.study_command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _study_build(args, config):
+    import warnings
+
+    from .study.design import build_study
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        design = build_study(config, strict=args.strict, progress=not args.quiet)
+    for w in caught:
+        print(f"WARNING: {w.message}", file=sys.stderr)
+    trials = [t for a in design.assignments for t in a]
+    kinds = {k: sum(t.kind == k for t in trials) for k in ("pair", "sentinel", "repeat")}
+    print(f"{config.name}: {len(design.assignments)} assignments, {len(trials)} trials "
+          f"({kinds['pair']} comparisons, {kinds['sentinel']} sentinels, {kinds['repeat']} repeats), "
+          f"{len(design.rejected)} pairs left out → {config.trials_path}")
+    return 0
+
+
+def _study_serve(args, config):
+    from .study.design import Design
+    from .study.storage import connect, load_design
+    url = args.database or f"sqlite:///{config.database_path}"
+    load_design(connect(url), Design.load(config.trials_path))   # once, before the workers start
+    token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    base = f"http://{args.host}:{args.port}"
+    print(f"task page:   {base}/task?rater=ID  (MTurk and Prolific add their own parameters)\n"
+          f"admin pages: {base}/admin/?token={token}", flush=True)
+    env = {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"),
+           "EVALKIT_DATABASE_URL": url, "EVALKIT_ADMIN_TOKEN": token}
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
+               f"{args.host}:{args.port}", "--access-logfile", "-", "webapp.wsgi:app"]
+    os.execvpe(command[0], command, env)
+
+
+def _study_mturk(args, config):
+    from pathlib import Path
+
+    from .study.design import Design
+    from .study.mturk import external_question, hit_parameters
+    out = Path(args.out) if args.out else config.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    assignments = len(Design.load(config.trials_path).assignments)
+    (out / "external_question.xml").write_text(external_question(args.url))
+    (out / "hit.json").write_text(json.dumps(hit_parameters(config, assignments, args.url), indent=1))
+    print(f"{out / 'external_question.xml'} and {out / 'hit.json'} ({assignments} assignments); "
+          "create the HIT with boto3: mturk.create_hit(**json.load(open('hit.json')))")
+    return 0
+
+
+def _study_export(args, config):
+    from .study import analysis
+    from .study.storage import connect
+    engine = connect(args.database or f"sqlite:///{config.database_path}")
+    files = {"judgements.csv": analysis.judgement_table(engine, min_sentinel_accuracy=args.min_sentinel_accuracy),
+             "responses.csv": analysis.responses(engine), "quality.csv": analysis.rater_quality(engine)}
+    for name, table in files.items():
+        table.to_csv(config.out_dir / name, index=False)
+        print(f"{len(table):6d} rows → {config.out_dir / name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
-                "fit": cmd_fit}
+                "fit": cmd_fit, "study": cmd_study}
     return commands[args.command](args)
 
 

@@ -1,0 +1,107 @@
+"""What a study's responses say: judgement tables for ``evalkit fit``, rater quality, progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .storage import Assignment, Response, Trial
+
+
+def responses(engine) -> pd.DataFrame:
+    """Every stored response with its trial (raw export)."""
+    query = (select(Response.id, Response.rater, Response.assignment_id, Response.trial_id,
+                    Trial.kind, Trial.image, Trial.target_bpp, Trial.reference, Response.left_codec,
+                    Trial.left_path, Trial.left_bpp, Response.right_codec, Trial.right_path,
+                    Trial.right_bpp, Response.choice, Response.chosen_codec, Trial.correct,
+                    Trial.repeat_of, Response.response_ms, Response.magnifier_ms,
+                    Response.viewport_w, Response.viewport_h, Response.device_pixel_ratio,
+                    Response.stored_at)
+             .join(Trial, Trial.id == Response.trial_id).order_by(Response.id))
+    with Session(engine) as s:
+        rows = s.execute(query).all()
+    columns = ["response_id", "rater", "assignment", "trial", "kind", "image", "target_bpp",
+               "reference", "left_codec", "left_path", "left_bpp", "right_codec", "right_path",
+               "right_bpp", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
+               "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def rater_quality(engine) -> pd.DataFrame:
+    """Per rater: answers, sentinel accuracy, repeat consistency (same codec chosen when a trial
+    comes back with its sides swapped), median response time and magnifier use."""
+    r = responses(engine)
+    if r.empty:
+        return pd.DataFrame(columns=["rater", "answers", "sentinel_accuracy", "repeat_consistency",
+                                     "median_response_s", "magnifier_share"])
+    by_trial = r.set_index("trial")["chosen_codec"]
+    sentinels = r[r["kind"] == "sentinel"].assign(ok=lambda d: d["choice"] == d["correct"])
+    repeats = r[(r["kind"] == "repeat") & r["repeat_of"].isin(by_trial.index)]
+    repeats = repeats.assign(ok=repeats["chosen_codec"].to_numpy() == by_trial[repeats["repeat_of"]].to_numpy())
+    table = r.groupby("rater").agg(answers=("trial", "count"),
+                                   median_response_s=("response_ms", lambda v: np.median(v) / 1000),
+                                   magnifier_ms=("magnifier_ms", "sum"), response_ms=("response_ms", "sum"))
+    table["sentinel_accuracy"] = sentinels.groupby("rater")["ok"].mean()
+    table["repeat_consistency"] = repeats.groupby("rater")["ok"].mean()
+    table["magnifier_share"] = table["magnifier_ms"] / table["response_ms"].where(table["response_ms"] > 0)
+    return table.reset_index()[["rater", "answers", "sentinel_accuracy", "repeat_consistency",
+                                "median_response_s", "magnifier_share"]]
+
+
+def judgement_table(engine, root: str | Path | None = None,
+                    min_sentinel_accuracy: float | None = None) -> pd.DataFrame:
+    """Votes per compared pair in the format ``evalkit fit`` reads (reference, a, b, n_a, n_b,
+    codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec first in
+    alphabetical order, whichever side it was shown on. Repeats and sentinels are quality checks,
+    not judgements, and are left out; so are raters below ``min_sentinel_accuracy``. Paths are
+    relative to the study's output folder, or absolute under ``root``."""
+    r = responses(engine)
+    r = r[r["kind"] == "pair"]
+    if min_sentinel_accuracy is not None:
+        quality = rater_quality(engine).set_index("rater")["sentinel_accuracy"]
+        keep = quality[quality.fillna(0) >= min_sentinel_accuracy].index
+        r = r[r["rater"].isin(keep)]
+    columns = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
+               "image", "target_bpp"]
+    if r.empty:
+        return pd.DataFrame(columns=columns)
+    left_first = r["left_codec"] <= r["right_codec"]
+    pick = lambda first, second: np.where(left_first, r[first], r[second])
+    votes = pd.DataFrame({
+        "reference": r["reference"], "a": pick("left_path", "right_path"),
+        "b": pick("right_path", "left_path"), "codec_a": pick("left_codec", "right_codec"),
+        "codec_b": pick("right_codec", "left_codec"), "bpp_a": pick("left_bpp", "right_bpp"),
+        "bpp_b": pick("right_bpp", "left_bpp"), "image": r["image"], "target_bpp": r["target_bpp"],
+        "chose_a": r["chosen_codec"].to_numpy() == pick("left_codec", "right_codec")})
+    keys = ["reference", "a", "b", "codec_a", "codec_b", "bpp_a", "bpp_b", "image", "target_bpp"]
+    table = votes.groupby(keys, sort=True)["chose_a"].agg(n_a="sum", n=("count")).reset_index()
+    table["n_b"] = table.pop("n") - table["n_a"]
+    if root is not None:
+        for column in ("reference", "a", "b"):
+            table[column] = [str(Path(root, p).resolve()) for p in table[column]]
+    return table[columns]
+
+
+def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per pair: judgements received of those wanted; per assignment: rater, answered, state)."""
+    r = responses(engine)
+    pairs = r[r["kind"] == "pair"]
+    per_pair = (pairs.assign(pair=[" vs ".join(sorted(p)) for p in zip(pairs["left_codec"], pairs["right_codec"])])
+                .groupby(["image", "target_bpp", "pair"]).size().rename("received").reset_index())
+    per_pair["wanted"] = judgements_per_pair
+    with Session(engine) as s:
+        rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source,
+                                Assignment.claimed_at, Assignment.finished_at)
+                         .order_by(Assignment.position)).all()
+        totals = dict(s.execute(select(Trial.assignment_id, func.count())
+                                .group_by(Trial.assignment_id)).all())
+    counts = r.groupby("assignment").size()
+    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "claimed_at", "finished_at"])
+    per_assignment["answered"] = [int(counts.get(a, 0)) for a in per_assignment["assignment"]]
+    per_assignment["trials"] = [int(totals.get(a, 0)) for a in per_assignment["assignment"]]
+    per_assignment["state"] = np.where(per_assignment["finished_at"].notna(), "finished",
+                                       np.where(per_assignment["rater"].notna(), "in progress", "open"))
+    return per_pair, per_assignment

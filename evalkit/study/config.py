@@ -1,0 +1,92 @@
+"""A study defined in a file: ``studies/<name>/study.toml``.
+
+Everything a study needs is here — the images, the codecs and target bpps, which pairs to
+compare, how many judgements, what raters are told and paid — so a study can be rebuilt and
+reviewed from the file alone. Unknown keys are errors (a typo must not silently change a study).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    images: str                          # anything `evalkit compress --images` accepts
+    codecs: list[str]
+    bpp: list[float]
+    seed: int = 0
+    pairs: str = "all"                   # "all" codec pairs, or "anchor": each codec vs anchor
+    anchor: str | None = None
+    bpp_tolerance: float = 0.05          # max |bpp_A / bpp_B − 1| for a pair to be shown
+    judgements_per_pair: int = 5
+    trials_per_assignment: int = 20
+    sentinels_per_assignment: int = 2
+    repeats_per_assignment: int = 2
+    title: str = "Which image is closer to the original?"
+    instructions: str = ("The middle image is the original. Decide which of the two images beside "
+                         "it, left or right, looks closer to it. Move the mouse over any image to "
+                         "compare details in the magnified windows below.")
+    reward: str = ""                     # shown to raters, e.g. "$1.50"
+    minutes: int = 10                    # expected time, shown to raters
+    completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
+    prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
+    folder: Path = field(default=Path("."), compare=False)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.folder / "out"
+
+    @property
+    def database_path(self) -> Path:
+        return self.out_dir / "study.sqlite"
+
+    @property
+    def trials_path(self) -> Path:
+        return self.out_dir / "trials.json"
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such study file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    known = {f.name for f in fields(StudyConfig)} - {"folder"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
+    missing = [k for k in ("name", "images", "codecs", "bpp") if k not in data]
+    if missing:
+        raise ValueError(f"{path}: missing {missing}")
+    config = StudyConfig(**data, folder=path.parent.resolve())
+    _check(config, path)
+    return config
+
+
+def _check(c: StudyConfig, path: Path) -> None:
+    problems = []
+    if len(set(c.codecs)) < 2:
+        problems.append("at least two distinct codecs are needed")
+    if not c.bpp or any(not (b > 0) for b in c.bpp):
+        problems.append("bpp targets must be positive")
+    if c.pairs not in ("all", "anchor"):
+        problems.append("pairs must be 'all' or 'anchor'")
+    if c.pairs == "anchor" and c.anchor not in c.codecs:
+        problems.append("pairs = 'anchor' needs anchor = one of the codecs")
+    for name in ("judgements_per_pair", "trials_per_assignment"):
+        if getattr(c, name) < 1:
+            problems.append(f"{name} must be at least 1")
+    for name in ("sentinels_per_assignment", "repeats_per_assignment"):
+        if getattr(c, name) < 0:
+            problems.append(f"{name} cannot be negative")
+    if c.repeats_per_assignment > c.trials_per_assignment:
+        problems.append("repeats_per_assignment cannot exceed trials_per_assignment")
+    if not 0 <= c.bpp_tolerance < 1:
+        problems.append("bpp_tolerance must be in [0, 1)")
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))

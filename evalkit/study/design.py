@@ -1,0 +1,197 @@
+"""Study design: the trials raters see, at truly matched bpp, balanced and counterbalanced.
+
+* Pairs: for each image and target bpp, every pair of codecs (or each codec against the anchor),
+  kept only if the two reconstructions' achieved bpp differ by at most ``bpp_tolerance``
+  (relative); every pair left out is reported, loudly.
+* Counterbalancing: a pair's judgements alternate which codec is on the left.
+* Assignments: the pair × judgement slots are dealt round by round in a shuffled order and cut
+  into assignments of ``trials_per_assignment``, so each pair gets its judgements and an
+  assignment holds a pair at most once (while it has fewer trials than there are pairs).
+* Quality control: sentinel trials compare the original with a strongly degraded copy of itself
+  (the original is the right answer); repeat trials show an earlier trial of the same assignment
+  again, sides swapped, to measure a rater's consistency.
+* Order is shuffled per assignment. Everything is deterministic under the study's seed.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..images import load_image, save_png
+from ..storage import write_json
+from .config import StudyConfig
+
+SENTINEL_JPEG_QUALITY = 3   # blocky enough that anyone paying attention sees it
+
+
+class BppMismatchWarning(UserWarning):
+    """A pair was left out because its two sides are not at the same bpp."""
+
+
+@dataclass(frozen=True)
+class Side:
+    codec: str        # "original" and "degraded" for sentinels
+    path: str         # relative to the study's output folder
+    bpp: float | None
+
+
+@dataclass(frozen=True)
+class Trial:
+    id: str
+    kind: str         # "pair", "sentinel" or "repeat"
+    image: str
+    target_bpp: float | None
+    reference: str
+    left: Side
+    right: Side
+    correct: str | None = None    # sentinels: the side showing the original
+    repeat_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Design:
+    study: str
+    seed: int
+    assignments: list[list[Trial]]
+    rejected: list[str]
+
+    def to_json(self) -> dict:
+        return {"study": self.study, "seed": self.seed, "rejected": self.rejected,
+                "assignments": [[asdict(t) for t in a] for a in self.assignments]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Design":
+        def trial(t):
+            return Trial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
+        return cls(data["study"], data["seed"], [[trial(t) for t in a] for a in data["assignments"]],
+                   data["rejected"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Design":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no trial set; run 'evalkit study build' first")
+        return cls.from_json(json.loads(path.read_text()))
+
+
+def plan_pairs(manifest: pd.DataFrame, config: StudyConfig) -> tuple[list[tuple[Side, Side, dict]], list[str]]:
+    """Pairs of reconstructions at matched bpp, and a line for each pair left out."""
+    pairs, rejected = [], []
+    for (image, target), group in manifest.groupby(["image", "target_bpp"], sort=True):
+        rows = {r["codec"]: r for r in group.to_dict("records")}
+        names = [c for c in config.codecs if c in rows]
+        if config.pairs == "anchor":
+            combos = [(config.anchor, c) for c in names if c != config.anchor and config.anchor in rows]
+        else:
+            combos = list(itertools.combinations(names, 2))
+        for a, b in combos:
+            ra, rb = rows[a], rows[b]
+            gap = abs(ra["bpp"] / rb["bpp"] - 1)
+            if gap > config.bpp_tolerance:
+                rejected.append(f"{image} @ {target:g} bpp: {a} {ra['bpp']:.4f} vs {b} {rb['bpp']:.4f} "
+                                f"bpp differ by {gap:.1%} > {config.bpp_tolerance:.1%}")
+                continue
+            context = {"image": image, "target_bpp": float(target), "reference": ra["reference"]}
+            pairs.append((Side(a, ra["reconstruction"], float(ra["bpp"])),
+                          Side(b, rb["reconstruction"], float(rb["bpp"])), context))
+    return pairs, rejected
+
+
+def assignment_id(number: int) -> str:
+    return f"a{number:03d}"
+
+
+def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dict[str, tuple[str, str]]) -> Design:
+    """Assignments from planned pairs; ``sentinels`` maps image → (reference, degraded) paths."""
+    if not pairs:
+        raise ValueError("no pair of reconstructions is at a matched bpp; "
+                         "raise bpp_tolerance or check the codecs' flags in the manifest")
+    rng = np.random.default_rng(config.seed)
+    slots = []
+    for round_ in range(config.judgements_per_pair):
+        for index in rng.permutation(len(pairs)):
+            slots.append((int(index), (round_ + int(index)) % 2 == 1))
+    per = config.trials_per_assignment
+    assignments = []
+    for number, start in enumerate(range(0, len(slots), per), start=1):
+        trials = []
+        for index, swapped in slots[start:start + per]:
+            a, b, context = pairs[index]
+            left, right = (b, a) if swapped else (a, b)
+            trials.append(Trial("", "pair", context["image"], context["target_bpp"],
+                                context["reference"], left, right))
+        assignments.append(_finish_assignment(number, trials, config, sentinels, rng))
+    return Design(config.name, config.seed, assignments, rejected)
+
+
+def _finish_assignment(number, trials, config, sentinels, rng) -> list[Trial]:
+    images = sorted(sentinels)
+    for _ in range(config.sentinels_per_assignment if images else 0):
+        image = images[int(rng.integers(len(images)))]
+        reference, degraded = sentinels[image]
+        original, worse = Side("original", reference, None), Side("degraded", degraded, None)
+        left_is_original = bool(rng.integers(2))
+        trials.append(Trial("", "sentinel", image, None, reference,
+                            original if left_is_original else worse,
+                            worse if left_is_original else original,
+                            correct="left" if left_is_original else "right"))
+    order = [trials[i] for i in rng.permutation(len(trials))]
+    regular = [i for i, t in enumerate(order) if t.kind == "pair"]
+    chosen = (sorted(rng.choice(regular, size=min(config.repeats_per_assignment, len(regular)),
+                                replace=False).tolist()) if regular else [])
+    entries = [(t, i, None) for i, t in enumerate(order)]    # (trial, own index, index repeated)
+    for position in reversed(chosen):                        # later inserts never move earlier ones
+        source = order[position]
+        at = int(rng.integers(position + 1, len(entries) + 1))
+        entries.insert(at, (replace(source, kind="repeat", left=source.right, right=source.left),
+                            None, position))
+    prefix = assignment_id(number)
+    ids = {own: f"{prefix}t{k:02d}" for k, (_, own, _) in enumerate(entries, start=1) if own is not None}
+    return [replace(t, id=f"{prefix}t{k:02d}", repeat_of=None if of is None else ids[of])
+            for k, (t, _, of) in enumerate(entries, start=1)]
+
+
+def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, tuple[str, str]]:
+    """A strongly degraded copy of each reference (JPEG at quality 3), as PNG."""
+    sentinels = {}
+    for image, reference in manifest.groupby("image")["reference"].first().items():
+        pixels = load_image(out_dir / "compress" / reference)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=SENTINEL_JPEG_QUALITY)
+        target = out_dir / "sentinels" / f"{image}.png"
+        save_png(np.asarray(Image.open(buffer).convert("RGB")), target)
+        sentinels[image] = (f"compress/{reference}", f"sentinels/{image}.png")
+    return sentinels
+
+
+def build_study(config: StudyConfig, strict: bool = False, progress: bool = True) -> Design:
+    """Compress the study's images (reusing the compress cache), plan, and write trials.json."""
+    from ..compress import compress
+    from ..datasets import resolve_images
+
+    images = config.images
+    if not images.startswith(("samples", "kodak")) and not Path(images).is_absolute():
+        images = str(config.folder / images)
+    result = compress(resolve_images(images), config.codecs, config.bpp, config.out_dir / "compress",
+                      progress=progress)
+    if result.errors:
+        raise ValueError("compress failed: " + "; ".join(result.errors))
+    manifest = result.manifest.assign(reference="compress/" + result.manifest["reference"],
+                                      reconstruction="compress/" + result.manifest["reconstruction"])
+    pairs, rejected = plan_pairs(manifest, config)
+    if rejected:
+        message = f"{len(rejected)} pair(s) are not at matched bpp and are left out:\n  " + "\n  ".join(rejected)
+        if strict:
+            raise ValueError(message)
+        warnings.warn(message, BppMismatchWarning, stacklevel=2)
+    design = build_design(config, pairs, rejected, make_sentinels(result.manifest, config.out_dir))
+    write_json(config.trials_path, design.to_json())
+    return design

@@ -1,0 +1,215 @@
+"""Study storage through SQLAlchemy: SQLite (WAL) in the study folder by default, PostgreSQL by URL.
+
+Rules the web app relies on, enforced here and by the schema:
+
+* a response is committed before :func:`record_response` returns, so the page is told "stored"
+  only for what is on disk;
+* one response per trial (a unique constraint): a re-sent response — retry, double click,
+  reload — is stored once; a different answer to an answered trial is refused;
+* an assignment belongs to the first rater who claims it, and every request about it must carry
+  the secret session token issued with that claim.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, UniqueConstraint, create_engine,
+                        event, func, select)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .design import Design, assignment_id
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    rater: Mapped[str | None] = mapped_column(String(128), index=True)
+    source: Mapped[str | None] = mapped_column(String(16))         # mturk, prolific or lab
+    external: Mapped[dict | None] = mapped_column(JSON)            # hitId, assignmentId, …
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claimed_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(String(2000))
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
+    position: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    image: Mapped[str] = mapped_column(String(256))
+    target_bpp: Mapped[float | None] = mapped_column(Float)
+    reference: Mapped[str] = mapped_column(String(512))
+    left_codec: Mapped[str] = mapped_column(String(64))
+    left_path: Mapped[str] = mapped_column(String(512))
+    left_bpp: Mapped[float | None] = mapped_column(Float)
+    right_codec: Mapped[str] = mapped_column(String(64))
+    right_path: Mapped[str] = mapped_column(String(512))
+    right_bpp: Mapped[float | None] = mapped_column(Float)
+    correct: Mapped[str | None] = mapped_column(String(8))
+    repeat_of: Mapped[str | None] = mapped_column(String(32))
+
+
+class Response(Base):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("trial_id", name="one_response_per_trial"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"))
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
+    rater: Mapped[str] = mapped_column(String(128), index=True)
+    choice: Mapped[str] = mapped_column(String(8))                 # "left" or "right"
+    chosen_codec: Mapped[str] = mapped_column(String(64))
+    left_codec: Mapped[str] = mapped_column(String(64))
+    right_codec: Mapped[str] = mapped_column(String(64))
+    response_ms: Mapped[float] = mapped_column(Float)
+    magnifier_ms: Mapped[float] = mapped_column(Float)
+    viewport_w: Mapped[int]
+    viewport_h: Mapped[int]
+    device_pixel_ratio: Mapped[float] = mapped_column(Float)
+    stored_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+def connect(url: str):
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability."""
+    engine = create_engine(url, future=True, pool_pre_ping=True,
+                           connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")   # a committed response survives a crash
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def load_design(engine, design: Design) -> int:
+    """Insert the design's assignments and trials (once; a reload changes nothing). Returns how
+    many assignments were added."""
+    with Session(engine) as s, s.begin():
+        existing = set(s.scalars(select(Assignment.id)))
+        added = 0
+        for number, trials in enumerate(design.assignments, start=1):
+            aid = assignment_id(number)
+            if aid in existing:
+                continue
+            s.add(Assignment(id=aid, position=number))
+            s.flush()
+            for k, t in enumerate(trials, start=1):
+                s.add(Trial(id=t.id, assignment_id=aid, position=k, kind=t.kind, image=t.image,
+                            target_bpp=t.target_bpp, reference=t.reference,
+                            left_codec=t.left.codec, left_path=t.left.path, left_bpp=t.left.bpp,
+                            right_codec=t.right.codec, right_path=t.right.path,
+                            right_bpp=t.right.bpp, correct=t.correct, repeat_of=t.repeat_of))
+            added += 1
+    return added
+
+
+class StudyError(Exception):
+    """A request the study refuses; ``status`` is the HTTP status the web app answers with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def claim(engine, rater: str, source: str, external: dict | None = None) -> Assignment:
+    """The rater's unfinished assignment, or the next unclaimed one, with its session token.
+
+    Raises StudyError(409) when every assignment is taken. Concurrent claims cannot take the
+    same assignment: the update only succeeds while the row is still unclaimed.
+    """
+    from sqlalchemy import update
+
+    with Session(engine, expire_on_commit=False) as s:
+        mine = s.scalars(select(Assignment).where(Assignment.rater == rater,
+                                                  Assignment.finished_at.is_(None))).first()
+        if mine:
+            return mine
+        while True:
+            free = s.scalars(select(Assignment.id).where(Assignment.rater.is_(None))
+                             .order_by(Assignment.position).limit(1)).first()
+            if free is None:
+                raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
+            token = secrets.token_urlsafe(32)
+            done = s.execute(update(Assignment).where(Assignment.id == free, Assignment.rater.is_(None))
+                             .values(rater=rater, source=source, external=external, token=token,
+                                     claimed_at=_now()))
+            s.commit()
+            if done.rowcount == 1:
+                return s.get(Assignment, free)
+
+
+def assignment_for(engine, token: str) -> Assignment:
+    with Session(engine, expire_on_commit=False) as s:
+        found = s.scalars(select(Assignment).where(Assignment.token == token)).first() if token else None
+    if found is None:
+        raise StudyError(403, "unknown session: reload the task page")
+    return found
+
+
+def trials_of(engine, assignment_id: str) -> list[Trial]:
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.scalars(select(Trial).where(Trial.assignment_id == assignment_id)
+                              .order_by(Trial.position)))
+
+
+def answered(engine, assignment_id: str) -> dict[str, str]:
+    with Session(engine) as s:
+        return dict(s.execute(select(Response.trial_id, Response.choice)
+                              .where(Response.assignment_id == assignment_id)).all())
+
+
+def record_response(engine, assignment: Assignment, trial_id: str, choice: str, response_ms: float,
+                    magnifier_ms: float, viewport_w: int, viewport_h: int, dpr: float) -> bool:
+    """Store one answer; True if stored now, False if this same answer was already stored.
+
+    Raises StudyError 404 (trial not in this assignment) or 409 (answered differently before,
+    or the assignment is finished)."""
+    with Session(engine) as s:
+        trial = s.get(Trial, trial_id)
+        if trial is None or trial.assignment_id != assignment.id:
+            raise StudyError(404, f"trial {trial_id!r} is not part of this assignment")
+        if assignment.finished_at is not None:
+            raise StudyError(409, "this assignment is already finished")
+        s.add(Response(trial_id=trial_id, assignment_id=assignment.id, rater=assignment.rater,
+                       choice=choice, chosen_codec=trial.left_codec if choice == "left" else trial.right_codec,
+                       left_codec=trial.left_codec, right_codec=trial.right_codec,
+                       response_ms=response_ms, magnifier_ms=magnifier_ms, viewport_w=viewport_w,
+                       viewport_h=viewport_h, device_pixel_ratio=dpr))
+        try:
+            s.commit()
+            return True
+        except IntegrityError:
+            s.rollback()
+    previous = answered(engine, assignment.id).get(trial_id)
+    if previous == choice:
+        return False
+    raise StudyError(409, f"trial {trial_id!r} was already answered '{previous}'; the first answer stands")
+
+
+def finish(engine, assignment: Assignment, comment: str | None) -> None:
+    """Mark the assignment finished once every trial has a stored answer (else StudyError 409)."""
+    with Session(engine) as s, s.begin():
+        total = s.scalar(select(func.count()).select_from(Trial).where(Trial.assignment_id == assignment.id))
+        done = s.scalar(select(func.count()).select_from(Response)
+                        .where(Response.assignment_id == assignment.id))
+        if done < total:
+            raise StudyError(409, f"{total - done} of {total} answers are not stored yet")
+        row = s.get(Assignment, assignment.id)
+        if row.finished_at is None:
+            row.finished_at, row.comment = _now(), comment

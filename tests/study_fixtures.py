@@ -1,0 +1,31 @@
+"""Building small real studies for the study and web-app tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+STUDY = """
+name = "{name}"
+seed = 11
+images = "images"
+codecs = ["jpeg", "webp", "jpegxl"]
+bpp = [0.4, 1.0]
+judgements_per_pair = {judgements}
+trials_per_assignment = {per}
+sentinels_per_assignment = 2
+repeats_per_assignment = 2
+completion_code = "DONE-123"
+prolific_completion_url = "https://app.prolific.com/submissions/complete?cc=ABC"
+reward = "$0.50"
+"""
+
+
+def make_study(folder: Path, kodak, name: str = "test-study", judgements: int = 2, per: int = 6) -> Path:
+    """Two real photo crops (one landscape, one portrait) × three codecs × two rates."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(kodak(3)[100:260, 200:440]).save(folder / "images" / "cafe.png")
+    Image.fromarray(kodak(4)[300:500, 150:310]).save(folder / "images" / "hat.png")
+    path = folder / "study.toml"
+    path.write_text(STUDY.format(name=name, judgements=judgements, per=per))
+    return path

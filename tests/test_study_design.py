@@ -1,0 +1,98 @@
+import json
+from collections import Counter
+
+import pytest
+
+from evalkit.study.config import load_config
+from evalkit.study.design import BppMismatchWarning, Design, build_study
+from study_fixtures import make_study
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, kodak_dir):
+    from evalkit.images import load_image
+    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
+    folder = tmp_path_factory.mktemp("study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        config = load_config(make_study(folder, kodak, judgements=4))
+        design = build_study(config, progress=False)
+    return config, design
+
+
+def test_every_pair_gets_its_judgements_counterbalanced(built):
+    config, design = built
+    pairs = Counter()
+    sides = Counter()
+    for trials in design.assignments:
+        seen = set()
+        for t in (t for t in trials if t.kind == "pair"):
+            key = (t.image, t.target_bpp, frozenset((t.left.codec, t.right.codec)))
+            assert key not in seen, "a pair twice in one assignment"
+            seen.add(key)
+            pairs[key] += 1
+            sides[(key, t.left.codec)] += 1
+            assert abs(t.left.bpp / t.right.bpp - 1) <= config.bpp_tolerance
+    assert len(pairs) == 2 * 2 * 3 and set(pairs.values()) == {4}
+    assert set(sides.values()) == {2}                    # each codec on the left half the time
+
+
+def test_sentinels_and_repeats(built):
+    _, design = built
+    for trials in design.assignments:
+        position = {t.id: k for k, t in enumerate(trials)}
+        sentinels = [t for t in trials if t.kind == "sentinel"]
+        repeats = [t for t in trials if t.kind == "repeat"]
+        assert len(sentinels) == 2 and len(repeats) == 2
+        for s in sentinels:
+            original = s.left if s.correct == "left" else s.right
+            assert original.codec == "original" and original.path == s.reference
+        by_id = {t.id: t for t in trials}
+        for r in repeats:
+            source = by_id[r.repeat_of]
+            assert position[r.id] > position[source.id]
+            assert (r.left, r.right) == (source.right, source.left)
+
+
+def test_deterministic_under_seed(built):
+    config, design = built
+    first = config.trials_path.read_bytes()
+    assert Design.from_json(json.loads(first)) == design
+    build_study(config, progress=False)
+    assert config.trials_path.read_bytes() == first
+
+
+def test_unmatched_bpp_is_refused_or_left_out_loudly(built, tmp_path):
+    config, _ = built
+    (tmp_path / "strict").mkdir()
+    strict = tmp_path / "strict" / "study.toml"
+    strict.write_text((config.folder / "study.toml").read_text()
+                      .replace('seed = 11', 'seed = 11\nbpp_tolerance = 0.0')
+                      .replace('images = "images"', f'images = "{config.folder / "images"}"'))
+    tight = load_config(strict)
+    with pytest.warns(BppMismatchWarning, match="differ by"):
+        design = build_study(tight, progress=False)
+    assert design.rejected
+    with pytest.raises(ValueError, match="not at matched bpp"):
+        build_study(tight, strict=True, progress=False)
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "study.toml"
+    bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg"]\nbpp = [0.5]\ncolour = 1\n')
+    with pytest.raises(ValueError, match="unknown key.*colour"):
+        load_config(bad)
+    bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg"]\nbpp = [-1]\n')
+    with pytest.raises(ValueError, match="two distinct codecs.*positive"):
+        load_config(bad)
+    bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg", "webp"]\nbpp = [1]\npairs = "anchor"\n')
+    with pytest.raises(ValueError, match="anchor"):
+        load_config(bad)
+    bad.write_text("name = ")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_example_study_is_valid():
+    config = load_config("studies/samples-demo/study.toml")
+    assert config.images == "samples" and len(config.codecs) >= 2

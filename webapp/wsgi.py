@@ -1,0 +1,7 @@
+"""Entry point for gunicorn (``evalkit study serve`` sets these variables):
+``EVALKIT_STUDY`` (study.toml), ``EVALKIT_DATABASE_URL`` (optional), ``EVALKIT_ADMIN_TOKEN``."""
+import os
+
+from . import create_app
+
+app = create_app(os.environ["EVALKIT_STUDY"], os.environ.get("EVALKIT_DATABASE_URL") or None)
