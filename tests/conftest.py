@@ -48,3 +48,40 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 def photo_crop(kodak) -> np.ndarray:
     """A small, odd-sized crop of a real photo: fast to encode, awkward for 4:2:0 codecs."""
     return np.ascontiguousarray(kodak(23)[101:198, 203:334])
+
+
+@pytest.fixture(scope="session")
+def built_study(tmp_path_factory, kodak_dir):
+    """A small real study, built once: 2 images × 3 codecs × 2 rates, 4 assignments of 10 trials."""
+    from evalkit.images import load_image
+    from evalkit.study.config import load_config
+    from evalkit.study.design import build_study
+    from study_fixtures import make_study
+
+    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
+    folder = tmp_path_factory.mktemp("served-study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("study-cache")))
+        config = load_config(make_study(folder, kodak))
+        build_study(config, progress=False)
+    return config
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Each storage test runs on SQLite and on a real PostgreSQL server (``$EVALKIT_TEST_POSTGRES_URL``,
+    which .ci/run starts on loopback); the PostgreSQL schema is emptied first."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.sqlite'}"
+    url = os.environ.get("EVALKIT_TEST_POSTGRES_URL")
+    if not url:
+        reason = "EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}; under CI this must not be skipped")
+        pytest.skip(reason)
+    from sqlalchemy import create_engine
+    from evalkit.study.storage import Base
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url

@@ -86,7 +86,8 @@ def judgement_table(engine, root: str | Path | None = None,
 
 
 def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per pair: judgements received of those wanted; per assignment: rater, answered, state)."""
+    """(per pair: judgements received of those wanted; per assignment: rater, answered, state and
+    the rater's comment — plain text, escaped wherever it is shown)."""
     r = responses(engine)
     pairs = r[r["kind"] == "pair"]
     per_pair = (pairs.assign(pair=[" vs ".join(sorted(p)) for p in zip(pairs["left_codec"], pairs["right_codec"])])
@@ -94,12 +95,13 @@ def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFra
     per_pair["wanted"] = judgements_per_pair
     with Session(engine) as s:
         rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source,
-                                Assignment.claimed_at, Assignment.finished_at)
+                                Assignment.claimed_at, Assignment.finished_at, Assignment.comment)
                          .order_by(Assignment.position)).all()
         totals = dict(s.execute(select(Trial.assignment_id, func.count())
                                 .group_by(Trial.assignment_id)).all())
     counts = r.groupby("assignment").size()
-    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "claimed_at", "finished_at"])
+    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "claimed_at",
+                                                 "finished_at", "comment"])
     per_assignment["answered"] = [int(counts.get(a, 0)) for a in per_assignment["assignment"]]
     per_assignment["trials"] = [int(totals.get(a, 0)) for a in per_assignment["assignment"]]
     per_assignment["state"] = np.where(per_assignment["finished_at"].notna(), "finished",

@@ -1,0 +1,209 @@
+"""Every route and rule of the study web app, through Flask's test client, on SQLite and PostgreSQL."""
+import io
+import threading
+
+import pandas as pd
+import pytest
+
+from evalkit.study import analysis
+from evalkit.study.storage import connect
+from webapp import create_app
+
+TOKEN = "admin-secret-123"
+
+
+@pytest.fixture
+def app(built_study, database_url):
+    return create_app(built_study, database_url, admin_token=TOKEN)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def start(client, **who):
+    r = client.post("/api/session", json=who or {"rater": "alice"})
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def answer(client, session, trial_id, choice="left", **extra):
+    body = {"token": session["token"], "trial": trial_id, "choice": choice, "response_ms": 1500.0,
+            "magnifier_ms": 200.0, "viewport_w": 1600, "viewport_h": 900, "device_pixel_ratio": 1.0}
+    return client.post("/api/response", json={**body, **extra})
+
+
+def answer_all(client, session, pick=lambda trial: "left"):
+    for t in session["trials"]:
+        assert answer(client, session, t["id"], pick(t)).status_code in (200, 201)
+
+
+def test_task_page_and_no_admin_token_in_it(client):
+    for path in ("/", "/task?rater=bob", "/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H"):
+        r = client.get(path)
+        assert r.status_code == 200 and TOKEN.encode() not in r.data
+    assert b"This is a preview" in client.get("/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE").data
+
+
+def test_sessions_by_source_and_resume(client):
+    lab = start(client, rater="alice")
+    assert lab["assignment"] == "a001" and len(lab["trials"]) == 10 and lab["answered"] == []
+    prolific = start(client, PROLIFIC_PID="p1", STUDY_ID="s1", SESSION_ID="x1")
+    mturk = start(client, workerId="W1", assignmentId="A1", hitId="H1",
+                  turkSubmitTo="https://workersandbox.mturk.com")
+    assert len({lab["assignment"], prolific["assignment"], mturk["assignment"]}) == 3
+    assert answer(client, lab, lab["trials"][0]["id"]).status_code == 201
+    again = start(client, rater="alice")        # reload: same assignment, answers remembered
+    assert again["assignment"] == "a001" and again["answered"] == [lab["trials"][0]["id"]]
+    assert "codec" not in str(lab["trials"]) and "correct" not in str(lab["trials"])
+
+
+def test_session_refusals(client):
+    preview = {"workerId": "W", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H",
+               "turkSubmitTo": "https://www.mturk.com"}
+    assert client.post("/api/session", json=preview).status_code == 403
+    evil = {**preview, "assignmentId": "A2", "turkSubmitTo": "https://evil.example"}
+    assert client.post("/api/session", json=evil).status_code == 400
+    assert client.post("/api/session", json={"rater": "<script>"}).status_code == 400
+    assert client.post("/api/session", json=["rater"]).status_code == 400
+    for n in range(4):
+        start(client, rater=f"r{n}")
+    r = client.post("/api/session", json={"rater": "late"})
+    assert r.status_code == 409 and "taken" in r.json["error"]
+
+
+def test_responses_are_stored_once_and_first_answer_stands(client, app):
+    s = start(client)
+    trial = s["trials"][0]["id"]
+    assert answer(client, s, trial, "left").status_code == 201
+    repeat = answer(client, s, trial, "left")
+    assert repeat.status_code == 200 and repeat.json["duplicate"] is True
+    assert answer(client, s, trial, "right").status_code == 409
+    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    assert len(stored) == 1 and stored.iloc[0]["choice"] == "left"
+    row = stored.iloc[0]
+    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.response_ms) == (1600, 900, 1.0, 1500.0)
+    assert row.left_codec and row.chosen_codec == row.left_codec
+
+
+def test_raters_cannot_touch_each_others_data(client):
+    alice, bob = start(client, rater="alice"), start(client, rater="bob")
+    assert answer(client, alice, bob["trials"][0]["id"]).status_code == 404
+    assert answer(client, {"token": "forged"}, alice["trials"][0]["id"]).status_code == 403
+    assert client.post("/api/finish", json={"token": "forged"}).status_code == 403
+
+
+@pytest.mark.parametrize("bad", [
+    {"choice": "middle"}, {"choice": None}, {"trial": "../../etc/passwd"}, {"trial": 5},
+    {"response_ms": -1}, {"response_ms": "fast"}, {"response_ms": True}, {"viewport_w": 0},
+    {"device_pixel_ratio": 1e9}, {"magnifier_ms": None}, {"token": 12}])
+def test_malformed_responses_get_4xx_and_change_nothing(client, app, bad):
+    s = start(client)
+    r = answer(client, s, s["trials"][0]["id"], **bad)
+    assert 400 <= r.status_code < 500 and "error" in r.json
+    assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
+
+
+def test_hostile_requests(client):
+    assert client.post("/api/response", data="{not json", content_type="application/json").status_code == 400
+    assert client.post("/api/response", data="x=1").status_code == 400
+    big = client.post("/api/response", data=b"{" + b" " * 100_000 + b"}", content_type="application/json")
+    assert big.status_code == 413
+    assert client.get("/api/response").status_code == 405
+    for path in ("/img/../../../etc/passwd", "/img/%2e%2e%2f%2e%2e%2fstudy.toml.png", "/img/deadbeef.png",
+                 "/static/../study.toml", "/nothing"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_images_are_cacheable(client):
+    s = start(client)
+    url = s["trials"][0]["left"]
+    first = client.get(url)
+    assert first.status_code == 200 and first.mimetype == "image/png"
+    assert "max-age" in first.headers["Cache-Control"] and first.headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    from PIL import Image
+    assert Image.open(io.BytesIO(first.data)).size[0] > 100
+
+
+def test_finish_only_when_everything_is_stored(client, app):
+    s = start(client, rater="carol")
+    answer(client, s, s["trials"][0]["id"])
+    early = client.post("/api/finish", json={"token": s["token"]})
+    assert early.status_code == 409 and "9 of 10" in early.json["error"]
+    answer_all(client, s)
+    html = "<img src=x onerror=alert(1)>"
+    done = client.post("/api/finish", json={"token": s["token"], "comment": html})
+    assert done.status_code == 200 and done.json == {"done": True, "code": "DONE-123"}
+    assert client.post("/api/finish", json={"token": s["token"]}).status_code == 200
+    assert answer(client, s, s["trials"][0]["id"], "right").status_code == 409
+    page = client.get(f"/admin/?token={TOKEN}").data.decode()
+    assert html not in page and "&lt;img src=x" in page
+    too_long = start(client, rater="dave")
+    assert client.post("/api/finish", json={"token": too_long["token"], "comment": "x" * 2001}).status_code == 400
+
+
+def test_completion_for_prolific_and_mturk(client):
+    p = start(client, PROLIFIC_PID="p9", STUDY_ID="s", SESSION_ID="x")
+    answer_all(client, p)
+    assert client.post("/api/finish", json={"token": p["token"]}).json["redirect"].endswith("cc=ABC")
+    m = start(client, workerId="W9", assignmentId="ASG9", hitId="H9", turkSubmitTo="https://www.mturk.com/")
+    answer_all(client, m)
+    done = client.post("/api/finish", json={"token": m["token"]}).json
+    assert done["mturk"] == {"action": "https://www.mturk.com/mturk/externalSubmit", "assignmentId": "ASG9"}
+
+
+def test_admin_pages_need_the_token(client):
+    for path in ("/admin/", "/admin/export/judgements.csv", "/admin/export/responses.csv"):
+        assert client.get(path).status_code == 403
+        assert client.get(path + "?token=wrong").status_code == 403
+    assert client.get("/admin/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_exports_and_rater_quality(client, tmp_path, built_study):
+    from evalkit.fit import read_judgements
+    good = start(client, rater="good")
+    answer_all(client, good, lambda t: "left")
+    careless = start(client, rater="careless")
+    answer_all(client, careless, lambda t: "right")
+    csv = client.get(f"/admin/export/judgements.csv?token={TOKEN}")
+    (tmp_path / "j.csv").write_bytes(csv.data)
+    table = read_judgements(tmp_path / "j.csv")
+    assert len(table) > 0 and (table["n_a"] + table["n_b"] >= 1).all()
+    assert all(str(built_study.out_dir) in p for p in table["a"])
+    raw = pd.read_csv(io.BytesIO(client.get(f"/admin/export/responses.csv?token={TOKEN}").data))
+    assert len(raw) == 20
+    quality = pd.read_csv(io.BytesIO(client.get(f"/admin/export/quality.csv?token={TOKEN}").data)).set_index("rater")
+    sentinels = raw[raw["kind"] == "sentinel"]
+    for rater, pick in (("lab:good", "left"), ("lab:careless", "right")):
+        mine = sentinels[sentinels["rater"] == rater]
+        assert quality.loc[rater, "sentinel_accuracy"] == pytest.approx((mine["correct"] == pick).mean())
+        assert quality.loc[rater, "repeat_consistency"] == 0.0   # same side, swapped codecs
+    strict = client.get(f"/admin/export/judgements.csv?token={TOKEN}&min_sentinel_accuracy=1.01")
+    assert len(pd.read_csv(io.BytesIO(strict.data))) == 0
+
+
+def test_concurrent_claims_get_distinct_assignments(app):
+    results, errors = [], []
+
+    def claim(n):
+        r = app.test_client().post("/api/session", json={"rater": f"c{n}"})
+        (results if r.status_code == 200 else errors).append(r.json.get("assignment", r.status_code))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["a001", "a002", "a003", "a004"] and errors == [409] * 4
+
+
+def test_storage_survives_reconnect(built_study, database_url):
+    app = create_app(built_study, database_url, admin_token=TOKEN)
+    s = start(app.test_client())
+    answer(app.test_client(), s, s["trials"][0]["id"])
+    app.extensions["evalkit"]["engine"].dispose()
+    again = create_app(built_study, database_url, admin_token=TOKEN)       # design loaded once
+    assert len(analysis.responses(connect(database_url))) == 1
+    assert start(again.test_client())["answered"] == [s["trials"][0]["id"]]
