@@ -1,0 +1,115 @@
+"""The task page in a real headless Chromium (Debian's, driven by Playwright): the magnifier shows
+the same, correct region of all three images, the keyboard answers, and the answers are stored."""
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from werkzeug.serving import make_server
+
+from evalkit.images import load_image
+from evalkit.study import analysis
+from webapp import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser():
+    if shutil.which(CHROMIUM) is None:
+        reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{reason}; under CI this must not be skipped")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(built_study, tmp_path):
+    app = create_app(built_study, f"sqlite:///{tmp_path / 'browser.sqlite'}", admin_token="t")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+def canvas_pixels(page, canvas_id):
+    data = page.evaluate("""(id) => {
+        const c = document.getElementById(id);
+        return {w: c.width, h: c.height, px: Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)};
+    }""", canvas_id)
+    return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
+
+
+def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
+    app, base = server
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/task?rater=browser-1")
+    page.check("#consent")
+    page.click("#start")
+    page.wait_for_selector("#task:not([hidden])")
+    page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    assert page.inner_text("#progress") == "Question 1 of 10"
+
+    engine = app.extensions["evalkit"]["engine"]
+    from evalkit.study.storage import trials_of
+    trial = trials_of(engine, "a001")[0]
+    images = {side: load_image(built_study.out_dir / path) for side, path in
+              (("left", trial.left_path), ("reference", trial.reference), ("right", trial.right_path))}
+    shown = page.evaluate("""() => ['left', 'reference', 'right'].map(id => {
+        const im = document.getElementById(id); return [im.naturalWidth, im.clientWidth]; })""")
+    assert all(natural == css == images["reference"].shape[1] for natural, css in shown)   # 1:1
+
+    box = page.locator("#reference").bounding_box()
+    for zoom, (fx, fy) in ((4, (0.5, 0.5)), (2, (0.2, 0.7)), (8, (0.9, 0.1))):
+        page.fill("#zoom", str(zoom))
+        page.dispatch_event("#zoom", "input")
+        x, y = box["width"] * fx, box["height"] * fy
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        data = page.evaluate("() => ({...document.getElementById('magnifiers').dataset})")
+        sx, sy, span = int(data["sx"]), int(data["sy"]), int(data["span"])
+        assert int(data["zoom"]) == zoom
+        h, w = images["reference"].shape[:2]
+        assert sx == max(0, min(w - span, round(x - span / 2)))
+        assert sy == max(0, min(h - span, round(y - span / 2)))
+        for side in ("left", "reference", "right"):
+            expected = np.kron(images[side][sy:sy + span, sx:sx + span], np.ones((zoom, zoom, 1), np.uint8))
+            assert np.array_equal(canvas_pixels(page, f"zoom-{side}"), expected), (side, zoom)
+        assert not np.array_equal(canvas_pixels(page, "zoom-left"), canvas_pixels(page, "zoom-reference"))
+
+    keys = ["f", "j", "ArrowLeft", "ArrowRight"]
+    for k in range(10):
+        page.keyboard.press(keys[k % 4])
+        if k < 9:
+            page.wait_for_function(f"document.getElementById('progress').textContent === 'Question {k + 2} of 10'")
+    page.wait_for_selector("#done:not([hidden])")
+    page.fill("#comment", "fine <b>task</b>")
+    page.click("#submit")
+    page.wait_for_function("document.getElementById('completion').textContent.includes('DONE-123')")
+    assert errors == []
+
+    stored = analysis.responses(engine)
+    assert len(stored) == 10 and stored["trial"].is_unique
+    assert stored["choice"].tolist() == ["left", "right"] * 5
+    assert (stored["viewport_w"] == 1400).all() and (stored["device_pixel_ratio"] == 1).all()
+    assert stored["magnifier_ms"].iloc[0] > 0 and (stored["response_ms"] > 0).all()
+
+
+def test_preview_mode_accepts_nothing(browser, server):
+    app, base = server
+    page = browser.new_page()
+    page.goto(f"{base}/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H")
+    page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    assert page.is_disabled("#choose-left") and page.is_visible("#preview-note")
+    page.keyboard.press("f")
+    assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
