@@ -1,0 +1,131 @@
+"""Submit-endpoint benchmark: 100 concurrent raters against gunicorn + SQLite (WAL) on loopback.
+
+Prints requests/s and p50/p99 latency of ``POST /api/response`` (each one a committed,
+durable row) beside the anchor measured in the same run: the same server and clients fetching
+a small static file (no storage at all). Two loads: closed loop (every client sends its next
+request as soon as the previous one is answered: the throughput ceiling) and open loop (each
+client answers at a fixed pace adding up to ``--rate`` per second, as raters do: the latency
+raters see). Targets on 2 cores: ≥ 500 submits/s with p99 < 100 ms.
+
+    .venv/bin/python bench/study_submit.py [--clients 100] [--workers 4] [--rate 500]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from serving import Gunicorn, many_assignments  # noqa: E402
+
+from evalkit.study.config import load_config  # noqa: E402
+from evalkit.study.design import build_study  # noqa: E402
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "studies" / "samples-demo" / "study.toml"
+
+
+def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, float]:
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    payload = json.dumps(body) if body is not None else None
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"} if body else {})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response.status, time.perf_counter() - start
+
+
+def run_clients(jobs: list[list[tuple]], port: int, interval: float | None) -> tuple[float, np.ndarray]:
+    """Each job is one client's request list; ``interval`` paces each client (open loop)."""
+    latencies, failures = [], []
+    lock = threading.Lock()
+
+    def client(requests_, offset):
+        mine = []
+        next_at = time.perf_counter() + offset
+        for method, path, body in requests_:
+            if interval is not None:
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += interval
+            status, seconds = request(port, method, path, body)
+            if status >= 400:
+                failures.append(status)
+            mine.append(seconds)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(job, (interval or 0) * k / len(jobs)))
+               for k, job in enumerate(jobs)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} requests failed, e.g. HTTP {failures[0]}")
+    return len(latencies) / wall, np.array(latencies) * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", type=Path, default=EXAMPLE)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=500, help="open-loop submits per second, all clients")
+    args = parser.parse_args()
+    config = load_config(args.study)
+    if not config.trials_path.is_file():
+        build_study(config, progress=False)
+    tmp = Path(tempfile.mkdtemp(prefix="evalkit-submit-"))
+    study = many_assignments(config, tmp / "study", 3 * args.clients)
+    server = Gunicorn(study, f"sqlite:///{tmp / 'study' / 'out' / 'study.sqlite'}", args.workers).start()
+    port = server.port
+    rows = []
+    try:
+        def sessions(first):
+            out = []
+            for n in range(args.clients):
+                body = {"rater": f"bench-{first + n}"}
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", "/api/session", body=json.dumps(body), headers={"Content-Type": "application/json"})
+                out.append(json.loads(conn.getresponse().read()))
+                conn.close()
+            return out
+
+        def submits(session):
+            return [("POST", "/api/response", {"token": session["token"], "trial": t["id"], "choice": "left",
+                                               "response_ms": 1000, "magnifier_ms": 0, "viewport_w": 1280,
+                                               "viewport_h": 800, "device_pixel_ratio": 1})
+                    for t in session["trials"]]
+
+        per_client = len(sessions(0)[0]["trials"])
+        static = [[("GET", "/static/task.css", None)] * per_client for _ in range(args.clients)]
+        for label, jobs, interval in (
+                ("static file (anchor), closed loop", static, None),
+                ("submit, closed loop", [submits(s) for s in sessions(args.clients)], None),
+                (f"submit, open loop at {args.rate:g}/s", [submits(s) for s in sessions(2 * args.clients)],
+                 args.clients / args.rate)):
+            rps, ms = run_clients(jobs, port, interval)
+            rows.append((label, rps, np.percentile(ms, 50), np.percentile(ms, 99), len(ms)))
+    finally:
+        server.stop()
+    print(f"{args.clients} concurrent clients, gunicorn --workers {args.workers}, SQLite WAL "
+          f"(synchronous=FULL), {per_client} requests per client")
+    print(f"{'load':38s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'requests':>9s}")
+    for label, rps, p50, p99, n in rows:
+        print(f"{label:38s} {rps:8.0f} {p50:8.1f} {p99:8.1f} {n:9d}")
+    anchor, closed, opened = rows
+    print(f"\nsubmit throughput {closed[1]:.0f}/s = {closed[1] / anchor[1]:.2f}× the static-file "
+          f"anchor (target ≥ 500/s); open-loop p99 {opened[3]:.1f} ms (target < 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
