@@ -7,10 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from pathlib import Path
 
 from flask import Flask, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from evalkit.study.config import StudyConfig, load_config
 from evalkit.study.design import Design
@@ -25,11 +26,7 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     folder; ``admin_token`` to ``$EVALKIT_ADMIN_TOKEN`` (a random one if neither is set)."""
     config = study if isinstance(study, StudyConfig) else load_config(study)
     design = Design.load(config.trials_path)
-    engine = connect(database_url or f"sqlite:///{config.database_path}")
-    try:
-        load_design(engine, design)
-    except IntegrityError:      # another worker loaded it at the same moment
-        pass
+    engine = _open_storage(database_url or f"sqlite:///{config.database_path}", design)
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
@@ -58,6 +55,20 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
         return f"<h1>{exc.code}</h1><p>{exc.name}</p>", exc.code
 
     return app
+
+
+def _open_storage(url: str, design: Design, attempts: int = 5):
+    """Connect and load the design; gunicorn workers starting together on a new database race to
+    create the tables and rows, and the losers simply try again (everything is idempotent)."""
+    for attempt in range(attempts):
+        try:
+            engine = connect(url)
+            load_design(engine, design)
+            return engine
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def image_id(relative_path: str) -> str:

@@ -42,6 +42,11 @@ def _number(data: dict, key: str, low: float, high: float) -> float:
     return float(value)
 
 
+def _token(data: dict) -> str:
+    token = data.get("token")
+    return token if isinstance(token, str) else ""
+
+
 def _image_url(path: str) -> str:
     from . import image_id
     return f"/img/{image_id(path)}.png"
@@ -108,13 +113,11 @@ def session():
 @task.post("/api/response")
 def response():
     data = _payload()
-    engine = _study()["engine"]
-    assignment = storage.assignment_for(engine, data.get("token") if isinstance(data.get("token"), str) else "")
     choice = data.get("choice")
     if choice not in ("left", "right"):
         raise StudyError(400, "choice must be 'left' or 'right'")
     stored_now = storage.record_response(
-        engine, assignment, _text_id(data, "trial"), choice,
+        _study()["engine"], _token(data), _text_id(data, "trial"), choice,
         response_ms=_number(data, "response_ms", 0, 1e8),
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
         viewport_w=int(_number(data, "viewport_w", 1, 100000)),
@@ -128,7 +131,7 @@ def finish():
     """Confirm every answer is stored, then say how to complete: MTurk form, Prolific link or code."""
     data = _payload()
     engine = _study()["engine"]
-    assignment = storage.assignment_for(engine, data.get("token") if isinstance(data.get("token"), str) else "")
+    assignment = storage.assignment_for(engine, _token(data))
     comment = data.get("comment") or None
     if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
         raise StudyError(400, "comment must be text of at most 2000 characters")

@@ -11,11 +11,14 @@ Rules the web app relies on, enforced here and by the schema:
 """
 from __future__ import annotations
 
+import fcntl
 import secrets
+from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import cache
 
-from sqlalchemy import (JSON, Float, ForeignKey, Integer, String, UniqueConstraint, create_engine,
-                        event, func, select)
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
+                        bindparam, case, create_engine, event, func, insert, select)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -83,9 +86,10 @@ class Response(Base):
 
 def connect(url: str):
     """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability."""
-    engine = create_engine(url, future=True, pool_pre_ping=True,
-                           connect_args={"timeout": 30} if url.startswith("sqlite") else {})
-    if url.startswith("sqlite"):
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, pool_pre_ping=not sqlite,   # a server may drop idle connections
+                           connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
@@ -95,6 +99,23 @@ def connect(url: str):
             cursor.close()
     Base.metadata.create_all(engine)
     return engine
+
+
+@contextmanager
+def _writer(engine):
+    """One SQLite writer at a time across processes, queued by the kernel (flock) rather than by
+    SQLite's busy handler, which sleeps in steps of up to 100 ms and so turns contention between
+    gunicorn workers into latency. A no-op for server databases, which queue writers themselves."""
+    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not path:
+        yield
+        return
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def load_design(engine, design: Design) -> int:
@@ -174,31 +195,53 @@ def answered(engine, assignment_id: str) -> dict[str, str]:
                               .where(Response.assignment_id == assignment_id)).all())
 
 
-def record_response(engine, assignment: Assignment, trial_id: str, choice: str, response_ms: float,
+@cache
+def _insert_response_statement():
+    """INSERT … SELECT that stores an answer only if the token owns the trial's unfinished
+    assignment; built once, with bound parameters, so every request reuses its compiled form."""
+    t, a = Trial.__table__, Assignment.__table__
+    choice = bindparam("choice", type_=String)
+    values = [bindparam(n, type_=Float) for n in ("response_ms", "magnifier_ms")]
+    viewport = [bindparam(n, type_=Integer) for n in ("viewport_w", "viewport_h")]
+    source = (select(t.c.id, a.c.id, a.c.rater, choice,
+                     case((choice == "left", t.c.left_codec), else_=t.c.right_codec),
+                     t.c.left_codec, t.c.right_codec, *values, *viewport,
+                     bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime))
+              .select_from(t.join(a, a.c.id == t.c.assignment_id))
+              .where(t.c.id == bindparam("trial"), a.c.token == bindparam("token"),
+                     a.c.finished_at.is_(None)))
+    columns = ["trial_id", "assignment_id", "rater", "choice", "chosen_codec", "left_codec",
+               "right_codec", "response_ms", "magnifier_ms", "viewport_w", "viewport_h",
+               "device_pixel_ratio", "stored_at"]
+    return insert(Response.__table__).from_select(columns, source).returning(Response.__table__.c.id)
+
+
+def record_response(engine, token: str, trial_id: str, choice: str, response_ms: float,
                     magnifier_ms: float, viewport_w: int, viewport_h: int, dpr: float) -> bool:
     """Store one answer; True if stored now, False if this same answer was already stored.
 
-    Raises StudyError 404 (trial not in this assignment) or 409 (answered differently before,
-    or the assignment is finished)."""
+    The common case is one statement and one commit. Only when nothing was inserted does it
+    look up why: StudyError 403 (unknown token), 404 (trial not in this assignment), 409
+    (answered differently before, or the assignment is finished)."""
+    values = {"choice": choice, "trial": trial_id, "token": token, "response_ms": response_ms,
+              "magnifier_ms": magnifier_ms, "viewport_w": viewport_w, "viewport_h": viewport_h,
+              "dpr": dpr, "stored_at": _now()}
+    try:
+        with _writer(engine), engine.begin() as connection:
+            if connection.execute(_insert_response_statement(), values).first() is not None:
+                return True
+    except IntegrityError:
+        pass
+    assignment = assignment_for(engine, token)
     with Session(engine) as s:
         trial = s.get(Trial, trial_id)
         if trial is None or trial.assignment_id != assignment.id:
             raise StudyError(404, f"trial {trial_id!r} is not part of this assignment")
-        if assignment.finished_at is not None:
-            raise StudyError(409, "this assignment is already finished")
-        s.add(Response(trial_id=trial_id, assignment_id=assignment.id, rater=assignment.rater,
-                       choice=choice, chosen_codec=trial.left_codec if choice == "left" else trial.right_codec,
-                       left_codec=trial.left_codec, right_codec=trial.right_codec,
-                       response_ms=response_ms, magnifier_ms=magnifier_ms, viewport_w=viewport_w,
-                       viewport_h=viewport_h, device_pixel_ratio=dpr))
-        try:
-            s.commit()
-            return True
-        except IntegrityError:
-            s.rollback()
-    previous = answered(engine, assignment.id).get(trial_id)
+        previous = s.scalar(select(Response.choice).where(Response.trial_id == trial_id))
     if previous == choice:
         return False
+    if previous is None:
+        raise StudyError(409, "this assignment is already finished")
     raise StudyError(409, f"trial {trial_id!r} was already answered '{previous}'; the first answer stands")
 
 
