@@ -12,15 +12,15 @@ raters see). Targets on 2 cores: ≥ 500 submits/s with p99 < 100 ms.
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from serving import Gunicorn, many_assignments  # noqa: E402
@@ -31,47 +31,48 @@ from evalkit.study.design import build_study  # noqa: E402
 EXAMPLE = Path(__file__).resolve().parents[1] / "studies" / "samples-demo" / "study.toml"
 
 
-def request(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, float]:
+async def request(port: int, raw: bytes) -> float:
+    """One HTTP/1.1 request on a new connection (gunicorn's sync workers close each one);
+    returns the seconds until the whole response has arrived."""
     start = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    payload = json.dumps(body) if body is not None else None
-    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"} if body else {})
-    response = conn.getresponse()
-    response.read()
-    conn.close()
-    return response.status, time.perf_counter() - start
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    response = await reader.read()
+    writer.close()
+    status = int(response[9:12])
+    if status >= 400:
+        raise RuntimeError(f"HTTP {status}: {response[-300:]!r}")
+    return time.perf_counter() - start
 
 
-def run_clients(jobs: list[list[tuple]], port: int, interval: float | None) -> tuple[float, np.ndarray]:
-    """Each job is one client's request list; ``interval`` paces each client (open loop)."""
-    latencies, failures = [], []
-    lock = threading.Lock()
+def encode(method: str, path: str, body: dict | None) -> bytes:
+    payload = json.dumps(body).encode() if body is not None else b""
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+    return head.encode() + payload
 
-    def client(requests_, offset):
-        mine = []
+
+def run_clients(jobs: list[list[bytes]], port: int, interval: float | None) -> tuple[float, np.ndarray]:
+    """Each job is one client's requests, sent one after the other; ``interval`` paces each
+    client (open loop), otherwise it sends as soon as the previous answer is in (closed loop).
+    One event loop drives all clients, so the load generator itself stays light."""
+    async def client(requests_, offset):
+        latencies = []
         next_at = time.perf_counter() + offset
-        for method, path, body in requests_:
+        for raw in requests_:
             if interval is not None:
-                time.sleep(max(0.0, next_at - time.perf_counter()))
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
                 next_at += interval
-            status, seconds = request(port, method, path, body)
-            if status >= 400:
-                failures.append(status)
-            mine.append(seconds)
-        with lock:
-            latencies.extend(mine)
+            latencies.append(await request(port, raw))
+        return latencies
 
-    threads = [threading.Thread(target=client, args=(job, (interval or 0) * k / len(jobs)))
-               for k, job in enumerate(jobs)]
+    async def everyone():
+        return await asyncio.gather(*(client(job, (interval or 0) * k / len(jobs))
+                                      for k, job in enumerate(jobs)))
+
     start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    if failures:
-        raise RuntimeError(f"{len(failures)} requests failed, e.g. HTTP {failures[0]}")
-    return len(latencies) / wall, np.array(latencies) * 1000
+    latencies = [x for client_latencies in asyncio.run(everyone()) for x in client_latencies]
+    return len(latencies) / (time.perf_counter() - start), np.array(latencies) * 1000
 
 
 def main():
@@ -91,23 +92,17 @@ def main():
     rows = []
     try:
         def sessions(first):
-            out = []
-            for n in range(args.clients):
-                body = {"rater": f"bench-{first + n}"}
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("POST", "/api/session", body=json.dumps(body), headers={"Content-Type": "application/json"})
-                out.append(json.loads(conn.getresponse().read()))
-                conn.close()
-            return out
+            return [requests.post(f"{server.url}/api/session", json={"rater": f"bench-{first + n}"}).json()
+                    for n in range(args.clients)]
 
         def submits(session):
-            return [("POST", "/api/response", {"token": session["token"], "trial": t["id"], "choice": "left",
-                                               "response_ms": 1000, "magnifier_ms": 0, "viewport_w": 1280,
-                                               "viewport_h": 800, "device_pixel_ratio": 1})
-                    for t in session["trials"]]
+            return [encode("POST", "/api/response", {
+                "token": session["token"], "trial": t["id"], "choice": "left", "response_ms": 1000,
+                "magnifier_ms": 0, "viewport_w": 1280, "viewport_h": 800, "device_pixel_ratio": 1})
+                for t in session["trials"]]
 
         per_client = len(sessions(0)[0]["trials"])
-        static = [[("GET", "/static/task.css", None)] * per_client for _ in range(args.clients)]
+        static = [[encode("GET", "/static/task.css", None)] * per_client for _ in range(args.clients)]
         for label, jobs, interval in (
                 ("static file (anchor), closed loop", static, None),
                 ("submit, closed loop", [submits(s) for s in sessions(args.clients)], None),

@@ -19,7 +19,7 @@ def _floats(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
     if not values or any(not v > 0 or v == float("inf") for v in values):
         raise argparse.ArgumentTypeError(f"bpp targets must be positive numbers, got {text!r}")
     return values
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
     m.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32",
                    help="precision of the LPIPS and Inception networks (statistics stay float64)")
-    m.add_argument("--batch-size", type=int, default=8)
+    m.add_argument("--batch-size", type=int, default=None,
+                   help="images per network batch (default: 8 on CUDA, 1 on a CPU)")
     m.add_argument("--fid-patch-size", type=int, default=256,
                    help="side of the patches for patch FID/KID; 0 for whole images only (default: 256)")
     m.add_argument("--no-cache", action="store_true", help="recompute everything")

@@ -5,19 +5,11 @@ import pytest
 
 from evalkit.study.config import load_config
 from evalkit.study.design import BppMismatchWarning, Design, build_study
-from study_fixtures import make_study
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, kodak_dir):
-    from evalkit.images import load_image
-    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
-    folder = tmp_path_factory.mktemp("study")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        config = load_config(make_study(folder, kodak, judgements=4))
-        design = build_study(config, progress=False)
-    return config, design
+def built(built_study):
+    return built_study, Design.load(built_study.trials_path)
 
 
 def test_every_pair_gets_its_judgements_counterbalanced(built):
@@ -33,8 +25,8 @@ def test_every_pair_gets_its_judgements_counterbalanced(built):
             pairs[key] += 1
             sides[(key, t.left.codec)] += 1
             assert abs(t.left.bpp / t.right.bpp - 1) <= config.bpp_tolerance
-    assert len(pairs) == 2 * 2 * 3 and set(pairs.values()) == {4}
-    assert set(sides.values()) == {2}                    # each codec on the left half the time
+    assert len(pairs) == 2 * 2 * 3 and set(pairs.values()) == {config.judgements_per_pair}
+    assert set(sides.values()) == {config.judgements_per_pair // 2}   # each side half the time
 
 
 def test_sentinels_and_repeats(built):

@@ -100,7 +100,7 @@ class MetricEngine:
     """
 
     def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,
-                 precision: str = "fp32", batch_size: int = 8, cache: bool = True,
+                 precision: str = "fp32", batch_size: int | None = None, cache: bool = True,
                  patch_size: int | None = 256):
         from ..fit.model import CombinationModel
 
@@ -113,7 +113,10 @@ class MetricEngine:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.weights_dir, self.precision, self.batch_size = weights_dir, precision, batch_size
+        # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
+        # in cache), so that is the default there.
+        self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
+        self.weights_dir, self.precision = weights_dir, precision
         self.patch_size = patch_size
         self.cache = MetricCache(enabled=cache)
         self._lpips: dict[str, LPIPSMetric] = {}
