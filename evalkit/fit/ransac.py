@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CHUNK = 64   # hypotheses scored together
+_CHUNK = 32   # hypotheses scored together
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,13 @@ def ransac(a: np.ndarray, b: np.ndarray, threshold: float, n_hypotheses: int = 1
                          "collinear on these samples, or there are too few distinct samples")
     # Inlier counts in float32, a block of hypotheses at a time, residuals as one product
     # [a, b]·[d, −1]: the n × block residual matrix stays small and is touched only three times.
-    ab = np.hstack([a, b[:, None]]).astype(np.float32)
+    ab_t = np.ascontiguousarray(np.hstack([a, b[:, None]]).T, dtype=np.float32)   # (m + 1, n)
     dh = np.hstack([hypotheses, -np.ones((len(hypotheses), 1))]).astype(np.float32)
     counts = np.full(len(hypotheses), -1, dtype=np.int64)      # -1: degenerate, never chosen
     for start in range(0, len(valid), _CHUNK):
         chunk = valid[start:start + _CHUNK]
-        residual = np.abs(ab @ dh[chunk].T)
-        counts[chunk] = np.count_nonzero(residual <= threshold, axis=0)
+        residual = np.abs(dh[chunk] @ ab_t)                    # (chunk, n): rows are contiguous
+        counts[chunk] = np.count_nonzero(residual <= threshold, axis=1)
 
     def inlier_residual_sum(h: np.ndarray) -> float:
         r = np.abs(a @ h - b)
