@@ -47,7 +47,7 @@ def ransac(a: np.ndarray, b: np.ndarray, threshold: float, n_hypotheses: int = 1
         raise ValueError("every minimal sample set was degenerate: the metrics are (nearly) "
                          "collinear on these samples, or there are too few distinct samples")
     # Inlier counts in float32, a block of hypotheses at a time, residuals as one product
-    # [a, b]·[d, −1]: the n × block residual matrix stays small and is touched only three times.
+    # [d, −1]·[a, b]ᵀ: the block × n residual matrix stays small and its rows are contiguous.
     ab_t = np.ascontiguousarray(np.hstack([a, b[:, None]]).T, dtype=np.float32)   # (m + 1, n)
     dh = np.hstack([hypotheses, -np.ones((len(hypotheses), 1))]).astype(np.float32)
     counts = np.full(len(hypotheses), -1, dtype=np.int64)      # -1: degenerate, never chosen
