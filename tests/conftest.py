@@ -1,6 +1,6 @@
-"""Shared fixtures. Files from ``../shared`` are found through ``$EVALKIT_SHARED_DIR``; without
-it the tests that need them skip, except under CI (``CI=true``), where a skip would hide a gap
-and so fails instead."""
+"""Shared fixtures. Files from ``../shared`` are found through ``$EVALKIT_SHARED_DIR`` and a
+PostgreSQL server through ``$EVALKIT_TEST_POSTGRES_URL``; see ``needs.py`` for what happens
+when they are missing."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import unavailable
 
 
 def _shared_dir() -> Path | None:
@@ -19,10 +20,7 @@ def _shared_dir() -> Path | None:
 def shared_dir() -> Path:
     found = _shared_dir()
     if found is None:
-        reason = "EVALKIT_SHARED_DIR is not set to the shared/ folder (data and weights)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}; under CI this must not be skipped")
-        pytest.skip(reason)
+        unavailable("EVALKIT_SHARED_DIR is not set to the shared/ folder (data and weights)")
     return found
 
 
@@ -75,10 +73,7 @@ def database_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'study.sqlite'}"
     url = os.environ.get("EVALKIT_TEST_POSTGRES_URL")
     if not url:
-        reason = "EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}; under CI this must not be skipped")
-        pytest.skip(reason)
+        unavailable("EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)")
     from sqlalchemy import create_engine
     from evalkit.study.storage import Base
     engine = create_engine(url)
