@@ -6,6 +6,7 @@ import re
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
 
 from evalkit.study import storage
+from evalkit.study.design import assignment_id
 from evalkit.study.storage import StudyError
 
 task = Blueprint("task", __name__)
@@ -73,7 +74,7 @@ def image(name: str):
 def preview():
     """The first trial of the first assignment, for MTurk's preview: nothing is claimed."""
     engine = _study()["engine"]
-    first = storage.trials_of(engine, "a001")[:1]
+    first = storage.trials_of(engine, assignment_id(1))[:1]
     return jsonify(trials=[_trial_json(t) for t in first])
 
 

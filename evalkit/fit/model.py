@@ -15,6 +15,7 @@ import torch
 
 from .. import __version__
 from ..metrics.engine import PAIR_METRICS
+from ..metrics.psnr import Y_WEIGHTS
 from ..storage import write_json
 
 
@@ -78,7 +79,7 @@ class CombinedLoss(torch.nn.Module):
 
         if name in ("psnr", "psnr-y"):
             if name == "psnr-y":
-                w = x.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1) / 255.0
+                w = x.new_tensor(Y_WEIGHTS).view(1, 3, 1, 1)   # the +16 offset cancels in x − x̂
                 x, x_hat = (x * w).sum(1, keepdim=True), (x_hat * w).sum(1, keepdim=True)
             mse = ((x - x_hat) ** 2).flatten(1).mean(1)
             return -10.0 * torch.log10(mse.clamp_min(1e-12))

@@ -11,7 +11,7 @@ import numpy as np
 
 #: BT.601 RGB→Y for 8-bit values, as in skimage.color.rgb2ycbcr: Y = 16 + (65.481 R + 128.553 G
 #: + 24.966 B) / 255.
-_Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
 
 
 def _psnr_from_mse(mse: np.ndarray) -> np.ndarray:
@@ -27,7 +27,7 @@ def psnr(reference: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
 
 def luma(image: np.ndarray) -> np.ndarray:
     """BT.601 luma (16–235) of uint8 RGB, float64."""
-    return 16.0 + image.astype(np.float64) @ _Y_WEIGHTS
+    return 16.0 + image.astype(np.float64) @ Y_WEIGHTS
 
 
 def psnr_y(reference: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:

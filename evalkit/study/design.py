@@ -178,7 +178,7 @@ def build_study(config: StudyConfig, strict: bool = False, progress: bool = True
     from ..datasets import resolve_images
 
     images = config.images
-    if not images.startswith(("samples", "kodak")) and not Path(images).is_absolute():
+    if images not in ("samples", "kodak") and not Path(images).is_absolute():
         images = str(config.folder / images)
     result = compress(resolve_images(images), config.codecs, config.bpp, config.out_dir / "compress",
                       progress=progress)

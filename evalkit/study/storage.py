@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from functools import cache
 
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
-                        bindparam, case, create_engine, event, func, insert, select)
+                        bindparam, case, create_engine, event, func, insert, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -154,8 +154,6 @@ def claim(engine, rater: str, source: str, external: dict | None = None) -> Assi
     Raises StudyError(409) when every assignment is taken. Concurrent claims cannot take the
     same assignment: the update only succeeds while the row is still unclaimed.
     """
-    from sqlalchemy import update
-
     with Session(engine, expire_on_commit=False) as s:
         mine = s.scalars(select(Assignment).where(Assignment.rater == rater,
                                                   Assignment.finished_at.is_(None))).first()
