@@ -257,7 +257,7 @@ def _study_build(args, config):
 
 def _study_serve(args, config):
     from .study.design import Design
-    from .study.storage import connect, load_design
+    from .study.database import connect, load_design
     url = args.database or f"sqlite:///{config.database_path}"
     load_design(connect(url), Design.load(config.trials_path))   # once, before the workers start
     token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24)
@@ -288,7 +288,7 @@ def _study_mturk(args, config):
 
 def _study_export(args, config):
     from .study import analysis
-    from .study.storage import connect
+    from .study.database import connect
     engine = connect(args.database or f"sqlite:///{config.database_path}")
     files = {"judgements.csv": analysis.judgement_table(engine, min_sentinel_accuracy=args.min_sentinel_accuracy),
              "responses.csv": analysis.responses(engine), "quality.csv": analysis.rater_quality(engine)}

@@ -26,7 +26,7 @@ from .codecs import get_codec
 from .codecs.ratematch import Probe, RateSearch
 from .datasets import ImageRef
 from .images import ImageReadError, save_png
-from .storage import atomic_path, cache_dir, image_hash, text_hash, write_bytes, write_json
+from .files import atomic_path, cache_dir, image_hash, text_hash, write_bytes, write_json
 
 MANIFEST_COLUMNS = [
     "image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting", "reconstruction",

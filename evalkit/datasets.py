@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .images import DECODERS, ImageReadError, load_image, to_rgb8
-from .storage import cache_dir, write_bytes
+from .files import cache_dir, write_bytes
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
 KODAK_SHA256 = {

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .storage import atomic_path
+from .errors import InputError
+from .files import atomic_path
 
 #: File types read from a folder, and the imagecodecs decoder for each.
 DECODERS = {".png": "png", ".jpg": "jpeg8", ".jpeg": "jpeg8", ".bmp": "bmp",
             ".tif": "tiff", ".tiff": "tiff", ".webp": "webp"}
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """A file that is not a readable image; the message names the file and the cause."""
 
 

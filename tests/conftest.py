@@ -75,7 +75,7 @@ def database_url(request, tmp_path):
     if not url:
         unavailable("EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)")
     from sqlalchemy import create_engine
-    from evalkit.study.storage import Base
+    from evalkit.study.database import Base
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
     engine.dispose()

@@ -59,7 +59,7 @@ def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
     assert page.inner_text("#progress") == "Question 1 of 10"
 
     engine = app.extensions["evalkit"]["engine"]
-    from evalkit.study.storage import trials_of
+    from evalkit.study.database import trials_of
     trial = trials_of(engine, "a001")[0]
     images = {side: load_image(built_study.out_dir / path) for side, path in
               (("left", trial.left_path), ("reference", trial.reference), ("right", trial.right_path))}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from evalkit.study import analysis
 from evalkit.study.design import Design
-from evalkit.study.storage import Response, connect
+from evalkit.study.database import Response, connect
 from serving import Gunicorn, many_assignments
 
 RATERS = 100

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from evalkit.study import analysis
-from evalkit.study.storage import connect
+from evalkit.study.database import connect
 from webapp import create_app
 
 TOKEN = "admin-secret-123"

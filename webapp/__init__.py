@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from evalkit.study.config import StudyConfig, load_config
 from evalkit.study.design import Design
-from evalkit.study.storage import StudyError, connect, load_design
+from evalkit.study.database import StudyError, connect, load_design
 
 MAX_REQUEST_BYTES = 64 * 1024
 

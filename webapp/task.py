@@ -5,9 +5,9 @@ import re
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
 
-from evalkit.study import storage
+from evalkit.study import database
 from evalkit.study.design import assignment_id
-from evalkit.study.storage import StudyError
+from evalkit.study.database import StudyError
 
 task = Blueprint("task", __name__)
 
@@ -74,7 +74,7 @@ def image(name: str):
 def preview():
     """The first trial of the first assignment, for MTurk's preview: nothing is claimed."""
     engine = _study()["engine"]
-    first = storage.trials_of(engine, assignment_id(1))[:1]
+    first = database.trials_of(engine, assignment_id(1))[:1]
     return jsonify(trials=[_trial_json(t) for t in first])
 
 
@@ -104,11 +104,11 @@ def session():
     else:
         rater, source, external = _text_id(data, "rater"), "lab", None
     engine = _study()["engine"]
-    assignment = storage.claim(engine, f"{source}:{rater}", source, external)
-    trials = storage.trials_of(engine, assignment.id)
+    assignment = database.claim(engine, f"{source}:{rater}", source, external)
+    trials = database.trials_of(engine, assignment.id)
     return jsonify(token=assignment.token, assignment=assignment.id,
                    trials=[_trial_json(t) for t in trials],
-                   answered=sorted(storage.answered(engine, assignment.id)))
+                   answered=sorted(database.answered(engine, assignment.id)))
 
 
 @task.post("/api/response")
@@ -117,7 +117,7 @@ def response():
     choice = data.get("choice")
     if choice not in ("left", "right"):
         raise StudyError(400, "choice must be 'left' or 'right'")
-    stored_now = storage.record_response(
+    stored_now = database.record_response(
         _study()["engine"], _token(data), _text_id(data, "trial"), choice,
         response_ms=_number(data, "response_ms", 0, 1e8),
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
@@ -132,11 +132,11 @@ def finish():
     """Confirm every answer is stored, then say how to complete: MTurk form, Prolific link or code."""
     data = _payload()
     engine = _study()["engine"]
-    assignment = storage.assignment_for(engine, _token(data))
+    assignment = database.assignment_for(engine, _token(data))
     comment = data.get("comment") or None
     if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
         raise StudyError(400, "comment must be text of at most 2000 characters")
-    storage.finish(engine, assignment, comment)
+    database.finish(engine, assignment, comment)
     config = _study()["config"]
     if assignment.source == "mturk":
         return jsonify(done=True, mturk={"action": f"{assignment.external['turkSubmitTo']}/mturk/externalSubmit",

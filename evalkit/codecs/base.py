@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 
-class CodecError(RuntimeError):
+
+class CodecError(InputError):
     """An encoder or decoder failed, or a codec cannot be used on this machine."""
 
 

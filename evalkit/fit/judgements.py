@@ -60,7 +60,7 @@ def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".
     return out
 
 
-def design(table: pd.DataFrame, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def features_and_targets(table: pd.DataFrame, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """X = [m(A)…, m(B)…] and y = p_A for :class:`~evalkit.fit.estimator.CombinedMetric`."""
     columns = [PAIR_METRICS[m] for m in metrics]
     x = table[[f"{c}_a" for c in columns] + [f"{c}_b" for c in columns]].to_numpy(np.float64)

@@ -16,7 +16,7 @@ import torch
 from .. import __version__
 from ..metrics.engine import PAIR_METRICS
 from ..metrics.psnr import Y_WEIGHTS
-from ..storage import write_json
+from ..files import write_json
 
 
 @dataclass

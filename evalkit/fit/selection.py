@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold
 
 from .estimator import CombinedMetric
-from .judgements import design
+from .judgements import features_and_targets
 from .model import CombinationModel
 from .scoring import bootstrap_ci
 
@@ -18,7 +18,7 @@ from .scoring import bootstrap_ci
 def held_out_scores(table: pd.DataFrame, metrics: list[str], folds: int = 5,
                     split_column: str | None = None, seed: int = 0, **params) -> np.ndarray:
     """Per-judgement 2AFC scores of the combination, each from a model that did not see it."""
-    x, y = design(table, metrics)
+    x, y = features_and_targets(table, metrics)
     scores = np.full(len(y), np.nan)
     for train, test in _splits(table, folds, split_column, seed):
         model = CombinedMetric(random_state=seed, **params).fit(x[train], y[train])
@@ -52,7 +52,7 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
         for subset in combinations(metrics, k):
             scores = held_out_scores(table, list(subset), folds, split_column, seed, **params)
             lo, hi = bootstrap_ci(scores, seed=seed)
-            x, y = design(table, list(subset))
+            x, y = features_and_targets(table, list(subset))
             fitted = CombinedMetric(random_state=seed, **params).fit(x, y)
             model = CombinationModel(
                 list(subset), fitted.coef_.tolist(), fitted.intercept_,

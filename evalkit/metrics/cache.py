@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..storage import cache_dir
+from ..files import cache_dir
 
 
 def file_hash(path: str | Path) -> str:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError
 
-class WeightsError(FileNotFoundError):
+
+class WeightsError(InputError):
     """Pretrained weights are missing and could not be fetched."""
 
 

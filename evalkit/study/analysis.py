@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .storage import Assignment, Response, Trial
+from .database import Assignment, Response, Trial
 
 
 def responses(engine) -> pd.DataFrame:

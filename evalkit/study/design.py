@@ -26,7 +26,7 @@ import pandas as pd
 from PIL import Image
 
 from ..images import load_image, save_png
-from ..storage import write_json
+from ..files import write_json
 from .config import StudyConfig
 
 SENTINEL_JPEG_QUALITY = 3   # blocky enough that anyone paying attention sees it
@@ -44,7 +44,7 @@ class Side:
 
 
 @dataclass(frozen=True)
-class Trial:
+class PlannedTrial:
     id: str
     kind: str         # "pair", "sentinel" or "repeat"
     image: str
@@ -60,7 +60,7 @@ class Trial:
 class Design:
     study: str
     seed: int
-    assignments: list[list[Trial]]
+    assignments: list[list[PlannedTrial]]
     rejected: list[str]
 
     def to_json(self) -> dict:
@@ -70,7 +70,7 @@ class Design:
     @classmethod
     def from_json(cls, data: dict) -> "Design":
         def trial(t):
-            return Trial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
+            return PlannedTrial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
         return cls(data["study"], data["seed"], [[trial(t) for t in a] for a in data["assignments"]],
                    data["rejected"])
 
@@ -126,20 +126,20 @@ def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dic
         for index, swapped in slots[start:start + per]:
             a, b, context = pairs[index]
             left, right = (b, a) if swapped else (a, b)
-            trials.append(Trial("", "pair", context["image"], context["target_bpp"],
+            trials.append(PlannedTrial("", "pair", context["image"], context["target_bpp"],
                                 context["reference"], left, right))
         assignments.append(_finish_assignment(number, trials, config, sentinels, rng))
     return Design(config.name, config.seed, assignments, rejected)
 
 
-def _finish_assignment(number, trials, config, sentinels, rng) -> list[Trial]:
+def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTrial]:
     images = sorted(sentinels)
     for _ in range(config.sentinels_per_assignment if images else 0):
         image = images[int(rng.integers(len(images)))]
         reference, degraded = sentinels[image]
         original, worse = Side("original", reference, None), Side("degraded", degraded, None)
         left_is_original = bool(rng.integers(2))
-        trials.append(Trial("", "sentinel", image, None, reference,
+        trials.append(PlannedTrial("", "sentinel", image, None, reference,
                             original if left_is_original else worse,
                             worse if left_is_original else original,
                             correct="left" if left_is_original else "right"))

@@ -22,6 +22,7 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Uniq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from ..errors import InputError
 from .design import Design, assignment_id
 
 
@@ -140,7 +141,7 @@ def load_design(engine, design: Design) -> int:
     return added
 
 
-class StudyError(Exception):
+class StudyError(InputError):
     """A request the study refuses; ``status`` is the HTTP status the web app answers with."""
 
     def __init__(self, status: int, message: str):

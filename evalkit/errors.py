@@ -1,0 +1,12 @@
+"""The one exception type for what a user did wrong.
+
+:class:`InputError` means the input was at fault — a file that cannot be read, an unknown name, an
+impossible parameter, a corrupt bitstream, missing weights — and says what to do next. It is
+raised where the input is checked. The CLI prints it as one line and exits with status 2; any other
+exception is a bug in evalkit and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Something the user gave (or did not give) cannot be used; the message says what to do."""
