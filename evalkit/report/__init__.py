@@ -1,1 +1,1 @@
-"""Tables, rate–distortion curves and reports built from manifests and metric tables."""
+"""Summary tables of manifests and metric tables."""
