@@ -35,7 +35,14 @@ function sessionRequest() {
     body.rater = localStorage.getItem("evalkit-rater") || crypto.randomUUID();
     localStorage.setItem("evalkit-rater", body.rater);
   }
+  // The session secret this browser was given for this rater: the only key to resume.
+  const token = localStorage.getItem(sessionKey(body));
+  if (token) body.token = token;
   return body;
+}
+
+function sessionKey(body) {
+  return `evalkit-session:${body.workerId || body.PROLIFIC_PID || body.rater}`;
 }
 
 function load(url) {
@@ -147,8 +154,10 @@ async function complete() {
 async function start() {
   $("start").disabled = true;
   try {
-    const session = await post("/api/session", sessionRequest());
+    const request = sessionRequest();
+    const session = await post("/api/session", request);
     state.token = session.token;
+    localStorage.setItem(sessionKey(request), session.token);
     state.trials = session.trials;
     const done = new Set(session.answered);
     state.index = state.trials.findIndex((t) => !done.has(t.id));
