@@ -6,10 +6,12 @@ with ``{"error": message}``; the page and a simulated crowd make exactly these r
 ``POST /api/session`` — start or resume. Body: who the rater is, one of
   ``{"rater": ID}`` (lab), ``{"PROLIFIC_PID": ID, "STUDY_ID": .., "SESSION_ID": ..}`` or
   ``{"workerId": ID, "assignmentId": .., "hitId": .., "turkSubmitTo": "https://www.mturk.com"}``
-  (the task URL's parameters), plus ``"token"``: the session secret this browser was given
-  before, if any. Answer: ``{"token", "assignment", "trials": [{"id", "reference", "left",
+  (the task URL's parameters), plus ``"token"``: the session secret this browser keeps — 32–128
+  characters of ``A-Za-z0-9_-`` that the page draws at random before its first request and
+  stores (localStorage), so a retried request resumes the same lease (the server draws one if
+  it is left out, and answers it). Answer: ``{"token", "assignment", "trials": [{"id", "reference", "left",
   "right"}], "answered": [trial ids], "finished": bool, "expires_in_s"}``. The token is the only
-  key to the assignment: the page keeps it (localStorage) and sends it with every request. A
+  key to the assignment and goes with every request; the server keeps only its SHA-256. A
   rater id alone never yields it: a rater with a lease in progress whose browser lacks the
   token gets 403 (the study owner can release the lease); one who has done
   ``assignments_per_rater`` assignments, or finds none free, gets 409.
@@ -45,6 +47,7 @@ task = Blueprint("task", __name__)
 
 PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 
 
@@ -157,8 +160,11 @@ def session():
     rater, source, external = _who(data)
     study = _study()
     config, engine = study["config"], study["engine"]
+    token = data.get("token")
+    if token is not None and not (isinstance(token, str) and _SECRET.match(token)):
+        raise StudyError(400, "token must be 32–128 letters, digits, _ or -")
     assignment, token = database.start_session(
-        engine, f"{source}:{rater}", source, external, _token(data),
+        engine, f"{source}:{rater}", source, external, token or "",
         limit=config.assignments_per_rater, lease_seconds=config.lease_seconds)
     trials = database.trials_of(engine, assignment.id)
     return jsonify(token=token, assignment=assignment.id, trials=[_trial_json(t) for t in trials],

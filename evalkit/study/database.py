@@ -223,12 +223,15 @@ def _lock_rater(s: Session, rater: str) -> None:
 def start_session(engine, rater: str, source: str, external: dict | None, token: str,
                   limit: int, lease_seconds: float) -> tuple[Assignment, str]:
     """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
-    their leases, else a new lease of the first free assignment. Returns it with its secret.
+    their leases, else a new lease of the first free assignment bound to ``token`` (the page
+    makes its secret before its first request, so a retry after a lost answer resumes; one is
+    made here if none is given). Returns the assignment and the secret.
 
     StudyError 403: the rater has a lease in progress but this browser lacks its secret.
-    StudyError 409: the rater reached ``limit`` assignments, or none is free. Free means never
-    claimed, or unfinished with its lease expired (the previous answers stay, marked by their
-    lease number). An MTurk resume records the worker's current assignmentId.
+    StudyError 409: the rater reached ``limit`` assignments, none is free, or the secret is
+    another lease's. Free means never claimed, or unfinished with its lease expired (the
+    previous answers stay, marked by their lease number). An MTurk resume records the worker's
+    current assignmentId.
     """
     now = time.time()
     with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
@@ -250,8 +253,14 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                                   "study owner to release it")
         if len(mine) >= limit:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
+        token = token or secrets.token_urlsafe(32)
+        # The secret of this rater's own expired lease may be used again; anyone else's may not.
+        s.execute(update(Assignment).where(Assignment.token_hash == _hash(token), Assignment.rater == rater,
+                                           Assignment.finished_at.is_(None), Assignment.expires_s <= now)
+                  .values(token_hash=None))
+        if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
+            raise StudyError(409, "this session secret belongs to another session; reload the page")
         free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
-        token = secrets.token_urlsafe(32)
         while True:
             candidate = s.scalars(select(Assignment.id).where(free)
                                   .order_by(Assignment.position).limit(1)).first()
