@@ -213,6 +213,8 @@ def test_surrogates_in_valid_fields_are_400(client):
     r = client.post("/api/finish", data=b'{"token": "%s", "comment": "hi \\ud83d"}' % s["token"].encode(),
                     content_type="application/json")
     assert r.status_code == 400
+    nul = client.post("/api/finish", json={"token": s["token"], "comment": "a\x00b"})   # PostgreSQL: 500
+    assert nul.status_code == 400
     assert client.post("/api/finish", json={"token": s["token"], "comment": "fine 😀"}).status_code == 200
 
 

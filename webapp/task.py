@@ -57,7 +57,8 @@ def _study():
 
 def _payload() -> dict:
     """The request's JSON object. Too deep to parse, not UTF-8, or holding a string that is not
-    (a lone surrogate from a ``\\ud800`` escape) is a 400, like any other malformed body."""
+    (a lone surrogate from a ``\\ud800`` escape) or that holds NUL (PostgreSQL text cannot) is a
+    400, like any other malformed body."""
     if not request.is_json:
         raise StudyError(400, "expected a JSON object (Content-Type: application/json)")
     try:
@@ -77,6 +78,8 @@ def _payload() -> dict:
                         text.encode("utf-8")
                     except UnicodeEncodeError:
                         raise StudyError(400, "text must be valid Unicode (no lone surrogates)") from None
+                    if "\x00" in text:
+                        raise StudyError(400, "text cannot contain NUL characters")
             if isinstance(item, (dict, list)):
                 stack.append(item)
     return data

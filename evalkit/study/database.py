@@ -178,20 +178,18 @@ def load_design(engine, design: Design) -> int:
         if s.get(StudyMeta, "secret") is None:
             s.add(StudyMeta(key="secret", value=secrets.token_hex(32)))
         existing = set(s.scalars(select(Assignment.id)))
-        added = 0
-        for number, trials in enumerate(design.assignments, start=1):
-            aid = assignment_id(number)
-            if aid in existing:
-                continue
-            s.add(Assignment(id=aid, position=number, lease=0))
-            s.flush()
-            for k, t in enumerate(trials, start=1):
-                s.add(Trial(id=t.id, assignment_id=aid, position=k, kind=t.kind, image=t.image,
-                            target_bpp=t.target_bpp, reference=t.reference,
-                            left_codec=t.left.codec, left_path=t.left.path, left_bpp=t.left.bpp,
-                            right_codec=t.right.codec, right_path=t.right.path,
-                            right_bpp=t.right.bpp, correct=t.correct, repeat_of=t.repeat_of))
-            added += 1
+        new = [(assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
+               if assignment_id(n) not in existing]
+        if new:
+            s.execute(insert(Assignment), [{"id": aid, "position": int(aid[1:]), "lease": 0} for aid, _ in new])
+            s.execute(insert(Trial), [
+                {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
+                 "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
+                 "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
+                 "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
+                 "repeat_of": t.repeat_of}
+                for aid, trials in new for k, t in enumerate(trials, start=1)])
+        added = len(new)
     return added
 
 
