@@ -116,7 +116,8 @@ def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFra
                          .order_by(Assignment.position)).all()
         totals = dict(s.execute(select(Trial.assignment_id, func.count())
                                 .group_by(Trial.assignment_id)).all())
-    counts = r[r["lease"] == r["assignment"].map(dict((row[0], row[3]) for row in rows))].groupby("assignment").size()
+    current_lease = {row.id: row.lease for row in rows}
+    counts = r[r["lease"] == r["assignment"].map(current_lease)].groupby("assignment").size()
     per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "lease", "claimed_at",
                                                  "expires_s", "finished_at", "completion_code", "comment"])
     leased = per_assignment["expires_s"].fillna(0) > time.time()

@@ -36,7 +36,7 @@ from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Uniq
                         update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ..errors import InputError
 from .design import Design, assignment_id
@@ -178,17 +178,17 @@ def load_design(engine, design: Design) -> int:
         if s.get(StudyMeta, "secret") is None:
             s.add(StudyMeta(key="secret", value=secrets.token_hex(32)))
         existing = set(s.scalars(select(Assignment.id)))
-        new = [(assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
+        new = [(n, assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
                if assignment_id(n) not in existing]
         if new:
-            s.execute(insert(Assignment), [{"id": aid, "position": int(aid[1:]), "lease": 0} for aid, _ in new])
+            s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
             s.execute(insert(Trial), [
                 {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
                  "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
                  "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
                  "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
                  "repeat_of": t.repeat_of}
-                for aid, trials in new for k, t in enumerate(trials, start=1)])
+                for _, aid, trials in new for k, t in enumerate(trials, start=1)])
         added = len(new)
     return added
 
