@@ -226,3 +226,5 @@ def test_an_old_database_gets_a_clear_error(tmp_path):
                        "rater VARCHAR(128), token VARCHAR(64))"))
     with pytest.raises(InputError, match="older evalkit"):
         connect(f"sqlite:///{path}")
+    with engine.connect() as c:                         # and it was left as it was
+        assert [r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))] == ["assignments"]

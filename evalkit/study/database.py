@@ -136,15 +136,18 @@ def connect(url: str):
             cursor.execute("PRAGMA synchronous=FULL")   # a committed response survives a crash
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+    _check_schema(engine)           # before creating anything: an old file is left as it was
     Base.metadata.create_all(engine)
-    _check_schema(engine)
     return engine
 
 
 def _check_schema(engine) -> None:
     """A database made by an older evalkit lacks columns: say so instead of failing mid-request."""
     found = inspect(engine)
+    existing = set(found.get_table_names())
     for table in Base.metadata.sorted_tables:
+        if table.name not in existing:
+            continue
         have = {c["name"] for c in found.get_columns(table.name)}
         missing = sorted({c.name for c in table.columns} - have)
         if missing:
