@@ -5,12 +5,15 @@ import hashlib
 import io
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.orm import Session
 
 from evalkit.errors import InputError
+from evalkit.images import load_image
 from evalkit.study import analysis
 from evalkit.study.database import Assignment, connect, trials_of
 from webapp import create_app
@@ -148,16 +151,18 @@ def test_image_urls_reveal_neither_codec_nor_trial_kind(client, app, built_study
     trials = {t.id: t for t in trials_of(app.extensions["evalkit"]["engine"], s["assignment"])}
     urls = [u for t in s["trials"] for u in (t["reference"], t["left"], t["right"])]
     assert len(set(urls)) == len(urls)                      # no URL shared by two trials or sides
+    files = [client.get(u).data for u in urls]
+    assert len(set(files)) == len(files)                    # nor a file: hashing one tells nothing
     for t in s["trials"]:
         planned = trials[t["id"]]
         for side, path in (("reference", planned.reference), ("left", planned.left_path),
                            ("right", planned.right_path)):
             assert hashlib.sha256(path.encode()).hexdigest()[:20] not in t[side]
             assert planned.left_codec not in t[side] and planned.kind not in t[side]
-            assert client.get(t[side]).data == (built_study.out_dir / path).read_bytes()
+            served = np.asarray(Image.open(io.BytesIO(client.get(t[side]).data)))
+            assert np.array_equal(served, load_image(built_study.out_dir / path))   # same pixels
         if planned.kind == "sentinel":                      # no side is the middle image itself
-            middle = client.get(t["reference"]).data
-            assert middle not in (client.get(t["left"]).data, client.get(t["right"]).data)
+            assert planned.reference not in (planned.left_path, planned.right_path)
     assert any(trials[t["id"]].kind == "repeat" for t in s["trials"])
 
 

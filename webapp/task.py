@@ -16,7 +16,8 @@ with ``{"error": message}``; the page and a simulated crowd make exactly these r
   token gets 403 (the study owner can release the lease); one who has done
   ``assignments_per_rater`` assignments, or finds none free, gets 409.
   Image URLs are opaque and per trial and side (an HMAC under the study's secret): they reveal
-  neither codec nor trial kind, and no two trials share one.
+  neither codec nor trial kind, no two trials share one, and each serves bytes of its own
+  (same pixels): a repeat cannot be told by its URL or by a hash of its file.
 
 ``POST /api/response`` — store one answer: ``{"token", "trial", "choice": "left"|"right",
   "response_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio"}``. 201 when
@@ -35,9 +36,12 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import time
+import zlib
+from functools import lru_cache
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from evalkit.study import database
 from evalkit.study.design import assignment_id
@@ -119,8 +123,26 @@ def image(name: str):
     path = _study()["images"].get(name)
     if path is None or not path.is_file():
         abort(404, "no such image")
+    response = Response(_png_named(_file_bytes(path), name), mimetype="image/png")
     # The URL names one side of one trial for the life of the study: browsers may keep it a day.
-    return send_file(path, mimetype="image/png", conditional=True, etag=True, max_age=86400)
+    response.set_etag(name)
+    response.cache_control.max_age = 86400
+    return response.make_conditional(request)
+
+
+@lru_cache(maxsize=4096)
+def _file_bytes(path) -> bytes:
+    return path.read_bytes()
+
+
+def _png_named(png: bytes, name: str) -> bytes:
+    """The PNG with a text chunk holding its URL's name after the header: the same pixels, but
+    bytes of their own for every URL, so a hash of the file does not tell that a repeat shows
+    an image seen before (PNG spec §11.3.4: tEXt; §5.3: chunk layout)."""
+    header_end = 8 + 25                     # signature, then IHDR (4 length + 4 type + 13 + 4 CRC)
+    data = b"Comment\x00" + name.encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    return png[:header_end] + chunk + png[header_end:]
 
 
 @task.get("/api/preview")
