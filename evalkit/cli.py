@@ -124,16 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default: 4)")
     sv.add_argument("--database", help="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db "
                                        "(default: SQLite in the study's out/ folder)")
-    sv.add_argument("--admin-token", help="token for /admin (default: $EVALKIT_ADMIN_TOKEN, else random)")
+    sv.add_argument("--admin-token", help="token for /admin/login (default: $EVALKIT_ADMIN_TOKEN, else a "
+                                          "random one written to out/admin-token, never printed)")
     mt = ssub.add_parser("mturk", help="write the ExternalQuestion XML and HIT parameters")
     mt.add_argument("study", help="path to study.toml")
     mt.add_argument("--url", required=True, help="public https URL of the task page, e.g. https://host/task")
     mt.add_argument("--out", help="folder for external_question.xml and hit.json (default: the study's out/)")
-    ex = ssub.add_parser("export", help="write judgements (for evalkit fit), raw responses and rater quality")
+    ex = ssub.add_parser("export", help="write judgements (for evalkit fit), raw responses, rater quality "
+                                        "and assignments (leases, completion codes)")
     ex.add_argument("study", help="path to study.toml")
     ex.add_argument("--database", help="SQLAlchemy URL (default: SQLite in the study's out/ folder)")
     ex.add_argument("--min-sentinel-accuracy", type=float, default=None,
                     help="leave out raters below this sentinel accuracy")
+    ex.add_argument("--min-median-server-s", type=float, default=None,
+                    help="leave out raters whose median answer time, as the server measured it, is below this")
     return parser
 
 
@@ -221,6 +225,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_study(args) -> int:
+    from .errors import InputError
     from .study.config import load_config
 
     config = load_config(args.study)
@@ -248,16 +253,23 @@ def _study_build(args, config):
 def _study_serve(args, config):
     from .study.design import Design
     from .study.database import connect, load_design
+    from webapp import gunicorn_command
     url = args.database or f"sqlite:///{config.database_path}"
     load_design(connect(url), Design.load(config.trials_path))   # once, before the workers start
-    token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+    token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN")
+    where = "the token you gave"
+    if not token:      # never printed: terminals and logs are kept; the file is the owner's alone
+        token = secrets.token_urlsafe(24)
+        token_file = config.out_dir / "admin-token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(token + "\n")
+        where = f"the token in {token_file}"
     base = f"http://{args.host}:{args.port}"
     print(f"task page:   {base}/task?rater=ID  (MTurk and Prolific add their own parameters)\n"
-          f"admin pages: {base}/admin/?token={token}", flush=True)
+          f"admin pages: {base}/admin/login  (log in with {where})", flush=True)
     env = {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"),
            "EVALKIT_DATABASE_URL": url, "EVALKIT_ADMIN_TOKEN": token}
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
-               f"{args.host}:{args.port}", "--access-logfile", "-", "webapp.wsgi:app"]
+    command = gunicorn_command(f"{args.host}:{args.port}", args.workers, access_log=True)
     os.execvpe(command[0], command, env)
 
 
@@ -280,8 +292,10 @@ def _study_export(args, config):
     from .study import analysis
     from .study.database import connect
     engine = connect(args.database or f"sqlite:///{config.database_path}")
-    files = {"judgements.csv": analysis.judgement_table(engine, min_sentinel_accuracy=args.min_sentinel_accuracy),
-             "responses.csv": analysis.responses(engine), "quality.csv": analysis.rater_quality(engine)}
+    files = {"judgements.csv": analysis.judgement_table(engine, min_sentinel_accuracy=args.min_sentinel_accuracy,
+                                                        min_median_server_s=args.min_median_server_s),
+             "responses.csv": analysis.responses(engine), "quality.csv": analysis.rater_quality(engine),
+             "assignments.csv": analysis.progress(engine, config.judgements_per_pair)[1]}
     for name, table in files.items():
         table.to_csv(config.out_dir / name, index=False)
         print(f"{len(table):6d} rows → {config.out_dir / name}")

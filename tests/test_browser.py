@@ -110,3 +110,29 @@ def test_preview_mode_accepts_nothing(browser, server):
     assert page.is_disabled("#choose-left") and page.is_visible("#preview-note")
     page.keyboard.press("f")
     assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
+
+
+def test_reload_resumes_with_the_browsers_secret_and_another_browser_cannot(browser, server):
+    app, base = server
+    context = browser.new_context()
+    page = context.new_page()
+
+    def begin(p):
+        p.goto(f"{base}/task?rater=reloader")
+        p.check("#consent")
+        p.click("#start")
+
+    begin(page)
+    page.wait_for_selector("#task:not([hidden])")
+    for k in range(3):
+        page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+        page.keyboard.press("f")
+        page.wait_for_function(f"document.getElementById('progress').textContent === 'Question {k + 2} of 10'")
+    page.reload()
+    begin(page)
+    page.wait_for_function("document.getElementById('progress').textContent === 'Question 4 of 10'")
+    stranger = browser.new_context().new_page()          # same rater id, no secret
+    begin(stranger)
+    stranger.wait_for_function("document.getElementById('status').textContent.includes('another browser')")
+    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    assert len(stored) == 3 and stored["trial"].is_unique

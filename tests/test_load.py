@@ -1,5 +1,6 @@
 """100 concurrent raters against gunicorn on loopback, the server SIGKILLed and restarted in the
 middle: afterwards every acknowledged response is stored exactly once."""
+import secrets
 import threading
 import time
 
@@ -30,7 +31,8 @@ def rater(url_holder, name, acknowledged, lock, deadline):
             time.sleep(0.2)
         raise TimeoutError(f"{name}: {path} never answered")
 
-    session = post("/api/session", {"rater": name}).json()
+    secret = secrets.token_urlsafe(32)          # as the page does: drawn before the first request
+    session = post("/api/session", {"rater": name, "token": secret}).json()
     for k, trial in enumerate(session["trials"]):
         choice = "left" if (k + len(name)) % 2 else "right"
         body = {"token": session["token"], "trial": trial["id"], "choice": choice, "response_ms": 900 + k,

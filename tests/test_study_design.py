@@ -37,13 +37,48 @@ def test_sentinels_and_repeats(built):
         repeats = [t for t in trials if t.kind == "repeat"]
         assert len(sentinels) == 2 and len(repeats) == 2
         for s in sentinels:
-            original = s.left if s.correct == "left" else s.right
-            assert original.codec == "original" and original.path == s.reference
+            faithful, degraded = (s.left, s.right) if s.correct == "left" else (s.right, s.left)
+            assert (faithful.codec, degraded.codec) == ("faithful", "degraded")
+            assert s.reference not in (faithful.path, degraded.path)   # no side equals the middle
         by_id = {t.id: t for t in trials}
         for r in repeats:
             source = by_id[r.repeat_of]
             assert position[r.id] > position[source.id]
             assert (r.left, r.right) == (source.right, source.left)
+
+
+def _pairs_and_sides(design):
+    pairs, sides = Counter(), Counter()
+    for trials in design.assignments:
+        seen = set()
+        for t in (t for t in trials if t.kind == "pair"):
+            key = (t.image, t.target_bpp, frozenset((t.left.codec, t.right.codec)))
+            assert key not in seen, f"{key} twice in one assignment"
+            seen.add(key)
+            pairs[key] += 1
+            sides[(key, t.left.codec)] += 1
+    return pairs, sides
+
+
+@pytest.mark.parametrize("judgements, per", [(3, 5), (5, 7), (4, 11), (2, 12)])
+def test_no_pair_twice_in_an_assignment_when_numbers_do_not_divide(built, judgements, per):
+    """Slots dealt round by round and cut into assignments used to put a pair twice into an
+    assignment that spans two rounds (the second time swapped)."""
+    from dataclasses import replace as with_
+    from evalkit.study.design import build_design
+    config, design = built
+    config = with_(config, judgements_per_pair=judgements, trials_per_assignment=per)
+    pairs = {(t.image, t.target_bpp, t.left.codec, t.right.codec): (t.left, t.right)
+             for a in design.assignments for t in a if t.kind == "pair" and t.left.codec < t.right.codec}
+    planned = [(left, right, {"image": key[0], "target_bpp": key[1], "reference": "r.png"})
+               for key, (left, right) in sorted(pairs.items())]
+    rebuilt = build_design(config, planned, [], {})
+    counts, _ = _pairs_and_sides(rebuilt)
+    assert len(counts) == len(planned) and set(counts.values()) == {judgements}
+    assert all(sum(t.kind == "pair" for t in a) <= per for a in rebuilt.assignments)
+    few = build_design(with_(config, trials_per_assignment=len(planned) + 1), planned, [], {})
+    assert max(sum(t.kind == "pair" for t in a) for a in few.assignments) == len(planned)
+    _pairs_and_sides(few)
 
 
 def test_deterministic_under_seed(built):

@@ -22,10 +22,20 @@ def client(app):
     return app.test_client()
 
 
-def start(client, **who):
-    r = client.post("/api/session", json=who or {"rater": "alice"})
+def start(client, token=None, **who):
+    body = who or {"rater": "alice"}
+    r = client.post("/api/session", json={**body, "token": token} if token else body)
     assert r.status_code == 200, r.json
     return r.json
+
+
+def login(client):
+    r = client.post("/admin/login", data={"token": TOKEN})
+    assert r.status_code == 303
+    return client
+
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def answer(client, session, trial_id, choice="left", **extra):
@@ -54,8 +64,9 @@ def test_sessions_by_source_and_resume(client):
                   turkSubmitTo="https://workersandbox.mturk.com")
     assert len({lab["assignment"], prolific["assignment"], mturk["assignment"]}) == 3
     assert answer(client, lab, lab["trials"][0]["id"]).status_code == 201
-    again = start(client, rater="alice")        # reload: same assignment, answers remembered
+    again = start(client, rater="alice", token=lab["token"])   # reload: same lease, answers remembered
     assert again["assignment"] == "a001" and again["answered"] == [lab["trials"][0]["id"]]
+    assert again["token"] == lab["token"] and again["trials"] == lab["trials"]
     assert "codec" not in str(lab["trials"]) and "correct" not in str(lab["trials"])
 
 
@@ -135,10 +146,10 @@ def test_finish_only_when_everything_is_stored(client, app):
     answer_all(client, s)
     html = "<img src=x onerror=alert(1)>"
     done = client.post("/api/finish", json={"token": s["token"], "comment": html})
-    assert done.status_code == 200 and done.json == {"done": True, "code": "DONE-123"}
-    assert client.post("/api/finish", json={"token": s["token"]}).status_code == 200
+    assert done.status_code == 200 and done.json["code"].startswith("DONE-123-")
+    assert client.post("/api/finish", json={"token": s["token"]}).json == done.json   # idempotent
     assert answer(client, s, s["trials"][0]["id"], "right").status_code == 409
-    page = client.get(f"/admin/?token={TOKEN}").data.decode()
+    page = login(client).get("/admin/").data.decode()
     assert html not in page and "&lt;img src=x" in page
     too_long = start(client, rater="dave")
     assert client.post("/api/finish", json={"token": too_long["token"], "comment": "x" * 2001}).status_code == 400
@@ -154,11 +165,28 @@ def test_completion_for_prolific_and_mturk(client):
     assert done["mturk"] == {"action": "https://www.mturk.com/mturk/externalSubmit", "assignmentId": "ASG9"}
 
 
-def test_admin_pages_need_the_token(client):
-    for path in ("/admin/", "/admin/export/judgements.csv", "/admin/export/responses.csv"):
+def test_admin_login_keeps_the_token_out_of_urls(client):
+    """The token was taken from ``?token=``: it landed in access logs and every export link."""
+    paths = ("/admin/", "/admin/export/judgements.csv", "/admin/export/responses.csv",
+             "/admin/export/assignments.csv")
+    for path in paths:
         assert client.get(path).status_code == 403
-        assert client.get(path + "?token=wrong").status_code == 403
-    assert client.get("/admin/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert client.get(f"{path}?token={TOKEN}").status_code == 403   # never from a URL
+    assert client.post("/admin/login", data={"token": "wrong"}).status_code == 403
+    r = client.post("/admin/login", data={"token": TOKEN})
+    cookie = r.headers["Set-Cookie"]
+    assert r.status_code == 303 and TOKEN not in cookie and TOKEN not in r.headers["Location"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    page = client.get("/admin/")
+    assert page.status_code == 200 and TOKEN not in page.data.decode()
+    for path in paths:
+        r = client.get(path)
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
+    client.post("/admin/logout")
+    assert client.get("/admin/").status_code == 403
+    assert client.get("/admin/", headers=BEARER).status_code == 200
+    assert client.get("/task").headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_exports_and_rater_quality(client, tmp_path, built_study):
@@ -167,20 +195,20 @@ def test_exports_and_rater_quality(client, tmp_path, built_study):
     answer_all(client, good, lambda t: "left")
     careless = start(client, rater="careless")
     answer_all(client, careless, lambda t: "right")
-    csv = client.get(f"/admin/export/judgements.csv?token={TOKEN}")
+    csv = client.get("/admin/export/judgements.csv", headers=BEARER)
     (tmp_path / "j.csv").write_bytes(csv.data)
     table = read_judgements(tmp_path / "j.csv")
     assert len(table) > 0 and (table["n_a"] + table["n_b"] >= 1).all()
     assert all(str(built_study.out_dir) in p for p in table["a"])
-    raw = pd.read_csv(io.BytesIO(client.get(f"/admin/export/responses.csv?token={TOKEN}").data))
+    raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert len(raw) == 20
-    quality = pd.read_csv(io.BytesIO(client.get(f"/admin/export/quality.csv?token={TOKEN}").data)).set_index("rater")
+    quality = pd.read_csv(io.BytesIO(client.get("/admin/export/quality.csv", headers=BEARER).data)).set_index("rater")
     sentinels = raw[raw["kind"] == "sentinel"]
     for rater, pick in (("lab:good", "left"), ("lab:careless", "right")):
         mine = sentinels[sentinels["rater"] == rater]
         assert quality.loc[rater, "sentinel_accuracy"] == pytest.approx((mine["correct"] == pick).mean())
         assert quality.loc[rater, "repeat_consistency"] == 0.0   # same side, swapped codecs
-    strict = client.get(f"/admin/export/judgements.csv?token={TOKEN}&min_sentinel_accuracy=1.01")
+    strict = client.get("/admin/export/judgements.csv?min_sentinel_accuracy=1.01", headers=BEARER)
     assert len(pd.read_csv(io.BytesIO(strict.data))) == 0
 
 
@@ -206,4 +234,4 @@ def test_storage_survives_reconnect(built_study, database_url):
     app.extensions["evalkit"]["engine"].dispose()
     again = create_app(built_study, database_url, admin_token=TOKEN)       # design loaded once
     assert len(analysis.responses(connect(database_url))) == 1
-    assert start(again.test_client())["answered"] == [s["trials"][0]["id"]]
+    assert start(again.test_client(), token=s["token"])["answered"] == [s["trials"][0]["id"]]

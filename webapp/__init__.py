@@ -5,8 +5,10 @@ Everything that is not HTTP — trials, storage, analysis — lives in :mod:`eva
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
+import sys
 import time
 from pathlib import Path
 
@@ -15,9 +17,24 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from evalkit.study.config import StudyConfig, load_config
 from evalkit.study.design import Design
-from evalkit.study.database import StudyError, connect, load_design
+from evalkit.study.database import StudyError, connect, load_design, study_secret
 
 MAX_REQUEST_BYTES = 64 * 1024
+THREADS_PER_WORKER = 64
+
+
+def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
+                     threads: int = THREADS_PER_WORKER, access_log: bool = False) -> list[str]:
+    """How ``evalkit study serve`` (and the load tests) run the app. Threaded workers, because a
+    sync worker serves one connection at a time, so a few clients that trickle their headers or
+    bodies stall the whole study (measured: bench/study_slow_clients.py); a thread stuck on a
+    slow client leaves the worker's other threads serving. URLs never carry secrets, so the
+    access log holds none."""
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", bind,
+               "--worker-class", worker_class, "--backlog", "2048"]
+    if worker_class == "gthread":
+        command += ["--threads", str(threads)]
+    return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
 
 
 def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
@@ -27,11 +44,13 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     config = study if isinstance(study, StudyConfig) else load_config(study)
     design = Design.load(config.trials_path)
     engine = _open_storage(database_url or f"sqlite:///{config.database_path}", design)
+    secret = study_secret(engine)
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["evalkit"] = {
-        "config": config, "engine": engine, "images": _image_index(config, design),
+        "config": config, "engine": engine, "secret": secret,
+        "images": _image_index(config, design, secret),
         "admin_token": admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
 
@@ -39,6 +58,15 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     from .task import task
     app.register_blueprint(task)
     app.register_blueprint(admin)
+
+    @app.after_request
+    def headers(response):
+        """No page leaks its URL to another site; nothing private is kept by a cache."""
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.path.startswith(("/api/", "/admin")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.errorhandler(StudyError)
     def study_error(exc: StudyError):
@@ -71,12 +99,15 @@ def _open_storage(url: str, design: Design, attempts: int = 5):
             time.sleep(0.2 * (attempt + 1))
 
 
-def image_id(relative_path: str) -> str:
-    """The opaque id a rater's browser uses for an image: no path ever comes from a request."""
-    return hashlib.sha256(relative_path.encode()).hexdigest()[:20]
+def image_id(secret: bytes, trial: str, side: str) -> str:
+    """The opaque name of one side ("reference", "left", "right") of one trial: an HMAC under the
+    study's secret, so it tells nothing of the codec or the trial's kind, no two trials share one,
+    and no path ever comes from a request."""
+    return hmac.new(secret, f"image:{trial}:{side}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _image_index(config: StudyConfig, design: Design) -> dict[str, Path]:
-    paths = {p for trials in design.assignments for t in trials
-             for p in (t.reference, t.left.path, t.right.path)}
-    return {image_id(p): (config.out_dir / p).resolve() for p in paths}
+def _image_index(config: StudyConfig, design: Design, secret: bytes) -> dict[str, Path]:
+    sides = [(t.id, side, path) for trials in design.assignments for t in trials
+             for side, path in (("reference", t.reference), ("left", t.left.path), ("right", t.right.path))]
+    files = {path: (config.out_dir / path).resolve() for path in {path for _, _, path in sides}}
+    return {image_id(secret, trial, side): files[path] for trial, side, path in sides}

@@ -1,22 +1,76 @@
-"""The researcher's side, behind the admin token: progress, rater quality, exports."""
+"""The researcher's side, behind the admin token: progress, rater quality, releases, exports.
+
+The token never travels in a URL (URLs end up in access logs, browser history and Referer
+headers): a browser posts it once to ``/admin/login`` and gets an HttpOnly, SameSite=Strict
+cookie holding an HMAC of it; scripts send ``Authorization: Bearer TOKEN``. Every admin
+response is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``.
+"""
 from __future__ import annotations
 
+import hashlib
 import hmac
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
+                   url_for)
 
-from evalkit.study import analysis
+from evalkit.study import analysis, database
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
+COOKIE = "evalkit_admin"
+
+
+def _session_value(token: str) -> str:
+    return hmac.new(token.encode(), b"evalkit admin session", hashlib.sha256).hexdigest()
+
+
+def _given_token_ok(given: str) -> bool:
+    expected = current_app.extensions["evalkit"]["admin_token"]
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
 
 
 @admin.before_request
-def require_token():
-    expected = current_app.extensions["evalkit"]["admin_token"]
+def require_login():
+    if request.endpoint in ("admin.login_form", "admin.login"):
+        return None
     header = request.headers.get("Authorization", "")
-    given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else request.args.get("token", "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        abort(403, "admin token required (Authorization: Bearer TOKEN, or ?token=TOKEN)")
+    if header.startswith("Bearer ") and _given_token_ok(header.removeprefix("Bearer ").strip()):
+        return None
+    cookie = request.cookies.get(COOKIE, "")
+    expected = _session_value(current_app.extensions["evalkit"]["admin_token"])
+    if hmac.compare_digest(cookie.encode("utf-8", "replace"), expected.encode()):
+        return None
+    abort(403, "log in at /admin/login (or send Authorization: Bearer TOKEN)")
+
+
+@admin.get("/login")
+def login_form():
+    return render_template("admin_login.html", failed=False)
+
+
+@admin.post("/login")
+def login():
+    if not _given_token_ok(request.form.get("token", "")):
+        return render_template("admin_login.html", failed=True), 403
+    response = redirect(url_for("admin.overview"), code=303)
+    response.set_cookie(COOKIE, _session_value(current_app.extensions["evalkit"]["admin_token"]),
+                        httponly=True, samesite="Strict", secure=request.is_secure, path="/admin")
+    return response
+
+
+@admin.post("/logout")
+def logout():
+    response = redirect(url_for("admin.login_form"), code=303)
+    response.delete_cookie(COOKIE, path="/admin")
+    return response
+
+
+@admin.post("/release")
+def release():
+    """End an unfinished lease (a rater who lost their session, an abandoned HIT)."""
+    assignment = request.form.get("assignment", "")
+    if not database.release(current_app.extensions["evalkit"]["engine"], assignment):
+        abort(409, f"{assignment!r} is not an unfinished, leased assignment")
+    return redirect(url_for("admin.overview"), code=303)
 
 
 def _csv(frame, name: str) -> Response:
@@ -29,8 +83,8 @@ def overview():
     study = current_app.extensions["evalkit"]
     per_pair, per_assignment = analysis.progress(study["engine"], study["config"].judgements_per_pair)
     quality = analysis.rater_quality(study["engine"])
-    token = request.args.get("token", "")
-    return render_template("admin.html", config=study["config"], token=token,
+    return render_template("admin.html", config=study["config"],
+                           releasable=per_assignment.loc[per_assignment["state"] == "in progress", "assignment"],
                            per_pair=per_pair.to_html(index=False, classes="table"),
                            per_assignment=per_assignment.to_html(index=False, classes="table"),
                            quality=quality.to_html(index=False, classes="table", float_format="%.3f"))
@@ -39,9 +93,10 @@ def overview():
 @admin.get("/export/judgements.csv")
 def export_judgements():
     study = current_app.extensions["evalkit"]
-    minimum = request.args.get("min_sentinel_accuracy", type=float)
-    table = analysis.judgement_table(study["engine"], root=study["config"].out_dir,
-                                     min_sentinel_accuracy=minimum)
+    table = analysis.judgement_table(
+        study["engine"], root=study["config"].out_dir,
+        min_sentinel_accuracy=request.args.get("min_sentinel_accuracy", type=float),
+        min_median_server_s=request.args.get("min_median_server_s", type=float))
     return _csv(table, "judgements.csv")
 
 
@@ -53,3 +108,9 @@ def export_responses():
 @admin.get("/export/quality.csv")
 def export_quality():
     return _csv(analysis.rater_quality(current_app.extensions["evalkit"]["engine"]), "quality.csv")
+
+
+@admin.get("/export/assignments.csv")
+def export_assignments():
+    study = current_app.extensions["evalkit"]
+    return _csv(analysis.progress(study["engine"], study["config"].judgements_per_pair)[1], "assignments.csv")

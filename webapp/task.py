@@ -1,9 +1,47 @@
-"""The rater's side: the task page, its JSON API, and the images it shows."""
+"""The rater's side: the task page, its JSON API, and the images it shows.
+
+HTTP API (JSON bodies, ``Content-Type: application/json``, at most 64 KiB; every error is a 4xx
+with ``{"error": message}``; the page and a simulated crowd make exactly these requests):
+
+``POST /api/session`` — start or resume. Body: who the rater is, one of
+  ``{"rater": ID}`` (lab), ``{"PROLIFIC_PID": ID, "STUDY_ID": .., "SESSION_ID": ..}`` or
+  ``{"workerId": ID, "assignmentId": .., "hitId": .., "turkSubmitTo": "https://www.mturk.com"}``
+  (the task URL's parameters), plus ``"token"``: the session secret this browser keeps — 32–128
+  characters of ``A-Za-z0-9_-`` that the page draws at random before its first request and
+  stores (localStorage), so a retried request resumes the same lease (the server draws one if
+  it is left out, and answers it). Answer: ``{"token", "assignment", "trials": [{"id", "reference", "left",
+  "right"}], "answered": [trial ids], "finished": bool, "expires_in_s"}``. The token is the only
+  key to the assignment and goes with every request; the server keeps only its SHA-256. A
+  rater id alone never yields it: a rater with a lease in progress whose browser lacks the
+  token gets 403 (the study owner can release the lease); one who has done
+  ``assignments_per_rater`` assignments, or finds none free, gets 409.
+  Image URLs are opaque and per trial and side (an HMAC under the study's secret): they reveal
+  neither codec nor trial kind, no two trials share one, and each serves bytes of its own
+  (same pixels): a repeat cannot be told by its URL or by a hash of its file.
+
+``POST /api/response`` — store one answer: ``{"token", "trial", "choice": "left"|"right",
+  "response_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio"}``. 201 when
+  stored now, 200 with ``"duplicate": true`` when this same answer was stored before (re-send
+  until one of these arrives); 409 for a different answer to an answered trial or a finished
+  assignment, 410 when the lease expired, 403 for an unknown token, 404 for a trial not in the
+  assignment. The server records its own timing beside ``response_ms``.
+
+``POST /api/finish`` — ``{"token", "comment"?}``; 409 until every answer is stored, then
+  ``{"done": true, "code"}`` plus ``"mturk": {"action", "assignmentId"}`` (post the form there)
+  or ``"redirect"`` (Prolific). The code is per assignment and verifiable in the exports.
+
+``GET /api/preview`` — the first trial, for MTurk's preview (nothing is claimed).
+"""
 from __future__ import annotations
 
+import json
 import re
+import struct
+import time
+import zlib
+from functools import lru_cache
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from evalkit.study import database
 from evalkit.study.design import assignment_id
@@ -13,6 +51,7 @@ task = Blueprint("task", __name__)
 
 PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 MTURK_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
 
 
@@ -21,9 +60,32 @@ def _study():
 
 
 def _payload() -> dict:
-    data = request.get_json(silent=True)
+    """The request's JSON object. Too deep to parse, not UTF-8, or holding a string that is not
+    (a lone surrogate from a ``\\ud800`` escape) or that holds NUL (PostgreSQL text cannot) is a
+    400, like any other malformed body."""
+    if not request.is_json:
+        raise StudyError(400, "expected a JSON object (Content-Type: application/json)")
+    try:
+        data = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):
+        raise StudyError(400, "expected a JSON object") from None
     if not isinstance(data, dict):
         raise StudyError(400, "expected a JSON object")
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            for text in (key, item):
+                if isinstance(text, str):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError:
+                        raise StudyError(400, "text must be valid Unicode (no lone surrogates)") from None
+                    if "\x00" in text:
+                        raise StudyError(400, "text cannot contain NUL characters")
+            if isinstance(item, (dict, list)):
+                stack.append(item)
     return data
 
 
@@ -45,12 +107,7 @@ def _number(data: dict, key: str, low: float, high: float) -> float:
 
 def _token(data: dict) -> str:
     token = data.get("token")
-    return token if isinstance(token, str) else ""
-
-
-def _image_url(path: str) -> str:
-    from . import image_id
-    return f"/img/{image_id(path)}.png"
+    return token if isinstance(token, str) and len(token) <= 128 else ""
 
 
 @task.get("/")
@@ -66,8 +123,26 @@ def image(name: str):
     path = _study()["images"].get(name)
     if path is None or not path.is_file():
         abort(404, "no such image")
-    # The URL names the image for the life of the study: browsers may keep it for a day.
-    return send_file(path, mimetype="image/png", conditional=True, etag=True, max_age=86400)
+    response = Response(_png_named(_file_bytes(path), name), mimetype="image/png")
+    # The URL names one side of one trial for the life of the study: browsers may keep it a day.
+    response.set_etag(name)
+    response.cache_control.max_age = 86400
+    return response.make_conditional(request)
+
+
+@lru_cache(maxsize=4096)
+def _file_bytes(path) -> bytes:
+    return path.read_bytes()
+
+
+def _png_named(png: bytes, name: str) -> bytes:
+    """The PNG with a text chunk holding its URL's name after the header: the same pixels, but
+    bytes of their own for every URL, so a hash of the file does not tell that a repeat shows
+    an image seen before (PNG spec §11.3.4: tEXt; §5.3: chunk layout)."""
+    header_end = 8 + 25                     # signature, then IHDR (4 length + 4 type + 13 + 4 CRC)
+    data = b"Comment\x00" + name.encode()
+    chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+    return png[:header_end] + chunk + png[header_end:]
 
 
 @task.get("/api/preview")
@@ -79,36 +154,48 @@ def preview():
 
 
 def _trial_json(t) -> dict:
-    return {"id": t.id, "reference": _image_url(t.reference), "left": _image_url(t.left_path),
-            "right": _image_url(t.right_path)}
+    from . import image_id
+    secret = _study()["secret"]
+    return {"id": t.id, **{side: f"/img/{image_id(secret, t.id, side)}.png"
+                           for side in ("reference", "left", "right")}}
 
 
-@task.post("/api/session")
-def session():
-    """Claim (or resume) the rater's assignment; returns its session token and trials."""
-    data = _payload()
+def _who(data: dict) -> tuple[str, str, dict | None]:
+    """(rater, source, external ids) from the task URL's parameters."""
     if "workerId" in data:
-        rater, source = _text_id(data, "workerId"), "mturk"
-        assignment_id = _text_id(data, "assignmentId")
-        if assignment_id == PREVIEW:
+        rater = _text_id(data, "workerId")
+        assignment = _text_id(data, "assignmentId")
+        if assignment == PREVIEW:
             raise StudyError(403, "this is a preview: accept the HIT to start")
         submit_to = data.get("turkSubmitTo")
         if not isinstance(submit_to, str) or submit_to.rstrip("/") not in MTURK_HOSTS:
             raise StudyError(400, f"turkSubmitTo must be one of {', '.join(MTURK_HOSTS)}")
-        external = {"assignmentId": assignment_id, "hitId": _text_id(data, "hitId"),
-                    "turkSubmitTo": submit_to.rstrip("/")}
-    elif "PROLIFIC_PID" in data:
-        rater, source = _text_id(data, "PROLIFIC_PID"), "prolific"
-        external = {"STUDY_ID": _text_id(data, "STUDY_ID", False),
-                    "SESSION_ID": _text_id(data, "SESSION_ID", False)}
-    else:
-        rater, source, external = _text_id(data, "rater"), "lab", None
-    engine = _study()["engine"]
-    assignment = database.claim(engine, f"{source}:{rater}", source, external)
+        return rater, "mturk", {"assignmentId": assignment, "hitId": _text_id(data, "hitId"),
+                                "turkSubmitTo": submit_to.rstrip("/")}
+    if "PROLIFIC_PID" in data:
+        return _text_id(data, "PROLIFIC_PID"), "prolific", {
+            "STUDY_ID": _text_id(data, "STUDY_ID", False), "SESSION_ID": _text_id(data, "SESSION_ID", False)}
+    return _text_id(data, "rater"), "lab", None
+
+
+@task.post("/api/session")
+def session():
+    """Resume this browser's lease (its token) or lease the next free assignment."""
+    data = _payload()
+    rater, source, external = _who(data)
+    study = _study()
+    config, engine = study["config"], study["engine"]
+    token = data.get("token")
+    if token is not None and not (isinstance(token, str) and _SECRET.match(token)):
+        raise StudyError(400, "token must be 32–128 letters, digits, _ or -")
+    assignment, token = database.start_session(
+        engine, f"{source}:{rater}", source, external, token or "",
+        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds)
     trials = database.trials_of(engine, assignment.id)
-    return jsonify(token=assignment.token, assignment=assignment.id,
-                   trials=[_trial_json(t) for t in trials],
-                   answered=sorted(database.answered(engine, assignment.id)))
+    return jsonify(token=token, assignment=assignment.id, trials=[_trial_json(t) for t in trials],
+                   answered=sorted(database.answered(engine, assignment)),
+                   finished=assignment.finished_at is not None,
+                   expires_in_s=None if assignment.finished_at else round(assignment.expires_s - time.time()))
 
 
 @task.post("/api/response")
@@ -136,11 +223,13 @@ def finish():
     comment = data.get("comment") or None
     if comment is not None and (not isinstance(comment, str) or len(comment) > 2000):
         raise StudyError(400, "comment must be text of at most 2000 characters")
-    database.finish(engine, assignment, comment)
     config = _study()["config"]
+    prefix = f"{config.completion_code}-" if config.completion_code else ""
+    code = database.finish(engine, assignment, comment, prefix)
     if assignment.source == "mturk":
-        return jsonify(done=True, mturk={"action": f"{assignment.external['turkSubmitTo']}/mturk/externalSubmit",
-                                         "assignmentId": assignment.external["assignmentId"]})
+        return jsonify(done=True, code=code, mturk={
+            "action": f"{assignment.external['turkSubmitTo']}/mturk/externalSubmit",
+            "assignmentId": assignment.external["assignmentId"]})
     if assignment.source == "prolific" and config.prolific_completion_url:
-        return jsonify(done=True, redirect=config.prolific_completion_url)
-    return jsonify(done=True, code=config.completion_code or assignment.id)
+        return jsonify(done=True, code=code, redirect=config.prolific_completion_url)
+    return jsonify(done=True, code=code)

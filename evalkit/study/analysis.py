@@ -1,6 +1,7 @@
 """What a study's responses say: judgement tables for ``evalkit fit``, rater quality, progress."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,58 +13,73 @@ from .database import Assignment, Response, Trial
 
 
 def responses(engine) -> pd.DataFrame:
-    """Every stored response with its trial (raw export)."""
-    query = (select(Response.id, Response.rater, Response.assignment_id, Response.trial_id,
+    """Every stored response with its trial (raw export). ``server_ms`` is the server's own
+    timing (since the lease's previous answer or session request) beside the page's
+    ``response_ms``; ``abandoned`` marks answers of a lease that expired unfinished or was
+    released (kept, but left out of the judgements)."""
+    query = (select(Response.id, Response.rater, Response.assignment_id, Response.lease, Response.trial_id,
                     Trial.kind, Trial.image, Trial.target_bpp, Trial.reference, Response.left_codec,
                     Trial.left_path, Trial.left_bpp, Response.right_codec, Trial.right_path,
                     Trial.right_bpp, Response.choice, Response.chosen_codec, Trial.correct,
-                    Trial.repeat_of, Response.response_ms, Response.magnifier_ms,
+                    Trial.repeat_of, Response.response_ms, Response.server_ms, Response.magnifier_ms,
                     Response.viewport_w, Response.viewport_h, Response.device_pixel_ratio,
-                    Response.stored_at)
-             .join(Trial, Trial.id == Response.trial_id).order_by(Response.id))
+                    Response.stored_at, Assignment.lease, Assignment.finished_at, Assignment.expires_s)
+             .join(Trial, Trial.id == Response.trial_id)
+             .join(Assignment, Assignment.id == Response.assignment_id).order_by(Response.id))
     with Session(engine) as s:
         rows = s.execute(query).all()
-    columns = ["response_id", "rater", "assignment", "trial", "kind", "image", "target_bpp",
+    columns = ["response_id", "rater", "assignment", "lease", "trial", "kind", "image", "target_bpp",
                "reference", "left_codec", "left_path", "left_bpp", "right_codec", "right_path",
                "right_bpp", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
-               "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at"]
-    return pd.DataFrame(rows, columns=columns)
+               "server_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio",
+               "stored_at", "current_lease", "finished_at", "expires_s"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["abandoned"] = ((table["lease"] != table["current_lease"])
+                          | (table["finished_at"].isna() & (table["expires_s"] <= time.time())))
+    return table.drop(columns=["current_lease", "finished_at", "expires_s"])
 
 
 def rater_quality(engine) -> pd.DataFrame:
     """Per rater: answers, sentinel accuracy, repeat consistency (same codec chosen when a trial
-    comes back with its sides swapped), median response time and magnifier use."""
+    comes back with its sides swapped), median response time as the page and as the server
+    measured it, and magnifier use."""
     r = responses(engine)
+    columns = ["rater", "answers", "sentinel_accuracy", "repeat_consistency", "median_response_s",
+               "median_server_s", "magnifier_share"]
     if r.empty:
-        return pd.DataFrame(columns=["rater", "answers", "sentinel_accuracy", "repeat_consistency",
-                                     "median_response_s", "magnifier_share"])
+        return pd.DataFrame(columns=columns)
     by_trial = r.set_index("trial")["chosen_codec"]
     sentinels = r[r["kind"] == "sentinel"].assign(ok=lambda d: d["choice"] == d["correct"])
     repeats = r[(r["kind"] == "repeat") & r["repeat_of"].isin(by_trial.index)]
     repeats = repeats.assign(ok=repeats["chosen_codec"].to_numpy() == by_trial[repeats["repeat_of"]].to_numpy())
     table = r.groupby("rater").agg(answers=("trial", "count"),
                                    median_response_s=("response_ms", lambda v: np.median(v) / 1000),
+                                   median_server_s=("server_ms", lambda v: np.median(v) / 1000),
                                    magnifier_ms=("magnifier_ms", "sum"), response_ms=("response_ms", "sum"))
     table["sentinel_accuracy"] = sentinels.groupby("rater")["ok"].mean()
     table["repeat_consistency"] = repeats.groupby("rater")["ok"].mean()
     table["magnifier_share"] = table["magnifier_ms"] / table["response_ms"].where(table["response_ms"] > 0)
-    return table.reset_index()[["rater", "answers", "sentinel_accuracy", "repeat_consistency",
-                                "median_response_s", "magnifier_share"]]
+    return table.reset_index()[columns]
 
 
 def judgement_table(engine, root: str | Path | None = None,
-                    min_sentinel_accuracy: float | None = None) -> pd.DataFrame:
+                    min_sentinel_accuracy: float | None = None,
+                    min_median_server_s: float | None = None) -> pd.DataFrame:
     """Votes per compared pair in the format ``evalkit fit`` reads (reference, a, b, n_a, n_b,
     codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec first in
     alphabetical order, whichever side it was shown on. Repeats and sentinels are quality checks,
-    not judgements, and are left out; so are raters below ``min_sentinel_accuracy``. Paths are
+    not judgements, and are left out; so are abandoned leases' answers, raters below
+    ``min_sentinel_accuracy`` and raters whose median answer time as the server measured it is
+    below ``min_median_server_s`` (a bot answers in milliseconds). Paths are
     relative to the study's output folder, or absolute under ``root``."""
     r = responses(engine)
-    r = r[r["kind"] == "pair"]
-    if min_sentinel_accuracy is not None:
-        quality = rater_quality(engine).set_index("rater")["sentinel_accuracy"]
-        keep = quality[quality.fillna(0) >= min_sentinel_accuracy].index
-        r = r[r["rater"].isin(keep)]
+    r = r[(r["kind"] == "pair") & ~r["abandoned"]]
+    quality = rater_quality(engine).set_index("rater")
+    for column, minimum in (("sentinel_accuracy", min_sentinel_accuracy),
+                            ("median_server_s", min_median_server_s)):
+        if minimum is not None:
+            keep = quality.index[quality[column].astype(float).fillna(0) >= minimum]
+            r = r[r["rater"].isin(keep)]
     columns = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
                "image", "target_bpp"]
     if r.empty:
@@ -86,24 +102,29 @@ def judgement_table(engine, root: str | Path | None = None,
 
 
 def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per pair: judgements received of those wanted; per assignment: rater, answered, state and
-    the rater's comment — plain text, escaped wherever it is shown)."""
+    """(per pair: judgements received of those wanted; per assignment: rater, lease, answered,
+    state, completion code and the rater's comment — plain text, escaped wherever it is shown)."""
     r = responses(engine)
-    pairs = r[r["kind"] == "pair"]
+    pairs = r[(r["kind"] == "pair") & ~r["abandoned"]]
     per_pair = (pairs.assign(pair=[" vs ".join(sorted(p)) for p in zip(pairs["left_codec"], pairs["right_codec"])])
                 .groupby(["image", "target_bpp", "pair"]).size().rename("received").reset_index())
     per_pair["wanted"] = judgements_per_pair
     with Session(engine) as s:
-        rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source,
-                                Assignment.claimed_at, Assignment.finished_at, Assignment.comment)
+        rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source, Assignment.lease,
+                                Assignment.claimed_at, Assignment.expires_s, Assignment.finished_at,
+                                Assignment.completion_code, Assignment.comment)
                          .order_by(Assignment.position)).all()
         totals = dict(s.execute(select(Trial.assignment_id, func.count())
                                 .group_by(Trial.assignment_id)).all())
-    counts = r.groupby("assignment").size()
-    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "claimed_at",
-                                                 "finished_at", "comment"])
+    current_lease = {row.id: row.lease for row in rows}
+    counts = r[r["lease"] == r["assignment"].map(current_lease)].groupby("assignment").size()
+    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "lease", "claimed_at",
+                                                 "expires_s", "finished_at", "completion_code", "comment"])
+    leased = per_assignment["expires_s"].fillna(0) > time.time()
     per_assignment["answered"] = [int(counts.get(a, 0)) for a in per_assignment["assignment"]]
     per_assignment["trials"] = [int(totals.get(a, 0)) for a in per_assignment["assignment"]]
-    per_assignment["state"] = np.where(per_assignment["finished_at"].notna(), "finished",
-                                       np.where(per_assignment["rater"].notna(), "in progress", "open"))
+    per_assignment["state"] = np.select(
+        [per_assignment["finished_at"].notna(), leased, per_assignment["lease"] > 0],
+        ["finished", "in progress", "expired (open again)"], "open")
+    per_assignment["expires_at"] = pd.to_datetime(per_assignment.pop("expires_s"), unit="s", utc=True)
     return per_pair, per_assignment

@@ -27,6 +27,10 @@ class StudyConfig:
     trials_per_assignment: int = 20
     sentinels_per_assignment: int = 2
     repeats_per_assignment: int = 2
+    allow_pair_repeats: bool = False     # may an assignment show a pair twice (unlabelled)?
+    assignments_per_rater: int = 1       # how many assignments one rater may take
+    lease_minutes: int = 0               # an unfinished claim returns to the pool after this
+                                         # (0: 3 × minutes, the MTurk HIT's assignment duration)
     title: str = "Which image is closer to the original?"
     instructions: str = ("The middle image is the original. Decide which of the two images beside "
                          "it, left or right, looks closer to it. Move the mouse over any image to "
@@ -36,6 +40,10 @@ class StudyConfig:
     completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
     folder: Path = field(default=Path("."), compare=False)
+
+    @property
+    def lease_seconds(self) -> int:
+        return (self.lease_minutes or 3 * self.minutes) * 60
 
     @property
     def out_dir(self) -> Path:
@@ -80,10 +88,10 @@ def _check(c: StudyConfig, path: Path) -> None:
         problems.append("pairs must be 'all' or 'anchor'")
     if c.pairs == "anchor" and c.anchor not in c.codecs:
         problems.append("pairs = 'anchor' needs anchor = one of the codecs")
-    for name in ("judgements_per_pair", "trials_per_assignment"):
+    for name in ("judgements_per_pair", "trials_per_assignment", "assignments_per_rater", "minutes"):
         if getattr(c, name) < 1:
             problems.append(f"{name} must be at least 1")
-    for name in ("sentinels_per_assignment", "repeats_per_assignment"):
+    for name in ("sentinels_per_assignment", "repeats_per_assignment", "lease_minutes"):
         if getattr(c, name) < 0:
             problems.append(f"{name} cannot be negative")
     if c.repeats_per_assignment > c.trials_per_assignment:

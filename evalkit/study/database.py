@@ -4,21 +4,37 @@ Rules the web app relies on, enforced here and by the schema:
 
 * a response is committed before :func:`record_response` returns, so the page is told "stored"
   only for what is on disk;
-* one response per trial (a unique constraint): a re-sent response — retry, double click,
-  reload — is stored once; a different answer to an answered trial is refused;
-* an assignment belongs to the first rater who claims it, and every request about it must carry
-  the secret session token issued with that claim.
+* one response per trial and lease (a unique constraint): a re-sent response — retry, double
+  click, reload — is stored once; a different answer to an answered trial is refused;
+* identity: a claim is a *lease* of one assignment to one rater, bound to a session secret that
+  only the rater's browser receives (the database keeps its SHA-256); a rater id alone never
+  yields a session. A rater who lost the secret is told so, and the owner can release the lease;
+* leases expire (``StudyConfig.lease_seconds``, the MTurk HIT's assignment duration): an
+  unfinished assignment then returns to the pool, its answers kept under the old lease number
+  (``responses.lease`` ≠ ``assignments.lease``: marked abandoned in exports);
+* a rater holds at most ``assignments_per_rater`` assignments (finished or leased), enforced
+  under a per-rater lock (a row of ``raters`` locked FOR UPDATE; SQLite's writer lock);
+* every answer carries the server's own timing (``server_ms``: since the lease's previous answer
+  or session request) beside what the page reports;
+* a finished assignment gets a completion code derived from the study's secret, stored in
+  ``assignments.completion_code`` so the owner can check what a rater submits.
 """
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
+import hmac
 import secrets
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
 
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
-                        bindparam, case, create_engine, event, func, insert, select, update)
+                        bindparam, case, create_engine, event, func, insert, inspect, or_, select,
+                        update)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -34,17 +50,36 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class StudyMeta(Base):
+    """Study-wide values: ``secret`` keys image URLs and completion codes (same in every worker)."""
+    __tablename__ = "study_meta"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+
+
+class Rater(Base):
+    """One row per rater id ever seen: the row claims lock, so one rater's concurrent first
+    requests cannot take several assignments."""
+    __tablename__ = "raters"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)    # "<source>:<id>"
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class Assignment(Base):
     __tablename__ = "assignments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, index=True)
-    rater: Mapped[str | None] = mapped_column(String(128), index=True)
+    lease: Mapped[int] = mapped_column(Integer, default=0)          # claims so far; 0: never claimed
+    rater: Mapped[str | None] = mapped_column(String(160), index=True)
     source: Mapped[str | None] = mapped_column(String(16))         # mturk, prolific or lab
     external: Mapped[dict | None] = mapped_column(JSON)            # hitId, assignmentId, …
-    token: Mapped[str | None] = mapped_column(String(64), unique=True)
-    claimed_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)   # SHA-256 of the secret
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_s: Mapped[float | None] = mapped_column(Float)          # epoch s when the lease ends
+    session_s: Mapped[float | None] = mapped_column(Float)          # epoch s of the last session request
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(String(2000))
+    completion_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class Trial(Base):
@@ -68,21 +103,24 @@ class Trial(Base):
 
 class Response(Base):
     __tablename__ = "responses"
-    __table_args__ = (UniqueConstraint("trial_id", name="one_response_per_trial"),)
+    __table_args__ = (UniqueConstraint("trial_id", "lease", name="one_response_per_trial_and_lease"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trial_id: Mapped[str] = mapped_column(ForeignKey("trials.id"))
     assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
-    rater: Mapped[str] = mapped_column(String(128), index=True)
+    lease: Mapped[int] = mapped_column(Integer)
+    rater: Mapped[str] = mapped_column(String(160), index=True)
     choice: Mapped[str] = mapped_column(String(8))                 # "left" or "right"
     chosen_codec: Mapped[str] = mapped_column(String(64))
     left_codec: Mapped[str] = mapped_column(String(64))
     right_codec: Mapped[str] = mapped_column(String(64))
-    response_ms: Mapped[float] = mapped_column(Float)
+    response_ms: Mapped[float] = mapped_column(Float)              # as the page measured it
+    server_ms: Mapped[float] = mapped_column(Float)                # as the server saw it
+    received_s: Mapped[float] = mapped_column(Float)               # epoch seconds, server clock
     magnifier_ms: Mapped[float] = mapped_column(Float)
     viewport_w: Mapped[int]
     viewport_h: Mapped[int]
     device_pixel_ratio: Mapped[float] = mapped_column(Float)
-    stored_at: Mapped[datetime] = mapped_column(default=_now)
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 def connect(url: str):
@@ -98,8 +136,25 @@ def connect(url: str):
             cursor.execute("PRAGMA synchronous=FULL")   # a committed response survives a crash
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+    _check_schema(engine)           # before creating anything: an old file is left as it was
     Base.metadata.create_all(engine)
     return engine
+
+
+def _check_schema(engine) -> None:
+    """A database made by an older evalkit lacks columns: say so instead of failing mid-request."""
+    found = inspect(engine)
+    existing = set(found.get_table_names())
+    for table in Base.metadata.sorted_tables:
+        if table.name not in existing:
+            continue
+        have = {c["name"] for c in found.get_columns(table.name)}
+        missing = sorted({c.name for c in table.columns} - have)
+        if missing:
+            raise InputError(f"{engine.url.render_as_string(hide_password=True)}: table {table.name!r} "
+                             f"lacks {missing}: this study database was made by an older evalkit. "
+                             "Keep it for its data and serve this study from a new database "
+                             "(move the file away, or give --database)")
 
 
 @contextmanager
@@ -120,25 +175,30 @@ def _writer(engine):
 
 
 def load_design(engine, design: Design) -> int:
-    """Insert the design's assignments and trials (once; a reload changes nothing). Returns how
-    many assignments were added."""
+    """Insert the design's assignments and trials (once; a reload changes nothing) and the study's
+    secret. Returns how many assignments were added."""
     with Session(engine) as s, s.begin():
+        if s.get(StudyMeta, "secret") is None:
+            s.add(StudyMeta(key="secret", value=secrets.token_hex(32)))
         existing = set(s.scalars(select(Assignment.id)))
-        added = 0
-        for number, trials in enumerate(design.assignments, start=1):
-            aid = assignment_id(number)
-            if aid in existing:
-                continue
-            s.add(Assignment(id=aid, position=number))
-            s.flush()
-            for k, t in enumerate(trials, start=1):
-                s.add(Trial(id=t.id, assignment_id=aid, position=k, kind=t.kind, image=t.image,
-                            target_bpp=t.target_bpp, reference=t.reference,
-                            left_codec=t.left.codec, left_path=t.left.path, left_bpp=t.left.bpp,
-                            right_codec=t.right.codec, right_path=t.right.path,
-                            right_bpp=t.right.bpp, correct=t.correct, repeat_of=t.repeat_of))
-            added += 1
+        new = [(n, assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
+               if assignment_id(n) not in existing]
+        if new:
+            s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
+            s.execute(insert(Trial), [
+                {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
+                 "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
+                 "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
+                 "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
+                 "repeat_of": t.repeat_of}
+                for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+        added = len(new)
     return added
+
+
+def study_secret(engine) -> bytes:
+    with Session(engine) as s:
+        return bytes.fromhex(s.get(StudyMeta, "secret").value)
 
 
 class StudyError(InputError):
@@ -149,36 +209,90 @@ class StudyError(InputError):
         self.status = status
 
 
-def claim(engine, rater: str, source: str, external: dict | None = None) -> Assignment:
-    """The rater's unfinished assignment, or the next unclaimed one, with its session token.
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
-    Raises StudyError(409) when every assignment is taken. Concurrent claims cannot take the
-    same assignment: the update only succeeds while the row is still unclaimed.
+
+def _lock_rater(s: Session, rater: str) -> None:
+    """Serialise one rater's claims: insert their row if new, then lock it until commit."""
+    dialect = s.get_bind().dialect.name
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](Rater.__table__)
+    s.execute(statement.values(id=rater, first_seen=_now()).on_conflict_do_nothing())
+    s.execute(select(Rater.id).where(Rater.id == rater).with_for_update())
+
+
+def start_session(engine, rater: str, source: str, external: dict | None, token: str,
+                  limit: int, lease_seconds: float) -> tuple[Assignment, str]:
+    """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
+    their leases, else a new lease of the first free assignment bound to ``token`` (the page
+    makes its secret before its first request, so a retry after a lost answer resumes; one is
+    made here if none is given). Returns the assignment and the secret.
+
+    StudyError 403: the rater has a lease in progress but this browser lacks its secret.
+    StudyError 409: the rater reached ``limit`` assignments, none is free, or the secret is
+    another lease's. Free means never claimed, or unfinished with its lease expired (the
+    previous answers stay, marked by their lease number). An MTurk resume records the worker's
+    current assignmentId.
     """
-    with Session(engine, expire_on_commit=False) as s:
-        mine = s.scalars(select(Assignment).where(Assignment.rater == rater,
-                                                  Assignment.finished_at.is_(None))).first()
-        if mine:
-            return mine
+    now = time.time()
+    with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
+        _lock_rater(s, rater)
+        mine = s.scalars(select(Assignment).where(
+            Assignment.rater == rater,
+            or_(Assignment.finished_at.is_not(None), Assignment.expires_s > now))
+            .order_by(Assignment.position)).all()
+        for row in mine:
+            if token and hmac.compare_digest(row.token_hash, _hash(token)):
+                if row.finished_at is None:
+                    row.session_s = now
+                    if source == "mturk":
+                        row.external = external
+                return row, token
+        if any(row.finished_at is None for row in mine):
+            raise StudyError(403, "this rater id has an assignment in progress in another browser "
+                                  "(or this browser lost its session): continue there, or ask the "
+                                  "study owner to release it")
+        if len(mine) >= limit:
+            raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
+        token = token or secrets.token_urlsafe(32)
+        # The secret of this rater's own expired lease may be used again; anyone else's may not.
+        s.execute(update(Assignment).where(Assignment.token_hash == _hash(token), Assignment.rater == rater,
+                                           Assignment.finished_at.is_(None), Assignment.expires_s <= now)
+                  .values(token_hash=None))
+        if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
+            raise StudyError(409, "this session secret belongs to another session; reload the page")
+        free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
         while True:
-            free = s.scalars(select(Assignment.id).where(Assignment.rater.is_(None))
-                             .order_by(Assignment.position).limit(1)).first()
-            if free is None:
+            candidate = s.scalars(select(Assignment.id).where(free)
+                                  .order_by(Assignment.position).limit(1)).first()
+            if candidate is None:
                 raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
-            token = secrets.token_urlsafe(32)
-            done = s.execute(update(Assignment).where(Assignment.id == free, Assignment.rater.is_(None))
-                             .values(rater=rater, source=source, external=external, token=token,
-                                     claimed_at=_now()))
-            s.commit()
+            done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
+                lease=Assignment.lease + 1, rater=rater, source=source, external=external,
+                token_hash=_hash(token), claimed_at=_now(), expires_s=now + lease_seconds,
+                session_s=now, comment=None, completion_code=None))
             if done.rowcount == 1:
-                return s.get(Assignment, free)
+                return s.get(Assignment, candidate, populate_existing=True), token
+
+
+def release(engine, assignment: str) -> bool:
+    """End an unfinished lease now, so the assignment returns to the pool (its answers kept)."""
+    with _writer(engine), engine.begin() as connection:
+        done = connection.execute(update(Assignment).where(
+            Assignment.id == assignment, Assignment.lease > 0, Assignment.finished_at.is_(None))
+            .values(expires_s=time.time()))
+    return done.rowcount == 1
 
 
 def assignment_for(engine, token: str) -> Assignment:
+    """The lease whose secret is ``token``: StudyError 403 if none, 410 if it has expired."""
     with Session(engine, expire_on_commit=False) as s:
-        found = s.scalars(select(Assignment).where(Assignment.token == token)).first() if token else None
+        found = s.scalars(select(Assignment).where(Assignment.token_hash == _hash(token))).first() if token else None
     if found is None:
         raise StudyError(403, "unknown session: reload the task page")
+    if found.finished_at is None and found.expires_s <= time.time():
+        raise StudyError(410, "the time for this assignment ran out and it went back to the pool; "
+                              "reload the task page to start another")
     return found
 
 
@@ -188,31 +302,38 @@ def trials_of(engine, assignment_id: str) -> list[Trial]:
                               .order_by(Trial.position)))
 
 
-def answered(engine, assignment_id: str) -> dict[str, str]:
+def answered(engine, assignment: Assignment) -> dict[str, str]:
+    """The current lease's stored answers, by trial."""
     with Session(engine) as s:
-        return dict(s.execute(select(Response.trial_id, Response.choice)
-                              .where(Response.assignment_id == assignment_id)).all())
+        return dict(s.execute(select(Response.trial_id, Response.choice).where(
+            Response.assignment_id == assignment.id, Response.lease == assignment.lease)).all())
 
 
 @cache
 def _insert_response_statement():
-    """INSERT … SELECT that stores an answer only if the token owns the trial's unfinished
-    assignment; built once, with bound parameters, so every request reuses its compiled form."""
-    t, a = Trial.__table__, Assignment.__table__
+    """INSERT … SELECT that stores an answer only if the token is the secret of the trial's
+    unfinished, unexpired lease, with the server's timing; built once, with bound parameters,
+    so every request reuses its compiled form."""
+    t, a, r = Trial.__table__, Assignment.__table__, Response.__table__
+    earlier = r.alias("earlier")
     choice = bindparam("choice", type_=String)
+    received = bindparam("received_s", type_=Float)
     values = [bindparam(n, type_=Float) for n in ("response_ms", "magnifier_ms")]
     viewport = [bindparam(n, type_=Integer) for n in ("viewport_w", "viewport_h")]
-    source = (select(t.c.id, a.c.id, a.c.rater, choice,
+    previous = (select(func.max(earlier.c.received_s))
+                .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
+    since = case((previous > a.c.session_s, previous), else_=a.c.session_s)
+    source = (select(t.c.id, a.c.id, a.c.lease, a.c.rater, choice,
                      case((choice == "left", t.c.left_codec), else_=t.c.right_codec),
-                     t.c.left_codec, t.c.right_codec, *values, *viewport,
-                     bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime))
+                     t.c.left_codec, t.c.right_codec, *values, (received - since) * 1000, received,
+                     *viewport, bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime))
               .select_from(t.join(a, a.c.id == t.c.assignment_id))
-              .where(t.c.id == bindparam("trial"), a.c.token == bindparam("token"),
-                     a.c.finished_at.is_(None)))
-    columns = ["trial_id", "assignment_id", "rater", "choice", "chosen_codec", "left_codec",
-               "right_codec", "response_ms", "magnifier_ms", "viewport_w", "viewport_h",
-               "device_pixel_ratio", "stored_at"]
-    return insert(Response.__table__).from_select(columns, source).returning(Response.__table__.c.id)
+              .where(t.c.id == bindparam("trial"), a.c.token_hash == bindparam("token_hash"),
+                     a.c.finished_at.is_(None), a.c.expires_s > received))
+    columns = ["trial_id", "assignment_id", "lease", "rater", "choice", "chosen_codec", "left_codec",
+               "right_codec", "response_ms", "magnifier_ms", "server_ms", "received_s",
+               "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at"]
+    return insert(r).from_select(columns, source).returning(r.c.id)
 
 
 def record_response(engine, token: str, trial_id: str, choice: str, response_ms: float,
@@ -220,11 +341,11 @@ def record_response(engine, token: str, trial_id: str, choice: str, response_ms:
     """Store one answer; True if stored now, False if this same answer was already stored.
 
     The common case is one statement and one commit. Only when nothing was inserted does it
-    look up why: StudyError 403 (unknown token), 404 (trial not in this assignment), 409
-    (answered differently before, or the assignment is finished)."""
-    values = {"choice": choice, "trial": trial_id, "token": token, "response_ms": response_ms,
+    look up why: StudyError 403 (unknown token), 410 (lease expired), 404 (trial not in this
+    assignment), 409 (answered differently before, or the assignment is finished)."""
+    values = {"choice": choice, "trial": trial_id, "token_hash": _hash(token), "response_ms": response_ms,
               "magnifier_ms": magnifier_ms, "viewport_w": viewport_w, "viewport_h": viewport_h,
-              "dpr": dpr, "stored_at": _now()}
+              "dpr": dpr, "stored_at": _now(), "received_s": time.time()}
     try:
         with _writer(engine), engine.begin() as connection:
             if connection.execute(_insert_response_statement(), values).first() is not None:
@@ -236,7 +357,8 @@ def record_response(engine, token: str, trial_id: str, choice: str, response_ms:
         trial = s.get(Trial, trial_id)
         if trial is None or trial.assignment_id != assignment.id:
             raise StudyError(404, f"trial {trial_id!r} is not part of this assignment")
-        previous = s.scalar(select(Response.choice).where(Response.trial_id == trial_id))
+        previous = s.scalar(select(Response.choice).where(Response.trial_id == trial_id,
+                                                          Response.lease == assignment.lease))
     if previous == choice:
         return False
     if previous is None:
@@ -244,14 +366,26 @@ def record_response(engine, token: str, trial_id: str, choice: str, response_ms:
     raise StudyError(409, f"trial {trial_id!r} was already answered '{previous}'; the first answer stands")
 
 
-def finish(engine, assignment: Assignment, comment: str | None) -> None:
-    """Mark the assignment finished once every trial has a stored answer (else StudyError 409)."""
-    with Session(engine) as s, s.begin():
+def completion_code(secret: bytes, assignment: str, lease: int) -> str:
+    """A code per assignment and lease that only this study's secret produces (10 base32 chars)."""
+    digest = hmac.new(secret, f"completion:{assignment}:{lease}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest[:10]).decode()[:10]
+
+
+def finish(engine, assignment: Assignment, comment: str | None, prefix: str = "") -> str:
+    """Mark the lease finished once every trial has a stored answer (else StudyError 409), and
+    return its completion code (``prefix`` + a code per assignment and lease); idempotent."""
+    secret = study_secret(engine)
+    with _writer(engine), Session(engine) as s, s.begin():
         total = s.scalar(select(func.count()).select_from(Trial).where(Trial.assignment_id == assignment.id))
-        done = s.scalar(select(func.count()).select_from(Response)
-                        .where(Response.assignment_id == assignment.id))
+        done = s.scalar(select(func.count()).select_from(Response).where(
+            Response.assignment_id == assignment.id, Response.lease == assignment.lease))
         if done < total:
             raise StudyError(409, f"{total - done} of {total} answers are not stored yet")
-        row = s.get(Assignment, assignment.id)
+        row = s.get(Assignment, assignment.id, with_for_update=True)
+        if row.lease != assignment.lease:
+            raise StudyError(410, "this assignment went back to the pool; reload the task page")
         if row.finished_at is None:
             row.finished_at, row.comment = _now(), comment
+            row.completion_code = prefix + completion_code(secret, row.id, row.lease)
+        return row.completion_code

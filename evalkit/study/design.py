@@ -4,12 +4,17 @@
   kept only if the two reconstructions' achieved bpp differ by at most ``bpp_tolerance``
   (relative); every pair left out is reported, loudly.
 * Counterbalancing: a pair's judgements alternate which codec is on the left.
-* Assignments: the pair × judgement slots are dealt round by round in a shuffled order and cut
-  into assignments of ``trials_per_assignment``, so each pair gets its judgements and an
-  assignment holds a pair at most once (while it has fewer trials than there are pairs).
-* Quality control: sentinel trials compare the original with a strongly degraded copy of itself
-  (the original is the right answer); repeat trials show an earlier trial of the same assignment
-  again, sides swapped, to measure a rater's consistency.
+* Assignments: the pair × judgement slots are dealt round by round in a shuffled order and
+  filled into assignments of ``trials_per_assignment``; a slot whose pair the assignment being
+  filled already holds waits for the next one, so each pair gets its judgements and no
+  assignment holds a pair twice (an unlabelled repeat would count as an independent vote).
+  With fewer pairs than ``trials_per_assignment`` an assignment holds each pair once (so it is
+  smaller), unless ``allow_pair_repeats``.
+* Quality control: sentinel trials compare a faithful copy of the original (JPEG quality 95)
+  with a strongly degraded one (quality 3); the faithful copy is the right answer, and neither
+  side is the reference itself, so a sentinel cannot be told by an image identical to the
+  middle one. Repeat trials show an earlier trial of the same assignment again, sides swapped,
+  to measure a rater's consistency.
 * Order is shuffled per assignment. Everything is deterministic under the study's seed.
 """
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..files import write_json
 from .config import StudyConfig
 
 SENTINEL_JPEG_QUALITY = 3   # blocky enough that anyone paying attention sees it
+FAITHFUL_JPEG_QUALITY = 95  # the sentinel's right answer: indistinguishable from the original by eye
 
 
 class BppMismatchWarning(UserWarning):
@@ -38,7 +44,7 @@ class BppMismatchWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Side:
-    codec: str        # "original" and "degraded" for sentinels
+    codec: str        # "faithful" and "degraded" for sentinels
     path: str         # relative to the study's output folder
     bpp: float | None
 
@@ -52,7 +58,7 @@ class PlannedTrial:
     reference: str
     left: Side
     right: Side
-    correct: str | None = None    # sentinels: the side showing the original
+    correct: str | None = None    # sentinels: the side showing the faithful copy
     repeat_of: str | None = None
 
 
@@ -110,20 +116,20 @@ def assignment_id(number: int) -> str:
 
 
 def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dict[str, tuple[str, str]]) -> Design:
-    """Assignments from planned pairs; ``sentinels`` maps image → (reference, degraded) paths."""
+    """Assignments from planned pairs; ``sentinels`` maps image → (reference, faithful, degraded)."""
     if not pairs:
         raise ValueError("no pair of reconstructions is at a matched bpp; "
                          "raise bpp_tolerance or check the codecs' flags in the manifest")
+    per = config.trials_per_assignment
     rng = np.random.default_rng(config.seed)
     slots = []
     for round_ in range(config.judgements_per_pair):
         for index in rng.permutation(len(pairs)):
             slots.append((int(index), (round_ + int(index)) % 2 == 1))
-    per = config.trials_per_assignment
     assignments = []
-    for number, start in enumerate(range(0, len(slots), per), start=1):
+    for number, dealt in enumerate(_deal(slots, per, config.allow_pair_repeats), start=1):
         trials = []
-        for index, swapped in slots[start:start + per]:
+        for index, swapped in dealt:
             a, b, context = pairs[index]
             left, right = (b, a) if swapped else (a, b)
             trials.append(PlannedTrial("", "pair", context["image"], context["target_bpp"],
@@ -132,12 +138,29 @@ def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dic
     return Design(config.name, config.seed, assignments, rejected)
 
 
+def _deal(slots: list[tuple[int, bool]], per: int, allow_repeats: bool) -> list[list[tuple[int, bool]]]:
+    """Cut the slots, in order, into assignments of ``per``; a slot whose pair the current
+    assignment already holds is kept back for the next assignment (unless repeats are allowed)."""
+    pending, dealt = list(slots), []
+    while pending:
+        taken, held, pairs = [], [], set()
+        for slot in pending:
+            if len(taken) < per and (allow_repeats or slot[0] not in pairs):
+                taken.append(slot)
+                pairs.add(slot[0])
+            else:
+                held.append(slot)
+        dealt.append(taken)
+        pending = held
+    return dealt
+
+
 def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTrial]:
     images = sorted(sentinels)
     for _ in range(config.sentinels_per_assignment if images else 0):
         image = images[int(rng.integers(len(images)))]
-        reference, degraded = sentinels[image]
-        original, worse = Side("original", reference, None), Side("degraded", degraded, None)
+        reference, faithful, degraded = sentinels[image]
+        original, worse = Side("faithful", faithful, None), Side("degraded", degraded, None)
         left_is_original = bool(rng.integers(2))
         trials.append(PlannedTrial("", "sentinel", image, None, reference,
                             original if left_is_original else worse,
@@ -159,16 +182,19 @@ def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTr
             for k, (t, _, of) in enumerate(entries, start=1)]
 
 
-def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, tuple[str, str]]:
-    """A strongly degraded copy of each reference (JPEG at quality 3), as PNG."""
+def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, tuple[str, str, str]]:
+    """Per image: (reference, faithful copy, degraded copy) paths; the copies are JPEG at
+    quality 95 and 3, stored as PNG."""
     sentinels = {}
     for image, reference in manifest.groupby("image")["reference"].first().items():
         pixels = load_image(out_dir / "compress" / reference)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=SENTINEL_JPEG_QUALITY)
-        target = out_dir / "sentinels" / f"{image}.png"
-        save_png(np.asarray(Image.open(buffer).convert("RGB")), target)
-        sentinels[image] = (f"compress/{reference}", f"sentinels/{image}.png")
+        copies = []
+        for kind, quality in (("faithful", FAITHFUL_JPEG_QUALITY), ("degraded", SENTINEL_JPEG_QUALITY)):
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
+            copies.append(f"sentinels/{image}-{kind}.png")
+            save_png(np.asarray(Image.open(buffer).convert("RGB")), out_dir / copies[-1])
+        sentinels[image] = (f"compress/{reference}", *copies)
     return sentinels
 
 

@@ -31,7 +31,7 @@ def hit_parameters(config: StudyConfig, assignments: int, task_url: str) -> dict
         "Keywords": "image, quality, comparison, perception",
         "Reward": reward,
         "MaxAssignments": assignments,
-        "AssignmentDurationInSeconds": max(config.minutes * 3, 30) * 60,
+        "AssignmentDurationInSeconds": config.lease_seconds,   # the server's lease expires with it
         "LifetimeInSeconds": 7 * 24 * 3600,
         "AutoApprovalDelayInSeconds": 3 * 24 * 3600,
         "Question": external_question(task_url),

@@ -35,7 +35,19 @@ function sessionRequest() {
     body.rater = localStorage.getItem("evalkit-rater") || crypto.randomUUID();
     localStorage.setItem("evalkit-rater", body.rater);
   }
+  // The session secret this browser keeps for this rater, drawn before the first request so
+  // that a retry whose first attempt was stored resumes the same assignment.
+  const key = sessionKey(body);
+  if (!localStorage.getItem(key)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    localStorage.setItem(key, Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""));
+  }
+  body.token = localStorage.getItem(key);
   return body;
+}
+
+function sessionKey(body) {
+  return `evalkit-session:${body.workerId || body.PROLIFIC_PID || body.rater}`;
 }
 
 function load(url) {
@@ -153,7 +165,9 @@ async function start() {
     const done = new Set(session.answered);
     state.index = state.trials.findIndex((t) => !done.has(t.id));
     $("intro").hidden = true;
-    if (state.index === -1) { state.index = state.trials.length; $("done").hidden = false; return; }
+    if (state.index === -1 || session.finished) {
+      state.index = state.trials.length; $("done").hidden = false; return;
+    }
     $("task").hidden = false;
     await show(state.index);
   } catch (err) {
