@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import screening
 from .database import Assignment, Response, Trial
 
 
@@ -31,43 +32,35 @@ def responses(engine) -> pd.DataFrame:
 
 
 def rater_quality(engine) -> pd.DataFrame:
-    """Per rater: answers, sentinel accuracy, repeat consistency (same codec chosen when a trial
-    comes back with its sides swapped), median response time and magnifier use."""
-    r = responses(engine)
-    if r.empty:
-        return pd.DataFrame(columns=["rater", "answers", "sentinel_accuracy", "repeat_consistency",
-                                     "median_response_s", "magnifier_share"])
-    by_trial = r.set_index("trial")["chosen_codec"]
-    sentinels = r[r["kind"] == "sentinel"].assign(ok=lambda d: d["choice"] == d["correct"])
-    repeats = r[(r["kind"] == "repeat") & r["repeat_of"].isin(by_trial.index)]
-    repeats = repeats.assign(ok=repeats["chosen_codec"].to_numpy() == by_trial[repeats["repeat_of"]].to_numpy())
-    table = r.groupby("rater").agg(answers=("trial", "count"),
-                                   median_response_s=("response_ms", lambda v: np.median(v) / 1000),
-                                   magnifier_ms=("magnifier_ms", "sum"), response_ms=("response_ms", "sum"))
-    table["sentinel_accuracy"] = sentinels.groupby("rater")["ok"].mean()
-    table["repeat_consistency"] = repeats.groupby("rater")["ok"].mean()
-    table["magnifier_share"] = table["magnifier_ms"] / table["response_ms"].where(table["response_ms"] > 0)
-    return table.reset_index()[["rater", "answers", "sentinel_accuracy", "repeat_consistency",
-                                "median_response_s", "magnifier_share"]]
+    """Per rater: answers, sentinel accuracy, repeat consistency, response times and magnifier
+    use (see :func:`evalkit.study.screening.rater_quality`)."""
+    return screening.rater_quality(responses(engine))
 
 
 def judgement_table(engine, root: str | Path | None = None,
                     min_sentinel_accuracy: float | None = None) -> pd.DataFrame:
-    """Votes per compared pair in the format ``evalkit fit`` reads (reference, a, b, n_a, n_b,
-    codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec first in
-    alphabetical order, whichever side it was shown on. Repeats and sentinels are quality checks,
-    not judgements, and are left out; so are raters below ``min_sentinel_accuracy``. Paths are
-    relative to the study's output folder, or absolute under ``root``."""
+    """Votes per compared pair in the format ``evalkit fit`` reads (see :func:`judgements_of`),
+    leaving out raters below ``min_sentinel_accuracy``."""
     r = responses(engine)
-    r = r[r["kind"] == "pair"]
     if min_sentinel_accuracy is not None:
-        quality = rater_quality(engine).set_index("rater")["sentinel_accuracy"]
-        keep = quality[quality.fillna(0) >= min_sentinel_accuracy].index
-        r = r[r["rater"].isin(keep)]
-    columns = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
-               "image", "target_bpp"]
+        quality = screening.rater_quality(r).set_index("rater")["sentinel_accuracy"]
+        r = r[r["rater"].isin(quality[quality.fillna(0) >= min_sentinel_accuracy].index)]
+    return judgements_of(r, root)
+
+
+JUDGEMENT_COLUMNS = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
+                     "image", "target_bpp"]
+
+
+def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFrame:
+    """Votes per compared pair of raw responses, in the format ``evalkit fit`` reads (reference,
+    a, b, n_a, n_b, codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec
+    first in alphabetical order, whichever side it was shown on. Repeats and sentinels are quality
+    checks, not judgements, and are left out. Paths are relative to the study's output folder, or
+    absolute under ``root``."""
+    r = r[r["kind"] == "pair"]
     if r.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=JUDGEMENT_COLUMNS)
     left_first = r["left_codec"] <= r["right_codec"]
     pick = lambda first, second: np.where(left_first, r[first], r[second])
     votes = pd.DataFrame({
@@ -82,7 +75,7 @@ def judgement_table(engine, root: str | Path | None = None,
     if root is not None:
         for column in ("reference", "a", "b"):
             table[column] = [str(Path(root, p).resolve()) for p in table[column]]
-    return table[columns]
+    return table[JUDGEMENT_COLUMNS]
 
 
 def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:
