@@ -3,7 +3,8 @@
 For a compared pair (image, bpp, codec A, codec B) where a fraction p of people prefer A:
 
 * two random raters agree with probability a = p² + (1 − p)²; with k of n judgements for A the
-  unbiased estimate is [k(k − 1) + (n − k)(n − k − 1)] / [n(n − 1)] (pairs with n ≥ 2);
+  unbiased estimate is [k(k − 1) + (n − k)(n − k − 1)] / [n(n − 1)], the share of agreeing
+  ordered pairs of judgements — here only pairs of judgements by two different raters;
 * a metric's expected 2AFC score on the pair (Zhang et al. 2018; :mod:`evalkit.fit.scoring`) is at
   most max(p, 1 − p) = (1 + √(2a − 1)) / 2 — the score of a metric that always sides with the
   majority. Averaged over pairs this is the **ceiling**: no metric can expect to beat it on new
@@ -18,27 +19,39 @@ import numpy as np
 import pandas as pd
 
 from ..fit.scoring import bootstrap_ci, preferences, score_2afc
+from . import ranking
 
 #: Metric columns where a lower value means a better image (distances).
 LOWER_IS_BETTER = {"lpips", "lpips_vgg", "lpips_squeeze"}
 
 
-def rater_agreement(pairs: pd.DataFrame) -> dict:
-    """Agreement and ceilings from per-pair counts (columns n_a and judgements, as
-    :func:`evalkit.study.ranking.pair_counts` gives). Pairs judged once say nothing about
-    agreement and are left out of it; if none is left the values are None and ``note`` says why."""
-    n = pairs["judgements"].to_numpy(float)
-    k = pairs["n_a"].to_numpy(float)
-    p_hat = k / np.where(n > 0, n, 1)
-    summary = {"pairs": int(len(pairs)), "pairs_judged_twice": int((n >= 2).sum()),
-               "best_possible_on_these_judgements": float(np.maximum(p_hat, 1 - p_hat).mean()) if len(pairs) else None,
-               "agreement": None, "ceiling": None, "note": ""}
-    twice = n >= 2
-    if not twice.any():
+def rater_agreement(responses: pd.DataFrame) -> dict:
+    """Agreement between two different raters, the ceiling it implies, and the best score any
+    metric could reach on these judgements. Agreement counts only pairs of judgements by
+    different raters, so a rater who saw a pair twice does not agree with themself; pairs no two
+    raters judged are left out of it, and if none is left the values are None and ``note`` says why."""
+    comps = ranking.comparisons(responses)
+    summary = {"pairs": 0, "pairs_judged_by_two_raters": 0, "agreement": None, "ceiling": None,
+               "best_possible_on_these_judgements": None, "note": ""}
+    if comps.empty:
+        summary["note"] = "no pair judgements"
+        return summary
+    a = np.minimum(comps["winner"], comps["loser"])
+    votes = (comps.assign(codec_a=a, codec_b=np.maximum(comps["winner"], comps["loser"]), k=comps["winner"] == a)
+             .groupby(["image", "target_bpp", "codec_a", "codec_b", "rater"])["k"].agg(k="sum", n="count"))
+    same = lambda k, n: k * (k - 1) + (n - k) * (n - k - 1)           # ordered agreeing pairs
+    per_rater = pd.DataFrame({"k": votes["k"], "n": votes["n"], "same": same(votes["k"], votes["n"]),
+                              "all": votes["n"] * (votes["n"] - 1)})
+    pair = per_rater.groupby(level=[0, 1, 2, 3]).sum()
+    between = (same(pair["k"], pair["n"]) - pair["same"]).to_numpy(float)
+    total = (pair["n"] * (pair["n"] - 1) - pair["all"]).to_numpy(float)
+    p_hat = (pair["k"] / pair["n"]).to_numpy(float)
+    summary.update(pairs=int(len(pair)), pairs_judged_by_two_raters=int((total > 0).sum()),
+                   best_possible_on_these_judgements=float(np.maximum(p_hat, 1 - p_hat).mean()))
+    if not (total > 0).any():
         summary["note"] = "no pair was judged by two raters: agreement and ceiling cannot be estimated"
         return summary
-    n2, k2 = n[twice], k[twice]
-    agree = (k2 * (k2 - 1) + (n2 - k2) * (n2 - k2 - 1)) / (n2 * (n2 - 1))
+    agree = between[total > 0] / total[total > 0]
     summary["agreement"] = float(agree.mean())
     summary["ceiling"] = float(((1 + np.sqrt(np.clip(2 * agree - 1, 0, 1))) / 2).mean())
     return summary

@@ -132,19 +132,24 @@ def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.
     return keep, notes
 
 
-def rank(responses: pd.DataFrame, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-         methods=METHODS) -> Ranking:
+def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, level: float = 0.95,
+         seed: int = 0, methods=METHODS) -> Ranking:
     """Scores per bpp and method with two-level bootstrap intervals (raters and images resampled)
-    and the significance of each adjacent gap (two-sided bootstrap p-value)."""
+    and the significance of each adjacent gap (two-sided bootstrap p-value). ``codecs`` names the
+    study's codecs, so that one never compared is reported."""
     comps = comparisons(responses)
     score_rows, gap_rows, notes = [], [], []
     if comps.empty:
         return Ranking(pd.DataFrame(columns=_SCORE_COLUMNS), pd.DataFrame(columns=_GAP_COLUMNS),
                        ["no pair judgements: nothing to rank"])
-    codecs = sorted(set(comps["winner"]) | set(comps["loser"]))
+    codecs = sorted(set(codecs) | set(comps["winner"]) | set(comps["loser"]))
     index = {c: n for n, c in enumerate(codecs)}
     raters, rater_idx = np.unique(comps["rater"].astype(str), return_inverse=True)
     images, image_idx = np.unique(comps["image"].astype(str), return_inverse=True)
+    for count, what in ((len(raters), "rater"), (len(images), "image")):
+        if count == 1:
+            notes.append(f"all judgements come from one {what}: the intervals cannot show how "
+                         f"another {what} would differ")
     rng = np.random.default_rng(seed)
     rater_draws = np.stack([np.bincount(rng.integers(0, len(raters), len(raters)), minlength=len(raters))
                             for _ in range(n_boot)]) if n_boot else np.zeros((0, len(raters)))

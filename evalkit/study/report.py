@@ -45,8 +45,8 @@ class StudyAnalysis:
         return self.raters[self.raters["excluded"]][["rater", "reasons"]]
 
 
-def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), n_boot: int = 1000,
-            seed: int = 0, metrics: list[str] = (), model=None, root: str | Path | None = None,
+def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), codecs: list[str] = (),
+            n_boot: int = 1000, seed: int = 0, metrics: list[str] = (), model=None, root: str | Path | None = None,
             engine_options: dict | None = None) -> StudyAnalysis:
     """Screen raters, then for all raters and for the kept ones: pair counts, preference
     matrices, Thurstone (JOD) and Bradley–Terry scales with two-level bootstrap intervals,
@@ -65,7 +65,7 @@ def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), n
     for name, subset in subsets.items():
         pairs = ranking.pair_counts(subset)
         view = View(name, int(subset["rater"].nunique()), pairs, ranking.preference_matrices(subset),
-                    ranking.rank(subset, n_boot=n_boot, seed=seed), agreement.rater_agreement(pairs))
+                    ranking.rank(subset, codecs, n_boot=n_boot, seed=seed), agreement.rater_agreement(subset))
         if "reference" in subset:
             view.judgements = judgements_of(subset, root)
         if metrics and view.judgements is not None and not view.judgements.empty:
