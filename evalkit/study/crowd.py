@@ -76,18 +76,18 @@ class Crowd:
 
     def __init__(self, model: CrowdModel):
         self.model = model
-        self.rng = np.random.default_rng(model.seed)
 
     def image_offset(self, image: str, codec: str) -> float:
         rng = np.random.default_rng([self.model.seed, _stable_seed("image", image, codec)])
         return float(rng.normal(0, self.model.image_sd))
 
     def rater(self, rater_id: str, kind: str | None = None) -> SimulatedRater:
+        """The rater called ``rater_id`` (the same one every time), of a kind drawn by the model's
+        shares unless ``kind`` is given."""
         m = self.model
-        if kind is None:
-            kind = self.rng.choice(KINDS, p=[1 - m.careless - m.inverted - m.abandons,
-                                             m.careless, m.inverted, m.abandons])
         rng = np.random.default_rng([m.seed, _stable_seed("rater", rater_id)])
+        if kind is None:
+            kind = rng.choice(KINDS, p=[1 - m.careless - m.inverted - m.abandons, m.careless, m.inverted, m.abandons])
         return SimulatedRater(rater_id, str(kind), {c: float(rng.normal(0, m.rater_sd)) for c in m.quality}, rng)
 
     def _utility(self, rater: SimulatedRater, image: str, codec: str) -> float:
