@@ -74,21 +74,23 @@ def test_ranking_recovers_the_latent_order_with_both_methods():
     assert np.abs(jod - centred[jod.index]).max() < 0.35
 
 
-def coverage(simulations, n_boot, seed=0):
+def coverage(simulations, n_boot, seed=0, **spread):
     """Share of 95 % Thurstone intervals (one per codec and simulation) covering the true JOD."""
     centred = {c: q - np.mean(list(QUALITY.values())) for c, q in QUALITY.items()}
     hits = []
     for s in range(simulations):
-        responses, _ = crowd_responses(seed=1000 + seed + s, careless=0, inverted=0, abandons=0)
+        responses, _ = crowd_responses(seed=1000 + seed + s, careless=0, inverted=0, abandons=0, **spread)
         scores = ranking.rank(responses, n_boot=n_boot, seed=s, methods=("thurstone",)).scores
         hits += [row.ci_low <= centred[row.codec] <= row.ci_high for row in scores.itertuples()]
     return float(np.mean(hits)), len(hits)
 
 
 def test_intervals_cover_the_truth_quick():
-    rate, n = coverage(simulations=10, n_boot=150)
+    # Strong image and rater effects: intervals that resampled judgements, or raters alone,
+    # would be too narrow here.
+    rate, n = coverage(simulations=15, n_boot=150, image_sd=0.8, rater_sd=0.4)
     print(f"coverage of 95 % intervals: {rate:.3f} over {n}")
-    assert rate >= 0.8
+    assert rate >= 0.85
 
 
 @pytest.mark.slow
