@@ -1,10 +1,10 @@
 """Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
 import json
-import shutil
 
 import pandas as pd
 import pytest
 from serving import Gunicorn
+from study_fixtures import copy_study
 
 from evalkit.cli import main
 from evalkit.study.analysis import responses
@@ -13,14 +13,7 @@ from evalkit.study.database import connect
 
 @pytest.fixture
 def study_copy(built_study, tmp_path):
-    """The built study in a folder of its own (its out/ gets this test's files)."""
-    folder = tmp_path / "study"
-    (folder / "out").mkdir(parents=True)
-    shutil.copy(built_study.folder / "study.toml", folder)
-    shutil.copy(built_study.trials_path, folder / "out" / "trials.json")
-    for name in ("compress", "sentinels"):
-        (folder / "out" / name).symlink_to(built_study.out_dir / name)
-    return folder / "study.toml"
+    return copy_study(built_study, tmp_path / "study")
 
 
 def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, capsys):

@@ -20,14 +20,15 @@ def responses(engine) -> pd.DataFrame:
                     Trial.right_bpp, Response.choice, Response.chosen_codec, Trial.correct,
                     Trial.repeat_of, Response.response_ms, Response.magnifier_ms,
                     Response.viewport_w, Response.viewport_h, Response.device_pixel_ratio,
-                    Response.stored_at)
+                    Response.stored_at, Response.flips, Response.left_view_ms, Response.right_view_ms)
              .join(Trial, Trial.id == Response.trial_id).order_by(Response.id))
     with Session(engine) as s:
         rows = s.execute(query).all()
     columns = ["response_id", "rater", "assignment", "trial", "kind", "image", "target_bpp",
                "reference", "left_codec", "left_path", "left_bpp", "right_codec", "right_path",
                "right_bpp", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
-               "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at"]
+               "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at", "flips",
+               "left_view_ms", "right_view_ms"]
     return pd.DataFrame(rows, columns=columns)
 
 
