@@ -14,7 +14,8 @@ the mean of the ranked codecs.
 
 Confidence intervals come from a two-level bootstrap: each replicate draws raters *and* images
 with replacement and keeps every judgement of a drawn rater on a drawn image (as many times as
-both were drawn), because judgements of one rater, or on one image, are not independent.
+both were drawn), because judgements of one rater, or on one image, are not independent. Its
+double count of judgement-level noise is removed (see :func:`_without_double_count`).
 
 Codecs with no comparison, or linked to the rest only through a separate graph component, are
 listed as such and not put on the scale.
@@ -167,24 +168,44 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
             continue
         sub = lambda m: m[np.ix_(keep, keep)]
         weights = rater_draws[:, rater_idx[rows]] * image_draws[:, image_idx[rows]]
+        single = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
         for method in methods:
             fit = FITS[method]
             point = fit(sub(wins))
-            boot = np.array([fit(sub(win_matrix(w_idx, l_idx, len(codecs), b))) for b in weights])
-            lo, hi = (np.quantile(boot, [tail, 1 - tail], axis=0) if len(boot) else (point, point))
+            replicate = lambda draws: np.array([fit(sub(win_matrix(w_idx, l_idx, len(codecs), b)))
+                                                for b in draws]).reshape(len(draws), len(keep))
+            boot, boot_single = replicate(weights), replicate(single)
+            scores_boot = _without_double_count(boot, boot_single, point) if n_boot else boot
+            lo, hi = (np.quantile(scores_boot, [tail, 1 - tail], axis=0) if n_boot else (point, point))
             order = np.argsort(-point, kind="stable")
             played = (wins + wins.T).sum(axis=1)
             for place, n in enumerate(order, start=1):
                 score_rows.append((bpp, method, codecs[keep[n]], point[n], lo[n], hi[n], place,
                                    int(played[keep[n]])))
             for better, worse in zip(order[:-1], order[1:]):
-                gap_boot = boot[:, better] - boot[:, worse] if len(boot) else np.array([0.0])
+                gap = point[better] - point[worse]
+                gap_boot = (_without_double_count(boot[:, better] - boot[:, worse],
+                                                  boot_single[:, better] - boot_single[:, worse], gap)
+                            if n_boot else np.array([gap]))
                 glo, ghi = np.quantile(gap_boot, [tail, 1 - tail])
                 p_value = min(1.0, 2 * min((gap_boot <= 0).mean(), (gap_boot >= 0).mean()))
                 gap_rows.append((bpp, method, codecs[keep[better]], codecs[keep[worse]],
                                  point[better] - point[worse], glo, ghi, p_value))
     return Ranking(pd.DataFrame(score_rows, columns=_SCORE_COLUMNS),
                    pd.DataFrame(gap_rows, columns=_GAP_COLUMNS), notes)
+
+
+def _without_double_count(boot: np.ndarray, boot_single: np.ndarray, point) -> np.ndarray:
+    """Replicates of the raters × images bootstrap pulled toward ``point`` so that their variance
+    becomes max(v − v₁, v₁), where v is their variance and v₁ that of a bootstrap of single
+    judgements. Resampling raters and images independently (the "pigeonhole" bootstrap, Owen
+    2007, Ann. Appl. Stat. 1:2) counts the judgement-level noise once with each factor — about
+    v = v_raters + v_images + 2·v₁ — which in 2AFC data, where that noise dominates, makes 95 %
+    intervals cover the truth ~99 % of the time; subtracting one v₁ removes the double count."""
+    v, v_single = boot.var(axis=0), boot_single.var(axis=0)
+    target = np.maximum(v - v_single, v_single)
+    factor = np.sqrt(np.divide(target, v, out=np.ones_like(v), where=v > 0)).clip(max=1.0)
+    return point + factor * (boot - point)
 
 
 _SCORE_COLUMNS = ["target_bpp", "method", "codec", "score", "ci_low", "ci_high", "rank", "comparisons"]
