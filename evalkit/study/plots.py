@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
@@ -86,8 +87,9 @@ def preference_plot(view, stem: Path) -> list[Path]:
     return _save(figure, stem)
 
 
-def rater_plot(raters: pd.DataFrame, stem: Path) -> list[Path]:
-    """Sentinel accuracy against median response time, one dot per rater; excluded raters marked."""
+def rater_plot(raters: pd.DataFrame, stem: Path, rules=None) -> list[Path]:
+    """Sentinel accuracy against median response time, one dot per rater; excluded raters marked,
+    and the screening thresholds drawn when ``rules`` are given."""
     if raters.empty:
         return _message("no raters", stem)
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -98,11 +100,18 @@ def rater_plot(raters: pd.DataFrame, stem: Path) -> list[Path]:
         axis.scatter(raters.loc[mine, "median_response_s"], accuracy[mine] + jitter[mine],
                      marker=marker, color=colour, label=f"{label} ({int((raters['excluded'] == excluded).sum())})")
     axis.set_xscale("log")
+    axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if rules is not None and rules.min_sentinel_accuracy is not None:
+        axis.axhline(rules.min_sentinel_accuracy, color="tab:red", lw=0.8, ls="--")
+    if rules is not None:
+        axis.axvline(rules.fast_answer_s, color="tab:red", lw=0.8, ls=":", label=f"{rules.fast_answer_s:g} s: too fast")
     axis.set_xlabel("median response time (s)")
     axis.set_ylabel("sentinel accuracy")
     axis.set_ylim(-0.05, 1.05)
     unmeasured = int(accuracy.isna().sum())
     axis.set_title("Rater quality" + (f" ({unmeasured} without sentinels not shown)" if unmeasured else ""))
-    axis.legend(loc="lower right")
+    axis.legend(loc="best")
     axis.grid(alpha=0.3)
     return _save(figure, stem)

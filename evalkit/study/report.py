@@ -148,6 +148,6 @@ def write_analysis(result: StudyAnalysis, folder: str | Path) -> list[Path]:
             csv(view.metrics, f"metrics{suffix}.csv")
         written += plots.ranking_plot(view, folder / f"ranking{suffix}")
         written += plots.preference_plot(view, folder / f"preferences{suffix}")
-    written += plots.rater_plot(result.raters, folder / "raters")
+    written += plots.rater_plot(result.raters, folder / "raters", result.rules)
     (folder / "report.txt").write_text(format_report(result) + "\n")
     return written + [folder / "report.txt"]
