@@ -61,16 +61,21 @@ def canvas_pixels(page, canvas_id):
     return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
 
 
-def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
-    app, base = server
+def start_task(browser, base, rater):
     page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/task?rater=browser-1")
+    page.goto(f"{base}/task?rater={rater}")
     page.check("#consent")
     page.click("#start")
     page.wait_for_selector("#task:not([hidden])")
     page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    return page, errors
+
+
+def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
+    app, base = server
+    page, errors = start_task(browser, base, "browser-1")
     assert page.inner_text("#progress") == "Question 1 of 10"
 
     engine = app.extensions["evalkit"]["engine"]
@@ -125,18 +130,6 @@ def test_preview_mode_accepts_nothing(browser, server):
     assert page.is_disabled("#choose-left") and page.is_visible("#preview-note")
     page.keyboard.press("f")
     assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
-
-
-def start_task(browser, base, rater):
-    page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/task?rater={rater}")
-    page.check("#consent")
-    page.click("#start")
-    page.wait_for_selector("#task:not([hidden])")
-    page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
-    return page, errors
 
 
 def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(browser, flip_server):
