@@ -4,7 +4,7 @@ Each rater is measured on the study's own checks — sentinel accuracy (the orig
 strongly degraded copy: a known answer), repeat consistency (the same codec chosen when a trial
 comes back with its sides swapped) and implausibly fast answers — and excluded when a rule in
 :class:`ScreeningRules` fails. Every exclusion carries its reasons, so a reader can disagree.
-Timing uses the server's measurement (``server_response_ms``) where the responses carry it, else
+Timing uses the server's measurement (``server_ms``) where the responses carry it, else
 the page's own (``response_ms``).
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ScreeningRules:
 
 
 def _response_seconds(responses: pd.DataFrame) -> pd.Series:
-    column = "server_response_ms" if "server_response_ms" in responses else "response_ms"
+    column = "server_ms" if "server_ms" in responses else "response_ms"
     return responses[column].astype(float) / 1000
 
 
