@@ -115,6 +115,10 @@ def test_careless_and_inverted_raters_are_the_ones_excluded():
     assert all("sentinel accuracy" in reasons[r] for r in kinds[kinds == "inverted"].index)
     assert result.views["screened"].raters == len(kinds) - len(excluded)
     assert "excluded sim:" in format_report(result)
+    everyone = analyze(responses, ScreeningRules(None, None, 0.6, None), n_boot=0)
+    assert everyone.excluded.empty and "no rater excluded" in format_report(everyone)
+    strict = analyze(responses, ScreeningRules(min_repeat_consistency=1.0), n_boot=0)
+    assert any("repeat consistency" in r for r in strict.raters["reasons"])
 
 
 def test_agreement_and_ceiling_match_the_simulated_noise():
