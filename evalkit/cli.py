@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--model", help="a fitted combination (evalkit fit --out) to score beside them")
     an.add_argument("--weights-dir", help="local network weights for LPIPS")
     an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
     sm = ssub.add_parser("simulate", help="send a simulated crowd to a running study server",
                          description="Simulated raters over HTTP, making the task page's requests: each has a "
                                      "latent quality per codec plus noise; some are careless, some fail "
@@ -358,7 +359,8 @@ def _study_analyze(args, config):
     model = CombinationModel.load(args.model) if args.model else None
     result = analyze(responses(connect(args.database or f"sqlite:///{config.database_path}")), rules,
                      codecs=config.codecs, n_boot=args.bootstrap, seed=args.seed, metrics=metrics, model=model,
-                     root=config.out_dir, engine_options={"weights_dir": args.weights_dir})
+                     root=config.out_dir, engine_options={"weights_dir": args.weights_dir},
+                     progress=not args.quiet)
     print(format_report(result))
     out = Path(args.out) if args.out else config.out_dir / "analysis"
     written = write_analysis(result, out)

@@ -37,7 +37,7 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
 
     out = tmp_path / "analysis"
     assert main(["study", "analyze", str(study_copy), "--database", url, "--out", str(out),
-                 "--bootstrap", "50", "--metrics", "psnr"]) == 0
+                 "--bootstrap", "50", "--metrics", "psnr", "--quiet"]) == 0
     report = capsys.readouterr().out
     assert "thurstone (JOD" in report and "2AFC psnr" in report and "ceiling" in report
     raters = pd.read_csv(out / "raters.csv").set_index("rater")

@@ -28,6 +28,7 @@ import choix
 import numpy as np
 import pandas as pd
 from scipy import sparse, special, stats
+from tqdm import tqdm
 
 JOD_SIGMA = 1.0 / stats.norm.ppf(0.75)   # ≈ 1.4826: 1 JOD ↔ 75 % preference
 BT_UNIT = np.log(3.0)                     # logistic log-odds of 75 % preference
@@ -134,7 +135,7 @@ def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.
 
 
 def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, level: float = 0.95,
-         seed: int = 0, methods=METHODS) -> Ranking:
+         seed: int = 0, methods=METHODS, progress: bool = False) -> Ranking:
     """Scores per bpp and method with two-level bootstrap intervals (raters and images resampled)
     and the significance of each adjacent gap (two-sided bootstrap p-value). ``codecs`` names the
     study's codecs, so that one never compared is reported."""
@@ -157,7 +158,8 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
     image_draws = np.stack([np.bincount(rng.integers(0, len(images), len(images)), minlength=len(images))
                             for _ in range(n_boot)]) if n_boot else np.zeros((0, len(images)))
     tail = (1 - level) / 2
-    for bpp, group in comps.groupby("target_bpp", sort=True):
+    groups = comps.groupby("target_bpp", sort=True)
+    for bpp, group in tqdm(groups, total=groups.ngroups, desc="bootstrap", unit="bpp", disable=not progress):
         w_idx = group["winner"].map(index).to_numpy()
         l_idx = group["loser"].map(index).to_numpy()
         rows = group.index.to_numpy()

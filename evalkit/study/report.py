@@ -47,12 +47,13 @@ class StudyAnalysis:
 
 def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), codecs: list[str] = (),
             n_boot: int = 1000, seed: int = 0, metrics: list[str] = (), model=None, root: str | Path | None = None,
-            engine_options: dict | None = None) -> StudyAnalysis:
+            engine_options: dict | None = None, progress: bool = False) -> StudyAnalysis:
     """Screen raters, then for all raters and for the kept ones: pair counts, preference
     matrices, Thurstone (JOD) and Bradley–Terry scales with two-level bootstrap intervals,
     agreement and its ceiling, and — when the responses carry image paths (``root``: the study's
     output folder) — the judgement table ``evalkit fit`` reads, with the 2AFC score of each of
-    ``metrics`` (engine names) and of a fitted ``model`` on it, beside the ceiling."""
+    ``metrics`` (engine names) and of a fitted ``model`` on it, beside the ceiling. ``codecs``
+    (the study's) lets a codec that was never compared be reported."""
     if responses.empty:
         raise InputError("no responses stored yet: nothing to analyse (run the study, or "
                          "'evalkit study simulate' for a demo)")
@@ -65,7 +66,7 @@ def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), c
     for name, subset in subsets.items():
         pairs = ranking.pair_counts(subset)
         view = View(name, int(subset["rater"].nunique()), pairs, ranking.preference_matrices(subset),
-                    ranking.rank(subset, codecs, n_boot=n_boot, seed=seed), agreement.rater_agreement(subset))
+                    ranking.rank(subset, codecs, n_boot=n_boot, seed=seed, progress=progress), agreement.rater_agreement(subset))
         if "reference" in subset:
             view.judgements = judgements_of(subset, root)
         if metrics and view.judgements is not None and not view.judgements.empty:
