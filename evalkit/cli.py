@@ -138,6 +138,49 @@ def build_parser() -> argparse.ArgumentParser:
                     help="leave out raters below this sentinel accuracy")
     ex.add_argument("--min-median-server-s", type=float, default=None,
                     help="leave out raters whose median answer time, as the server measured it, is below this")
+    an = ssub.add_parser("analyze", help="rank the codecs, screen raters, agreement ceiling, plots",
+                         description="Analyse a study's stored responses: rater screening (every exclusion "
+                                     "with its reason), preference per pair and bpp, Thurstone (JOD) and "
+                                     "Bradley–Terry rankings with bootstrap CIs over raters and images, "
+                                     "rater agreement and the ceiling it puts on metrics' 2AFC scores — "
+                                     "all with and without the excluded raters. Tables, plots (PNG, SVG) "
+                                     "and judgements.csv (for evalkit fit) go to out/analysis/.")
+    an.add_argument("study", help="path to study.toml")
+    an.add_argument("--database", help="SQLAlchemy URL (default: SQLite in the study's out/ folder)")
+    an.add_argument("--out", help="output folder (default: the study's out/analysis)")
+    an.add_argument("--min-sentinel-accuracy", type=float, default=0.8, help="exclude raters below (default 0.8)")
+    an.add_argument("--min-repeat-consistency", type=float, default=None,
+                    help="exclude raters below this repeat consistency (default: off)")
+    an.add_argument("--fast-answer-s", type=float, default=0.6, help="an answer faster than this is implausible (default 0.6)")
+    an.add_argument("--max-fast-share", type=float, default=0.25,
+                    help="exclude raters with a larger share of implausibly fast answers (default 0.25)")
+    an.add_argument("--no-screening", action="store_true", help="exclude nobody")
+    an.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
+    an.add_argument("--metrics", type=_names, default=["psnr"],
+                    help="metrics scored beside the agreement ceiling, e.g. psnr,ms-ssim,lpips (default psnr; 'none' for none)")
+    an.add_argument("--model", help="a fitted combination (evalkit fit --out) to score beside them")
+    an.add_argument("--weights-dir", help="local network weights for LPIPS")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+    sm = ssub.add_parser("simulate", help="send a simulated crowd to a running study server",
+                         description="Simulated raters over HTTP, making the task page's requests: each has a "
+                                     "latent quality per codec plus noise; some are careless, some fail "
+                                     "sentinels, some abandon halfway. For demos, tests and load tests.")
+    sm.add_argument("study", help="path to study.toml (its trials.json tells the crowd which codec is where)")
+    sm.add_argument("--url", required=True, help="base URL of the running server, e.g. http://127.0.0.1:8000")
+    sm.add_argument("--raters", type=int, help="how many raters (default: one per assignment)")
+    sm.add_argument("--quality", help="latent JOD per codec, e.g. jpeg=0,webp=0.8 (default: the study's "
+                                      "codecs 0.7 JOD apart, in the order of study.toml)")
+    sm.add_argument("--careless", type=float, default=0.1, help="share of careless raters (default 0.1)")
+    sm.add_argument("--inverted", type=float, default=0.05,
+                    help="share of raters who misread the task and fail sentinels (default 0.05)")
+    sm.add_argument("--abandons", type=float, default=0.1, help="share who stop halfway (default 0.1)")
+    sm.add_argument("--concurrency", type=int, default=4, help="raters working at once (default 4)")
+    sm.add_argument("--time-scale", type=float, default=0.0,
+                    help="wait this fraction of each simulated response time (default 0: answer at once)")
+    sm.add_argument("--no-images", action="store_true", help="do not download the trial images")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -225,12 +268,12 @@ def cmd_fit(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .errors import InputError
     from .study.config import load_config
 
     config = load_config(args.study)
     return {"build": _study_build, "serve": _study_serve, "mturk": _study_mturk,
-            "export": _study_export}[args.study_command](args, config)
+            "export": _study_export, "analyze": _study_analyze,
+            "simulate": _study_simulate}[args.study_command](args, config)
 
 
 def _study_build(args, config):
@@ -299,6 +342,64 @@ def _study_export(args, config):
     for name, table in files.items():
         table.to_csv(config.out_dir / name, index=False)
         print(f"{len(table):6d} rows → {config.out_dir / name}")
+    return 0
+
+
+def _study_analyze(args, config):
+    from pathlib import Path
+
+    from .fit.model import CombinationModel
+    from .study.analysis import responses
+    from .study.database import connect
+    from .study.report import analyze, format_report, write_analysis
+    from .study.screening import ScreeningRules
+
+    rules = (ScreeningRules(None, None, args.fast_answer_s, None) if args.no_screening else
+             ScreeningRules(args.min_sentinel_accuracy, args.min_repeat_consistency, args.fast_answer_s,
+                            args.max_fast_share))
+    metrics = [] if args.metrics == ["none"] else args.metrics
+    model = CombinationModel.load(args.model) if args.model else None
+    result = analyze(responses(connect(args.database or f"sqlite:///{config.database_path}")), rules,
+                     codecs=config.codecs, n_boot=args.bootstrap, seed=args.seed, metrics=metrics, model=model,
+                     root=config.out_dir, engine_options={"weights_dir": args.weights_dir},
+                     progress=not args.quiet)
+    print(format_report(result))
+    out = Path(args.out) if args.out else config.out_dir / "analysis"
+    written = write_analysis(result, out)
+    print(f"\n{len(written)} files → {out} (judgements.csv there is what 'evalkit fit' reads)")
+    return 0
+
+
+def _study_simulate(args, config):
+    import requests
+
+    from .study.crowd import Crowd, CrowdModel
+    from .study.design import Design
+    from .study.simulate import simulate_crowd
+
+    design = Design.load(config.trials_path)
+    if args.quality:
+        try:
+            quality = {k.strip(): float(v) for k, v in (item.split("=") for item in args.quality.split(","))}
+        except ValueError:
+            raise InputError(f"--quality {args.quality!r}: write codec=JOD pairs, e.g. jpeg=0,webp=0.8") from None
+        missing = sorted(set(config.codecs) - set(quality))
+        if missing:
+            raise InputError(f"--quality gives no value for {', '.join(missing)}")
+    else:
+        quality = {codec: 0.7 * n for n, codec in enumerate(config.codecs)}
+    crowd = Crowd(CrowdModel(quality, careless=args.careless, inverted=args.inverted, abandons=args.abandons,
+                             seed=args.seed))
+    try:
+        summary = simulate_crowd(design, args.url, crowd, args.raters or len(design.assignments),
+                                 concurrency=args.concurrency, load_images=not args.no_images,
+                                 time_scale=args.time_scale, progress=not args.quiet)
+    except requests.ConnectionError:
+        raise InputError(f"cannot reach {args.url}: is the study served there ('evalkit study serve')?") from None
+    print(summary.describe())
+    path = config.out_dir / "simulated_raters.csv"
+    path.write_text("rater,kind\n" + "".join(f"{r},{k}\n" for r, k in summary.kinds.items()))
+    print(f"each simulated rater's kind → {path}")
     return 0
 
 

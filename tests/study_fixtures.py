@@ -29,3 +29,16 @@ def make_study(folder: Path, kodak, name: str = "test-study", judgements: int = 
     path = folder / "study.toml"
     path.write_text(STUDY.format(name=name, judgements=judgements, per=per))
     return path
+
+
+def copy_study(built, folder: Path, extra: str = "") -> Path:
+    """A built study in a folder of its own (its out/ gets the test's files), with ``extra`` lines
+    appended to its study.toml; the compressed images are linked, not copied."""
+    import shutil
+
+    (folder / "out").mkdir(parents=True)
+    (folder / "study.toml").write_text((built.folder / "study.toml").read_text() + extra)
+    shutil.copy(built.trials_path, folder / "out" / "trials.json")
+    for name in ("compress", "sentinels"):
+        (folder / "out" / name).symlink_to(built.out_dir / name)
+    return folder / "study.toml"

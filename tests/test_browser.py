@@ -10,6 +10,9 @@ from werkzeug.serving import make_server
 from evalkit.images import load_image
 from needs import unavailable
 from evalkit.study import analysis
+from evalkit.study.config import load_config
+from evalkit.study.database import trials_of
+from study_fixtures import copy_study
 from webapp import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,13 +31,25 @@ def browser():
         browser.close()
 
 
+def serve(study, database_url):
+    app = create_app(study, database_url, admin_token="t")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return app, httpd
+
+
 @pytest.fixture
 def server(built_study, tmp_path):
-    app = create_app(built_study, f"sqlite:///{tmp_path / 'browser.sqlite'}", admin_token="t")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    app, httpd = serve(built_study, f"sqlite:///{tmp_path / 'browser.sqlite'}")
     yield app, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+
+
+@pytest.fixture
+def flip_server(built_study, tmp_path):
+    study = load_config(copy_study(built_study, tmp_path / "flip", 'layout = "flip"\n'))
+    app, httpd = serve(study, f"sqlite:///{tmp_path / 'flip.sqlite'}")
+    yield app, f"http://127.0.0.1:{httpd.server_port}", study
     httpd.shutdown()
 
 
@@ -46,20 +61,24 @@ def canvas_pixels(page, canvas_id):
     return np.array(data["px"], np.uint8).reshape(data["h"], data["w"], 4)[:, :, :3]
 
 
-def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
-    app, base = server
+def start_task(browser, base, rater):
     page = browser.new_page(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/task?rater=browser-1")
+    page.goto(f"{base}/task?rater={rater}")
     page.check("#consent")
     page.click("#start")
     page.wait_for_selector("#task:not([hidden])")
     page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
+    return page, errors
+
+
+def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
+    app, base = server
+    page, errors = start_task(browser, base, "browser-1")
     assert page.inner_text("#progress") == "Question 1 of 10"
 
     engine = app.extensions["evalkit"]["engine"]
-    from evalkit.study.database import trials_of
     trial = trials_of(engine, "a001")[0]
     images = {side: load_image(built_study.out_dir / path) for side, path in
               (("left", trial.left_path), ("reference", trial.reference), ("right", trial.right_path))}
@@ -100,6 +119,7 @@ def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
     assert stored["choice"].tolist() == ["left", "right"] * 5
     assert (stored["viewport_w"] == 1400).all() and (stored["device_pixel_ratio"] == 1).all()
     assert stored["magnifier_ms"].iloc[0] > 0 and (stored["response_ms"] > 0).all()
+    assert stored["flips"].isna().all()                  # side by side: no flips recorded
 
 
 def test_preview_mode_accepts_nothing(browser, server):
@@ -136,3 +156,49 @@ def test_reload_resumes_with_the_browsers_secret_and_another_browser_cannot(brow
     stranger.wait_for_function("document.getElementById('status').textContent.includes('another browser')")
     stored = analysis.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 3 and stored["trial"].is_unique
+
+
+def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(browser, flip_server):
+    app, base, study = flip_server
+    page, errors = start_task(browser, base, "flipper")
+    engine = app.extensions["evalkit"]["engine"]
+    trial = trials_of(engine, "a001")[0]
+    images = {side: load_image(study.out_dir / path) for side, path in
+              (("left", trial.left_path), ("reference", trial.reference), ("right", trial.right_path))}
+    visible = lambda: page.evaluate("() => ['left', 'right', 'zoom-left', 'zoom-right'].map("
+                                    "id => document.getElementById(id).offsetParent !== null)")
+    assert visible() == [True, False, True, False] and page.inner_text("#flip-name") == "A"
+    box = page.locator("#left").bounding_box()
+    reference_box = page.locator("#reference").bounding_box()
+    assert box["y"] == reference_box["y"] and box["x"] > reference_box["x"]     # original beside it
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    data = page.evaluate("() => ({...document.getElementById('magnifiers').dataset})")
+    sx, sy, span, zoom = (int(data[k]) for k in ("sx", "sy", "span", "zoom"))
+
+    def magnified(side):
+        return np.kron(images[side][sy:sy + span, sx:sx + span], np.ones((zoom, zoom, 1), np.uint8))
+
+    assert np.array_equal(canvas_pixels(page, "zoom-left"), magnified("left"))
+    assert np.array_equal(canvas_pixels(page, "zoom-reference"), magnified("reference"))
+    page.keyboard.press(" ")
+    assert visible() == [False, True, False, True] and page.inner_text("#flip-name") == "B"
+    assert page.locator("#right").bounding_box() == box                          # the same place
+    assert np.array_equal(canvas_pixels(page, "zoom-right"), magnified("right"))
+    page.keyboard.press(" ")
+    page.keyboard.press(" ")
+    assert page.inner_text("#progress") == "Question 1 of 10"                   # Space never answers
+    page.keyboard.press("f")
+    page.wait_for_function("document.getElementById('progress').textContent === 'Question 2 of 10'")
+    assert visible()[:2] == [True, False]                                        # each trial starts on A
+    for k in range(1, 10):
+        page.keyboard.press("j")
+        if k < 9:
+            page.wait_for_function(f"document.getElementById('progress').textContent === 'Question {k + 2} of 10'")
+    page.wait_for_selector("#done:not([hidden])")
+    assert errors == []
+    stored = analysis.responses(engine).set_index("trial")
+    assert len(stored) == 10
+    assert stored.loc[trial.id, "flips"] == 3 and stored.loc[trial.id, "choice"] == "left"
+    assert stored.loc[trial.id, "left_view_ms"] > 0 and stored.loc[trial.id, "right_view_ms"] > 0
+    assert (stored.drop(index=trial.id)["flips"] == 0).all()
+    assert (stored.drop(index=trial.id)["right_view_ms"] == 0).all()

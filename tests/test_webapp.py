@@ -235,3 +235,20 @@ def test_storage_survives_reconnect(built_study, database_url):
     again = create_app(built_study, database_url, admin_token=TOKEN)       # design loaded once
     assert len(analysis.responses(connect(database_url))) == 1
     assert start(again.test_client(), token=s["token"])["answered"] == [s["trials"][0]["id"]]
+
+
+def test_flip_layout_records_flips_and_view_times(built_study, tmp_path):
+    from evalkit.study.config import load_config
+    from study_fixtures import copy_study
+    with pytest.raises(ValueError, match="layout must be"):
+        load_config(copy_study(built_study, tmp_path / "bad", 'layout = "sideways"\n'))
+    study = load_config(copy_study(built_study, tmp_path / "flip", 'layout = "flip"\n'))
+    client = create_app(study, f"sqlite:///{tmp_path / 'flip.sqlite'}", admin_token=TOKEN).test_client()
+    assert b"flip.js" in client.get("/task").data
+    s = start(client)
+    trial = s["trials"][0]["id"]
+    assert answer(client, s, trial).status_code == 400                      # flips are required
+    assert answer(client, s, trial, flips=-1, left_view_ms=1.0, right_view_ms=1.0).status_code == 400
+    assert answer(client, s, trial, flips=2, left_view_ms=900.0, right_view_ms=600.0).status_code == 201
+    raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
+    assert raw[["flips", "left_view_ms", "right_view_ms"]].values.tolist() == [[2, 900.0, 600.0]]

@@ -210,8 +210,17 @@ def response():
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
         viewport_w=int(_number(data, "viewport_w", 1, 100000)),
         viewport_h=int(_number(data, "viewport_h", 1, 100000)),
-        dpr=_number(data, "device_pixel_ratio", 0.1, 16))
+        dpr=_number(data, "device_pixel_ratio", 0.1, 16), **_flip_record(data))
     return jsonify(stored=True, duplicate=not stored_now), 201 if stored_now else 200
+
+
+def _flip_record(data: dict) -> dict:
+    """The flip layout's extra fields, checked; absent (None) for side by side."""
+    if _study()["config"].layout != "flip":
+        return {}
+    return {"flips": int(_number(data, "flips", 0, 100000)),
+            "left_view_ms": _number(data, "left_view_ms", 0, 1e8),
+            "right_view_ms": _number(data, "right_view_ms", 0, 1e8)}
 
 
 @task.post("/api/finish")

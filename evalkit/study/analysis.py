@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import screening
 from .database import Assignment, Response, Trial
 
 
@@ -23,7 +24,8 @@ def responses(engine) -> pd.DataFrame:
                     Trial.right_bpp, Response.choice, Response.chosen_codec, Trial.correct,
                     Trial.repeat_of, Response.response_ms, Response.server_ms, Response.magnifier_ms,
                     Response.viewport_w, Response.viewport_h, Response.device_pixel_ratio,
-                    Response.stored_at, Assignment.lease, Assignment.finished_at, Assignment.expires_s)
+                    Response.stored_at, Response.flips, Response.left_view_ms, Response.right_view_ms,
+                    Assignment.lease, Assignment.finished_at, Assignment.expires_s)
              .join(Trial, Trial.id == Response.trial_id)
              .join(Assignment, Assignment.id == Response.assignment_id).order_by(Response.id))
     with Session(engine) as s:
@@ -32,7 +34,8 @@ def responses(engine) -> pd.DataFrame:
                "reference", "left_codec", "left_path", "left_bpp", "right_codec", "right_path",
                "right_bpp", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
                "server_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio",
-               "stored_at", "current_lease", "finished_at", "expires_s"]
+               "stored_at", "flips", "left_view_ms", "right_view_ms", "current_lease", "finished_at",
+               "expires_s"]
     table = pd.DataFrame(rows, columns=columns)
     table["abandoned"] = ((table["lease"] != table["current_lease"])
                           | (table["finished_at"].isna() & (table["expires_s"] <= time.time())))
@@ -40,50 +43,43 @@ def responses(engine) -> pd.DataFrame:
 
 
 def rater_quality(engine) -> pd.DataFrame:
-    """Per rater: answers, sentinel accuracy, repeat consistency (same codec chosen when a trial
-    comes back with its sides swapped), median response time as the page and as the server
-    measured it, and magnifier use."""
-    r = responses(engine)
-    columns = ["rater", "answers", "sentinel_accuracy", "repeat_consistency", "median_response_s",
-               "median_server_s", "magnifier_share"]
-    if r.empty:
-        return pd.DataFrame(columns=columns)
-    by_trial = r.set_index("trial")["chosen_codec"]
-    sentinels = r[r["kind"] == "sentinel"].assign(ok=lambda d: d["choice"] == d["correct"])
-    repeats = r[(r["kind"] == "repeat") & r["repeat_of"].isin(by_trial.index)]
-    repeats = repeats.assign(ok=repeats["chosen_codec"].to_numpy() == by_trial[repeats["repeat_of"]].to_numpy())
-    table = r.groupby("rater").agg(answers=("trial", "count"),
-                                   median_response_s=("response_ms", lambda v: np.median(v) / 1000),
-                                   median_server_s=("server_ms", lambda v: np.median(v) / 1000),
-                                   magnifier_ms=("magnifier_ms", "sum"), response_ms=("response_ms", "sum"))
-    table["sentinel_accuracy"] = sentinels.groupby("rater")["ok"].mean()
-    table["repeat_consistency"] = repeats.groupby("rater")["ok"].mean()
-    table["magnifier_share"] = table["magnifier_ms"] / table["response_ms"].where(table["response_ms"] > 0)
-    return table.reset_index()[columns]
+    """Per rater: answers, sentinel accuracy, repeat consistency, response times (as the page
+    and as the server measured them) and magnifier use (see
+    :func:`evalkit.study.screening.rater_quality`)."""
+    return screening.rater_quality(responses(engine))
 
 
 def judgement_table(engine, root: str | Path | None = None,
                     min_sentinel_accuracy: float | None = None,
                     min_median_server_s: float | None = None) -> pd.DataFrame:
-    """Votes per compared pair in the format ``evalkit fit`` reads (reference, a, b, n_a, n_b,
-    codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec first in
-    alphabetical order, whichever side it was shown on. Repeats and sentinels are quality checks,
-    not judgements, and are left out; so are abandoned leases' answers, raters below
-    ``min_sentinel_accuracy`` and raters whose median answer time as the server measured it is
-    below ``min_median_server_s`` (a bot answers in milliseconds). Paths are
-    relative to the study's output folder, or absolute under ``root``."""
+    """Votes per compared pair in the format ``evalkit fit`` reads (see :func:`judgements_of`),
+    leaving out abandoned leases' answers, raters below ``min_sentinel_accuracy`` and raters whose
+    median answer time as the server measured it is below ``min_median_server_s`` (a bot answers
+    in milliseconds)."""
     r = responses(engine)
-    r = r[(r["kind"] == "pair") & ~r["abandoned"]]
-    quality = rater_quality(engine).set_index("rater")
+    r = r[~r["abandoned"]]
+    quality = screening.rater_quality(r).set_index("rater")
     for column, minimum in (("sentinel_accuracy", min_sentinel_accuracy),
                             ("median_server_s", min_median_server_s)):
         if minimum is not None:
             keep = quality.index[quality[column].astype(float).fillna(0) >= minimum]
             r = r[r["rater"].isin(keep)]
-    columns = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
-               "image", "target_bpp"]
+    return judgements_of(r, root)
+
+
+JUDGEMENT_COLUMNS = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
+                     "image", "target_bpp"]
+
+
+def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFrame:
+    """Votes per compared pair of raw responses, in the format ``evalkit fit`` reads (reference,
+    a, b, n_a, n_b, codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec
+    first in alphabetical order, whichever side it was shown on. Repeats and sentinels are quality
+    checks, not judgements, and are left out. Paths are relative to the study's output folder, or
+    absolute under ``root``."""
+    r = r[r["kind"] == "pair"]
     if r.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=JUDGEMENT_COLUMNS)
     left_first = r["left_codec"] <= r["right_codec"]
     pick = lambda first, second: np.where(left_first, r[first], r[second])
     votes = pd.DataFrame({
@@ -98,7 +94,7 @@ def judgement_table(engine, root: str | Path | None = None,
     if root is not None:
         for column in ("reference", "a", "b"):
             table[column] = [str(Path(root, p).resolve()) for p in table[column]]
-    return table[columns]
+    return table[JUDGEMENT_COLUMNS]
 
 
 def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -39,6 +39,7 @@ class StudyConfig:
     minutes: int = 10                    # expected time, shown to raters
     completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
+    layout: str = "side-by-side"         # or "flip": A and B share one place, toggled by a key (CLIC)
     folder: Path = field(default=Path("."), compare=False)
 
     @property
@@ -84,6 +85,8 @@ def _check(c: StudyConfig, path: Path) -> None:
         problems.append("at least two distinct codecs are needed")
     if not c.bpp or any(not (b > 0) for b in c.bpp):
         problems.append("bpp targets must be positive")
+    if c.layout not in ("side-by-side", "flip"):
+        problems.append("layout must be 'side-by-side' or 'flip'")
     if c.pairs not in ("all", "anchor"):
         problems.append("pairs must be 'all' or 'anchor'")
     if c.pairs == "anchor" and c.anchor not in c.codecs:

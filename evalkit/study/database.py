@@ -121,6 +121,10 @@ class Response(Base):
     viewport_h: Mapped[int]
     device_pixel_ratio: Mapped[float] = mapped_column(Float)
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    # Flip layout only: how often the rater toggled, and how long each side was on screen.
+    flips: Mapped[int | None] = mapped_column(Integer)
+    left_view_ms: Mapped[float | None] = mapped_column(Float)
+    right_view_ms: Mapped[float | None] = mapped_column(Float)
 
 
 def connect(url: str):
@@ -320,32 +324,40 @@ def _insert_response_statement():
     received = bindparam("received_s", type_=Float)
     values = [bindparam(n, type_=Float) for n in ("response_ms", "magnifier_ms")]
     viewport = [bindparam(n, type_=Integer) for n in ("viewport_w", "viewport_h")]
+    flip = [bindparam("flips", type_=Integer), bindparam("left_view_ms", type_=Float),
+            bindparam("right_view_ms", type_=Float)]
     previous = (select(func.max(earlier.c.received_s))
                 .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
     since = case((previous > a.c.session_s, previous), else_=a.c.session_s)
     source = (select(t.c.id, a.c.id, a.c.lease, a.c.rater, choice,
                      case((choice == "left", t.c.left_codec), else_=t.c.right_codec),
                      t.c.left_codec, t.c.right_codec, *values, (received - since) * 1000, received,
-                     *viewport, bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime))
+                     *viewport, bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime),
+                     *flip)
               .select_from(t.join(a, a.c.id == t.c.assignment_id))
               .where(t.c.id == bindparam("trial"), a.c.token_hash == bindparam("token_hash"),
                      a.c.finished_at.is_(None), a.c.expires_s > received))
     columns = ["trial_id", "assignment_id", "lease", "rater", "choice", "chosen_codec", "left_codec",
                "right_codec", "response_ms", "magnifier_ms", "server_ms", "received_s",
-               "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at"]
+               "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at", "flips",
+               "left_view_ms", "right_view_ms"]
     return insert(r).from_select(columns, source).returning(r.c.id)
 
 
 def record_response(engine, token: str, trial_id: str, choice: str, response_ms: float,
-                    magnifier_ms: float, viewport_w: int, viewport_h: int, dpr: float) -> bool:
+                    magnifier_ms: float, viewport_w: int, viewport_h: int, dpr: float,
+                    flips: int | None = None, left_view_ms: float | None = None,
+                    right_view_ms: float | None = None) -> bool:
     """Store one answer; True if stored now, False if this same answer was already stored.
+    ``flips`` and the view times come from the flip layout (None for side by side).
 
     The common case is one statement and one commit. Only when nothing was inserted does it
     look up why: StudyError 403 (unknown token), 410 (lease expired), 404 (trial not in this
     assignment), 409 (answered differently before, or the assignment is finished)."""
     values = {"choice": choice, "trial": trial_id, "token_hash": _hash(token), "response_ms": response_ms,
               "magnifier_ms": magnifier_ms, "viewport_w": viewport_w, "viewport_h": viewport_h,
-              "dpr": dpr, "stored_at": _now(), "received_s": time.time()}
+              "dpr": dpr, "stored_at": _now(), "received_s": time.time(), "flips": flips,
+              "left_view_ms": left_view_ms, "right_view_ms": right_view_ms}
     try:
         with _writer(engine), engine.begin() as connection:
             if connection.execute(_insert_response_statement(), values).first() is not None:

@@ -79,6 +79,7 @@ async function show(i) {
   $("status").textContent = "";
   state.shownAt = performance.now();
   state.magnifierMs = 0;
+  if (state.onShow) state.onShow();           // a layout's own per-trial state (flip.js)
   if (state.hoverSince !== null) state.hoverSince = performance.now();
   drawMagnifiers();
   preload(i + 1);
@@ -125,7 +126,8 @@ async function answer(choice) {
     await post("/api/response", {
       token: state.token, trial: t.id, choice, response_ms: now - state.shownAt,
       magnifier_ms: state.magnifierMs + hovering, viewport_w: window.innerWidth,
-      viewport_h: window.innerHeight, device_pixel_ratio: window.devicePixelRatio || 1 });
+      viewport_h: window.innerHeight, device_pixel_ratio: window.devicePixelRatio || 1,
+      ...(state.extra ? state.extra() : {}) });
     state.index += 1;
     if (state.index < state.trials.length) await show(state.index);
     else { $("task").hidden = true; $("done").hidden = false; $("progress").textContent = "Done"; }

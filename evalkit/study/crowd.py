@@ -1,0 +1,155 @@
+"""A simulated crowd whose true answer is known: for tests of the analysis, demos and load tests.
+
+Each codec has a latent quality in JOD. A judgement of codec A against codec B on an image is
+Thurstone Case V with three sources of spread: a per-(image, codec) deviation (``image_sd``), a
+per-(rater, codec) deviation (``rater_sd``) and trial noise, whose spread is chosen so that the
+three together have the standard deviation of the JOD scale (1 / Φ⁻¹(0.75)). Hence, over raters
+and images, P(A preferred) = Φ((q_A − q_B) / σ_JOD): a difference of 1 JOD in ``quality`` is
+75 % preference, and the analysis should recover ``quality`` (up to its mean) as the JOD scale.
+
+Raters come in four kinds: attentive ones, careless ones (random answers, fast), inverted ones
+(who misread the task and pick the worse image — they fail sentinels), and attentive ones who
+abandon the task halfway.
+"""
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import InputError
+from .config import StudyConfig
+from .design import Design, PlannedTrial, Side, build_design
+from .ranking import JOD_SIGMA
+
+KINDS = ("attentive", "careless", "inverted", "abandons")
+
+
+@dataclass(frozen=True)
+class CrowdModel:
+    quality: dict[str, float]          # latent quality per codec, JOD (the same at every bpp)
+    image_sd: float = 0.3              # JOD spread of a codec's quality from image to image
+    rater_sd: float = 0.2              # JOD spread of a codec's quality from rater to rater
+    careless: float = 0.1              # shares of rater kinds; the rest are attentive
+    inverted: float = 0.05
+    abandons: float = 0.1
+    sentinel_lapse: float = 0.02       # attentive raters miss a sentinel this often
+    median_response_s: float = 3.0     # attentive raters; careless ones answer in ~0.35 s
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.trial_sd <= 0:
+            raise InputError(f"image_sd = {self.image_sd} and rater_sd = {self.rater_sd} leave no room "
+                             f"for trial noise: 2·image_sd² + 2·rater_sd² must be below σ_JOD² = {JOD_SIGMA ** 2:.3f}")
+        shares = (self.careless, self.inverted, self.abandons)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise InputError("the shares of careless, inverted and abandoning raters must be ≥ 0 and sum to ≤ 1")
+
+    @property
+    def trial_sd(self) -> float:
+        left = JOD_SIGMA ** 2 - 2 * self.image_sd ** 2 - 2 * self.rater_sd ** 2
+        return float(np.sqrt(left)) if left > 0 else 0.0
+
+
+def _stable_seed(*parts) -> int:
+    return zlib.crc32("\x1f".join(map(str, parts)).encode())
+
+
+@dataclass
+class SimulatedRater:
+    id: str
+    kind: str
+    offsets: dict[str, float]        # per-codec deviation of this rater's taste
+    rng: np.random.Generator = field(repr=False)
+
+    def stops_after(self, trials: int) -> int:
+        """How many trials this rater answers before leaving."""
+        return trials // 2 if self.kind == "abandons" else trials
+
+
+class Crowd:
+    """Raters drawn from a :class:`CrowdModel`; image deviations drawn once per (image, codec)."""
+
+    def __init__(self, model: CrowdModel):
+        self.model = model
+
+    def image_offset(self, image: str, codec: str) -> float:
+        rng = np.random.default_rng([self.model.seed, _stable_seed("image", image, codec)])
+        return float(rng.normal(0, self.model.image_sd))
+
+    def rater(self, rater_id: str, kind: str | None = None) -> SimulatedRater:
+        """The rater called ``rater_id`` (the same one every time), of a kind drawn by the model's
+        shares unless ``kind`` is given."""
+        m = self.model
+        rng = np.random.default_rng([m.seed, _stable_seed("rater", rater_id)])
+        if kind is None:
+            kind = rng.choice(KINDS, p=[1 - m.careless - m.inverted - m.abandons, m.careless, m.inverted, m.abandons])
+        return SimulatedRater(rater_id, str(kind), {c: float(rng.normal(0, m.rater_sd)) for c in m.quality}, rng)
+
+    def _utility(self, rater: SimulatedRater, image: str, codec: str) -> float:
+        return self.model.quality[codec] + self.image_offset(image, codec) + rater.offsets[codec]
+
+    def answer(self, rater: SimulatedRater, trial: PlannedTrial) -> tuple[str, float, float]:
+        """(choice 'left'/'right', response ms, magnifier ms) of ``rater`` on ``trial``."""
+        m, rng = self.model, rater.rng
+        if rater.kind == "careless":
+            choice = "left" if rng.random() < 0.5 else "right"
+            return choice, float(rng.lognormal(np.log(350), 0.3)), 0.0
+        if trial.kind == "sentinel":
+            right_answer = rng.random() >= m.sentinel_lapse
+            choice = trial.correct if right_answer else ("left" if trial.correct == "right" else "right")
+        else:
+            margin = (self._utility(rater, trial.image, trial.left.codec)
+                      - self._utility(rater, trial.image, trial.right.codec) + rng.normal(0, m.trial_sd))
+            choice = "left" if margin > 0 else "right"
+        if rater.kind == "inverted":
+            choice = "left" if choice == "right" else "right"
+        response = float(rng.lognormal(np.log(m.median_response_s * 1000), 0.5))
+        return choice, response, float(response * rng.uniform(0, 0.6))
+
+    def preference(self, image: str, a: str, b: str) -> float:
+        """True P(an attentive rater prefers ``a`` to ``b`` on ``image``) (rater taste and trial
+        noise integrated out): the per-pair truth behind the agreement between raters."""
+        m = self.model
+        margin = m.quality[a] + self.image_offset(image, a) - m.quality[b] - self.image_offset(image, b)
+        return float(stats.norm.cdf(margin / np.sqrt(m.trial_sd ** 2 + 2 * m.rater_sd ** 2)))
+
+
+RESPONSE_COLUMNS = ["rater", "assignment", "trial", "kind", "image", "target_bpp", "left_codec",
+                    "right_codec", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
+                    "magnifier_ms", "rater_kind"]
+
+
+def simulate_responses(design: Design, crowd: Crowd, kinds: list[str] | None = None) -> pd.DataFrame:
+    """Every assignment of ``design`` answered by a new simulated rater (the k-th of kind
+    ``kinds[k]`` if given), as a table with the columns of the study's raw responses plus the
+    rater's true kind."""
+    rows = []
+    for number, trials in enumerate(design.assignments, start=1):
+        rater = crowd.rater(f"sim:{number:04d}", kinds[number - 1] if kinds else None)
+        for trial in trials[:rater.stops_after(len(trials))]:
+            choice, response_ms, magnifier_ms = crowd.answer(rater, trial)
+            side = trial.left if choice == "left" else trial.right
+            rows.append((rater.id, f"a{number:03d}", trial.id, trial.kind, trial.image, trial.target_bpp,
+                         trial.left.codec, trial.right.codec, choice, side.codec, trial.correct,
+                         trial.repeat_of, response_ms, magnifier_ms, rater.kind))
+    return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+
+
+def synthetic_design(codecs: list[str], images: int, bpp: list[float], judgements_per_pair: int,
+                     trials_per_assignment: int = 20, sentinels: int = 2, repeats: int = 2,
+                     seed: int = 0) -> Design:
+    """A study design over made-up images (no pixels): every codec pair on every image and bpp,
+    dealt into assignments exactly as :func:`~evalkit.study.design.build_design` does."""
+    config = StudyConfig(name="synthetic", images="none", codecs=list(codecs), bpp=list(bpp), seed=seed,
+                         judgements_per_pair=judgements_per_pair, trials_per_assignment=trials_per_assignment,
+                         sentinels_per_assignment=sentinels, repeats_per_assignment=repeats)
+    names = [f"img{n:03d}" for n in range(images)]
+    pairs = [(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
+              {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
+             for image in names for b_ in bpp for a, b in itertools.combinations(codecs, 2)]
+    return build_design(config, pairs, [], {image: (f"{image}.png", f"{image}-degraded.png") for image in names})

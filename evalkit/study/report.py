@@ -1,0 +1,154 @@
+"""A study's analysis, with and without the screened-out raters: what ``evalkit study analyze``
+computes, prints and writes.
+
+Works on the raw responses table (the study database's, :func:`evalkit.study.analysis.responses`,
+or a simulated crowd's), so it does not depend on how the answers were collected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..fit.judgements import metric_values
+from ..metrics.engine import PAIR_METRICS
+from . import agreement, ranking
+from .analysis import judgements_of
+from .screening import ScreeningRules, screen
+
+VIEWS = {"all": "all raters", "screened": "after exclusions"}
+
+
+@dataclass
+class View:
+    """Every result for one set of raters."""
+    name: str
+    raters: int
+    pairs: pd.DataFrame           # per (image, bpp, codec pair): counts and preference
+    preferences: pd.DataFrame     # per bpp: preference between codecs
+    ranking: ranking.Ranking
+    agreement: dict
+    judgements: pd.DataFrame | None = None   # the table `evalkit fit` reads (needs image paths)
+    metrics: pd.DataFrame | None = None      # 2AFC score of each metric on these judgements
+
+
+@dataclass
+class StudyAnalysis:
+    rules: ScreeningRules
+    raters: pd.DataFrame          # quality, excluded, reasons
+    views: dict[str, View] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> pd.DataFrame:
+        return self.raters[self.raters["excluded"]][["rater", "reasons"]]
+
+
+def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), codecs: list[str] = (),
+            n_boot: int = 1000, seed: int = 0, metrics: list[str] = (), model=None, root: str | Path | None = None,
+            engine_options: dict | None = None, progress: bool = False) -> StudyAnalysis:
+    """Screen raters, then for all raters and for the kept ones: pair counts, preference
+    matrices, Thurstone (JOD) and Bradley–Terry scales with two-level bootstrap intervals,
+    agreement and its ceiling, and — when the responses carry image paths (``root``: the study's
+    output folder) — the judgement table ``evalkit fit`` reads, with the 2AFC score of each of
+    ``metrics`` (engine names) and of a fitted ``model`` on it, beside the ceiling. ``codecs``
+    (the study's) lets a codec that was never compared be reported."""
+    if responses.empty:
+        raise InputError("no responses stored yet: nothing to analyse (run the study, or "
+                         "'evalkit study simulate' for a demo)")
+    raters = screen(responses, rules)
+    result = StudyAnalysis(rules, raters)
+    kept = set(raters.loc[~raters["excluded"], "rater"])
+    subsets = {"all": responses, "screened": responses[responses["rater"].isin(kept)]}
+    metrics = list(dict.fromkeys([*metrics, *(model.metrics if model is not None else [])]))
+    values = None
+    for name, subset in subsets.items():
+        pairs = ranking.pair_counts(subset)
+        view = View(name, int(subset["rater"].nunique()), pairs, ranking.preference_matrices(subset),
+                    ranking.rank(subset, codecs, n_boot=n_boot, seed=seed, progress=progress), agreement.rater_agreement(subset))
+        if "reference" in subset:
+            view.judgements = judgements_of(subset, root)
+        if metrics and view.judgements is not None and not view.judgements.empty:
+            if values is None:     # metric values depend on the images only: computed once
+                values = metric_values(judgements_of(responses, root), metrics, root=root or ".",
+                                       engine_options=engine_options)
+            columns = [PAIR_METRICS[m] for m in metrics]
+            keys = ["reference", "a", "b"]
+            table = view.judgements.merge(values[keys + [f"{c}_{s}" for c in columns for s in "ab"]], on=keys)
+            table = table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
+            view.metrics = agreement.metric_scores(table, columns, model=model, seed=seed)
+        result.views[name] = view
+    return result
+
+
+def _float(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_report(result: StudyAnalysis) -> str:
+    """The analysis as text for a terminal."""
+    lines = [f"screening: {result.rules.describe()}"]
+    excluded = result.excluded
+    if excluded.empty:
+        lines.append(f"  no rater excluded ({len(result.raters)} raters)")
+    for rater, reasons in excluded.itertuples(index=False):
+        lines.append(f"  excluded {rater}: {reasons}")
+    for name, view in result.views.items():
+        lines += ["", f"=== {VIEWS[name]} ({view.raters} raters) ==="]
+        scores = view.ranking.scores
+        for bpp, method in sorted(set(zip(scores["target_bpp"], scores["method"])),
+                                  key=lambda key: (key[0], ranking.METHODS.index(key[1]))):
+            group = scores[(scores["target_bpp"] == bpp) & (scores["method"] == method)]
+            unit = "JOD" if method == "thurstone" else "BT, 1 = 75 %"
+            lines.append(f"{bpp:g} bpp, {method} ({unit}, 95 % CI):")
+            for row in group.itertuples(index=False):
+                lines.append(f"  {row.rank}. {row.codec:<14} {row.score:+.2f}  [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+                             f"  ({row.comparisons} judgements)")
+            gaps = view.ranking.gaps
+            for gap in gaps[(gaps["target_bpp"] == bpp) & (gaps["method"] == method)].itertuples(index=False):
+                lines.append(f"     {gap.better} > {gap.worse}: {gap.gap:.2f} [{gap.ci_low:.2f}, {gap.ci_high:.2f}], "
+                             f"p = {gap.p_value:.3f}")
+        lines += [f"note: {note}" for note in view.ranking.notes]
+        a = view.agreement
+        lines.append(f"agreement between two raters: {_float(a['agreement'])}; ceiling on a metric's 2AFC "
+                     f"score: {_float(a['ceiling'])}; best possible on these judgements: "
+                     f"{_float(a['best_possible_on_these_judgements'])}" + (f" ({a['note']})" if a["note"] else ""))
+        if view.metrics is not None:
+            for row in view.metrics.itertuples(index=False):
+                lines.append(f"  2AFC {row.metric:<24} {row.score_2afc:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+                             f"   (ceiling {_float(a['ceiling'])})")
+    return "\n".join(lines)
+
+
+def write_analysis(result: StudyAnalysis, folder: str | Path) -> list[Path]:
+    """Tables (CSV, missing values written as 'n/a'), the text report and the plots (PNG and SVG)
+    into ``folder``; returns the files written. ``judgements.csv`` (after exclusions) is the
+    table ``evalkit fit`` reads; ``judgements_all.csv`` keeps every rater."""
+    from . import plots
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def csv(frame: pd.DataFrame, name: str):
+        frame.to_csv(folder / name, index=False, na_rep="n/a")
+        written.append(folder / name)
+
+    csv(result.raters, "raters.csv")
+    for name, view in result.views.items():
+        suffix = "" if name == "screened" else "_all"
+        csv(view.pairs, f"pairs{suffix}.csv")
+        csv(view.preferences, f"preferences{suffix}.csv")
+        csv(view.ranking.scores, f"ranking{suffix}.csv")
+        csv(view.ranking.gaps, f"gaps{suffix}.csv")
+        csv(pd.DataFrame([view.agreement]), f"agreement{suffix}.csv")
+        if view.judgements is not None:
+            csv(view.judgements, f"judgements{suffix}.csv")
+        if view.metrics is not None:
+            csv(view.metrics, f"metrics{suffix}.csv")
+        written += plots.ranking_plot(view, folder / f"ranking{suffix}")
+        written += plots.preference_plot(view, folder / f"preferences{suffix}")
+    written += plots.rater_plot(result.raters, folder / "raters", result.rules)
+    (folder / "report.txt").write_text(format_report(result) + "\n")
+    return written + [folder / "report.txt"]

@@ -1,0 +1,132 @@
+"""``evalkit study simulate``: a simulated crowd driving a running study server over HTTP.
+
+Each simulated rater makes the requests the task page makes — claim a session, load the three
+images of each trial, post each answer, finish — and answers as a :class:`~evalkit.study.crowd.Crowd`
+rater would, knowing which codec is where from the study's own ``trials.json`` (the server never
+tells). Every HTTP call of the task API is in :class:`TaskClient`, so that a change of the API is a
+change here only. Raters run in parallel threads; use it for demos, end-to-end tests and load.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import requests
+from tqdm import tqdm
+
+from ..errors import InputError
+from .crowd import Crowd
+from .design import Design
+
+
+class TaskClient:
+    """The task page's side of the HTTP API, for one rater."""
+
+    def __init__(self, url: str, timeout: float = 30):
+        self.url = url.rstrip("/")
+        self.http = requests.Session()
+        self.timeout = timeout
+        self.token = secrets.token_urlsafe(32)     # the session secret, drawn as the page draws it
+
+    def _post(self, path: str, body: dict) -> requests.Response:
+        return self.http.post(f"{self.url}{path}", json=body, timeout=self.timeout)
+
+    def start(self, rater: str) -> dict | None:
+        """Claim (or resume) an assignment: {"assignment", "trials", "answered"}; None when every
+        assignment is taken."""
+        reply = self._post("/api/session", {"rater": rater, "token": self.token})
+        if reply.status_code == 409:
+            return None
+        reply.raise_for_status()
+        return reply.json()
+
+    def load_images(self, trial: dict) -> int:
+        """Fetch the trial's images as the browser does; returns the bytes received."""
+        size = 0
+        for side in ("reference", "left", "right"):
+            reply = self.http.get(f"{self.url}{trial[side]}", timeout=self.timeout)
+            reply.raise_for_status()
+            size += len(reply.content)
+        return size
+
+    def answer(self, trial_id: str, choice: str, response_ms: float, magnifier_ms: float) -> None:
+        reply = self._post("/api/response", {
+            "token": self.token, "trial": trial_id, "choice": choice, "response_ms": response_ms,
+            "magnifier_ms": magnifier_ms, "viewport_w": 1920, "viewport_h": 1080, "device_pixel_ratio": 1.0})
+        reply.raise_for_status()
+
+    def finish(self) -> dict:
+        reply = self._post("/api/finish", {"token": self.token})
+        reply.raise_for_status()
+        return reply.json()
+
+
+@dataclass
+class SimulationSummary:
+    kinds: dict[str, str] = field(default_factory=dict)    # stored rater id → simulated kind
+    answers: int = 0
+    finished: int = 0
+    turned_away: int = 0                                    # every assignment was taken
+    image_bytes: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(self.kinds.values()).items()))
+        return (f"{len(self.kinds)} simulated raters ({kinds}): {self.answers} answers stored, "
+                f"{self.finished} assignments finished, {self.turned_away} raters turned away "
+                f"(no free assignment), {self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s")
+
+
+def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurrency: int = 4,
+                   load_images: bool = True, time_scale: float = 0.0, progress: bool = True,
+                   prefix: str = "sim") -> SimulationSummary:
+    """Send ``raters`` simulated raters to the study served at ``url``. ``time_scale`` = 1 waits
+    each simulated response time for real (so server-side timing sees it); 0 answers at once."""
+    if raters < 1 or concurrency < 1:
+        raise InputError("--raters and --concurrency must be at least 1")
+    trials = {t.id: t for assignment in design.assignments for t in assignment}
+    summary = SimulationSummary()
+    started = time.perf_counter()
+    bar = tqdm(total=raters, desc="simulated raters", unit="rater", disable=not progress)
+
+    def one(number: int):
+        rater = crowd.rater(f"{prefix}-{number:04d}")
+        client = TaskClient(url)
+        session = client.start(rater.id)
+        if session is None:
+            return rater, None, 0, 0, False
+        done, size, answers = set(session["answered"]), 0, 0
+        todo = session["trials"][:rater.stops_after(len(session["trials"]))]
+        for trial in todo:
+            if trial["id"] in done:
+                continue
+            if trial["id"] not in trials:
+                raise InputError(f"the server at {url} serves trial {trial['id']!r}, which is not in this "
+                                 "study's trials.json: is it serving another study?")
+            if load_images:
+                size += client.load_images(trial)
+            choice, response_ms, magnifier_ms = crowd.answer(rater, trials[trial["id"]])
+            time.sleep(response_ms / 1000 * time_scale)
+            client.answer(trial["id"], choice, response_ms, magnifier_ms)
+            answers += 1
+        finished = len(todo) == len(session["trials"])
+        if finished:
+            client.finish()
+        return rater, session, size, answers, finished
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for rater, session, size, answers, finished in pool.map(one, range(1, raters + 1)):
+            bar.update()
+            if session is None:
+                summary.turned_away += 1
+                continue
+            summary.kinds[f"lab:{rater.id}"] = rater.kind
+            summary.answers += answers
+            summary.image_bytes += size
+            summary.finished += finished
+    bar.close()
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,61 @@
+"""Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
+import json
+
+import pandas as pd
+import pytest
+from serving import Gunicorn
+from study_fixtures import copy_study
+
+from evalkit.cli import main
+from evalkit.study.analysis import responses
+from evalkit.study.database import connect
+
+
+@pytest.fixture
+def study_copy(built_study, tmp_path):
+    return copy_study(built_study, tmp_path / "study")
+
+
+def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, capsys):
+    assignments = len(json.loads((study_copy.parent / "out" / "trials.json").read_text())["assignments"])
+    url = f"sqlite:///{tmp_path / 'served.sqlite'}"
+    server = Gunicorn(study_copy, url, workers=2).start()
+    try:
+        code = main(["study", "simulate", str(study_copy), "--url", server.url, "--raters", str(assignments + 2),
+                     "--careless", "0.25", "--inverted", "0", "--abandons", "0", "--seed", "5", "--concurrency", "3",
+                     "--quiet"])  # seed 5: raters 1, 3, 5 careless; 2, 4, 6 attentive
+    finally:
+        server.stop()
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"{assignments} assignments finished, 2 raters turned away" in printed
+    kinds = pd.read_csv(study_copy.parent / "out" / "simulated_raters.csv").set_index("rater")["kind"]
+    stored = responses(connect(url))
+    trials = sum(len(a) for a in json.loads((study_copy.parent / "out" / "trials.json").read_text())["assignments"])
+    assert len(stored) == trials and set(stored["rater"]) == set(kinds.index)
+    assert (stored["viewport_w"] == 1920).all()
+
+    out = tmp_path / "analysis"
+    assert main(["study", "analyze", str(study_copy), "--database", url, "--out", str(out),
+                 "--bootstrap", "50", "--metrics", "psnr", "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "thurstone (JOD" in report and "2AFC psnr" in report and "ceiling" in report
+    raters = pd.read_csv(out / "raters.csv").set_index("rater")
+    careless = kinds[kinds == "careless"].index
+    assert len(careless) and raters.loc[careless, "excluded"].all()
+    assert not raters.loc[kinds[kinds == "attentive"].index, "excluded"].all()
+    for name in ("ranking.png", "ranking.svg", "preferences.png", "raters.png", "judgements.csv", "metrics.csv"):
+        assert (out / name).stat().st_size > 0, name
+
+    model = tmp_path / "model.json"
+    assert main(["fit", "--judgements", str(out / "judgements_all.csv"), "--metrics", "psnr,psnr-y",
+                 "--folds", "2", "--hypotheses", "50", "--out", str(model)]) == 0
+    assert json.loads(model.read_text())["metrics"] == ["psnr", "psnr-y"]
+    assert main(["study", "analyze", str(study_copy), "--database", url, "--out", str(out),
+                 "--bootstrap", "20", "--metrics", "none", "--model", str(model)]) == 0
+    assert "2AFC combined(psnr+psnr-y)" in capsys.readouterr().out
+
+
+def test_simulate_says_when_no_server_answers(study_copy, capsys):
+    assert main(["study", "simulate", str(study_copy), "--url", "http://127.0.0.1:9", "--quiet"]) == 2
+    assert "cannot reach" in capsys.readouterr().err
