@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..fit.scoring import bootstrap_ci, preferences, score_2afc
+from ..metrics import metric
 from . import ranking
 
-#: Metric columns where a lower value means a better image (distances).
-LOWER_IS_BETTER = {"lpips", "lpips_vgg", "lpips_squeeze"}
 
 
 def rater_agreement(responses: pd.DataFrame) -> dict:
@@ -57,13 +56,15 @@ def rater_agreement(responses: pd.DataFrame) -> dict:
     return summary
 
 
-def metric_scores(table: pd.DataFrame, columns: list[str], model=None, seed: int = 0) -> pd.DataFrame:
-    """2AFC score with a 95 % bootstrap interval of each metric column (``<column>_a`` and
-    ``<column>_b`` in a judgement table with ``p_a``), and of a fitted
-    :class:`~evalkit.fit.model.CombinationModel` if given."""
+def metric_scores(table: pd.DataFrame, metrics: list[str], model=None, seed: int = 0) -> pd.DataFrame:
+    """2AFC score with a 95 % bootstrap interval of each metric (its columns ``<column>_a`` and
+    ``<column>_b`` in a judgement table with ``p_a``; its direction from the metric registry),
+    and of a fitted :class:`~evalkit.fit.model.CombinationModel` if given."""
     margins = {}
-    for column in columns:
-        sign = -1.0 if column in LOWER_IS_BETTER else 1.0
+    for name in metrics:
+        declared = metric(name, "pair")
+        sign = 1.0 if declared.higher_is_better else -1.0
+        column = declared.column
         margins[column] = sign * (table[f"{column}_a"].to_numpy(float) - table[f"{column}_b"].to_numpy(float))
     if model is not None:
         quality = lambda side: model.quality(table[[f"{c}_{side}" for c in model.columns]].to_numpy(float))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..fit.judgements import metric_values
-from ..metrics.engine import PAIR_METRICS
+from ..metrics import metric
 from . import agreement, ranking
 from .analysis import judgements_of
 from .screening import ScreeningRules, screen
@@ -73,11 +73,11 @@ def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), c
             if values is None:     # metric values depend on the images only: computed once
                 values = metric_values(judgements_of(responses, root), metrics, root=root or ".",
                                        engine_options=engine_options)
-            columns = [PAIR_METRICS[m] for m in metrics]
+            columns = [metric(m, "pair").column for m in metrics]
             keys = ["reference", "a", "b"]
             table = view.judgements.merge(values[keys + [f"{c}_{s}" for c in columns for s in "ab"]], on=keys)
             table = table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
-            view.metrics = agreement.metric_scores(table, columns, model=model, seed=seed)
+            view.metrics = agreement.metric_scores(table, metrics, model=model, seed=seed)
         result.views[name] = view
     return result
 
