@@ -23,7 +23,6 @@ from ..metrics import metric
 from . import ranking
 
 
-
 def rater_agreement(responses: pd.DataFrame) -> dict:
     """Agreement between two different raters, the ceiling it implies, and the best score any
     metric could reach on these judgements. Agreement counts only pairs of judgements by
