@@ -23,7 +23,10 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
     try:
         code = main(["study", "simulate", str(study_copy), "--url", server.url, "--raters", str(assignments + 2),
                      "--careless", "0.25", "--inverted", "0", "--abandons", "0", "--seed", "5", "--concurrency", "3",
-                     "--quiet"])  # seed 5: raters 1, 3, 5 careless; 2, 4, 6 attentive
+                     "--time-scale", "0.4", "--quiet"])
+        # seed 5: raters 1, 3, 5 careless; 2, 4, 6 attentive. The crowd waits 0.4 × each simulated
+        # response time, so the server's own clock sees attentive raters take ~1.2 s and careless
+        # ones ~0.15 s, and the fast-answer rule has something real to judge.
     finally:
         server.stop()
     assert code == 0

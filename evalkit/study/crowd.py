@@ -152,4 +152,5 @@ def synthetic_design(codecs: list[str], images: int, bpp: list[float], judgement
     pairs = [(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
               {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
              for image in names for b_ in bpp for a, b in itertools.combinations(codecs, 2)]
-    return build_design(config, pairs, [], {image: (f"{image}.png", f"{image}-degraded.png") for image in names})
+    return build_design(config, pairs, [], {image: (f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
+                                            for image in names})
