@@ -1,15 +1,22 @@
 """HEVC-intra against BPG's published Kodak curve: is evalkit's baseline as strong as BPG?
 
-For each configuration, every Kodak image is rate-matched (evalkit's search, policy ``closest``)
-to 0.25, 0.5 and 1.0 bpp; the matched bitstream is decoded and its RGB PSNR measured. The table
-gives the mean (bpp, PSNR) per target beside CompressAI's BPG 4:4:4 x265 curve interpolated
-linearly in log bpp at that mean bpp, and the gap in dB (target for ``hevc-bpg``: |gap| ≤ 0.2).
+Two protocols, both beside CompressAI's BPG 4:4:4 x265 curve (interpolated linearly in log bpp):
+
+- ``--fixed`` is the anchor's own: every image at the same setting (QP, or CRF for ``heic``),
+  (bpp, PSNR) averaged over the images per setting, the curve of means read at 0.25, 0.5 and
+  1.0 bpp. This is the like-for-like comparison (target for ``hevc-bpg``: |gap| ≤ 0.2 dB).
+- the default is evalkit's: every image rate-matched to each target (policy ``closest``), the
+  matched bitstream decoded, and mean (bpp, PSNR) per target. Matching every image to the same
+  bpp scores higher than the anchor's averaging at the same mean bpp — PSNR grows with log bpp,
+  and the mean of log bpp over images at one QP is below the log of their mean bpp (Jensen) —
+  by several tenths of a dB at low rates on Kodak, for every codec alike; read these gaps
+  against each other (before/after), not against 0.
 
 ``--ablation`` adds the steps from ``heic`` (HEIF, libheif's CRF defaults) to ``hevc-bpg``, one
 setting at a time, to show what each contributes; ``hdr_bytes`` is what a file spends besides the
 slice data (container and parameter sets).
 
-    EVALKIT_SHARED_DIR=../shared .venv/bin/python bench/hevc_bpg.py [--images 24] [--ablation]
+    EVALKIT_SHARED_DIR=../shared .venv/bin/python bench/hevc_bpg.py [--images 24] [--fixed | --ablation]
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ from evalkit.codecs.ratematch import RateSearch
 from evalkit.datasets import resolve_images
 
 TARGETS = [0.25, 0.5, 1.0]
+FIXED_SETTINGS = [22, 25, 28, 31, 34, 37, 40]   # QP / CRF: mean Kodak bpp ≈ 0.15–1.5
 
 # CompressAI, results/image/kodak/bpg_444_x265_ycbcr.json ("BPG 8b 444 x265 ycbcr", BPG 0.9.8):
 # mean bpp and mean RGB PSNR over the 24 Kodak images at each bpgenc QP.
@@ -118,6 +126,38 @@ def measure(job):
     return rows, search.fresh_encodes
 
 
+def sweep(job):
+    """CompressAI's protocol for one image: encode at each fixed setting, (bpp, PSNR) each."""
+    label, ablation, image = job
+    codec = configurations(ablation)[label]
+    rows = []
+    for setting in FIXED_SETTINGS:
+        data = codec.encode(image, setting)
+        decoded = codec.decode(data)
+        mse = np.mean((decoded.astype(np.float64) - image.astype(np.float64)) ** 2)
+        rows.append({"config": label, "setting": setting,
+                     "bpp": bits_per_pixel(len(data), *image.shape[:2]),
+                     "psnr": 10 * np.log10(255.0 ** 2 / mse)})
+    return rows
+
+
+def fixed_setting_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration's curve of (mean bpp, mean PSNR) over images at one setting, read at
+    the targets by interpolation in log bpp: the same averaging as the anchor's."""
+    out = []
+    for label, group in rows.groupby("config", sort=False):
+        curve = group.groupby("setting")[["bpp", "psnr"]].mean().sort_values("bpp")
+        for target in TARGETS:
+            inside = curve["bpp"].min() <= target <= curve["bpp"].max()
+            psnr = float(np.interp(np.log(target), np.log(curve["bpp"]), curve["psnr"]))
+            out.append({"config": label, "target": target,
+                        "psnr": psnr if inside else float("nan"),
+                        "bpg_psnr": anchor_psnr(target)})
+    table = pd.DataFrame(out)
+    table["gap_db"] = table["psnr"] - table["bpg_psnr"]
+    return table
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR") or (
@@ -125,6 +165,9 @@ def main():
         if os.environ.get("EVALKIT_SHARED_DIR") else None))
     parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
     parser.add_argument("--ablation", action="store_true", help="add one step per setting")
+    parser.add_argument("--fixed", action="store_true",
+                        help=f"CompressAI's protocol: every image at settings {FIXED_SETTINGS}, "
+                             "averaged per setting (instead of rate matching every image)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
@@ -132,6 +175,18 @@ def main():
     jobs = [(label, args.ablation, im) for im in images for label in configs]
 
     start = time.perf_counter()
+    if args.fixed:
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+            rows = pd.DataFrame([r for rs in pool.map(sweep, jobs, chunksize=1) for r in rs])
+        print(f"Kodak: {len(images)} images × {len(configs)} configurations at fixed settings "
+              f"{FIXED_SETTINGS}, in {time.perf_counter() - start:.0f} s; curves of means, read "
+              "in log bpp, beside CompressAI's BPG curve (same protocol)")
+        table = fixed_setting_table(rows)
+        print(table.round(2).to_string(index=False))
+        worst = table.loc[table["config"] == "hevc-bpg (after)", "gap_db"].abs().max()
+        print(f"\nhevc-bpg: largest |gap| to BPG {worst:.2f} dB (target ≤ 0.2) → "
+              f"{'MET' if worst <= 0.2 else 'NOT MET'}")
+        return
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         results = list(pool.map(measure, jobs, chunksize=1))
     rows = pd.DataFrame([r for rs, _ in results for r in rs])
@@ -150,8 +205,8 @@ def main():
           .to_string(index=False))
     after = table[table["config"] == "hevc-bpg (after)"]
     worst = after["gap_db"].abs().max()
-    print(f"\nhevc-bpg: largest |gap| to BPG {worst:.2f} dB (target ≤ 0.2) → "
-          f"{'MET' if worst <= 0.2 else 'NOT MET'}")
+    print(f"\nhevc-bpg: largest |gap| {worst:.2f} dB with every image matched (biased upwards "
+          "against the anchor's averaging; --fixed gives the like-for-like gap)")
 
 
 if __name__ == "__main__":
