@@ -15,7 +15,7 @@ from .fid import frechet_distance, kernel_inception_distance, patches
 from .lpips import LPIPSMetric
 from .msssim import MSSSIMReference
 from .psnr import psnr, psnr_y
-from .weights import WeightsError
+from ..weights import WeightsError
 
 __all__ = ["PAIR_METRICS", "SET_METRICS", "LPIPSMetric", "MSSSIMReference", "MetricEngine",
            "MetricsResult", "WeightsError", "frechet_distance", "kernel_inception_distance",

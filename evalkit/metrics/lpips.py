@@ -13,7 +13,7 @@ import warnings
 
 import torch
 
-from .weights import WeightsError, fetch, local_file
+from ..weights import WeightsError, fetch, local_file
 
 #: Trunk name → the torchvision ImageNet file the lpips package loads through torchvision.
 TRUNKS = {
