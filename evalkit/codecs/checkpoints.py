@@ -83,8 +83,14 @@ def learned_zoo() -> dict[str, LearnedSpec]:
     return {p.stem: LearnedSpec.from_toml(p) for p in sorted(folder.glob("*.toml"))}
 
 
-@cache
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per version of it (path, size, modification time)."""
+    stat = Path(path).stat()
+    return _sha256(Path(path), stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 
 from . import container
 from .base import Axis, Codec, CodecError, check_rgb8
-from .checkpoints import LearnedSpec, build_network, checkpoint_path, missing_checkpoints
+from .checkpoints import (LearnedSpec, build_network, checkpoint_path, file_sha256,
+                          missing_checkpoints)
 
 MULTIPLE = 64          # every architecture here downsamples y by 16 and z by 64
 MAX_SIDE = 1 << 16
@@ -139,13 +140,12 @@ class LearnedCodec(Codec):
             return self._given
         path = None if self.spec.path is None and not self.spec.checkpoints else \
             checkpoint_path(self.spec, quality, self.weights_dir)
-        key = (self.spec, quality, path, self.device)
+        if path is None:
+            raise CodecError(f"{self.name}: no checkpoint for quality {quality}")
+        source = self.spec.checkpoints.get(quality)
+        digest = source.verify(path) if source else file_sha256(path)
+        key = (self.spec.name, self.spec.architecture, quality, digest, self.device)
         if key not in _NETWORKS:
-            if path is None:
-                raise CodecError(f"{self.name}: no checkpoint for quality {quality}")
-            from .checkpoints import file_sha256
-            source = self.spec.checkpoints.get(quality)
-            digest = source.verify(path) if source else file_sha256(path)
             net = build_network(self.spec, quality, path)
             _NETWORKS[key] = Network(net, bytes.fromhex(digest)[:container.HASH_BYTES], self.device)
         return _NETWORKS[key]
@@ -233,12 +233,22 @@ class LearnedCodec(Codec):
         for (h, w, params), members in groups.items():
             network = self.network(self.quality_of(params))
             strings = [[streams[i].strings[k] for i in members] for k in range(len(streams[members[0]].strings))]
-            shape = (math.ceil(h / MULTIPLE), math.ceil(w / MULTIPLE))
+            shape = self._coded_shape(h, w)
             with torch.inference_mode():
                 x_hat = self.run_decompress(network, strings, shape, params)
             for i, image in zip(members, self._to_images(x_hat, h, w)):
                 images[i] = image
         return images
+
+    @property
+    def _factorized(self) -> bool:
+        return self.spec.architecture.startswith("bmshj2018-factorized")
+
+    def _coded_shape(self, h: int, w: int) -> tuple[int, int]:
+        """The ``shape`` ``decompress`` takes: of y (stride 16) for the factorized prior, which
+        codes nothing else, of z (stride 64) for every hyperprior model."""
+        stride = 16 if self._factorized else 64
+        return math.ceil(h / MULTIPLE) * MULTIPLE // stride, math.ceil(w / MULTIPLE) * MULTIPLE // stride
 
     def _read(self, data: bytes) -> container.Bitstream:
         stream = container.unpack(data, self.name)
@@ -251,9 +261,10 @@ class LearnedCodec(Codec):
             raise CodecError(f"{self.name}: bitstream was written by checkpoint "
                              f"{stream.checkpoint.hex()}…, this codec has {network.identity.hex()}…; "
                              "decode it with the network that wrote it")
-        if len(stream.strings) != 2:
+        expected = 1 if self._factorized else 2
+        if len(stream.strings) != expected:
             raise CodecError(f"{self.name}: bitstream has {len(stream.strings)} coded strings, "
-                             "expected 2")
+                             f"expected {expected}")
         return stream
 
 

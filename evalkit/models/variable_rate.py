@@ -7,6 +7,10 @@ convolution of the analysis, synthesis and hyper transforms is followed by a cha
 scale and bias computed from the rate condition (their *conditional convolution*), the model is
 trained with λ drawn over a range so that one set of weights covers every rate, and the latent
 is quantised with a bin size Δ, which moves the rate continuously beyond the trained λ range.
+The quantisation step is Δ · exp(−s·(2t − 1)), t ∈ [0, 1] the position of log λ in the trained
+range and s a learned scalar that starts at ln(10)/2, so the step spans 10× over the range
+from the first step of training (the span of the gains of CompressAI's ``-vbr`` models); the
+conditioned layers learn the rest.
 
 As an alternative conditioning (``conditioning="interpolated-attention"``), each conditioned
 layer multiplies its channels by a scaling vector learned per quality level and interpolated
@@ -18,7 +22,8 @@ What differs from paper 001: λ enters as a continuous value (log λ through a s
 instead of a one-hot vector over a fixed λ set; Δ conditions every layer (the paper conditions
 the decoder on λ alone); the entropy model is CompressAI's mean-scale hyperprior (Minnen et al.
 2018) without the autoregressive context model; the conditioning MLP is shared per layer type
-rather than learned per layer from one-hot input. Entropy coding is CompressAI's
+rather than learned per layer from one-hot input; the λ-dependent step above is ours.
+Entropy coding is CompressAI's
 ``EntropyBottleneck`` and ``GaussianConditional``, unchanged.
 
 ``forward(x, lmbda, delta)`` returns ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI's
@@ -109,6 +114,7 @@ class VariableRateHyperprior(CompressionModel):
                        "conditioning": conditioning, "levels": levels}
         self.levels = levels
         self.register_buffer("log_lambda_range", torch.log(torch.tensor(lambda_range, dtype=torch.float32)))
+        self.step_span = nn.Parameter(torch.tensor(math.log(10) / 2))
         make = ((lambda c: ConditionalScaleBias(c)) if conditioning == "conditional-conv"
                 else (lambda c: InterpolatedChannelAttention(c, levels)))
         self.g_a = _ConditionedStack([conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N),
@@ -126,49 +132,51 @@ class VariableRateHyperprior(CompressionModel):
 
     # ----------------------------------------------------------------- condition
     def _condition(self, x: torch.Tensor, lmbda, delta):
-        """(B, 2) condition [normalised log λ, log Δ], the fractional quality level, and Δ (B,1,1,1)."""
+        """(B, 2) condition [normalised log λ, log Δ], the fractional quality level, and the
+        quantisation step (B, 1, 1, 1)."""
         batch = x.shape[0]
         lmbda = torch.as_tensor(lmbda, dtype=x.dtype, device=x.device).reshape(-1).expand(batch)
         delta = torch.as_tensor(delta, dtype=x.dtype, device=x.device).reshape(-1).expand(batch)
         lo, hi = self.log_lambda_range.to(x.dtype)
         position = (lmbda.log() - lo) / (hi - lo)
         condition = torch.stack([2 * position - 1, delta.log()], dim=1)
-        return condition, position * (self.levels - 1), delta[:, None, None, None]
+        step = delta * torch.exp(-self.step_span * (2 * position - 1))
+        return condition, position * (self.levels - 1), step[:, None, None, None]
 
-    def _params(self, z_hat, condition, level, delta):
+    def _params(self, z_hat, condition, level, step):
         scales, means = self.h_s(z_hat, condition, level).chunk(2, 1)
-        return scales / delta, means / delta
+        return scales / step, means / step
 
     # ------------------------------------------------------------------- training
     def forward(self, x: torch.Tensor, lmbda, delta=1.0) -> dict:
-        condition, level, delta = self._condition(x, lmbda, delta)
+        condition, level, step = self._condition(x, lmbda, delta)
         y = self.g_a(x, condition, level)
         z = self.h_a(y, condition, level)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales, means = self._params(z_hat, condition, level, delta)
-        y_q, y_likelihoods = self.gaussian_conditional(y / delta, scales, means=means)
-        x_hat = self.g_s(y_q * delta, condition, level)
+        scales, means = self._params(z_hat, condition, level, step)
+        y_q, y_likelihoods = self.gaussian_conditional(y / step, scales, means=means)
+        x_hat = self.g_s(y_q * step, condition, level)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     # ------------------------------------------------------------------ bitstream
     def compress(self, x: torch.Tensor, lmbda: float, delta: float = 1.0) -> dict:
-        condition, level, delta = self._condition(x, lmbda, delta)
+        condition, level, step = self._condition(x, lmbda, delta)
         y = self.g_a(x, condition, level)
         z = self.h_a(y, condition, level)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        scales, means = self._params(z_hat, condition, level, delta)
+        scales, means = self._params(z_hat, condition, level, step)
         indexes = self.gaussian_conditional.build_indexes(scales)
-        y_strings = self.gaussian_conditional.compress(y / delta, indexes, means=means)
+        y_strings = self.gaussian_conditional.compress(y / step, indexes, means=means)
         return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
 
     def decompress(self, strings: list, shape, lmbda: float, delta: float = 1.0) -> dict:
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        condition, level, delta = self._condition(z_hat, lmbda, delta)
-        scales, means = self._params(z_hat, condition, level, delta)
+        condition, level, step = self._condition(z_hat, lmbda, delta)
+        scales, means = self._params(z_hat, condition, level, step)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_q = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
-        return {"x_hat": self.g_s(y_q * delta, condition, level).clamp_(0, 1)}
+        return {"x_hat": self.g_s(y_q * step, condition, level).clamp_(0, 1)}
 
     # ---------------------------------------------------------------- checkpoints
     def checkpoint(self) -> dict:
