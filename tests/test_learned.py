@@ -258,6 +258,7 @@ def test_compress_mixes_classical_and_learned(tiny_ladder, trained, kodak, tmp_p
     row = manifest.set_index("codec").loc[f"variable-rate@{trained[1]}"]
     assert row["flag"] == "" and abs(row["rel_error"]) <= 0.01 and row["setting_name"] == "lambda"
     assert (out / row["bitstream"]).stat().st_size == row["bytes"]
+    assert (out / row["bitstream"]).parent.parent == out / "bitstreams"   # one folder per codec
     assert main(["compress", "--images", str(tmp_path / "img.png"), "--codecs", "nope-q3",
                  "--out", str(out), "--quiet"]) == 2
     if not torch.cuda.is_available():
