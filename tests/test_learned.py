@@ -16,7 +16,7 @@ import torch
 
 from evalkit.codecs import CodecError, get_codec, learned_zoo
 from evalkit.codecs.checkpoints import LearnedSpec, build_network
-from evalkit.codecs.learned import CODEC_CLASSES, MULTIPLE
+from evalkit.codecs.learned import CODEC_CLASSES
 from evalkit.codecs.ratematch import COARSE_AXIS, RateSearch
 from evalkit.images import load_image
 from evalkit.models.variable_rate import VariableRateHyperprior, rate_distortion_loss
