@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,6 +49,8 @@ class Job:
     out_dir: Path
     cache: Path
     previous: dict = field(default_factory=dict)   # target → manifest row of an earlier run
+    device: str = "auto"                           # for learned codecs
+    weights_dir: str | None = None                 # for learned codecs
 
 
 @dataclass
@@ -70,6 +73,11 @@ def target_label(target: float) -> str:
     return f"{target:g}bpp"
 
 
+def folder_name(codec: str) -> str:
+    """A codec name as one folder name: ``variable-rate@runs/m.pth`` → ``variable-rate@runs_m.pth``."""
+    return re.sub(r"[^\w.@+-]", "_", codec)
+
+
 def _relative(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
 
@@ -77,8 +85,8 @@ def _relative(path: Path, root: Path) -> str:
 def run_job(job: Job) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions."""
     try:
-        codec = get_codec(job.codec)
-        codec_dir = job.cache / "encodes" / job.codec / text_hash(codec.key) / job.image_sha
+        codec = get_codec(job.codec, job.device, job.weights_dir)
+        codec_dir = job.cache / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
         probes_file = codec_dir / "probes.json"
         known = {}
         if probes_file.is_file():
@@ -104,8 +112,8 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
         write_bytes(cached, data)
 
     stem = f"{job.image}_{target_label(target)}"
-    bitstream = job.out_dir / "bitstreams" / job.codec / f"{stem}.{codec.extension}"
-    recon = job.out_dir / "reconstructions" / job.codec / f"{stem}.png"
+    bitstream = job.out_dir / "bitstreams" / folder_name(job.codec) / f"{stem}.{codec.extension}"
+    recon = job.out_dir / "reconstructions" / folder_name(job.codec) / f"{stem}.png"
     if not (bitstream.is_file() and bitstream.read_bytes() == data):
         write_bytes(bitstream, data)
     before = job.previous.get(target, {})
@@ -136,17 +144,20 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
 
 def compress(images: list[ImageRef], codecs: list[str], targets: list[float], out_dir: str | Path,
              policy: str = "closest", rtol: float = 0.01, workers: int | None = None,
-             progress: bool = True) -> CompressResult:
+             progress: bool = True, device: str = "auto",
+             weights_dir: str | None = None) -> CompressResult:
     """Reconstruct ``images`` with each codec at each target bpp; write ``out_dir/manifest.csv``.
 
-    Unknown or unavailable codecs and non-positive targets raise before any work starts; an
-    unreadable image or a failing codec is reported in ``errors`` and the rest still runs.
+    Unknown or unavailable codecs (for learned ones: checkpoints that cannot be found or
+    fetched) and non-positive targets raise before any work starts; an unreadable image or a
+    failing codec is reported in ``errors`` and the rest still runs. ``device`` (auto, cpu,
+    cuda) and ``weights_dir`` concern learned codecs.
     """
     for t in targets:
         if not (t > 0 and math.isfinite(t)):
             raise InputError(f"target bpp must be positive, got {t}")
     for name in codecs:
-        get_codec(name)
+        get_codec(name, device, weights_dir).prepare()
     out_dir = Path(out_dir).resolve()
     manifest_path = out_dir / "manifest.csv"
     previous = _previous_rows(manifest_path, policy)
@@ -166,7 +177,7 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         for codec in codecs:
             jobs.append(Job(ref.name, pixels, sha, ref.source, codec, tuple(targets), policy, rtol,
                             out_dir, cache_dir(), {t: previous.get((ref.name, codec, t), {})
-                                                   for t in targets}))
+                                                   for t in targets}, device, weights_dir))
     rows, fresh = [], 0
     workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs) or 1))
     bar = tqdm(total=len(jobs), desc="compress", unit="job", disable=not progress)

@@ -14,12 +14,12 @@ evaluates a whole manifest::
     from evalkit.metrics import pair_metric
     lpips = pair_metric("lpips", weights_dir="../shared/weights")   # lpips(x, x_hat) → (N,)
 """
+from ..weights import WeightsError
 from .base import PairMetric, to_tensor
 from .engine import MetricEngine, MetricsResult, read_pairs, read_table, write_table
 from .fid import frechet_distance, kernel_inception_distance, patches
 from .psnr import psnr, psnr_y
 from .registry import METRICS, PAIR_METRICS, SET_METRICS, Metric, metric, pair_metric
-from .weights import WeightsError
 
 __all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Metric", "MetricEngine", "MetricsResult",
            "PairMetric", "WeightsError", "frechet_distance", "kernel_inception_distance", "metric",
