@@ -13,6 +13,8 @@ FORBIDDEN = {
     "evalkit.codecs": ["evalkit.metrics", "evalkit.fit", "evalkit.study", "evalkit.report", "webapp"],
     "evalkit.metrics": ["evalkit.codecs", "evalkit.compress", "evalkit.fit", "evalkit.study",
                         "evalkit.report", "webapp"],
+    "evalkit.models": ["evalkit.codecs", "evalkit.metrics", "evalkit.fit", "evalkit.study",
+                       "evalkit.report", "webapp"],
     "evalkit.fit": ["evalkit.study", "evalkit.report", "webapp"],
     "evalkit.study": ["evalkit.report", "webapp"],
     "evalkit": ["webapp"],
