@@ -125,10 +125,15 @@ def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
 def test_preview_mode_accepts_nothing(browser, server):
     app, base = server
     page = browser.new_page()
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.goto(f"{base}/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H")
     page.wait_for_function("document.getElementById('reference').naturalWidth > 0")
     assert page.is_disabled("#choose-left") and page.is_visible("#preview-note")
     page.keyboard.press("f")
+    page.keyboard.press("j")
+    page.wait_for_timeout(500)
+    assert posts == []                     # a preview claims nothing and sends no answer
     assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
 
 

@@ -198,10 +198,23 @@ def test_exports_and_rater_quality(client, tmp_path, built_study):
     csv = client.get("/admin/export/judgements.csv", headers=BEARER)
     (tmp_path / "j.csv").write_bytes(csv.data)
     table = read_judgements(tmp_path / "j.csv")
-    assert len(table) > 0 and (table["n_a"] + table["n_b"] >= 1).all()
     assert all(str(built_study.out_dir) in p for p in table["a"])
     raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert len(raw) == 20
+    # The votes, counted again from the answers given: per (image, rate, codec pair), how often
+    # each codec was chosen, whichever side it was on.
+    given = {}
+    for session, pick in ((good, "left"), (careless, "right")):
+        for trial in session["trials"]:
+            planned = raw.set_index("trial").loc[trial["id"]]
+            if planned["kind"] != "pair":
+                continue
+            first, second = sorted([planned["left_codec"], planned["right_codec"]])
+            chosen = planned[f"{pick}_codec"]
+            votes = given.setdefault((planned["image"], planned["target_bpp"], first, second), [0, 0])
+            votes[chosen != first] += 1
+    exported = {(r.image, r.target_bpp, r.codec_a, r.codec_b): [r.n_a, r.n_b] for r in table.itertuples()}
+    assert exported == given
     quality = pd.read_csv(io.BytesIO(client.get("/admin/export/quality.csv", headers=BEARER).data)).set_index("rater")
     sentinels = raw[raw["kind"] == "sentinel"]
     for rater, pick in (("lab:good", "left"), ("lab:careless", "right")):
