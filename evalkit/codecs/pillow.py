@@ -183,7 +183,8 @@ class HEIC(PillowCodec):
     """HEVC-intra in a HEIF container (libheif + x265 through pillow-heif), driven by x265's CRF:
     what phones produce. libheif's x265 defaults stay (preset ``slow``, tune ``ssim``, which
     under CRF means adaptive quantisation on, TU depth 2), and the HEIF boxes cost a few hundred
-    bytes. On Kodak it trails BPG by 0.2–1 dB: compare learned codecs against ``hevc-bpg``.
+    bytes. On Kodak it trails BPG by 0.7–0.8 dB (``bench/hevc_bpg.py --fixed``): compare learned
+    codecs against ``hevc-bpg``.
     A single intra frame gets one integer QP, so the 0–51 CRF ladder is as fine as it gets.
     """
 
