@@ -14,6 +14,7 @@ from PIL import Image
 from evalkit.codecs import bits_per_pixel, get_codec
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
+from evalkit.errors import InputError
 from evalkit.images import load_image
 
 REQUIRED = ["image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting",

@@ -3,6 +3,7 @@ import pytest
 from PIL import Image
 
 from evalkit.datasets import resolve_images
+from evalkit.errors import InputError
 from evalkit.images import ImageConversionWarning, ImageReadError, load_image, to_rgb8
 
 
@@ -67,11 +68,11 @@ def test_image_sets(tmp_path, kodak_dir):
     assert [r.name for r in samples] == ["astronaut", "coffee", "chelsea", "motorcycle"]
     assert all(r.load().shape[2] == 3 for r in samples)
     assert len(resolve_images("kodak", kodak_dir)) == 24
-    with pytest.raises(FileNotFoundError, match="lacks 24 of 24"):
+    with pytest.raises(InputError, match="lacks 24 of 24"):
         resolve_images("kodak", tmp_path)
-    with pytest.raises(FileNotFoundError, match="no images"):
+    with pytest.raises(InputError, match="no images"):
         resolve_images(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="not 'samples'"):
+    with pytest.raises(InputError, match="not 'samples'"):
         resolve_images(str(tmp_path / "missing"))
 
 
@@ -82,5 +83,5 @@ def test_kodak_offline_error_says_where_to_put_files(monkeypatch):
         raise OSError("network unreachable")
     monkeypatch.delenv("EVALKIT_KODAK_DIR", raising=False)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(FileNotFoundError, match="kodim01.png .*--kodak-dir / EVALKIT_KODAK_DIR"):
+    with pytest.raises(InputError, match="kodim01.png .*--kodak-dir / EVALKIT_KODAK_DIR"):
         resolve_images("kodak")
