@@ -113,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--interpolation", choices=("pchip", "cubic"), default="pchip",
                    help="Bjøntegaard interpolation: piecewise cubic Hermite (default) or the "
                         "original cubic polynomial")
-    r.add_argument("--min-overlap", type=float, default=0.5,
+    r.add_argument("--min-overlap", type=float, default=None,
                    help="refuse a BD value when the curves share less than this fraction of "
-                        "their range (default: 0.5)")
+                        "their range (default: 0.25)")
     r.add_argument("--images", type=_names, default=None,
                    help="images for the visual comparison (default: the first two)")
     r.add_argument("--visual-bpp", type=float, default=None,
@@ -265,7 +265,9 @@ def cmd_fit(args) -> int:
         shown = shown.drop(columns="weights_scaled")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     models[tuple(args.metrics)].save(args.out)
-    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}")
+    scores = Path(args.out).with_name(f"{Path(args.out).stem}_2afc.csv")
+    shown.to_csv(scores, index=False)
+    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}; held-out 2AFC per combination → {scores}")
     return 0
 
 
@@ -277,8 +279,9 @@ def cmd_report(args) -> int:
     from .report.visual import Region
 
     try:
+        overlap = {} if args.min_overlap is None else {"min_overlap": args.min_overlap}
         options = ReportOptions(
-            anchor=args.anchor, interpolation=args.interpolation, min_overlap=args.min_overlap,
+            anchor=args.anchor, interpolation=args.interpolation, **overlap,
             visual_images=args.images, visual_bpp=args.visual_bpp,
             region=Region.parse(args.region) if args.region else None,
             study=Path(args.study) if args.study else None, title=args.title)

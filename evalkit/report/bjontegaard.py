@@ -28,7 +28,7 @@ from ..errors import InputError
 
 INTERPOLATIONS = {"pchip": "piecewise cubic Hermite (PCHIP)", "cubic": "cubic polynomial fit"}
 MIN_POINTS = 4            # VCEG-M33 fits a cubic through (at least) four rate points
-DEFAULT_MIN_OVERLAP = 0.5
+DEFAULT_MIN_OVERLAP = 0.25
 
 
 class BDRefusal(InputError):

@@ -91,12 +91,10 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
     table.to_csv(files / f"table_{target:g}bpp.csv")
     best = best_codecs(table)
     directions = metric_directions(table.columns)
-    head = []
-    for column in table.columns:
-        name, _, of = column.partition(":")
-        arrow = {True: " ↑", False: " ↓"}.get(directions.get(column), "")
-        head.append({"key": column, "text": f"n ({label(of)})" if of else label(column) + arrow,
-                     "count": column in ("images", "flagged") or bool(of)})
+    counts = {"images": "images", "flagged": "flagged", "n_samples": "n", "n_samples_patch": "n (patches)"}
+    head = [{"key": c, "count": c in counts,
+             "text": counts.get(c) or label(c) + {True: " ↑", False: " ↓"}.get(directions.get(c), "")}
+            for c in table.columns]
     rows, dagger = [], False
     for codec, values in table.iterrows():
         cells = []
@@ -108,7 +106,7 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
             cells.append({"key": column, "text": _fmt(column, value) + (" †" if mark else ""),
                           "value": repr(float(value)) if not pd.isna(value) else "",
                           "best": codec in best.get(column, ())})
-        rows.append({"codec": codec, "cells": cells})
+        rows.append({"codec": codec, "cells": cells, "partial": values["flagged"] > 0})
     return {"target": target, "id": f"at-{target:g}".replace(".", "_"), "head": head, "rows": rows,
             "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger}
 
@@ -133,13 +131,13 @@ def _visuals(run: Run, options: ReportOptions, files: Path) -> list[dict]:
         region = options.region or most_different_region(list(recons.values()), min(original.shape[:2]) // 6)
         stem = f"visual_{image}_{target:g}bpp"
         panels = write_panels(original, recons, region, files, stem)
-        cards = [{"name": "original", "caption": "reference", "full": panels["original"][0],
+        cards = [{"name": "original", "caption": ["reference"], "full": panels["original"][0],
                   "zoom": panels["original"][1]}]
         for _, r in rows.iterrows():
             caption = [f"{r['bpp']:.3f} bpp"] + [f"{label(c).split(' (')[0]} {_fmt(c, r[c])}" for c in shown]
             if r["flag"]:
                 caption.append(f"flagged: {r['flag']}")
-            cards.append({"name": r["codec"], "caption": " · ".join(caption),
+            cards.append({"name": r["codec"], "caption": caption,
                           "full": panels[r["codec"]][0], "zoom": panels[r["codec"]][1]})
         for card in cards:
             card["full"], card["zoom"] = (f"{files.name}/{card['full'].name}", f"{files.name}/{card['zoom'].name}")
@@ -147,6 +145,32 @@ def _visuals(run: Run, options: ReportOptions, files: Path) -> list[dict]:
                     "region": f"{region.width}×{region.height} px at ({region.x}, {region.y})",
                     "given": options.region is not None})
     return out
+
+
+def _bd_sections(bd: pd.DataFrame, codecs: list[str]) -> list[dict]:
+    """BD-rate and BD-metric as codec × metric matrices; a refused cell points to its reason."""
+    reasons: list[str] = []
+    sections = []
+    for key, title, unit in (("bd_rate", "BD-rate (%)", "%"), ("bd_metric", "BD-metric", "")):
+        metrics = list(dict.fromkeys(bd["metric"]))
+        rows = []
+        for codec in (c for c in codecs if c in set(bd["codec"])):
+            cells = []
+            for metric in metrics:
+                r = bd[(bd["codec"] == codec) & (bd["metric"] == metric)].iloc[0]
+                value = r[key]
+                if np.isnan(value):
+                    reason = r[f"{key}_refused"]
+                    if reason not in reasons:
+                        reasons.append(reason)
+                    cells.append({"metric": metric, "value": "", "text": "–", "note": reasons.index(reason) + 1})
+                else:
+                    cells.append({"metric": metric, "value": repr(float(value)), "note": None,
+                                  "text": f"{value:+.2f}" if key == "bd_rate" else f"{value:+.4g}"})
+            rows.append({"codec": codec, "cells": cells})
+        sections.append({"key": key, "title": title, "unit": unit,
+                         "head": [label(m) for m in metrics], "rows": rows})
+    return [{"tables": sections, "reasons": reasons}] if len(bd) else []
 
 
 def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions | None = None) -> Path:
@@ -193,10 +217,7 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
         "tables": [_target_section(run, t, files) for t in targets],
         "figures": figures, "anchor": anchor, "files": files.name,
         "interpolation": INTERPOLATIONS[options.interpolation], "min_overlap": options.min_overlap,
-        "bd": [{**r, "label": label(r["metric"]), "unit": "dB" if r["metric"].startswith("psnr") else "",
-                "rate_text": "–" if np.isnan(r["bd_rate"]) else f"{r['bd_rate']:+.2f} %",
-                "metric_text": "–" if np.isnan(r["bd_metric"]) else f"{r['bd_metric']:+.4g}"}
-               for r in bd.to_dict("records")],
+        "bd": _bd_sections(bd, codecs),
         "visuals": _visuals(run, options, files), "study": study,
     }
     template = jinja2.Environment(

@@ -32,9 +32,9 @@ def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: 
     panel per image; every codec a line through its points at achieved bpp. Writes
     ``stem.png`` and ``stem.svg``."""
     panels = ["all", *sorted(p for p in curve["panel"].unique() if p != "all")]
-    cols = min(len(panels), 4)
+    cols = min(len(panels), 5)
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows), squeeze=False,
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols + 0.8, 2.5 * rows + 0.2), squeeze=False,
                              layout="constrained")
     for ax, panel in zip(axes.flat, panels):
         for codec, points in curve[curve["panel"] == panel].groupby("codec"):

@@ -1,26 +1,28 @@
 """The report's study sections: whatever a study's analysis has written, one section per artefact.
 
 A study's output folder (``studies/<name>/out/``, or its ``analysis/`` subfolder) holds tables
-(CSV) and figures (PNG). Each known artefact name gets its own titled section; files are matched
-by prefix, so ``rankings_0.25bpp.csv`` belongs to *rankings*. Anything else found there is shown
+(CSV) and figures (PNG). Each known artefact gets its own titled section; files are matched by
+name pattern, so ``rankings_0.25bpp.csv`` belongs to *rankings* and ``combined_2afc.csv`` (what
+``evalkit fit`` writes beside its model) to the metrics-against-people section. Anything else found there is shown
 under "Other study results". The study's own code decides what to compute; the report only shows
 it, so a new analysis output appears without a change here.
 """
 from __future__ import annotations
 
 import shutil
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import InputError
 
-#: Artefact prefix → section title, in page order.
+#: Section → (title, file-name patterns), in page order.
 STUDY_ARTEFACTS = {
-    "rankings": "Rankings with 95 % confidence intervals",
-    "preference_matrix": "Preference matrices",
-    "quality": "Rater screening",
-    "fit": "Metrics against people: held-out 2AFC agreement",
+    "rankings": ("Rankings with 95 % confidence intervals", "rankings*"),
+    "preference": ("Preference matrices", "preference_matrix*"),
+    "quality": ("Rater screening", "quality*"),
+    "fit": ("Metrics against people: held-out 2AFC agreement", "*2afc*"),
 }
 MAX_ROWS = 200
 
@@ -43,10 +45,11 @@ def study_sections(path: str | Path, files: Path) -> list[dict]:
     found = sorted(p for folder in (out, out / "analysis") if folder.is_dir()
                    for p in folder.iterdir() if p.suffix in (".csv", ".png") and p.is_file())
     found = [p for p in found if p.name not in ("responses.csv", "judgements.csv")]   # raw exports
-    sections = {key: {"title": title, "tables": [], "figures": []} for key, title in STUDY_ARTEFACTS.items()}
+    sections = {key: {"title": title, "tables": [], "figures": []}
+                for key, (title, _) in STUDY_ARTEFACTS.items()}
     sections["other"] = {"title": "Other study results", "tables": [], "figures": []}
     for p in found:
-        key = next((k for k in STUDY_ARTEFACTS if p.stem.startswith(k)), "other")
+        key = next((k for k, (_, pattern) in STUDY_ARTEFACTS.items() if fnmatch(p.stem, pattern)), "other")
         if p.suffix == ".png":
             target = files / f"study_{p.name}"
             shutil.copyfile(p, target)

@@ -64,18 +64,23 @@ def table_at_target(pairs: pd.DataFrame, sets: pd.DataFrame | None, target: floa
     table = table.join(matched)
     if sets is not None and len(sets):
         group = sets[sets["target_bpp"] == target].set_index("codec")
-        for column in metric_directions(sets.columns):
-            table[column] = group[column]
-            table[f"{sample_count_column(column)}:{column}"] = group[sample_count_column(column)]
+        set_columns = list(metric_directions(sets.columns))
+        for count in dict.fromkeys(sample_count_column(c) for c in set_columns):
+            for column in (c for c in set_columns if sample_count_column(c) == count):
+                table[column] = group[column]
+            table[count] = group[count]
     table.index.name = "codec"
     return table
 
 
 def best_codecs(table: pd.DataFrame) -> dict[str, set[str]]:
-    """Metric column → the codecs with the best value (ties all count), by the metric's direction."""
+    """Metric column → the codecs with the best value (ties all count), by the metric's direction,
+    among the codecs that met the target on every image (a mean over fewer images, or a FID
+    that includes off-target points, is not comparable with the others)."""
+    complete = table[table["flagged"] == 0] if "flagged" in table.columns else table
     best = {}
     for column, higher in metric_directions(table.columns).items():
-        values = table[column].dropna()
+        values = complete[column].dropna()
         if len(values):
             target = values.max() if higher else values.min()
             best[column] = set(values.index[values == target])
@@ -104,7 +109,8 @@ def rd_curves(pairs: pd.DataFrame, sets: pd.DataFrame | None) -> dict[str, pd.Da
 def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = "pchip",
              min_overlap: float | None = None) -> pd.DataFrame:
     """BD-rate (%) and BD-metric of every codec against ``anchor`` on the set curves, one row per
-    (metric, codec); a refused comparison has NaN and its reason in ``refused``."""
+    (metric, codec); a refused value is NaN with its reason in ``bd_rate_refused`` /
+    ``bd_metric_refused``."""
     from .bjontegaard import DEFAULT_MIN_OVERLAP, BDRefusal, bd_metric, bd_rate
 
     rows = []
@@ -117,14 +123,11 @@ def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = 
             row = {"metric": column, "codec": codec, "anchor": anchor, "interpolation": interpolation}
             args = (a["bpp"], a["value"], t["bpp"], t["value"], interpolation,
                     DEFAULT_MIN_OVERLAP if min_overlap is None else min_overlap)
-            reasons = []
             for key, delta in (("bd_rate", bd_rate), ("bd_metric", bd_metric)):
                 try:
-                    row[key] = delta(*args).value
+                    row[key], row[f"{key}_refused"] = delta(*args).value, ""
                 except BDRefusal as exc:
-                    row[key] = float("nan")
-                    reasons.append(f"{key.replace('_', '-')}: {exc}")
-            row["refused"] = "; ".join(dict.fromkeys(reasons))
+                    row[key], row[f"{key}_refused"] = float("nan"), str(exc)
             rows.append(row)
     return pd.DataFrame(rows, columns=["metric", "codec", "anchor", "interpolation", "bd_rate",
-                                       "bd_metric", "refused"])
+                                       "bd_rate_refused", "bd_metric", "bd_metric_refused"])

@@ -66,7 +66,7 @@ def most_different_region(reconstructions: list[np.ndarray], side: int) -> Regio
 def boxed(image: np.ndarray, region: Region) -> np.ndarray:
     """The image with the region outlined in orange (line width scaled to the image)."""
     out = Image.fromarray(image)
-    line = max(2, round(max(image.shape[:2]) / 160))
+    line = max(3, round(max(image.shape[:2]) / 120))
     ImageDraw.Draw(out).rectangle(
         [region.x - line, region.y - line, region.x + region.width + line - 1,
          region.y + region.height + line - 1], outline=BOX_COLOR, width=line)
