@@ -2,8 +2,9 @@
 
 A study's output folder (``studies/<name>/out/``, or its ``analysis/`` subfolder) holds tables
 (CSV) and figures (PNG). Each known artefact gets its own titled section; files are matched by
-name pattern, so ``rankings_0.25bpp.csv`` belongs to *rankings* and ``combined_2afc.csv`` (what
-``evalkit fit`` writes beside its model) to the metrics-against-people section. Anything else found there is shown
+name pattern, so ``ranking.csv`` and ``ranking.png`` belong to *rankings* and
+``combined_2afc.csv`` (what ``evalkit fit`` writes beside its model) to the
+metrics-against-people section. Anything else found there is shown
 under "Other study results". The study's own code decides what to compute; the report only shows
 it, so a new analysis output appears without a change here.
 """
@@ -17,12 +18,14 @@ import pandas as pd
 
 from ..errors import InputError
 
-#: Section → (title, file-name patterns), in page order.
+#: Section → (title, file-name patterns), in page order. The names are those ``evalkit study
+#: analyze`` writes into ``out/analysis/`` (its ``*_all`` variants, before screening, are left
+#: out) and ``evalkit study export`` / ``evalkit fit`` write into ``out/``.
 STUDY_ARTEFACTS = {
-    "rankings": ("Rankings with 95 % confidence intervals", "rankings*"),
-    "preference": ("Preference matrices", "preference_matrix*"),
-    "quality": ("Rater screening", "quality*"),
-    "fit": ("Metrics against people: held-out 2AFC agreement", "*2afc*"),
+    "rankings": ("Rankings with 95 % confidence intervals", ("ranking*", "gaps*")),
+    "preference": ("Preference matrices", ("preference*", "pairs*")),
+    "quality": ("Rater screening", ("raters*", "quality*")),
+    "fit": ("Metrics against people: 2AFC agreement", ("agreement*", "metrics*", "*2afc*")),
 }
 MAX_ROWS = 200
 
@@ -44,12 +47,14 @@ def study_sections(path: str | Path, files: Path) -> list[dict]:
     out = study_folder(path)
     found = sorted(p for folder in (out, out / "analysis") if folder.is_dir()
                    for p in folder.iterdir() if p.suffix in (".csv", ".png") and p.is_file())
-    found = [p for p in found if p.name not in ("responses.csv", "judgements.csv")]   # raw exports
+    found = [p for p in found if p.name not in ("responses.csv", "judgements.csv")   # raw exports
+             and not p.stem.endswith("_all")]
     sections = {key: {"title": title, "tables": [], "figures": []}
                 for key, (title, _) in STUDY_ARTEFACTS.items()}
     sections["other"] = {"title": "Other study results", "tables": [], "figures": []}
     for p in found:
-        key = next((k for k, (_, pattern) in STUDY_ARTEFACTS.items() if fnmatch(p.stem, pattern)), "other")
+        key = next((k for k, (_, patterns) in STUDY_ARTEFACTS.items()
+                    if any(fnmatch(p.stem, pattern) for pattern in patterns)), "other")
         if p.suffix == ".png":
             target = files / f"study_{p.name}"
             shutil.copyfile(p, target)
