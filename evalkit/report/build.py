@@ -25,8 +25,7 @@ from ..images import load_image
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .figures import codec_colors, label, rd_figure
 from .study_sections import study_sections
-from .tables import (best_codecs, bd_table, is_flagged, metric_directions, rd_curves,
-                     sample_count_column, table_at_target)
+from .tables import best_codecs, bd_table, is_flagged, metric_directions, rd_curves, table_at_target
 from .visual import Region, most_different_region, write_panels
 
 #: Decimals shown per column (the full value is in each cell's data-value and in the CSV files).
