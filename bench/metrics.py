@@ -22,7 +22,7 @@ from PIL import Image
 
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
-from evalkit.metrics import MetricEngine, psnr, read_pairs
+from evalkit.metrics import MetricEngine, read_pairs
 from evalkit.metrics.fid import CONVERTED_NAME
 
 TARGETS = [0.25, 0.5, 0.75, 1.0]
@@ -31,6 +31,7 @@ TARGETS = [0.25, 0.5, 0.75, 1.0]
 def anchor_loop(pairs: list[tuple[Path, Path]], weights: Path) -> tuple[float, np.ndarray]:
     import lpips
     from pytorch_msssim import ms_ssim
+    from skimage.metrics import peak_signal_noise_ratio
 
     model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
     model.load_state_dict(torch.load(weights / "lpips-alex-v0.1.pth"))
@@ -43,7 +44,7 @@ def anchor_loop(pairs: list[tuple[Path, Path]], weights: Path) -> tuple[float, n
         with torch.no_grad():
             d = model(x / 127.5 - 1, y / 127.5 - 1).item()
             s = ms_ssim(x, y, data_range=255).item()
-        values.append((psnr(ref, rec), s, d))
+        values.append((peak_signal_noise_ratio(ref, rec, data_range=255), s, d))
     return time.perf_counter() - start, np.array(values)
 
 

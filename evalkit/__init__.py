@@ -1,6 +1,6 @@
 """evalkit: judge image codecs the way people see them.
 
-The stages are plain functions over plain data (see ``../shared/ARCHITECTURE.md``)::
+The stages are plain functions over plain data (see ``docs/architecture.md``)::
 
     from evalkit.datasets import resolve_images
     from evalkit.compress import compress

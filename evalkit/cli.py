@@ -11,6 +11,7 @@ import secrets
 import sys
 
 from . import __version__
+from .errors import InputError
 
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc", "bpg", "avif", "jpegxl")
 
@@ -27,6 +28,11 @@ def _floats(text: str) -> list[float]:
 
 def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _metric_names(level: str | None = None) -> list[str]:
+    from .metrics import METRICS
+    return [name for name, m in METRICS.items() if level in (None, m.level)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(codec, target_bpp).")
     m.add_argument("--manifest", required=True, help="manifest.csv from 'evalkit compress', or a pairs table")
     m.add_argument("--metrics", type=_names, default=["psnr", "ms-ssim", "lpips"],
-                   help="comma-separated: psnr, psnr-y, ms-ssim, lpips, lpips-vgg, lpips-squeeze, "
-                        "fid, kid (default: psnr,ms-ssim,lpips)")
+                   help=f"comma-separated: {', '.join(_metric_names())}, or combined:MODEL.json "
+                        "from 'evalkit fit' (default: psnr,ms-ssim,lpips)")
     m.add_argument("--out", help="output table, .csv or .parquet (default: metrics.csv beside the manifest)")
     m.add_argument("--weights-dir", help="folder with local network weights "
                                          "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
@@ -88,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--judgements", required=True,
                    help="CSV/Parquet with reference, a, b, n_a, n_b (and optional <metric>_a/_b)")
     f.add_argument("--metrics", type=_names, default=["psnr", "ms-ssim", "lpips"],
-                   help="comma-separated metrics to combine (default: psnr,ms-ssim,lpips)")
+                   help=f"comma-separated metrics to combine, of {', '.join(_metric_names('pair'))} "
+                        "(default: psnr,ms-ssim,lpips)")
     f.add_argument("--out", default="combined.json", help="model file to write (default: combined.json)")
     f.add_argument("--formulation", choices=("pairwise", "per-sample"), default="pairwise",
                    help="pairwise: d·(m(A)−m(B)) = p_A−½ (default); per-sample: d·m = b (the paper's)")
@@ -187,21 +194,15 @@ def available_codecs() -> list[str]:
 
 
 def cmd_compress(args) -> int:
-    from .codecs import CodecError
     from .compress import compress
     from .datasets import resolve_images
     from .report.tables import summary_table
 
     if args.codecs is None:
         args.codecs = available_codecs()
-    try:
-        images = resolve_images(args.images, args.kodak_dir)
-        result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
-                          rtol=args.tolerance, workers=args.workers, progress=not args.quiet)
-    except (KeyError, CodecError, ValueError, FileNotFoundError) as exc:
-        print(f"evalkit compress: error: {exc.args[0] if isinstance(exc, KeyError) else exc}",
-              file=sys.stderr)
-        return 2
+    images = resolve_images(args.images, args.kodak_dir)
+    result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
+                      rtol=args.tolerance, workers=args.workers, progress=not args.quiet)
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
     if len(result.manifest):
@@ -216,24 +217,22 @@ def cmd_compress(args) -> int:
 def cmd_metrics(args) -> int:
     from pathlib import Path
 
-    from .images import ImageReadError
-    from .metrics import MetricEngine, WeightsError, read_pairs, write_table
+    from .fit import add_combined_columns, split_metric_names
+    from .metrics import MetricEngine, read_pairs, write_table
     from .report.tables import metrics_summary
 
     manifest = Path(args.manifest)
     out = Path(args.out) if args.out else manifest.with_name("metrics.csv")
     sets_out = out.with_name(f"{out.stem}_sets{out.suffix}")
-    try:
-        engine = MetricEngine(args.metrics, device=args.device, weights_dir=args.weights_dir,
-                              precision=args.precision, batch_size=args.batch_size,
-                              cache=not args.no_cache, patch_size=args.fid_patch_size or None)
-        result = engine.evaluate(read_pairs(manifest), root=manifest.parent, progress=not args.quiet)
-    except (ValueError, FileNotFoundError, ImageReadError, WeightsError) as exc:
-        print(f"evalkit metrics: error: {exc}", file=sys.stderr)
-        return 2
-    write_table(result.pairs, out)
-    print(metrics_summary(result.pairs).to_string())
-    print(f"\n{len(result.pairs)} pairs → {out}")
+    names, models = split_metric_names(args.metrics)
+    engine = MetricEngine(names, device=args.device, weights_dir=args.weights_dir,
+                          precision=args.precision, batch_size=args.batch_size,
+                          cache=not args.no_cache, patch_size=args.fid_patch_size or None)
+    result = engine.evaluate(read_pairs(manifest), root=manifest.parent, progress=not args.quiet)
+    pairs = add_combined_columns(result.pairs, models)
+    write_table(pairs, out)
+    print(metrics_summary(pairs).to_string())
+    print(f"\n{len(pairs)} pairs → {out}")
     if result.sets is not None:
         write_table(result.sets, sets_out)
         print(f"\n{result.sets.round(4).to_string(index=False)}\n\nset-level metrics → {sets_out}")
@@ -244,20 +243,14 @@ def cmd_fit(args) -> int:
     from pathlib import Path
 
     from .fit import compare_combinations, metric_values, read_judgements
-    from .images import ImageReadError
-    from .metrics import WeightsError
 
-    try:
-        table = read_judgements(args.judgements)
-        table = metric_values(table, args.metrics, root=Path(args.judgements).parent,
-                              engine_options={"weights_dir": args.weights_dir, "device": args.device})
-        results, models = compare_combinations(
-            table, args.metrics, folds=args.folds, split_column=args.split_column, seed=args.seed,
-            formulation=args.formulation, residual_threshold=args.threshold,
-            n_hypotheses=args.hypotheses, standardize=args.standardize)
-    except (ValueError, FileNotFoundError, ImageReadError, WeightsError) as exc:
-        print(f"evalkit fit: error: {exc}", file=sys.stderr)
-        return 2
+    table = read_judgements(args.judgements)
+    table = metric_values(table, args.metrics, root=Path(args.judgements).parent,
+                          engine_options={"weights_dir": args.weights_dir, "device": args.device})
+    results, models = compare_combinations(
+        table, args.metrics, folds=args.folds, split_column=args.split_column, seed=args.seed,
+        formulation=args.formulation, residual_threshold=args.threshold,
+        n_hypotheses=args.hypotheses, standardize=args.standardize)
     split = f"split on {args.split_column}" if args.split_column else f"{args.folds}-fold"
     print(f"{len(table)} judgements, {args.formulation} formulation, held-out 2AFC ({split}, 95% CI):")
     shown = results.sort_values("2afc", ascending=False)
@@ -274,21 +267,16 @@ def cmd_fit(args) -> int:
 def cmd_report(args) -> int:
     from pathlib import Path
 
-    from .errors import InputError
     from .report.build import ReportOptions, write_report
     from .report.visual import Region
 
-    try:
-        overlap = {} if args.min_overlap is None else {"min_overlap": args.min_overlap}
-        options = ReportOptions(
-            anchor=args.anchor, interpolation=args.interpolation, **overlap,
-            visual_images=args.images, visual_bpp=args.visual_bpp,
-            region=Region.parse(args.region) if args.region else None,
-            study=Path(args.study) if args.study else None, title=args.title)
-        out = write_report(args.run, args.out or Path(args.run) / "report.html", options)
-    except InputError as exc:
-        print(f"evalkit report: error: {exc}", file=sys.stderr)
-        return 2
+    overlap = {} if args.min_overlap is None else {"min_overlap": args.min_overlap}
+    options = ReportOptions(
+        anchor=args.anchor, interpolation=args.interpolation, **overlap,
+        visual_images=args.images, visual_bpp=args.visual_bpp,
+        region=Region.parse(args.region) if args.region else None,
+        study=Path(args.study) if args.study else None, title=args.title)
+    out = write_report(args.run, args.out or Path(args.run) / "report.html", options)
     print(f"report: {out.resolve()}  (open it in a browser; figures and tables in {out.stem}_files/)")
     return 0
 
@@ -296,22 +284,11 @@ def cmd_report(args) -> int:
 def cmd_demo(args) -> int:
     import time
 
-    from .codecs import zoo
     from .demo import run_demo
-    from .errors import InputError
 
-    unknown = [c for c in args.codecs or () if c not in zoo()]
-    if unknown:
-        print(f"evalkit demo: error: unknown codec(s) {', '.join(unknown)}; see 'evalkit codecs'",
-              file=sys.stderr)
-        return 2
     start = time.perf_counter()
-    try:
-        result = run_demo(args.codecs or available_codecs(), args.out, weights_dir=args.weights_dir,
-                          device=args.device, workers=args.workers, progress=not args.quiet)
-    except InputError as exc:
-        print(f"evalkit demo: error: {exc}", file=sys.stderr)
-        return 2
+    result = run_demo(args.codecs or available_codecs(), args.out, weights_dir=args.weights_dir,
+                      device=args.device, workers=args.workers, progress=not args.quiet)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     for error in result.errors:
@@ -323,13 +300,9 @@ def cmd_demo(args) -> int:
 def cmd_study(args) -> int:
     from .study.config import load_config
 
-    try:
-        config = load_config(args.study)
-        return {"build": _study_build, "serve": _study_serve, "mturk": _study_mturk,
-                "export": _study_export}[args.study_command](args, config)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        print(f"evalkit study {args.study_command}: error: {exc}", file=sys.stderr)
-        return 2
+    config = load_config(args.study)
+    return {"build": _study_build, "serve": _study_serve, "mturk": _study_mturk,
+            "export": _study_export}[args.study_command](args, config)
 
 
 def _study_build(args, config):
@@ -393,10 +366,17 @@ def _study_export(args, config):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error (:class:`~evalkit.errors.InputError`) is one line on stderr
+    and exit status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
                 "fit": cmd_fit, "report": cmd_report, "demo": cmd_demo, "study": cmd_study}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except InputError as exc:
+        command = " ".join(filter(None, [args.command, getattr(args, "study_command", None)]))
+        print(f"evalkit {command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .codecs import get_codec
+from .errors import InputError
 from .codecs.ratematch import Probe, RateSearch
 from .datasets import ImageRef
 from .images import ImageReadError, save_png
@@ -143,7 +144,7 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
     """
     for t in targets:
         if not (t > 0 and math.isfinite(t)):
-            raise ValueError(f"target bpp must be positive, got {t}")
+            raise InputError(f"target bpp must be positive, got {t}")
     for name in codecs:
         get_codec(name)
     out_dir = Path(out_dir).resolve()

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import InputError
 from .images import DECODERS, ImageReadError, load_image, to_rgb8
 from .files import cache_dir, write_bytes
 
@@ -84,11 +85,11 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
     if path.is_dir():
         refs = folder_images(path)
         if not refs:
-            raise FileNotFoundError(f"{path}: no images ({', '.join(sorted(DECODERS))}) in this folder")
+            raise InputError(f"{path}: no images ({', '.join(sorted(DECODERS))}) in this folder")
         return refs
     if path.is_file():
         return [ImageRef(path.stem, str(path.resolve()), lambda: load_image(path))]
-    raise FileNotFoundError(f"{spec!r} is not 'samples', 'kodak', a folder or an image file")
+    raise InputError(f"{spec!r} is not 'samples', 'kodak', a folder or an image file")
 
 
 def folder_images(folder: Path) -> list[ImageRef]:
@@ -101,13 +102,13 @@ def folder_images(folder: Path) -> list[ImageRef]:
 
 def kodak_path(kodak_dir: str | Path | None = None) -> Path:
     """A folder holding all 24 Kodak images: the one given, ``$EVALKIT_KODAK_DIR``, or the cache
-    (downloading what is missing). Raises FileNotFoundError saying where to put the files."""
+    (downloading what is missing). Raises InputError saying where to put the files."""
     given = kodak_dir or os.environ.get("EVALKIT_KODAK_DIR")
     if given:
         folder = Path(given)
         missing = [n for n in KODAK_SHA256 if not (folder / n).is_file()]
         if missing:
-            raise FileNotFoundError(f"Kodak folder {folder} lacks {len(missing)} of 24 images "
+            raise InputError(f"Kodak folder {folder} lacks {len(missing)} of 24 images "
                                     f"(e.g. {missing[0]})")
         return folder
     folder = cache_dir() / "datasets" / "kodak"
@@ -122,7 +123,7 @@ def _download(url: str, dest: Path, sha256: str) -> None:
         with urllib.request.urlopen(url, timeout=30) as response:
             data = response.read()
     except (urllib.error.URLError, OSError) as exc:
-        raise FileNotFoundError(
+        raise InputError(
             f"cannot download {url} ({exc}). Put the 24 Kodak PNGs (kodim01.png … kodim24.png) in "
             f"{dest.parent}, or point --kodak-dir / EVALKIT_KODAK_DIR at a folder that has them") from exc
     if hashlib.sha256(data).hexdigest() != sha256:

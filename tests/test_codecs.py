@@ -33,8 +33,13 @@ def test_round_trip_through_bytes(name, photo_crop, tmp_path):
     assert decoded.dtype == np.uint8 and decoded.shape == photo_crop.shape
     assert psnr(photo_crop, decoded) > 24
     assert codec.encode(photo_crop, mid) == data, "encoders must be deterministic"
-    bpp = bits_per_pixel(path.stat().st_size, *photo_crop.shape[:2])
-    assert bpp == 8 * len(data) / (97 * 131)
+    assert bits_per_pixel(path.stat().st_size, *photo_crop.shape[:2]) == bits_per_pixel(len(data), 97, 131)
+
+
+def test_bits_per_pixel_counts_every_byte_over_the_original_pixels():
+    assert bits_per_pixel(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
+    assert bits_per_pixel(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
+    assert bits_per_pixel(3, 1, 1) == 24.0
     assert codec.library_version()
 
 
@@ -103,7 +108,7 @@ def test_bpg_without_its_programs_says_what_to_do():
 
 
 def test_unknown_codec_and_option():
-    with pytest.raises(KeyError, match="known codecs: jpeg"):
+    with pytest.raises(InputError, match="known codecs: jpeg"):
         get_codec("jpeg3000")
     with pytest.raises(ValueError, match="no option"):
         FAMILIES["jpeg"](quality=3)

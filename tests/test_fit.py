@@ -9,8 +9,10 @@ from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import cross_val_score
 
+from evalkit.errors import InputError
 from evalkit.fit import (CombinationModel, CombinedLoss, CombinedMetric, bootstrap_ci,
-                         metric_values, preferences, ransac, read_judgements, score_2afc)
+                         features_and_targets, metric_values, preferences, ransac,
+                         read_judgements, score_2afc)
 
 TRUE = np.array([0.01, 1.5, -1.0])      # weights of psnr, ms-ssim, lpips
 
@@ -92,21 +94,21 @@ def test_scikit_learn_api():
 def test_degenerate_inputs_give_clear_errors():
     x, p = simulate(100)
     collinear = np.c_[x[:, 0], 2 * x[:, 0], x[:, 3], 2 * x[:, 3]]
-    with pytest.raises(ValueError, match="collinear"):
+    with pytest.raises(InputError, match="collinear"):
         CombinedMetric().fit(collinear, p)
-    with pytest.raises(ValueError, match="need at least 3"):
+    with pytest.raises(InputError, match="need at least 3"):
         CombinedMetric().fit(x[:2], p[:2])
-    with pytest.raises(ValueError, match="need at least 2"):
+    with pytest.raises(InputError, match="need at least 2"):
         CombinedMetric().fit(x[:1, [0, 3]], p[:1])
     nan = x.copy()
     nan[5, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite .* row 5"):
+    with pytest.raises(InputError, match="NaN or infinite .* row 5"):
         CombinedMetric().fit(nan, p)
-    with pytest.raises(ValueError, match=r"p_A in \[0, 1\]"):
+    with pytest.raises(InputError, match=r"p_A in \[0, 1\]"):
         CombinedMetric().fit(x, p + 1)
-    with pytest.raises(ValueError, match="no intercept"):
+    with pytest.raises(InputError, match="no intercept"):
         CombinedMetric(fit_intercept=True).fit(x, p)
-    with pytest.raises(ValueError, match="formulation"):
+    with pytest.raises(InputError, match="formulation"):
         CombinedMetric("triplet").fit(x, p)
 
 
@@ -124,15 +126,19 @@ def _judgement_csv(path, n=400):
 
 
 def test_judgement_table_checks(tmp_path):
-    _judgement_csv(tmp_path / "j.csv")
+    written = _judgement_csv(tmp_path / "j.csv")
     table = read_judgements(tmp_path / "j.csv")
-    assert ((table["p_a"] >= 0) & (table["p_a"] <= 1)).all()
+    np.testing.assert_array_equal(table["p_a"], written["n_a"] / 15)
+    x, y = features_and_targets(metric_values(table, ["psnr", "ms-ssim", "lpips"]), ["psnr", "ms-ssim", "lpips"])
+    expected_x, _ = simulate(400, outliers=0.2)       # the precomputed columns, A's then B's, unchanged
+    np.testing.assert_allclose(x, expected_x, rtol=1e-12)
+    np.testing.assert_array_equal(y, table["p_a"])
     pd.DataFrame({"reference": ["r"], "a": ["x"], "n_a": [1]}).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(ValueError, match="lacks b, n_b"):
+    with pytest.raises(InputError, match="lacks b, n_b"):
         read_judgements(tmp_path / "bad.csv")
     pd.DataFrame({"reference": ["r"], "a": ["x"], "b": ["y"], "n_a": [-1], "n_b": [0]}).to_csv(
         tmp_path / "neg.csv", index=False)
-    with pytest.raises(ValueError, match="non-negative counts"):
+    with pytest.raises(InputError, match="non-negative counts"):
         read_judgements(tmp_path / "neg.csv")
 
 
@@ -164,8 +170,9 @@ def run(tmp_path_factory, shared_dir):
 
 
 def test_metrics_are_computed_for_real_images_and_the_model_is_a_metric_and_a_loss(run, shared_dir, tmp_path):
+    from evalkit.cli import main
     from evalkit.images import load_image
-    from evalkit.metrics import MetricEngine, read_pairs
+    from evalkit.metrics import psnr, read_pairs
     manifest = read_pairs(run / "manifest.csv")
     jpeg, webp = manifest[manifest.codec == "jpeg"], manifest[manifest.codec == "webp"]
     judgements = pd.DataFrame({"reference": jpeg["reference"].to_numpy(), "a": jpeg["reconstruction"].to_numpy(),
@@ -174,21 +181,27 @@ def test_metrics_are_computed_for_real_images_and_the_model_is_a_metric_and_a_lo
     weights = shared_dir / "weights"
     filled = metric_values(read_judgements(run / "j.csv"), ["psnr", "lpips"], root=run,
                            engine_options={"weights_dir": weights})
-    assert filled["lpips_a"].notna().all() and (filled["psnr_b"] > 20).all()
+    assert filled["lpips_a"].notna().all()
+    for side, rows in (("a", jpeg), ("b", webp)):     # A is JPEG's, B is WebP's, in order
+        direct = [psnr(load_image(run / r.reference), load_image(run / r.reconstruction))
+                  for r in rows.itertuples()]
+        np.testing.assert_allclose(filled[f"psnr_{side}"], direct, rtol=1e-12)
 
     model = CombinationModel(["psnr", "ms-ssim", "lpips"], [0.01, 1.0, -2.0], 0.1, "pairwise", 0.7)
     model.save(tmp_path / "combined.json")
-    engine = MetricEngine([f"combined:{tmp_path / 'combined.json'}"], weights_dir=weights, device="cpu")
-    result = engine.evaluate(manifest, root=run, progress=False).pairs
+    assert main(["metrics", "--manifest", str(run / "manifest.csv"), "--out", str(tmp_path / "m.csv"),
+                 "--metrics", f"combined:{tmp_path / 'combined.json'}", "--weights-dir", str(weights),
+                 "--quiet"]) == 0
+    result = pd.read_csv(tmp_path / "m.csv")
     expected = 0.01 * result["psnr"] + result["ms_ssim"] - 2 * result["lpips"] + 0.1
     np.testing.assert_allclose(result["combined"], expected)
 
-    loss_fn = CombinedLoss(tmp_path / "combined.json", weights_dir=weights)
+    loss_fn = CombinedLoss.from_model(tmp_path / "combined.json", weights_dir=weights)
     row = manifest.iloc[0]
     x = torch.from_numpy(load_image(run / row.reference)).permute(2, 0, 1)[None].float() / 255
     x_hat = (torch.from_numpy(load_image(run / row.reconstruction)).permute(2, 0, 1)[None].float() / 255)
     x_hat.requires_grad_(True)
     loss = loss_fn(x, x_hat)
     loss.backward()
-    assert loss.item() == pytest.approx(-result["combined"][0], rel=1e-4)
+    assert loss.item() == pytest.approx(-result["combined"][0], rel=1e-6)
     assert x_hat.grad is not None and x_hat.grad.abs().sum() > 0

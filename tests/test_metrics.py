@@ -4,14 +4,18 @@ import pandas as pd
 import pytest
 import torch
 
-from evalkit.metrics import (LPIPSMetric, MetricEngine, MSSSIMReference, WeightsError,
-                             frechet_distance, kernel_inception_distance, patches, psnr, psnr_y,
-                             read_pairs)
+from evalkit.errors import InputError
+from evalkit.metrics import (METRICS, MetricEngine, WeightsError, frechet_distance,
+                             kernel_inception_distance, pair_metric, patches, psnr, psnr_y,
+                             read_pairs, to_tensor)
 from evalkit.metrics.fid import load_inception, statistics
+from evalkit.metrics.lpips import LPIPS
+from evalkit.metrics.msssim import MSSSIM
 
 
 def tensor(images):
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    """uint8 images → (N, 3, H, W) float32 in [0, 1]."""
+    return to_tensor(np.stack(images))
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +58,20 @@ def test_psnr_matches_scikit_image(pairs):
 def test_ms_ssim_matches_pytorch_msssim(pairs):
     from pytorch_msssim import ms_ssim
     for ref, rec in pairs:
-        ours = MSSSIMReference(tensor([ref])).score(tensor([rec]))
-        theirs = ms_ssim(tensor([ref]), tensor([rec]), data_range=255, size_average=False)
+        ours = MSSSIM()(tensor([ref]), tensor([rec]))
+        theirs = ms_ssim(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255, size_average=False)
         assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
     ref = pairs[0][0]
-    batch = MSSSIMReference(tensor([ref])).score(tensor([rec for r, rec in pairs if r is ref or np.array_equal(r, ref)]))
+    metric = MSSSIM()
+    batch = metric.score(metric.prepare(tensor([ref])),
+                         tensor([rec for r, rec in pairs if np.array_equal(r, ref)]))
     assert batch.shape[0] == 4 and (batch < 1).all()
-    assert MSSSIMReference(tensor([ref])).score(tensor([ref])).item() == pytest.approx(1.0, abs=1e-6)
+    assert metric(tensor([ref]), tensor([ref])).item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_ms_ssim_refuses_small_images():
-    with pytest.raises(ValueError, match="at least 161 px"):
-        MSSSIMReference(torch.zeros(1, 3, 160, 400))
+    with pytest.raises(InputError, match="at least 161 px"):
+        MSSSIM()(torch.zeros(1, 3, 160, 400), torch.zeros(1, 3, 160, 400))
 
 
 def test_lpips_matches_the_package(pairs, weights):
@@ -73,19 +79,19 @@ def test_lpips_matches_the_package(pairs, weights):
     reference = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
     reference.load_state_dict(torch.load(weights / "lpips-alex-v0.1.pth"))
     reference.eval()
-    ours = LPIPSMetric("alex", weights_dir=weights)
-    assert not ours.model.training
+    ours = LPIPS("alex", weights_dir=weights)
+    assert not ours.model.training and not ours.train().model.training
     for ref, rec in pairs:
         with torch.no_grad():
-            theirs = reference(tensor([ref]) / 127.5 - 1, tensor([rec]) / 127.5 - 1).item()
-        assert ours(tensor([ref]) / 255, tensor([rec]) / 255).item() == pytest.approx(theirs, rel=1e-5)
+            theirs = reference(tensor([ref]) * 2 - 1, tensor([rec]) * 2 - 1).item()
+        assert ours(tensor([ref]), tensor([rec])).item() == pytest.approx(theirs, rel=1e-5)
 
 
 def test_lpips_small_images_and_reduced_precision(pairs, weights):
-    metric = LPIPSMetric("alex", weights_dir=weights)
-    with pytest.raises(ValueError, match="16×20 px is too small for LPIPS-alex"):
+    metric = LPIPS("alex", weights_dir=weights)
+    with pytest.raises(InputError, match="16×20 px is too small for LPIPS-alex"):
         metric(torch.rand(1, 3, 20, 16), torch.rand(1, 3, 20, 16))
-    ref, rec = (tensor([a]) / 255 for a in pairs[0])
+    ref, rec = (tensor([a]) for a in pairs[0])
     full = metric(ref, rec).item()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         reduced = metric(ref, rec).float().item()
@@ -98,7 +104,7 @@ def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(WeightsError, match=r"vgg16-397923af\.pth.*download\.pytorch\.org.*lpips-vgg-v0\.1\.pth"):
-        LPIPSMetric("vgg", weights_dir=tmp_path)
+        LPIPS("vgg", weights_dir=tmp_path)
     with pytest.raises(WeightsError, match=r"pt_inception-2015-12-05-6726825d\.pth.*github\.com/mseitzer"):
         load_inception(tmp_path)
 
@@ -162,11 +168,12 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
     engine = MetricEngine(["psnr", "psnr-y", "ms-ssim", "lpips", "fid", "kid"], weights_dir=weights,
                           device="cpu", batch_size=3)
     result = engine.evaluate(table, root=run, progress=False)
-    direct = LPIPSMetric("alex", weights_dir=weights)
+    from pytorch_msssim import ms_ssim
+    from skimage.metrics import peak_signal_noise_ratio
     for (ref, rec), row in zip(pairs, result.pairs.itertuples()):
-        assert row.psnr == pytest.approx(psnr(ref, rec), rel=1e-12)
-        assert row.ms_ssim == pytest.approx(MSSSIMReference(tensor([ref])).score(tensor([rec])).item(), rel=1e-5)
-        assert row.lpips == pytest.approx(direct(tensor([ref]) / 255, tensor([rec]) / 255).item(), rel=1e-5)
+        assert row.psnr == pytest.approx(peak_signal_noise_ratio(ref, rec, data_range=255), rel=1e-12)
+        theirs = ms_ssim(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255)
+        assert row.ms_ssim == pytest.approx(theirs.item(), rel=1e-5)
     sets = result.sets.set_index(["codec", "target_bpp"])
     assert len(sets) == 4 and (sets["n_samples"] == 2).all() and (sets["n_samples_patch"] == 16).all()
     assert (sets["fid_patch"] > 0).all() and np.isfinite(sets["kid"]).all()
@@ -184,22 +191,22 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
 def test_engine_errors(run, tmp_path, weights):
     from PIL import Image
     table = read_pairs(run / "manifest.csv")
-    with pytest.raises(ValueError, match="unknown metric.*'ssim'.*choose from psnr"):
+    with pytest.raises(InputError, match="unknown metric.*'ssim'.*choose from psnr"):
         MetricEngine(["ssim"])
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(small)
     bad = pd.DataFrame({"reference": [str(run / table["reference"][0])], "reconstruction": [str(small)]})
-    with pytest.raises(ValueError, match="small.png is 120×100 but its reference"):
+    with pytest.raises(InputError, match="small.png is 120×100 but its reference"):
         MetricEngine(["psnr"], cache=False).evaluate(bad, progress=False)
     tiny = pd.DataFrame({"reference": [str(small)], "reconstruction": [str(small)]})
     assert MetricEngine(["psnr"], cache=False).evaluate(tiny, progress=False).pairs["psnr"][0] == np.inf
-    with pytest.raises(ValueError, match="at least 161 px"):
+    with pytest.raises(InputError, match="at least 161 px"):
         MetricEngine(["ms-ssim"], cache=False).evaluate(tiny, progress=False)
-    with pytest.raises(FileNotFoundError, match="nothere.png"):
+    with pytest.raises(InputError, match="nothere.png"):
         MetricEngine(["psnr"]).evaluate(pd.DataFrame({"reference": ["nothere.png"],
                                                       "reconstruction": ["nothere.png"]}))
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="reference and reconstruction"):
+    with pytest.raises(InputError, match="reference and reconstruction"):
         read_pairs(tmp_path / "t.csv")
 
 
@@ -214,3 +221,95 @@ def test_cli_metrics_writes_csv_and_parquet(run, weights, capsys):
     assert "n_samples" in pd.read_parquet(run / "m_sets.parquet").columns
     assert "fid" in capsys.readouterr().out
     assert main(["metrics", "--manifest", str(run / "manifest.csv"), "--metrics", "psnr,nope"]) == 2
+
+
+# ------------------------------------------------------------------ the registry's torch forms
+DIFFERENTIABLE = [name for name, m in METRICS.items() if m.differentiable]
+
+
+def test_registry_declares_every_metric_once():
+    assert set(DIFFERENTIABLE) == {"psnr", "psnr-y", "ms-ssim", "lpips", "lpips-vgg", "lpips-squeeze"}
+    columns = [c for m in METRICS.values() for c in m.columns]
+    assert len(columns) == len(set(columns))
+    assert [n for n, m in METRICS.items() if m.level == "set"] == ["fid", "kid"]
+    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim"}
+    with pytest.raises(InputError, match="unknown pair-level metric 'fid'"):
+        pair_metric("fid")
+
+
+@pytest.mark.parametrize("name", ["psnr", "psnr-y", "ms-ssim", "lpips"])
+def test_torch_form_equals_the_engine_on_kodak(name, run, pairs, weights):
+    """What a training loss computes is what the engine reports: the same 8-bit images in, the
+    same value out (the alternative trunks share LPIPS' code and have no weights here)."""
+    engine = MetricEngine([name], weights_dir=weights, device="cpu", cache=False)
+    column = METRICS[name].column
+    reported = engine.evaluate(read_pairs(run / "manifest.csv"), root=run, progress=False).pairs[column]
+    form = pair_metric(name, weights)
+    x = torch.cat([tensor([ref]) for ref, _ in pairs]).requires_grad_(False)
+    x_hat = torch.cat([tensor([rec]) for _, rec in pairs]).requires_grad_(True)
+    values = form(x, x_hat)
+    np.testing.assert_allclose(values.detach().double().numpy(), reported.to_numpy(), rtol=0, atol=1e-6)
+    values.sum().backward()
+    assert torch.isfinite(x_hat.grad).all() and x_hat.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["psnr", "psnr-y"])
+def test_psnr_gradients_pass_gradcheck(name):
+    x, x_hat = torch.rand(2, 3, 6, 5, dtype=torch.float64), torch.rand(2, 3, 6, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(pair_metric(name), (x, x_hat.requires_grad_()))
+
+
+def test_ms_ssim_gradient_passes_gradcheck():
+    """Full-size (MS-SSIM needs 161 px a side), so the fast mode: the gradient is checked along
+    random directions against central finite differences, in float64."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 164, 170, dtype=torch.float64, generator=generator)
+    x_hat = (x + 0.1 * torch.rand(x.shape, dtype=torch.float64, generator=generator)).clamp(0, 1)
+    assert torch.autograd.gradcheck(MSSSIM(), (x, x_hat.requires_grad_()), fast_mode=True)
+
+
+def test_lpips_gradient_passes_gradcheck(weights):
+    metric = LPIPS("alex", weights_dir=weights).double()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 48, 40, dtype=torch.float64, generator=generator)
+    x_hat = torch.rand(1, 3, 48, 40, dtype=torch.float64, generator=generator)
+    assert torch.autograd.gradcheck(metric, (x, x_hat.requires_grad_()), fast_mode=True)
+    assert not any(p.requires_grad for p in metric.parameters())   # the network stays frozen
+
+
+def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, weights):
+    """Patches cut by hand (a 256-px grid from the corner, and one shifted by 128 px), pool3
+    features from pytorch-fid's network, FID by pytorch-fid, KID by scikit-learn's polynomial
+    kernel: the engine's patch FID/KID must equal these."""
+    from pytorch_fid.fid_score import calculate_frechet_distance
+    from sklearn.metrics.pairwise import polynomial_kernel
+
+    from evalkit.images import load_image
+    table = read_pairs(run / "manifest.csv")
+    group = table[(table.codec == "webp") & (table.target_bpp == 0.8)]
+    engine = MetricEngine(["fid", "kid"], weights_dir=weights, device="cpu", cache=False)
+    row = engine.evaluate(group, root=run, progress=False).sets.iloc[0]
+    model = load_inception(weights)
+
+    def patch_features(paths):
+        tiles = []
+        for p in paths:
+            image = load_image(run / p)
+            h, w = image.shape[:2]
+            for offset in (0, 128):
+                for top in range(offset, h - 255, 256):
+                    for left in range(offset, w - 255, 256):
+                        tiles.append(image[top:top + 256, left:left + 256])
+        with torch.no_grad():
+            return model(tensor(tiles))[0].flatten(1).double().numpy()
+
+    a, b = patch_features(group["reference"]), patch_features(group["reconstruction"])
+    assert row.n_samples_patch == len(b) == 16
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    expected_fid = calculate_frechet_distance(mu_a, np.cov(a, rowvar=False), mu_b, np.cov(b, rowvar=False))
+    assert row.fid_patch == pytest.approx(expected_fid, rel=1e-4)   # sqrtm of a singular product: ~1e-5
+    kernel = lambda x, y: polynomial_kernel(x, y, degree=3, gamma=1 / x.shape[1], coef0=1)
+    n = len(a)
+    off_diagonal = lambda k: (k.sum() - np.trace(k)) / (n * (n - 1))
+    expected_kid = off_diagonal(kernel(a, a)) + off_diagonal(kernel(b, b)) - 2 * kernel(a, b).mean()
+    assert row.kid_patch == pytest.approx(expected_kid, rel=1e-6)

@@ -69,11 +69,17 @@ def test_integer_axis_reports_the_gap_it_cannot_close():
 
 
 def test_plateaus_and_decreasing_axes_do_not_stall():
-    steps = search_for(lambda d: 2000 / (1 + round(d * 4) / 4), Axis("distance", 0.01, 25,
-                                                                      increasing=False, log=True))
+    """A staircase: bpp = 2 / (1 + k/4) for k = round(4·distance). A search that stalls on a
+    plateau stops at some step; a working one reaches the step nearest the target, and flags
+    it only when no step lies within tolerance."""
+    size = lambda d: 2000 / (1 + round(d * 4) / 4)
+    steps = search_for(size, Axis("distance", 0.01, 25, increasing=False, log=True))
+    levels = np.array(sorted({int(size(k / 4)) / 1000 for k in range(101)}))
     for t in TARGETS:
         m = steps.match(t)
-        assert m.encodes <= 40 and (abs(m.rel_error) <= 0.01 or m.flag == COARSE_AXIS)
+        nearest = levels[np.argmin(np.abs(levels - t))]
+        assert m.encodes <= 40 and m.bpp == nearest
+        assert (m.flag == COARSE_AXIS) == (abs(nearest / t - 1) > 0.01)
 
 
 def test_encodes_are_reused_across_targets_and_stored():

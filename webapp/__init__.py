@@ -29,7 +29,7 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     engine = _open_storage(database_url or f"sqlite:///{config.database_path}", design)
 
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["evalkit"] = {
         "config": config, "engine": engine, "images": _image_index(config, design),
         "admin_token": admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from ..errors import InputError
 from .base import Axis, Codec, CodecError, bits_per_pixel
 from .bpg import BPG
 from .jpegxl import JPEGXL
@@ -32,11 +33,11 @@ def zoo() -> dict[str, dict]:
 def get_codec(name: str) -> Codec:
     """The codec configuration called ``name`` in the zoo, ready to use.
 
-    Raises ``KeyError`` for an unknown name and :class:`CodecError` when the codec cannot run
+    Raises :class:`~evalkit.errors.InputError` for an unknown name and :class:`CodecError` when the codec cannot run
     on this machine (the message says what is missing).
     """
     if name not in zoo():
-        raise KeyError(f"unknown codec {name!r}; known codecs: {', '.join(zoo())}")
+        raise InputError(f"unknown codec {name!r}; known codecs: {', '.join(zoo())}")
     options = dict(zoo()[name])
     family = FAMILIES[options.pop("family")]
     reason = family.unavailable_reason()

@@ -1,13 +1,15 @@
 """Learned metric combinations: fit weights of metrics to human 2AFC judgements with RANSAC
 over SVD least squares (Patel et al., supplement §2), score any metric against people, and use a
 fitted combination as a metric or as a training loss."""
-from .estimator import CombinedMetric
+from .estimator import CombinedMetric, combined_quality
 from .judgements import features_and_targets, metric_values, read_judgements
-from .model import CombinationModel, CombinedLoss
+from .model import (COMBINED_PREFIX, CombinationModel, CombinedLoss, add_combined_columns,
+                    combined_column, split_metric_names)
 from .ransac import ransac, svd_solve
 from .scoring import bootstrap_ci, preferences, score_2afc
 from .selection import compare_combinations, held_out_scores
 
-__all__ = ["CombinationModel", "CombinedLoss", "CombinedMetric", "bootstrap_ci",
-           "compare_combinations", "features_and_targets", "held_out_scores", "metric_values", "preferences",
-           "ransac", "read_judgements", "score_2afc", "svd_solve"]
+__all__ = ["COMBINED_PREFIX", "CombinationModel", "CombinedLoss", "CombinedMetric",
+           "add_combined_columns", "bootstrap_ci", "combined_column", "combined_quality",
+           "compare_combinations", "features_and_targets", "held_out_scores", "metric_values",
+           "preferences", "ransac", "read_judgements", "score_2afc", "split_metric_names", "svd_solve"]

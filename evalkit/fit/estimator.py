@@ -22,10 +22,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import InputError
 from .ransac import ransac
 from .scoring import preferences, score_2afc
 
 FORMULATIONS = ("pairwise", "per-sample")
+
+
+def combined_quality(values, coef, intercept):
+    """q = values · coef + intercept: the one quality rule of a combination, for NumPy arrays
+    (the estimator, a saved model on a table) and torch tensors (the training loss) alike."""
+    return values @ coef + intercept
 
 
 class CombinedMetric(RegressorMixin, BaseEstimator):
@@ -62,10 +69,10 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
     def _split(X) -> tuple[np.ndarray, np.ndarray]:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] % 2 or X.shape[1] == 0:
-            raise ValueError(f"X must be (n, 2k): k metric values of A then k of B; got {X.shape}")
+            raise InputError(f"X must be (n, 2k): k metric values of A then k of B; got {X.shape}")
         if not np.isfinite(X).all():
             rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise ValueError(f"metric values are NaN or infinite in {len(rows)} judgement(s), "
+            raise InputError(f"metric values are NaN or infinite in {len(rows)} judgement(s), "
                              f"first at row {rows[0]} (identical images give PSNR = inf: drop or cap them)")
         k = X.shape[1] // 2
         return X[:, :k], X[:, k:]
@@ -81,26 +88,26 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
     # -------------------------------------------------------------------- API
     def fit(self, X, y):
         if self.formulation not in FORMULATIONS:
-            raise ValueError(f"formulation must be one of {FORMULATIONS}, got {self.formulation!r}")
+            raise InputError(f"formulation must be one of {FORMULATIONS}, got {self.formulation!r}")
         if self.fit_intercept and self.formulation == "pairwise":
-            raise ValueError("the pairwise formulation has no intercept (it cancels in m(A) − m(B))")
+            raise InputError("the pairwise formulation has no intercept (it cancels in m(A) − m(B))")
         xa, xb = self._split(X)
         p = np.asarray(y, dtype=np.float64)
         if p.shape != (len(xa),) or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-            raise ValueError("y must hold one preference fraction p_A in [0, 1] per judgement")
+            raise InputError("y must hold one preference fraction p_A in [0, 1] per judgement")
         k = xa.shape[1]
         needed = k + self.fit_intercept
         if len(xa) < max(needed, 2):
-            raise ValueError(f"{len(xa)} judgement(s) cannot fit {k} metric weight(s): "
+            raise InputError(f"{len(xa)} judgement(s) cannot fit {k} metric weight(s): "
                              f"need at least {max(needed, 2)}")
         values = np.vstack([xa, xb])
         self.scale_ = values.std(axis=0) if self.standardize else np.ones(k)
         if (self.scale_ == 0).any():
-            raise ValueError("a metric is constant over these judgements and cannot be weighted")
+            raise InputError("a metric is constant over these judgements and cannot be weighted")
         a, b = self._equations(xa, xb, p)
         s = np.linalg.svd(a, compute_uv=False)
         if s[-1] <= 1e-9 * s[0]:
-            raise ValueError("the metrics are collinear on these judgements (the design matrix is "
+            raise InputError("the metrics are collinear on these judgements (the design matrix is "
                              "rank-deficient): drop one of them")
         self.threshold_ = (float(np.median(np.abs(b - np.median(b))))
                            if self.residual_threshold is None else float(self.residual_threshold))
@@ -116,7 +123,7 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
     def quality(self, values) -> np.ndarray:
         """Combined quality q = d·m + intercept of images with metric values (n, k)."""
         check_is_fitted(self)
-        return np.asarray(values, np.float64) @ self.coef_ + self.intercept_
+        return combined_quality(np.asarray(values, np.float64), self.coef_, self.intercept_)
 
     def decision_function(self, X) -> np.ndarray:
         """q(A) − q(B): positive where A is predicted to be preferred."""

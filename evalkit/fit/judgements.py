@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..metrics.engine import PAIR_METRICS, read_table
+from ..errors import InputError
+from ..metrics import metric, read_table
 
 REQUIRED = ("reference", "a", "b", "n_a", "n_b")
 
@@ -24,14 +25,14 @@ def read_judgements(path: str | Path) -> pd.DataFrame:
     table = read_table(path)
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise ValueError(f"{path}: a judgement table needs the columns {', '.join(REQUIRED)}; "
+        raise InputError(f"{path}: a judgement table needs the columns {', '.join(REQUIRED)}; "
                          f"lacks {', '.join(missing)}")
     if table.empty:
-        raise ValueError(f"{path}: no judgements")
+        raise InputError(f"{path}: no judgements")
     counts = table[["n_a", "n_b"]].apply(pd.to_numeric, errors="coerce")
     bad = counts.isna().any(axis=1) | (counts < 0).any(axis=1) | (counts.sum(axis=1) == 0)
     if bad.any():
-        raise ValueError(f"{path}: n_a and n_b must be non-negative counts with a positive sum; "
+        raise InputError(f"{path}: n_a and n_b must be non-negative counts with a positive sum; "
                          f"{int(bad.sum())} row(s) are not, first at row {int(np.flatnonzero(bad)[0])}")
     table = table.assign(n_a=counts["n_a"], n_b=counts["n_b"])
     return table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
@@ -41,11 +42,8 @@ def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".
                   engine_options: dict | None = None) -> pd.DataFrame:
     """Columns ``<column>_a`` and ``<column>_b`` for each metric: taken from the table where
     present, otherwise computed by the metric engine (cached) on (reference, a) and (reference, b)."""
-    unknown = [m for m in metrics if m not in PAIR_METRICS]
-    if unknown:
-        raise ValueError(f"cannot fit on {unknown}: choose among {', '.join(PAIR_METRICS)}")
-    todo = [m for m in metrics
-            if not {f"{PAIR_METRICS[m]}_a", f"{PAIR_METRICS[m]}_b"} <= set(table.columns)]
+    columns = {m: metric(m, "pair").column for m in metrics}
+    todo = [m for m in metrics if not {f"{columns[m]}_a", f"{columns[m]}_b"} <= set(table.columns)]
     out = table.copy()
     if todo:
         from ..metrics import MetricEngine
@@ -54,14 +52,13 @@ def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".
         result = MetricEngine(todo, **(engine_options or {})).evaluate(pairs, root=root).pairs
         n = len(table)
         for m in todo:
-            column = PAIR_METRICS[m]
-            out[f"{column}_a"] = result[column].to_numpy()[:n]
-            out[f"{column}_b"] = result[column].to_numpy()[n:]
+            out[f"{columns[m]}_a"] = result[columns[m]].to_numpy()[:n]
+            out[f"{columns[m]}_b"] = result[columns[m]].to_numpy()[n:]
     return out
 
 
 def features_and_targets(table: pd.DataFrame, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """X = [m(A)…, m(B)…] and y = p_A for :class:`~evalkit.fit.estimator.CombinedMetric`."""
-    columns = [PAIR_METRICS[m] for m in metrics]
+    columns = [metric(m, "pair").column for m in metrics]
     x = table[[f"{c}_a" for c in columns] + [f"{c}_b" for c in columns]].to_numpy(np.float64)
     return x, table["p_a"].to_numpy(np.float64)

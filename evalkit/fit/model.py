@@ -1,8 +1,11 @@
-"""A fitted combination saved as JSON, loaded back as a metric and as a differentiable loss.
+"""A fitted combination saved as JSON, applied to a metrics table, and used as a training loss.
 
-The file holds ``metrics`` (engine names), ``coef`` (weights in the metrics' own units),
-``intercept``, ``formulation``, ``score_2afc`` (held-out) with its confidence interval, and the
-standardisation used. Its quality q = Σ coef_i · m_i + intercept grows with human preference.
+One idea in three forms: :class:`~evalkit.fit.estimator.CombinedMetric` is fitted;
+:meth:`CombinationModel.from_estimator` keeps what it learned (``metrics`` as registry names,
+``coef`` in the metrics' own units, ``intercept``, ``formulation``, the held-out ``score_2afc``
+with its confidence interval, the standardisation); :meth:`CombinedLoss.from_model` turns that
+into a differentiable loss. All three compute q with the one rule
+:func:`~evalkit.fit.estimator.combined_quality`; q grows with human preference.
 """
 from __future__ import annotations
 
@@ -11,12 +14,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .. import __version__
-from ..metrics.engine import PAIR_METRICS
-from ..metrics.psnr import Y_WEIGHTS
+from ..errors import InputError
 from ..files import write_json
+from ..metrics import metric, pair_metric
+from .estimator import CombinedMetric, combined_quality
+
+#: How a fitted model is named among metrics on the command line: ``combined:MODEL.json``.
+COMBINED_PREFIX = "combined:"
 
 
 @dataclass
@@ -32,13 +40,21 @@ class CombinationModel:
     n_judgements: int = 0
     evalkit_version: str = __version__
 
+    @classmethod
+    def from_estimator(cls, estimator: CombinedMetric, metrics: list[str], score_2afc: float,
+                       score_2afc_ci: list[float], n_judgements: int) -> "CombinationModel":
+        """What a fitted estimator learned, with its held-out score, ready to save."""
+        return cls(list(metrics), estimator.coef_.tolist(), estimator.intercept_,
+                   estimator.formulation, float(score_2afc), list(score_2afc_ci),
+                   estimator.coef_scaled_.tolist(), estimator.scale_.tolist(), n_judgements)
+
     @property
     def columns(self) -> list[str]:
-        return [PAIR_METRICS[m] for m in self.metrics]
+        return [metric(m).column for m in self.metrics]
 
     def quality(self, values: np.ndarray) -> np.ndarray:
         """q for metric values (n, k) in the order of :attr:`metrics`."""
-        return np.asarray(values, np.float64) @ np.asarray(self.coef) + self.intercept
+        return combined_quality(np.asarray(values, np.float64), np.asarray(self.coef), self.intercept)
 
     def save(self, path: str | Path) -> None:
         write_json(path, asdict(self))
@@ -47,46 +63,55 @@ class CombinationModel:
     def load(cls, path: str | Path) -> "CombinationModel":
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-            model = cls(**data)
+            model = cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: not a combined-metric model file ({exc})") from exc
-        unknown = [m for m in model.metrics if m not in PAIR_METRICS]
-        if unknown or len(model.coef) != len(model.metrics):
-            raise ValueError(f"{path}: metrics {model.metrics} and coef {model.coef} do not match "
-                             f"the engine's metrics ({', '.join(PAIR_METRICS)})")
+            raise InputError(f"{path}: not a combined-metric model file ({exc})") from exc
+        for name in model.metrics:
+            metric(name, "pair")
+        if len(model.coef) != len(model.metrics):
+            raise InputError(f"{path}: {len(model.metrics)} metrics but {len(model.coef)} weights")
         return model
+
+
+def combined_column(path: str | Path) -> str:
+    """Column of a fitted combination: ``combined``, or ``combined_<file stem>``."""
+    stem = Path(path).stem
+    return "combined" if stem == "combined" else f"combined_{stem}"
+
+
+def split_metric_names(names: list[str]) -> tuple[list[str], dict[str, CombinationModel]]:
+    """Engine metric names, and the fitted models named ``combined:MODEL.json``; the engine names
+    include every metric a model needs."""
+    models = {n[len(COMBINED_PREFIX):]: CombinationModel.load(n[len(COMBINED_PREFIX):])
+              for n in names if n.startswith(COMBINED_PREFIX)}
+    plain = [n for n in names if not n.startswith(COMBINED_PREFIX)]
+    return list(dict.fromkeys(plain + [m for model in models.values() for m in model.metrics])), models
+
+
+def add_combined_columns(pairs: pd.DataFrame, models: dict[str, CombinationModel]) -> pd.DataFrame:
+    """``pairs`` (the engine's output) with one quality column per fitted model."""
+    return pairs.assign(**{combined_column(path): model.quality(pairs[model.columns].to_numpy(np.float64))
+                           for path, model in models.items()})
 
 
 class CombinedLoss(torch.nn.Module):
     """−q(x, x̂), averaged over a batch: a training loss that pushes a codec toward what people
-    prefer. Inputs are (N, 3, H, W) in [0, 1]; gradients flow to x̂. PSNR is computed from the
-    MSE of the un-rounded images (the metric rounds to 8 bits; a loss cannot).
+    prefer. Inputs are (N, 3, H, W) in [0, 1]; gradients flow to x̂. Each term is the metric
+    registry's torch form, so on 8-bit images the loss equals −q of the engine's values.
     """
 
-    def __init__(self, model: CombinationModel | str | Path, weights_dir=None):
+    def __init__(self, model: CombinationModel, weights_dir=None):
         super().__init__()
-        from ..metrics.lpips import load_lpips
+        self.model = model
+        self.terms = torch.nn.ModuleList(pair_metric(m, weights_dir) for m in model.metrics)
+        self.register_buffer("coef", torch.tensor(model.coef, dtype=torch.float64))
 
-        self.model = model if isinstance(model, CombinationModel) else CombinationModel.load(model)
-        self.register_buffer("coef", torch.tensor(self.model.coef, dtype=torch.float32))
-        nets = {"lpips": "alex", "lpips-vgg": "vgg", "lpips-squeeze": "squeeze"}
-        self.lpips = torch.nn.ModuleDict({m.replace("-", "_"): load_lpips(nets[m], weights_dir)
-                                          for m in self.model.metrics if m in nets})
-
-    def _term(self, name: str, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        from ..metrics.msssim import MSSSIMReference
-
-        if name in ("psnr", "psnr-y"):
-            if name == "psnr-y":
-                w = x.new_tensor(Y_WEIGHTS).view(1, 3, 1, 1)   # the +16 offset cancels in x − x̂
-                x, x_hat = (x * w).sum(1, keepdim=True), (x_hat * w).sum(1, keepdim=True)
-            mse = ((x - x_hat) ** 2).flatten(1).mean(1)
-            return -10.0 * torch.log10(mse.clamp_min(1e-12))
-        if name == "ms-ssim":
-            return MSSSIMReference(x * 255.0).score(x_hat * 255.0)
-        return self.lpips[name.replace("-", "_")](x, x_hat, normalize=True).flatten()
+    @classmethod
+    def from_model(cls, model: CombinationModel | str | Path, weights_dir=None) -> "CombinedLoss":
+        """The loss of a model, or of a saved model file."""
+        return cls(model if isinstance(model, CombinationModel) else CombinationModel.load(model),
+                   weights_dir)
 
     def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        terms = torch.stack([self._term(m, x, x_hat) for m in self.model.metrics], dim=1)
-        return -(terms @ self.coef + self.model.intercept).mean()
+        values = torch.stack([term(x, x_hat).double() for term in self.terms], dim=1)
+        return -combined_quality(values, self.coef, self.model.intercept).mean().to(x_hat.dtype)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 _CHUNK = 32   # hypotheses scored together
 
 
@@ -44,7 +46,7 @@ def ransac(a: np.ndarray, b: np.ndarray, threshold: float, n_hypotheses: int = 1
     hypotheses = svd_solve(a[picks], b[picks], rcond)             # (H, m); NaN where degenerate
     valid = np.flatnonzero(np.isfinite(hypotheses).all(axis=1))
     if len(valid) == 0:
-        raise ValueError("every minimal sample set was degenerate: the metrics are (nearly) "
+        raise InputError("every minimal sample set was degenerate: the metrics are (nearly) "
                          "collinear on these samples, or there are too few distinct samples")
     # Inlier counts in float32, a block of hypotheses at a time, residuals as one product
     # [d, −1]·[a, b]ᵀ: the block × n residual matrix stays small and its rows are contiguous.

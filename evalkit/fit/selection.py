@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold
 
+from ..errors import InputError
 from .estimator import CombinedMetric
 from .judgements import features_and_targets
 from .model import CombinationModel
@@ -29,13 +30,13 @@ def held_out_scores(table: pd.DataFrame, metrics: list[str], folds: int = 5,
 def _splits(table, folds, split_column, seed):
     if split_column:
         if split_column not in table.columns:
-            raise ValueError(f"no column {split_column!r} to split on")
+            raise InputError(f"no column {split_column!r} to split on")
         part = table[split_column].astype(str).str.lower()
         if not {"train", "test"} <= set(part):
-            raise ValueError(f"column {split_column!r} must hold 'train' and 'test'")
+            raise InputError(f"column {split_column!r} must hold 'train' and 'test'")
         return [(np.flatnonzero(part == "train"), np.flatnonzero(part == "test"))]
     if len(table) < folds:
-        raise ValueError(f"{len(table)} judgement(s) are too few for {folds}-fold cross-validation")
+        raise InputError(f"{len(table)} judgement(s) are too few for {folds}-fold cross-validation")
     groups = table["reference"].astype(str).to_numpy()
     if len(set(groups)) >= folds:
         return list(GroupKFold(n_splits=folds).split(table, groups=groups))
@@ -54,10 +55,8 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
             lo, hi = bootstrap_ci(scores, seed=seed)
             x, y = features_and_targets(table, list(subset))
             fitted = CombinedMetric(random_state=seed, **params).fit(x, y)
-            model = CombinationModel(
-                list(subset), fitted.coef_.tolist(), fitted.intercept_,
-                fitted.formulation, float(scores.mean()), [lo, hi], fitted.coef_scaled_.tolist(),
-                fitted.scale_.tolist(), len(table))
+            model = CombinationModel.from_estimator(fitted, list(subset), scores.mean(), [lo, hi],
+                                                    len(table))
             models[subset] = model
             rows.append({"metrics": " + ".join(subset),
                          "weights": ", ".join(f"{c:+.4g}·{m}" for m, c in zip(subset, model.coef)),

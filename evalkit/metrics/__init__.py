@@ -1,7 +1,8 @@
-"""Metrics correct to their reference implementations, and the batched engine that runs them.
+"""Metrics equal to their reference implementations, and the batched engine that runs them.
 
-Functional forms (``psnr``, ``psnr_y``, ``frechet_distance``, ``kernel_inception_distance``),
-per-reference scorers (``MSSSIMReference``, ``LPIPSMetric``) and :class:`MetricEngine`, which
+Each metric is declared once in :data:`~evalkit.metrics.registry.METRICS`. Pair metrics have one
+torch implementation (:class:`~evalkit.metrics.base.PairMetric`, differentiable, on (N, 3, H, W)
+tensors in [0, 1]) used by the engine and by training losses alike; :class:`MetricEngine`
 evaluates a whole manifest::
 
     from evalkit.metrics import MetricEngine, read_pairs
@@ -9,14 +10,18 @@ evaluates a whole manifest::
         read_pairs("runs/kodak/manifest.csv"), root="runs/kodak")
     result.pairs      # one row per pair, columns psnr, ms_ssim, lpips
     result.sets       # FID / KID per (codec, target_bpp), with sample counts
+
+    from evalkit.metrics import pair_metric
+    lpips = pair_metric("lpips", weights_dir="../shared/weights")   # lpips(x, x_hat) → (N,)
 """
-from .engine import PAIR_METRICS, SET_METRICS, MetricEngine, MetricsResult, read_pairs, write_table
+from .base import PairMetric, to_tensor
+from .engine import MetricEngine, MetricsResult, read_pairs, read_table, write_table
 from .fid import frechet_distance, kernel_inception_distance, patches
-from .lpips import LPIPSMetric
-from .msssim import MSSSIMReference
 from .psnr import psnr, psnr_y
+from .registry import METRICS, PAIR_METRICS, SET_METRICS, Metric, metric, pair_metric
 from .weights import WeightsError
 
-__all__ = ["PAIR_METRICS", "SET_METRICS", "LPIPSMetric", "MSSSIMReference", "MetricEngine",
-           "MetricsResult", "WeightsError", "frechet_distance", "kernel_inception_distance",
-           "patches", "psnr", "psnr_y", "read_pairs", "write_table"]
+__all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Metric", "MetricEngine", "MetricsResult",
+           "PairMetric", "WeightsError", "frechet_distance", "kernel_inception_distance", "metric",
+           "pair_metric", "patches", "psnr", "psnr_y", "read_pairs", "read_table", "to_tensor",
+           "write_table"]

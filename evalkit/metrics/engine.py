@@ -18,18 +18,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import InputError
 from ..images import load_image
+from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
 from .fid import frechet_distance, kernel_inception_distance, load_inception, patches
-from .lpips import LPIPSMetric
-from .msssim import MSSSIMReference
-from .psnr import psnr, psnr_y
+from .registry import METRICS, metric, pair_metric
 
-#: Per-pair metrics: CLI name → output column.
-PAIR_METRICS = {"psnr": "psnr", "psnr-y": "psnr_y", "ms-ssim": "ms_ssim", "lpips": "lpips",
-                "lpips-vgg": "lpips_vgg", "lpips-squeeze": "lpips_squeeze"}
-#: Set-level metrics, computed per group.
-SET_METRICS = ("fid", "kid")
 GROUP_COLUMNS = ("codec", "target_bpp")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -40,29 +35,11 @@ class MetricsResult:
     sets: pd.DataFrame | None    # FID / KID per group, with sample counts (None if not asked)
 
 
-COMBINED_PREFIX = "combined:"
-
-
-def parse_metrics(names: list[str]) -> list[str]:
-    known = list(PAIR_METRICS) + list(SET_METRICS)
-    unknown = [n for n in names if n not in known and not n.startswith(COMBINED_PREFIX)]
-    if unknown or not names:
-        raise ValueError(f"unknown metric(s) {unknown or names}; choose from {', '.join(known)}, "
-                         f"or {COMBINED_PREFIX}MODEL.json (a model from 'evalkit fit')")
-    return list(dict.fromkeys(names))
-
-
-def combined_column(path: str) -> str:
-    """Column of a fitted combination: ``combined``, or ``combined_<file stem>``."""
-    stem = Path(path).stem
-    return "combined" if stem == "combined" else f"combined_{stem}"
-
-
 def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV or Parquet table (by extension)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such table")
+        raise InputError(f"{path}: no such table")
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
 
 
@@ -72,7 +49,7 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
     table = read_table(path)
     missing = {"reference", "reconstruction"} - set(table.columns)
     if missing:
-        raise ValueError(f"{path}: needs the columns reference and reconstruction; lacks {sorted(missing)}")
+        raise InputError(f"{path}: needs the columns reference and reconstruction; lacks {sorted(missing)}")
     return table
 
 
@@ -82,16 +59,9 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
     table.to_parquet(path, index=False) if path.suffix == ".parquet" else table.to_csv(path, index=False)
 
 
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).float()
-
-
 class MetricEngine:
-    """Computes the chosen metrics; networks are loaded once, when first needed.
-
-    ``combined:MODEL.json`` names a combination fitted by ``evalkit fit``: its component metrics
-    are computed (and kept as columns) and its quality q goes to a ``combined…`` column.
-    FID/KID are computed on whole images and, unless ``patch_size`` is None, on ``patch_size``
+    """Computes the chosen metrics (names of :data:`~evalkit.metrics.registry.METRICS`); networks
+    are loaded once, when first needed. FID/KID are computed on whole images and, unless ``patch_size`` is None, on ``patch_size``
     patches (grid plus half-shifted grid) as well, with the sample count of each.
 
     >>> engine = MetricEngine(["psnr", "ms-ssim", "lpips"], weights_dir="../shared/weights")
@@ -102,16 +72,11 @@ class MetricEngine:
     def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,
                  precision: str = "fp32", batch_size: int | None = None, cache: bool = True,
                  patch_size: int | None = 256):
-        from ..fit.model import CombinationModel
-
-        requested = parse_metrics(metrics)
-        self.combined = {n[len(COMBINED_PREFIX):]: CombinationModel.load(n[len(COMBINED_PREFIX):])
-                         for n in requested if n.startswith(COMBINED_PREFIX)}
-        components = [m for model in self.combined.values() for m in model.metrics]
-        self.metrics = list(dict.fromkeys(
-            [n for n in requested if not n.startswith(COMBINED_PREFIX)] + components))
+        if not metrics:
+            raise InputError(f"no metrics asked for; choose from {', '.join(METRICS)}")
+        self.metrics = [metric(name).name for name in dict.fromkeys(metrics)]
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+            raise InputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
         # in cache), so that is the default there.
@@ -119,26 +84,23 @@ class MetricEngine:
         self.weights_dir, self.precision = weights_dir, precision
         self.patch_size = patch_size
         self.cache = MetricCache(enabled=cache)
-        self._lpips: dict[str, LPIPSMetric] = {}
+        self._pair: dict[str, PairMetric] = {}
         self._inception = None
 
     # ----------------------------------------------------------------- networks
-    def _autocast(self):
+    def _autocast(self, network: bool = True):
         dtype = PRECISIONS[self.precision]
-        return nullcontext() if dtype is None else torch.autocast(self.device.type, dtype=dtype)
+        return nullcontext() if dtype is None or not network else torch.autocast(self.device.type, dtype=dtype)
 
-    def lpips(self, name: str) -> LPIPSMetric:
-        net = {"lpips": "alex", "lpips-vgg": "vgg", "lpips-squeeze": "squeeze"}[name]
-        if net not in self._lpips:
-            self._lpips[net] = LPIPSMetric(net, self.weights_dir, self.device)
-        return self._lpips[net]
+    def pair_metric(self, name: str) -> PairMetric:
+        if name not in self._pair:
+            self._pair[name] = pair_metric(name, self.weights_dir, self.device)
+        return self._pair[name]
 
     def version(self, name: str) -> str:
-        """Cache key of a metric: its definition, weights and precision."""
-        if name.startswith("lpips"):
-            return f"{self.lpips(name).version}-{self.precision}"
-        return {"psnr": "psnr-rgb-255-v1", "psnr-y": "psnr-y-bt601-255-v1",
-                "ms-ssim": "ms-ssim-pytorch_msssim-v1"}[name]
+        """Cache key of a metric: its definition, weights and (for networks) precision."""
+        m = self.pair_metric(name)
+        return f"{m.version}-{self.precision}" if m.uses_network else m.version
 
     @torch.inference_mode()
     def inception_features(self, hashes: list[str], load, mode: str) -> list[np.ndarray]:
@@ -152,8 +114,8 @@ class MetricEngine:
             self._inception = load_inception(self.weights_dir, self.device)
         inputs = {}
         for i in todo:
-            x = _tensor(load(i)) / 255.0
-            inputs[i] = patches(x, self.patch_size) if mode == "patch" else x[None]
+            x = to_tensor(load(i))
+            inputs[i] = patches(x[0], self.patch_size) if mode == "patch" else x
         for shape in dict.fromkeys(x.shape[1:] for x in inputs.values()):
             group = [i for i in todo if inputs[i].shape[1:] == shape]
             stacked = torch.cat([inputs[i] for i in group])
@@ -181,10 +143,10 @@ class MetricEngine:
         recs = [str(root / p) for p in table["reconstruction"]]
         for p in dict.fromkeys(refs + recs):
             if not Path(p).is_file():
-                raise FileNotFoundError(f"{p}: image listed in the table does not exist")
+                raise InputError(f"{p}: image listed in the table does not exist")
         sha = {p: file_hash(p) for p in dict.fromkeys(refs + recs)}
-        pair_metrics = [m for m in self.metrics if m in PAIR_METRICS]
-        want_sets = any(m in SET_METRICS for m in self.metrics)
+        pair_metrics = [m for m in self.metrics if METRICS[m].level == "pair"]
+        want_sets = any(METRICS[m].level == "set" for m in self.metrics)
         values = {m: {} for m in pair_metrics}          # metric → (ref sha, rec sha) → value
         features = {}                                   # (mode, sha) → features
         by_ref: dict[str, list[str]] = {}
@@ -196,9 +158,7 @@ class MetricEngine:
             self._score_reference(ref, ref_recs, sha, pair_metrics, values, features if want_sets else None)
         out = table.copy()
         for m in pair_metrics:
-            out[PAIR_METRICS[m]] = [values[m][(sha[r], sha[c])] for r, c in zip(refs, recs)]
-        for path, model in self.combined.items():
-            out[combined_column(path)] = model.quality(out[model.columns].to_numpy(np.float64))
+            out[METRICS[m].column] = [values[m][(sha[r], sha[c])] for r, c in zip(refs, recs)]
         sets = self._set_metrics(table, refs, recs, sha, features) if want_sets else None
         return MetricsResult(out, sets)
 
@@ -223,7 +183,7 @@ class MetricEngine:
             reference = image(ref)
             for rec in todo:
                 if image(rec).shape != reference.shape:
-                    raise ValueError(f"{rec} is {image(rec).shape[1]}×{image(rec).shape[0]} but its "
+                    raise InputError(f"{rec} is {image(rec).shape[1]}×{image(rec).shape[0]} but its "
                                      f"reference {ref} is {reference.shape[1]}×{reference.shape[0]}")
             computed = self._pair_metric(m, reference, [image(r) for r in todo])
             bad = [r for r, v in zip(todo, computed) if math.isnan(v)]
@@ -239,26 +199,17 @@ class MetricEngine:
                 for h, f in zip(hashes, self.inception_features(hashes, lambda i: image(paths[i]), mode)):
                     features[(mode, h)] = f
 
+    @torch.inference_mode()
     def _pair_metric(self, name: str, reference: np.ndarray, reconstructions: list[np.ndarray]) -> list[float]:
-        if name == "psnr":
-            return [float(psnr(reference, r)) for r in reconstructions]
-        if name == "psnr-y":
-            return [float(psnr_y(reference, r)) for r in reconstructions]
-        ref_t = _tensor(reference)[None].to(self.device)
+        """One reference against its reconstructions: the reference prepared once, the
+        reconstructions scored in batches."""
+        metric = self.pair_metric(name)
         out = []
-        if name == "ms-ssim":
-            scorer = MSSSIMReference(ref_t)
+        with self._autocast(metric.uses_network):
+            prepared = metric.prepare(to_tensor(reference, metric.dtype).to(self.device))
             for start in range(0, len(reconstructions), self.batch_size):
-                batch = torch.stack([_tensor(r) for r in reconstructions[start:start + self.batch_size]])
-                out.extend(scorer.score(batch.to(self.device)).tolist())
-            return out
-        metric = self.lpips(name)
-        with self._autocast():
-            ref_features = metric.features(ref_t / 255.0)
-        for start in range(0, len(reconstructions), self.batch_size):
-            batch = torch.stack([_tensor(r) for r in reconstructions[start:start + self.batch_size]])
-            with self._autocast():
-                out.extend(metric.distance(ref_features, batch.to(self.device) / 255.0).float().tolist())
+                batch = to_tensor(np.stack(reconstructions[start:start + self.batch_size]), metric.dtype)
+                out.extend(metric.score(prepared, batch.to(self.device)).double().tolist())
         return out
 
     def _set_metrics(self, table, refs, recs, sha, features) -> pd.DataFrame:

@@ -13,7 +13,9 @@ import warnings
 
 import torch
 
-from .weights import WeightsError, fetch, local_file
+from ..errors import InputError
+from .base import PairMetric
+from .weights import fetch, local_file
 
 #: Trunk name → the torchvision ImageNet file the lpips package loads through torchvision.
 TRUNKS = {
@@ -28,7 +30,7 @@ def full_state_dict_name(net: str) -> str:
     return f"lpips-{net}-v0.1.pth"
 
 
-def load_lpips(net: str = "alex", weights_dir=None, device="cpu"):
+def load_lpips(net: str = "alex", weights_dir=None):
     """An ``lpips.LPIPS`` model with pretrained weights, in eval mode, without gradients.
 
     Looks for, in order: the full state dict ``lpips-<net>-v0.1.pth`` in the weights folder; the
@@ -37,7 +39,7 @@ def load_lpips(net: str = "alex", weights_dir=None, device="cpu"):
     import lpips
 
     if net not in TRUNKS:
-        raise ValueError(f"LPIPS trunk must be one of {sorted(TRUNKS)}, got {net!r}")
+        raise InputError(f"LPIPS trunk must be one of {sorted(TRUNKS)}, got {net!r}")
     with warnings.catch_warnings():   # lpips calls torchvision's deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
@@ -49,8 +51,7 @@ def load_lpips(net: str = "alex", weights_dir=None, device="cpu"):
                            f", or put a full LPIPS state dict named {full_state_dict_name(net)} "
                            "in $EVALKIT_WEIGHTS_DIR", weights_dir)
         _load_trunk(model, net, torch.load(trunk_file, map_location="cpu", weights_only=True))
-    model.eval().requires_grad_(False)
-    return model.to(device)
+    return model.eval().requires_grad_(False)
 
 
 def _load_trunk(model, net: str, state: dict) -> None:
@@ -65,12 +66,16 @@ def _load_trunk(model, net: str, state: dict) -> None:
             module.load_state_dict(trunk.features[int(parts[1])].state_dict())
 
 
-class LPIPSMetric:
-    """LPIPS with per-reference feature reuse. Images are float tensors in [0, 1], (N, 3, H, W)."""
+class LPIPS(PairMetric):
+    """LPIPS distance (lower is better); ``forward(x, x_hat)`` → (N,). The trunk runs
+    channels-last (about 10 % faster convolutions on a CPU); its weights never train."""
 
-    def __init__(self, net: str = "alex", weights_dir=None, device="cpu"):
-        self.net, self.device = net, torch.device(device)
-        self.model = load_lpips(net, weights_dir, self.device)
+    uses_network = True
+
+    def __init__(self, net: str = "alex", weights_dir=None):
+        super().__init__()
+        self.net = net
+        self.model = load_lpips(net, weights_dir)
         self.model.net.to(memory_format=torch.channels_last)
         digest = hashlib.sha256()
         for key, value in sorted(self.model.state_dict().items()):
@@ -78,32 +83,25 @@ class LPIPSMetric:
             digest.update(value.detach().cpu().numpy().tobytes())
         self.version = f"lpips-{net}-v0.1-{digest.hexdigest()[:12]}"
 
-    @torch.inference_mode()
-    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def prepare(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised trunk features of images in [0, 1]."""
         import lpips
 
-        x = self.model.scaling_layer(images.to(self.device) * 2 - 1)
-        x = x.contiguous(memory_format=torch.channels_last)   # ~10 % faster convolutions on CPU
+        x = self.model.scaling_layer(images * 2 - 1).contiguous(memory_format=torch.channels_last)
         try:
             return [lpips.normalize_tensor(f) for f in self.model.net(x)]
         except RuntimeError as exc:
             if "too small" not in str(exc):
                 raise
             h, w = images.shape[-2:]
-            raise ValueError(f"image of {w}×{h} px is too small for LPIPS-{self.net}'s trunk "
+            raise InputError(f"image of {w}×{h} px is too small for LPIPS-{self.net}'s trunk "
                              "(AlexNet needs at least 31 px a side)") from exc
 
-    @torch.inference_mode()
-    def distance(self, reference: list[torch.Tensor], reconstructions: torch.Tensor) -> torch.Tensor:
-        """LPIPS between the reference (its :meth:`features`) and each reconstruction: (N,)."""
+    def score(self, reference: list[torch.Tensor], reconstructions: torch.Tensor) -> torch.Tensor:
         total = 0
-        for head, ref, rec in zip(self.model.lins, reference, self.features(reconstructions)):
+        for head, ref, rec in zip(self.model.lins, reference, self.prepare(reconstructions)):
             total = total + head((ref - rec) ** 2).mean(dim=(2, 3), keepdim=True)
         return total.flatten()
 
-    def __call__(self, reference: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
-        return self.distance(self.features(reference), reconstructions)
 
-
-__all__ = ["LPIPSMetric", "WeightsError", "load_lpips", "TRUNKS"]
+__all__ = ["LPIPS", "load_lpips", "TRUNKS"]

@@ -4,12 +4,17 @@ five scales, an 11-tap Gaussian window with σ = 1.5 applied separably without p
 padded, contrast–structure terms clamped at 0, per-channel values averaged over RGB.
 
 The reference's pyramid and its filtered moments (μ_x, E[x²]) depend on the reference alone, so
-:class:`MSSSIMReference` computes them once and reuses them for every reconstruction of it.
+:meth:`MSSSIM.prepare` computes them once and :meth:`MSSSIM.score` reuses them for every
+reconstruction of it. Images are (N, 3, H, W) in [0, 1], scaled to [0, 255] inside; gradients
+flow to both images (the clamp of the cs and SSIM terms at 0 has zero gradient where it acts).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..errors import InputError
+from .base import PairMetric
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WIN_SIZE, WIN_SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0
@@ -44,30 +49,31 @@ def _down(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
 
 
-class MSSSIMReference:
-    """One reference image (1, 3, H, W) in [0, 255], ready to score many reconstructions."""
+class MSSSIM(PairMetric):
+    """MS-SSIM of each reconstruction against its reference; ``forward(x, x_hat)`` → (N,)."""
 
-    def __init__(self, reference: torch.Tensor):
+    version = "ms-ssim-pytorch_msssim-v1"
+
+    def prepare(self, reference: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """The reference pyramid with its blurred means and second moments, per scale."""
         h, w = reference.shape[-2:]
         if min(h, w) < MIN_SIDE:
-            raise ValueError(f"MS-SSIM needs images at least {MIN_SIDE} px on each side "
+            raise InputError(f"MS-SSIM needs images at least {MIN_SIDE} px on each side "
                              f"(5 scales of an 11-tap window); this one is {w}×{h}")
-        self.win = _window()
-        self.levels = []
-        x = reference
+        win, levels, x = _window(), [], reference * DATA_RANGE
         for level in range(len(WEIGHTS)):
             if level:
                 x = _down(x)
-            self.levels.append((x, _blur(x, self.win), _blur(x * x, self.win)))
+            levels.append((x, _blur(x, win), _blur(x * x, win)))
+        return levels
 
-    def score(self, reconstructions: torch.Tensor) -> torch.Tensor:
-        """MS-SSIM of each reconstruction (N, 3, H, W) in [0, 255] against the reference: (N,)."""
+    def score(self, levels, reconstructions: torch.Tensor) -> torch.Tensor:
         c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
-        y, terms = reconstructions, []
-        for level, (x, mu_x, xx) in enumerate(self.levels):
+        win, y, terms = _window(), reconstructions * DATA_RANGE, []
+        for level, (x, mu_x, xx) in enumerate(levels):
             if level:
                 y = _down(y)
-            mu_y, yy, xy = _blur(y, self.win), _blur(y * y, self.win), _blur(x * y, self.win)
+            mu_y, yy, xy = _blur(y, win), _blur(y * y, win), _blur(x * y, win)
             sigma_x, sigma_y, sigma_xy = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
             cs = (2 * sigma_xy + c2) / (sigma_x + sigma_y + c2)
             if level < len(WEIGHTS) - 1:

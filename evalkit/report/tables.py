@@ -20,9 +20,9 @@ def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean of every metric column per codec and target (or overall for a plain pairs table)."""
-    from ..metrics import PAIR_METRICS
+    from ..metrics import METRICS
 
-    columns = [c for c in PAIR_METRICS.values() if c in pairs.columns]
+    columns = [c for m in METRICS.values() if m.level == "pair" for c in m.columns if c in pairs.columns]
     keys = [c for c in ("codec", "target_bpp") if c in pairs.columns]
     if "bpp" in pairs.columns:
         columns = ["bpp", *columns]

@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -53,16 +55,16 @@ def load_config(path: str | Path) -> StudyConfig:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such study file") from None
+        raise InputError(f"{path}: no such study file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
     known = {f.name for f in fields(StudyConfig)} - {"folder"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise InputError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
     missing = [k for k in ("name", "images", "codecs", "bpp") if k not in data]
     if missing:
-        raise ValueError(f"{path}: missing {missing}")
+        raise InputError(f"{path}: missing {missing}")
     config = StudyConfig(**data, folder=path.parent.resolve())
     _check(config, path)
     return config
@@ -89,4 +91,4 @@ def _check(c: StudyConfig, path: Path) -> None:
     if not 0 <= c.bpp_tolerance < 1:
         problems.append("bpp_tolerance must be in [0, 1)")
     if problems:
-        raise ValueError(f"{path}: " + "; ".join(problems))
+        raise InputError(f"{path}: " + "; ".join(problems))
