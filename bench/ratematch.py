@@ -22,7 +22,7 @@ from evalkit.codecs import bits_per_pixel, get_codec
 from evalkit.codecs.ratematch import RateSearch
 from evalkit.datasets import resolve_images
 
-CODECS = ["jpeg", "jpeg2000", "webp", "hevc", "avif", "jpegxl"]
+CODECS = ["jpeg", "jpeg2000", "webp", "hevc-bpg", "avif", "jpegxl"]
 TARGETS = [0.23, 0.37, 0.67, 1.0]
 
 

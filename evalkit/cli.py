@@ -13,7 +13,7 @@ import sys
 from . import __version__
 from .errors import InputError
 
-PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc", "bpg", "avif", "jpegxl")
+PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl")
 
 
 def _floats(text: str) -> list[float]:

@@ -1,5 +1,6 @@
 import io
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from evalkit.codecs import FAMILIES, CodecError, bits_per_pixel, codec_table, ge
 from evalkit.codecs.pillow import jpeg_qtables
 
 AVAILABLE = [r.name for r in codec_table() if r.unavailable is None]
-PRIMARY = ["jpeg", "jpeg2000", "webp", "hevc", "avif", "jpegxl"]
+PRIMARY = ["jpeg", "jpeg2000", "webp", "hevc-bpg", "heic", "avif", "jpegxl"]
 
 
 def psnr(a, b):
@@ -86,11 +87,11 @@ def test_jpeg2000_is_rate_driven(kodak):
     assert data[:4] == b"\xff\x4f\xff\x51"  # a bare J2K codestream: SOC then SIZ
 
 
-def test_hevc_keeps_full_chroma_by_default(photo_crop):
+def test_heic_keeps_full_chroma_by_default(photo_crop):
     import pillow_heif
-    heif = pillow_heif.open_heif(io.BytesIO(get_codec("hevc").encode(photo_crop, 30)))
+    heif = pillow_heif.open_heif(io.BytesIO(get_codec("heic").encode(photo_crop, 30)))
     assert heif.info["chroma"] == 444
-    heif = pillow_heif.open_heif(io.BytesIO(get_codec("hevc-420").encode(photo_crop, 30)))
+    heif = pillow_heif.open_heif(io.BytesIO(get_codec("heic-420").encode(photo_crop, 30)))
     assert heif.info["chroma"] == 420
 
 
@@ -127,3 +128,80 @@ def test_corrupt_bitstream_gives_codec_error(photo_crop):
         data = codec.encode(photo_crop, codec.axis.clip(codec.axis.from_unit(0.5)))
         with pytest.raises(CodecError):
             codec.decode(data[: len(data) // 3])
+
+
+# ---------------------------------------------------------------- hevc-bpg (x265 as BPG uses it)
+
+@pytest.mark.parametrize("height, width", [(61, 97), (321, 481), (16, 17)])
+def test_hevc_bpg_round_trips_odd_sizes(height, width, kodak):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("hevc-bpg")
+    decoded = codec.decode(codec.encode(image, 22))
+    assert decoded.shape == image.shape and psnr(image, decoded) > 36
+
+
+def test_hevc_bpg_keeps_gray_gray(kodak):
+    from evalkit.images import load_image
+    gray = np.asarray(Image.fromarray(kodak(8)).convert("L"))[:128, :160]
+    image = np.repeat(gray[..., None], 3, axis=2)         # what load_image makes of grayscale
+    codec = get_codec("hevc-bpg")
+    decoded = codec.decode(codec.encode(image, 24)).astype(int)
+    assert psnr(image, decoded) > 36
+    assert np.abs(decoded[..., 0] - decoded[..., 2]).max() <= 2   # no colour cast appears
+
+
+def test_hevc_bpg_colour_transform_is_bt601_full_range(kodak):
+    from evalkit.codecs.hevc import rgb_to_ycbcr, ycbcr_to_rgb
+    image = kodak(3)
+    planes = rgb_to_ycbcr(image)
+    reference = np.asarray(Image.fromarray(image).convert("YCbCr"))   # JFIF: BT.601, full range
+    assert np.abs(planes.transpose(1, 2, 0).astype(int) - reference).max() <= 1
+    assert np.abs(ycbcr_to_rgb(planes).astype(int) - image).max() <= 1
+
+
+def test_hevc_bpg_bitstream_is_hevc_444_with_a_small_header(photo_crop, tmp_path):
+    from evalkit.codecs.hevc import MAGIC, annexb_units, nal_type, unpack
+    data = get_codec("hevc-bpg").encode(photo_crop, 30)
+    stream = unpack(data)
+    assert [nal_type(u) for u in annexb_units(stream)] == [32, 33, 34, 20]  # VPS SPS PPS IDR_N_LP
+    slice_bytes = len(annexb_units(stream)[-1])
+    assert len(data) - slice_bytes < 90, "container + parameter sets must stay small"
+    (tmp_path / "s.hevc").write_bytes(stream)
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", str(tmp_path / "s.hevc")],
+                           capture_output=True, text=True).stdout
+    for field in ("codec_name=hevc", "pix_fmt=yuv444p", "width=131", "height=97",
+                  "color_range=pc", "color_space=smpte170m"):
+        assert field in probe, probe
+    assert data.startswith(MAGIC)
+
+
+def test_hevc_bpg_setting_is_the_slice_qp(photo_crop):
+    """QP n and n+1 are neighbouring rungs: more bits at the lower QP, distinct streams."""
+    codec = get_codec("hevc-bpg")
+    sizes = [len(codec.encode(photo_crop, qp)) for qp in (26, 27, 28)]
+    assert sizes[0] > sizes[1] > sizes[2], sizes
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: b"", "no b'EKH1' header"),
+    (lambda d: d[:5], "header is truncated|announces"),
+    (lambda d: d[: len(d) - 40], "truncated or damaged"),
+    (lambda d: d + b"\x00\x01", "truncated or damaged"),
+    (lambda d: d[:7] + d[7:40][::-1] + d[40:], "VPS, SPS, PPS|failed"),
+    (lambda d: b"\x89PNG" + d[4:], "not an evalkit HEVC-intra file"),
+])
+def test_hevc_bpg_damaged_bitstreams_give_clear_errors(damage, message, photo_crop):
+    codec = get_codec("hevc-bpg")
+    with pytest.raises(CodecError, match=message):
+        codec.decode(damage(codec.encode(photo_crop, 30)))
+
+
+def test_hevc_bpg_refuses_pictures_x265_cannot_code():
+    with pytest.raises(CodecError, match="at least 16×16"):
+        get_codec("hevc-bpg").encode(np.zeros((15, 40, 3), np.uint8), 30)
+
+
+def test_hevc_bpg_without_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CodecError, match="ffmpeg.*apt-get install ffmpeg"):
+        get_codec("hevc-bpg")

@@ -34,7 +34,7 @@ def image_folder(tmp_path, kodak):
 
 def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
     out = tmp_path / "run"
-    codecs = ["jpeg", "webp", "hevc", "jpegxl"]
+    codecs = ["jpeg", "webp", "heic", "jpegxl"]
     result = compress(resolve_images(str(image_folder)), codecs, [0.5, 1.0], out, workers=2,
                       progress=False)
     assert any("truncated.png" in e for e in result.errors)
@@ -90,7 +90,7 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, kodak_dir):
     folder.mkdir()
     for n in ("kodim05.png", "kodim21.png"):
         (folder / n).symlink_to(kodak_dir / n)
-    args = ["compress", "--images", str(folder), "--codecs", "hevc,avif", "--bpp", "0.3,0.8",
+    args = ["compress", "--images", str(folder), "--codecs", "heic,avif", "--bpp", "0.3,0.8",
             "--out", str(tmp_path / "run"), "--workers", "1", "--quiet"]
     env = {**os.environ}
     first = _run_cli(args, env)
@@ -128,7 +128,7 @@ def test_cli_codecs_lists_all(capsys):
     from evalkit.cli import main
     assert main(["codecs"]) == 0
     out = capsys.readouterr().out
-    for name in ("jpeg", "jpeg2000", "webp", "hevc", "bpg", "avif", "jpegxl"):
+    for name in ("jpeg", "jpeg2000", "webp", "hevc-bpg", "heic", "bpg", "avif", "jpegxl"):
         assert re.search(rf"^{name}\s", out, re.M), name
     assert "libjpeg-turbo" in out
 

@@ -6,7 +6,7 @@ import pytest
 from evalkit.codecs import Axis, Codec, get_codec
 from evalkit.codecs.ratematch import ABOVE_RANGE, BELOW_RANGE, COARSE_AXIS, RateSearch
 
-PRIMARY = ["jpeg", "jpeg2000", "webp", "hevc", "avif", "jpegxl"]
+PRIMARY = ["jpeg", "jpeg2000", "webp", "hevc-bpg", "heic", "avif", "jpegxl"]
 TARGETS = [0.23, 0.37, 0.67, 1.0]
 
 

@@ -15,10 +15,12 @@ from importlib import resources
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, bits_per_pixel
 from .bpg import BPG
+from .hevc import HEVCIntra
 from .jpegxl import JPEGXL
-from .pillow import AVIF, HEVC, JPEG, JPEG2000, WebP
+from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 
-FAMILIES: dict[str, type[Codec]] = {c.family: c for c in (JPEG, JPEG2000, WebP, HEVC, BPG, AVIF, JPEGXL)}
+FAMILIES: dict[str, type[Codec]] = {
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, JPEGXL)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bits_per_pixel", "codec_table",
            "get_codec", "zoo", "FAMILIES"]

@@ -16,7 +16,7 @@ from .base import Axis, Codec, CodecError, check_rgb8
 class BPG(Codec):
     """BPG at quantiser QP 0–51 (``bpgenc -q``), x265 backend, 4:4:4 by default as in the
     variable-rate paper's BPG baseline. Needs libbpg's programs on PATH; where they are missing,
-    the ``hevc`` codec is the same coding tool in a HEIF container."""
+    ``hevc-bpg`` is x265 configured the same way, through ffmpeg."""
 
     family, extension = "bpg", "bpg"
     axis = Axis("qp", 0, 51, integer=True, increasing=False)
@@ -30,7 +30,7 @@ class BPG(Codec):
         missing = [p for p in ("bpgenc", "bpgdec") if shutil.which(p) is None]
         if missing:
             return (f"{' and '.join(missing)} not on PATH: build libbpg (bellard.org/bpg) and add "
-                    "its programs to PATH, or use the 'hevc' codec (HEVC-intra in HEIF)")
+                    "its programs to PATH, or use 'hevc-bpg' (x265 configured as bpgenc does)")
         return None
 
     @classmethod

@@ -1,0 +1,193 @@
+"""HEVC-intra configured as BPG configures x265, through Debian's ``ffmpeg`` (libx265 + its decoder).
+
+Papers compare learned codecs against BPG (Bellard's HEVC-intra format). What makes BPG strong is
+not its file format but how ``bpgenc`` drives x265 (libbpg's ``x265_glue.c``, default ``-m 7``):
+constant QP, preset ``veryslow``, tune ``ssim``, one intra frame, 4:4:4 YCbCr from a full-range
+BT.601 transform (``bpgenc.c``: ``convert_init``/``rgb24_to_ycc``). This codec does the same, so
+learned codecs meet the baseline everyone quotes (measured in ``bench/hevc_bpg.py``):
+
+- constant QP, not CRF: under CRF x265 runs adaptive quantisation (aq-mode 2 by default, and
+  libheif's tune ``ssim``), moving bits towards flat areas, which costs PSNR; under constant QP
+  x265 switches AQ off. ``ipratio=1`` makes the setting the slice QP itself (x265 lowers an I
+  frame's QP by 6·log2(ipratio) ≈ 3 otherwise): a relabelling, the reachable rates do not change.
+- ``aq-mode=0``, ``psy-rd=0``, ``psy-rdoq=0``: tuned for PSNR, as BPG's tune ``ssim`` is under CQP;
+  written out so the configuration does not depend on what a preset or tune implies.
+- preset ``veryslow`` (BPG's default compression level 7): a wider mode and partition search.
+- 4:4:4, 8 bit, BT.601 full range, done here in numpy with libbpg's coefficients; the decoded
+  planes come back raw and are converted here as well, so no scaler guesses a range.
+- the file: ``EKH1``, the length of the rest (1–4 bytes), and the HEVC Annex-B stream with 3-byte
+  start codes: VPS, SPS (with a 3-byte VUI that says "full-range BT.601", so any HEVC player shows
+  it right), PPS, slice; x265's info SEI and VUI timing are off. About 80 bytes besides the slice
+  data, against ~30 for BPG's compacted header and ~360 for HEIF's boxes. The length is needed:
+  an HEVC decoder conceals a slice cut short without a word.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from functools import cache
+
+import numpy as np
+
+from .base import Axis, Codec, CodecError, check_rgb8
+
+# Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
+_KR, _KB = 0.299, 0.114
+_KG = 1.0 - _KR - _KB
+_RGB_TO_YCC = np.array([
+    [_KR, _KG, _KB],
+    [-0.5 * _KR / (1 - _KB), -0.5 * _KG / (1 - _KB), 0.5],
+    [0.5, -0.5 * _KG / (1 - _KR), -0.5 * _KB / (1 - _KR)]])
+_YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
+_CHROMA_OFFSET = np.array([0.0, 128.0, 128.0])
+
+_MIN_SIDE = 16     # x265 refuses smaller pictures
+_PRESETS = ("medium", "slow", "slower", "veryslow", "placebo")
+_START = b"\x00\x00\x01"
+#: First bytes of the container (see :func:`pack`).
+MAGIC = b"EKH1"
+
+
+def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 RGB → 3×H×W uint8 planes Y, Cb, Cr (BT.601 full range, rounded)."""
+    ycc = image.astype(np.float64) @ _RGB_TO_YCC.T + _CHROMA_OFFSET
+    return np.clip(np.rint(ycc), 0, 255).astype(np.uint8).transpose(2, 0, 1)
+
+
+def ycbcr_to_rgb(planes: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`: 3×H×W uint8 planes → H×W×3 uint8 RGB."""
+    rgb = (planes.transpose(1, 2, 0).astype(np.float64) - _CHROMA_OFFSET) @ _YCC_TO_RGB.T
+    return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
+
+
+def annexb_units(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex-B stream, start codes removed (trailing zeros belong to none)."""
+    if not data.startswith((_START, b"\x00" + _START)):
+        return []
+    return [unit.rstrip(b"\x00") for unit in re.split(b"\x00\x00\x01", data)[1:]]
+
+
+def nal_type(unit: bytes) -> int:
+    """H.265 nal_unit_type (32 VPS, 33 SPS, 34 PPS, < 32 slices); -1 for an empty unit."""
+    return (unit[0] >> 1) & 0x3F if unit else -1
+
+
+class HEVCIntra(Codec):
+    """HEVC-intra at slice QP 0–51 (x265 via ffmpeg), configured as BPG configures x265.
+
+    The integer QP is the only rate control a single intra frame has, so reachable rates form a
+    ladder (a step of about 10 % in bpp per QP); rate matching reports ``coarse-axis`` between
+    rungs. See the module docstring for every choice and ``bench/hevc_bpg.py`` for its effect.
+    """
+
+    family, extension = "hevc", "hevc"
+    axis = Axis("qp", 0, 51, integer=True, increasing=False)
+
+    @classmethod
+    def default_options(cls):
+        return {"preset": "veryslow"}
+
+    def __init__(self, name=None, **options):
+        super().__init__(name, **options)
+        if self.options["preset"] not in _PRESETS:
+            raise ValueError(f"option preset={self.options['preset']!r} is not one of {_PRESETS}")
+
+    @classmethod
+    def unavailable_reason(cls):
+        if shutil.which("ffmpeg") is None:
+            return "ffmpeg is not on PATH: apt-get install ffmpeg (Debian's has libx265)"
+        encoders = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"],
+                                  capture_output=True, text=True).stdout
+        if not re.search(r"^\s*V\S*\s+libx265\s", encoders, re.MULTILINE):
+            return "this ffmpeg was built without libx265: install Debian's ffmpeg"
+        return None
+
+    @classmethod
+    @cache
+    def library_version(cls):
+        done = subprocess.run(["ffmpeg", "-hide_banner", "-f", "lavfi", "-i", "color=s=16x16",
+                               "-frames:v", "1", "-c:v", "libx265", "-x265-params",
+                               "log-level=info", "-f", "null", "-"], capture_output=True, text=True)
+        x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
+        ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
+        return (f"x265 {x265.group(1) if x265 else 'unknown'}, "
+                f"ffmpeg {ffmpeg.split()[2] if ffmpeg else 'unknown'}")
+
+    def x265_params(self, qp: int) -> str:
+        """The ``-x265-params`` of this configuration at slice QP ``qp``."""
+        return ":".join([
+            f"qp={int(qp)}", "ipratio=1", "keyint=1",
+            "aq-mode=0", "psy-rd=0", "psy-rdoq=0",
+            "range=full", "colormatrix=smpte170m",     # signalled in the SPS (VUI), 3 bytes
+            "info=0", "vui-timing-info=0", "vui-hrd-info=0", "log-level=error"])
+
+    def _ffmpeg(self, args: list[str], stdin: bytes, what: str) -> bytes:
+        done = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+                               *args], input=stdin, capture_output=True)
+        errors = done.stderr.decode(errors="replace").strip().splitlines()
+        if done.returncode != 0 or errors or not done.stdout:
+            raise CodecError(f"{self.name}: {what} failed: "
+                             f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}")
+        return done.stdout
+
+    def encode(self, image, setting):
+        image = check_rgb8(image)
+        height, width = image.shape[:2]
+        if min(height, width) < _MIN_SIDE:
+            raise CodecError(f"{self.name}: x265 codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
+                             f"pixels, this one is {width}×{height}")
+        stream = self._ffmpeg(
+            ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", f"{width}x{height}", "-i", "-",
+             "-c:v", "libx265", "-preset", self.options["preset"],
+             "-x265-params", self.x265_params(int(setting)), "-f", "hevc", "-"],
+            rgb_to_ycbcr(image).tobytes(), f"encoding at qp={setting}")
+        return pack(b"".join(_START + unit for unit in annexb_units(stream)))
+
+    def decode(self, data):
+        stream = unpack(data, self.name)
+        y4m = self._ffmpeg(["-err_detect", "explode", "-xerror", "-f", "hevc", "-i", "-",
+                            "-frames:v", "1", "-f", "yuv4mpegpipe", "-pix_fmt", "yuv444p", "-"],
+                           stream, "decoding")
+        header, _, frame = y4m.partition(b"\n")
+        size = re.search(rb" W(\d+) H(\d+) ", header)
+        width, height = (int(v) for v in size.groups()) if size else (0, 0)
+        planes = frame.partition(b"\n")[2]
+        if not size or len(planes) != 3 * width * height:
+            raise CodecError(f"{self.name}: the decoder returned no whole 4:4:4 picture")
+        return ycbcr_to_rgb(np.frombuffer(planes, np.uint8).reshape(3, height, width))
+
+
+def pack(stream: bytes) -> bytes:
+    """The container: :data:`MAGIC`, the stream's length (7-bit groups, big-endian, as BPG writes
+    its lengths), the Annex-B stream. The length is what lets a truncated file be told apart:
+    an HEVC decoder conceals a slice cut short without a word."""
+    length, groups = len(stream), []
+    while True:
+        groups.append(length & 0x7F)
+        length >>= 7
+        if not length:
+            break
+    prefix = bytes(g | 0x80 for g in reversed(groups[1:])) + bytes([groups[0]])
+    return MAGIC + prefix + stream
+
+
+def unpack(data: bytes, name: str = "hevc") -> bytes:
+    """The Annex-B stream inside a container written by :func:`pack`, checked for truncation."""
+    if not data.startswith(MAGIC):
+        raise CodecError(f"{name}: not an evalkit HEVC-intra file (no {MAGIC!r} header)")
+    length, pos = 0, len(MAGIC)
+    for pos in range(len(MAGIC), min(len(data), len(MAGIC) + 5)):
+        length = (length << 7) | (data[pos] & 0x7F)
+        if not data[pos] & 0x80:
+            break
+    else:
+        raise CodecError(f"{name}: the header is truncated")
+    stream = data[pos + 1:]
+    if len(stream) != length:
+        raise CodecError(f"{name}: the header announces {length} bytes of HEVC data, the file "
+                         f"holds {len(stream)}: it is truncated or damaged")
+    units = annexb_units(stream)
+    if [nal_type(u) for u in units[:3]] != [32, 33, 34] or len(units) < 4:
+        raise CodecError(f"{name}: expected VPS, SPS, PPS and a slice in the HEVC data")
+    return stream
