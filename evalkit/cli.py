@@ -115,6 +115,42 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--weights-dir", help="local network weights for metrics computed here")
     f.add_argument("--device", help="device for metrics computed here")
 
+    r = sub.add_parser(
+        "report", help="an HTML comparison report of a run: tables, RD curves, BD-rate, visual comparisons",
+        description="Write one self-contained HTML page (figures, crops and CSV tables in "
+                    "<name>_files/ beside it) from a run folder of 'evalkit compress' and "
+                    "'evalkit metrics', optionally with a study's results.")
+    r.add_argument("run", help="run folder (holds metrics.csv or manifest.csv, and metrics_sets.csv)")
+    r.add_argument("--out", help="HTML file to write (default: report.html in the run folder)")
+    r.add_argument("--anchor", help="codec the BD-rate/BD-metric refer to (default: jpeg, else the first)")
+    r.add_argument("--interpolation", choices=("pchip", "cubic"), default="pchip",
+                   help="Bjøntegaard interpolation: piecewise cubic Hermite (default) or the "
+                        "original cubic polynomial")
+    r.add_argument("--min-overlap", type=float, default=None,
+                   help="refuse a BD value when the curves share less than this fraction of "
+                        "their range (default: 0.25)")
+    r.add_argument("--images", type=_names, default=None,
+                   help="images for the visual comparison (default: the first two)")
+    r.add_argument("--visual-bpp", type=float, default=None,
+                   help="target bpp of the visual comparison (default: the lowest)")
+    r.add_argument("--region", default=None,
+                   help="x,y,width,height of the magnified box (default: where the codecs differ most)")
+    r.add_argument("--study", help="a study.toml (or its out/ folder) whose results to add")
+    r.add_argument("--title", help="page title")
+
+    d = sub.add_parser(
+        "demo", help="the whole chain on the bundled photos: compress, measure, write the report",
+        description="Compress the bundled sample photos with every available codec at 0.25, 0.5, "
+                    "0.75 and 1.0 bpp, compute PSNR, MS-SSIM, LPIPS and FID/KID (those whose "
+                    "weights are found), and write the HTML report. Offline, a few minutes on a CPU.")
+    d.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    d.add_argument("--codecs", type=_names, default=None,
+                   help="comma-separated codec names (default: every available one)")
+    d.add_argument("--weights-dir", help="folder with LPIPS/Inception weights (default: $EVALKIT_WEIGHTS_DIR)")
+    d.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    d.add_argument("--workers", type=int, default=None, help="compression processes (default: all cores)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
+
     st = sub.add_parser("study", help="human 2AFC studies: build, serve, MTurk, export",
                         description="Run a 2AFC study defined in studies/<name>/study.toml.")
     ssub = st.add_subparsers(dest="study_command", metavar="ACTION", required=True)
@@ -205,14 +241,20 @@ def cmd_codecs(args) -> int:
     return 0
 
 
-def cmd_compress(args) -> int:
+def available_codecs() -> list[str]:
+    """The primary codecs that can run on this machine."""
     from .codecs import FAMILIES, zoo
+
+    return [n for n in PRIMARY_CODECS if not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+
+
+def cmd_compress(args) -> int:
     from .compress import compress
     from .datasets import resolve_images
     from .report.tables import summary_table
 
     if args.codecs is None:
-        args.codecs = [n for n in PRIMARY_CODECS if not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+        args.codecs = available_codecs()
     images = resolve_images(args.images, args.kodak_dir)
     result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
                       rtol=args.tolerance, workers=args.workers, progress=not args.quiet,
@@ -272,8 +314,43 @@ def cmd_fit(args) -> int:
         shown = shown.drop(columns="weights_scaled")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     models[tuple(args.metrics)].save(args.out)
-    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}")
+    scores = Path(args.out).with_name(f"{Path(args.out).stem}_2afc.csv")
+    shown.to_csv(scores, index=False)
+    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}; held-out 2AFC per combination → {scores}")
     return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from .report.build import ReportOptions, write_report
+    from .report.visual import Region
+
+    overlap = {} if args.min_overlap is None else {"min_overlap": args.min_overlap}
+    options = ReportOptions(
+        anchor=args.anchor, interpolation=args.interpolation, **overlap,
+        visual_images=args.images, visual_bpp=args.visual_bpp,
+        region=Region.parse(args.region) if args.region else None,
+        study=Path(args.study) if args.study else None, title=args.title)
+    out = write_report(args.run, args.out or Path(args.run) / "report.html", options)
+    print(f"report: {out.resolve()}  (open it in a browser; figures and tables in {out.stem}_files/)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import time
+
+    from .demo import run_demo
+
+    start = time.perf_counter()
+    result = run_demo(args.codecs or available_codecs(), args.out, weights_dir=args.weights_dir,
+                      device=args.device, workers=args.workers, progress=not args.quiet)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for error in result.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"\nreport: {result.report.resolve()}  ({time.perf_counter() - start:.0f} s; open it in a browser)")
+    return 1 if result.errors else 0
 
 
 def cmd_study(args) -> int:
@@ -417,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     and exit status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
-                "fit": cmd_fit, "study": cmd_study}
+                "fit": cmd_fit, "report": cmd_report, "demo": cmd_demo, "study": cmd_study}
     try:
         return commands[args.command](args)
     except InputError as exc:

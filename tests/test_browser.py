@@ -1,6 +1,5 @@
 """The task page in a real headless Chromium (Debian's, driven by Playwright): the magnifier shows
 the same, correct region of all three images, the keyboard answers, and the answers are stored."""
-import shutil
 import threading
 
 import numpy as np
@@ -8,27 +7,11 @@ import pytest
 from werkzeug.serving import make_server
 
 from evalkit.images import load_image
-from needs import unavailable
 from evalkit.study import analysis
 from evalkit.study.config import load_config
 from evalkit.study.database import trials_of
 from study_fixtures import copy_study
 from webapp import create_app
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-@pytest.fixture
-def browser():
-    if shutil.which(CHROMIUM) is None:
-        unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def serve(study, database_url):

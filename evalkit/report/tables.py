@@ -29,3 +29,105 @@ def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     if not keys:
         return pairs[columns].agg(["mean"])
     return pairs.groupby(keys)[columns].mean().round(4)
+
+
+# ------------------------------------------------------------------ comparison report tables
+def metric_directions(columns) -> dict[str, bool]:
+    """Metric column → higher_is_better, for the columns of ``columns`` that are metrics (from
+    the metric registry; fitted combinations, ``combined…``, are qualities: higher is better)."""
+    from ..metrics.registry import METRICS
+
+    known = {c: m.higher_is_better for m in METRICS.values() for c in m.columns}
+    return {c: known.get(c, True) for c in columns if c in known or c.startswith("combined")}
+
+
+def sample_count_column(column: str) -> str:
+    """The sample-count column of a set-level metric column (``fid_patch`` → ``n_samples_patch``)."""
+    return "n_samples_patch" if column.endswith("_patch") else "n_samples"
+
+
+def is_flagged(pairs: pd.DataFrame) -> pd.Series:
+    return pairs["flag"].fillna("").astype(str) != ""
+
+
+def table_at_target(pairs: pd.DataFrame, sets: pd.DataFrame | None, target: float) -> pd.DataFrame:
+    """One row per codec at one target bpp: matched images, flagged points, then the mean of
+    achieved bpp and of every pair metric over the *matched* points only (flagged ones are
+    counted, never averaged in), then each set-level metric beside its sample count (FID/KID are
+    computed over the whole group, flagged points included: ``flagged`` says how many)."""
+    at = pairs[pairs["target_bpp"] == target]
+    flagged = is_flagged(at)
+    pair_columns = ["bpp", *metric_directions(at.columns)]
+    matched = at[~flagged].groupby("codec")[pair_columns].mean()
+    table = pd.DataFrame({"images": at[~flagged].groupby("codec").size(),
+                          "flagged": flagged.groupby(at["codec"]).sum()}).fillna(0).astype(int)
+    table = table.join(matched)
+    if sets is not None and len(sets):
+        group = sets[sets["target_bpp"] == target].set_index("codec")
+        set_columns = list(metric_directions(sets.columns))
+        for count in dict.fromkeys(sample_count_column(c) for c in set_columns):
+            for column in (c for c in set_columns if sample_count_column(c) == count):
+                table[column] = group[column]
+            table[count] = group[count]
+    table.index.name = "codec"
+    return table
+
+
+def best_codecs(table: pd.DataFrame) -> dict[str, set[str]]:
+    """Metric column → the codecs with the best value (ties all count), by the metric's direction,
+    among the codecs that met the target on every image (a mean over fewer images, or a FID
+    that includes off-target points, is not comparable with the others)."""
+    complete = table[table["flagged"] == 0] if "flagged" in table.columns else table
+    best = {}
+    for column, higher in metric_directions(table.columns).items():
+        values = complete[column].dropna()
+        if len(values):
+            target = values.max() if higher else values.min()
+            best[column] = set(values.index[values == target])
+    return best
+
+
+def rd_curves(pairs: pd.DataFrame, sets: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Rate–distortion points per metric column: a frame with ``panel`` (an image name, or
+    ``"all"`` for the set), ``codec``, ``bpp`` and ``value``. Per image, every point at its
+    achieved bpp; over the set, per (codec, target) the mean achieved bpp and mean value of all
+    images (set-level metrics: their group value at the group's mean bpp)."""
+    curves = {}
+    for column in metric_directions(pairs.columns):
+        per_image = pairs[["image", "codec", "target_bpp", "bpp", column]].rename(
+            columns={"image": "panel", column: "value"})
+        overall = per_image.groupby(["codec", "target_bpp"], as_index=False)[["bpp", "value"]].mean()
+        curves[column] = pd.concat([overall.assign(panel="all"), per_image], ignore_index=True)
+    if sets is not None and len(sets):
+        mean_bpp = pairs.groupby(["codec", "target_bpp"], as_index=False)["bpp"].mean()
+        for column in metric_directions(sets.columns):
+            curves[column] = sets[["codec", "target_bpp", column]].rename(
+                columns={column: "value"}).merge(mean_bpp, on=["codec", "target_bpp"]).assign(panel="all")
+    return {c: f.sort_values(["panel", "codec", "bpp"], ignore_index=True) for c, f in curves.items()}
+
+
+def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = "pchip",
+             min_overlap: float | None = None) -> pd.DataFrame:
+    """BD-rate (%) and BD-metric of every codec against ``anchor`` on the set curves, one row per
+    (metric, codec); a refused value is NaN with its reason in ``bd_rate_refused`` /
+    ``bd_metric_refused``."""
+    from .bjontegaard import DEFAULT_MIN_OVERLAP, BDRefusal, bd_metric, bd_rate
+
+    rows = []
+    for column, frame in curves.items():
+        overall = frame[frame["panel"] == "all"]
+        if anchor not in set(overall["codec"]):
+            continue
+        a = overall[overall["codec"] == anchor]
+        for codec, t in overall[overall["codec"] != anchor].groupby("codec"):
+            row = {"metric": column, "codec": codec, "anchor": anchor, "interpolation": interpolation}
+            args = (a["bpp"], a["value"], t["bpp"], t["value"], interpolation,
+                    DEFAULT_MIN_OVERLAP if min_overlap is None else min_overlap)
+            for key, delta in (("bd_rate", bd_rate), ("bd_metric", bd_metric)):
+                try:
+                    row[key], row[f"{key}_refused"] = delta(*args).value, ""
+                except BDRefusal as exc:
+                    row[key], row[f"{key}_refused"] = float("nan"), str(exc)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["metric", "codec", "anchor", "interpolation", "bd_rate",
+                                       "bd_rate_refused", "bd_metric", "bd_metric_refused"])

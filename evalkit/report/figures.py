@@ -1,0 +1,60 @@
+"""Rate–distortion figures (matplotlib), written as PNG for the page and SVG for papers."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import pandas as pd  # noqa: E402
+
+#: Readable names of metric columns, for axes and table heads.
+LABELS = {"bpp": "bpp", "psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ms_ssim": "MS-SSIM",
+          "lpips": "LPIPS (Alex)", "lpips_vgg": "LPIPS (VGG)", "lpips_squeeze": "LPIPS (Squeeze)",
+          "fid": "FID", "fid_patch": "patch FID", "kid": "KID", "kid_patch": "patch KID"}
+
+
+def label(column: str) -> str:
+    return LABELS.get(column, column.replace("_", " "))
+
+
+def codec_colors(codecs) -> dict[str, str]:
+    """A fixed colour per codec (tab10 in sorted order), the same in every figure."""
+    palette = plt.get_cmap("tab10").colors
+    return {c: matplotlib.colors.to_hex(palette[i % len(palette)]) for i, c in enumerate(sorted(codecs))}
+
+
+def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: dict[str, str],
+              stem: Path) -> list[Path]:
+    """One figure for one metric: the set (``panel == "all"``) first and larger, then one small
+    panel per image; every codec a line through its points at achieved bpp. Writes
+    ``stem.png`` and ``stem.svg``."""
+    panels = ["all", *sorted(p for p in curve["panel"].unique() if p != "all")]
+    cols = min(len(panels), 5)
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols + 0.8, 2.5 * rows + 0.2), squeeze=False,
+                             layout="constrained")
+    for ax, panel in zip(axes.flat, panels):
+        for codec, points in curve[curve["panel"] == panel].groupby("codec"):
+            points = points.sort_values("bpp")
+            ax.plot(points["bpp"], points["value"], marker="o", markersize=3.5, linewidth=1.4,
+                    color=colors[codec], label=codec)
+        ax.set_title("all images (mean)" if panel == "all" else panel, fontsize=9,
+                     fontweight="bold" if panel == "all" else "normal")
+        ax.set_xlabel("bits per pixel", fontsize=8)
+        ax.set_ylabel(f"{label(column)} {'↑' if higher_is_better else '↓'}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, color="#e5e5e5", linewidth=0.6)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right upper", fontsize=8, frameon=False)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(paths[0], dpi=130)
+    fig.savefig(paths[1])
+    plt.close(fig)
+    return paths
