@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("codecs", help="list every codec, whether it can run here, and its version")
+    cs = sub.add_parser("codecs", help="list every codec, whether it can run here, and its version")
+    cs.add_argument("--weights-dir", help="folder with learned-codec checkpoints "
+                                          "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
 
     c = sub.add_parser(
         "compress", help="reconstruct images with many codecs at matched bits per pixel",
@@ -62,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="relative bpp error at which the search stops (default: 0.01)")
     c.add_argument("--out", default="runs/samples", help="output folder (default: runs/samples)")
     c.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    c.add_argument("--device", default="auto",
+                   help="learned codecs: auto (cuda when present), cpu, cuda, cuda:1 … (default: auto)")
+    c.add_argument("--weights-dir", help="learned codecs: folder with checkpoints "
+                                         "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     m = sub.add_parser(
@@ -140,13 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_codecs(args) -> int:
     from .codecs import codec_table
 
-    rows = codec_table()
+    rows = codec_table(args.weights_dir)
     width = max(len(r.name) for r in rows)
     for r in rows:
         opts = " ".join(f"{k}={v}" for k, v in r.options.items())
         axis = f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
         state = r.version if r.version else f"UNAVAILABLE: {r.unavailable}"
         print(f"{r.name:<{width}}  {axis:<26} {opts:<28} {state}")
+    print("\nLearned ladders also answer to <name>-q<N> (one quality); any compatible checkpoint "
+          "to <architecture>@<path>.")
     return 0
 
 
@@ -160,7 +168,8 @@ def cmd_compress(args) -> int:
         args.codecs = [n for n in PRIMARY_CODECS if not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
     images = resolve_images(args.images, args.kodak_dir)
     result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
-                      rtol=args.tolerance, workers=args.workers, progress=not args.quiet)
+                      rtol=args.tolerance, workers=args.workers, progress=not args.quiet,
+                      device=args.device, weights_dir=args.weights_dir)
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
     if len(result.manifest):

@@ -48,6 +48,8 @@ class Job:
     out_dir: Path
     cache: Path
     previous: dict = field(default_factory=dict)   # target → manifest row of an earlier run
+    device: str = "auto"                           # for learned codecs
+    weights_dir: str | None = None                 # for learned codecs
 
 
 @dataclass
@@ -77,7 +79,7 @@ def _relative(path: Path, root: Path) -> str:
 def run_job(job: Job) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions."""
     try:
-        codec = get_codec(job.codec)
+        codec = get_codec(job.codec, job.device, job.weights_dir)
         codec_dir = job.cache / "encodes" / job.codec / text_hash(codec.key) / job.image_sha
         probes_file = codec_dir / "probes.json"
         known = {}
@@ -136,17 +138,20 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
 
 def compress(images: list[ImageRef], codecs: list[str], targets: list[float], out_dir: str | Path,
              policy: str = "closest", rtol: float = 0.01, workers: int | None = None,
-             progress: bool = True) -> CompressResult:
+             progress: bool = True, device: str = "auto",
+             weights_dir: str | None = None) -> CompressResult:
     """Reconstruct ``images`` with each codec at each target bpp; write ``out_dir/manifest.csv``.
 
-    Unknown or unavailable codecs and non-positive targets raise before any work starts; an
-    unreadable image or a failing codec is reported in ``errors`` and the rest still runs.
+    Unknown or unavailable codecs (for learned ones: checkpoints that cannot be found or
+    fetched) and non-positive targets raise before any work starts; an unreadable image or a
+    failing codec is reported in ``errors`` and the rest still runs. ``device`` (auto, cpu,
+    cuda) and ``weights_dir`` concern learned codecs.
     """
     for t in targets:
         if not (t > 0 and math.isfinite(t)):
             raise InputError(f"target bpp must be positive, got {t}")
     for name in codecs:
-        get_codec(name)
+        get_codec(name, device, weights_dir).prepare()
     out_dir = Path(out_dir).resolve()
     manifest_path = out_dir / "manifest.csv"
     previous = _previous_rows(manifest_path, policy)
@@ -166,7 +171,7 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         for codec in codecs:
             jobs.append(Job(ref.name, pixels, sha, ref.source, codec, tuple(targets), policy, rtol,
                             out_dir, cache_dir(), {t: previous.get((ref.name, codec, t), {})
-                                                   for t in targets}))
+                                                   for t in targets}, device, weights_dir))
     rows, fresh = [], 0
     workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs) or 1))
     bar = tqdm(total=len(jobs), desc="compress", unit="job", disable=not progress)

@@ -1,5 +1,9 @@
 """Codecs behind one interface, the zoo of named configurations, and rate matching.
 
+Classical codecs are configured in ``zoo.toml``; learned ones in the top-level ``codecs/``
+folder, one file each (see :mod:`.checkpoints`). Besides those names, ``<ladder>-q<N>`` is one
+rung of a learned ladder and ``<architecture>@<path>`` any compatible checkpoint file.
+
 >>> from evalkit.codecs import get_codec
 >>> codec = get_codec("jpeg")
 >>> data = codec.encode(image, 50.0)      # real bitstream bytes
@@ -7,21 +11,24 @@
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, bits_per_pixel
 from .bpg import BPG
+from .checkpoints import LearnedSpec, learned_zoo
 from .jpegxl import JPEGXL
 from .pillow import AVIF, HEVC, JPEG, JPEG2000, WebP
 
 FAMILIES: dict[str, type[Codec]] = {c.family: c for c in (JPEG, JPEG2000, WebP, HEVC, BPG, AVIF, JPEGXL)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bits_per_pixel", "codec_table",
-           "get_codec", "zoo", "FAMILIES"]
+           "get_codec", "learned_zoo", "zoo", "FAMILIES"]
 
 
 @cache
@@ -30,20 +37,45 @@ def zoo() -> dict[str, dict]:
     return tomllib.loads(resources.files(__package__).joinpath("zoo.toml").read_text())
 
 
-def get_codec(name: str) -> Codec:
-    """The codec configuration called ``name`` in the zoo, ready to use.
+def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec:
+    """The codec called ``name``, ready to use.
 
-    Raises :class:`~evalkit.errors.InputError` for an unknown name and :class:`CodecError` when the codec cannot run
-    on this machine (the message says what is missing).
+    ``device`` and ``weights_dir`` concern learned codecs only. Raises :class:`~evalkit.errors.InputError` for an
+    unknown name and :class:`CodecError` when the codec cannot run on this machine (the
+    message says what is missing).
     """
-    if name not in zoo():
-        raise InputError(f"unknown codec {name!r}; known codecs: {', '.join(zoo())}")
-    options = dict(zoo()[name])
-    family = FAMILIES[options.pop("family")]
-    reason = family.unavailable_reason()
-    if reason:
-        raise CodecError(f"codec {name!r} is not available: {reason}")
-    return family(name, **options)
+    if name in zoo():
+        options = dict(zoo()[name])
+        family = FAMILIES[options.pop("family")]
+        reason = family.unavailable_reason()
+        if reason:
+            raise CodecError(f"codec {name!r} is not available: {reason}")
+        return family(name, **options)
+    return _learned_codec(name, device, weights_dir)
+
+
+def _learned_codec(name: str, device, weights_dir) -> Codec:
+    from .learned import CODEC_CLASSES, LadderCodec
+
+    specs = learned_zoo()
+    if name in specs:
+        spec = specs[name]
+        return CODEC_CLASSES[spec.kind](spec, device=device, weights_dir=weights_dir)
+    rung = re.fullmatch(r"(.+)-q(\d+)", name)
+    if rung and rung[1] in specs and specs[rung[1]].kind == "ladder":
+        return LadderCodec(specs[rung[1]], name, quality=int(rung[2]), device=device,
+                           weights_dir=weights_dir)
+    if "@" in name:
+        architecture, path = name.split("@", 1)
+        kind = ("variable-rate" if architecture == "variable-rate"
+                else "vbr" if architecture.endswith("-vbr") else "ladder")
+        spec = LearnedSpec(f"{architecture}@{Path(path).name}", architecture, kind,
+                           source=str(path), path=Path(path))
+        options = {"quality": 0} if kind == "ladder" else {}
+        return CODEC_CLASSES[kind](spec, name, device=device, weights_dir=weights_dir, **options)
+    known = ", ".join([*zoo(), *specs])
+    raise InputError(f"unknown codec {name!r}; known codecs: {known} (and <ladder>-q<N>, "
+                   "<architecture>@<checkpoint path>)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +88,11 @@ class CodecInfo:
     unavailable: str | None
 
 
-def codec_table() -> list[CodecInfo]:
-    """Every zoo entry, available or not, with its library version or why it cannot run."""
+def codec_table(weights_dir=None) -> list[CodecInfo]:
+    """Every codec, classical and learned, available or not, with its library version or why
+    it cannot run here (for learned codecs: checkpoints that are not cached)."""
+    from .learned import CODEC_CLASSES, LearnedCodec
+
     rows = []
     for name, entry in zoo().items():
         options = {k: v for k, v in entry.items() if k != "family"}
@@ -65,4 +100,14 @@ def codec_table() -> list[CodecInfo]:
         reason = family.unavailable_reason()
         version = None if reason else family.library_version()
         rows.append(CodecInfo(name, family.family, options, family.axis, version, reason))
+    for name, spec in learned_zoo().items():
+        codec = CODEC_CLASSES[spec.kind](spec, device="cpu", weights_dir=weights_dir)
+        reason = codec.unavailable_here()
+        axis = (codec.axis if spec.kind != "variable-rate"
+                else Axis("lambda", spec.lambdas[0] / 4, spec.lambdas[-1] * 4, log=True))
+        options = {"arch": spec.architecture, "loss": spec.loss}
+        if spec.kind == "ladder":
+            options["rungs"] = f"{name}-q{min(spec.checkpoints)}…q{max(spec.checkpoints)}"
+        rows.append(CodecInfo(name, LearnedCodec.family, options, axis,
+                              None if reason else LearnedCodec.library_version(), reason))
     return rows

@@ -40,7 +40,10 @@ class Axis:
         return float(round(value)) if self.integer else float(value)
 
     def to_unit(self, value: float) -> float:
-        """Position of ``value`` on [0, 1], oriented so that 1 means more bits."""
+        """Position of ``value`` on [0, 1], oriented so that 1 means more bits (a one-point
+        axis, such as a single learned model, is its own top)."""
+        if self.lo == self.hi:
+            return 1.0
         f = (lambda v: math.log(v)) if self.log else (lambda v: v)
         t = (f(value) - f(self.lo)) / (f(self.hi) - f(self.lo))
         return t if self.increasing else 1.0 - t
@@ -103,6 +106,10 @@ class Codec(ABC):
     @abstractmethod
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a bitstream produced by :meth:`encode` into an RGB uint8 image."""
+
+    def prepare(self) -> None:
+        """Fetch what encoding needs (e.g. network weights) now, so that a missing piece fails
+        before any work starts; nothing for codecs that only call a library."""
 
     def initial_setting(self, target_bpp: float) -> float:
         """Where rate matching starts looking for ``target_bpp``: the middle of the axis."""

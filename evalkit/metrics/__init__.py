@@ -19,7 +19,7 @@ from .engine import MetricEngine, MetricsResult, read_pairs, read_table, write_t
 from .fid import frechet_distance, kernel_inception_distance, patches
 from .psnr import psnr, psnr_y
 from .registry import METRICS, PAIR_METRICS, SET_METRICS, Metric, metric, pair_metric
-from .weights import WeightsError
+from ..weights import WeightsError
 
 __all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Metric", "MetricEngine", "MetricsResult",
            "PairMetric", "WeightsError", "frechet_distance", "kernel_inception_distance", "metric",

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .weights import fetch, local_file
+from ..weights import fetch, local_file
 
 CONVERTED_NAME = "pt_inception-2015-12-05-converted.pth"
 

@@ -14,8 +14,8 @@ import warnings
 import torch
 
 from ..errors import InputError
+from ..weights import fetch, local_file
 from .base import PairMetric
-from .weights import fetch, local_file
 
 #: Trunk name → the torchvision ImageNet file the lpips package loads through torchvision.
 TRUNKS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
+from .errors import InputError
 
 
 class WeightsError(InputError):
@@ -34,14 +34,19 @@ def local_file(names: list[str], override: str | Path | None = None) -> Path | N
     return next((d / n for d in folders for n in names if (d / n).is_file()), None)
 
 
-def fetch(url: str, what: str, alternatives: str, override: str | Path | None = None) -> Path:
-    """Download ``url`` into the torch hub cache (if not there already) and return its path."""
+def fetch(url: str, what: str, alternatives: str, override: str | Path | None = None,
+          check_hash: bool = False) -> Path:
+    """Download ``url`` into the torch hub cache (if not there already) and return its path.
+
+    ``check_hash``: the file name carries the first hex digits of its SHA-256 (torch hub's
+    convention, which CompressAI follows); a download that does not match is refused."""
     name = url.rsplit("/", 1)[-1]
     found = local_file([name], override)
     if found:
         return found
     try:
-        torch.hub.load_state_dict_from_url(url, progress=True, map_location="cpu")
+        torch.hub.load_state_dict_from_url(url, progress=True, map_location="cpu",
+                                       check_hash=check_hash)
     except Exception as exc:  # no network, proxy, HTTP error: all end the same way
         where = weights_dir(override) or "$EVALKIT_WEIGHTS_DIR"
         raise WeightsError(

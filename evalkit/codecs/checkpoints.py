@@ -1,0 +1,171 @@
+"""The learned-codec zoo (the top-level ``codecs/`` folder) and the networks behind it.
+
+Each ``codecs/<name>.toml`` describes one named learned codec: its architecture, training loss,
+qualities or λ range, the checkpoint(s) with their source URL and SHA-256, and the recipe that
+produced them. This module reads those files, finds checkpoints (``--weights-dir`` /
+``$EVALKIT_WEIGHTS_DIR``, then the torch hub cache, then a download through torch hub — the way
+CompressAI's own zoo loads them), checks their hashes, and builds the networks: CompressAI's
+architectures through their ``from_state_dict``, ours through
+:meth:`~evalkit.models.variable_rate.VariableRateHyperprior.from_checkpoint`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..weights import fetch, hub_checkpoints, local_file, weights_dir
+from .base import CodecError
+
+KINDS = ("ladder", "vbr", "variable-rate")
+REPO_CODECS = Path(__file__).resolve().parents[2] / "codecs"
+
+
+def codecs_dir() -> Path:
+    """``$EVALKIT_CODECS_DIR``, else the ``codecs/`` folder of the evalkit checkout."""
+    return Path(os.environ.get("EVALKIT_CODECS_DIR") or REPO_CODECS)
+
+
+@dataclass(frozen=True)
+class CheckpointSource:
+    file: str          # the file name looked for locally
+    url: str = ""      # where it is published ("" when it is not)
+    sha256: str = ""   # the full digest, or its first hex digits when only those are published
+
+    def verify(self, path: Path) -> str:
+        """The file's SHA-256, after checking it against the recorded one."""
+        digest = file_sha256(path)
+        if self.sha256 and not digest.startswith(self.sha256.lower()):
+            raise CodecError(f"checkpoint {path} has SHA-256 {digest}, but {self.sha256} is "
+                             f"recorded for it: the file is damaged or a different model; "
+                             f"remove it and fetch it again from {self.url or 'its source'}")
+        return digest
+
+
+@dataclass(frozen=True)
+class LearnedSpec:
+    """One file of the zoo (or a checkpoint given by path)."""
+
+    name: str
+    architecture: str
+    kind: str
+    loss: str = "mse"
+    qualities: tuple[int, ...] = ()
+    lambdas: tuple[float, ...] = ()
+    checkpoints: dict = field(default_factory=dict)   # quality (0: the only model) → CheckpointSource
+    source: str = ""
+    recipe: str = ""
+    path: Path | None = None                           # a checkpoint file given directly
+
+    @classmethod
+    def from_toml(cls, path: Path) -> "LearnedSpec":
+        data = tomllib.loads(path.read_text())
+        if data.get("kind") not in KINDS:
+            raise ValueError(f"{path}: kind must be one of {KINDS}, got {data.get('kind')!r}")
+        if "checkpoints" in data:
+            checkpoints = {int(q): CheckpointSource(**c) for q, c in data["checkpoints"].items()}
+        else:
+            checkpoints = {0: CheckpointSource(**data["checkpoint"])}
+        return cls(path.stem, data["architecture"], data["kind"], data.get("loss", "mse"),
+                   tuple(data.get("qualities", ())), tuple(data.get("lambdas", ())), checkpoints,
+                   data.get("source", ""), data.get("recipe", ""))
+
+
+@cache
+def learned_zoo() -> dict[str, LearnedSpec]:
+    folder = codecs_dir()
+    return {p.stem: LearnedSpec.from_toml(p) for p in sorted(folder.glob("*.toml"))}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, computed once per version of it (path, size, modification time)."""
+    stat = Path(path).stat()
+    return _sha256(Path(path), stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def missing_checkpoints(spec: LearnedSpec, override=None) -> list[CheckpointSource]:
+    """The checkpoints of ``spec`` that are neither in the weights folder nor the hub cache."""
+    if spec.path is not None:
+        return []
+    return [c for c in spec.checkpoints.values() if local_file([c.file], override) is None]
+
+
+def checkpoint_path(spec: LearnedSpec, quality: int, override=None) -> Path:
+    """The local file of ``spec``'s checkpoint at ``quality``, downloading it if need be."""
+    if spec.path is not None:
+        if not spec.path.is_file():
+            raise CodecError(f"checkpoint {spec.path} does not exist")
+        return spec.path
+    source = spec.checkpoints[quality]
+    found = local_file([source.file], override)
+    if found:
+        return found
+    if not source.url:
+        where = weights_dir(override) or "$EVALKIT_WEIGHTS_DIR"
+        raise CodecError(f"{spec.name} needs the checkpoint {source.file}, which is not in {where} "
+                         f"or {hub_checkpoints()} and has no public URL; {spec.recipe or ''} "
+                         f"Put the file there or give a checkpoint by path as "
+                         f"{spec.architecture}@PATH.")
+    try:
+        return fetch(source.url, f"learned codec {spec.name}", "", override, check_hash=True)
+    except InputError as exc:
+        raise CodecError(str(exc)) from exc
+
+
+def _state_dict(path: Path) -> dict:
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
+        raise CodecError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise CodecError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict")
+    return loaded
+
+
+def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.nn.Module:
+    """The network of ``spec`` at ``quality`` from the checkpoint at ``path`` (None: random
+    weights, for tests and benchmarks), in eval mode on the CPU, not yet ``update()``-d."""
+    from compressai.zoo import image as zoo_image, image_vbr as zoo_vbr
+    from compressai.zoo.pretrained import load_pretrained
+
+    from ..models.variable_rate import VariableRateHyperprior
+
+    arch = spec.architecture
+    if spec.kind == "variable-rate":
+        if path is None:
+            return VariableRateHyperprior().eval()
+        checkpoint = _state_dict(path)
+        if checkpoint.get("architecture") != "variable-rate":
+            raise CodecError(f"checkpoint {path} is not an evalkit variable-rate model "
+                             f"(no architecture='variable-rate' entry)")
+        return VariableRateHyperprior.from_checkpoint(checkpoint).eval()
+    vbr = spec.kind == "vbr"
+    classes = zoo_vbr.model_architectures if vbr else zoo_image.model_architectures
+    if arch not in classes:
+        raise CodecError(f"unknown architecture {arch!r}; known: {', '.join(classes)}")
+    # the two hyperprior vbr models of CompressAI's zoo use the variable-rate bottleneck
+    extra = {"vr_entbttlnck": True} if vbr and arch != "mbt2018-vbr" else {}
+    if path is None:
+        config = zoo_vbr.cfgs[arch] if vbr else zoo_image.cfgs[arch][max(quality, 1)]
+        return classes[arch](*config, **extra).eval()
+    state = _state_dict(path)
+    state = load_pretrained(state.get("state_dict", state))
+    try:
+        return classes[arch].from_state_dict(state, **extra).eval()
+    except (RuntimeError, KeyError) as exc:
+        raise CodecError(f"checkpoint {path} does not fit architecture {arch}: {exc}") from exc

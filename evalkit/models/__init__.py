@@ -1,0 +1,1 @@
+"""Architectures evalkit defines itself (CompressAI's come from CompressAI)."""

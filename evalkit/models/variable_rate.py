@@ -1,0 +1,200 @@
+"""One hyperprior autoencoder for all rates, conditioned on the Lagrange multiplier λ and the
+quantisation bin size Δ.
+
+After Choi, El-Khamy and Lee, "Variable Rate Deep Image Compression With a Conditional
+Autoencoder" (ICCV 2019; ``../shared/papers/001_e8037420b1e15389.txt`` is its supplement): every
+convolution of the analysis, synthesis and hyper transforms is followed by a channel-wise
+scale and bias computed from the rate condition (their *conditional convolution*), the model is
+trained with λ drawn over a range so that one set of weights covers every rate, and the latent
+is quantised with a bin size Δ, which moves the rate continuously beyond the trained λ range.
+The quantisation step is Δ · exp(−s·(2t − 1)), t ∈ [0, 1] the position of log λ in the trained
+range and s a learned scalar that starts at ln(10)/2, so the step spans 10× over the range
+from the first step of training (the span of the gains of CompressAI's ``-vbr`` models); the
+conditioned layers learn the rest.
+
+As an alternative conditioning (``conditioning="interpolated-attention"``), each conditioned
+layer multiplies its channels by a scaling vector learned per quality level and interpolated
+exponentially between the two neighbouring levels — the *interpolation channel attention* of
+Iwai et al. as presented in ``../shared/papers/003_5ce371a663f7b6be.txt``; λ picks the
+(fractional) level, Δ only sets the bin size there.
+
+What differs from paper 001: λ enters as a continuous value (log λ through a small MLP)
+instead of a one-hot vector over a fixed λ set; Δ conditions every layer (the paper conditions
+the decoder on λ alone); the entropy model is CompressAI's mean-scale hyperprior (Minnen et al.
+2018) without the autoregressive context model; the conditioning MLP is shared per layer type
+rather than learned per layer from one-hot input; the λ-dependent step above is ours.
+Entropy coding is CompressAI's
+``EntropyBottleneck`` and ``GaussianConditional``, unchanged.
+
+``forward(x, lmbda, delta)`` returns ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI's
+models do, with λ (and Δ) per batch element, so a trainer minimises
+:func:`rate_distortion_loss` with λ sampled per image.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import GDN
+from compressai.models import CompressionModel
+from compressai.models.utils import conv, deconv
+
+CONDITIONINGS = ("conditional-conv", "interpolated-attention")
+
+
+class ConditionalScaleBias(nn.Module):
+    """``x · softplus(s(c)) + b(c)`` per channel, with (s, b) from the condition c (paper 001)."""
+
+    def __init__(self, channels: int, condition_dim: int = 2, hidden: int = 32):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(condition_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 2 * channels))
+        nn.init.zeros_(self.mlp[-1].weight)
+        with torch.no_grad():   # start as the identity: softplus(s) = 1, b = 0
+            self.mlp[-1].bias.copy_(torch.cat([torch.full((channels,), math.log(math.e - 1)),
+                                               torch.zeros(channels)]))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        scale, bias = self.mlp(condition).chunk(2, dim=1)
+        return x * F.softplus(scale)[:, :, None, None] + bias[:, :, None, None]
+
+
+class InterpolatedChannelAttention(nn.Module):
+    """Channel scaling vectors per quality level, exponentially interpolated (paper 003)."""
+
+    def __init__(self, channels: int, levels: int):
+        super().__init__()
+        self.log_vectors = nn.Parameter(torch.zeros(levels, channels))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        top = self.log_vectors.shape[0] - 1
+        level = level.clamp(0, top)
+        low = level.floor().long().clamp(max=top - 1)
+        w = (level - low)[:, None]
+        log_v = (1 - w) * self.log_vectors[low] + w * self.log_vectors[low + 1]
+        return x * log_v.exp()[:, :, None, None]
+
+
+class _ConditionedStack(nn.Module):
+    """Layers applied in order, each convolution followed by its conditioning module."""
+
+    def __init__(self, layers: list[nn.Module], make_condition):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.conditions = nn.ModuleList(
+            make_condition(layer.out_channels) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+            else nn.Identity() for layer in layers)
+
+    def forward(self, x, condition, level):
+        for layer, cond in zip(self.layers, self.conditions):
+            x = layer(x)
+            if not isinstance(cond, nn.Identity):
+                x = cond(x, condition, level)
+        return x
+
+
+class VariableRateHyperprior(CompressionModel):
+    """Mean-scale hyperprior whose transforms are conditioned on (λ, Δ); see the module docstring.
+
+    ``lambda_range`` is the λ span the model is trained over (CompressAI's convention: loss =
+    λ·255²·MSE + bpp); ``levels`` the number of quality levels of the interpolated attention.
+    """
+
+    multiple = 64   # four stride-2 analysis layers and two hyper-analysis ones
+
+    def __init__(self, N: int = 128, M: int = 192, lambda_range=(0.0018, 0.18),
+                 conditioning: str = "conditional-conv", levels: int = 8):
+        super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        self.config = {"N": N, "M": M, "lambda_range": [float(v) for v in lambda_range],
+                       "conditioning": conditioning, "levels": levels}
+        self.levels = levels
+        self.register_buffer("log_lambda_range", torch.log(torch.tensor(lambda_range, dtype=torch.float32)))
+        self.step_span = nn.Parameter(torch.tensor(math.log(10) / 2))
+        make = ((lambda c: ConditionalScaleBias(c)) if conditioning == "conditional-conv"
+                else (lambda c: InterpolatedChannelAttention(c, levels)))
+        self.g_a = _ConditionedStack([conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N),
+                                      conv(N, M)], make)
+        self.g_s = _ConditionedStack([deconv(M, N), GDN(N, inverse=True), deconv(N, N),
+                                      GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+                                      deconv(N, 3)], make)
+        self.h_a = _ConditionedStack([conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(),
+                                      conv(N, N), nn.LeakyReLU(), conv(N, N)], make)
+        self.h_s = _ConditionedStack([deconv(N, M), nn.LeakyReLU(), deconv(M, M * 3 // 2),
+                                      nn.LeakyReLU(), conv(M * 3 // 2, M * 2, stride=1, kernel_size=3)],
+                                     make)
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional(None)
+
+    # ----------------------------------------------------------------- condition
+    def _condition(self, x: torch.Tensor, lmbda, delta):
+        """(B, 2) condition [normalised log λ, log Δ], the fractional quality level, and the
+        quantisation step (B, 1, 1, 1)."""
+        batch = x.shape[0]
+        lmbda = torch.as_tensor(lmbda, dtype=x.dtype, device=x.device).reshape(-1).expand(batch)
+        delta = torch.as_tensor(delta, dtype=x.dtype, device=x.device).reshape(-1).expand(batch)
+        lo, hi = self.log_lambda_range.to(x.dtype)
+        position = (lmbda.log() - lo) / (hi - lo)
+        condition = torch.stack([2 * position - 1, delta.log()], dim=1)
+        step = delta * torch.exp(-self.step_span * (2 * position - 1))
+        return condition, position * (self.levels - 1), step[:, None, None, None]
+
+    def _params(self, z_hat, condition, level, step):
+        scales, means = self.h_s(z_hat, condition, level).chunk(2, 1)
+        return scales / step, means / step
+
+    # ------------------------------------------------------------------- training
+    def forward(self, x: torch.Tensor, lmbda, delta=1.0) -> dict:
+        condition, level, step = self._condition(x, lmbda, delta)
+        y = self.g_a(x, condition, level)
+        z = self.h_a(y, condition, level)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        scales, means = self._params(z_hat, condition, level, step)
+        y_q, y_likelihoods = self.gaussian_conditional(y / step, scales, means=means)
+        x_hat = self.g_s(y_q * step, condition, level)
+        return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    # ------------------------------------------------------------------ bitstream
+    def compress(self, x: torch.Tensor, lmbda: float, delta: float = 1.0) -> dict:
+        condition, level, step = self._condition(x, lmbda, delta)
+        y = self.g_a(x, condition, level)
+        z = self.h_a(y, condition, level)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        scales, means = self._params(z_hat, condition, level, step)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        y_strings = self.gaussian_conditional.compress(y / step, indexes, means=means)
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
+
+    def decompress(self, strings: list, shape, lmbda: float, delta: float = 1.0) -> dict:
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        condition, level, step = self._condition(z_hat, lmbda, delta)
+        scales, means = self._params(z_hat, condition, level, step)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        y_q = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
+        return {"x_hat": self.g_s(y_q * step, condition, level).clamp_(0, 1)}
+
+    # ---------------------------------------------------------------- checkpoints
+    def checkpoint(self) -> dict:
+        """What ``torch.save`` should write: architecture, configuration and weights."""
+        return {"architecture": "variable-rate", "config": self.config,
+                "state_dict": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict) -> "VariableRateHyperprior":
+        model = cls(**checkpoint["config"])
+        model.load_state_dict(checkpoint["state_dict"])
+        return model
+
+
+def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda) -> dict:
+    """CompressAI's rate–distortion loss with λ per image: λ·255²·MSE + bpp, averaged."""
+    pixels = x.shape[2] * x.shape[3]
+    bpp = sum(torch.log(l).sum(dim=(1, 2, 3)) for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
+    mse = F.mse_loss(out["x_hat"], x, reduction="none").mean(dim=(1, 2, 3))
+    lmbda = torch.as_tensor(lmbda, dtype=x.dtype, device=x.device).reshape(-1)
+    return {"loss": (lmbda * 255 ** 2 * mse + bpp).mean(), "bpp": bpp.mean(), "mse": mse.mean()}
