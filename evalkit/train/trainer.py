@@ -27,6 +27,8 @@ import csv
 import math
 import os
 import re
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -334,7 +336,7 @@ class Trainer:
     # ---------------------------------------------------------------------- run
     def run(self, steps: int | None = None) -> None:
         """Train to ``steps`` (default: the recipe's), resuming from the run folder's checkpoint,
-        validating and saving every ``validate_every`` steps; Ctrl-C saves and stops."""
+        validating and saving every ``validate_every`` steps; Ctrl-C (or SIGTERM) saves and stops."""
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
@@ -348,6 +350,8 @@ class Trainer:
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
         val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
         writer = SummaryWriter(self.out / "tensorboard") if self.rank == 0 else None
+        if threading.current_thread() is threading.main_thread():   # `kill` stops like Ctrl-C
+            signal.signal(signal.SIGTERM, _interrupt)
         bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc=recipe.name,
                    unit="step")
         try:
@@ -388,6 +392,10 @@ class Trainer:
         with atomic_path(weights) as tmp:
             torch.save(model_checkpoint(self.model, self.recipe), tmp)
         return write_zoo_entry(self.recipe, weights, zoo, self.step, self.data)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _unwrap(module):
