@@ -160,25 +160,27 @@ def test_ddp_gradients_equal_one_process_on_the_same_global_batch(tmp_path):
 
 
 # ------------------------------------------------------------- learning on BSDS
-def test_a_few_hundred_cpu_steps_lower_the_loss_and_improve_validation(crops_dir, tmp_path):
+@pytest.mark.parametrize("steps", [60, pytest.param(300, marks=pytest.mark.slow)])
+def test_cpu_steps_on_bsds_crops_lower_the_loss_and_improve_validation(crops_dir, tmp_path, steps):
+    """The quick version (60 steps) runs by default; the few-hundred-step one is marked slow."""
     torch.set_num_threads(1)
-    recipe = parse_recipe(tiny(steps=300, validate_every=100), "tiny")
+    recipe = parse_recipe(tiny(steps=steps, validate_every=steps // 3), "tiny")
     trainer = Trainer(recipe, crops_dir, tmp_path / "run", threads=1, progress=False)
     trainer.run()
     losses = [float(r["loss"]) for r in read_csv(tmp_path / "run" / "train.csv")]
-    assert np.mean(losses[-50:]) < 0.5 * np.mean(losses[:50])
+    window = steps // 6
+    assert np.mean(losses[-window:]) < 0.5 * np.mean(losses[:window])
     rows = read_csv(tmp_path / "run" / "validation.csv")
     for lmbda in ("0.004", "0.06"):
         first, last = [r for r in rows if r["lambda"] == lmbda][::2]
-        assert float(last["psnr"]) > float(first["psnr"]) + 1.0
+        assert float(last["psnr"]) > float(first["psnr"]) + (1.0 if steps >= 300 else 0.0)
         cost = lambda r: float(r["bpp"]) + float(lmbda) * 255 ** 2 * 10 ** (-float(r["psnr"]) / 10)
         assert cost(last) < cost(first)
-    low, high = (r for r in rows if r["step"] == "300" and r["lambda"] in ("0.06", "0.004"))
+    low, high = (r for r in rows if r["step"] == str(steps) and r["lambda"] in ("0.06", "0.004"))
     assert float(high["bpp"]) > float(low["bpp"])     # λ still orders the rate
 
     entry = trainer.export(tmp_path / "zoo")          # the zoo entry the codec loads
-    spec = LearnedSpec.from_toml(entry)
-    assert spec.kind == "variable-rate"
+    assert LearnedSpec.from_toml(entry).kind == "variable-rate"
     codec = get_codec(f"variable-rate@{tmp_path / 'run' / 'tiny.pth'}", device="cpu")
     image = np.asarray(Image.open(crops_dir / "val" / "0.png"))
     assert codec.decode(codec.encode(image, 0.06)).shape == image.shape
