@@ -184,3 +184,48 @@ def test_cpu_steps_on_bsds_crops_lower_the_loss_and_improve_validation(crops_dir
     codec = get_codec(f"variable-rate@{tmp_path / 'run' / 'tiny.pth'}", device="cpu")
     image = np.asarray(Image.open(crops_dir / "val" / "0.png"))
     assert codec.decode(codec.encode(image, 0.06)).shape == image.shape
+
+
+# ------------------------------------------------------------ architectures, GAN
+@pytest.mark.parametrize("heads", ["shared", "independent", "hybrid"])
+def test_discriminator_heads_follow_the_level(heads):
+    from evalkit.models.discriminator import ConditionalPatchDiscriminator
+    torch.manual_seed(0)
+    d = ConditionalPatchDiscriminator(latent_channels=8, heads=heads, levels=3, width=8).eval()
+    image, latent = torch.rand(2, 3, 32, 32), torch.rand(2, 8, 2, 2)
+    logits = d(image, latent, torch.tensor([0, 2]))
+    assert logits.shape == (2, 1, 4, 4)
+    alone = d(image[1:], latent[1:], torch.tensor([2]))
+    torch.testing.assert_close(logits[1:], alone, rtol=1e-4, atol=1e-4)   # one image's level, not the batch's
+    assert not torch.allclose(d(image[:1], latent[:1], torch.tensor([1])), logits[:1])
+    if heads != "shared":                                     # a level's head alone scores it
+        logits[0].sum().backward()
+        assert d.out[2].weight.grad is None or d.out[2].weight.grad.abs().sum() == 0
+
+
+def test_selective_detail_decoder_blends_by_its_mask():
+    from evalkit.models.selective_detail import SelectiveDetailHyperprior
+    torch.manual_seed(0)
+    model = SelectiveDetailHyperprior(16, 16).eval()
+    out = model(torch.rand(1, 3, 64, 64))
+    y_hat = torch.randn(1, 16, 4, 4)
+    blended = model.g_s(y_hat)
+    detail = model.g_s.detail(y_hat)
+    mask = torch.sigmoid(detail[:, 3:])
+    torch.testing.assert_close(blended, detail[:, :3] * mask + model.g_s.main(y_hat) * (1 - mask))
+    assert out["mask"].shape == (1, 1, 64, 64) and out["x_hat_main"].shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("gan", ["softplus", "ragan", "rgan", "hrrgan"])
+def test_gan_recipes_train_codec_and_discriminator(gan):
+    torch.set_num_threads(1)
+    recipe = parse_recipe(tiny(gan={"loss": gan, "weight": 1.0, "heads": "hybrid", "levels": 2}), "g")
+    trainer = Trainer(recipe, ".", "/tmp/unused", threads=1, progress=False)
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    values = trainer.train_step(torch.rand(4, 3, 64, 64), 0, 4)
+    assert math_finite(values["g_loss"]) and math_finite(values["d_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()))
+
+
+def math_finite(v):
+    return np.isfinite(v)
