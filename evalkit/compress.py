@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -72,6 +73,11 @@ def target_label(target: float) -> str:
     return f"{target:g}bpp"
 
 
+def folder_name(codec: str) -> str:
+    """A codec name as one folder name: ``variable-rate@runs/m.pth`` → ``variable-rate@runs_m.pth``."""
+    return re.sub(r"[^\w.@+-]", "_", codec)
+
+
 def _relative(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
 
@@ -80,7 +86,7 @@ def run_job(job: Job) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions."""
     try:
         codec = get_codec(job.codec, job.device, job.weights_dir)
-        codec_dir = job.cache / "encodes" / job.codec / text_hash(codec.key) / job.image_sha
+        codec_dir = job.cache / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
         probes_file = codec_dir / "probes.json"
         known = {}
         if probes_file.is_file():
@@ -106,8 +112,8 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
         write_bytes(cached, data)
 
     stem = f"{job.image}_{target_label(target)}"
-    bitstream = job.out_dir / "bitstreams" / job.codec / f"{stem}.{codec.extension}"
-    recon = job.out_dir / "reconstructions" / job.codec / f"{stem}.png"
+    bitstream = job.out_dir / "bitstreams" / folder_name(job.codec) / f"{stem}.{codec.extension}"
+    recon = job.out_dir / "reconstructions" / folder_name(job.codec) / f"{stem}.png"
     if not (bitstream.is_file() and bitstream.read_bytes() == data):
         write_bytes(bitstream, data)
     before = job.previous.get(target, {})

@@ -287,7 +287,8 @@ class LadderCodec(LearnedCodec):
 
     def check_params(self, params):
         super().check_params(params)
-        if not self.axis.lo <= params[0] <= self.axis.hi and params[0] not in self.spec.checkpoints:
+        known = params[0] in self.spec.checkpoints or self.axis.lo <= params[0] <= self.axis.hi
+        if params[0] != round(params[0]) or not known:
             raise CodecError(f"{self.name}: bitstream asks for quality {params[0]:g}, which "
                              f"{self.spec.name} does not have")
 
