@@ -427,9 +427,10 @@ def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: 
     zoo = Path(zoo)
     text = recipe.source.read_text() if recipe.source else ""
     text = re.sub(r"(?ms)^\[(checkpoint|trained)\]\n.*?(?=^\[|\Z)", "", text).rstrip() + "\n"
-    for key, value in (("architecture", recipe.architecture), ("kind", zoo_kind(recipe))):
+    for key, value in (("architecture", f'"{recipe.architecture}"'), ("kind", f'"{zoo_kind(recipe)}"'),
+                       ("lambdas", f"[{recipe.lmbda[0]!r}, {recipe.lmbda[1]!r}]")):
         if not re.search(rf"(?m)^{key}\s*=", text):
-            text = f'{key} = "{value}"\n' + text
+            text = f"{key} = {value}\n" + text
     file = os.path.relpath(weights.resolve(), zoo.resolve())
     text += (f'\n[checkpoint]\nfile = "{file}"\nurl = ""\nsha256 = "{file_sha256(weights)}"\n'
              f'\n[trained]\nrecipe = "{recipe.source.name if recipe.source else recipe.name} [train]"\n'
