@@ -10,13 +10,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
-    "evalkit.codecs": ["evalkit.metrics", "evalkit.fit", "evalkit.study", "evalkit.report", "webapp"],
+    "evalkit.codecs": ["evalkit.metrics", "evalkit.fit", "evalkit.study", "evalkit.report",
+                       "evalkit.train", "webapp"],
     "evalkit.metrics": ["evalkit.codecs", "evalkit.compress", "evalkit.fit", "evalkit.study",
-                        "evalkit.report", "webapp"],
+                        "evalkit.report", "evalkit.train", "webapp"],
     "evalkit.models": ["evalkit.codecs", "evalkit.metrics", "evalkit.fit", "evalkit.study",
-                       "evalkit.report", "webapp"],
-    "evalkit.fit": ["evalkit.study", "evalkit.report", "webapp"],
-    "evalkit.study": ["evalkit.report", "webapp"],
+                       "evalkit.report", "evalkit.train", "webapp"],
+    "evalkit.fit": ["evalkit.study", "evalkit.report", "evalkit.train", "webapp"],
+    "evalkit.train": ["evalkit.study", "evalkit.report", "webapp"],
+    "evalkit.study": ["evalkit.report", "evalkit.train", "webapp"],
     "evalkit": ["webapp"],
 }
 

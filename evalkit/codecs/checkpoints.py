@@ -68,10 +68,14 @@ class LearnedSpec:
         data = tomllib.loads(path.read_text())
         if data.get("kind") not in KINDS:
             raise ValueError(f"{path}: kind must be one of {KINDS}, got {data.get('kind')!r}")
+        def source(entry: dict) -> CheckpointSource:   # a file beside the zoo file is found there
+            beside = path.parent / entry["file"]
+            return CheckpointSource(**{**entry, "file": str(beside.resolve())} if beside.is_file() else entry)
+
         if "checkpoints" in data:
-            checkpoints = {int(q): CheckpointSource(**c) for q, c in data["checkpoints"].items()}
+            checkpoints = {int(q): source(c) for q, c in data["checkpoints"].items()}
         else:
-            checkpoints = {0: CheckpointSource(**data["checkpoint"])}
+            checkpoints = {0: source(data["checkpoint"])}
         return cls(path.stem, data["architecture"], data["kind"], data.get("loss", "mse"),
                    tuple(data.get("qualities", ())), tuple(data.get("lambdas", ())), checkpoints,
                    data.get("source", ""), data.get("recipe", ""))

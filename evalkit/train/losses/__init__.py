@@ -1,0 +1,12 @@
+"""Training losses, one small module each, every formula and its paper in the docstring:
+rate (:mod:`.rate`), distortions on the metric registry's torch forms and the mask-weighted
+form (:mod:`.distortion`), adversarial losses (:mod:`.adversarial`) and the correlation loss
+(:mod:`.correlation`)."""
+from .adversarial import GAN_LOSSES, hrrgan, ragan, rgan, softplus_gan
+from .correlation import correlation_loss, correlation_map, correlation_mask
+from .distortion import MSE, MaskWeighted, OneMinus, distortion
+from .rate import bits_per_pixel
+
+__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "bits_per_pixel", "correlation_loss",
+           "correlation_map", "correlation_mask", "distortion", "hrrgan", "ragan", "rgan",
+           "softplus_gan"]

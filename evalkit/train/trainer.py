@@ -1,0 +1,442 @@
+"""The training loop: a recipe, an image folder, and a run folder that holds everything.
+
+``runs/<name>/`` receives ``checkpoint.pth`` (model, optimisers, schedule, step — enough to
+resume), ``train.csv`` and ``validation.csv``, TensorBoard events under ``tensorboard/``, and at
+the end ``<name>.pth``, the model alone in the form the learned-codec zoo loads; the zoo entry
+(the recipe file with its ``[checkpoint]`` and ``[trained]`` tables filled in) is written to the
+zoo folder, so ``evalkit compress --codecs <name>`` uses the model at once.
+
+What makes a run repeatable and resumable: every random draw of step s — crops, λ, β and the
+entropy models' quantisation noise — comes from generators seeded by (seed, s)
+(:func:`~evalkit.train.data.step_generator`), so resuming at s reproduces the uninterrupted run.
+
+Devices: CPU with ``torch.set_num_threads``; one CUDA GPU with automatic mixed precision
+(``torch.autocast`` + ``GradScaler``; the rate term stays float32) and channels-last tensors;
+several processes through ``torchrun`` and :class:`~torch.nn.parallel.DistributedDataParallel`
+(gloo on CPU, NCCL on GPUs), each taking its slice of the same global batch. The entropy
+bottleneck's quantiles are trained by CompressAI's auxiliary loss with their own optimiser
+(as CompressAI's ``examples/train.py``); under DDP their gradients are averaged by hand.
+
+Validation codes held-out images to real bitstreams through the learned-codec interface
+(:mod:`evalkit.codecs.learned`), decodes them, and scores bpp (file size), PSNR, MS-SSIM and,
+when its weights are available, LPIPS — the metric registry's forms, as the engine computes them.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from ..codecs.checkpoints import LearnedSpec, file_sha256
+from ..codecs.learned import LadderCodec, VariableRateCodec
+from ..errors import InputError
+from ..files import atomic_path
+from ..metrics import WeightsError, pair_metric, to_tensor
+from ..models.discriminator import ConditionalPatchDiscriminator
+from ..models.selective_detail import SelectiveDetailHyperprior
+from ..models.variable_rate import VariableRateHyperprior
+from .data import RandomCrops, step_generator, training_folders, validation_images
+from .losses import GAN_LOSSES, bits_per_pixel, correlation_loss, distortion
+from .recipe import Recipe
+
+TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
+                 "lr", "images_per_s"]
+VALIDATION_COLUMNS = ["step", "lambda", "bpp", "psnr", "ms_ssim", "lpips"]
+
+
+def build_model(recipe: Recipe) -> torch.nn.Module:
+    """The untrained network a recipe names."""
+    if recipe.architecture == "variable-rate":
+        return VariableRateHyperprior(recipe.N, recipe.M, lambda_range=recipe.lmbda)
+    if recipe.architecture == "selective-detail":
+        return SelectiveDetailHyperprior(recipe.N, recipe.M)
+    from compressai.zoo.image import model_architectures
+    return model_architectures[recipe.architecture](recipe.N, recipe.M)
+
+
+def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
+    """The model-only file the zoo loads (see :func:`evalkit.codecs.checkpoints.build_network`)."""
+    if isinstance(model, VariableRateHyperprior):
+        return model.checkpoint()
+    return {"architecture": recipe.architecture, "state_dict": model.state_dict()}
+
+
+def zoo_kind(recipe: Recipe) -> str:
+    return "variable-rate" if recipe.architecture == "variable-rate" else "ladder"
+
+
+class LatentTap:
+    """Records what the model feeds its Gaussian conditional — the latent (quantised with
+    noise), its scales and means — for the correlation loss and the discriminator's condition."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.y_hat = self.scales = self.means = None
+        model.gaussian_conditional.register_forward_hook(self, with_kwargs=True)
+
+    def __call__(self, module, args, kwargs, output):
+        self.scales = args[1] if len(args) > 1 else kwargs["scales"]
+        means = args[2] if len(args) > 2 else kwargs.get("means")
+        self.y_hat = output[0]
+        self.means = torch.zeros_like(self.y_hat) if means is None else means
+
+
+def distributed_context() -> tuple[int, int]:
+    """(rank, world size), joining the process group ``torchrun`` describes in the environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+class Trainer:
+    def __init__(self, recipe: Recipe, data: str | Path, out: str | Path, device: str = "auto",
+                 threads: int | None = None, weights_dir=None, progress: bool = True):
+        self.recipe, self.data, self.out = recipe, Path(data), Path(out)
+        self.rank, self.world = distributed_context()
+        if recipe.batch % self.world:
+            raise InputError(f"train.batch = {recipe.batch} does not split over {self.world} "
+                             "processes; make it a multiple of the process count")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and self.world > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        if not self.cuda:
+            torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // self.world))
+        self.weights_dir, self.progress = weights_dir, progress and self.rank == 0
+        torch.manual_seed(recipe.seed)
+        self.model = build_model(recipe).to(self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.tap = LatentTap(self.model)
+        self.terms = {name: distortion(name, weights_dir).to(self.device) for name in recipe.losses}
+        aux_names = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
+        params = dict(self.model.named_parameters())
+        self.optimizer = torch.optim.Adam([p for n, p in params.items() if n not in aux_names],
+                                          lr=recipe.lr)
+        self.aux_params = [params[n] for n in sorted(aux_names)]
+        self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=recipe.aux_lr)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(recipe.milestones),
+                                                              recipe.gamma)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda)
+        self.discriminator = self.d_optimizer = None
+        if recipe.gan:
+            latent_channels = recipe.M
+            self.discriminator = ConditionalPatchDiscriminator(
+                latent_channels, recipe.gan.heads, recipe.gan.levels).to(self.device)
+            self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.gan.lr,
+                                                betas=(0.5, 0.999))
+        self.network = self.model
+        if self.world > 1:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, aux_names)
+            self.network = DistributedDataParallel(self.model)
+            if self.discriminator is not None:
+                self.discriminator = DistributedDataParallel(self.discriminator)
+        self.step = 0
+        self.crops = None    # loaded by run(); tests may call train_step with their own batches
+
+    # ------------------------------------------------------------------ losses
+    def sample_lambda(self, step: int, size: int) -> torch.Tensor:
+        """λ per image of the global batch: log-uniform over the recipe's range."""
+        lo, hi = (math.log(v) for v in self.recipe.lmbda)
+        u = torch.rand(size, generator=step_generator(self.recipe.seed, step, 1))
+        return torch.exp(lo + u * (hi - lo))
+
+    def sample_beta(self, step: int) -> float:
+        lo, hi = self.recipe.gan.beta
+        return lo + (hi - lo) * float(torch.rand(1, generator=step_generator(self.recipe.seed, step, 2)))
+
+    def forward(self, x: torch.Tensor, lmbda: torch.Tensor) -> dict:
+        if isinstance(self.model, VariableRateHyperprior):
+            return self.network(x, lmbda)
+        return self.network(x)
+
+    def losses(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
+        """Every term of the generator's loss on this process's images, plus the discriminator's
+        loss when the recipe has a GAN (scalars; ``loss`` is what is minimised)."""
+        recipe = self.recipe
+        share = len(x)
+        lmbda = self.sample_lambda(step, global_batch)[self.rank * share:(self.rank + 1) * share]
+        lmbda = lmbda.to(self.device)
+        torch.manual_seed(recipe.seed * 1_000_003 + step * 97 + self.rank)   # quantisation noise
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext()
+        with autocast:
+            out = self.forward(x, lmbda)
+            x_hat = out["x_hat"].float()
+            d = sum(w * self.terms[name](x, x_hat).float() for name, w in recipe.losses.items())
+        bpp = bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])
+        per_image = bpp + lmbda * d
+        terms = {"bpp": bpp.mean(), "distortion": d.mean()}
+        if recipe.correlation:
+            terms["correlation"] = correlation_loss(self.tap.y_hat.float(), self.tap.means.float(),
+                                                    self.tap.scales.float())
+            per_image = per_image + recipe.correlation * terms["correlation"]
+        loss = per_image.mean()
+        if recipe.gan and step >= recipe.gan.start:
+            g_loss, d_loss = self.adversarial(x, x_hat, lmbda, step)
+            beta = self.sample_beta(step)
+            loss = loss + recipe.gan.weight * beta * g_loss
+            terms.update(g_loss=g_loss, d_loss=d_loss)
+        terms["loss"] = loss
+        return terms
+
+    def adversarial(self, x, x_hat, lmbda, step):
+        """(generator loss, discriminator loss) of the recipe's GAN on this batch; the
+        discriminator is conditioned on ŷ and on the binned β level."""
+        gan = self.recipe.gan
+        beta = self.sample_beta(step)
+        lo, hi = gan.beta
+        level = int(min(gan.levels - 1, (beta - lo) / max(hi - lo, 1e-12) * gan.levels))
+        levels = torch.full((len(x),), level, device=self.device)
+        latent = self.tap.y_hat.detach().float()
+        real = self.discriminator(x, latent, levels)
+        fake_detached = self.discriminator(x_hat.detach(), latent, levels)
+        fake = self.discriminator(x_hat, latent, levels)
+        loss = GAN_LOSSES[gan.loss]
+        if gan.loss == "hrrgan":
+            with torch.no_grad():   # the reconstruction at twice λ (a higher rate), held fixed
+                higher = self.forward(x, (lmbda * 2).clamp(max=self.recipe.lmbda[1]))["x_hat"]
+                higher_latent = self.tap.y_hat.float()
+            fake_higher = self.discriminator(higher.float(), higher_latent, levels)
+            d_loss, _ = loss(real, fake_detached, fake_higher)
+            _, g_loss = loss(real.detach(), fake, fake_higher)
+        else:
+            d_loss, _ = loss(real, fake_detached)
+            _, g_loss = loss(real.detach(), fake)
+        return g_loss, d_loss
+
+    # -------------------------------------------------------------------- steps
+    def train_step(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, float]:
+        """One optimisation step on this process's images ``x``; the loss terms as floats."""
+        self.model.train()
+        if self.cuda:
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        else:
+            x = x.to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self.losses(x, step, global_batch)
+        if self.discriminator is not None and "d_loss" in terms:
+            self.d_optimizer.zero_grad(set_to_none=True)
+            d_grads = torch.autograd.grad(terms["d_loss"], list(self.discriminator.parameters()),
+                                          retain_graph=True, allow_unused=True)
+        self.scaler.scale(terms["loss"]).backward()
+        if self.discriminator is not None and "d_loss" in terms:
+            for p, g in zip(self.discriminator.parameters(), d_grads):
+                p.grad = g
+            self.d_optimizer.step()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        aux = self.model.aux_loss()
+        aux.backward()
+        if self.world > 1:
+            for p in self.aux_params:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+        self.aux_optimizer.step()
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values.update(aux=float(aux.detach()), lr=self.optimizer.param_groups[0]["lr"])
+        return values
+
+    # -------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.out / "checkpoint.pth"
+
+    def save(self) -> None:
+        if self.rank:
+            return
+        state = {"step": self.step, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(),
+                 "aux_optimizer": self.aux_optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+        if self.discriminator is not None:
+            state["discriminator"] = _unwrap(self.discriminator).state_dict()
+            state["d_optimizer"] = self.d_optimizer.state_dict()
+        with atomic_path(self.checkpoint_file) as tmp:
+            torch.save(state, tmp)
+
+    def resume(self) -> bool:
+        """Load ``checkpoint.pth`` if the run folder has one; True when it did."""
+        if not self.checkpoint_file.is_file():
+            return False
+        state = torch.load(self.checkpoint_file, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.discriminator is not None:
+            _unwrap(self.discriminator).load_state_dict(state["discriminator"])
+            self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.step = state["step"]
+        return True
+
+    # --------------------------------------------------------------- validation
+    def codec(self):
+        """The learned codec around a copy of the current weights (real bitstreams)."""
+        net = build_model(self.recipe)
+        net.load_state_dict(self.model.state_dict())
+        spec = LearnedSpec(self.recipe.name, self.recipe.architecture, zoo_kind(self.recipe))
+        if zoo_kind(self.recipe) == "variable-rate":
+            return VariableRateCodec.from_network(net, spec, device=str(self.device))
+        return LadderCodec.from_network(net, spec, quality=0, device=str(self.device))
+
+    def validation_lambdas(self) -> tuple[float, ...]:
+        lo, hi = self.recipe.lmbda
+        if self.recipe.validate_lambdas:
+            return self.recipe.validate_lambdas
+        return (lo,) if lo == hi else (lo, math.sqrt(lo * hi), hi)
+
+    def validate(self, images) -> list[dict]:
+        """bpp (file bytes), PSNR, MS-SSIM and LPIPS of the held-out images, per λ."""
+        codec = self.codec()
+        rows = []
+        for lmbda in self.validation_lambdas():
+            setting = lmbda if zoo_kind(self.recipe) == "variable-rate" else 0
+            streams = [codec.encode(im, setting) for im in images]
+            decoded = [codec.decode(s) for s in streams]
+            row = {"step": self.step, "lambda": lmbda,
+                   "bpp": sum(8 * len(s) / (im.shape[0] * im.shape[1])
+                              for s, im in zip(streams, images)) / len(images)}
+            for name, metric in self.validation_metrics.items():
+                row[name] = sum(float(metric(to_tensor(a).to(self.device), to_tensor(b).to(self.device)))
+                                for a, b in zip(images, decoded)) / len(images)
+            rows.append(row)
+        return rows
+
+    @property
+    def validation_metrics(self) -> dict:
+        if not hasattr(self, "_validation_metrics"):
+            metrics = {"psnr": pair_metric("psnr", device=self.device),
+                       "ms_ssim": pair_metric("ms-ssim", device=self.device)}
+            try:
+                metrics["lpips"] = pair_metric("lpips", self.weights_dir, self.device)
+            except WeightsError as exc:
+                print(f"note: validation without LPIPS ({exc})")
+            self._validation_metrics = metrics
+        return self._validation_metrics
+
+    # ---------------------------------------------------------------------- run
+    def run(self, steps: int | None = None) -> None:
+        """Train to ``steps`` (default: the recipe's), resuming from the run folder's checkpoint,
+        validating and saving every ``validate_every`` steps; Ctrl-C (or SIGTERM) saves and stops."""
+        from torch.utils.tensorboard import SummaryWriter
+        from tqdm import tqdm
+
+        recipe = self.recipe
+        steps = steps or recipe.steps
+        self.out.mkdir(parents=True, exist_ok=True)
+        resumed = self.resume()
+        if self.crops is None:
+            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed)
+        val_images = validation_images(self.data, recipe.validate_images) if self.rank == 0 else []
+        train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
+        val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
+        writer = SummaryWriter(self.out / "tensorboard") if self.rank == 0 else None
+        if threading.current_thread() is threading.main_thread():   # `kill` stops like Ctrl-C
+            signal.signal(signal.SIGTERM, _interrupt)
+        bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc=recipe.name,
+                   unit="step")
+        try:
+            while self.step < steps:
+                started = time.perf_counter()
+                x = self.crops.batch(self.step, recipe.batch, self.rank, self.world)
+                values = self.train_step(x, self.step, recipe.batch)
+                values["images_per_s"] = recipe.batch / (time.perf_counter() - started)
+                self.step += 1
+                if self.rank == 0:
+                    train_log.write({"step": self.step, **values})
+                    for key, value in values.items():
+                        writer.add_scalar(f"train/{key}", value, self.step)
+                    bar.set_postfix({k: f"{values[k]:.4g}" for k in
+                                     ("loss", "bpp", "distortion", "g_loss", "d_loss") if k in values})
+                bar.update()
+                if self.step % recipe.validate_every == 0 or self.step == steps:
+                    self.save()
+                    if self.rank == 0:
+                        for row in self.validate(val_images):
+                            val_log.write(row)
+                            for key in ("bpp", "psnr", "ms_ssim", "lpips"):
+                                if key in row:
+                                    writer.add_scalar(f"val/{key}@{row['lambda']:g}", row[key], self.step)
+        except KeyboardInterrupt:
+            self.save()
+            print(f"\ninterrupted: step {self.step} saved in {self.checkpoint_file}; run the same "
+                  "command again to resume")
+            raise
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+
+    def export(self, zoo: Path) -> Path:
+        """Write ``<name>.pth`` (the model alone) and the zoo entry ``zoo/<name>.toml``."""
+        weights = self.out / f"{self.recipe.name}.pth"
+        with atomic_path(weights) as tmp:
+            torch.save(model_checkpoint(self.model, self.recipe), tmp)
+        return write_zoo_entry(self.recipe, weights, zoo, self.step, self.data)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _unwrap(module):
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+class CsvLog:
+    """Appends rows to a CSV log; on resume, first drops the rows after the resumed step."""
+
+    def __init__(self, path: Path, columns: list[str], resumed_step: int):
+        self.path, self.columns = path, columns
+        kept = []
+        if resumed_step and path.is_file():
+            with open(path, newline="") as f:
+                kept = [r for r in csv.DictReader(f) if int(r["step"]) <= resumed_step]
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
+
+
+def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: Path) -> Path:
+    """The recipe file with its ``[checkpoint]`` (file relative to the zoo folder, SHA-256) and
+    ``[trained]`` (recipe, steps, data) tables replaced: a zoo entry the codec loads at once."""
+    zoo = Path(zoo)
+    text = recipe.source.read_text() if recipe.source else ""
+    text = re.sub(r"(?ms)^\[(checkpoint|trained)\]\n.*?(?=^\[|\Z)", "", text).rstrip() + "\n"
+    for key, value in (("architecture", f'"{recipe.architecture}"'), ("kind", f'"{zoo_kind(recipe)}"'),
+                       ("lambdas", f"[{recipe.lmbda[0]!r}, {recipe.lmbda[1]!r}]")):
+        if not re.search(rf"(?m)^{key}\s*=", text):
+            text = f"{key} = {value}\n" + text
+    file = os.path.relpath(weights.resolve(), zoo.resolve())
+    text += (f'\n[checkpoint]\nfile = "{file}"\nurl = ""\nsha256 = "{file_sha256(weights)}"\n'
+             f'\n[trained]\nrecipe = "{recipe.source.name if recipe.source else recipe.name} [train]"\n'
+             f'steps = {steps}\ndata = "{Path(data).name}: {", ".join(p.name for p in training_folders(data))}'
+             f' (validated on val)"\n')
+    target = zoo / f"{recipe.name}.toml"
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return target

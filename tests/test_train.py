@@ -1,0 +1,231 @@
+"""evalkit train: recipes checked before training, resumable and repeatable runs, DDP gradients,
+and a short CPU run on BSDS crops that learns."""
+import csv
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from evalkit.cli import main
+from evalkit.codecs import get_codec
+from evalkit.codecs.checkpoints import LearnedSpec
+from evalkit.train.recipe import RecipeError, load_recipe, parse_recipe
+from evalkit.train.trainer import Trainer
+
+from needs import unavailable
+
+TINY = {"architecture": "variable-rate", "N": 16, "M": 16, "lambda": [0.004, 0.06],
+        "losses": {"mse": 1.0}, "patch": 64, "batch": 4, "steps": 6, "lr": 1e-3,
+        "validate_every": 3, "validate_images": 1, "validate_lambdas": [0.004, 0.06]}
+
+
+def tiny(**changes) -> dict:
+    return {"train": {**TINY, **changes}}
+
+
+@pytest.fixture(scope="module")
+def crops_dir(tmp_path_factory):
+    """A small image folder cut from BSDS500: train/ (8 crops of 96×96) and val/ (one 192×176)."""
+    root = os.environ.get("EVALKIT_SHARED_DIR")
+    bsds = root and os.path.join(root, "data", "bsds500")
+    if not bsds or not os.path.isdir(bsds):
+        unavailable("BSDS500 not found under $EVALKIT_SHARED_DIR/data/bsds500")
+    out = tmp_path_factory.mktemp("bsds-crops")
+    (out / "train").mkdir()
+    (out / "val").mkdir()
+    names = sorted(os.listdir(os.path.join(bsds, "train")))
+    for i, name in enumerate(n for n in names if n.endswith(".jpg")):
+        if i == 8:
+            break
+        image = Image.open(os.path.join(bsds, "train", name)).convert("RGB")
+        image.crop((100, 100, 196, 196)).save(out / "train" / f"{i}.png")
+    val = sorted(n for n in os.listdir(os.path.join(bsds, "val")) if n.endswith(".jpg"))[0]
+    Image.open(os.path.join(bsds, "val", val)).convert("RGB").crop((0, 0, 192, 176)).save(out / "val" / "0.png")
+    return out
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------ recipe checks
+@pytest.mark.parametrize("changes, field", [
+    ({"losses": {"l3": 1.0}}, "train.losses.l3"),
+    ({"lambda": [0.004, 5e3]}, "train.lambda[1]"),
+    ({"lambda": -0.01}, "train.lambda"),
+    ({"validate_lambdas": [0.5]}, "train.validate_lambdas"),
+    ({"gan": {"loss": "wgan"}}, "train.gan.loss"),
+    ({"patch": 100}, "train.patch"),
+    ({"stpes": 10}, "train.stpes"),
+])
+def test_bad_recipe_names_the_field(changes, field):
+    with pytest.raises(RecipeError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        parse_recipe(tiny(**changes), "bad")
+
+
+def test_missing_field_is_named():
+    data = tiny()
+    del data["train"]["steps"]
+    with pytest.raises(RecipeError, match="train.steps is missing"):
+        parse_recipe(data, "bad")
+
+
+def test_cli_refuses_a_bad_recipe_before_training(tmp_path, capsys):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('[train]\narchitecture = "variable-rate"\nlambda = [0.004, 0.06]\n'
+                      'losses = { mse = 1.0, lpipz = 1.0 }\nsteps = 10\n')
+    assert main(["train", "--recipe", str(recipe), "--data", str(tmp_path), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "train.losses.lpipz" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_recipe_in_codecs_is_valid():
+    folder = os.path.join(os.path.dirname(__file__), "..", "codecs")
+    checked = 0
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("ek-") and name.endswith(".toml") and "combined" not in name:
+            load_recipe(os.path.join(folder, name))
+            checked += 1
+    assert checked >= 5
+
+
+# ---------------------------------------------------------- resume and Ctrl-C
+def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(crops_dir, tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    recipe = parse_recipe(tiny(), "tiny")
+    Trainer(recipe, crops_dir, tmp_path / "straight", threads=1, progress=False).run()
+    straight = read_csv(tmp_path / "straight" / "train.csv")
+
+    interrupted = Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False)
+    real_step = interrupted.train_step
+
+    def ctrl_c_at_step_4(x, step, global_batch):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real_step(x, step, global_batch)
+
+    monkeypatch.setattr(interrupted, "train_step", ctrl_c_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run()
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pth", weights_only=False)["step"] == 4
+    Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False).run()
+    resumed = read_csv(tmp_path / "resumed" / "train.csv")
+    assert [r["step"] for r in resumed] == [str(s) for s in range(1, 7)]
+    for a, b in zip(straight, resumed):
+        for key in ("loss", "bpp", "distortion", "aux"):
+            assert float(a[key]) == float(b[key]), (a["step"], key)
+
+
+# ------------------------------------------------------------------------ DDP
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, port, x, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    torch.set_num_threads(1)
+    trainer = Trainer(parse_recipe(tiny(), "tiny"), ".", out, threads=1, progress=False)
+    share = len(x) // 2
+    terms = trainer.losses(x[rank * share:(rank + 1) * share], 7, len(x))
+    terms["loss"].backward()
+    if rank == 0:
+        torch.save({n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None},
+                   os.path.join(out, "ddp.pth"))
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_gradients_equal_one_process_on_the_same_global_batch(tmp_path):
+    torch.manual_seed(3)
+    x = torch.rand(4, 3, 64, 64)
+    mp.spawn(_ddp_worker, args=(_free_port(), x, str(tmp_path)), nprocs=2)
+    ddp = torch.load(tmp_path / "ddp.pth")
+
+    torch.set_num_threads(1)
+    single = Trainer(parse_recipe(tiny(), "tiny"), ".", tmp_path, threads=1, progress=False)
+    for rank in (0, 1):      # the same global batch, each half with the noise its process drew
+        single.rank = rank
+        (single.losses(x[2 * rank:2 * rank + 2], 7, 4)["loss"] / 2).backward()
+    grads = {n: p.grad for n, p in single.model.named_parameters() if p.grad is not None}
+    assert set(grads) == set(ddp) and len(grads) > 20
+    for name, grad in grads.items():
+        torch.testing.assert_close(ddp[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+# ------------------------------------------------------------- learning on BSDS
+@pytest.mark.parametrize("steps", [60, pytest.param(300, marks=pytest.mark.slow)])
+def test_cpu_steps_on_bsds_crops_lower_the_loss_and_improve_validation(crops_dir, tmp_path, steps):
+    """The quick version (60 steps) runs by default; the few-hundred-step one is marked slow."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe(tiny(steps=steps, validate_every=steps // 3), "tiny")
+    trainer = Trainer(recipe, crops_dir, tmp_path / "run", threads=1, progress=False)
+    trainer.run()
+    losses = [float(r["loss"]) for r in read_csv(tmp_path / "run" / "train.csv")]
+    window = steps // 6
+    assert np.mean(losses[-window:]) < 0.5 * np.mean(losses[:window])
+    rows = read_csv(tmp_path / "run" / "validation.csv")
+    for lmbda in ("0.004", "0.06"):
+        first, last = [r for r in rows if r["lambda"] == lmbda][::2]
+        assert float(last["psnr"]) > float(first["psnr"]) + (1.0 if steps >= 300 else 0.0)
+        cost = lambda r: float(r["bpp"]) + float(lmbda) * 255 ** 2 * 10 ** (-float(r["psnr"]) / 10)
+        assert cost(last) < cost(first)
+    low, high = (r for r in rows if r["step"] == str(steps) and r["lambda"] in ("0.06", "0.004"))
+    assert float(high["bpp"]) > float(low["bpp"])     # λ still orders the rate
+
+    entry = trainer.export(tmp_path / "zoo")          # the zoo entry the codec loads
+    assert LearnedSpec.from_toml(entry).kind == "variable-rate"
+    codec = get_codec(f"variable-rate@{tmp_path / 'run' / 'tiny.pth'}", device="cpu")
+    image = np.asarray(Image.open(crops_dir / "val" / "0.png"))
+    assert codec.decode(codec.encode(image, 0.06)).shape == image.shape
+
+
+# ------------------------------------------------------------ architectures, GAN
+@pytest.mark.parametrize("heads", ["shared", "independent", "hybrid"])
+def test_discriminator_heads_follow_the_level(heads):
+    from evalkit.models.discriminator import ConditionalPatchDiscriminator
+    torch.manual_seed(0)
+    d = ConditionalPatchDiscriminator(latent_channels=8, heads=heads, levels=3, width=8).eval()
+    image, latent = torch.rand(2, 3, 32, 32), torch.rand(2, 8, 2, 2)
+    logits = d(image, latent, torch.tensor([0, 2]))
+    assert logits.shape == (2, 1, 4, 4)
+    alone = d(image[1:], latent[1:], torch.tensor([2]))
+    torch.testing.assert_close(logits[1:], alone, rtol=1e-4, atol=1e-4)   # one image's level, not the batch's
+    assert not torch.allclose(d(image[:1], latent[:1], torch.tensor([1])), logits[:1])
+    if heads != "shared":                                     # a level's head alone scores it
+        logits[0].sum().backward()
+        assert d.out[2].weight.grad is None or d.out[2].weight.grad.abs().sum() == 0
+
+
+def test_selective_detail_decoder_blends_by_its_mask():
+    from evalkit.models.selective_detail import SelectiveDetailHyperprior
+    torch.manual_seed(0)
+    model = SelectiveDetailHyperprior(16, 16).eval()
+    out = model(torch.rand(1, 3, 64, 64))
+    y_hat = torch.randn(1, 16, 4, 4)
+    blended = model.g_s(y_hat)
+    detail = model.g_s.detail(y_hat)
+    mask = torch.sigmoid(detail[:, 3:])
+    torch.testing.assert_close(blended, detail[:, :3] * mask + model.g_s.main(y_hat) * (1 - mask))
+    assert out["mask"].shape == (1, 1, 64, 64) and out["x_hat_main"].shape == (1, 3, 64, 64)
+
+
+@pytest.mark.parametrize("gan", ["softplus", "ragan", "rgan", "hrrgan"])
+def test_gan_recipes_train_codec_and_discriminator(gan):
+    torch.set_num_threads(1)
+    recipe = parse_recipe(tiny(gan={"loss": gan, "weight": 1.0, "heads": "hybrid", "levels": 2}), "g")
+    trainer = Trainer(recipe, ".", "/tmp/unused", threads=1, progress=False)
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    values = trainer.train_step(torch.rand(4, 3, 64, 64), 0, 4)
+    assert math_finite(values["g_loss"]) and math_finite(values["d_loss"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()))
+
+
+def math_finite(v):
+    return np.isfinite(v)
