@@ -4,10 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from .errors import InputError
 
 
 def cache_dir() -> Path:
@@ -49,3 +52,15 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_json(path: str | Path, obj) -> None:
     write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def read_toml(path: str | Path, what: str) -> dict:
+    """The table in a TOML file; an :class:`~evalkit.errors.InputError` saying which ``what``
+    (study file, recipe, zoo file) is missing or malformed."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: {what} is not valid TOML: {exc}") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..files import read_toml
 from ..weights import fetch, hub_checkpoints, local_file, weights_dir
 from .base import CodecError
 
@@ -65,9 +65,9 @@ class LearnedSpec:
 
     @classmethod
     def from_toml(cls, path: Path) -> "LearnedSpec":
-        data = tomllib.loads(path.read_text())
+        data = read_toml(path, "learned-codec zoo file")
         if data.get("kind") not in KINDS:
-            raise ValueError(f"{path}: kind must be one of {KINDS}, got {data.get('kind')!r}")
+            raise InputError(f"{path}: kind must be one of {KINDS}, got {data.get('kind')!r}")
         def source(entry: dict) -> CheckpointSource:   # a file beside the zoo file is found there
             beside = path.parent / entry["file"]
             return CheckpointSource(**{**entry, "file": str(beside.resolve())} if beside.is_file() else entry)

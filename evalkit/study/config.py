@@ -6,11 +6,11 @@ reviewed from the file alone. Unknown keys are errors (a typo must not silently 
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import read_toml
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,7 @@ class StudyConfig:
 
 def load_config(path: str | Path) -> StudyConfig:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such study file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    data = read_toml(path, "study file")
     known = {f.name for f in fields(StudyConfig)} - {"folder"}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -36,11 +36,11 @@ meaning for MSE (0.0018…0.18 spans its eight qualities).
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import read_toml
 from .losses import GAN_LOSSES
 
 ARCHITECTURES = ("variable-rate", "bmshj2018-hyperprior", "mbt2018-mean", "selective-detail")
@@ -208,10 +208,4 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and check the recipe in a zoo file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise RecipeError(f"recipe {path} does not exist; recipes are codecs/<name>.toml") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"recipe {path} is not valid TOML: {exc}") from None
-    return parse_recipe(data, path.stem, path)
+    return parse_recipe(read_toml(path, "recipe (recipes are codecs/<name>.toml)"), path.stem, path)
