@@ -150,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--weights-dir", help="folder with LPIPS/Inception weights (default: $EVALKIT_WEIGHTS_DIR)")
     d.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
     d.add_argument("--workers", type=int, default=None, help="compression processes (default: all cores)")
+    d.add_argument("--bpp", type=_floats, default=None,
+                   help="comma-separated target bpps (default: 0.25,0.5,0.75,1.0; BD-rate needs 4)")
+    d.add_argument("--study", action="store_true",
+                   help="also build the example study (a copy under OUT/study), serve it on a free "
+                        "127.0.0.1 port, send it a simulated crowd, analyse it, fit a combined "
+                        "metric and add the study sections to the report")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
 
     t = sub.add_parser(
@@ -377,11 +383,12 @@ def cmd_report(args) -> int:
 def cmd_demo(args) -> int:
     import time
 
-    from .demo import run_demo
+    from .demo import DEMO_BPP, run_demo
 
     start = time.perf_counter()
-    result = run_demo(args.codecs or available_codecs(), args.out, weights_dir=args.weights_dir,
-                      device=args.device, workers=args.workers, progress=not args.quiet)
+    result = run_demo(args.codecs or available_codecs(), args.out, targets=args.bpp or DEMO_BPP,
+                      weights_dir=args.weights_dir, device=args.device, workers=args.workers,
+                      study=args.study, progress=not args.quiet)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     for error in result.errors:

@@ -27,7 +27,10 @@ class DemoResult:
 
 
 def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP, weights_dir=None,
-             device: str | None = None, workers: int | None = None, progress: bool = True) -> DemoResult:
+             device: str | None = None, workers: int | None = None, study: bool = False,
+             progress: bool = True) -> DemoResult:
+    """Compress, measure (stage by stage) and report; with ``study``, also run the example study
+    with a simulated crowd (:mod:`evalkit.demo_study`) and add its sections to the report."""
     out = Path(out)
     compressed = compress(resolve_images("samples"), codecs, list(targets), out, workers=workers,
                           progress=progress)
@@ -44,6 +47,14 @@ def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP,
     (out / "metrics_sets.csv").unlink(missing_ok=True)    # never a stale table from an earlier run
     if sets is not None:
         write_table(sets, out / "metrics_sets.csv")
+    study_folder = None
+    if study:
+        from .demo_study import run_study
+        lpips_found = "lpips" in pairs.columns
+        if not lpips_found:
+            notes.append("the study's combined metric is fitted on PSNR and MS-SSIM only (no LPIPS weights)")
+        study_folder = run_study(out / "study", ["psnr", "ms-ssim"] + ["lpips"] * lpips_found,
+                                 weights_dir=weights_dir, device=device, progress=progress).out_dir
     report = write_report(out, out / "report.html", ReportOptions(
-        title="evalkit demo: codecs on the bundled sample photos", notes=notes))
+        title="evalkit demo: codecs on the bundled sample photos", notes=notes, study=study_folder))
     return DemoResult(report, notes, compressed.errors)

@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from evalkit.demo_study import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
 from webapp import gunicorn_command
@@ -39,12 +39,6 @@ def many_assignments(source: StudyConfig, folder: Path, count: int) -> Path:
     design = Design(source.name, source.seed, assignments, [])
     (out / "trials.json").write_text(json.dumps(design.to_json()))
     return folder / "study.toml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Gunicorn:
