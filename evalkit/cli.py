@@ -14,7 +14,9 @@ from pathlib import Path
 from . import __version__
 from .errors import InputError
 
-PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl")
+#: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
+SHIPPED_MODEL = "ek-variable-rate-mse"
+PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl", SHIPPED_MODEL)
 
 
 def _floats(text: str) -> list[float]:
@@ -267,10 +269,11 @@ def cmd_codecs(args) -> int:
 
 
 def available_codecs() -> list[str]:
-    """The primary codecs that can run on this machine."""
-    from .codecs import FAMILIES, zoo
+    """The primary codecs that can run on this machine (the shipped model when its file is there)."""
+    from .codecs import FAMILIES, get_codec, zoo
 
-    return [n for n in PRIMARY_CODECS if not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+    classical = [n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+    return classical + ([SHIPPED_MODEL] if get_codec(SHIPPED_MODEL, device="cpu").unavailable_here() is None else [])
 
 
 def cmd_compress(args) -> int:
