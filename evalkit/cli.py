@@ -429,7 +429,7 @@ def _study_build(args, config):
 def _study_serve(args, config):
     from .study.design import Design
     from .study.database import connect, load_design
-    from webapp import gunicorn_command
+    from .study.server import gunicorn_command
     url = args.database or f"sqlite:///{config.database_path}"
     load_design(connect(url), Design.load(config.trials_path))   # once, before the workers start
     token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN")

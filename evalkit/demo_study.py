@@ -51,7 +51,7 @@ def free_port() -> int:
 def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: float = 60):
     """The study served by gunicorn on a free 127.0.0.1 port in its own process group; yields the
     base URL and stops the server (SIGTERM, then SIGKILL after 10 s) on the way out, error or not."""
-    from webapp import gunicorn_command
+    from .study.server import gunicorn_command
 
     load_design(connect(database_url), Design.load(config.trials_path))   # once, before the workers
     port = free_port()

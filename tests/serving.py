@@ -18,7 +18,7 @@ import requests
 from evalkit.demo_study import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
-from webapp import gunicorn_command
+from evalkit.study.server import gunicorn_command
 
 
 def many_assignments(source: StudyConfig, folder: Path, count: int) -> Path:

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import sys
 import time
 from pathlib import Path
 
@@ -20,23 +19,6 @@ from evalkit.study.design import Design
 from evalkit.study.database import StudyError, connect, load_design, study_secret
 
 MAX_REQUEST_BYTES = 64 * 1024
-THREADS_PER_WORKER = 64
-
-
-def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
-                     threads: int = THREADS_PER_WORKER, access_log: bool = False) -> list[str]:
-    """How ``evalkit study serve`` (and the load tests) run the app. Threaded workers, because a
-    sync worker serves one connection at a time, so a few clients that trickle their headers or
-    bodies stall the whole study (measured: bench/study_slow_clients.py); a thread stuck on a
-    slow client leaves the worker's other threads serving. URLs never carry secrets, so the
-    access log holds none."""
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", bind,
-               "--worker-class", worker_class, "--backlog", "2048"]
-    if worker_class == "gthread":
-        command += ["--threads", str(threads)]
-    return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
-
-
 def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
                admin_token: str | None = None) -> Flask:
     """The app for one built study. ``database_url`` defaults to SQLite in the study's output
