@@ -56,10 +56,8 @@ def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: fl
     load_design(connect(database_url), Design.load(config.trials_path))   # once, before the workers
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    webapp_root = str(Path(__import__("webapp").__file__).resolve().parent.parent)
     env = {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"), "EVALKIT_DATABASE_URL": database_url,
-           "EVALKIT_ADMIN_TOKEN": secrets.token_urlsafe(24),
-           "PYTHONPATH": os.pathsep.join(filter(None, [webapp_root, os.environ.get("PYTHONPATH")]))}
+           "EVALKIT_ADMIN_TOKEN": secrets.token_urlsafe(24)}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", workers), env=env,
                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
