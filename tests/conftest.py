@@ -98,3 +98,16 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def app(built_study, database_url):
+    """The web app of the built study, on each database."""
+    from study_fixtures import ADMIN_TOKEN
+    from webapp import create_app
+    return create_app(built_study, database_url, admin_token=ADMIN_TOKEN)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -42,3 +42,7 @@ def copy_study(built, folder: Path, extra: str = "") -> Path:
     for name in ("compress", "sentinels"):
         (folder / "out" / name).symlink_to(built.out_dir / name)
     return folder / "study.toml"
+
+#: The admin token of the apps the web tests build, and the header scripts send it in.
+ADMIN_TOKEN = "admin-secret-123"
+BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -16,21 +16,9 @@ from evalkit.errors import InputError
 from evalkit.images import load_image
 from evalkit.study import analysis
 from evalkit.study.database import Assignment, connect, trials_of
-from webapp import create_app
+from study_fixtures import ADMIN_TOKEN as TOKEN, BEARER
 
-TOKEN = "admin-secret-123"
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 MTURK = {"hitId": "H1", "turkSubmitTo": "https://www.mturk.com"}
-
-
-@pytest.fixture
-def app(built_study, database_url):
-    return create_app(built_study, database_url, admin_token=TOKEN)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def session(client, **body):

@@ -7,19 +7,9 @@ import pytest
 
 from evalkit.study import analysis
 from evalkit.study.database import connect
+from study_fixtures import ADMIN_TOKEN as TOKEN, BEARER
 from webapp import create_app
 
-TOKEN = "admin-secret-123"
-
-
-@pytest.fixture
-def app(built_study, database_url):
-    return create_app(built_study, database_url, admin_token=TOKEN)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def start(client, token=None, **who):
@@ -33,9 +23,6 @@ def login(client):
     r = client.post("/admin/login", data={"token": TOKEN})
     assert r.status_code == 303
     return client
-
-
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def answer(client, session, trial_id, choice="left", **extra):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from abc import abstractmethod
 from functools import cached_property
 
 import numpy as np
@@ -151,9 +152,9 @@ class LearnedCodec(Codec):
         return _NETWORKS[key]
 
     # --------------------------------------------------- rate parameters (per kind)
+    @abstractmethod
     def rate(self, setting: float) -> tuple[float, ...]:
         """The rate parameters the header stores for ``setting``, as float32 values."""
-        raise NotImplementedError
 
     def quality_of(self, params: tuple[float, ...]) -> int:
         """Which network ``params`` select."""

@@ -9,11 +9,13 @@ pairs a functional and a stateful form over one implementation in the same spiri
 """
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 import torch
 
 
-class PairMetric(torch.nn.Module):
+class PairMetric(torch.nn.Module, metaclass=ABCMeta):
     """A full-reference metric: ``forward(x, x_hat) -> (N,)``; networks frozen in eval mode.
 
     ``version`` names the definition (and weights) for the value cache. ``dtype`` is the floating
@@ -29,8 +31,9 @@ class PairMetric(torch.nn.Module):
         """What :meth:`score` needs of the reference (by default the reference itself)."""
         return reference
 
+    @abstractmethod
     def score(self, prepared, reconstructions: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError   # each metric defines it
+        """One value per reconstruction (N,), against what :meth:`prepare` made of the reference."""
 
     def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return self.score(self.prepare(x), x_hat)
