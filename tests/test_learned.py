@@ -264,3 +264,58 @@ def test_compress_mixes_classical_and_learned(tiny_ladder, trained, kodak, tmp_p
     if not torch.cuda.is_available():
         assert main(["compress", "--images", str(tmp_path / "img.png"), "--codecs", "tiny-mse",
                      "--out", str(out), "--quiet", "--device", "cuda"]) == 2
+
+
+# ------------------------------------------------------------------ realism input (β)
+@pytest.fixture
+def realism_zoo(tmp_path, monkeypatch):
+    """A zoo entry for a variable-rate model with a realism input β ∈ [0, 2.56]; its decoder's
+    conditioning is randomised so that β visibly changes the output."""
+    torch.manual_seed(1)
+    model = VariableRateHyperprior(N=16, M=16, lambda_range=(0.004, 0.06), beta_range=(0.0, 2.56))
+    with torch.no_grad():
+        for cond in model.g_s.conditions:
+            if not isinstance(cond, torch.nn.Identity):
+                cond.mlp[-1].weight.normal_(0, 0.5)
+    path = tmp_path / "realism.pth"
+    torch.save(model.checkpoint(), path)
+    (tmp_path / "realism.toml").write_text(
+        'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\n'
+        f'file = "{path.name}"\nsha256 = "{hashlib.sha256(path.read_bytes()).hexdigest()}"\n')
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
+    learned_zoo.cache_clear()
+    yield model
+    learned_zoo.cache_clear()
+
+
+def test_realism_is_chosen_at_decode_time(realism_zoo, kodak):
+    image = np.ascontiguousarray(kodak(4)[:96, :128])
+    plain, realistic = get_codec("realism", device="cpu"), get_codec("realism-beta2.56", device="cpu")
+    assert plain.beta == 0.0 and realistic.beta == pytest.approx(2.56)
+    data, data_hi = plain.encode(image, 0.02), realistic.encode(image, 0.02)
+    assert len(data) == len(data_hi)                      # β is not coded: same latents, same size
+    assert plain.at_realism(data, realistic.beta) == data_hi
+    low, high = plain.decode(data), plain.decode(plain.at_realism(data, 2.56))
+    assert np.array_equal(high, realistic.decode(data_hi))
+    assert np.abs(low.astype(int) - high).mean() > 1      # the decoder follows β
+    assert np.abs(high.astype(int) - realistic.reconstruct(image, 0.02)).max() <= 1
+    assert plain.key != realistic.key                     # cached results keep them apart
+    with pytest.raises(CodecError, match="outside the trained range"):
+        plain.at_realism(data, 3.0)
+    with pytest.raises(CodecError, match="outside the trained range"):
+        get_codec("realism-beta9", device="cpu").encode(image, 0.02)
+
+
+def test_model_without_realism_input_refuses_beta(ours, trained, kodak, tmp_path, monkeypatch):
+    (tmp_path / "plain.toml").write_text(
+        f'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\nfile = "{trained[1]}"\n')
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
+    learned_zoo.cache_clear()
+    try:
+        with pytest.raises(CodecError, match="no realism input"):
+            get_codec("plain-beta1", device="cpu").encode(np.zeros((64, 64, 3), np.uint8), 0.01)
+        data = ours.encode(np.ascontiguousarray(kodak(4)[:64, :64]), 0.01)
+        with pytest.raises(CodecError, match="no realism input"):
+            ours.at_realism(data, 1.0)
+    finally:
+        learned_zoo.cache_clear()

@@ -62,6 +62,9 @@ def read_csv(path):
     ({"gan": {"loss": "wgan"}}, "train.gan.loss"),
     ({"patch": 100}, "train.patch"),
     ({"stpes": 10}, "train.stpes"),
+    ({"gan": {"losses": {"lpipz": 1.0}}}, "train.gan.losses.lpipz"),
+    ({"architecture": "bmshj2018-hyperprior", "lambda": 0.01, "validate_lambdas": [],
+      "gan": {"loss": "softplus", "beta": [0.0, 1.0]}}, "train.gan.beta"),
 ])
 def test_bad_recipe_names_the_field(changes, field):
     with pytest.raises(RecipeError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -129,32 +132,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, port, x, out):
+def _ddp_worker(rank, port, x, out, train):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
     torch.set_num_threads(1)
-    trainer = Trainer(parse_recipe(tiny(), "tiny"), ".", out, threads=1, progress=False)
+    trainer = Trainer(parse_recipe({"train": train}, "tiny"), ".", out, threads=1, progress=False)
+    if trainer.discriminator is not None:
+        trainer.discriminator.eval()     # no power-iteration step: the same weights everywhere
     share = len(x) // 2
-    terms = trainer.losses(x[rank * share:(rank + 1) * share], 7, len(x))
-    terms["loss"].backward()
+    trainer.backward(x[rank * share:(rank + 1) * share], 7, len(x))
     if rank == 0:
-        torch.save({n: p.grad for n, p in trainer.model.named_parameters() if p.grad is not None},
-                   os.path.join(out, "ddp.pth"))
+        torch.save(gradients(trainer), os.path.join(out, "ddp.pth"))
     torch.distributed.destroy_process_group()
 
 
-def test_ddp_gradients_equal_one_process_on_the_same_global_batch(tmp_path):
+def gradients(trainer) -> dict:
+    modules = {"codec": trainer.model, "discriminator": trainer.discriminator}
+    return {f"{m}.{n}": p.grad.clone() for m, module in modules.items() if module is not None
+            for n, p in module.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("gan", [None, "hrrgan"])
+def test_ddp_gradients_equal_one_process_on_the_same_global_batch(tmp_path, gan):
+    """Two gloo processes, each on half the batch, against one process on both halves; with a
+    GAN the discriminator's gradients (averaged by hand) are compared as well."""
+    train = tiny(**({"gan": {"loss": gan, "weight": 1.0, "levels": 2}} if gan else {}))["train"]
     torch.manual_seed(3)
     x = torch.rand(4, 3, 64, 64)
-    mp.spawn(_ddp_worker, args=(_free_port(), x, str(tmp_path)), nprocs=2)
+    mp.spawn(_ddp_worker, args=(_free_port(), x, str(tmp_path), train), nprocs=2)
     ddp = torch.load(tmp_path / "ddp.pth")
 
     torch.set_num_threads(1)
-    single = Trainer(parse_recipe(tiny(), "tiny"), ".", tmp_path, threads=1, progress=False)
+    single = Trainer(parse_recipe({"train": train}, "tiny"), ".", tmp_path, threads=1, progress=False)
+    d_params = list(single.discriminator.eval().parameters()) if gan else []
     for rank in (0, 1):      # the same global batch, each half with the noise its process drew
         single.rank = rank
-        (single.losses(x[2 * rank:2 * rank + 2], 7, 4)["loss"] / 2).backward()
-    grads = {n: p.grad for n, p in single.model.named_parameters() if p.grad is not None}
-    assert set(grads) == set(ddp) and len(grads) > 20
+        terms = single.losses(x[2 * rank:2 * rank + 2], 7, 4)
+        if gan:
+            d_grads = torch.autograd.grad(terms["d_loss"] / 2, d_params, retain_graph=True)
+        (terms["loss"] / 2).backward()
+        if gan:
+            own = [g + getattr(p, "own_grad", 0) for p, g in zip(d_params, d_grads)]
+            for p, g in zip(d_params, own):
+                p.own_grad = g
+    for p in d_params:
+        p.grad = p.own_grad
+    grads = gradients(single)
+    assert set(grads) == set(ddp) and len(grads) > (30 if gan else 20)
     for name, grad in grads.items():
         torch.testing.assert_close(ddp[name], grad, rtol=1e-4, atol=1e-6, msg=name)
 
@@ -225,6 +248,22 @@ def test_gan_recipes_train_codec_and_discriminator(gan):
     values = trainer.train_step(torch.rand(4, 3, 64, 64), 0, 4)
     assert math_finite(values["g_loss"]) and math_finite(values["d_loss"])
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()))
+
+
+def test_beta_weights_the_realism_terms_and_reaches_the_decoder():
+    """Paper 003's L_cond: D = Σ wᵢ dᵢ + β·Σ vⱼ dⱼ, with β also given to the model."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe(tiny(gan={"loss": "softplus", "losses": {"mse": 2.0}, "start": 100}), "g")
+    trainer = Trainer(recipe, ".", "/tmp/unused", threads=1, progress=False)
+    assert trainer.model.beta_range == [0.0, 2.56]
+    seen, betas, mse, model = [], [], trainer.terms["mse"], trainer.network
+    trainer.terms["mse"] = lambda x, x_hat: seen.append(mse(x, x_hat)) or seen[-1]
+    trainer.network = lambda x, lmbda, beta: betas.append(beta) or model(x, lmbda, beta=beta)
+    terms = trainer.losses(torch.rand(4, 3, 64, 64), 5, 4)
+    beta = trainer.sample_beta(5)
+    assert betas == [beta] and 0 < beta < 2.56 and "g_loss" not in terms    # before gan.start
+    torch.testing.assert_close(seen[0], seen[1])
+    torch.testing.assert_close(terms["distortion"], (seen[0] * (1 + 2 * beta)).mean())
 
 
 def math_finite(v):

@@ -57,7 +57,7 @@ def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec
 
 
 def _learned_codec(name: str, device, weights_dir) -> Codec:
-    from .learned import CODEC_CLASSES, LadderCodec
+    from .learned import CODEC_CLASSES, LadderCodec, VariableRateCodec
 
     specs = learned_zoo()
     if name in specs:
@@ -67,6 +67,10 @@ def _learned_codec(name: str, device, weights_dir) -> Codec:
     if rung and rung[1] in specs and specs[rung[1]].kind == "ladder":
         return LadderCodec(specs[rung[1]], name, quality=int(rung[2]), device=device,
                            weights_dir=weights_dir)
+    realism = re.fullmatch(r"(.+)-beta(\d+(?:\.\d+)?)", name)
+    if realism and realism[1] in specs and specs[realism[1]].kind == "variable-rate":
+        return VariableRateCodec(specs[realism[1]], name, beta=float(realism[2]), device=device,
+                                 weights_dir=weights_dir)
     if "@" in name:
         architecture, path = name.split("@", 1)
         kind = ("variable-rate" if architecture == "variable-rate"
@@ -77,7 +81,7 @@ def _learned_codec(name: str, device, weights_dir) -> Codec:
         return CODEC_CLASSES[kind](spec, name, device=device, weights_dir=weights_dir, **options)
     known = ", ".join([*zoo(), *specs])
     raise InputError(f"unknown codec {name!r}; known codecs: {known} (and <ladder>-q<N>, "
-                     "<architecture>@<checkpoint path>)")
+                     "<variable-rate>-beta<β>, <architecture>@<checkpoint path>)")
 
 
 @dataclass(frozen=True)

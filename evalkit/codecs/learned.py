@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from abc import abstractmethod
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -335,7 +336,16 @@ class VariableRateCodec(LearnedCodec):
     """Our λ/Δ-conditioned model. The setting is an *effective λ* on a log axis spanning the
     trained λ range widened by 4× at each end: inside the range it is λ itself (Δ = 1); beyond
     it λ stays at the nearest end and the bin size takes over, Δ = sqrt(end / setting), so
-    Δ runs from 2 (fewest bits) to 1/2 (most)."""
+    Δ runs from 2 (fewest bits) to 1/2 (most).
+
+    A model trained with a realism input (paper 003) also takes β: the codec's ``beta``
+    (``<name>-beta<β>``; the low end of the trained range by default) is written in the header
+    after λ and Δ and drives the decoder. The coded latents do not depend on β, so
+    :meth:`at_realism` moves a file to another β without encoding again."""
+
+    def __init__(self, spec: LearnedSpec, name: str | None = None, beta: float | None = None, **kw):
+        super().__init__(spec, name, **kw)
+        self.requested_beta = beta
 
     @cached_property
     def lambda_range(self) -> tuple[float, float]:
@@ -343,26 +353,65 @@ class VariableRateCodec(LearnedCodec):
         return float(lo), float(hi)
 
     @cached_property
+    def beta_range(self) -> tuple[float, float] | None:
+        """The trained β range of a model with a realism input, else None."""
+        beta_range = self.network(self.default_quality()).net.config.get("beta_range")
+        return (float(beta_range[0]), float(beta_range[1])) if beta_range else None
+
+    @cached_property
+    def beta(self) -> float | None:
+        """The β this codec decodes at (None for a model without a realism input)."""
+        if self.beta_range is None:
+            if self.requested_beta is not None:
+                raise CodecError(f"{self.name}: {self.spec.name} has no realism input (β); "
+                                 f"use {self.spec.name} without -beta")
+            return None
+        beta = self.beta_range[0] if self.requested_beta is None else self.requested_beta
+        return self._checked_beta(beta)
+
+    def _checked_beta(self, beta: float) -> float:
+        lo, hi = self.beta_range
+        if not lo <= beta <= hi:
+            raise CodecError(f"{self.name}: β = {beta:g} is outside the trained range "
+                             f"[{lo:g}, {hi:g}]")
+        return container.float32(beta)
+
+    @cached_property
     def axis(self) -> Axis:
         lo, hi = self.lambda_range
         return Axis("lambda", lo / 4, hi * 4, log=True)
+
+    @property
+    def key(self) -> str:
+        return super().key + ("" if self.beta is None else f"+beta={self.beta!r}")
 
     def rate(self, setting):
         lo, hi = self.lambda_range
         lmbda = min(max(setting, lo), hi)
         delta = math.sqrt(lmbda / setting)
-        return container.float32(lmbda), container.float32(delta)
+        params = (container.float32(lmbda), container.float32(delta))
+        return params if self.beta is None else (*params, self.beta)
 
     def check_params(self, params):
         super().check_params(params)
         lo, hi = self.lambda_range
-        lmbda, delta = params
+        lmbda, delta = params[:2]
         if not (0.99 * lo <= lmbda <= 1.01 * hi and 0.49 <= delta <= 2.01):
             raise CodecError(f"{self.name}: bitstream rate parameters λ={lmbda:g}, Δ={delta:g} "
                              "are outside what this codec writes")
+        if self.beta is not None:
+            self._checked_beta(params[2])
+
+    def at_realism(self, data: bytes, beta: float) -> bytes:
+        """The file ``data`` decoded at realism ``beta`` instead: the same coded latents with
+        another β in the header (a few bytes differ, the size does not)."""
+        if self.beta is None:
+            raise CodecError(f"{self.name}: {self.spec.name} has no realism input (β)")
+        stream = self._read(data)
+        return container.pack(replace(stream, params=(*stream.params[:2], self._checked_beta(beta))))
 
     def run_compress(self, network, x, params):
-        return network.net.compress(x, *params)
+        return network.net.compress(x, *params[:2])      # the latents do not depend on β
 
     def run_decompress(self, network, strings, shape, params):
         return network.net.decompress(strings, shape, *params)["x_hat"]

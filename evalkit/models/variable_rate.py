@@ -26,7 +26,15 @@ rather than learned per layer from one-hot input; the λ-dependent step above is
 Entropy coding is CompressAI's
 ``EntropyBottleneck`` and ``GaussianConditional``, unchanged.
 
-``forward(x, lmbda, delta)`` returns ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI's
+A realism input (``beta_range``, paper 003): the synthesis transform's condition gains a third
+entry, the realism weight β normalised over its trained range, so one set of weights spans the
+distortion–realism trade-off (β = 0: the distortion-optimal output; more β: more realistic
+texture at more distortion, as the training loss weighted it). Only the decoder sees β: the
+analysis and hyper transforms, and so the bitstream, do not depend on it, and the same file can be
+decoded at any β — the choice is made at decode time (Agustsson et al., "Multi-Realism Image
+Compression with a Conditional Generator", CVPR 2023, which paper 003 compares against).
+
+``forward(x, lmbda, delta, beta)`` returns ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI's
 models do, with λ (and Δ) per batch element, so a trainer minimises
 :func:`rate_distortion_loss` with λ sampled per image.
 """
@@ -106,22 +114,27 @@ class VariableRateHyperprior(CompressionModel):
     multiple = 64   # four stride-2 analysis layers and two hyper-analysis ones
 
     def __init__(self, N: int = 128, M: int = 192, lambda_range=(0.0018, 0.18),
-                 conditioning: str = "conditional-conv", levels: int = 8):
+                 conditioning: str = "conditional-conv", levels: int = 8, beta_range=None):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+        if beta_range is not None and conditioning != "conditional-conv":
+            raise ValueError("a realism input (beta_range) needs conditioning='conditional-conv'")
         self.config = {"N": N, "M": M, "lambda_range": [float(v) for v in lambda_range],
-                       "conditioning": conditioning, "levels": levels}
+                       "conditioning": conditioning, "levels": levels,
+                       "beta_range": None if beta_range is None else [float(v) for v in beta_range]}
         self.levels = levels
+        self.beta_range = self.config["beta_range"]
         self.register_buffer("log_lambda_range", torch.log(torch.tensor(lambda_range, dtype=torch.float32)))
         self.step_span = nn.Parameter(torch.tensor(math.log(10) / 2))
         make = ((lambda c: ConditionalScaleBias(c)) if conditioning == "conditional-conv"
                 else (lambda c: InterpolatedChannelAttention(c, levels)))
+        make_synthesis = make if beta_range is None else (lambda c: ConditionalScaleBias(c, 3))
         self.g_a = _ConditionedStack([conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N),
                                       conv(N, M)], make)
         self.g_s = _ConditionedStack([deconv(M, N), GDN(N, inverse=True), deconv(N, N),
                                       GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                                      deconv(N, 3)], make)
+                                      deconv(N, 3)], make_synthesis)
         self.h_a = _ConditionedStack([conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(),
                                       conv(N, N), nn.LeakyReLU(), conv(N, N)], make)
         self.h_s = _ConditionedStack([deconv(N, M), nn.LeakyReLU(), deconv(M, M * 3 // 2),
@@ -143,19 +156,30 @@ class VariableRateHyperprior(CompressionModel):
         step = delta * torch.exp(-self.step_span * (2 * position - 1))
         return condition, position * (self.levels - 1), step[:, None, None, None]
 
+    def _synthesis_condition(self, condition: torch.Tensor, beta) -> torch.Tensor:
+        """The decoder's condition: [λ, Δ] and, for a realism model, β mapped to [−1, 1]."""
+        if self.beta_range is None:
+            if beta is not None:
+                raise ValueError("this model has no realism input; decode it without beta")
+            return condition
+        lo, hi = self.beta_range
+        beta = torch.as_tensor(lo if beta is None else beta, dtype=condition.dtype,
+                               device=condition.device).reshape(-1, 1).expand(len(condition), 1)
+        return torch.cat([condition, 2 * (beta - lo) / max(hi - lo, 1e-12) - 1], dim=1)
+
     def _params(self, z_hat, condition, level, step):
         scales, means = self.h_s(z_hat, condition, level).chunk(2, 1)
         return scales / step, means / step
 
     # ------------------------------------------------------------------- training
-    def forward(self, x: torch.Tensor, lmbda, delta=1.0) -> dict:
+    def forward(self, x: torch.Tensor, lmbda, delta=1.0, beta=None) -> dict:
         condition, level, step = self._condition(x, lmbda, delta)
         y = self.g_a(x, condition, level)
         z = self.h_a(y, condition, level)
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         scales, means = self._params(z_hat, condition, level, step)
         y_q, y_likelihoods = self.gaussian_conditional(y / step, scales, means=means)
-        x_hat = self.g_s(y_q * step, condition, level)
+        x_hat = self.g_s(y_q * step, self._synthesis_condition(condition, beta), level)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     # ------------------------------------------------------------------ bitstream
@@ -170,13 +194,14 @@ class VariableRateHyperprior(CompressionModel):
         y_strings = self.gaussian_conditional.compress(y / step, indexes, means=means)
         return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
 
-    def decompress(self, strings: list, shape, lmbda: float, delta: float = 1.0) -> dict:
+    def decompress(self, strings: list, shape, lmbda: float, delta: float = 1.0, beta=None) -> dict:
         z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
         condition, level, step = self._condition(z_hat, lmbda, delta)
         scales, means = self._params(z_hat, condition, level, step)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_q = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
-        return {"x_hat": self.g_s(y_q * step, condition, level).clamp_(0, 1)}
+        x_hat = self.g_s(y_q * step, self._synthesis_condition(condition, beta), level)
+        return {"x_hat": x_hat.clamp_(0, 1)}
 
     # ---------------------------------------------------------------- checkpoints
     def checkpoint(self) -> dict:

@@ -24,15 +24,19 @@ A recipe is checked whole before any training starts; each problem is an
     [train.gan]                            # optional: adversarial training (paper 003)
     loss = "hrrgan"                        # softplus, ragan, rgan, hrrgan
     weight = 0.01                          # λ_adv
-    beta = [0.0, 2.56]                     # realism weight β, sampled per batch
+    beta = [0.0, 2.56]                     # realism weight β: one value, or a range sampled per
+                                           # batch that a variable-rate model takes as an input
+    losses = { lpips = 1000.0 }            # distortion terms weighted by β as well
     heads = "hybrid"                       # shared, independent, hybrid
     levels = 4
     lr = 1e-4
     start = 0                              # first step with the adversarial term
 
-The loss per image is R + λ·(Σ wᵢ dᵢ(x, x̂)) + α·L_corr, and with a GAN λ_adv·β·L_G added
-(paper 003: β weighs the realism terms); CompressAI's convention, so λ keeps its published
-meaning for MSE (0.0018…0.18 spans its eight qualities).
+The loss per image is R + λ·(Σ wᵢ dᵢ(x, x̂)) + α·L_corr, and with a GAN
+R + λ·(Σ wᵢ dᵢ + β·Σ vⱼ dⱼ) + λ_adv·β·L_G, the vⱼ being ``train.gan.losses`` (paper 003's
+L_cond: rate, MSE, LPIPS + β·(LPIPS + adversarial)); CompressAI's convention, so λ keeps its
+published meaning for MSE (0.0018…0.18 spans its eight qualities). A β range makes the
+variable-rate model's decoder take β as an input (:mod:`evalkit.models.variable_rate`).
 """
 from __future__ import annotations
 
@@ -62,6 +66,12 @@ class GanRecipe:
     levels: int = 4
     lr: float = 1e-4
     start: int = 0
+    losses: dict[str, float] = field(default_factory=dict)   # β-weighted distortion terms
+
+    @property
+    def realism_input(self) -> bool:
+        """Whether β varies, so the model must take it as an input."""
+        return self.beta[0] != self.beta[1]
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ OPTIONAL = {"patch": int, "batch": int, "N": int, "M": int, "correlation": float
             "aux_lr": float, "milestones": list, "gamma": float, "seed": int,
             "validate_every": int, "validate_images": int, "validate_lambdas": list, "gan": dict}
 GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
-              "lr": float, "start": int}
+              "lr": float, "start": int, "losses": dict}
 
 
 def _number(value, where: str, kind=float, low=None, high=None):
@@ -111,6 +121,18 @@ def _number(value, where: str, kind=float, low=None, high=None):
 
 def _lambda(value, where: str) -> float:
     return _number(value, where, float, *LAMBDA_LIMITS)
+
+
+def _losses(table, where: str, empty: bool = False) -> dict[str, float]:
+    """A checked table of distortion = weight."""
+    if not isinstance(table, dict) or not (table or empty):
+        raise RecipeError(f"{where} must be a table of distortion = weight, e.g. {{ mse = 1.0 }}")
+    for term, weight in table.items():
+        if term not in DISTORTIONS and not term.startswith("combined:"):
+            raise RecipeError(f"{where}.{term} is not a loss; choose from "
+                              f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\"")
+        _number(weight, f"{where}.{term}", float, 0.0)
+    return {k: float(v) for k, v in table.items()}
 
 
 def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
@@ -141,14 +163,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
                               "can learn; give one λ")
     else:
         lmbda = (_lambda(raw, "train.lambda"),) * 2
-    losses = train["losses"]
-    if not isinstance(losses, dict) or not losses:
-        raise RecipeError("train.losses must be a table of distortion = weight, e.g. { mse = 1.0 }")
-    for term, weight in losses.items():
-        if term not in DISTORTIONS and not term.startswith("combined:"):
-            raise RecipeError(f"train.losses.{term} is not a loss; choose from "
-                              f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\"")
-        _number(weight, f"train.losses.{term}", float, 0.0)
+    losses = _losses(train["losses"], "train.losses")
     options = {}
     for key, kind in OPTIONAL.items():
         if key not in train or key == "gan":
@@ -180,18 +195,26 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
                               f"{', '.join(GAN_LOSSES)}")
         if raw_gan.get("heads", "hybrid") not in HEADS:
             raise RecipeError(f"train.gan.heads = {raw_gan['heads']!r}; choose from {', '.join(HEADS)}")
-        beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_gan.get("beta", (0.0, 2.56)))
+        raw_beta = raw_gan.get("beta", [0.0, 2.56])
+        raw_beta = raw_beta if isinstance(raw_beta, list) else [raw_beta] * 2
+        if len(raw_beta) != 2 or raw_beta[0] > raw_beta[1]:
+            raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
+        beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
+        if beta[0] != beta[1] and train["architecture"] != "variable-rate":
+            raise RecipeError("train.gan.beta is a range, which only architecture 'variable-rate' "
+                              "takes as an input; give one β")
         gan = GanRecipe(loss=raw_gan.get("loss", "hrrgan"),
                         weight=_number(raw_gan.get("weight", 0.01), "train.gan.weight", float, 0.0),
                         beta=beta, heads=raw_gan.get("heads", "hybrid"),
                         levels=_number(raw_gan.get("levels", 4), "train.gan.levels", int, 1),
                         lr=_number(raw_gan.get("lr", 1e-4), "train.gan.lr", float, 0.0),
-                        start=_number(raw_gan.get("start", 0), "train.gan.start", int, 0))
+                        start=_number(raw_gan.get("start", 0), "train.gan.start", int, 0),
+                        losses=_losses(raw_gan.get("losses", {}), "train.gan.losses", empty=True))
     recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda,
-                    losses={k: float(v) for k, v in losses.items()},
+                    losses=losses,
                     steps=_number(train["steps"], "train.steps", int, 1), gan=gan, source=source,
                     **options)
-    for term in recipe.losses:
+    for term in [*recipe.losses, *(gan.losses if gan else ())]:
         model = Path(term.split(":", 1)[1]) if term.startswith("combined:") else None
         if model is not None and not model.is_file():
             raise RecipeError(f"train.losses.\"{term}\": {model} does not exist; fit it first "
@@ -199,7 +222,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           "one, so it needs architecture \"variable-rate\" and a train.lambda range")
-    if "ms-ssim" in recipe.losses and recipe.patch < 192:
+    if "ms-ssim" in [*recipe.losses, *(gan.losses if gan else ())] and recipe.patch < 192:
         raise RecipeError(f"train.patch = {recipe.patch}: the ms-ssim loss needs patches of at "
                           "least 192 pixels (five scales of an 11-pixel window)")
     return recipe

@@ -15,7 +15,9 @@ Devices: CPU with ``torch.set_num_threads``; one CUDA GPU with automatic mixed p
 several processes through ``torchrun`` and :class:`~torch.nn.parallel.DistributedDataParallel`
 (gloo on CPU, NCCL on GPUs), each taking its slice of the same global batch. The entropy
 bottleneck's quantiles are trained by CompressAI's auxiliary loss with their own optimiser
-(as CompressAI's ``examples/train.py``); under DDP their gradients are averaged by hand.
+(as CompressAI's ``examples/train.py``); under DDP their gradients are averaged by hand, as are
+the discriminator's, whose loss is differentiated apart from the codec's (DDP sees only one
+backward pass per forward).
 
 Validation codes held-out images to real bitstreams through the learned-codec interface
 (:mod:`evalkit.codecs.learned`), decodes them, and scores bpp (file size), PSNR, MS-SSIM and,
@@ -57,7 +59,9 @@ VALIDATION_COLUMNS = ["step", "lambda", "bpp", "psnr", "ms_ssim", "lpips"]
 def build_model(recipe: Recipe) -> torch.nn.Module:
     """The untrained network a recipe names."""
     if recipe.architecture == "variable-rate":
-        return VariableRateHyperprior(recipe.N, recipe.M, lambda_range=recipe.lmbda)
+        realism = recipe.gan is not None and recipe.gan.realism_input
+        return VariableRateHyperprior(recipe.N, recipe.M, lambda_range=recipe.lmbda,
+                                      beta_range=recipe.gan.beta if realism else None)
     if recipe.architecture == "selective-detail":
         return SelectiveDetailHyperprior(recipe.N, recipe.M)
     from compressai.zoo.image import model_architectures
@@ -122,7 +126,9 @@ class Trainer:
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.tap = LatentTap(self.model)
-        self.terms = {name: distortion(name, weights_dir).to(self.device) for name in recipe.losses}
+        gan_terms = recipe.gan.losses if recipe.gan else {}
+        self.terms = {name: distortion(name, weights_dir).to(self.device)
+                      for name in {**recipe.losses, **gan_terms}}
         aux_names = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
         self.optimizer = torch.optim.Adam([p for n, p in params.items() if n not in aux_names],
@@ -140,11 +146,9 @@ class Trainer:
             self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.gan.lr,
                                                 betas=(0.5, 0.999))
         self.network = self.model
-        if self.world > 1:
+        if self.world > 1:   # the discriminator's gradients are averaged by hand, see backward()
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, aux_names)
             self.network = DistributedDataParallel(self.model)
-            if self.discriminator is not None:
-                self.discriminator = DistributedDataParallel(self.discriminator)
         self.step = 0
         self.crops = None    # loaded by run(); tests may call train_step with their own batches
 
@@ -156,13 +160,16 @@ class Trainer:
         return torch.exp(lo + u * (hi - lo))
 
     def sample_beta(self, step: int) -> float:
+        """The step's realism weight β: uniform over the recipe's range (one per batch)."""
         lo, hi = self.recipe.gan.beta
         return lo + (hi - lo) * float(torch.rand(1, generator=step_generator(self.recipe.seed, step, 2)))
 
-    def forward(self, x: torch.Tensor, lmbda: torch.Tensor) -> dict:
-        if isinstance(self.model, VariableRateHyperprior):
-            return self.network(x, lmbda)
-        return self.network(x)
+    def forward(self, x: torch.Tensor, lmbda: torch.Tensor, beta: float | None,
+                network: torch.nn.Module | None = None) -> dict:
+        network = network or self.network
+        if not isinstance(self.model, VariableRateHyperprior):
+            return network(x)
+        return network(x, lmbda, beta=beta if self.model.beta_range else None)
 
     def losses(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
         """Every term of the generator's loss on this process's images, plus the discriminator's
@@ -172,11 +179,14 @@ class Trainer:
         lmbda = self.sample_lambda(step, global_batch)[self.rank * share:(self.rank + 1) * share]
         lmbda = lmbda.to(self.device)
         torch.manual_seed(recipe.seed * 1_000_003 + step * 97 + self.rank)   # quantisation noise
+        beta = self.sample_beta(step) if recipe.gan else None
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext()
         with autocast:
-            out = self.forward(x, lmbda)
+            out = self.forward(x, lmbda, beta)
             x_hat = out["x_hat"].float()
-            d = sum(w * self.terms[name](x, x_hat).float() for name, w in recipe.losses.items())
+            d = self.weighted_distortion(recipe.losses, x, x_hat)
+            if recipe.gan and recipe.gan.losses:
+                d = d + beta * self.weighted_distortion(recipe.gan.losses, x, x_hat)
         bpp = bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])
         per_image = bpp + lmbda * d
         terms = {"bpp": bpp.mean(), "distortion": d.mean()}
@@ -186,18 +196,20 @@ class Trainer:
             per_image = per_image + recipe.correlation * terms["correlation"]
         loss = per_image.mean()
         if recipe.gan and step >= recipe.gan.start:
-            g_loss, d_loss = self.adversarial(x, x_hat, lmbda, step)
-            beta = self.sample_beta(step)
+            g_loss, d_loss = self.adversarial(x, x_hat, lmbda, beta)
             loss = loss + recipe.gan.weight * beta * g_loss
             terms.update(g_loss=g_loss, d_loss=d_loss)
         terms["loss"] = loss
         return terms
 
-    def adversarial(self, x, x_hat, lmbda, step):
+    def weighted_distortion(self, weights: dict[str, float], x, x_hat) -> torch.Tensor:
+        """Σ wᵢ dᵢ(x, x̂), one value per image."""
+        return sum(w * self.terms[name](x, x_hat).float() for name, w in weights.items())
+
+    def adversarial(self, x, x_hat, lmbda, beta):
         """(generator loss, discriminator loss) of the recipe's GAN on this batch; the
         discriminator is conditioned on ŷ and on the binned β level."""
         gan = self.recipe.gan
-        beta = self.sample_beta(step)
         lo, hi = gan.beta
         level = int(min(gan.levels - 1, (beta - lo) / max(hi - lo, 1e-12) * gan.levels))
         levels = torch.full((len(x),), level, device=self.device)
@@ -208,7 +220,8 @@ class Trainer:
         loss = GAN_LOSSES[gan.loss]
         if gan.loss == "hrrgan":
             with torch.no_grad():   # the reconstruction at twice λ (a higher rate), held fixed
-                higher = self.forward(x, (lmbda * 2).clamp(max=self.recipe.lmbda[1]))["x_hat"]
+                higher = self.forward(x, (lmbda * 2).clamp(max=self.recipe.lmbda[1]), beta,
+                                      network=self.model)["x_hat"]
                 higher_latent = self.tap.y_hat.float()
             fake_higher = self.discriminator(higher.float(), higher_latent, levels)
             d_loss, _ = loss(real, fake_detached, fake_higher)
@@ -219,6 +232,30 @@ class Trainer:
         return g_loss, d_loss
 
     # -------------------------------------------------------------------- steps
+    def backward(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
+        """The loss terms on this process's images, with the gradients of the codec (averaged over
+        processes by DDP) and of the discriminator (its own loss's, averaged by hand) in ``.grad``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        terms = self.losses(x, step, global_batch)
+        adversarial = self.discriminator is not None and "d_loss" in terms
+        if adversarial:
+            d_params = list(self.discriminator.parameters())
+            d_grads = torch.autograd.grad(terms["d_loss"], d_params, retain_graph=True,
+                                          allow_unused=True)
+        self.scaler.scale(terms["loss"]).backward()
+        if adversarial:   # the generator's loss reached the discriminator too: keep its own only
+            for p, g in zip(d_params, d_grads):
+                p.grad = torch.zeros_like(p) if g is None else g
+            self.average_over_processes(d_params)
+        return terms
+
+    def average_over_processes(self, params: list[torch.nn.Parameter]) -> None:
+        """Average ``.grad`` over the processes, for parameters DDP does not manage."""
+        if self.world > 1:
+            for p in params:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
     def train_step(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, float]:
         """One optimisation step on this process's images ``x``; the loss terms as floats."""
         self.model.train()
@@ -226,16 +263,8 @@ class Trainer:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         else:
             x = x.to(self.device)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms = self.losses(x, step, global_batch)
-        if self.discriminator is not None and "d_loss" in terms:
-            self.d_optimizer.zero_grad(set_to_none=True)
-            d_grads = torch.autograd.grad(terms["d_loss"], list(self.discriminator.parameters()),
-                                          retain_graph=True, allow_unused=True)
-        self.scaler.scale(terms["loss"]).backward()
-        if self.discriminator is not None and "d_loss" in terms:
-            for p, g in zip(self.discriminator.parameters(), d_grads):
-                p.grad = g
+        terms = self.backward(x, step, global_batch)
+        if "d_loss" in terms:
             self.d_optimizer.step()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -245,10 +274,7 @@ class Trainer:
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux = self.model.aux_loss()
         aux.backward()
-        if self.world > 1:
-            for p in self.aux_params:
-                dist.all_reduce(p.grad)
-                p.grad /= self.world
+        self.average_over_processes(self.aux_params)
         self.aux_optimizer.step()
         values = {k: float(v.detach()) for k, v in terms.items()}
         values.update(aux=float(aux.detach()), lr=self.optimizer.param_groups[0]["lr"])
@@ -267,7 +293,7 @@ class Trainer:
                  "aux_optimizer": self.aux_optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
         if self.discriminator is not None:
-            state["discriminator"] = _unwrap(self.discriminator).state_dict()
+            state["discriminator"] = self.discriminator.state_dict()
             state["d_optimizer"] = self.d_optimizer.state_dict()
         with atomic_path(self.checkpoint_file) as tmp:
             torch.save(state, tmp)
@@ -283,7 +309,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         if self.discriminator is not None:
-            _unwrap(self.discriminator).load_state_dict(state["discriminator"])
+            self.discriminator.load_state_dict(state["discriminator"])
             self.d_optimizer.load_state_dict(state["d_optimizer"])
         self.step = state["step"]
         return True
@@ -396,10 +422,6 @@ class Trainer:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _unwrap(module):
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 class CsvLog:
