@@ -46,7 +46,7 @@ from ..models.discriminator import ConditionalPatchDiscriminator
 from ..models.selective_detail import SelectiveDetailHyperprior
 from ..models.variable_rate import VariableRateHyperprior
 from .data import RandomCrops, step_generator, training_folders, validation_images
-from .losses import GAN_LOSSES, bits_per_pixel, correlation_loss, distortion
+from .losses import GAN_LOSSES, RecipeTerm, bits_per_pixel, correlation_loss
 from .recipe import Recipe
 
 TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
@@ -66,7 +66,7 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
 
 def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
     """The model-only file the zoo loads (see :func:`evalkit.codecs.checkpoints.build_network`)."""
-    if isinstance(model, VariableRateHyperprior):
+    if isinstance(model, (VariableRateHyperprior, SelectiveDetailHyperprior)):
         return model.checkpoint()
     return {"architecture": recipe.architecture, "state_dict": model.state_dict()}
 
@@ -122,7 +122,9 @@ class Trainer:
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.tap = LatentTap(self.model)
-        self.terms = {name: distortion(name, weights_dir).to(self.device) for name in recipe.losses}
+        weights = (recipe.roi.salient, recipe.roi.background) if recipe.roi else ()
+        self.terms = {name: RecipeTerm(name, *weights, weights_dir=weights_dir).to(self.device)
+                      for name in recipe.losses}
         aux_names = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
         self.optimizer = torch.optim.Adam([p for n, p in params.items() if n not in aux_names],
@@ -164,9 +166,11 @@ class Trainer:
             return self.network(x, lmbda)
         return self.network(x)
 
-    def losses(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
-        """Every term of the generator's loss on this process's images, plus the discriminator's
-        loss when the recipe has a GAN (scalars; ``loss`` is what is minimised)."""
+    def losses(self, x: torch.Tensor, step: int, global_batch: int,
+               mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every term of the generator's loss on this process's images (``mask``: their masks,
+        for the recipe's roi: terms), plus the discriminator's loss when the recipe has a GAN
+        (scalars; ``loss`` is what is minimised)."""
         recipe = self.recipe
         share = len(x)
         lmbda = self.sample_lambda(step, global_batch)[self.rank * share:(self.rank + 1) * share]
@@ -176,7 +180,7 @@ class Trainer:
         with autocast:
             out = self.forward(x, lmbda)
             x_hat = out["x_hat"].float()
-            d = sum(w * self.terms[name](x, x_hat).float() for name, w in recipe.losses.items())
+            d = sum(w * self.terms[name](x, out, mask).float() for name, w in recipe.losses.items())
         bpp = bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])
         per_image = bpp + lmbda * d
         terms = {"bpp": bpp.mean(), "distortion": d.mean()}
@@ -219,15 +223,18 @@ class Trainer:
         return g_loss, d_loss
 
     # -------------------------------------------------------------------- steps
-    def train_step(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, float]:
-        """One optimisation step on this process's images ``x``; the loss terms as floats."""
+    def train_step(self, x: torch.Tensor, step: int, global_batch: int,
+                   mask: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on this process's images ``x`` (and their masks, for a recipe
+        with ``[train.roi]``); the loss terms as floats."""
         self.model.train()
         if self.cuda:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         else:
             x = x.to(self.device)
+        mask = None if mask is None else mask.to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.losses(x, step, global_batch)
+        terms = self.losses(x, step, global_batch, mask)
         if self.discriminator is not None and "d_loss" in terms:
             self.d_optimizer.zero_grad(set_to_none=True)
             d_grads = torch.autograd.grad(terms["d_loss"], list(self.discriminator.parameters()),
@@ -344,9 +351,11 @@ class Trainer:
         steps = steps or recipe.steps
         self.out.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
+        masks = recipe.roi.masks if recipe.roi else None
         if self.crops is None:
-            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed)
-        val_images = validation_images(self.data, recipe.validate_images) if self.rank == 0 else []
+            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks)
+        val_images = (validation_images(self.data, recipe.validate_images, masks)
+                      if self.rank == 0 else [])
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
         val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
         writer = SummaryWriter(self.out / "tensorboard") if self.rank == 0 else None
@@ -358,7 +367,9 @@ class Trainer:
             while self.step < steps:
                 started = time.perf_counter()
                 x = self.crops.batch(self.step, recipe.batch, self.rank, self.world)
-                values = self.train_step(x, self.step, recipe.batch)
+                mask = (self.crops.mask_batch(self.step, recipe.batch, self.rank, self.world)
+                        if masks else None)
+                values = self.train_step(x, self.step, recipe.batch, mask)
                 values["images_per_s"] = recipe.batch / (time.perf_counter() - started)
                 self.step += 1
                 if self.rank == 0:
