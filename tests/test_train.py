@@ -181,25 +181,28 @@ def test_a_missing_or_misfit_mask_is_refused_with_the_file_named(tmp_path):
 
 
 # ---------------------------------------------------------- resume and Ctrl-C
-def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(crops_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("masked", [False, True], ids=["variable-rate", "selective-detail-roi"])
+def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(crops_dir, masked_crops_dir, tmp_path,
+                                                              monkeypatch, masked):
     torch.set_num_threads(1)
-    recipe = parse_recipe(tiny(), "tiny")
-    Trainer(recipe, crops_dir, tmp_path / "straight", threads=1, progress=False).run()
+    recipe = parse_recipe(tiny(**SELECTIVE) if masked else tiny(), "tiny")
+    data = masked_crops_dir if masked else crops_dir
+    Trainer(recipe, data, tmp_path / "straight", threads=1, progress=False).run()
     straight = read_csv(tmp_path / "straight" / "train.csv")
 
-    interrupted = Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False)
+    interrupted = Trainer(recipe, data, tmp_path / "resumed", threads=1, progress=False)
     real_step = interrupted.train_step
 
-    def ctrl_c_at_step_4(x, step, global_batch):
+    def ctrl_c_at_step_4(x, step, global_batch, mask=None):
         if step == 4:
             raise KeyboardInterrupt
-        return real_step(x, step, global_batch)
+        return real_step(x, step, global_batch, mask)
 
     monkeypatch.setattr(interrupted, "train_step", ctrl_c_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         interrupted.run()
     assert torch.load(tmp_path / "resumed" / "checkpoint.pth", weights_only=False)["step"] == 4
-    Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False).run()
+    Trainer(recipe, data, tmp_path / "resumed", threads=1, progress=False).run()
     resumed = read_csv(tmp_path / "resumed" / "train.csv")
     assert [r["step"] for r in resumed] == [str(s) for s in range(1, 7)]
     for a, b in zip(straight, resumed):
@@ -286,6 +289,33 @@ def test_discriminator_heads_follow_the_level(heads):
     if heads != "shared":                                     # a level's head alone scores it
         logits[0].sum().backward()
         assert d.out[2].weight.grad is None or d.out[2].weight.grad.abs().sum() == 0
+
+
+def test_selective_detail_run_exports_a_model_the_codecs_load(masked_crops_dir, tmp_path,
+                                                             monkeypatch):
+    """A tiny eq. 3-style run: its file rebuilds the network (N, M from the file) behind
+    ``selective-detail@PATH`` and behind its zoo entry, and both decode what the trained
+    weights decode."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe({"train": {**TINY, **SELECTIVE, "N": 16, "M": 24, "steps": 2,
+                                     "validate_every": 2}}, "tiny-sd")
+    trainer = Trainer(recipe, masked_crops_dir, tmp_path / "run", threads=1, progress=False)
+    trainer.run()
+    assert [r["lambda"] for r in read_csv(tmp_path / "run" / "validation.csv")] == ["0.01"]
+    entry = trainer.export(tmp_path / "zoo")
+    image = np.asarray(Image.open(masked_crops_dir / "val" / "0.png"))
+    trained = trainer.codec()
+    expected = trained.decode(trained.encode(image, 0))
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(entry.parent))
+    learned_zoo.cache_clear()
+    try:
+        for name in (f"selective-detail@{tmp_path / 'run' / 'tiny-sd.pth'}", "tiny-sd"):
+            codec = get_codec(name, device="cpu")
+            data = codec.encode(image, 0)
+            assert codec.decode(data).shape == image.shape
+            np.testing.assert_array_equal(codec.decode(data), expected, err_msg=name)
+    finally:
+        learned_zoo.cache_clear()
 
 
 def test_selective_detail_decoder_blends_by_its_mask():

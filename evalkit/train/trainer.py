@@ -245,7 +245,9 @@ class Trainer:
                 p.grad = g
             self.d_optimizer.step()
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        # the main parameters only: the quantiles still hold the last aux step's gradient, which
+        # a resumed run does not have (clipping over it made resuming inexact)
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 1.0)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
