@@ -12,7 +12,9 @@ from PIL import Image
 
 from evalkit.cli import main
 from evalkit.codecs import get_codec
-from evalkit.codecs.checkpoints import LearnedSpec
+from evalkit.codecs.checkpoints import LearnedSpec, learned_zoo
+from evalkit.errors import InputError
+from evalkit.train.data import RandomCrops
 from evalkit.train.recipe import RecipeError, load_recipe, parse_recipe
 from evalkit.train.trainer import Trainer
 
@@ -25,6 +27,12 @@ TINY = {"architecture": "variable-rate", "N": 16, "M": 16, "lambda": [0.004, 0.0
 
 def tiny(**changes) -> dict:
     return {"train": {**TINY, **changes}}
+
+
+# selective detail with paper 002 eq. 3's form (MSE in place of MS-SSIM, which needs 192-px crops)
+SELECTIVE = {"architecture": "selective-detail", "lambda": 0.01, "validate_lambdas": [0.01],
+             "losses": {"main:mse": 1.0, "roi:mse": 2.0},
+             "roi": {"masks": "masks", "salient": 1.0, "background": 0.0}}
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +56,21 @@ def crops_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def masked_crops_dir(crops_dir, tmp_path_factory):
+    """crops_dir with a mask per training image in train/masks/ (a disc of varying radius) and
+    one in val/masks/ that validation must not take for an image."""
+    out = tmp_path_factory.mktemp("bsds-masked")
+    for part in ("train", "val"):
+        (out / part / "masks").mkdir(parents=True)
+        for i, image in enumerate(sorted((crops_dir / part).glob("*.png"))):
+            (out / part / image.name).write_bytes(image.read_bytes())
+            yy, xx = np.mgrid[:96, :96]
+            disc = ((yy - 48) ** 2 + (xx - 48) ** 2 < (10 + 4 * i) ** 2) * 255
+            Image.fromarray(disc.astype(np.uint8)).save(out / part / "masks" / image.name)
+    return out
+
+
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -65,10 +88,25 @@ def read_csv(path):
     ({"gan": {"losses": {"lpipz": 1.0}}}, "train.gan.losses.lpipz"),
     ({"architecture": "bmshj2018-hyperprior", "lambda": 0.01, "validate_lambdas": [],
       "gan": {"loss": "softplus", "beta": [0.0, 1.0]}}, "train.gan.beta"),
+    ({"losses": {"roi:mse": 1.0}}, 'train.losses."roi:mse"'),                 # no [train.roi]
+    ({"losses": {"main:mse": 1.0}}, 'train.losses."main:mse"'),               # not selective-detail
+    ({"losses": {"roi:l3": 1.0}}, 'train.losses."roi:l3"'),
+    ({"roi": {"masks": "masks"}}, "train.roi"),                               # no roi: term uses it
+    ({"losses": {"roi:mse": 1.0}, "roi": {"masks": "../masks"}}, "train.roi.masks"),
+    ({"losses": {"roi:mse": 1.0}, "roi": {"masks": "m", "salient": -1}}, "train.roi.salient"),
+    ({"losses": {"roi:mse": 1.0}, "roi": {"masks": "m", "weight": 1}}, "train.roi.weight"),
+    ({"losses": {"roi:ms-ssim": 1.0}, "roi": {"masks": "m"}}, "train.patch"),
 ])
 def test_bad_recipe_names_the_field(changes, field):
     with pytest.raises(RecipeError, match=field.replace("[", r"\[").replace("]", r"\]")):
         parse_recipe(tiny(**changes), "bad")
+
+
+def test_roi_recipe_is_read():
+    recipe = parse_recipe({"train": {**TINY, **SELECTIVE}}, "sd")
+    assert recipe.roi.masks == "masks" and (recipe.roi.salient, recipe.roi.background) == (1.0, 0.0)
+    default = parse_recipe(tiny(losses={"roi:mse": 1.0}, roi={"masks": "m"}), "roi").roi
+    assert default.salient > default.background > 0          # paper 000: salient weighs more
 
 
 def test_missing_field_is_named():
@@ -98,26 +136,76 @@ def test_every_recipe_in_codecs_is_valid():
     assert checked >= 5
 
 
+# ------------------------------------------------------ masks given with the data
+def coordinate_images(folder, sizes, mask_format=("L", np.uint8)):
+    """Images whose red/green channels hold the row/column of each pixel and masks whose value is
+    a function of both, so a mask crop can be checked against its image crop pixel by pixel."""
+    (folder / "masks").mkdir(parents=True)
+    for i, (h, w) in enumerate(sizes):
+        yy, xx = np.mgrid[:h, :w]
+        Image.fromarray(np.stack([yy, xx, np.full_like(yy, 9 * i)], 2).astype(np.uint8)).save(
+            folder / f"{i}.png")
+        value = (yy * 7 + xx * 3 + i) % 256
+        mode, dtype = mask_format
+        if mode == "RGB":                                  # a mask drawn in colour: red region
+            pixels = np.stack([value, np.zeros_like(value), value // 2], 2).astype(dtype)
+        else:
+            pixels = (value * (257 if dtype == np.uint16 else 1)).astype(dtype)
+        Image.fromarray(pixels).save(folder / "masks" / f"{i}.{'tif' if i % 2 else 'png'}")
+
+
+@pytest.mark.parametrize("mask_format", [("L", np.uint8), ("I;16", np.uint16), ("RGB", np.uint8)])
+def test_mask_crops_follow_their_image_crops(tmp_path, mask_format):
+    coordinate_images(tmp_path / "train", [(100, 90), (80, 120), (64, 64)], mask_format)
+    crops = RandomCrops([tmp_path / "train"], 64, seed=5, masks="masks")
+    assert len(crops.images) == 3                          # the masks folder holds no images
+    flipped = 0
+    for step in range(6):
+        x = crops.batch(step, 4)
+        mask = crops.mask_batch(step, 4)
+        assert mask.shape == (4, 1, 64, 64)
+        rows, cols, which = (x[:, c].mul(255).round().long() for c in range(3))
+        expected = (rows * 7 + cols * 3 + which // 9) % 256
+        assert torch.equal(mask[:, 0].mul(255).round().long(), expected)
+        flipped += int((cols[:, 0, 1] < cols[:, 0, 0]).sum())
+        for rank in (0, 1):                                # a process's share: its slice
+            assert torch.equal(crops.mask_batch(step, 4, rank, 2), mask[2 * rank:2 * rank + 2])
+    assert 0 < flipped < 24
+
+
+def test_a_missing_or_misfit_mask_is_refused_with_the_file_named(tmp_path):
+    coordinate_images(tmp_path / "train", [(70, 70), (80, 80)])
+    (tmp_path / "train" / "masks" / "1.tif").unlink()
+    with pytest.raises(InputError, match=r"1\.png: no mask .*masks/1\.\*"):
+        RandomCrops([tmp_path / "train"], 64, seed=0, masks="masks")
+    Image.new("L", (80, 79)).save(tmp_path / "train" / "masks" / "1.png")
+    with pytest.raises(InputError, match=r"1\.png: mask is 80×79 pixels but its image is 80×80"):
+        RandomCrops([tmp_path / "train"], 64, seed=0, masks="masks")
+
+
 # ---------------------------------------------------------- resume and Ctrl-C
-def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(crops_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("masked", [False, True], ids=["variable-rate", "selective-detail-roi"])
+def test_resume_after_ctrl_c_reproduces_the_uninterrupted_run(crops_dir, masked_crops_dir, tmp_path,
+                                                              monkeypatch, masked):
     torch.set_num_threads(1)
-    recipe = parse_recipe(tiny(), "tiny")
-    Trainer(recipe, crops_dir, tmp_path / "straight", threads=1, progress=False).run()
+    recipe = parse_recipe(tiny(**SELECTIVE) if masked else tiny(), "tiny")
+    data = masked_crops_dir if masked else crops_dir
+    Trainer(recipe, data, tmp_path / "straight", threads=1, progress=False).run()
     straight = read_csv(tmp_path / "straight" / "train.csv")
 
-    interrupted = Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False)
+    interrupted = Trainer(recipe, data, tmp_path / "resumed", threads=1, progress=False)
     real_step = interrupted.train_step
 
-    def ctrl_c_at_step_4(x, step, global_batch):
+    def ctrl_c_at_step_4(x, step, global_batch, mask=None):
         if step == 4:
             raise KeyboardInterrupt
-        return real_step(x, step, global_batch)
+        return real_step(x, step, global_batch, mask)
 
     monkeypatch.setattr(interrupted, "train_step", ctrl_c_at_step_4)
     with pytest.raises(KeyboardInterrupt):
         interrupted.run()
     assert torch.load(tmp_path / "resumed" / "checkpoint.pth", weights_only=False)["step"] == 4
-    Trainer(recipe, crops_dir, tmp_path / "resumed", threads=1, progress=False).run()
+    Trainer(recipe, data, tmp_path / "resumed", threads=1, progress=False).run()
     resumed = read_csv(tmp_path / "resumed" / "train.csv")
     assert [r["step"] for r in resumed] == [str(s) for s in range(1, 7)]
     for a, b in zip(straight, resumed):
@@ -226,6 +314,33 @@ def test_discriminator_heads_follow_the_level(heads):
         assert d.out[2].weight.grad is None or d.out[2].weight.grad.abs().sum() == 0
 
 
+def test_selective_detail_run_exports_a_model_the_codecs_load(masked_crops_dir, tmp_path,
+                                                             monkeypatch):
+    """A tiny eq. 3-style run: its file rebuilds the network (N, M from the file) behind
+    ``selective-detail@PATH`` and behind its zoo entry, and both decode what the trained
+    weights decode."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe({"train": {**TINY, **SELECTIVE, "N": 16, "M": 24, "steps": 2,
+                                     "validate_every": 2}}, "tiny-sd")
+    trainer = Trainer(recipe, masked_crops_dir, tmp_path / "run", threads=1, progress=False)
+    trainer.run()
+    assert [r["lambda"] for r in read_csv(tmp_path / "run" / "validation.csv")] == ["0.01"]
+    entry = trainer.export(tmp_path / "zoo")
+    image = np.asarray(Image.open(masked_crops_dir / "val" / "0.png"))
+    trained = trainer.codec()
+    expected = trained.decode(trained.encode(image, 0))
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(entry.parent))
+    learned_zoo.cache_clear()
+    try:
+        for name in (f"selective-detail@{tmp_path / 'run' / 'tiny-sd.pth'}", "tiny-sd"):
+            codec = get_codec(name, device="cpu")
+            data = codec.encode(image, 0)
+            assert codec.decode(data).shape == image.shape
+            np.testing.assert_array_equal(codec.decode(data), expected, err_msg=name)
+    finally:
+        learned_zoo.cache_clear()
+
+
 def test_selective_detail_decoder_blends_by_its_mask():
     from evalkit.models.selective_detail import SelectiveDetailHyperprior
     torch.manual_seed(0)
@@ -257,7 +372,7 @@ def test_beta_weights_the_realism_terms_and_reaches_the_decoder():
     trainer = Trainer(recipe, ".", "/tmp/unused", threads=1, progress=False)
     assert trainer.model.beta_range == [0.0, 2.56]
     seen, betas, mse, model = [], [], trainer.terms["mse"], trainer.network
-    trainer.terms["mse"] = lambda x, x_hat: seen.append(mse(x, x_hat)) or seen[-1]
+    trainer.terms["mse"] = lambda x, out, mask: seen.append(mse(x, out, mask)) or seen[-1]
     trainer.network = lambda x, lmbda, beta: betas.append(beta) or model(x, lmbda, beta=beta)
     terms = trainer.losses(torch.rand(4, 3, 64, 64), 5, 4)
     beta = trainer.sample_beta(5)

@@ -6,9 +6,9 @@ import torch
 
 from evalkit.errors import InputError
 from evalkit.metrics import pair_metric
-from evalkit.train.losses import (MSE, MaskWeighted, bits_per_pixel, correlation_loss,
-                                  correlation_map, correlation_mask, distortion, hrrgan, ragan,
-                                  rgan, softplus_gan)
+from evalkit.train.losses import (MSE, MaskWeighted, RecipeTerm, bits_per_pixel,
+                                  correlation_loss, correlation_map, correlation_mask, distortion,
+                                  hrrgan, ragan, rgan, softplus_gan)
 
 
 def sp(a):   # softplus by hand
@@ -45,6 +45,35 @@ def test_mask_weighted_distortion_by_hand():
     salient = 255 ** 2 * (0.2 ** 2) / 2       # d(x⊙s, x̂⊙s): one of two pixels differs
     background = 255 ** 2 * (0.4 ** 2) / 2
     assert loss.item() == pytest.approx(2.0 * salient + 0.5 * background, rel=1e-5)
+
+
+def test_recipe_terms_pick_the_output_and_the_mask_by_hand():
+    x = torch.zeros(1, 3, 1, 2)
+    out = {"x_hat": torch.zeros(1, 3, 1, 2), "x_hat_main": torch.full((1, 3, 1, 2), 0.1)}
+    out["x_hat"][..., 0] = 0.2     # blended output: salient pixel off by 0.2, background exact
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    assert RecipeTerm("mse")(x, out).item() == pytest.approx(255 ** 2 * 0.04 / 2, rel=1e-5)
+    assert RecipeTerm("main:mse")(x, out).item() == pytest.approx(255 ** 2 * 0.01, rel=1e-5)
+    roi = RecipeTerm("roi:mse", 3.0, 0.5)(x, out, mask).item()
+    assert roi == pytest.approx(3.0 * 255 ** 2 * 0.04 / 2, rel=1e-5)
+    main_roi = RecipeTerm("main:roi:mse", 3.0, 0.5)(x, out, mask).item()
+    assert main_roi == pytest.approx(3.0 * 255 ** 2 * 0.01 / 2 + 0.5 * 255 ** 2 * 0.01 / 2, rel=1e-5)
+
+
+def test_paper_002_eq3_is_main_ms_ssim_plus_roi_weighted_ms_ssim():
+    """L_d = [1 − MS-SSIM(x, x̂_m)] + λ_p·[1 − MS-SSIM(x⊙t, x̂⊙t)] (background weight 0)."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 176, 176)
+    out = {"x_hat": (x + 0.1 * torch.randn_like(x)).clamp(0, 1),
+           "x_hat_main": (x + 0.2 * torch.randn_like(x)).clamp(0, 1)}
+    t = torch.zeros(1, 1, 176, 176)
+    t[..., 40:120, 30:100] = 1.0
+    ms_ssim, lambda_p = pair_metric("ms-ssim"), 4.0
+    expected = (1 - ms_ssim(x, out["x_hat_main"])) + lambda_p * (1 - ms_ssim(x * t, out["x_hat"] * t))
+    loss = (RecipeTerm("main:ms-ssim", 1.0, 0.0)(x, out, t)
+            + lambda_p * RecipeTerm("roi:ms-ssim", 1.0, 0.0)(x, out, t))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert 0 < (1 - ms_ssim(x, out["x_hat_main"])).item() < loss.item()
 
 
 def test_unknown_distortion_is_refused():

@@ -5,8 +5,8 @@ qualities or λ range, the checkpoint(s) with their source URL and SHA-256, and 
 produced them. This module reads those files, finds checkpoints (``--weights-dir`` /
 ``$EVALKIT_WEIGHTS_DIR``, then the torch hub cache, then a download through torch hub — the way
 CompressAI's own zoo loads them), checks their hashes, and builds the networks: CompressAI's
-architectures through their ``from_state_dict``, ours through
-:meth:`~evalkit.models.variable_rate.VariableRateHyperprior.from_checkpoint`.
+architectures through their ``from_state_dict``, ours (the variable-rate and selective-detail
+models) through their self-describing checkpoints' ``from_checkpoint``.
 """
 from __future__ import annotations
 
@@ -147,17 +147,23 @@ def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.n
     from compressai.zoo import image as zoo_image, image_vbr as zoo_vbr
     from compressai.zoo.pretrained import load_pretrained
 
+    from ..models.selective_detail import SelectiveDetailHyperprior
     from ..models.variable_rate import VariableRateHyperprior
 
     arch = spec.architecture
-    if spec.kind == "variable-rate":
+    ours = {"variable-rate": VariableRateHyperprior, "selective-detail": SelectiveDetailHyperprior}
+    if arch in ours:
         if path is None:
-            return VariableRateHyperprior().eval()
+            return ours[arch]().eval()
         checkpoint = _state_dict(path)
-        if checkpoint.get("architecture") != "variable-rate":
-            raise CodecError(f"checkpoint {path} is not an evalkit variable-rate model "
-                             f"(no architecture='variable-rate' entry)")
-        return VariableRateHyperprior.from_checkpoint(checkpoint).eval()
+        if checkpoint.get("architecture") != arch or "config" not in checkpoint:
+            raise CodecError(f"checkpoint {path} is not an evalkit {arch} model (no "
+                             f"architecture={arch!r} and config entries); export it with "
+                             "`evalkit train`")
+        try:
+            return ours[arch].from_checkpoint(checkpoint).eval()
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CodecError(f"checkpoint {path} does not fit architecture {arch}: {exc}") from exc
     vbr = spec.kind == "vbr"
     classes = zoo_vbr.model_architectures if vbr else zoo_image.model_architectures
     if arch not in classes:

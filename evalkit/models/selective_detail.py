@@ -9,7 +9,8 @@ through a sigmoid, a mask m that picks where its output is used:
 The rest — analysis, hyper transforms, entropy models, ``compress``/``decompress`` — is
 CompressAI's :class:`~compressai.models.ScaleHyperprior` unchanged, so bitstreams are coded by
 CompressAI's range coder. ``forward`` adds ``x_hat_main`` and ``mask`` to CompressAI's output so a
-trainer can apply paper 002's eq. 3 (MS-SSIM on x̂_m, ROI-weighted MS-SSIM on x̂).
+trainer can apply paper 002's eq. 3 (MS-SSIM on x̂_m, ROI-weighted MS-SSIM on x̂). Its checkpoint
+records N and M (:class:`~evalkit.models.checkpoint.SelfDescribing`), so the zoo rebuilds it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import torch.nn as nn
 from compressai.layers import GDN
 from compressai.models import ScaleHyperprior
 from compressai.models.utils import deconv
+
+from .checkpoint import SelfDescribing
 
 
 def _synthesis(N: int, M: int, out_channels: int) -> nn.Sequential:
@@ -42,9 +45,12 @@ class SelectiveDetailSynthesis(nn.Module):
         return detail[:, :3] * mask + x_main * (1 - mask)
 
 
-class SelectiveDetailHyperprior(ScaleHyperprior):
-    def __init__(self, N: int = 64, M: int = 96, **kwargs):
-        super().__init__(N, M, **kwargs)
+class SelectiveDetailHyperprior(SelfDescribing, ScaleHyperprior):
+    architecture = "selective-detail"
+
+    def __init__(self, N: int = 64, M: int = 96):
+        super().__init__(N, M)
+        self.config = {"N": N, "M": M}
         self.g_s = SelectiveDetailSynthesis(N, M)
 
     def forward(self, x: torch.Tensor) -> dict:

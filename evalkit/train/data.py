@@ -4,6 +4,17 @@ The whole global batch of a step — which image, where, flipped or not — come
 seeded by the seed and the step number, so a run resumed at step s draws exactly the crops the
 uninterrupted run drew, and each of several processes (``torchrun``) takes its own slice of the
 same global batch. Images are decoded once and kept in memory as uint8.
+
+Masks given with the data (a recipe's ``[train.roi]``, for the mask-weighted losses): each
+training folder ``F`` holds a subfolder ``F/<masks>/`` with one mask per image, at the image's
+path relative to ``F`` with any image suffix (``DIR/train/a.jpg`` → ``DIR/train/masks/a.png``).
+The mask subfolder is not read as images, neither for training nor for validation. A mask is
+read like an image (16-bit samples rounded to 8 bits, an alpha channel dropped) and reduced to
+its brightest channel, so white or any colour marks the region of interest, black the background
+and greys weigh in between (s = value / 255). Every training image needs its mask — black
+where nothing is salient — and of the image's size; anything else is refused with the file
+named, since a silent default would change what the loss weighs. A step's masks are cut with
+the very placements (image, position, flip) of its crops, drawn again from the step's generator.
 """
 from __future__ import annotations
 
@@ -18,8 +29,34 @@ from ..images import load_image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+def image_files(folder: Path, masks: str | None = None) -> list[Path]:
+    """The images below ``folder``, but not those in its mask subfolder ``masks``."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                  and not (masks and p.relative_to(folder).parts[0] == masks))
+
+
+def mask_file(image: Path, folder: Path, masks: str) -> Path:
+    """The mask of ``image`` (a file below the training folder ``folder``)."""
+    stem = Path(masks) / image.relative_to(folder).with_suffix("")
+    parent = (folder / stem).parent
+    found = sorted(p for p in (parent.iterdir() if parent.is_dir() else ())
+                   if p.stem == stem.name and p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(found) != 1:
+        raise InputError(f"{image}: {'no mask' if not found else 'several masks'} "
+                         f"{folder / stem}.* ({', '.join(p.name for p in found) or 'none found'}); "
+                         f"[train.roi] needs exactly one mask per training image (black where "
+                         f"nothing is salient), or remove [train.roi] from the recipe")
+    return found[0]
+
+
+def load_mask(path: Path, image: torch.Tensor) -> torch.Tensor:
+    """(1, H, W) uint8 mask from ``path``: the brightest channel, of ``image``'s size."""
+    mask = torch.from_numpy(np.ascontiguousarray(load_image(path).max(axis=2)))[None]
+    if mask.shape[1:] != image.shape[1:]:
+        raise InputError(f"{path}: mask is {mask.shape[2]}×{mask.shape[1]} pixels but its image is "
+                         f"{image.shape[2]}×{image.shape[1]}; a mask must have its image's size")
+    return mask
 
 
 def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
@@ -28,32 +65,54 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
 
 
 class RandomCrops:
-    """patch × patch crops of the images of ``folders``, with random horizontal flips."""
+    """patch × patch crops of the images of ``folders``, with random horizontal flips; with
+    ``masks`` (a subfolder name, see the module docstring), the same crops of their masks."""
 
-    def __init__(self, folders: list[Path], patch: int, seed: int):
-        files = [f for folder in folders for f in image_files(folder)]
-        self.images = [torch.from_numpy(np.ascontiguousarray(load_image(f))).permute(2, 0, 1)
-                       for f in files]
-        self.images = [im for im in self.images if min(im.shape[1:]) >= patch]
+    def __init__(self, folders: list[Path], patch: int, seed: int, masks: str | None = None):
+        pairs = [(f, folder) for folder in folders for f in image_files(folder, masks)]
+        self.images, self.masks = [], []
+        for file, folder in pairs:
+            image = torch.from_numpy(np.ascontiguousarray(load_image(file))).permute(2, 0, 1)
+            if min(image.shape[1:]) >= patch:
+                self.images.append(image)
+                if masks:
+                    self.masks.append(load_mask(mask_file(file, folder, masks), image))
         if not self.images:
             raise InputError(f"no training image of at least {patch}×{patch} pixels in "
                              f"{', '.join(map(str, folders))}; give another --data or a smaller "
                              "train.patch")
         self.patch, self.seed = patch, seed
 
-    def batch(self, step: int, size: int, rank: int = 0, world: int = 1) -> torch.Tensor:
-        """This process's share of the step's global batch of ``size`` crops, float in [0, 1]."""
+    def placements(self, step: int, size: int) -> list[tuple[int, int, int, bool]]:
+        """(image, top, left, flipped) of each crop of the step's global batch."""
         g = step_generator(self.seed, step)
         which = torch.randint(len(self.images), (size,), generator=g)
-        crops = []
+        drawn = []
         for i in which.tolist():
-            image = self.images[i]
-            top = int(torch.randint(image.shape[1] - self.patch + 1, (1,), generator=g))
-            left = int(torch.randint(image.shape[2] - self.patch + 1, (1,), generator=g))
-            crop = image[:, top:top + self.patch, left:left + self.patch]
-            crops.append(crop.flip(2) if torch.rand(1, generator=g).item() < 0.5 else crop)
+            height, width = self.images[i].shape[1:]
+            top = int(torch.randint(height - self.patch + 1, (1,), generator=g))
+            left = int(torch.randint(width - self.patch + 1, (1,), generator=g))
+            drawn.append((i, top, left, torch.rand(1, generator=g).item() < 0.5))
+        return drawn
+
+    def _cut(self, sources: list[torch.Tensor], step: int, size: int, rank: int,
+             world: int) -> torch.Tensor:
         share = size // world
-        return torch.stack(crops[rank * share:(rank + 1) * share]).float().div_(255)
+        crops = []
+        for i, top, left, flipped in self.placements(step, size)[rank * share:(rank + 1) * share]:
+            crop = sources[i][:, top:top + self.patch, left:left + self.patch]
+            crops.append(crop.flip(2) if flipped else crop)
+        return torch.stack(crops).float().div_(255)
+
+    def batch(self, step: int, size: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """This process's share of the step's global batch of ``size`` crops, float in [0, 1]."""
+        return self._cut(self.images, step, size, rank, world)
+
+    def mask_batch(self, step: int, size: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """The masks of :meth:`batch`'s crops, (n, 1, patch, patch) in [0, 1]."""
+        if not self.masks:
+            raise ValueError("these crops were loaded without masks")
+        return self._cut(self.masks, step, size, rank, world)
 
 
 def training_folders(data: Path) -> list[Path]:
@@ -66,9 +125,9 @@ def training_folders(data: Path) -> list[Path]:
     return parts
 
 
-def validation_images(data: Path, count: int) -> list[np.ndarray]:
-    """The first ``count`` images of ``DIR/val``, as uint8 arrays."""
-    files = image_files(data / "val")[:count]
+def validation_images(data: Path, count: int, masks: str | None = None) -> list[np.ndarray]:
+    """The first ``count`` images of ``DIR/val`` (not its mask subfolder), as uint8 arrays."""
+    files = image_files(data / "val", masks)[:count]
     if not files:
         raise InputError(f"no validation images in {data / 'val'}; the data folder needs a val/ "
                          "subfolder of held-out images")

@@ -8,7 +8,9 @@ A recipe is checked whole before any training starts; each problem is an
     N = 64                                 # channel counts of the transforms
     M = 96
     lambda = [0.0035, 0.067]               # one λ, or a [lo, hi] range sampled log-uniformly
-    losses = { mse = 1.0 }                 # distortion terms and their weights: D = Σ wᵢ dᵢ
+    losses = { mse = 1.0 }                 # distortion terms and their weights: D = Σ wᵢ dᵢ;
+                                           # "roi:NAME" is mask weighted ([train.roi]),
+                                           # "main:NAME" scores selective-detail's main decoder
     correlation = 0.0                      # α of paper 004's correlation loss
     patch = 128                            # random crops, patch × patch
     batch = 8
@@ -31,6 +33,10 @@ A recipe is checked whole before any training starts; each problem is an
     levels = 4
     lr = 1e-4
     start = 0                              # first step with the adversarial term
+    [train.roi]                            # optional: masks given with the data (roi: terms)
+    masks = "masks"                        # DIR/train/masks/<image stem>.png (see data.py)
+    salient = 1.0                          # w_s, weight of the masked region (paper 000 §3)
+    background = 0.5                       # w_b, weight of the rest (0: paper 002 eq. 3)
 
 The loss per image is R + λ·(Σ wᵢ dᵢ(x, x̂)) + α·L_corr, and with a GAN
 R + λ·(Σ wᵢ dᵢ + β·Σ vⱼ dⱼ) + λ_adv·β·L_G, the vⱼ being ``train.gan.losses`` (paper 003's
@@ -45,7 +51,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_toml
-from .losses import GAN_LOSSES
+from .losses import GAN_LOSSES, split_term
 
 ARCHITECTURES = ("variable-rate", "bmshj2018-hyperprior", "mbt2018-mean", "selective-detail")
 DISTORTIONS = ("mse", "ms-ssim", "lpips", "lpips-vgg", "lpips-squeeze")
@@ -75,6 +81,13 @@ class GanRecipe:
 
 
 @dataclass(frozen=True)
+class RoiRecipe:
+    masks: str                           # the mask subfolder of each training folder
+    salient: float = 1.0                 # paper 000 §3: more weight on the salient region
+    background: float = 0.5
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     architecture: str
@@ -95,6 +108,7 @@ class Recipe:
     validate_images: int = 8
     validate_lambdas: tuple[float, ...] = ()
     gan: GanRecipe | None = None
+    roi: RoiRecipe | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -105,9 +119,11 @@ class Recipe:
 REQUIRED = ("architecture", "lambda", "losses", "steps")
 OPTIONAL = {"patch": int, "batch": int, "N": int, "M": int, "correlation": float, "lr": float,
             "aux_lr": float, "milestones": list, "gamma": float, "seed": int,
-            "validate_every": int, "validate_images": int, "validate_lambdas": list, "gan": dict}
+            "validate_every": int, "validate_images": int, "validate_lambdas": list, "gan": dict,
+            "roi": dict}
 GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
               "lr": float, "start": int, "losses": dict}
+ROI_FIELDS = {"masks": str, "salient": float, "background": float}
 
 
 def _number(value, where: str, kind=float, low=None, high=None):
@@ -123,16 +139,61 @@ def _lambda(value, where: str) -> float:
     return _number(value, where, float, *LAMBDA_LIMITS)
 
 
-def _losses(table, where: str, empty: bool = False) -> dict[str, float]:
-    """A checked table of distortion = weight."""
+def _table(value, where: str, fields: dict) -> dict:
+    """A sub-table of the recipe, with no field it does not know."""
+    if not isinstance(value, dict):
+        raise RecipeError(f"{where} must be a table ([{where}])")
+    unknown = set(value) - set(fields)
+    if unknown:
+        raise RecipeError(f"{where}.{sorted(unknown)[0]} is not a field; fields: {', '.join(fields)}")
+    return value
+
+
+def _loss_field(where: str, term: str) -> str:
+    """``<where>.<term>`` as TOML spells it (quoted when it has a colon)."""
+    return f'{where}."{term}"' if ":" in term else f"{where}.{term}"
+
+
+def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, float]:
+    """A checked table of distortion = weight (``where``: its field, for messages)."""
     if not isinstance(table, dict) or not (table or empty):
         raise RecipeError(f"{where} must be a table of distortion = weight, e.g. {{ mse = 1.0 }}")
     for term, weight in table.items():
-        if term not in DISTORTIONS and not term.startswith("combined:"):
-            raise RecipeError(f"{where}.{term} is not a loss; choose from "
-                              f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\"")
-        _number(weight, f"{where}.{term}", float, 0.0)
+        field_name = _loss_field(where, term)
+        main, masked, base = split_term(term)
+        if base not in DISTORTIONS and not base.startswith("combined:"):
+            raise RecipeError(f"{field_name} is not a loss; choose from "
+                              f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\", optionally "
+                              "prefixed main: (selective-detail's main decoder) and roi: (mask "
+                              "weighted)")
+        if masked and "roi" not in train:
+            raise RecipeError(f"{field_name} weighs by masks given with the data; add a "
+                              "[train.roi] table naming their subfolder: masks = \"masks\"")
+        if main and train["architecture"] != "selective-detail":
+            raise RecipeError(f"{field_name}: main: scores the main decoder of architecture "
+                              f"\"selective-detail\", which {train['architecture']!r} does not have")
+        _number(weight, field_name, float, 0.0)
     return {k: float(v) for k, v in table.items()}
+
+
+def _roi(train: dict) -> RoiRecipe | None:
+    if "roi" not in train:
+        return None
+    raw = _table(train["roi"], "train.roi", ROI_FIELDS)
+    masks = raw.get("masks")
+    if not isinstance(masks, str) or Path(masks).name != masks or masks in ("", ".", ".."):
+        raise RecipeError(f"train.roi.masks = {masks!r} must name the mask subfolder of each "
+                          "training folder, e.g. \"masks\" for DIR/train/masks/<image stem>.png")
+    roi = RoiRecipe(masks, _number(raw.get("salient", 1.0), "train.roi.salient", float, 0.0),
+                    _number(raw.get("background", 0.5), "train.roi.background", float, 0.0))
+    if not roi.salient + roi.background:
+        raise RecipeError("train.roi.salient and train.roi.background are both 0; give the "
+                          "salient region a weight")
+    gan_terms = train["gan"].get("losses", {}) if isinstance(train.get("gan"), dict) else {}
+    if not any(split_term(term)[1] for term in [*train["losses"], *gan_terms]):
+        raise RecipeError("train.roi is given but no train.losses term uses it; prefix the terms "
+                          "to weight by the masks with roi:, e.g. { \"roi:ms-ssim\" = 1.0 }")
+    return roi
 
 
 def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
@@ -163,10 +224,10 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
                               "can learn; give one λ")
     else:
         lmbda = (_lambda(raw, "train.lambda"),) * 2
-    losses = _losses(train["losses"], "train.losses")
+    losses = _losses(train["losses"], "train.losses", train)
     options = {}
     for key, kind in OPTIONAL.items():
-        if key not in train or key == "gan":
+        if key not in train or key in ("gan", "roi"):
             continue
         value = train[key]
         where = f"train.{key}"
@@ -185,11 +246,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
             options[key] = _number(value, where, float, 0.0)
     gan = None
     if "gan" in train:
-        raw_gan = train["gan"]
-        unknown = set(raw_gan) - set(GAN_FIELDS)
-        if unknown:
-            raise RecipeError(f"train.gan.{sorted(unknown)[0]} is not a field; fields: "
-                              f"{', '.join(GAN_FIELDS)}")
+        raw_gan = _table(train["gan"], "train.gan", GAN_FIELDS)
         if raw_gan.get("loss", "hrrgan") not in GAN_LOSSES:
             raise RecipeError(f"train.gan.loss = {raw_gan['loss']!r} is unknown; choose from "
                               f"{', '.join(GAN_LOSSES)}")
@@ -209,20 +266,25 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
                         levels=_number(raw_gan.get("levels", 4), "train.gan.levels", int, 1),
                         lr=_number(raw_gan.get("lr", 1e-4), "train.gan.lr", float, 0.0),
                         start=_number(raw_gan.get("start", 0), "train.gan.start", int, 0),
-                        losses=_losses(raw_gan.get("losses", {}), "train.gan.losses", empty=True))
+                        losses=_losses(raw_gan.get("losses", {}), "train.gan.losses", train, empty=True))
     recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda,
                     losses=losses,
-                    steps=_number(train["steps"], "train.steps", int, 1), gan=gan, source=source,
+                    steps=_number(train["steps"], "train.steps", int, 1), gan=gan, roi=_roi(train),
+                    source=source,
                     **options)
-    for term in [*recipe.losses, *(gan.losses if gan else ())]:
-        model = Path(term.split(":", 1)[1]) if term.startswith("combined:") else None
-        if model is not None and not model.is_file():
-            raise RecipeError(f"train.losses.\"{term}\": {model} does not exist; fit it first "
-                              "with `evalkit fit --out` and give its path (from the working folder)")
+    for where, terms in (("train.losses", recipe.losses), ("train.gan.losses", gan.losses if gan else {})):
+        for term in terms:
+            base = split_term(term)[2]
+            model = Path(base.split(":", 1)[1]) if base.startswith("combined:") else None
+            if model is not None and not model.is_file():
+                raise RecipeError(f"{_loss_field(where, term)}: {model} does not exist; fit it "
+                                  "first with `evalkit fit --out` and give its path (from the "
+                                  "working folder)")
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           "one, so it needs architecture \"variable-rate\" and a train.lambda range")
-    if "ms-ssim" in [*recipe.losses, *(gan.losses if gan else ())] and recipe.patch < 192:
+    every_term = [*recipe.losses, *(gan.losses if gan else ())]
+    if any(split_term(term)[2] == "ms-ssim" for term in every_term) and recipe.patch < 192:
         raise RecipeError(f"train.patch = {recipe.patch}: the ms-ssim loss needs patches of at "
                           "least 192 pixels (five scales of an 11-pixel window)")
     return recipe

@@ -48,7 +48,7 @@ from ..models.discriminator import ConditionalPatchDiscriminator
 from ..models.selective_detail import SelectiveDetailHyperprior
 from ..models.variable_rate import VariableRateHyperprior
 from .data import RandomCrops, step_generator, training_folders, validation_images
-from .losses import GAN_LOSSES, bits_per_pixel, correlation_loss, distortion
+from .losses import GAN_LOSSES, RecipeTerm, bits_per_pixel, correlation_loss
 from .recipe import Recipe
 
 TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
@@ -70,7 +70,7 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
 
 def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
     """The model-only file the zoo loads (see :func:`evalkit.codecs.checkpoints.build_network`)."""
-    if isinstance(model, VariableRateHyperprior):
+    if isinstance(model, (VariableRateHyperprior, SelectiveDetailHyperprior)):
         return model.checkpoint()
     return {"architecture": recipe.architecture, "state_dict": model.state_dict()}
 
@@ -127,7 +127,8 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.tap = LatentTap(self.model)
         gan_terms = recipe.gan.losses if recipe.gan else {}
-        self.terms = {name: distortion(name, weights_dir).to(self.device)
+        weights = (recipe.roi.salient, recipe.roi.background) if recipe.roi else ()
+        self.terms = {name: RecipeTerm(name, *weights, weights_dir=weights_dir).to(self.device)
                       for name in {**recipe.losses, **gan_terms}}
         aux_names = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
@@ -171,9 +172,11 @@ class Trainer:
             return network(x)
         return network(x, lmbda, beta=beta if self.model.beta_range else None)
 
-    def losses(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
-        """Every term of the generator's loss on this process's images, plus the discriminator's
-        loss when the recipe has a GAN (scalars; ``loss`` is what is minimised)."""
+    def losses(self, x: torch.Tensor, step: int, global_batch: int,
+               mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every term of the generator's loss on this process's images (``mask``: their masks,
+        for the recipe's roi: terms), plus the discriminator's loss when the recipe has a GAN
+        (scalars; ``loss`` is what is minimised)."""
         recipe = self.recipe
         share = len(x)
         lmbda = self.sample_lambda(step, global_batch)[self.rank * share:(self.rank + 1) * share]
@@ -184,9 +187,9 @@ class Trainer:
         with autocast:
             out = self.forward(x, lmbda, beta)
             x_hat = out["x_hat"].float()
-            d = self.weighted_distortion(recipe.losses, x, x_hat)
+            d = self.weighted_distortion(recipe.losses, x, out, mask)
             if recipe.gan and recipe.gan.losses:
-                d = d + beta * self.weighted_distortion(recipe.gan.losses, x, x_hat)
+                d = d + beta * self.weighted_distortion(recipe.gan.losses, x, out, mask)
         bpp = bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])
         per_image = bpp + lmbda * d
         terms = {"bpp": bpp.mean(), "distortion": d.mean()}
@@ -202,9 +205,9 @@ class Trainer:
         terms["loss"] = loss
         return terms
 
-    def weighted_distortion(self, weights: dict[str, float], x, x_hat) -> torch.Tensor:
+    def weighted_distortion(self, weights: dict[str, float], x, out: dict, mask) -> torch.Tensor:
         """Σ wᵢ dᵢ(x, x̂), one value per image."""
-        return sum(w * self.terms[name](x, x_hat).float() for name, w in weights.items())
+        return sum(w * self.terms[name](x, out, mask).float() for name, w in weights.items())
 
     def adversarial(self, x, x_hat, lmbda, beta):
         """(generator loss, discriminator loss) of the recipe's GAN on this batch; the
@@ -232,11 +235,13 @@ class Trainer:
         return g_loss, d_loss
 
     # -------------------------------------------------------------------- steps
-    def backward(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, torch.Tensor]:
-        """The loss terms on this process's images, with the gradients of the codec (averaged over
-        processes by DDP) and of the discriminator (its own loss's, averaged by hand) in ``.grad``."""
+    def backward(self, x: torch.Tensor, step: int, global_batch: int,
+                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The loss terms on this process's images (``mask``: their masks, for the recipe's roi:
+        terms), with the gradients of the codec (averaged over processes by DDP) and of the
+        discriminator (its own loss's, averaged by hand) in ``.grad``."""
         self.optimizer.zero_grad(set_to_none=True)
-        terms = self.losses(x, step, global_batch)
+        terms = self.losses(x, step, global_batch, mask)
         adversarial = self.discriminator is not None and "d_loss" in terms
         if adversarial:
             d_params = list(self.discriminator.parameters())
@@ -256,18 +261,23 @@ class Trainer:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world
 
-    def train_step(self, x: torch.Tensor, step: int, global_batch: int) -> dict[str, float]:
-        """One optimisation step on this process's images ``x``; the loss terms as floats."""
+    def train_step(self, x: torch.Tensor, step: int, global_batch: int,
+                   mask: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on this process's images ``x`` (and their masks, for a recipe
+        with ``[train.roi]``); the loss terms as floats."""
         self.model.train()
         if self.cuda:
             x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         else:
             x = x.to(self.device)
-        terms = self.backward(x, step, global_batch)
+        mask = None if mask is None else mask.to(self.device)
+        terms = self.backward(x, step, global_batch, mask)
         if "d_loss" in terms:
             self.d_optimizer.step()
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        # the main parameters only: the quantiles still hold the last aux step's gradient, which
+        # a resumed run does not have (clipping over it made resuming inexact)
+        torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], 1.0)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -370,9 +380,11 @@ class Trainer:
         steps = steps or recipe.steps
         self.out.mkdir(parents=True, exist_ok=True)
         resumed = self.resume()
+        masks = recipe.roi.masks if recipe.roi else None
         if self.crops is None:
-            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed)
-        val_images = validation_images(self.data, recipe.validate_images) if self.rank == 0 else []
+            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks)
+        val_images = (validation_images(self.data, recipe.validate_images, masks)
+                      if self.rank == 0 else [])
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
         val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
         writer = SummaryWriter(self.out / "tensorboard") if self.rank == 0 else None
@@ -384,7 +396,9 @@ class Trainer:
             while self.step < steps:
                 started = time.perf_counter()
                 x = self.crops.batch(self.step, recipe.batch, self.rank, self.world)
-                values = self.train_step(x, self.step, recipe.batch)
+                mask = (self.crops.mask_batch(self.step, recipe.batch, self.rank, self.world)
+                        if masks else None)
+                values = self.train_step(x, self.step, recipe.batch, mask)
                 values["images_per_s"] = recipe.batch / (time.perf_counter() - started)
                 self.step += 1
                 if self.rank == 0:

@@ -4,9 +4,9 @@ form (:mod:`.distortion`), adversarial losses (:mod:`.adversarial`) and the corr
 (:mod:`.correlation`)."""
 from .adversarial import GAN_LOSSES, hrrgan, ragan, rgan, softplus_gan
 from .correlation import correlation_loss, correlation_map, correlation_mask
-from .distortion import MSE, MaskWeighted, OneMinus, distortion
+from .distortion import MSE, MaskWeighted, OneMinus, RecipeTerm, distortion, split_term
 from .rate import bits_per_pixel
 
-__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "bits_per_pixel", "correlation_loss",
-           "correlation_map", "correlation_mask", "distortion", "hrrgan", "ragan", "rgan",
-           "softplus_gan"]
+__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm", "bits_per_pixel",
+           "correlation_loss", "correlation_map", "correlation_mask", "distortion", "hrrgan",
+           "ragan", "rgan", "softplus_gan", "split_term"]

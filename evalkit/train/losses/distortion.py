@@ -13,6 +13,11 @@ so a model is trained on exactly the number the engine reports:
 data: d_s = w_s·d(x⊙s, x̂⊙s) + w_b·d(x⊙(1−s), x̂⊙(1−s)) (paper 000, §3: the salient and
 non-salient components scored separately and combined with more weight on the salient one).
 Paper 002's weighted MS-SSIM (eq. 3, second term) is this with d = 1 − MS-SSIM and w_b = 0.
+
+A recipe names each term ``[main:][roi:]NAME`` (:class:`RecipeTerm`): ``roi:`` weights it by the
+mask, ``main:`` scores the selective-detail model's main decoder output x̂_m instead of the
+blended x̂. Paper 002 eq. 3, L_d = E[1 − MS-SSIM(x, x̂_m)] + λ_p·E[1 − wMS-SSIM(x, x̂, t_a)], is
+``{ "main:ms-ssim" = 1, "roi:ms-ssim" = λ_p }`` with the background weight 0.
 """
 from __future__ import annotations
 
@@ -82,3 +87,27 @@ def distortion(name: str, weights_dir=None) -> torch.nn.Module:
         return PerImageCombined(CombinedLoss.from_model(name.split(":", 1)[1], weights_dir))
     raise InputError(f"unknown distortion {name!r}; choose mse, ms-ssim, lpips, lpips-vgg, "
                      "lpips-squeeze or combined:MODEL.json")
+
+
+def split_term(name: str) -> tuple[bool, bool, str]:
+    """(on the main output, mask weighted, distortion) of a recipe term ``[main:][roi:]NAME``."""
+    main = name.startswith("main:")
+    name = name.removeprefix("main:")
+    return main, name.startswith("roi:"), name.removeprefix("roi:")
+
+
+class RecipeTerm(torch.nn.Module):
+    """One recipe term ``[main:][roi:]NAME`` on a model's output dict, (N,) per image."""
+
+    def __init__(self, name: str, salient_weight: float = 1.0, background_weight: float = 0.5,
+                 weights_dir=None):
+        super().__init__()
+        main, self.masked, base = split_term(name)
+        self.output = "x_hat_main" if main else "x_hat"
+        self.distortion = distortion(base, weights_dir)
+        if self.masked:
+            self.distortion = MaskWeighted(self.distortion, salient_weight, background_weight)
+
+    def forward(self, x, out: dict, mask=None):
+        x_hat = out[self.output].float()
+        return self.distortion(x, x_hat, mask) if self.masked else self.distortion(x, x_hat)
