@@ -144,7 +144,6 @@ def test_hevc_bpg_round_trips_odd_sizes(height, width, kodak):
 
 
 def test_hevc_bpg_keeps_gray_gray(kodak):
-    from evalkit.images import load_image
     gray = np.asarray(Image.fromarray(kodak(8)).convert("L"))[:128, :160]
     image = np.repeat(gray[..., None], 3, axis=2)         # what load_image makes of grayscale
     codec = get_codec("hevc-bpg")

@@ -16,7 +16,7 @@ from evalkit.errors import InputError
 from evalkit.images import load_image
 from evalkit.study import analysis
 from evalkit.study.database import Assignment, connect, trials_of
-from study_fixtures import ADMIN_TOKEN as TOKEN, BEARER
+from study_fixtures import BEARER
 
 MTURK = {"hitId": "H1", "turkSubmitTo": "https://www.mturk.com"}
 

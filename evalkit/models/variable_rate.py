@@ -50,6 +50,8 @@ from compressai.layers import GDN
 from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
 
+from .checkpoint import SelfDescribing
+
 CONDITIONINGS = ("conditional-conv", "interpolated-attention")
 
 
@@ -104,13 +106,14 @@ class _ConditionedStack(nn.Module):
         return x
 
 
-class VariableRateHyperprior(CompressionModel):
+class VariableRateHyperprior(SelfDescribing, CompressionModel):
     """Mean-scale hyperprior whose transforms are conditioned on (λ, Δ); see the module docstring.
 
     ``lambda_range`` is the λ span the model is trained over (CompressAI's convention: loss =
     λ·255²·MSE + bpp); ``levels`` the number of quality levels of the interpolated attention.
     """
 
+    architecture = "variable-rate"
     multiple = 64   # four stride-2 analysis layers and two hyper-analysis ones
 
     def __init__(self, N: int = 128, M: int = 192, lambda_range=(0.0018, 0.18),
@@ -202,18 +205,6 @@ class VariableRateHyperprior(CompressionModel):
         y_q = self.gaussian_conditional.decompress(strings[0], indexes, means=means)
         x_hat = self.g_s(y_q * step, self._synthesis_condition(condition, beta), level)
         return {"x_hat": x_hat.clamp_(0, 1)}
-
-    # ---------------------------------------------------------------- checkpoints
-    def checkpoint(self) -> dict:
-        """What ``torch.save`` should write: architecture, configuration and weights."""
-        return {"architecture": "variable-rate", "config": self.config,
-                "state_dict": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, checkpoint: dict) -> "VariableRateHyperprior":
-        model = cls(**checkpoint["config"])
-        model.load_state_dict(checkpoint["state_dict"])
-        return model
 
 
 def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda) -> dict:

@@ -44,6 +44,7 @@ from ..codecs.learned import LadderCodec, VariableRateCodec
 from ..errors import InputError
 from ..files import atomic_path
 from ..metrics import WeightsError, pair_metric, to_tensor
+from ..models.checkpoint import SelfDescribing
 from ..models.discriminator import ConditionalPatchDiscriminator
 from ..models.selective_detail import SelectiveDetailHyperprior
 from ..models.variable_rate import VariableRateHyperprior
@@ -70,7 +71,7 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
 
 def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
     """The model-only file the zoo loads (see :func:`evalkit.codecs.checkpoints.build_network`)."""
-    if isinstance(model, (VariableRateHyperprior, SelectiveDetailHyperprior)):
+    if isinstance(model, SelfDescribing):
         return model.checkpoint()
     return {"architecture": recipe.architecture, "state_dict": model.state_dict()}
 
