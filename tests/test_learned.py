@@ -180,30 +180,34 @@ def test_matcher_lands_within_one_percent_on_kodak(ours, kodak):
             assert match.flag == "" and abs(match.rel_error) <= 0.01, (n, target, match)
 
 
-def test_offline_error_names_file_url_and_folder(tmp_path, monkeypatch):
-    (tmp_path / "offline-mse.toml").write_text(
+@pytest.fixture
+def zoo_folder(tmp_path, monkeypatch):
+    """An empty learned-codec zoo (``$EVALKIT_CODECS_DIR``) for a test to write entries in."""
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
+    learned_zoo.cache_clear()
+    yield tmp_path
+    learned_zoo.cache_clear()
+
+
+def test_offline_error_names_file_url_and_folder(zoo_folder, monkeypatch):
+    (zoo_folder / "offline-mse.toml").write_text(
         'architecture = "bmshj2018-factorized"\nkind = "ladder"\n[checkpoints.1]\n'
         'file = "offline-1-abcdef12.pth.tar"\n'
         'url = "http://127.0.0.1:9/offline-1-abcdef12.pth.tar"\nsha256 = "abcdef12"\n')
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    learned_zoo.cache_clear()
-    try:
-        with pytest.raises(CodecError) as error:
-            get_codec("offline-mse-q1", device="cpu", weights_dir=tmp_path / "w").encode(
-                np.zeros((64, 64, 3), np.uint8), 1)
-    finally:
-        learned_zoo.cache_clear()
+    monkeypatch.setenv("TORCH_HOME", str(zoo_folder / "torch"))
+    with pytest.raises(CodecError) as error:
+        get_codec("offline-mse-q1", device="cpu", weights_dir=zoo_folder / "w").encode(
+            np.zeros((64, 64, 3), np.uint8), 1)
     message = str(error.value)
     assert "offline-1-abcdef12.pth.tar" in message and "http://127.0.0.1:9/" in message
-    assert str(tmp_path / "w") in message
+    assert str(zoo_folder / "w") in message
 
 
 @pytest.fixture
-def tiny_ladder(tmp_path, monkeypatch):
+def tiny_ladder(zoo_folder, monkeypatch):
     """A three-rung ladder of random factorized-prior networks saved as checkpoint files and
     described by a zoo file; rung q scales the latent by 10^q, so rate grows with quality."""
-    weights = tmp_path / "weights"
+    weights = zoo_folder / "weights"
     weights.mkdir()
     lines = ['architecture = "bmshj2018-factorized"', 'kind = "ladder"', 'loss = "mse"']
     for q in (1, 2, 3):
@@ -216,12 +220,9 @@ def tiny_ladder(tmp_path, monkeypatch):
         torch.save(net.state_dict(), path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         lines += [f"[checkpoints.{q}]", f'file = "{path.name}"', f'sha256 = "{digest[:8]}"']
-    (tmp_path / "tiny-mse.toml").write_text("\n".join(lines) + "\n")
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
+    (zoo_folder / "tiny-mse.toml").write_text("\n".join(lines) + "\n")
     monkeypatch.setenv("EVALKIT_WEIGHTS_DIR", str(weights))
-    learned_zoo.cache_clear()
-    yield weights
-    learned_zoo.cache_clear()
+    return weights
 
 
 def test_ladder_is_coarse_and_rungs_are_addressable(tiny_ladder, kodak):
@@ -268,7 +269,7 @@ def test_compress_mixes_classical_and_learned(tiny_ladder, trained, kodak, tmp_p
 
 # ------------------------------------------------------------------ realism input (β)
 @pytest.fixture
-def realism_zoo(tmp_path, monkeypatch):
+def realism_zoo(zoo_folder):
     """A zoo entry for a variable-rate model with a realism input β ∈ [0, 2.56]; its decoder's
     conditioning is randomised so that β visibly changes the output."""
     torch.manual_seed(1)
@@ -277,15 +278,12 @@ def realism_zoo(tmp_path, monkeypatch):
         for cond in model.g_s.conditions:
             if not isinstance(cond, torch.nn.Identity):
                 cond.mlp[-1].weight.normal_(0, 0.5)
-    path = tmp_path / "realism.pth"
+    path = zoo_folder / "realism.pth"
     torch.save(model.checkpoint(), path)
-    (tmp_path / "realism.toml").write_text(
+    (zoo_folder / "realism.toml").write_text(
         'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\n'
         f'file = "{path.name}"\nsha256 = "{hashlib.sha256(path.read_bytes()).hexdigest()}"\n')
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
-    learned_zoo.cache_clear()
-    yield model
-    learned_zoo.cache_clear()
+    return model
 
 
 def test_realism_is_chosen_at_decode_time(realism_zoo, kodak):
@@ -306,16 +304,11 @@ def test_realism_is_chosen_at_decode_time(realism_zoo, kodak):
         get_codec("realism-beta9", device="cpu").encode(image, 0.02)
 
 
-def test_model_without_realism_input_refuses_beta(ours, trained, kodak, tmp_path, monkeypatch):
-    (tmp_path / "plain.toml").write_text(
+def test_model_without_realism_input_refuses_beta(ours, trained, kodak, zoo_folder):
+    (zoo_folder / "plain.toml").write_text(
         f'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\nfile = "{trained[1]}"\n')
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
-    learned_zoo.cache_clear()
-    try:
-        with pytest.raises(CodecError, match="no realism input"):
-            get_codec("plain-beta1", device="cpu").encode(np.zeros((64, 64, 3), np.uint8), 0.01)
-        data = ours.encode(np.ascontiguousarray(kodak(4)[:64, :64]), 0.01)
-        with pytest.raises(CodecError, match="no realism input"):
-            ours.at_realism(data, 1.0)
-    finally:
-        learned_zoo.cache_clear()
+    with pytest.raises(CodecError, match="no realism input"):
+        get_codec("plain-beta1", device="cpu").encode(np.zeros((64, 64, 3), np.uint8), 0.01)
+    data = ours.encode(np.ascontiguousarray(kodak(4)[:64, :64]), 0.01)
+    with pytest.raises(CodecError, match="no realism input"):
+        ours.at_realism(data, 1.0)
