@@ -237,7 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "sentinels, some abandon halfway. For demos, tests and load tests.")
     sm.add_argument("study", help="path to study.toml (its trials.json tells the crowd which codec is where)")
     sm.add_argument("--url", required=True, help="base URL of the running server, e.g. http://127.0.0.1:8000")
-    sm.add_argument("--raters", type=int, help="how many raters (default: one per assignment)")
+    sm.add_argument("--raters", type=int, help="how many raters (default: one per assignment; an active "
+                                               "study: enough for its stop_when.judgements)")
+    sm.add_argument("--database", help="SQLAlchemy URL of the served study's database, where an active "
+                                       "study's trials are (default: SQLite in the study's out/ folder)")
     sm.add_argument("--quality", help="latent JOD per codec, e.g. jpeg=0,webp=0.8 (default: the study's "
                                       "codecs 0.7 JOD apart, in the order of study.toml)")
     sm.add_argument("--careless", type=float, default=0.1, help="share of careless raters (default 0.1)")
@@ -400,6 +403,11 @@ def cmd_demo(args) -> int:
     return 1 if result.errors else 0
 
 
+def _database_url(args, config) -> str:
+    """The study database: ``--database``, else SQLite in the study's out/ folder."""
+    return args.database or f"sqlite:///{config.database_path}"
+
+
 def cmd_study(args) -> int:
     from .study.config import load_config
 
@@ -418,6 +426,11 @@ def _study_build(args, config):
         design = build_study(config, strict=args.strict, progress=not args.quiet)
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
+    if design.active:
+        print(f"{config.name}: active sampling over {len(design.pairs)} pairs at matched bpp (each assignment "
+              f"planned when it is claimed; stop when {config.stop_when}), {len(design.rejected)} pairs left "
+              f"out → {config.trials_path}")
+        return 0
     trials = [t for a in design.assignments for t in a]
     kinds = {k: sum(t.kind == k for t in trials) for k in ("pair", "sentinel", "repeat")}
     print(f"{config.name}: {len(design.assignments)} assignments, {len(trials)} trials "
@@ -430,7 +443,7 @@ def _study_serve(args, config):
     from .study.design import Design
     from .study.database import connect, load_design
     from .study.server import gunicorn_command
-    url = args.database or f"sqlite:///{config.database_path}"
+    url = _database_url(args, config)
     load_design(connect(url), Design.load(config.trials_path))   # once, before the workers start
     token = args.admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN")
     where = "the token you gave"
@@ -456,7 +469,12 @@ def _study_mturk(args, config):
     from .study.mturk import external_question, hit_parameters
     out = Path(args.out) if args.out else config.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    assignments = len(Design.load(config.trials_path).assignments)
+    design = Design.load(config.trials_path)
+    assignments = len(design.assignments)
+    if design.active:      # one MTurk assignment per study assignment the budget needs
+        if "judgements" not in config.stop_when:
+            raise InputError("an active study needs stop_when.judgements to size its HIT (MaxAssignments)")
+        assignments = -(-config.stop_when["judgements"] // config.trials_per_assignment)
     (out / "external_question.xml").write_text(external_question(args.url))
     (out / "hit.json").write_text(json.dumps(hit_parameters(config, assignments, args.url), indent=1))
     print(f"{out / 'external_question.xml'} and {out / 'hit.json'} ({assignments} assignments); "
@@ -467,7 +485,7 @@ def _study_mturk(args, config):
 def _study_export(args, config):
     from .study import analysis
     from .study.database import connect
-    engine = connect(args.database or f"sqlite:///{config.database_path}")
+    engine = connect(_database_url(args, config))
     files = {"judgements.csv": analysis.judgement_table(engine, min_sentinel_accuracy=args.min_sentinel_accuracy,
                                                         min_median_server_s=args.min_median_server_s),
              "responses.csv": analysis.responses(engine), "quality.csv": analysis.rater_quality(engine),
@@ -492,7 +510,7 @@ def _study_analyze(args, config):
                             args.max_fast_share))
     metrics = [] if args.metrics == ["none"] else args.metrics
     model = CombinationModel.load(args.model) if args.model else None
-    result = analyze(responses(connect(args.database or f"sqlite:///{config.database_path}")), rules,
+    result = analyze(responses(connect(_database_url(args, config))), rules,
                      codecs=config.codecs, n_boot=args.bootstrap, seed=args.seed, metrics=metrics, model=model,
                      root=config.out_dir, engine_options={"weights_dir": args.weights_dir},
                      progress=not args.quiet)
@@ -507,6 +525,7 @@ def _study_simulate(args, config):
     import requests
 
     from .study.crowd import Crowd, CrowdModel
+    from .study.database import connect
     from .study.design import Design
     from .study.simulate import simulate_crowd
 
@@ -523,10 +542,18 @@ def _study_simulate(args, config):
         quality = {codec: 0.7 * n for n, codec in enumerate(config.codecs)}
     crowd = Crowd(CrowdModel(quality, careless=args.careless, inverted=args.inverted, abandons=args.abandons,
                              seed=args.seed))
+    raters = args.raters or len(design.assignments)
+    if design.active and not args.raters:
+        if "judgements" not in config.stop_when:
+            raise InputError("an active study without stop_when.judgements: say how many raters with --raters")
+        # Twice what the budget needs: screened-out raters' answers do not count, and once the
+        # study is complete the rest are turned away.
+        raters = 2 * -(-config.stop_when["judgements"] // config.trials_per_assignment)
     try:
-        summary = simulate_crowd(design, args.url, crowd, args.raters or len(design.assignments),
-                                 concurrency=args.concurrency, load_images=not args.no_images,
-                                 time_scale=args.time_scale, progress=not args.quiet)
+        summary = simulate_crowd(design, args.url, crowd, raters, concurrency=args.concurrency,
+                                 load_images=not args.no_images, time_scale=args.time_scale,
+                                 progress=not args.quiet,
+                                 engine=connect(_database_url(args, config)) if design.active else None)
     except requests.ConnectionError:
         raise InputError(f"cannot reach {args.url}: is the study served there ('evalkit study serve')?") from None
     print(summary.describe())

@@ -66,6 +66,25 @@ def built_study(tmp_path_factory, kodak_dir):
     return config
 
 
+@pytest.fixture(scope="session")
+def built_active_study(tmp_path_factory, kodak_dir):
+    """The same images, codecs and rates as ``built_study``, sampled actively: 6 pairs per
+    assignment, complete at 12 judgements."""
+    from evalkit.images import load_image
+    from evalkit.study.config import load_config
+    from evalkit.study.design import build_study
+    from study_fixtures import make_study
+
+    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
+    folder = tmp_path_factory.mktemp("active-study")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("active-study-cache")))
+        config = load_config(make_study(folder, kodak, name="active-study",
+                                        extra='sampling = "active"\nstop_when = { judgements = 12 }\n'))
+        build_study(config, progress=False)
+    return config
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """Each storage test runs on SQLite and on a real PostgreSQL server (``$EVALKIT_TEST_POSTGRES_URL``,

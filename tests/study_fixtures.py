@@ -21,13 +21,15 @@ reward = "$0.50"
 """
 
 
-def make_study(folder: Path, kodak, name: str = "test-study", judgements: int = 2, per: int = 6) -> Path:
-    """Two real photo crops (one landscape, one portrait) × three codecs × two rates."""
+def make_study(folder: Path, kodak, name: str = "test-study", judgements: int = 2, per: int = 6,
+               extra: str = "") -> Path:
+    """Two real photo crops (one landscape, one portrait) × three codecs × two rates; ``extra``
+    lines are appended to study.toml."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     Image.fromarray(kodak(3)[100:260, 200:440]).save(folder / "images" / "cafe.png")
     Image.fromarray(kodak(4)[300:500, 150:310]).save(folder / "images" / "hat.png")
     path = folder / "study.toml"
-    path.write_text(STUDY.format(name=name, judgements=judgements, per=per))
+    path.write_text(STUDY.format(name=name, judgements=judgements, per=per) + extra)
     return path
 
 
@@ -46,3 +48,17 @@ def copy_study(built, folder: Path, extra: str = "") -> Path:
 #: The admin token of the apps the web tests build, and the header scripts send it in.
 ADMIN_TOKEN = "admin-secret-123"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+class AdvancingClock:
+    """A stand-in for the ``time`` module of :mod:`evalkit.study.database` whose clock moves on a
+    second at every reading, so answers given at once look, to the server's own timing, like a
+    person's (the screening's fast-answer rule would otherwise exclude every test rater)."""
+
+    def __init__(self):
+        import time
+        self.now = time.time()
+
+    def time(self) -> float:
+        self.now += 1.0
+        return self.now

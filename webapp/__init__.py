@@ -8,15 +8,19 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from evalkit.errors import InputError
 from evalkit.study.config import StudyConfig, load_config
 from evalkit.study.design import Design
-from evalkit.study.database import StudyError, connect, load_design, study_secret
+from evalkit.study.database import (StudyComplete, StudyError, connect, load_design, study_secret,
+                                    trials_after)
+from evalkit.study.sampling import ActiveSampler, LivePlanner
 
 MAX_REQUEST_BYTES = 64 * 1024
 def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
@@ -25,6 +29,9 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     folder; ``admin_token`` to ``$EVALKIT_ADMIN_TOKEN`` (a random one if neither is set)."""
     config = study if isinstance(study, StudyConfig) else load_config(study)
     design = Design.load(config.trials_path)
+    if (config.sampling == "active") != design.active:
+        raise InputError(f"{config.trials_path} was built for a {'fixed' if config.sampling == 'active' else 'active'} "
+                         f"design but study.toml says sampling = {config.sampling!r}: run 'evalkit study build' again")
     engine = _open_storage(database_url or f"sqlite:///{config.database_path}", design)
     secret = study_secret(engine)
 
@@ -32,7 +39,8 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["evalkit"] = {
         "config": config, "engine": engine, "secret": secret,
-        "images": _image_index(config, design, secret),
+        "images": ImageIndex(engine, secret, config.out_dir),
+        "planner": LivePlanner(engine, ActiveSampler(config, design.pairs, design.sentinels)) if design.active else None,
         "admin_token": admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
 
@@ -52,7 +60,7 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
 
     @app.errorhandler(StudyError)
     def study_error(exc: StudyError):
-        return jsonify(error=str(exc)), exc.status
+        return jsonify(error=str(exc), complete=isinstance(exc, StudyComplete)), exc.status
 
     @app.errorhandler(400)
     @app.errorhandler(403)
@@ -88,8 +96,26 @@ def image_id(secret: bytes, trial: str, side: str) -> str:
     return hmac.new(secret, f"image:{trial}:{side}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _image_index(config: StudyConfig, design: Design, secret: bytes) -> dict[str, Path]:
-    sides = [(t.id, side, path) for trials in design.assignments for t in trials
-             for side, path in (("reference", t.reference), ("left", t.left.path), ("right", t.right.path))]
-    files = {path: (config.out_dir / path).resolve() for path in {path for _, _, path in sides}}
-    return {image_id(secret, trial, side): files[path] for trial, side, path in sides}
+class ImageIndex:
+    """Opaque image names (:func:`image_id`) → files, for every trial in the database. An active
+    study adds trials while it runs, in any worker: a name not known yet makes the index read
+    the assignments added since it last looked (one indexed query; a made-up name finds none)."""
+
+    def __init__(self, engine, secret: bytes, out_dir: Path):
+        self.engine, self.secret, self.out_dir = engine, secret, out_dir
+        self.files: dict[str, Path] = {}
+        self.seen = 0                     # assignments indexed: positions 1 … seen
+        self.lock = threading.Lock()
+        self._read()
+
+    def get(self, name: str) -> Path | None:
+        if name not in self.files:
+            with self.lock:
+                self._read()
+        return self.files.get(name)
+
+    def _read(self) -> None:
+        trials, self.seen = trials_after(self.engine, self.seen)
+        for t in trials:
+            for side, path in (("reference", t.reference), ("left", t.left_path), ("right", t.right_path)):
+                self.files[image_id(self.secret, t.id, side)] = (self.out_dir / path).resolve()

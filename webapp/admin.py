@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import pandas as pd
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
                    url_for)
 
@@ -78,12 +79,20 @@ def _csv(frame, name: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename={name}"})
 
 
+def _wanted(study) -> int | None:
+    """Judgements wanted per pair: the fixed design's; an active study has no fixed number."""
+    return None if study["planner"] is not None else study["config"].judgements_per_pair
+
+
 @admin.get("/")
 def overview():
     study = current_app.extensions["evalkit"]
-    per_pair, per_assignment = analysis.progress(study["engine"], study["config"].judgements_per_pair)
+    per_pair, per_assignment = analysis.progress(study["engine"], _wanted(study))
     quality = analysis.rater_quality(study["engine"])
-    return render_template("admin.html", config=study["config"],
+    progress = study["planner"].progress() if study["planner"] is not None else None
+    gaps = pd.DataFrame([vars(g) for g in progress.gaps]).rename(columns={"width": "ci95_width"}) if progress else None
+    return render_template("admin.html", config=study["config"], progress=progress,
+                           gaps=gaps.to_html(index=False, classes="table", float_format="%.2f") if progress else "",
                            releasable=per_assignment.loc[per_assignment["state"] == "in progress", "assignment"],
                            per_pair=per_pair.to_html(index=False, classes="table"),
                            per_assignment=per_assignment.to_html(index=False, classes="table"),
@@ -113,4 +122,4 @@ def export_quality():
 @admin.get("/export/assignments.csv")
 def export_assignments():
     study = current_app.extensions["evalkit"]
-    return _csv(analysis.progress(study["engine"], study["config"].judgements_per_pair)[1], "assignments.csv")
+    return _csv(analysis.progress(study["engine"], _wanted(study))[1], "assignments.csv")

@@ -113,8 +113,10 @@ def _token(data: dict) -> str:
 @task.get("/")
 @task.get("/task")
 def page():
-    config = _study()["config"]
-    return render_template("task.html", config=config,
+    """The task page; once an active study is complete, a page that says so instead."""
+    study = _study()
+    complete = study["planner"].complete() if study["planner"] is not None else None
+    return render_template("task.html", config=study["config"], complete=complete,
                            preview=request.args.get("assignmentId") == PREVIEW)
 
 
@@ -190,7 +192,7 @@ def session():
         raise StudyError(400, "token must be 32–128 letters, digits, _ or -")
     assignment, token = database.start_session(
         engine, f"{source}:{rater}", source, external, token or "",
-        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds)
+        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds, planner=study["planner"])
     trials = database.trials_of(engine, assignment.id)
     return jsonify(token=token, assignment=assignment.id, trials=[_trial_json(t) for t in trials],
                    answered=sorted(database.answered(engine, assignment)),

@@ -97,14 +97,16 @@ def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFra
     return table[JUDGEMENT_COLUMNS]
 
 
-def progress(engine, judgements_per_pair: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per pair: judgements received of those wanted; per assignment: rater, lease, answered,
-    state, completion code and the rater's comment — plain text, escaped wherever it is shown)."""
+def progress(engine, judgements_per_pair: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per pair: judgements received of those wanted — no ``wanted`` column for an active
+    study, which wants no fixed number; per assignment: rater, lease, answered, state, completion
+    code and the rater's comment — plain text, escaped wherever it is shown)."""
     r = responses(engine)
     pairs = r[(r["kind"] == "pair") & ~r["abandoned"]]
     per_pair = (pairs.assign(pair=[" vs ".join(sorted(p)) for p in zip(pairs["left_codec"], pairs["right_codec"])])
                 .groupby(["image", "target_bpp", "pair"]).size().rename("received").reset_index())
-    per_pair["wanted"] = judgements_per_pair
+    if judgements_per_pair is not None:
+        per_pair["wanted"] = judgements_per_pair
     with Session(engine) as s:
         rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source, Assignment.lease,
                                 Assignment.claimed_at, Assignment.expires_s, Assignment.finished_at,

@@ -40,6 +40,9 @@ class StudyConfig:
     completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
     layout: str = "side-by-side"         # or "flip": A and B share one place, toggled by a key (CLIC)
+    sampling: str = "fixed"              # or "active": each assignment's pairs chosen from the answers
+                                         # so far (study/sampling.py); judgements_per_pair is unused
+    stop_when: dict = field(default_factory=dict)   # active only: {gap_ci_jod = W, judgements = N}
     folder: Path = field(default=Path("."), compare=False)
 
     @property
@@ -94,7 +97,32 @@ def _check(c: StudyConfig, path: Path) -> None:
             problems.append(f"{name} cannot be negative")
     if c.repeats_per_assignment > c.trials_per_assignment:
         problems.append("repeats_per_assignment cannot exceed trials_per_assignment")
+    problems += _stop_problems(c)
     if not 0 <= c.bpp_tolerance < 1:
         problems.append("bpp_tolerance must be in [0, 1)")
     if problems:
         raise InputError(f"{path}: " + "; ".join(problems))
+
+
+STOP_RULES = {"gap_ci_jod": float, "judgements": int}
+
+
+def _stop_problems(c: StudyConfig) -> list[str]:
+    """``sampling`` and ``stop_when``: the study is complete when every gap between neighbouring
+    codecs has a 95 % interval narrower than ``gap_ci_jod`` JOD, or once ``judgements`` pair
+    answers are stored (whichever comes first)."""
+    if c.sampling not in ("fixed", "active"):
+        return ["sampling must be 'fixed' or 'active'"]
+    if not isinstance(c.stop_when, dict):
+        return ["stop_when must be a table, e.g. stop_when = { gap_ci_jod = 0.5, judgements = 2000 }"]
+    if c.stop_when and c.sampling != "active":
+        return ["stop_when needs sampling = 'active' (a fixed design stops when its assignments are done)"]
+    problems = [f"stop_when: unknown rule {k!r}; known: {sorted(STOP_RULES)}" for k in c.stop_when if k not in STOP_RULES]
+    for key, kind in STOP_RULES.items():
+        value = c.stop_when.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or (kind is int and value != int(value)) or not value > 0):
+            problems.append(f"stop_when.{key} must be a positive {'whole number' if kind is int else 'number'}")
+    if c.sampling == "active" and not c.stop_when:
+        problems.append("an active study needs stop_when (gap_ci_jod, judgements or both): it has no fixed end")
+    return problems

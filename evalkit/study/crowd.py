@@ -23,7 +23,7 @@ from scipy import stats
 
 from ..errors import InputError
 from .config import StudyConfig
-from .design import Design, PlannedTrial, Side, build_design
+from .design import Design, PlannedTrial, Side, assignment_id, build_design
 from .ranking import JOD_SIGMA
 
 KINDS = ("attentive", "careless", "inverted", "abandons")
@@ -128,15 +128,21 @@ def simulate_responses(design: Design, crowd: Crowd, kinds: list[str] | None = N
     """Every assignment of ``design`` answered by a new simulated rater (the k-th of kind
     ``kinds[k]`` if given), as a table with the columns of the study's raw responses plus the
     rater's true kind."""
+    return pd.concat([answer_assignment(crowd, number, trials, kinds[number - 1] if kinds else None)
+                      for number, trials in enumerate(design.assignments, start=1)], ignore_index=True)
+
+
+def answer_assignment(crowd: Crowd, number: int, trials: list[PlannedTrial], kind: str | None = None) -> pd.DataFrame:
+    """Assignment ``number`` answered by the new simulated rater ``sim:<number>`` (of ``kind``, or
+    drawn), as :func:`simulate_responses` tabulates it."""
+    rater = crowd.rater(f"sim:{number:04d}", kind)
     rows = []
-    for number, trials in enumerate(design.assignments, start=1):
-        rater = crowd.rater(f"sim:{number:04d}", kinds[number - 1] if kinds else None)
-        for trial in trials[:rater.stops_after(len(trials))]:
-            choice, response_ms, magnifier_ms = crowd.answer(rater, trial)
-            side = trial.left if choice == "left" else trial.right
-            rows.append((rater.id, f"a{number:03d}", trial.id, trial.kind, trial.image, trial.target_bpp,
-                         trial.left.codec, trial.right.codec, choice, side.codec, trial.correct,
-                         trial.repeat_of, response_ms, magnifier_ms, rater.kind))
+    for trial in trials[:rater.stops_after(len(trials))]:
+        choice, response_ms, magnifier_ms = crowd.answer(rater, trial)
+        side = trial.left if choice == "left" else trial.right
+        rows.append((rater.id, assignment_id(number), trial.id, trial.kind, trial.image, trial.target_bpp,
+                     trial.left.codec, trial.right.codec, choice, side.codec, trial.correct,
+                     trial.repeat_of, response_ms, magnifier_ms, rater.kind))
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
 
@@ -145,12 +151,20 @@ def synthetic_design(codecs: list[str], images: int, bpp: list[float], judgement
                      seed: int = 0) -> Design:
     """A study design over made-up images (no pixels): every codec pair on every image and bpp,
     dealt into assignments exactly as :func:`~evalkit.study.design.build_design` does."""
-    config = StudyConfig(name="synthetic", images="none", codecs=list(codecs), bpp=list(bpp), seed=seed,
-                         judgements_per_pair=judgements_per_pair, trials_per_assignment=trials_per_assignment,
-                         sentinels_per_assignment=sentinels, repeats_per_assignment=repeats)
+    config, pairs, sentinel_files = synthetic_study(
+        codecs, images, bpp, seed=seed, judgements_per_pair=judgements_per_pair,
+        trials_per_assignment=trials_per_assignment, sentinels_per_assignment=sentinels,
+        repeats_per_assignment=repeats)
+    return build_design(config, pairs, [], sentinel_files)
+
+
+def synthetic_study(codecs: list[str], images: int, bpp: list[float], **settings):
+    """(config, planned pairs, sentinel files) of a study over made-up images: every codec pair
+    on every image and bpp is a pair at matched bpp; ``settings`` are further study.toml keys."""
+    config = StudyConfig(name="synthetic", images="none", codecs=list(codecs), bpp=list(bpp), **settings)
     names = [f"img{n:03d}" for n in range(images)]
     pairs = [(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
               {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
              for image in names for b_ in bpp for a, b in itertools.combinations(codecs, 2)]
-    return build_design(config, pairs, [], {image: (f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
-                                            for image in names})
+    return config, pairs, {image: (f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
+                           for image in names}

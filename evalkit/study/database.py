@@ -30,6 +30,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import cache
+from typing import Protocol
 
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
                         bindparam, case, create_engine, event, func, insert, inspect, or_, select,
@@ -39,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ..errors import InputError
-from .design import Design, assignment_id
+from .design import Design, PlannedTrial, Side, assignment_id
 
 
 class Base(DeclarativeBase):
@@ -188,16 +189,32 @@ def load_design(engine, design: Design) -> int:
         new = [(n, assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
                if assignment_id(n) not in existing]
         if new:
-            s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
-            s.execute(insert(Trial), [
-                {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
-                 "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
-                 "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
-                 "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
-                 "repeat_of": t.repeat_of}
-                for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+            _insert_assignments(s, new)
         added = len(new)
     return added
+
+
+def _insert_assignments(s: Session, new: list[tuple[int, str, list[PlannedTrial]]]) -> None:
+    """Insert (position, id, trials) assignments, unclaimed, with their trials."""
+    s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
+    s.execute(insert(Trial), [
+        {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
+         "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
+         "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
+         "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
+         "repeat_of": t.repeat_of}
+        for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+
+
+def planned_trial(engine, trial_id: str) -> PlannedTrial | None:
+    """A stored trial as the design module describes it (None if there is none): what a
+    simulated crowd needs to know of an active study's trials, which no trials.json lists."""
+    with Session(engine) as s:
+        t = s.get(Trial, trial_id)
+    if t is None:
+        return None
+    return PlannedTrial(t.id, t.kind, t.image, t.target_bpp, t.reference, Side(t.left_codec, t.left_path, t.left_bpp),
+                        Side(t.right_codec, t.right_path, t.right_bpp), t.correct, t.repeat_of)
 
 
 def study_secret(engine) -> bytes:
@@ -225,8 +242,25 @@ def _lock_rater(s: Session, rater: str) -> None:
     s.execute(select(Rater.id).where(Rater.id == rater).with_for_update())
 
 
+class StudyComplete(StudyError):
+    """The study's stopping rule is met: no new assignment is handed out (409)."""
+
+    def __init__(self, reason: str):
+        super().__init__(409, f"this study is complete: {reason}. No more answers are needed; thank you")
+
+
+class Planner(Protocol):
+    """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
+
+    def complete(self) -> str | None:
+        """Why the study is complete, or None while it is not."""
+
+    def plan(self, number: int) -> list[PlannedTrial]:
+        """The trials of new assignment ``number``."""
+
+
 def start_session(engine, rater: str, source: str, external: dict | None, token: str,
-                  limit: int, lease_seconds: float) -> tuple[Assignment, str]:
+                  limit: int, lease_seconds: float, planner: Planner | None = None) -> tuple[Assignment, str]:
     """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
     their leases, else a new lease of the first free assignment bound to ``token`` (the page
     makes its secret before its first request, so a retry after a lost answer resumes; one is
@@ -237,6 +271,11 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
     another lease's. Free means never claimed, or unfinished with its lease expired (the
     previous answers stay, marked by their lease number). An MTurk resume records the worker's
     current assignmentId.
+
+    An active study passes its ``planner``: a new claim is refused with :class:`StudyComplete`
+    once the study is complete, and when no assignment is free a new one is planned and added,
+    one claim at a time (the SQLite writer lock; a transaction-scoped advisory lock on a server
+    database), so each plan sees every pair the claims before it hold.
     """
     now = time.time()
     with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
@@ -265,10 +304,14 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                   .values(token_hash=None))
         if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
             raise StudyError(409, "this session secret belongs to another session; reload the page")
+        if planner is not None and (reason := planner.complete()):
+            raise StudyComplete(reason)
         free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
         while True:
             candidate = s.scalars(select(Assignment.id).where(free)
                                   .order_by(Assignment.position).limit(1)).first()
+            if candidate is None and planner is not None:
+                candidate = _add_planned(s, planner)
             if candidate is None:
                 raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
             done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
@@ -277,6 +320,18 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                 session_s=now, comment=None, completion_code=None))
             if done.rowcount == 1:
                 return s.get(Assignment, candidate, populate_existing=True), token
+
+
+def _add_planned(s: Session, planner: Planner) -> str:
+    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(_PLAN_LOCK)))
+    number = (s.scalar(select(func.max(Assignment.position))) or 0) + 1
+    _insert_assignments(s, [(number, assignment_id(number), planner.plan(number))])
+    return assignment_id(number)
+
+
+_PLAN_LOCK = int.from_bytes(hashlib.sha256(b"evalkit: plan an assignment").digest()[:7], "big")
 
 
 def release(engine, assignment: str) -> bool:
@@ -304,6 +359,15 @@ def trials_of(engine, assignment_id: str) -> list[Trial]:
     with Session(engine, expire_on_commit=False) as s:
         return list(s.scalars(select(Trial).where(Trial.assignment_id == assignment_id)
                               .order_by(Trial.position)))
+
+
+def trials_after(engine, position: int) -> tuple[list[Trial], int]:
+    """The trials of assignments after ``position``, and the last position there is."""
+    with Session(engine, expire_on_commit=False) as s:
+        last = s.scalar(select(func.max(Assignment.position))) or 0
+        trials = list(s.scalars(select(Trial).join(Assignment, Assignment.id == Trial.assignment_id)
+                                .where(Assignment.position > position, Assignment.position <= last)))
+    return trials, max(last, position)
 
 
 def answered(engine, assignment: Assignment) -> dict[str, str]:

@@ -23,19 +23,24 @@ import io
 import itertools
 import json
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..errors import InputError
 from ..images import load_image, save_png
 from ..files import write_json
 from .config import StudyConfig
 
 SENTINEL_JPEG_QUALITY = 3   # blocky enough that anyone paying attention sees it
 FAITHFUL_JPEG_QUALITY = 95  # the sentinel's right answer: indistinguishable from the original by eye
+
+
+NO_PAIRS = ("no pair of reconstructions is at a matched bpp; raise bpp_tolerance or check the codecs' "
+            "flags in the manifest")
 
 
 class BppMismatchWarning(UserWarning):
@@ -64,27 +69,39 @@ class PlannedTrial:
 
 @dataclass(frozen=True)
 class Design:
+    """A study's trial set. A fixed design lists its assignments; an active one (``sampling =
+    "active"``) lists none but keeps its candidate ``pairs`` and ``sentinels``, from which the
+    server plans each assignment when it is claimed (:mod:`evalkit.study.sampling`)."""
     study: str
     seed: int
     assignments: list[list[PlannedTrial]]
     rejected: list[str]
+    pairs: list[tuple[Side, Side, dict]] = field(default_factory=list)
+    sentinels: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return not self.assignments and bool(self.pairs)
 
     def to_json(self) -> dict:
         return {"study": self.study, "seed": self.seed, "rejected": self.rejected,
-                "assignments": [[asdict(t) for t in a] for a in self.assignments]}
+                "assignments": [[asdict(t) for t in a] for a in self.assignments],
+                "pairs": [[asdict(a), asdict(b), context] for a, b, context in self.pairs],
+                "sentinels": {image: list(files) for image, files in self.sentinels.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> "Design":
         def trial(t):
             return PlannedTrial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
         return cls(data["study"], data["seed"], [[trial(t) for t in a] for a in data["assignments"]],
-                   data["rejected"])
+                   data["rejected"], [(Side(**a), Side(**b), context) for a, b, context in data.get("pairs", [])],
+                   {image: tuple(files) for image, files in data.get("sentinels", {}).items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "Design":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no trial set; run 'evalkit study build' first")
+            raise InputError(f"{path}: no trial set; run 'evalkit study build' first")
         return cls.from_json(json.loads(path.read_text()))
 
 
@@ -118,24 +135,29 @@ def assignment_id(number: int) -> str:
 def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dict[str, tuple[str, str]]) -> Design:
     """Assignments from planned pairs; ``sentinels`` maps image → (reference, faithful, degraded)."""
     if not pairs:
-        raise ValueError("no pair of reconstructions is at a matched bpp; "
-                         "raise bpp_tolerance or check the codecs' flags in the manifest")
+        raise InputError(NO_PAIRS)
     per = config.trials_per_assignment
     rng = np.random.default_rng(config.seed)
     slots = []
     for round_ in range(config.judgements_per_pair):
         for index in rng.permutation(len(pairs)):
             slots.append((int(index), (round_ + int(index)) % 2 == 1))
-    assignments = []
-    for number, dealt in enumerate(_deal(slots, per, config.allow_pair_repeats), start=1):
-        trials = []
-        for index, swapped in dealt:
-            a, b, context = pairs[index]
-            left, right = (b, a) if swapped else (a, b)
-            trials.append(PlannedTrial("", "pair", context["image"], context["target_bpp"],
-                                context["reference"], left, right))
-        assignments.append(_finish_assignment(number, trials, config, sentinels, rng))
+    assignments = [assignment_of_pairs(number, [(pairs[index], swapped) for index, swapped in dealt],
+                                       config, sentinels, rng)
+                   for number, dealt in enumerate(_deal(slots, per, config.allow_pair_repeats), start=1)]
     return Design(config.name, config.seed, assignments, rejected)
+
+
+def assignment_of_pairs(number: int, pairs: list[tuple[tuple[Side, Side, dict], bool]], config: StudyConfig,
+                        sentinels: dict[str, tuple[str, str, str]], rng: np.random.Generator) -> list[PlannedTrial]:
+    """Assignment ``number``: each planned pair shown with its sides swapped or not, plus the
+    study's sentinels and repeats, in a shuffled order."""
+    trials = []
+    for (a, b, context), swapped in pairs:
+        left, right = (b, a) if swapped else (a, b)
+        trials.append(PlannedTrial("", "pair", context["image"], context["target_bpp"], context["reference"],
+                                   left, right))
+    return _finish_assignment(number, trials, config, sentinels, rng)
 
 
 def _deal(slots: list[tuple[int, bool]], per: int, allow_repeats: bool) -> list[list[tuple[int, bool]]]:
@@ -209,15 +231,21 @@ def build_study(config: StudyConfig, strict: bool = False, progress: bool = True
     result = compress(resolve_images(images), config.codecs, config.bpp, config.out_dir / "compress",
                       progress=progress)
     if result.errors:
-        raise ValueError("compress failed: " + "; ".join(result.errors))
+        raise InputError("compress failed: " + "; ".join(result.errors))
     manifest = result.manifest.assign(reference="compress/" + result.manifest["reference"],
                                       reconstruction="compress/" + result.manifest["reconstruction"])
     pairs, rejected = plan_pairs(manifest, config)
     if rejected:
         message = f"{len(rejected)} pair(s) are not at matched bpp and are left out:\n  " + "\n  ".join(rejected)
         if strict:
-            raise ValueError(message)
+            raise InputError(message)
         warnings.warn(message, BppMismatchWarning, stacklevel=2)
-    design = build_design(config, pairs, rejected, make_sentinels(result.manifest, config.out_dir))
+    sentinels = make_sentinels(result.manifest, config.out_dir)
+    if config.sampling == "active":
+        if not pairs:
+            raise InputError(NO_PAIRS)
+        design = Design(config.name, config.seed, [], rejected, pairs, sentinels)
+    else:
+        design = build_design(config, pairs, rejected, sentinels)
     write_json(config.trials_path, design.to_json())
     return design

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+from ..errors import InputError
 from .config import StudyConfig
 
 EXTERNAL_QUESTION_SCHEMA = ("http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/"
@@ -13,7 +14,7 @@ def external_question(task_url: str, frame_height: int = 0) -> str:
     """ExternalQuestion XML; MTurk appends assignmentId, hitId, workerId and turkSubmitTo to
     ``task_url``. A frame height of 0 lets the page use the full window."""
     if not task_url.startswith("https://"):
-        raise ValueError("MTurk requires the task URL to use https://")
+        raise InputError("MTurk requires the task URL to use https://")
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<ExternalQuestion xmlns="{EXTERNAL_QUESTION_SCHEMA}">\n'
             f"  <ExternalURL>{escape(task_url)}</ExternalURL>\n"

@@ -53,8 +53,16 @@ def win_matrix(winners: np.ndarray, losers: np.ndarray, k: int, weights=None) ->
 
 
 def thurstone_jod(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> np.ndarray:
-    """Thurstone Case V scores in JOD (maximum a posteriori under the weak prior; mean 0),
-    by Newton's method on the concave log posterior with a backtracking line search."""
+    """Thurstone Case V scores in JOD (maximum a posteriori under the weak prior; mean 0)."""
+    q, _ = thurstone_map(wins, prior_sd)
+    return q - q.mean()
+
+
+def thurstone_map(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum a posteriori Thurstone Case V scores (JOD, under an N(0, prior_sd²) prior on
+    each score, not centred) and the Hessian of the negative log posterior there, by Newton's
+    method on the concave log posterior with a backtracking line search. ``wins`` may hold
+    fractional counts."""
     k = len(wins)
     i, j = np.nonzero(wins)
     w = wins[i, j]
@@ -65,14 +73,17 @@ def thurstone_jod(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> np.ndarray:
     def log_posterior(q):
         return w @ special.log_ndtr(pairs @ q / JOD_SIGMA) - alpha / 2 * q @ q
 
-    q = np.zeros(k)
-    value = log_posterior(q)
-    for _ in range(100):
+    def derivatives(q):
         z = pairs @ q / JOD_SIGMA
         ratio = np.exp(-z * z / 2 - special.log_ndtr(z)) / np.sqrt(2 * np.pi)   # φ(z) / Φ(z)
         grad = pairs.T @ (w * ratio) / JOD_SIGMA - alpha * q
         curvature = w * ratio * (z + ratio) / JOD_SIGMA ** 2                  # −d² log Φ / dq²
-        hessian = (pairs.T * curvature) @ pairs + alpha * np.eye(k)
+        return grad, (pairs.T * curvature) @ pairs + alpha * np.eye(k)
+
+    q = np.zeros(k)
+    value = log_posterior(q)
+    for _ in range(100):
+        grad, hessian = derivatives(q)
         step = np.linalg.solve(hessian, grad)
         scale = 1.0
         while (new := log_posterior(q + scale * step)) < value - 1e-12 and scale > 1e-6:
@@ -80,7 +91,7 @@ def thurstone_jod(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> np.ndarray:
         q, value = q + scale * step, new
         if np.abs(scale * step).max() < 1e-10:
             break
-    return q - q.mean()
+    return q, derivatives(q)[1]
 
 
 def bradley_terry(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> np.ndarray:

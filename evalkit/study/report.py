@@ -16,6 +16,7 @@ from ..fit.judgements import metric_values
 from ..metrics import metric
 from . import agreement, ranking
 from .analysis import judgements_of
+from .outliers import OUTLIER_THRESHOLD, outlier_scores
 from .screening import ScreeningRules, screen
 
 VIEWS = {"all": "all raters", "screened": "after exclusions"}
@@ -37,7 +38,7 @@ class View:
 @dataclass
 class StudyAnalysis:
     rules: ScreeningRules
-    raters: pd.DataFrame          # quality, excluded, reasons
+    raters: pd.DataFrame          # quality, excluded, reasons, outlier score (pw_outlier_analysis)
     views: dict[str, View] = field(default_factory=dict)
 
     @property
@@ -57,7 +58,9 @@ def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), c
     if responses.empty:
         raise InputError("no responses stored yet: nothing to analyse (run the study, or "
                          "'evalkit study simulate' for a demo)")
-    raters = screen(responses, rules)
+    outliers = outlier_scores(responses)[["rater", "log_likelihood", "outlier_score", "outlier"]]
+    raters = screen(responses, rules).merge(outliers, on="rater", how="left")
+    raters["outlier"] = raters["outlier"].fillna(False).astype(bool)
     result = StudyAnalysis(rules, raters)
     kept = set(raters.loc[~raters["excluded"], "rater"])
     subsets = {"all": responses, "screened": responses[responses["rater"].isin(kept)]}
@@ -94,6 +97,13 @@ def format_report(result: StudyAnalysis) -> str:
         lines.append(f"  no rater excluded ({len(result.raters)} raters)")
     for rater, reasons in excluded.itertuples(index=False):
         lines.append(f"  excluded {rater}: {reasons}")
+    outliers = result.raters[result.raters["outlier"]]
+    lines.append(f"outlier analysis (leave-one-rater-out likelihood, pwcmp): "
+                 f"{len(outliers)} rater(s) scored above {OUTLIER_THRESHOLD:g}")
+    for row in outliers.itertuples(index=False):
+        lines.append(f"  outlier {row.rater}: score {row.outlier_score:.2f}, log-likelihood "
+                     f"{row.log_likelihood:.3f} per judgement; "
+                     + ("also excluded by screening" if row.excluded else "kept by screening"))
     for name, view in result.views.items():
         lines += ["", f"=== {VIEWS[name]} ({view.raters} raters) ==="]
         scores = view.ranking.scores

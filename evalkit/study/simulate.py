@@ -19,7 +19,23 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from .crowd import Crowd
+from .database import planned_trial
 from .design import Design
+
+
+class _TrialLookup:
+    """Trial id → planned trial: from trials.json, else (an active study) from the database."""
+
+    def __init__(self, design: Design, engine=None):
+        self.known = {t.id: t for assignment in design.assignments for t in assignment}
+        self.engine = engine
+
+    def get(self, trial_id: str):
+        if trial_id not in self.known and self.engine is not None:
+            found = planned_trial(self.engine, trial_id)
+            if found is not None:
+                self.known[trial_id] = found
+        return self.known.get(trial_id)
 
 
 class TaskClient:
@@ -30,15 +46,17 @@ class TaskClient:
         self.http = requests.Session()
         self.timeout = timeout
         self.token = secrets.token_urlsafe(32)     # the session secret, drawn as the page draws it
+        self.study_complete = False
 
     def _post(self, path: str, body: dict) -> requests.Response:
         return self.http.post(f"{self.url}{path}", json=body, timeout=self.timeout)
 
     def start(self, rater: str) -> dict | None:
         """Claim (or resume) an assignment: {"assignment", "trials", "answered"}; None when every
-        assignment is taken."""
+        assignment is taken or the study is complete (``self.study_complete`` says which)."""
         reply = self._post("/api/session", {"rater": rater, "token": self.token})
         if reply.status_code == 409:
+            self.study_complete = bool(reply.json().get("complete"))
             return None
         reply.raise_for_status()
         return reply.json()
@@ -70,6 +88,7 @@ class SimulationSummary:
     answers: int = 0
     finished: int = 0
     turned_away: int = 0                                    # every assignment was taken
+    complete: bool = False                                  # … because the study was complete
     image_bytes: int = 0
     seconds: float = 0.0
 
@@ -77,17 +96,22 @@ class SimulationSummary:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(self.kinds.values()).items()))
         return (f"{len(self.kinds)} simulated raters ({kinds}): {self.answers} answers stored, "
                 f"{self.finished} assignments finished, {self.turned_away} raters turned away "
-                f"(no free assignment), {self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s")
+                f"({'the study is complete' if self.complete else 'no free assignment'}), "
+                f"{self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s")
 
 
 def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurrency: int = 4,
                    load_images: bool = True, time_scale: float = 0.0, progress: bool = True,
-                   prefix: str = "sim") -> SimulationSummary:
+                   prefix: str = "sim", engine=None) -> SimulationSummary:
     """Send ``raters`` simulated raters to the study served at ``url``. ``time_scale`` = 1 waits
-    each simulated response time for real (so server-side timing sees it); 0 answers at once."""
+    each simulated response time for real (so server-side timing sees it); 0 answers at once.
+    An active study's trials are planned as raters claim them and are in no trials.json: the
+    crowd looks them up in the study's database (``engine``)."""
     if raters < 1 or concurrency < 1:
         raise InputError("--raters and --concurrency must be at least 1")
-    trials = {t.id: t for assignment in design.assignments for t in assignment}
+    if design.active and engine is None:
+        raise InputError("an active study's trials are only in its database: give the database")
+    trials = _TrialLookup(design, engine)
     summary = SimulationSummary()
     started = time.perf_counter()
     bar = tqdm(total=raters, desc="simulated raters", unit="rater", disable=not progress)
@@ -97,18 +121,20 @@ def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurre
         client = TaskClient(url)
         session = client.start(rater.id)
         if session is None:
+            summary.complete |= client.study_complete
             return rater, None, 0, 0, False
         done, size, answers = set(session["answered"]), 0, 0
         todo = session["trials"][:rater.stops_after(len(session["trials"]))]
         for trial in todo:
             if trial["id"] in done:
                 continue
-            if trial["id"] not in trials:
+            planned = trials.get(trial["id"])
+            if planned is None:
                 raise InputError(f"the server at {url} serves trial {trial['id']!r}, which is not in this "
-                                 "study's trials.json: is it serving another study?")
+                                 "study's trials.json or database: is it serving another study?")
             if load_images:
                 size += client.load_images(trial)
-            choice, response_ms, magnifier_ms = crowd.answer(rater, trials[trial["id"]])
+            choice, response_ms, magnifier_ms = crowd.answer(rater, planned)
             time.sleep(response_ms / 1000 * time_scale)
             client.answer(trial["id"], choice, response_ms, magnifier_ms)
             answers += 1

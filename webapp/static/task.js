@@ -17,7 +17,9 @@ async function post(path, body, attempts = 8) {
                                     body: JSON.stringify(body) });
       const data = await r.json().catch(() => ({}));
       if (r.ok) return data;
-      if (r.status < 500) throw Object.assign(new Error(data.error || r.statusText), { fatal: true });
+      if (r.status < 500) {
+        throw Object.assign(new Error(data.error || r.statusText), { fatal: true, complete: !!data.complete });
+      }
     } catch (err) {
       if (err.fatal || attempt >= attempts) throw err;
     }
@@ -173,6 +175,13 @@ async function start() {
     $("task").hidden = false;
     await show(state.index);
   } catch (err) {
+    if (err.complete) {        // an active study met its stopping rule: nothing left to do
+      $("intro").hidden = true;
+      $("complete").querySelector("p").textContent = "Thank you for your interest: we have all the answers we need.";
+      $("complete-reason").textContent = err.message;
+      $("complete").hidden = false;
+      return;
+    }
     $("status").textContent = err.message;
     $("intro").append($("status"));
   }
