@@ -19,10 +19,11 @@ import time
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evalkit.study.active import Candidate, Judgement, PairGraph
 from evalkit.study.crowd import Crowd, CrowdModel, simulate_responses, synthetic_design, synthetic_study
-from evalkit.study.ranking import comparisons, rank, thurstone_jod, win_matrix
+from evalkit.study.ranking import JOD_SIGMA, comparisons, rank, thurstone_jod, win_matrix
 from evalkit.study.sampling import ActiveSampler, simulate_active
 from evalkit.study.screening import screen
 
@@ -63,6 +64,22 @@ def coverage(responses: pd.DataFrame, n_boot: int, seed: int) -> float:
     return float(np.mean([lo <= true[c] <= hi for c, lo, hi in zip(scores["codec"], scores["ci_low"], scores["ci_high"])]))
 
 
+def expected_rmse(responses: pd.DataFrame) -> float:
+    """The RMSE the design's pair counts allow at best: √(trace(F⁺)/k) of the Fisher information
+    F of those comparisons at the true scores (centred), i.e. without the noise of the answers.
+    It tells how much any choice of pairs can gain in a scenario."""
+    comps = comparisons(kept(responses))
+    names = sorted(QUALITY)
+    index, q = {c: n for n, c in enumerate(names)}, truth()
+    fisher = np.zeros((len(names), len(names)))
+    for i, j in zip(comps["winner"].map(index), comps["loser"].map(index)):
+        z = (q[i] - q[j]) / JOD_SIGMA
+        e = np.zeros(len(names))
+        e[i], e[j] = 1.0, -1.0
+        fisher += stats.norm.pdf(z) ** 2 / (stats.norm.cdf(z) * stats.norm.sf(z)) / JOD_SIGMA ** 2 * np.outer(e, e)
+    return float(np.sqrt(np.trace(np.linalg.pinv(fisher)) / len(names)))
+
+
 def prefix(responses: pd.DataFrame, judgements: int) -> pd.DataFrame:
     pairs = np.flatnonzero(responses["kind"].to_numpy() == "pair")
     return responses.iloc[:pairs[min(judgements, len(pairs)) - 1] + 1]
@@ -82,8 +99,9 @@ def curves(seeds: int, judgements: int, checkpoints: np.ndarray, n_boot: int):
             for n in checkpoints:
                 rows.append((name, seed, int(n), rmse(prefix(answers, n))))
             rows.append((name, seed, -1, coverage(prefix(answers, judgements), n_boot, seed)))
-        print(f"  seed {seed}: RMSE at {judgements} judgements fixed {rows[-len(checkpoints) - 3][3]:.3f}, "
-              f"active {rows[-2][3]:.3f} JOD", flush=True)
+            rows.append((name, seed, -2, expected_rmse(prefix(answers, judgements))))
+        print(f"  seed {seed}: RMSE at {judgements} judgements fixed {rows[-len(checkpoints) - 5][3]:.3f}, "
+              f"active {rows[-3][3]:.3f} JOD", flush=True)
     return pd.DataFrame(rows, columns=["design", "seed", "judgements", "value"])
 
 
@@ -131,6 +149,7 @@ def scenario(name: str, args) -> None:
     table = curves(args.seeds, budget, checkpoints, args.bootstrap)
     mean = table[table["judgements"] > 0].groupby(["design", "judgements"])["value"].mean()
     cover = table[table["judgements"] == -1].groupby("design")["value"].mean()
+    bound = table[table["judgements"] == -2].groupby("design")["value"].mean()
     target = mean["fixed"].iloc[-1]
     print(" judgements   RMSE fixed   RMSE active   (JOD, mean over seeds)")
     for n in checkpoints:
@@ -139,8 +158,12 @@ def scenario(name: str, args) -> None:
     print(f"fixed design at {budget} judgements: RMSE {target:.3f} JOD, 95 % interval coverage {cover['fixed']:.0%}")
     print(f"active sampling at {budget} judgements: RMSE {mean['active'].iloc[-1]:.3f} JOD, "
           f"95 % interval coverage {cover['active']:.0%}")
-    print(f"judgements to reach RMSE {target:.3f}: fixed {budget}, active {n_active:.0f} "
-          f"→ {1 - n_active / budget:.0%} fewer (target ≥ 30 %; coverage target ≥ 90 %)")
+    reached = (f"active {n_active:.0f} → {1 - n_active / budget:.0%} fewer" if np.isfinite(n_active)
+               else "active: not within the budget")
+    print(f"judgements to reach RMSE {target:.3f}: fixed {budget}, {reached} (target ≥ 30 % fewer; "
+          f"coverage target ≥ 90 %)")
+    print(f"RMSE the final pair counts allow at best (Fisher information at the truth): fixed "
+          f"{bound['fixed']:.3f}, active {bound['active']:.3f} JOD")
 
 
 def main():

@@ -1,6 +1,7 @@
 """An active study served for real, on SQLite and PostgreSQL: assignments planned at claim time,
 concurrent claims, the stopping rule, the admin page, gunicorn with a simulated crowd over HTTP,
 and the task page in headless Chromium."""
+import re
 import threading
 
 import pandas as pd
@@ -108,9 +109,14 @@ def test_simulated_crowd_over_http_against_an_active_study(built_active_study, d
         server.stop()
     assert code == 0
     printed = capsys.readouterr().out
-    assert "3 assignments finished, 3 raters turned away (the study is complete)" in printed
+    # Three raters at once take a001–a003; their 18 judgements meet the budget of 12 unless the
+    # screening drops one (a slow machine can make an answer look too fast), and then a004 is
+    # planned. After that every rater is turned away because the study is complete.
+    finished = int(re.search(r"(\d+) assignments finished, (\d+) raters turned away \(the study is complete\)",
+                             printed).group(1))
+    assert finished in (3, 4)
     stored = analysis.responses(database.connect(database_url))
-    assert stored["assignment"].nunique() == 3 and stored["kind"].eq("pair").sum() == 18
+    assert stored["assignment"].nunique() == finished and stored["kind"].eq("pair").sum() == 6 * finished
     out = tmp_path / "analysis"
     assert main(["study", "analyze", str(built_active_study.folder / "study.toml"), "--database", database_url,
                  "--out", str(out), "--bootstrap", "20", "--metrics", "none", "--quiet"]) == 0

@@ -65,7 +65,8 @@ class ActiveSampler:
         self.config, self.pairs, self.sentinels, self.rules = config, list(pairs), sentinels, rules
         self.graph = PairGraph([Candidate(ctx["image"], float(ctx["target_bpp"]), a.codec, b.codec)
                                 for a, b, ctx in self.pairs])
-        self.number = {pair_key(c.image, c.target_bpp, c.a, c.b): n for n, c in enumerate(self.graph.candidates)}
+        self.keys = [pair_key(c.image, c.target_bpp, c.a, c.b) for c in self.graph.candidates]
+        self.number = {key: n for n, key in enumerate(self.keys)}
 
     def judgements(self, responses: pd.DataFrame) -> list[Judgement]:
         """The pair judgements the posterior uses: of leases not abandoned, from raters the
@@ -85,9 +86,7 @@ class ActiveSampler:
         pending = [self.number[k] for k in state.pending if k in self.number]
         chosen = self.graph.choose(self.judgements(state.responses), pending,
                                    self.config.trials_per_assignment, rng)
-        asked = [state.asked[pair_key(self.pairs[n][2]["image"], self.pairs[n][2]["target_bpp"],
-                                      self.pairs[n][0].codec, self.pairs[n][1].codec)] for n in chosen]
-        return assignment_of_pairs(number, [(self.pairs[n], times % 2 == 1) for n, times in zip(chosen, asked)],
+        return assignment_of_pairs(number, [(self.pairs[n], state.asked[self.keys[n]] % 2 == 1) for n in chosen],
                                    self.config, self.sentinels, rng)
 
     def progress(self, responses: pd.DataFrame) -> Progress:
