@@ -168,3 +168,20 @@ def test_outlier_scores_flag_an_inverted_rater():
     assert scores["outlier"].sum() <= 2
     honest = simulate_responses(design, Crowd(CrowdModel(codecs, seed=1)), ["attentive"] * len(design.assignments))
     assert outlier_scores(honest).set_index("rater").loc["sim:0004", "outlier_score"] < 1.5
+
+
+@pytest.mark.parametrize("lines, message", [
+    ('stop_when = { judgements = 10 }', "stop_when needs sampling = 'active'"),
+    ('sampling = "active"', "needs stop_when"),
+    ('sampling = "active"\nstop_when = { precision = 1 }', "unknown rule 'precision'"),
+    ('sampling = "active"\nstop_when = { judgements = 2.5 }', "judgements must be a positive whole number"),
+    ('sampling = "active"\nstop_when = { gap_ci_jod = -1 }', "gap_ci_jod must be a positive number"),
+    ('sampling = "adaptive"', "sampling must be 'fixed' or 'active'"),
+])
+def test_study_files_with_bad_sampling_keys_are_refused(tmp_path, lines, message):
+    from evalkit.errors import InputError
+    from evalkit.study.config import load_config
+    path = tmp_path / "study.toml"
+    path.write_text(f'name = "s"\nimages = "samples"\ncodecs = ["jpeg", "webp"]\nbpp = [0.5]\n{lines}\n')
+    with pytest.raises(InputError, match=message):
+        load_config(path)

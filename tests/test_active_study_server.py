@@ -162,3 +162,10 @@ def test_active_task_page_in_chromium(browser, built_active_study, database_url,
         httpd.shutdown()
     stored = analysis.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 20 and set(stored["rater"]) == {"lab:browser-a", "lab:browser-b"}
+
+
+def test_mturk_hit_of_an_active_study_is_sized_by_its_budget(built_active_study, tmp_path):
+    import json
+    assert main(["study", "mturk", str(built_active_study.folder / "study.toml"), "--url", "https://x.org/task",
+                 "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "hit.json").read_text())["MaxAssignments"] == 2     # 12 judgements, 6 a claim
