@@ -24,12 +24,14 @@ from ..weights import fetch, hub_checkpoints, local_file, weights_dir
 from .base import CodecError
 
 KINDS = ("ladder", "vbr", "variable-rate")
-REPO_CODECS = Path(__file__).resolve().parents[2] / "codecs"
+#: The zoo evalkit ships: ``evalkit/zoo``, a link to the checkout's top-level ``codecs/`` folder,
+#: installed with the package as package data.
+SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
 def codecs_dir() -> Path:
-    """``$EVALKIT_CODECS_DIR``, else the ``codecs/`` folder of the evalkit checkout."""
-    return Path(os.environ.get("EVALKIT_CODECS_DIR") or REPO_CODECS)
+    """``$EVALKIT_CODECS_DIR``, else the zoo evalkit ships (the checkout's ``codecs/`` folder)."""
+    return Path(os.environ.get("EVALKIT_CODECS_DIR") or SHIPPED_ZOO)
 
 
 @dataclass(frozen=True)

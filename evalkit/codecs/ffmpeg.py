@@ -1,0 +1,52 @@
+"""Which ``ffmpeg`` program the ffmpeg-backed codecs run: the system's, else the one pip installed.
+
+The system ``ffmpeg`` on PATH comes first when it has the encoder asked for (Debian's has
+libx265). Where there is none, or it lacks the encoder, the static build inside the
+``imageio-ffmpeg`` wheel is used (``imageio_ffmpeg.get_ffmpeg_exe``; its 0.8 wheels are built with
+libx265, libaom, SVT-AV1 and libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every classical anchor.
+The answer is cached per value of PATH.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class FFmpeg:
+    path: str
+    origin: str     # "system" or "imageio-ffmpeg"
+
+
+def has_encoder(program: str, encoder: str) -> bool:
+    """Whether ``program -encoders`` lists the video encoder ``encoder``."""
+    try:
+        listed = subprocess.run([program, "-hide_banner", "-encoders"], capture_output=True,
+                                text=True, timeout=30).stdout
+    except OSError:
+        return False
+    return re.search(rf"^\s*V\S*\s+{re.escape(encoder)}\s", listed, re.MULTILINE) is not None
+
+
+def bundled_ffmpeg() -> str | None:
+    """imageio-ffmpeg's ffmpeg (``$IMAGEIO_FFMPEG_EXE`` if set, else the binary in its wheel), or None."""
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return None
+
+
+def find_ffmpeg(encoder: str) -> FFmpeg | None:
+    """The first of the system ffmpeg and the bundled one that has ``encoder``; None if neither."""
+    return _find(encoder, os.environ.get("PATH", ""))
+
+
+@cache
+def _find(encoder: str, path_env: str) -> FFmpeg | None:
+    candidates = [(shutil.which("ffmpeg", path=path_env), "system"), (bundled_ffmpeg(), "imageio-ffmpeg")]
+    return next((FFmpeg(p, origin) for p, origin in candidates if p and has_encoder(p, encoder)), None)
