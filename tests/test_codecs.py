@@ -1,4 +1,5 @@
 import io
+import re
 import shutil
 import subprocess
 
@@ -8,6 +9,7 @@ from PIL import Image
 
 from evalkit.codecs import (FAMILIES, CodecError, bits_per_pixel, codec_table, get_codec,
                             learned_zoo, zoo)
+from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
 from evalkit.errors import InputError
 
@@ -169,11 +171,10 @@ def test_hevc_bpg_bitstream_is_hevc_444_with_a_small_header(photo_crop, tmp_path
     slice_bytes = len(annexb_units(stream)[-1])
     assert len(data) - slice_bytes < 90, "container + parameter sets must stay small"
     (tmp_path / "s.hevc").write_bytes(stream)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", str(tmp_path / "s.hevc")],
-                           capture_output=True, text=True).stdout
-    for field in ("codec_name=hevc", "pix_fmt=yuv444p", "width=131", "height=97",
-                  "color_range=pc", "color_space=smpte170m"):
-        assert field in probe, probe
+    # ffmpeg describes the stream it reads (ffprobe's fields, in one line; no ffprobe is bundled)
+    probe = subprocess.run([find_ffmpeg("libx265").path, "-hide_banner", "-i", str(tmp_path / "s.hevc")],
+                           capture_output=True, text=True).stderr
+    assert re.search(r"Video: hevc \(Rext\), yuv444p\(pc, smpte170m\b.*, 131x97,", probe), probe
     assert data.startswith(MAGIC)
 
 
@@ -203,7 +204,29 @@ def test_hevc_bpg_refuses_pictures_x265_cannot_code():
         get_codec("hevc-bpg").encode(np.zeros((15, 40, 3), np.uint8), 30)
 
 
-def test_hevc_bpg_without_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
+def test_hevc_bpg_runs_through_the_bundled_ffmpeg_without_a_system_one(monkeypatch, tmp_path, photo_crop):
+    """No ffmpeg on PATH (CI's Debian one hidden): imageio-ffmpeg's static build codes hevc-bpg."""
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CodecError, match="ffmpeg.*apt-get install ffmpeg"):
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    assert shutil.which("ffmpeg") is None
+    codec = get_codec("hevc-bpg")
+    assert codec.library_version().endswith("(imageio-ffmpeg)"), codec.library_version()
+    data = codec.encode(photo_crop, 30)
+    assert data.startswith(b"EKH1")
+    assert psnr(photo_crop, codec.decode(data)) > 30
+
+
+def test_a_system_ffmpeg_with_libx265_comes_before_the_bundled_one(monkeypatch, tmp_path):
+    from evalkit.codecs.ffmpeg import bundled_ffmpeg
+    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())     # a real ffmpeg, found on PATH
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = find_ffmpeg("libx265")
+    assert (found.path, found.origin) == (str(tmp_path / "ffmpeg"), "system")
+    assert find_ffmpeg("no-such-encoder") is None
+
+
+def test_hevc_bpg_without_any_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))   # imageio-ffmpeg's pointed away
+    with pytest.raises(CodecError, match="no ffmpeg with libx265.*pip install imageio-ffmpeg"):
         get_codec("hevc-bpg")

@@ -4,7 +4,7 @@ The system ``ffmpeg`` on PATH comes first when it has the encoder asked for (Deb
 libx265). Where there is none, or it lacks the encoder, the static build inside the
 ``imageio-ffmpeg`` wheel is used (``imageio_ffmpeg.get_ffmpeg_exe``; its 0.8 wheels are built with
 libx265, libaom, SVT-AV1 and libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every classical anchor.
-The answer is cached per value of PATH.
+The answer is cached per value of PATH and ``$IMAGEIO_FFMPEG_EXE``.
 """
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ def bundled_ffmpeg() -> str | None:
 
 def find_ffmpeg(encoder: str) -> FFmpeg | None:
     """The first of the system ffmpeg and the bundled one that has ``encoder``; None if neither."""
-    return _find(encoder, os.environ.get("PATH", ""))
+    return _find(encoder, os.environ.get("PATH", ""), os.environ.get("IMAGEIO_FFMPEG_EXE"))
 
 
 @cache
-def _find(encoder: str, path_env: str) -> FFmpeg | None:
+def _find(encoder: str, path_env: str, imageio_exe: str | None) -> FFmpeg | None:
     candidates = [(shutil.which("ffmpeg", path=path_env), "system"), (bundled_ffmpeg(), "imageio-ffmpeg")]
     return next((FFmpeg(p, origin) for p, origin in candidates if p and has_encoder(p, encoder)), None)
