@@ -135,6 +135,27 @@ def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
     assert "†" in (run / "report.html").read_text()
 
 
+def test_a_rerun_redraws_only_the_figures_whose_data_changed(small_run, tmp_path):
+    """Figures and crops whose inputs are unchanged come over from the previous rendering (the
+    same files, not drawn again); changed ones are drawn; nothing of the old folder lingers."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("report*"))
+    assert main(["report", str(run)]) == 0
+    files = run / "report_files"
+    drawn = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
+    (files / "stale.png").write_bytes(b"from an older report")
+    pairs = pd.read_csv(run / "metrics.csv", keep_default_na=False, na_values=[""])
+    pairs.loc[0, "psnr"] += 1.0                    # one PSNR value changes, nothing else
+    pairs.to_csv(run / "metrics.csv", index=False)
+    assert main(["report", str(run)]) == 0
+    now = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
+    redrawn = sorted(name for name in drawn if now[name] != drawn[name])
+    assert redrawn == ["rd_psnr.png", "rd_psnr.svg"]
+    assert set(now) == set(drawn) and not (files / "stale.png").exists()
+    assert not list(run.glob(".report_files*"))
+    _check_tables(run)
+
+
 def test_every_image_and_link_resolves(small_run):
     page = _page(small_run)
     assert len([l for l in page.links if l.endswith(".png")]) >= 2 * (1 + len(CODECS)) * 2 + 7
