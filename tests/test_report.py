@@ -132,7 +132,10 @@ def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
     assert float(cells["webp", "psnr"]["data-value"]) == pairs[(pairs["codec"] == "webp") & (
         pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")]["psnr"].item()
     assert "best" not in cells["webp", "psnr"]["class"]      # a mean over fewer images is not compared
-    assert "†" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "†" in html
+    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # why, in words:
+    assert "neighbouring rungs of the codec's integer setting" in html
 
 
 def test_a_rerun_redraws_only_the_figures_whose_data_changed(small_run, tmp_path):
@@ -288,6 +291,32 @@ def test_report_in_chromium_every_image_loads_without_errors(small_run, browser,
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_report_tables_fit_a_1280_px_window(small_run, browser, tmp_path):
+    """The widest tables the demo writes (every metric column; webp relabelled with the longest
+    codec name the demo shows) fit a 1280-px window: no table scrolls sideways, every column lies
+    inside the screenshot of the page."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("report*"))
+    for name in ("metrics.csv", "metrics_sets.csv"):
+        table = pd.read_csv(run / name, keep_default_na=False, na_values=[""])
+        table["codec"] = table["codec"].replace({"webp": "ek-variable-rate-mse"})
+        table.to_csv(run / name, index=False)
+    assert main(["report", str(run)]) == 0
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((run / "report.html").as_uri())
+    shot = tmp_path / "page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    from PIL import Image
+    width = Image.open(shot).width
+    tables = page.evaluate("""() => Array.from(document.querySelectorAll('main table')).map(t => ({
+        id: t.id, scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth,
+        columns: Array.from(t.querySelectorAll('thead th')).map(th => th.getBoundingClientRect().right)}))""")
+    at_targets = [t for t in tables if t["id"].startswith("table-at-")]
+    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 13 for t in at_targets)
+    assert [t["id"] for t in tables if t["scrolls"]] == []
+    assert max(max(t["columns"]) for t in tables) <= width == 1280
 
 
 def test_study_results_get_a_section_each(small_run, tmp_path):

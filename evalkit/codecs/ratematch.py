@@ -24,6 +24,12 @@ POLICIES = ("closest", "not-above")
 BELOW_RANGE = "below-range"   # even the lowest setting spends more bits than the target
 ABOVE_RANGE = "above-range"   # even the highest setting spends fewer bits than the target
 COARSE_AXIS = "coarse-axis"   # the target falls between two adjacent reachable rates
+#: What each flag means, in words for tables and reports.
+FLAG_MEANINGS = {
+    BELOW_RANGE: "even the codec's lowest setting spends more bits than the target",
+    ABOVE_RANGE: "even the codec's highest setting spends fewer bits than the target",
+    COARSE_AXIS: "the target falls between two neighbouring rungs of the codec's integer setting "
+                 "(a quality or QP ladder) and neither lands within the tolerance"}
 
 _MIN_WIDTH = 1e-4     # stop narrowing below this fraction of the axis
 _MAX_PROBES = 40      # hard guard per target; never reached on sane codecs

@@ -23,6 +23,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import InputError
 from ..images import load_image
+from ..codecs.ratematch import FLAG_MEANINGS
 from ..files import image_hash
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .carry import Carry, inputs_key
@@ -110,8 +111,20 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
                           "value": repr(float(value)) if not pd.isna(value) else "",
                           "best": codec in best.get(column, ())})
         rows.append({"codec": codec, "cells": cells, "partial": values["flagged"] > 0})
+    flags = _flag_reasons(run.pairs[run.pairs["target_bpp"] == target])
     return {"target": target, "id": f"at-{target:g}".replace(".", "_"), "head": head, "rows": rows,
-            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger}
+            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger,
+            "flags": flags}
+
+
+def _flag_reasons(at: pd.DataFrame) -> dict:
+    """Why points at one target are flagged: per codec, count per flag; and what each flag means."""
+    flagged = at[is_flagged(at)]
+    counts = flagged.groupby(["codec", "flag"]).size()
+    per_codec = {codec: ", ".join(f"{n} {flag}" for (c, flag), n in counts.items() if c == codec)
+                 for codec in dict.fromkeys(flagged["codec"])}
+    meanings = {flag: FLAG_MEANINGS.get(flag, flag) for flag in sorted(set(flagged["flag"]))}
+    return {"codecs": per_codec, "meanings": meanings}
 
 
 def _visuals(run: Run, options: ReportOptions, carry: Carry) -> list[dict]:
