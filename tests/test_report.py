@@ -134,8 +134,8 @@ def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
     assert "best" not in cells["webp", "psnr"]["class"]      # a mean over fewer images is not compared
     html = (run / "report.html").read_text()
     assert "†" in html
-    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # why, in words:
-    assert "neighbouring rungs of the codec's integer setting" in html
+    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # and why, in words
+    assert "falls between two neighbouring rungs of the codec" in html
 
 
 def test_a_rerun_redraws_only_the_figures_whose_data_changed(small_run, tmp_path):
