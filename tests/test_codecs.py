@@ -230,3 +230,49 @@ def test_hevc_bpg_without_any_ffmpeg_says_what_to_install(monkeypatch, tmp_path)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))   # imageio-ffmpeg's pointed away
     with pytest.raises(CodecError, match="no ffmpeg with libx265.*pip install imageio-ffmpeg"):
         get_codec("hevc-bpg")
+
+
+# ---------------------------------------------------------------- avif (SVT-AV1, quarter-step CRF)
+
+def test_avif_rate_control_is_finer_than_libaoms(kodak):
+    """Over the same span of rates SVT-AV1's quarter-step CRF has over three times as many
+    rungs as libavif/libaom's quality ladder (64 quantisers in all)."""
+    image = np.ascontiguousarray(kodak(1)[:96, :128])
+    ladders = {name: {len(get_codec(name).encode(image, s)) for s in settings}
+               for name, settings in (("avif", range(120, 200)), ("avif-aom", range(30, 90)))}
+    low = max(min(sizes) for sizes in ladders.values())
+    high = min(max(sizes) for sizes in ladders.values())
+    rungs = {name: sum(low <= n <= high for n in sizes) for name, sizes in ladders.items()}
+    assert high > 1.5 * low and rungs["avif"] >= 3 * rungs["avif-aom"], rungs
+
+
+def test_avif_meets_one_percent_where_libaom_cannot(kodak):
+    from evalkit.codecs.ratematch import RateSearch
+    svt, aom = ([RateSearch(get_codec(name), kodak(n)).match(0.5).flag for n in (3, 8, 19, 23)]
+                for name in ("avif", "avif-aom"))
+    assert svt.count("") > aom.count(""), (svt, aom)
+    assert svt.count("") >= 3, svt
+
+
+@pytest.mark.parametrize("height, width", [(61, 97), (8, 9), (17, 16)])
+def test_avif_round_trips_odd_sizes_in_full_range_bt601(height, width, kodak):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("avif")
+    decoded = codec.decode(codec.encode(image, 60))
+    assert decoded.shape == image.shape and psnr(image, decoded) > 32
+    gray = np.full((32, 48, 3), 200, np.uint8)
+    assert np.abs(codec.decode(codec.encode(gray, 60)).astype(int) - 200).max() <= 1   # no range shift
+
+
+def test_avif_takes_the_bundled_ffmpeg_first(monkeypatch, tmp_path):
+    """A system ffmpeg (Debian 12's SVT-AV1 1.4 has whole CRF steps only) comes after the pinned one."""
+    from evalkit.codecs.ffmpeg import bundled_ffmpeg
+    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert get_codec("avif").library_version().endswith("(imageio-ffmpeg)")
+    assert find_ffmpeg("libsvtav1").origin == "system"
+
+
+def test_avif_refuses_pictures_svt_av1_cannot_code():
+    with pytest.raises(CodecError, match="at least 8×8"):
+        get_codec("avif").encode(np.zeros((7, 40, 3), np.uint8), 100)

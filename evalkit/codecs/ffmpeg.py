@@ -1,7 +1,8 @@
 """Which ``ffmpeg`` program the ffmpeg-backed codecs run: the system's, else the one pip installed.
 
 The system ``ffmpeg`` on PATH comes first when it has the encoder asked for (Debian's has
-libx265). Where there is none, or it lacks the encoder, the static build inside the
+libx265), unless a codec needs what only a recent encoder has (SVT-AV1's quarter-step CRF:
+Debian 12 ships SVT-AV1 1.4) and asks for the bundled one first. Where there is none, or it lacks the encoder, the static build inside the
 ``imageio-ffmpeg`` wheel is used (``imageio_ffmpeg.get_ffmpeg_exe``; its 0.8 wheels are built with
 libx265, libaom, SVT-AV1 and libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every classical anchor.
 The answer is cached per value of PATH and ``$IMAGEIO_FFMPEG_EXE``.
@@ -41,12 +42,22 @@ def bundled_ffmpeg() -> str | None:
         return None
 
 
-def find_ffmpeg(encoder: str) -> FFmpeg | None:
-    """The first of the system ffmpeg and the bundled one that has ``encoder``; None if neither."""
-    return _find(encoder, os.environ.get("PATH", ""), os.environ.get("IMAGEIO_FFMPEG_EXE"))
+def find_ffmpeg(encoder: str, bundled_first: bool = False) -> FFmpeg | None:
+    """The first of the system ffmpeg and the bundled one (that one first with ``bundled_first``)
+    that has ``encoder``; None if neither."""
+    return _find(encoder, bundled_first, os.environ.get("PATH", ""), os.environ.get("IMAGEIO_FFMPEG_EXE"))
 
 
 @cache
-def _find(encoder: str, path_env: str, imageio_exe: str | None) -> FFmpeg | None:
+def _find(encoder: str, bundled_first: bool, path_env: str, imageio_exe: str | None) -> FFmpeg | None:
     candidates = [(shutil.which("ffmpeg", path=path_env), "system"), (bundled_ffmpeg(), "imageio-ffmpeg")]
+    if bundled_first:
+        candidates.reverse()
     return next((FFmpeg(p, origin) for p, origin in candidates if p and has_encoder(p, encoder)), None)
+
+
+@cache
+def describe(ffmpeg: FFmpeg) -> str:
+    """``ffmpeg <version> (<origin>)``, for codecs' library versions."""
+    out = subprocess.run([ffmpeg.path, "-version"], capture_output=True, text=True).stdout
+    return f"ffmpeg {out.split()[2] if out else 'unknown'} ({ffmpeg.origin})"

@@ -34,7 +34,7 @@ from functools import cache
 import numpy as np
 
 from .base import Axis, Codec, CodecError, check_rgb8
-from .ffmpeg import FFmpeg, find_ffmpeg
+from .ffmpeg import FFmpeg, describe, find_ffmpeg
 
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
 _KR, _KB = 0.299, 0.114
@@ -157,14 +157,12 @@ class HEVCIntra(Codec):
 
 @cache
 def _versions(ffmpeg: FFmpeg) -> str:
-    """x265's and ffmpeg's versions in the program ``ffmpeg``, and where that program comes from."""
+    """x265's version in the program ``ffmpeg``, and that program's (see :func:`.ffmpeg.describe`)."""
     done = subprocess.run([ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=16x16",
                            "-frames:v", "1", "-c:v", "libx265", "-x265-params", "log-level=info",
                            "-f", "null", "-"], capture_output=True, text=True)
     x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
-    version = subprocess.run([ffmpeg.path, "-version"], capture_output=True, text=True).stdout
-    return (f"x265 {x265.group(1) if x265 else 'unknown'}, "
-            f"ffmpeg {version.split()[2] if version else 'unknown'} ({ffmpeg.origin})")
+    return f"x265 {x265.group(1) if x265 else 'unknown'}, {describe(ffmpeg)}"
 
 
 def pack(stream: bytes) -> bytes:
