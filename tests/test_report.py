@@ -264,7 +264,14 @@ def test_demo_without_weights_names_the_missing_files(tmp_path, monkeypatch, cap
     monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--codecs", "jpeg,webp", "--quiet"]) == 0
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
+    bd = pd.read_csv(out / "report_files" / "bd.csv").set_index(["codec", "metric"])
+    summary = printed.out.split("BD-rate against jpeg", 1)[1].splitlines()
+    assert summary[1].split() == ["PSNR", "MS-SSIM", "flagged"]          # no LPIPS: no weights
+    rows = {line.split()[0]: line.split()[1:] for line in summary[3:5]}
+    assert rows["jpeg"] == ["+0.0", "+0.0", "0", "of", "16"]
+    assert rows["webp"][:2] == [f"{bd.loc[('webp', m), 'bd_rate']:+.1f}" for m in ("psnr", "ms_ssim")]
     assert "alexnet-owt-7be5be79.pth" in err and "pt_inception-2015-12-05-6726825d.pth" in err
     html = (out / "report.html").read_text()
     assert "alexnet-owt-7be5be79.pth" in html and "PSNR" in html
