@@ -2,10 +2,10 @@
 
 Work is split into one job per (image, codec) — the targets of a job share their encodes — and
 spread over processes; a job whose every encode and reconstruction is cached finishes in this
-process first (starting the worker processes, each importing torch, costs seconds). Every probe's size is cached by content hash (image pixels, codec
-configuration and library version, setting) and every chosen bitstream is kept, so re-running
-re-encodes nothing and an interrupted run resumes where it stopped. The manifest is rewritten
-after each finished job.
+process first (starting the worker processes, each importing torch, costs seconds). Every
+probe's size is cached by content hash (image pixels, codec configuration and library version,
+setting) and every chosen bitstream is kept, so re-running re-encodes nothing and an interrupted
+run resumes where it stopped. The manifest is rewritten after each finished job.
 """
 from __future__ import annotations
 
@@ -226,7 +226,8 @@ def _run_all(jobs: list[Job], workers: int):
 def _previous_rows(manifest_path: Path, policy: str) -> dict:
     if not manifest_path.is_file():
         return {}
-    old = pd.read_csv(manifest_path, keep_default_na=False, float_precision="round_trip")  # settings compare exactly
+    # round_trip: a setting read back equals the one written, so reusable points are recognised
+    old = pd.read_csv(manifest_path, keep_default_na=False, float_precision="round_trip")
     if not set(MANIFEST_COLUMNS) <= set(old.columns):
         return {}
     old = old[old["policy"] == policy]

@@ -1,11 +1,12 @@
 """Which ``ffmpeg`` program the ffmpeg-backed codecs run: the system's, else the one pip installed.
 
 The system ``ffmpeg`` on PATH comes first when it has the encoder asked for (Debian's has
-libx265), unless a codec needs what only a recent encoder has (SVT-AV1's quarter-step CRF:
-Debian 12 ships SVT-AV1 1.4) and asks for the bundled one first. Where there is none, or it lacks the encoder, the static build inside the
-``imageio-ffmpeg`` wheel is used (``imageio_ffmpeg.get_ffmpeg_exe``; its 0.8 wheels are built with
-libx265, libaom, SVT-AV1 and libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every classical anchor.
-The answer is cached per value of PATH and ``$IMAGEIO_FFMPEG_EXE``.
+libx265), unless a codec needs what only a recent encoder has (SVT-AV1's quarter-step CRF;
+Debian 12 ships SVT-AV1 1.4) and asks for the bundled one first. Where there is none, or it
+lacks the encoder, the static build inside the ``imageio-ffmpeg`` wheel is used
+(``imageio_ffmpeg.get_ffmpeg_exe``; its 0.8 wheels are built with libx265, libaom, SVT-AV1 and
+libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every
+classical anchor. The answer is cached per value of PATH and ``$IMAGEIO_FFMPEG_EXE``.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def find_ffmpeg(encoder: str, bundled_first: bool = False) -> FFmpeg | None:
 
 @cache
 def _find(encoder: str, bundled_first: bool, path_env: str, imageio_exe: str | None) -> FFmpeg | None:
+    # path_env and imageio_exe are what the answer depends on: the cache's key
     candidates = [(shutil.which("ffmpeg", path=path_env), "system"), (bundled_ffmpeg(), "imageio-ffmpeg")]
     if bundled_first:
         candidates.reverse()

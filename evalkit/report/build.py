@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..errors import InputError
-from ..images import load_image
 from ..codecs.ratematch import FLAG_MEANINGS
+from ..errors import InputError
 from ..files import image_hash
+from ..images import load_image
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .carry import Carry, inputs_key
 from .figures import DRAWING as FIGURE_DRAWING, codec_colors, label, rd_figure, rd_paths
@@ -113,8 +113,7 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
         rows.append({"codec": codec, "cells": cells, "partial": values["flagged"] > 0})
     flags = _flag_reasons(run.pairs[run.pairs["target_bpp"] == target])
     return {"target": target, "id": f"at-{target:g}".replace(".", "_"), "head": head, "rows": rows,
-            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger,
-            "flags": flags}
+            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger, "flags": flags}
 
 
 def _flag_reasons(at: pd.DataFrame) -> dict:
