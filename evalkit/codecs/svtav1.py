@@ -34,13 +34,13 @@ from .hevc import rgb_to_ycbcr
 from .pillow import pillow_decode
 
 _ENCODER = "libsvtav1"
-_MIN_SIDE = 8       # SVT-AV1 refuses smaller pictures
+_MIN_LONG_SIDE = 9  # SVT-AV1 4.2 crashes on pictures whose sides are both 8 px or less
 _STEPS = 4          # SVT-AV1's CRF resolution: quarter steps
 
 
 def _ffmpeg() -> FFmpeg | None:
     """imageio-ffmpeg's first: its SVT-AV1 is pinned and has the quarter-step CRF (Debian 12's 1.4
-    has whole steps only and no still-image mode)."""
+    takes whole steps only)."""
     return find_ffmpeg(_ENCODER, bundled_first=True)
 
 
@@ -87,9 +87,9 @@ class AVIFSVT(Codec):
     def encode(self, image, setting):
         image = check_rgb8(image)
         height, width = image.shape[:2]
-        if min(height, width) < _MIN_SIDE:
-            raise CodecError(f"{self.name}: SVT-AV1 codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
-                             f"pixels, this one is {width}×{height}")
+        if max(height, width) < _MIN_LONG_SIDE:
+            raise CodecError(f"{self.name}: SVT-AV1 codes pictures with a side of at least "
+                             f"{_MIN_LONG_SIDE} pixels, this one is {width}×{height}")
         crf = int(setting) / _STEPS
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp, "out.avif")        # the AVIF muxer needs a seekable file
