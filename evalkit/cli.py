@@ -258,11 +258,11 @@ def cmd_codecs(args) -> int:
 
     rows = codec_table(args.weights_dir)
     width = max(len(r.name) for r in rows)
-    for r in rows:
+    axes = [f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}" for r in rows]
+    for r, axis in zip(rows, axes):
         opts = " ".join(f"{k}={v}" for k, v in r.options.items())
-        axis = f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
         state = r.version if r.version else f"UNAVAILABLE: {r.unavailable}"
-        print(f"{r.name:<{width}}  {axis:<26} {opts:<28} {state}")
+        print(f"{r.name:<{width}}  {axis:<{max(map(len, axes))}} {opts:<28} {state}")
     print("\nLearned ladders also answer to <name>-q<N> (one quality); any compatible checkpoint "
           "to <architecture>@<path>.")
     return 0
