@@ -248,13 +248,19 @@ def test_avif_rate_control_is_finer_than_libaoms(kodak):
 
 def test_avif_meets_one_percent_where_libaom_cannot(kodak):
     from evalkit.codecs.ratematch import RateSearch
-    svt, aom = ([RateSearch(get_codec(name), kodak(n)).match(0.5).flag for n in (3, 8, 19, 23)]
-                for name in ("avif", "avif-aom"))
-    assert svt.count("") > aom.count(""), (svt, aom)
-    assert svt.count("") >= 3, svt
+
+    def met(name):
+        codec, flags = get_codec(name), []
+        for n in (3, 8, 19, 23):
+            search = RateSearch(codec, np.ascontiguousarray(kodak(n)[:256, :384]))
+            flags += [search.match(target).flag for target in (0.3, 0.5, 0.7)]
+        return flags.count("")
+
+    svt, aom = met("avif"), met("avif-aom")
+    assert svt >= 10 and svt > aom + 3, (svt, aom)      # 11 and 6 of 12 here
 
 
-@pytest.mark.parametrize("height, width", [(61, 97), (8, 9), (17, 16)])
+@pytest.mark.parametrize("height, width", [(61, 97), (8, 8), (3, 2), (17, 16)])
 def test_avif_round_trips_odd_sizes_in_full_range_bt601(height, width, kodak):
     image = np.ascontiguousarray(kodak(7)[:height, :width])
     codec = get_codec("avif")
@@ -274,7 +280,8 @@ def test_avif_takes_the_bundled_ffmpeg_first(monkeypatch, tmp_path):
 
 
 def test_avif_refuses_pictures_svt_av1_cannot_code():
-    """SVT-AV1 4.2 crashes (ffmpeg reports a corrupt heap) on 8×8 and smaller; 1×9 it codes."""
-    with pytest.raises(CodecError, match="a side of at least 9 pixels, this one is 8×8"):
-        get_codec("avif").encode(np.zeros((8, 8, 3), np.uint8), 100)
-    assert get_codec("avif").decode(get_codec("avif").encode(np.zeros((1, 9, 3), np.uint8), 100)).shape == (1, 9, 3)
+    """SVT-AV1 4.2 fails on pictures of fewer than 4 pixels (1×3 included); 1×4 it codes."""
+    codec = get_codec("avif")
+    with pytest.raises(CodecError, match="at least 4 pixels, this one is 3×1"):
+        codec.encode(np.zeros((1, 3, 3), np.uint8), 100)
+    assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)
