@@ -16,8 +16,9 @@ the ``imageio-ffmpeg`` wheel (SVT-AV1 4.2 in 0.8.1), else the system's (:mod:`.f
   Pillow's libavif (dav1d), as any AVIF viewer would. ``preset`` 4 of −1…13 (lower is slower).
 - Measured on the four demo photos against libavif/libaom at speed 6 (``avif-aom``), BD-rate
   over 0.25–1 bpp: PSNR −4.2 %, MS-SSIM +0.5 %, LPIPS +5.4 % (near parity), in about 0.2 s an
-  encode against 0.35 s. SVT-AV1's default tuning (``tune`` 1, PSNR) gives PSNR −12.9 % but
-  MS-SSIM +16.1 % and LPIPS +23.3 %: a worse anchor for a toolkit that judges what people see.
+  encode against 0.35 s. SVT-AV1's default tuning (``tune`` 1, PSNR; measured without
+  ``avif=1``) gives PSNR −12.9 % but MS-SSIM +16.1 % and LPIPS +23.3 %: a worse anchor for a
+  toolkit that judges what people see.
 """
 from __future__ import annotations
 
