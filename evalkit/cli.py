@@ -261,11 +261,11 @@ def cmd_codecs(args) -> int:
 
     rows = codec_table(args.weights_dir)
     width = max(len(r.name) for r in rows)
-    for r in rows:
+    axes = [f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}" for r in rows]
+    for r, axis in zip(rows, axes):
         opts = " ".join(f"{k}={v}" for k, v in r.options.items())
-        axis = f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
         state = r.version if r.version else f"UNAVAILABLE: {r.unavailable}"
-        print(f"{r.name:<{width}}  {axis:<26} {opts:<28} {state}")
+        print(f"{r.name:<{width}}  {axis:<{max(map(len, axes))}} {opts:<28} {state}")
     print("\nLearned ladders also answer to <name>-q<N> (one quality); any compatible checkpoint "
           "to <architecture>@<path>.")
     return 0
@@ -390,6 +390,7 @@ def cmd_demo(args) -> int:
     import time
 
     from .demo import DEMO_BPP, run_demo
+    from .report.tables import default_anchor
 
     start = time.perf_counter()
     result = run_demo(args.codecs or available_codecs(), args.out, targets=args.bpp or DEMO_BPP,
@@ -399,8 +400,22 @@ def cmd_demo(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     for error in result.errors:
         print(f"error: {error}", file=sys.stderr)
-    print(f"\nreport: {result.report.resolve()}  ({time.perf_counter() - start:.0f} s; open it in a browser)")
+    print(f"\n{_summary_text(result.summary, default_anchor(result.summary.index))}")
+    print(f"\nreport: {result.report.resolve()}  ({time.perf_counter() - start:.1f} s; open it in a browser)")
     return 1 if result.errors else 0
+
+
+def _summary_text(summary, anchor: str) -> str:
+    """The demo's closing table: BD-rates against ``anchor`` and flagged points per codec."""
+    from .report.figures import label
+
+    rates = [c for c in summary.columns if c.startswith("bd_rate_")]
+    table = summary[rates].map(lambda v: "–" if v != v else f"{v:+.1f}")
+    table.columns = [label(c.removeprefix("bd_rate_")).split(" (")[0] for c in rates]
+    table["flagged"] = [f"{f} of {n}" for f, n in zip(summary["flagged"], summary["points"])]
+    return (f"BD-rate against {anchor} (% of its bits at equal quality; negative saves bits; – "
+            f"cannot be computed, see the report) and reconstructions off target (flagged):\n"
+            f"{table.to_string()}")
 
 
 def _database_url(args, config) -> str:

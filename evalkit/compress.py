@@ -1,10 +1,11 @@
 """``evalkit compress``: every image × codec × target bpp, from real bitstreams.
 
 Work is split into one job per (image, codec) — the targets of a job share their encodes — and
-spread over processes. Every probe's size is cached by content hash (image pixels, codec
-configuration and library version, setting) and every chosen bitstream is kept, so re-running
-re-encodes nothing and an interrupted run resumes where it stopped. The manifest is rewritten
-after each finished job.
+spread over processes; a job whose every encode and reconstruction is cached finishes in this
+process first (starting the worker processes, each importing torch, costs seconds). Every
+probe's size is cached by content hash (image pixels, codec configuration and library version,
+setting) and every chosen bitstream is kept, so re-running re-encodes nothing and an interrupted
+run resumes where it stopped. The manifest is rewritten after each finished job.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .codecs import get_codec
 from .errors import InputError
-from .codecs.ratematch import Probe, RateSearch
+from .codecs.ratematch import CacheMiss, Probe, RateSearch
 from .datasets import ImageRef
 from .images import ImageReadError, save_png
 from .files import atomic_path, cache_dir, image_hash, text_hash, write_bytes, write_json
@@ -82,8 +83,9 @@ def _relative(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
 
 
-def run_job(job: Job) -> JobResult:
-    """Match every target of one (image, codec), write bitstreams and reconstructions."""
+def run_job(job: Job, cache_only: bool = False) -> JobResult:
+    """Match every target of one (image, codec), write bitstreams and reconstructions. With
+    ``cache_only``, raise :class:`CacheMiss` where an encode or a decode would be needed."""
     try:
         codec = get_codec(job.codec, job.device, job.weights_dir)
         codec_dir = job.cache / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
@@ -92,11 +94,13 @@ def run_job(job: Job) -> JobResult:
         if probes_file.is_file():
             known = {float(s): Probe(float(s), n, t)
                      for s, (n, t) in json.loads(probes_file.read_text()).items()}
-        search = RateSearch(codec, job.pixels, known)
+        search = RateSearch(codec, job.pixels, known, cache_only=cache_only)
         search.on_probe = lambda _: write_json(
             probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()})
         rows = [_match_one(job, codec, search, target, codec_dir) for target in job.targets]
         return JobResult(job, rows, search.fresh_encodes)
+    except CacheMiss:
+        raise
     except Exception as exc:  # one failing codec or image must not stop the others
         return JobResult(job, [], 0, f"{job.image} × {job.codec}: {type(exc).__name__}: {exc}")
 
@@ -122,6 +126,8 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
                 and before.get("setting") == m.setting and before.get("bytes") == m.n_bytes)
     if reusable:
         decode_s = float(before["decode_s"])
+    elif search.cache_only:
+        raise CacheMiss(f"{codec.name}: {recon} must be decoded again")
     else:
         start = time.perf_counter()
         decoded = codec.decode(bitstream.read_bytes())   # always through the bytes on disk
@@ -194,6 +200,16 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
 
 
 def _run_all(jobs: list[Job], workers: int):
+    """Results of ``jobs``: the cached ones from this process, then the rest from ``workers``."""
+    todo = []
+    for job in jobs:
+        try:
+            yield run_job(job, cache_only=True)
+        except CacheMiss:
+            todo.append(job)
+    jobs = todo
+    if not jobs:
+        return
     if workers == 1:
         yield from map(run_job, jobs)
         return
@@ -210,7 +226,8 @@ def _run_all(jobs: list[Job], workers: int):
 def _previous_rows(manifest_path: Path, policy: str) -> dict:
     if not manifest_path.is_file():
         return {}
-    old = pd.read_csv(manifest_path, keep_default_na=False)
+    # round_trip: a setting read back equals the one written, so reusable points are recognised
+    old = pd.read_csv(manifest_path, keep_default_na=False, float_precision="round_trip")
     if not set(MANIFEST_COLUMNS) <= set(old.columns):
         return {}
     old = old[old["policy"] == policy]

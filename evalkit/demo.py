@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from .compress import compress
 from .datasets import resolve_images
 from .metrics import MetricEngine, WeightsError, write_table
 from .report.build import ReportOptions, write_report
+from .report.tables import codec_summary
 
 DEMO_BPP = (0.25, 0.5, 0.75, 1.0)
 #: Metrics computed in stages, so that missing weights for one network leave out only its stage.
@@ -24,6 +27,7 @@ class DemoResult:
     report: Path
     notes: list[str]     # what was left out and why
     errors: list[str]    # images or codecs that failed while compressing
+    summary: pd.DataFrame   # per codec: BD-rates against JPEG, flagged points (codec_summary)
 
 
 def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP, weights_dir=None,
@@ -57,4 +61,4 @@ def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP,
                                  weights_dir=weights_dir, device=device, progress=progress).out_dir
     report = write_report(out, out / "report.html", ReportOptions(
         title="evalkit demo: codecs on the bundled sample photos", notes=notes, study=study_folder))
-    return DemoResult(report, notes, compressed.errors)
+    return DemoResult(report, notes, compressed.errors, codec_summary(pairs))

@@ -30,7 +30,9 @@ from .study.report import analyze, write_analysis
 from .study.screening import ScreeningRules
 from .study.simulate import simulate_crowd
 
-EXAMPLE_STUDY = Path(__file__).resolve().parent.parent / "studies" / "samples-demo" / "study.toml"
+#: ``studies/samples-demo/study.toml``, through the link ``evalkit/demo_study.toml`` that the
+#: package installs as package data.
+EXAMPLE_STUDY = Path(__file__).resolve().parent / "demo_study.toml"
 #: Latent quality steps between the study's codecs (JOD, in the order of study.toml), as
 #: ``evalkit study simulate`` assumes by default.
 JOD_STEP = 0.7

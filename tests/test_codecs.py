@@ -1,4 +1,5 @@
 import io
+import re
 import shutil
 import subprocess
 
@@ -8,6 +9,7 @@ from PIL import Image
 
 from evalkit.codecs import (FAMILIES, CodecError, bits_per_pixel, codec_table, get_codec,
                             learned_zoo, zoo)
+from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
 from evalkit.errors import InputError
 
@@ -169,11 +171,10 @@ def test_hevc_bpg_bitstream_is_hevc_444_with_a_small_header(photo_crop, tmp_path
     slice_bytes = len(annexb_units(stream)[-1])
     assert len(data) - slice_bytes < 90, "container + parameter sets must stay small"
     (tmp_path / "s.hevc").write_bytes(stream)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_streams", str(tmp_path / "s.hevc")],
-                           capture_output=True, text=True).stdout
-    for field in ("codec_name=hevc", "pix_fmt=yuv444p", "width=131", "height=97",
-                  "color_range=pc", "color_space=smpte170m"):
-        assert field in probe, probe
+    # ffmpeg describes the stream it reads (ffprobe's fields, in one line; no ffprobe is bundled)
+    probe = subprocess.run([find_ffmpeg("libx265").path, "-hide_banner", "-i", str(tmp_path / "s.hevc")],
+                           capture_output=True, text=True).stderr
+    assert re.search(r"Video: hevc \(Rext\), yuv444p\(pc, smpte170m\b.*, 131x97,", probe), probe
     assert data.startswith(MAGIC)
 
 
@@ -203,7 +204,84 @@ def test_hevc_bpg_refuses_pictures_x265_cannot_code():
         get_codec("hevc-bpg").encode(np.zeros((15, 40, 3), np.uint8), 30)
 
 
-def test_hevc_bpg_without_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
+def test_hevc_bpg_runs_through_the_bundled_ffmpeg_without_a_system_one(monkeypatch, tmp_path, photo_crop):
+    """No ffmpeg on PATH (CI's Debian one hidden): imageio-ffmpeg's static build codes hevc-bpg."""
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CodecError, match="ffmpeg.*apt-get install ffmpeg"):
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    assert shutil.which("ffmpeg") is None
+    codec = get_codec("hevc-bpg")
+    assert codec.library_version().endswith("(imageio-ffmpeg)"), codec.library_version()
+    data = codec.encode(photo_crop, 30)
+    assert data.startswith(b"EKH1")
+    assert psnr(photo_crop, codec.decode(data)) > 30
+
+
+def test_a_system_ffmpeg_with_libx265_comes_before_the_bundled_one(monkeypatch, tmp_path):
+    from evalkit.codecs.ffmpeg import bundled_ffmpeg
+    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())     # a real ffmpeg, found on PATH
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = find_ffmpeg("libx265")
+    assert (found.path, found.origin) == (str(tmp_path / "ffmpeg"), "system")
+    assert find_ffmpeg("no-such-encoder") is None
+
+
+def test_hevc_bpg_without_any_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))   # imageio-ffmpeg's pointed away
+    with pytest.raises(CodecError, match="no ffmpeg with libx265.*pip install imageio-ffmpeg"):
         get_codec("hevc-bpg")
+
+
+# ---------------------------------------------------------------- avif (SVT-AV1, quarter-step CRF)
+
+def test_avif_rate_control_is_finer_than_libaoms(kodak):
+    """Over the same span of rates SVT-AV1's quarter-step CRF has over three times as many
+    rungs as libavif/libaom's quality ladder (64 quantisers in all)."""
+    image = np.ascontiguousarray(kodak(1)[:96, :128])
+    ladders = {name: {len(get_codec(name).encode(image, s)) for s in settings}
+               for name, settings in (("avif", range(120, 200)), ("avif-aom", range(30, 90)))}
+    low = max(min(sizes) for sizes in ladders.values())
+    high = min(max(sizes) for sizes in ladders.values())
+    rungs = {name: sum(low <= n <= high for n in sizes) for name, sizes in ladders.items()}
+    assert high > 1.5 * low and rungs["avif"] >= 3 * rungs["avif-aom"], rungs
+
+
+def test_avif_meets_one_percent_where_libaom_cannot(kodak):
+    from evalkit.codecs.ratematch import RateSearch
+
+    def met(name):
+        codec, flags = get_codec(name), []
+        for n in (3, 8, 19, 23):
+            search = RateSearch(codec, np.ascontiguousarray(kodak(n)[:256, :384]))
+            flags += [search.match(target).flag for target in (0.3, 0.5, 0.7)]
+        return flags.count("")
+
+    svt, aom = met("avif"), met("avif-aom")
+    assert svt >= 10 and svt > aom + 3, (svt, aom)      # 11 and 6 of 12 here
+
+
+@pytest.mark.parametrize("height, width", [(61, 97), (8, 8), (3, 2), (17, 16)])
+def test_avif_round_trips_odd_sizes_in_full_range_bt601(height, width, kodak):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("avif")
+    decoded = codec.decode(codec.encode(image, 60))
+    assert decoded.shape == image.shape and psnr(image, decoded) > 32
+    gray = np.full((32, 48, 3), 200, np.uint8)
+    assert np.abs(codec.decode(codec.encode(gray, 60)).astype(int) - 200).max() <= 1   # no range shift
+
+
+def test_avif_takes_the_bundled_ffmpeg_first(monkeypatch, tmp_path):
+    """A system ffmpeg (Debian 12's SVT-AV1 1.4 has whole CRF steps only) comes after the pinned one."""
+    from evalkit.codecs.ffmpeg import bundled_ffmpeg
+    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert get_codec("avif").library_version().endswith("(imageio-ffmpeg)")
+    assert find_ffmpeg("libsvtav1").origin == "system"
+
+
+def test_avif_refuses_pictures_svt_av1_cannot_code():
+    """SVT-AV1 4.2 fails on pictures of fewer than 4 pixels (1×3 included); 1×4 it codes."""
+    codec = get_codec("avif")
+    with pytest.raises(CodecError, match="at least 4 pixels, this one is 3×1"):
+        codec.encode(np.zeros((1, 3, 3), np.uint8), 100)
+    assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)

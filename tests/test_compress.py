@@ -63,6 +63,25 @@ def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
                                   result.manifest.drop(columns="decode_s"))
 
 
+def test_a_cached_rerun_decodes_nothing_and_starts_no_worker(image_folder, tmp_path, monkeypatch):
+    """Everything cached: the rerun finishes in this process (a worker pool costs seconds) and
+    rewrites no reconstruction (real-valued settings read back from the manifest exactly)."""
+    import evalkit.compress as module
+
+    out, codecs, targets = tmp_path / "run", ["jpeg", "webp", "jpegxl", "hevc-bpg"], [0.3, 0.5, 1.0]
+    first = compress(resolve_images(str(image_folder)), codecs, targets, out, workers=2, progress=False)
+    written = {p: p.stat().st_mtime_ns for p in (out / "reconstructions").rglob("*.png")}
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for a cached run")
+
+    monkeypatch.setattr(module, "ProcessPoolExecutor", no_pool)
+    again = compress(resolve_images(str(image_folder)), codecs, targets, out, workers=2, progress=False)
+    assert again.fresh_encodes == 0 and again.errors == first.errors
+    pd.testing.assert_frame_equal(again.manifest, first.manifest)
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+
+
 def test_bad_requests_fail_before_any_work(tmp_path):
     images = resolve_images("samples")[:1]
     with pytest.raises(InputError, match="unknown codec 'jpg'"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -314,3 +316,12 @@ def test_model_without_realism_input_refuses_beta(ours, trained, kodak, zoo_fold
     data = ours.encode(np.ascontiguousarray(kodak(4)[:64, :64]), 0.01)
     with pytest.raises(CodecError, match="no realism input"):
         ours.at_realism(data, 1.0)
+
+
+def test_no_future_warning_from_dependencies_reaches_the_user():
+    """compressai imports torch_geometric, which calls the deprecated torch.jit.script: a user of
+    evalkit (every compress worker too) must not see that FutureWarning."""
+    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c",
+                           "import evalkit.codecs, compressai, lpips, pytorch_fid"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "FutureWarning" not in done.stderr, done.stderr[-2000:]

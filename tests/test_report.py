@@ -132,7 +132,31 @@ def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
     assert float(cells["webp", "psnr"]["data-value"]) == pairs[(pairs["codec"] == "webp") & (
         pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")]["psnr"].item()
     assert "best" not in cells["webp", "psnr"]["class"]      # a mean over fewer images is not compared
-    assert "†" in (run / "report.html").read_text()
+    html = (run / "report.html").read_text()
+    assert "†" in html
+    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # and why, in words
+    assert "falls between two neighbouring rungs of the codec" in html
+
+
+def test_a_rerun_redraws_only_the_figures_whose_data_changed(small_run, tmp_path):
+    """Figures and crops whose inputs are unchanged come over from the previous rendering (the
+    same files, not drawn again); changed ones are drawn; nothing of the old folder lingers."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("report*"))
+    assert main(["report", str(run)]) == 0
+    files = run / "report_files"
+    drawn = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
+    (files / "stale.png").write_bytes(b"from an older report")
+    pairs = pd.read_csv(run / "metrics.csv", keep_default_na=False, na_values=[""])
+    pairs.loc[0, "psnr"] += 1.0                    # one PSNR value changes, nothing else
+    pairs.to_csv(run / "metrics.csv", index=False)
+    assert main(["report", str(run)]) == 0
+    now = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
+    redrawn = sorted(name for name in drawn if now[name] != drawn[name])
+    assert redrawn == ["rd_psnr.png", "rd_psnr.svg"]
+    assert set(now) == set(drawn) and not (files / "stale.png").exists()
+    assert not list(run.glob(".report_files*"))
+    _check_tables(run)
 
 
 def test_every_image_and_link_resolves(small_run):
@@ -240,7 +264,14 @@ def test_demo_without_weights_names_the_missing_files(tmp_path, monkeypatch, cap
     monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--codecs", "jpeg,webp", "--quiet"]) == 0
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
+    bd = pd.read_csv(out / "report_files" / "bd.csv").set_index(["codec", "metric"])
+    summary = printed.out.split("BD-rate against jpeg", 1)[1].splitlines()
+    assert summary[1].split() == ["PSNR", "MS-SSIM", "flagged"]          # no LPIPS: no weights
+    rows = {line.split()[0]: line.split()[1:] for line in summary[3:5]}
+    assert rows["jpeg"] == ["+0.0", "+0.0", "0", "of", "16"]
+    assert rows["webp"][:2] == [f"{bd.loc[('webp', m), 'bd_rate']:+.1f}" for m in ("psnr", "ms_ssim")]
     assert "alexnet-owt-7be5be79.pth" in err and "pt_inception-2015-12-05-6726825d.pth" in err
     html = (out / "report.html").read_text()
     assert "alexnet-owt-7be5be79.pth" in html and "PSNR" in html
@@ -267,6 +298,32 @@ def test_report_in_chromium_every_image_loads_without_errors(small_run, browser,
     shot = tmp_path / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_report_tables_fit_a_1280_px_window(small_run, browser, tmp_path):
+    """The widest tables the demo writes (every metric column; webp relabelled with the longest
+    codec name the demo shows) fit a 1280-px window: no table scrolls sideways, every column lies
+    inside the screenshot of the page."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("report*"))
+    for name in ("metrics.csv", "metrics_sets.csv"):
+        table = pd.read_csv(run / name, keep_default_na=False, na_values=[""])
+        table["codec"] = table["codec"].replace({"webp": "ek-variable-rate-mse"})
+        table.to_csv(run / name, index=False)
+    assert main(["report", str(run)]) == 0
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto((run / "report.html").as_uri())
+    shot = tmp_path / "page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    from PIL import Image
+    width = Image.open(shot).width
+    tables = page.evaluate("""() => Array.from(document.querySelectorAll('main table')).map(t => ({
+        id: t.id, scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth,
+        columns: Array.from(t.querySelectorAll('thead th')).map(th => th.getBoundingClientRect().right)}))""")
+    at_targets = [t for t in tables if t["id"].startswith("table-at-")]
+    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 13 for t in at_targets)
+    assert [t["id"] for t in tables if t["scrolls"]] == []
+    assert max(max(t["columns"]) for t in tables) <= width == 1280
 
 
 def test_study_results_get_a_section_each(small_run, tmp_path):

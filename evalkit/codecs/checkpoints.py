@@ -24,12 +24,14 @@ from ..weights import fetch, hub_checkpoints, local_file, weights_dir
 from .base import CodecError
 
 KINDS = ("ladder", "vbr", "variable-rate")
-REPO_CODECS = Path(__file__).resolve().parents[2] / "codecs"
+#: The zoo evalkit ships: ``evalkit/zoo``, a link to the checkout's top-level ``codecs/`` folder,
+#: installed with the package as package data.
+SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
 def codecs_dir() -> Path:
-    """``$EVALKIT_CODECS_DIR``, else the ``codecs/`` folder of the evalkit checkout."""
-    return Path(os.environ.get("EVALKIT_CODECS_DIR") or REPO_CODECS)
+    """``$EVALKIT_CODECS_DIR``, else the zoo evalkit ships (the checkout's ``codecs/`` folder)."""
+    return Path(os.environ.get("EVALKIT_CODECS_DIR") or SHIPPED_ZOO)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,22 @@ def _state_dict(path: Path) -> dict:
     return loaded
 
 
+def _evalkit_checkpoint(architecture: str, path: Path) -> dict:
+    """A self-describing checkpoint of one of evalkit's own architectures (``models/checkpoint.py``)."""
+    checkpoint = _state_dict(path)
+    if checkpoint.get("architecture") != architecture or "config" not in checkpoint:
+        raise CodecError(f"checkpoint {path} is not an evalkit {architecture} model (no "
+                         f"architecture={architecture!r} and config entries); export it with "
+                         "`evalkit train`")
+    return checkpoint
+
+
+def checkpoint_config(architecture: str, path: Path) -> dict:
+    """The constructor configuration an evalkit checkpoint records, read without building the
+    network: building one imports compressai, which takes seconds (torch_geometric comes with it)."""
+    return _evalkit_checkpoint(architecture, path)["config"]
+
+
 def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.nn.Module:
     """The network of ``spec`` at ``quality`` from the checkpoint at ``path`` (None: random
     weights, for tests and benchmarks), in eval mode on the CPU, not yet ``update()``-d."""
@@ -155,11 +173,7 @@ def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.n
     if arch in ours:
         if path is None:
             return ours[arch]().eval()
-        checkpoint = _state_dict(path)
-        if checkpoint.get("architecture") != arch or "config" not in checkpoint:
-            raise CodecError(f"checkpoint {path} is not an evalkit {arch} model (no "
-                             f"architecture={arch!r} and config entries); export it with "
-                             "`evalkit train`")
+        checkpoint = _evalkit_checkpoint(arch, path)
         try:
             return ours[arch].from_checkpoint(checkpoint).eval()
         except (RuntimeError, KeyError, TypeError) as exc:

@@ -1,4 +1,6 @@
-"""HEVC-intra configured as BPG configures x265, through Debian's ``ffmpeg`` (libx265 + its decoder).
+"""HEVC-intra configured as BPG configures x265, through ``ffmpeg`` (libx265 + its decoder): the
+system's (Debian's has libx265), else the static build the ``imageio-ffmpeg`` wheel ships
+(:mod:`.ffmpeg`).
 
 Papers compare learned codecs against BPG (Bellard's HEVC-intra format). What makes BPG strong is
 not its file format but how ``bpgenc`` drives x265 (libbpg's ``x265_glue.c``, default ``-m 7``):
@@ -26,13 +28,13 @@ anchor's protocol) it lies 0.08, 0.04 and 0.00 dB below CompressAI's BPG curve a
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from functools import cache
 
 import numpy as np
 
 from .base import Axis, Codec, CodecError, check_rgb8
+from .ffmpeg import FFmpeg, describe, find_ffmpeg
 
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
 _KR, _KB = 0.299, 0.114
@@ -97,24 +99,14 @@ class HEVCIntra(Codec):
 
     @classmethod
     def unavailable_reason(cls):
-        if shutil.which("ffmpeg") is None:
-            return "ffmpeg is not on PATH: apt-get install ffmpeg (Debian's has libx265)"
-        encoders = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"],
-                                  capture_output=True, text=True).stdout
-        if not re.search(r"^\s*V\S*\s+libx265\s", encoders, re.MULTILINE):
-            return "this ffmpeg was built without libx265: install Debian's ffmpeg"
+        if find_ffmpeg("libx265") is None:
+            return ("no ffmpeg with libx265: neither on PATH nor from imageio-ffmpeg; "
+                    "pip install imageio-ffmpeg, or apt-get install ffmpeg (Debian's has libx265)")
         return None
 
     @classmethod
-    @cache
     def library_version(cls):
-        done = subprocess.run(["ffmpeg", "-hide_banner", "-f", "lavfi", "-i", "color=s=16x16",
-                               "-frames:v", "1", "-c:v", "libx265", "-x265-params",
-                               "log-level=info", "-f", "null", "-"], capture_output=True, text=True)
-        x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
-        ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
-        return (f"x265 {x265.group(1) if x265 else 'unknown'}, "
-                f"ffmpeg {ffmpeg.split()[2] if ffmpeg else 'unknown'}")
+        return _versions(find_ffmpeg("libx265"))
 
     def x265_params(self, qp: int) -> str:
         """The ``-x265-params`` of this configuration at slice QP ``qp``."""
@@ -125,7 +117,10 @@ class HEVCIntra(Codec):
             "info=0", "vui-timing-info=0", "vui-hrd-info=0", "log-level=error"])
 
     def _ffmpeg(self, args: list[str], stdin: bytes, what: str) -> bytes:
-        done = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+        found = find_ffmpeg("libx265")
+        if found is None:
+            raise CodecError(f"{self.name}: {self.unavailable_reason()}")
+        done = subprocess.run([found.path, "-hide_banner", "-nostdin", "-loglevel", "error",
                                *args], input=stdin, capture_output=True)
         errors = done.stderr.decode(errors="replace").strip().splitlines()
         if done.returncode != 0 or errors or not done.stdout:
@@ -158,6 +153,16 @@ class HEVCIntra(Codec):
         if not size or len(planes) != 3 * width * height:
             raise CodecError(f"{self.name}: the decoder returned no whole 4:4:4 picture")
         return ycbcr_to_rgb(np.frombuffer(planes, np.uint8).reshape(3, height, width))
+
+
+@cache
+def _versions(ffmpeg: FFmpeg) -> str:
+    """x265's version in the program ``ffmpeg``, and that program's (see :func:`.ffmpeg.describe`)."""
+    done = subprocess.run([ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=16x16",
+                           "-frames:v", "1", "-c:v", "libx265", "-x265-params", "log-level=info",
+                           "-f", "null", "-"], capture_output=True, text=True)
+    x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
+    return f"x265 {x265.group(1) if x265 else 'unknown'}, {describe(ffmpeg)}"
 
 
 def pack(stream: bytes) -> bytes:

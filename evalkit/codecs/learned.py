@@ -32,6 +32,7 @@ import math
 from abc import abstractmethod
 from dataclasses import replace
 from functools import cached_property
+from importlib import metadata
 
 import numpy as np
 import torch
@@ -39,8 +40,8 @@ import torch.nn.functional as F
 
 from . import container
 from .base import Axis, Codec, CodecError, check_rgb8
-from .checkpoints import (LearnedSpec, build_network, checkpoint_path, file_sha256,
-                          missing_checkpoints)
+from .checkpoints import (LearnedSpec, build_network, checkpoint_config, checkpoint_path,
+                          file_sha256, missing_checkpoints)
 
 MULTIPLE = 64          # every architecture here downsamples y by 16 and z by 64
 MAX_SIDE = 1 << 16
@@ -102,8 +103,7 @@ class LearnedCodec(Codec):
 
     @classmethod
     def library_version(cls) -> str:
-        import compressai
-        return f"compressai {compressai.__version__} torch {torch.__version__}"
+        return f"compressai {metadata.version('compressai')} torch {torch.__version__}"   # no import: seconds
 
     @property
     def key(self) -> str:
@@ -348,14 +348,26 @@ class VariableRateCodec(LearnedCodec):
         self.requested_beta = beta
 
     @cached_property
+    def config(self) -> dict:
+        """The model's configuration, from its checkpoint without loading the network (so that a
+        cached run needs no network), or from the network given."""
+        quality = self.default_quality()
+        if self._given is not None:
+            return self.network(quality).net.config
+        path = checkpoint_path(self.spec, quality, self.weights_dir)
+        if quality in self.spec.checkpoints:
+            self.spec.checkpoints[quality].verify(path)
+        return checkpoint_config(self.spec.architecture, path)
+
+    @cached_property
     def lambda_range(self) -> tuple[float, float]:
-        lo, hi = self.network(self.default_quality()).net.config["lambda_range"]
+        lo, hi = self.config["lambda_range"]
         return float(lo), float(hi)
 
     @cached_property
     def beta_range(self) -> tuple[float, float] | None:
         """The trained β range of a model with a realism input, else None."""
-        beta_range = self.network(self.default_quality()).net.config.get("beta_range")
+        beta_range = self.config.get("beta_range")
         return (float(beta_range[0]), float(beta_range[1])) if beta_range else None
 
     @cached_property

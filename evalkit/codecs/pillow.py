@@ -41,12 +41,17 @@ class PillowCodec(Codec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                return np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise CodecError(f"{self.name}: cannot decode bitstream: {exc}") from exc
+        return pillow_decode(data, self.name)
+
+
+def pillow_decode(data: bytes, name: str) -> np.ndarray:
+    """The RGB image in a file Pillow reads; :class:`CodecError` naming codec ``name`` if it cannot."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
+    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:   # RuntimeError: libavif's
+        raise CodecError(f"{name}: cannot decode bitstream: {exc}") from exc
 
 
 # ITU-T T.81 Annex K tables (luminance, chrominance) in natural row-major order: the base

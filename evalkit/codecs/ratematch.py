@@ -24,9 +24,19 @@ POLICIES = ("closest", "not-above")
 BELOW_RANGE = "below-range"   # even the lowest setting spends more bits than the target
 ABOVE_RANGE = "above-range"   # even the highest setting spends fewer bits than the target
 COARSE_AXIS = "coarse-axis"   # the target falls between two adjacent reachable rates
+#: What each flag means, in words for tables and reports.
+FLAG_MEANINGS = {
+    BELOW_RANGE: "even the codec's lowest setting spends more bits than the target",
+    ABOVE_RANGE: "even the codec's highest setting spends fewer bits than the target",
+    COARSE_AXIS: "the target falls between two neighbouring rungs of the codec's integer setting "
+                 "(a quality or QP ladder) and neither lands within the tolerance"}
 
 _MIN_WIDTH = 1e-4     # stop narrowing below this fraction of the axis
 _MAX_PROBES = 40      # hard guard per target; never reached on sane codecs
+
+
+class CacheMiss(Exception):
+    """A search limited to stored probes (``cache_only``) needed an encode."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +72,14 @@ class RateSearch:
     it instead of encoding, but walks the same path, so it reports the same number of encodes
     on a re-run. ``on_probe`` is called after each fresh encode, with ``stored`` updated, so a
     caller can persist it. Bitstreams encoded in this session are kept in memory so the chosen one
-    need not be encoded twice.
+    need not be encoded twice. With ``cache_only``, an encode raises :class:`CacheMiss` instead.
     """
 
     codec: Codec
     image: np.ndarray
     stored: dict[float, Probe] = field(default_factory=dict)
     on_probe: Callable[[Probe], None] | None = None
+    cache_only: bool = False
     known: dict[float, Probe] = field(default_factory=dict, init=False)
     fresh_encodes: int = field(default=0, init=False)
     _bytes: dict[float, bytes] = field(default_factory=dict, init=False, repr=False)
@@ -79,6 +90,7 @@ class RateSearch:
         setting = self.codec.axis.clip(setting)
         if setting not in self.known:
             if setting not in self.stored:
+                self._may_encode(setting)
                 start = time.perf_counter()
                 data = self.codec.encode(self.image, setting)
                 self.stored[setting] = Probe(setting, len(data), time.perf_counter() - start)
@@ -92,9 +104,14 @@ class RateSearch:
     def bitstream(self, setting: float) -> bytes:
         """The bytes at ``setting``: from this session's encodes, or encoded again."""
         if setting not in self._bytes:
+            self._may_encode(setting)
             self._bytes[setting] = self.codec.encode(self.image, setting)
             self.fresh_encodes += 1
         return self._bytes[setting]
+
+    def _may_encode(self, setting: float) -> None:
+        if self.cache_only:
+            raise CacheMiss(f"{self.codec.name}: no stored encode at {self.codec.axis.name}={setting}")
 
     def bpp(self, probe: Probe) -> float:
         return bits_per_pixel(probe.n_bytes, *self.image.shape[:2])

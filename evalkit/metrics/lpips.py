@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -30,27 +32,31 @@ def full_state_dict_name(net: str) -> str:
     return f"lpips-{net}-v0.1.pth"
 
 
-def load_lpips(net: str = "alex", weights_dir=None):
-    """An ``lpips.LPIPS`` model with pretrained weights, in eval mode, without gradients.
-
-    Looks for, in order: the full state dict ``lpips-<net>-v0.1.pth`` in the weights folder; the
-    torchvision trunk file in the weights folder or the torch hub cache; a download of it.
-    """
-    import lpips
-
+def lpips_weights(net: str = "alex", weights_dir=None) -> Path:
+    """The file :func:`load_lpips` reads, in this order: the full state dict
+    ``lpips-<net>-v0.1.pth`` in the weights folder; the torchvision trunk file in the weights
+    folder or the torch hub cache; a download of it (a ``WeightsError`` offline)."""
     if net not in TRUNKS:
         raise InputError(f"LPIPS trunk must be one of {sorted(TRUNKS)}, got {net!r}")
+    return local_file([full_state_dict_name(net)], weights_dir) or fetch(
+        TRUNKS[net], f"LPIPS ({net})", f", or put a full LPIPS state dict named "
+        f"{full_state_dict_name(net)} in $EVALKIT_WEIGHTS_DIR", weights_dir)
+
+
+def load_lpips(net: str = "alex", weights_dir=None):
+    """An ``lpips.LPIPS`` model with pretrained weights (:func:`lpips_weights`), in eval mode,
+    without gradients."""
+    import lpips
+
+    weights = lpips_weights(net, weights_dir)
     with warnings.catch_warnings():   # lpips calls torchvision's deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
-    full = local_file([full_state_dict_name(net)], weights_dir)
-    if full is not None:
-        model.load_state_dict(torch.load(full, map_location="cpu", weights_only=True))
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if weights.name == full_state_dict_name(net):
+        model.load_state_dict(state)
     else:
-        trunk_file = fetch(TRUNKS[net], f"LPIPS ({net})",
-                           f", or put a full LPIPS state dict named {full_state_dict_name(net)} "
-                           "in $EVALKIT_WEIGHTS_DIR", weights_dir)
-        _load_trunk(model, net, torch.load(trunk_file, map_location="cpu", weights_only=True))
+        _load_trunk(model, net, state)
     return model.eval().requires_grad_(False)
 
 
@@ -68,28 +74,49 @@ def _load_trunk(model, net: str, state: dict) -> None:
 
 class LPIPS(PairMetric):
     """LPIPS distance (lower is better); ``forward(x, x_hat)`` → (N,). The trunk runs
-    channels-last (about 10 % faster convolutions on a CPU); its weights never train."""
+    channels-last (about 10 % faster convolutions on a CPU); its weights never train.
+
+    ``version`` comes from the weight file and the lpips package (its linear heads), not from the
+    network, which is built on first use: a run whose values are all cached never imports lpips
+    and torchvision's models (seconds). What is done to the module before (``.to(device)``,
+    ``.double()``) is done to the network when it is built."""
 
     uses_network = True
 
     def __init__(self, net: str = "alex", weights_dir=None):
         super().__init__()
-        self.net = net
-        self.model = load_lpips(net, weights_dir)
-        self.model.net.to(memory_format=torch.channels_last)
+        self.net, self.weights_dir = net, weights_dir
         digest = hashlib.sha256()
-        for key, value in sorted(self.model.state_dict().items()):
-            digest.update(key.encode())
-            digest.update(value.detach().cpu().numpy().tobytes())
-        self.version = f"lpips-{net}-v0.1-{digest.hexdigest()[:12]}"
+        with open(lpips_weights(net, weights_dir), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        self.version = f"lpips-{net}-v0.1-{metadata.version('lpips')}-{digest.hexdigest()[:12]}"
+        self._model, self._pending = None, []
+
+    def _apply(self, fn, recurse=True):
+        if self._model is None:
+            self._pending.append(fn)
+        return super()._apply(fn, recurse)
+
+    @property
+    def model(self):
+        """The ``lpips.LPIPS`` model, built the first time it is asked for."""
+        if self._model is None:
+            model = load_lpips(self.net, self.weights_dir)
+            model.net.to(memory_format=torch.channels_last)
+            for fn in self._pending:
+                model._apply(fn)
+            self._model = model
+        return self._model
 
     def prepare(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised trunk features of images in [0, 1]."""
         import lpips
 
-        x = self.model.scaling_layer(images * 2 - 1).contiguous(memory_format=torch.channels_last)
+        model = self.model
+        x = model.scaling_layer(images * 2 - 1).contiguous(memory_format=torch.channels_last)
         try:
-            return [lpips.normalize_tensor(f) for f in self.model.net(x)]
+            return [lpips.normalize_tensor(f) for f in model.net(x)]
         except RuntimeError as exc:
             if "too small" not in str(exc):
                 raise

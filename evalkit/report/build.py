@@ -5,13 +5,14 @@ Reads what the run folder holds — ``metrics.csv`` (or only ``manifest.csv``), 
 each target bpp, rate–distortion figures, BD-rate/BD-metric against an anchor, visual
 comparisons, and the study's results. Everything the page shows lies in ``<name>_files/`` beside
 it (PNG and SVG figures, PNG crops, the tables as CSV), linked relatively: the page reads
-without a server and the folder can be copied anywhere.
+without a server and the folder can be copied anywhere. The folder is rewritten on every run;
+a figure or crop whose inputs did not change is carried over from the previous one
+(:mod:`.carry`), which makes a rerun fast.
 """
 from __future__ import annotations
 
 import datetime
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,13 +21,17 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..codecs.ratematch import FLAG_MEANINGS
 from ..errors import InputError
+from ..files import image_hash
 from ..images import load_image
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
-from .figures import codec_colors, label, rd_figure
+from .carry import Carry, inputs_key
+from .figures import DRAWING as FIGURE_DRAWING, codec_colors, label, rd_figure, rd_paths
 from .study_sections import study_sections
-from .tables import best_codecs, bd_table, is_flagged, metric_directions, rd_curves, table_at_target
-from .visual import Region, most_different_region, write_panels
+from .tables import (best_codecs, bd_table, default_anchor, is_flagged, metric_directions, rd_curves,
+                     table_at_target)
+from .visual import DRAWING as PANEL_DRAWING, Region, most_different_region, panel_paths, write_panels
 
 #: Decimals shown per column (the full value is in each cell's data-value and in the CSV files).
 DECIMALS = {"bpp": 3, "psnr": 2, "psnr_y": 2, "ms_ssim": 4, "fid": 2, "fid_patch": 2}
@@ -106,11 +111,23 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
                           "value": repr(float(value)) if not pd.isna(value) else "",
                           "best": codec in best.get(column, ())})
         rows.append({"codec": codec, "cells": cells, "partial": values["flagged"] > 0})
+    flags = _flag_reasons(run.pairs[run.pairs["target_bpp"] == target])
     return {"target": target, "id": f"at-{target:g}".replace(".", "_"), "head": head, "rows": rows,
-            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger}
+            "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger, "flags": flags}
 
 
-def _visuals(run: Run, options: ReportOptions, files: Path) -> list[dict]:
+def _flag_reasons(at: pd.DataFrame) -> dict:
+    """Why points at one target are flagged: per codec, count per flag; and what each flag means."""
+    flagged = at[is_flagged(at)]
+    counts = flagged.groupby(["codec", "flag"]).size()
+    per_codec = {codec: ", ".join(f"{n} {flag}" for (c, flag), n in counts.items() if c == codec)
+                 for codec in dict.fromkeys(flagged["codec"])}
+    meanings = {flag: FLAG_MEANINGS.get(flag, flag) for flag in sorted(set(flagged["flag"]))}
+    return {"codecs": per_codec, "meanings": meanings}
+
+
+def _visuals(run: Run, options: ReportOptions, carry: Carry) -> list[dict]:
+    files = carry.files
     images = options.visual_images or sorted(run.pairs["image"].unique())[:2]
     unknown = sorted(set(images) - set(run.pairs["image"]))
     if unknown:
@@ -129,7 +146,11 @@ def _visuals(run: Run, options: ReportOptions, files: Path) -> list[dict]:
         recons = {r["codec"]: load_image(run.folder / r["reconstruction"]) for _, r in rows.iterrows()}
         region = options.region or most_different_region(list(recons.values()), min(original.shape[:2]) // 6)
         stem = f"visual_{image}_{target:g}bpp"
-        panels = write_panels(original, recons, region, files, stem)
+        panels = panel_paths(files, stem, ["original", *recons])
+        key = inputs_key(PANEL_DRAWING, region, image_hash(original),
+                         {codec: image_hash(pixels) for codec, pixels in recons.items()})
+        if not carry.reuse(stem, key, [p for pair in panels.values() for p in pair]):
+            write_panels(original, recons, region, files, stem)
         cards = [{"name": "original", "caption": ["reference"], "full": panels["original"][0],
                   "zoom": panels["original"][1]}]
         for _, r in rows.iterrows():
@@ -180,12 +201,10 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
     run = load_run(run_folder)
     out = Path(out)
     files = out.parent / f"{out.stem}_files"
-    if files.exists():
-        shutil.rmtree(files)
-    files.mkdir(parents=True)
+    carry = Carry(files)
 
     codecs = sorted(run.pairs["codec"].unique())
-    anchor = options.anchor or ("jpeg" if "jpeg" in codecs else codecs[0])
+    anchor = options.anchor or default_anchor(codecs)
     if anchor not in codecs:
         raise InputError(f"anchor codec {anchor!r} is not in this run (codecs: {', '.join(codecs)})")
     targets = sorted(run.pairs["target_bpp"].unique())
@@ -196,7 +215,10 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
     figures = []
     for column, curve in curves.items():
         curve.to_csv(files / f"rd_{column}.csv", index=False)
-        png, svg = rd_figure(curve, column, directions[column], colors, files / f"rd_{column}")
+        png, svg = rd_paths(files / f"rd_{column}")
+        key = inputs_key(FIGURE_DRAWING, curve.to_csv(index=False), column, directions[column], colors)
+        if not carry.reuse(png.stem, key, [png, svg]):
+            rd_figure(curve, column, directions[column], colors, files / f"rd_{column}")
         figures.append({"column": column, "label": label(column), "png": f"{files.name}/{png.name}",
                         "svg": f"{files.name}/{svg.name}", "csv": f"{files.name}/rd_{column}.csv",
                         "per_image": curve["panel"].nunique() > 1})
@@ -217,11 +239,12 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
         "figures": figures, "anchor": anchor, "files": files.name,
         "interpolation": INTERPOLATIONS[options.interpolation], "min_overlap": options.min_overlap,
         "bd": _bd_sections(bd, codecs),
-        "visuals": _visuals(run, options, files), "study": study,
+        "visuals": _visuals(run, options, carry), "study": study,
     }
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("evalkit.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True,
     ).get_template("report.html")
     out.write_text(template.render(**context), encoding="utf-8")
+    carry.close()
     return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..files import text_hash
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,6 +16,10 @@ import pandas as pd  # noqa: E402
 LABELS = {"bpp": "bpp", "psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ms_ssim": "MS-SSIM",
           "lpips": "LPIPS (Alex)", "lpips_vgg": "LPIPS (VGG)", "lpips_squeeze": "LPIPS (Squeeze)",
           "fid": "FID", "fid_patch": "patch FID", "kid": "KID", "kid_patch": "patch KID"}
+
+
+#: What a figure's look depends on besides its data: this module and matplotlib's version.
+DRAWING = text_hash(Path(__file__).read_text() + matplotlib.__version__)
 
 
 def label(column: str) -> str:
@@ -30,7 +36,7 @@ def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: 
               stem: Path) -> list[Path]:
     """One figure for one metric: the set (``panel == "all"``) first and larger, then one small
     panel per image; every codec a line through its points at achieved bpp. Writes
-    ``stem.png`` and ``stem.svg``."""
+    :func:`rd_paths` (``stem.png`` and ``stem.svg``)."""
     panels = ["all", *sorted(p for p in curve["panel"].unique() if p != "all")]
     cols = min(len(panels), 5)
     rows = math.ceil(len(panels) / cols)
@@ -52,9 +58,14 @@ def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: 
         ax.set_visible(False)
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside right upper", fontsize=8, frameon=False)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    paths = rd_paths(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(paths[0], dpi=130)
     fig.savefig(paths[1])
     plt.close(fig)
     return paths
+
+
+def rd_paths(stem: Path) -> list[Path]:
+    """The PNG and the SVG of the figure :func:`rd_figure` draws at ``stem``."""
+    return [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.svg")]

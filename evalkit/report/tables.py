@@ -131,3 +131,32 @@ def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = 
             rows.append(row)
     return pd.DataFrame(rows, columns=["metric", "codec", "anchor", "interpolation", "bd_rate",
                                        "bd_rate_refused", "bd_metric", "bd_metric_refused"])
+
+
+def default_anchor(codecs) -> str:
+    """The codec BD figures are relative to unless told otherwise: JPEG, else the first by name."""
+    codecs = sorted(codecs)
+    return "jpeg" if "jpeg" in codecs else codecs[0]
+
+
+#: The metrics :func:`codec_summary` gives BD-rates in: fidelity, structure, perception.
+SUMMARY_METRICS = ("psnr", "ms_ssim", "lpips")
+
+
+def codec_summary(pairs: pd.DataFrame, anchor: str | None = None) -> pd.DataFrame:
+    """One row per codec: BD-rate (%, PCHIP, the report's default) against ``anchor`` in each of
+    :data:`SUMMARY_METRICS` the table has (0 for the anchor itself, NaN where it cannot be
+    computed: see the report's reasons), and ``flagged`` / ``points``: the reconstructions off
+    target and all of them."""
+    anchor = anchor or default_anchor(pairs["codec"].unique())
+    curves = {c: f for c, f in rd_curves(pairs, None).items() if c in SUMMARY_METRICS}
+    bd = bd_table(curves, anchor)
+    codecs = sorted(pairs["codec"].unique())
+    table = pd.DataFrame(index=pd.Index(codecs, name="codec"))
+    for column in curves:
+        rows = bd[bd["metric"] == column].set_index("codec")["bd_rate"]
+        table[f"bd_rate_{column}"] = rows.reindex(codecs).astype(float)
+        table.loc[anchor, f"bd_rate_{column}"] = 0.0
+    table["flagged"] = is_flagged(pairs).groupby(pairs["codec"]).sum().astype(int)
+    table["points"] = pairs.groupby("codec").size()
+    return table

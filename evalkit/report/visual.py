@@ -14,10 +14,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import InputError
+from ..files import text_hash
 from ..images import save_png
 
 BOX_COLOR = (255, 127, 14)      # the orange of the papers' boxes (matplotlib tab:orange)
 MAGNIFIED_SIDE = 240            # pixels of the enlarged crop on the page
+#: What a panel's look depends on besides its pixels and region: this module's code.
+DRAWING = text_hash(Path(__file__).read_text())
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,14 @@ def write_panels(original: np.ndarray, reconstructions: dict[str, np.ndarray], r
     """For the original and each codec: the boxed full image and the magnified crop, as PNGs
     ``folder/stem_<name>.png`` and ``folder/stem_<name>_zoom.png``."""
     region.check(original.shape)
-    out = {}
-    for name, image in {"original": original, **reconstructions}.items():
-        full, zoom = folder / f"{stem}_{name}.png", folder / f"{stem}_{name}_zoom.png"
-        save_png(boxed(image, region), full)
-        save_png(magnified(image, region), zoom)
-        out[name] = (full, zoom)
+    images = {"original": original, **reconstructions}
+    out = panel_paths(folder, stem, list(images))
+    for name, image in images.items():
+        save_png(boxed(image, region), out[name][0])
+        save_png(magnified(image, region), out[name][1])
     return out
+
+
+def panel_paths(folder: Path, stem: str, names: list[str]) -> dict[str, tuple[Path, Path]]:
+    """Name → (boxed full image, magnified crop): the files :func:`write_panels` writes."""
+    return {name: (folder / f"{stem}_{name}.png", folder / f"{stem}_{name}_zoom.png") for name in names}
