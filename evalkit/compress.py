@@ -211,9 +211,9 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
             continue
         fresh += outcome.fresh_encodes
         rows.extend(outcome.rows)
-        _write_manifest(rows, manifest_path)
+        write_manifest(rows, manifest_path)
     bar.close()
-    return CompressResult(_write_manifest(rows, manifest_path), errors, notes, fresh)
+    return CompressResult(write_manifest(rows, manifest_path), errors, notes, fresh)
 
 
 def _previous_rows(manifest_path: Path, policy: str) -> dict:
@@ -226,7 +226,8 @@ def _previous_rows(manifest_path: Path, policy: str) -> dict:
     return {(r["image"], r["codec"], float(r["target_bpp"])): r for r in old.to_dict("records")}
 
 
-def _write_manifest(rows: list[dict], path: Path) -> pd.DataFrame:
+def write_manifest(rows: list[dict], path: Path) -> pd.DataFrame:
+    """The manifest of ``rows``, sorted by image, codec and target, written atomically."""
     frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     frame = frame.sort_values(["image", "codec", "target_bpp"], kind="stable").reset_index(drop=True)
     with atomic_path(path) as tmp:

@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..executors import Failure, guarded
+from ..executors import Failure, LocalExecutor
 from ..images import load_image
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
@@ -88,11 +88,14 @@ def compute_unit(unit: Unit) -> UnitResult:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV or Parquet table (by extension)."""
+    """A CSV or Parquet table (by extension). CSV numbers are parsed exactly as written
+    (``float_precision="round_trip"``; pandas' fast parser can be off in the last bit)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such table")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, keep_default_na=False, float_precision="round_trip")
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
@@ -208,7 +211,9 @@ class MetricEngine:
         and, if FID/KID were asked for, compute them per (codec, target_bpp) group (unless
         ``sets`` is false: a shard's part, whose FID comes from the merged features).
 
-        ``executor`` runs the per-reference units (default: this process). A unit that fails
+        ``executor`` runs the per-reference units (default, or a one-process
+        :class:`~evalkit.executors.LocalExecutor`: this process, with this engine's networks;
+        otherwise each worker process builds its own engine once). A unit that fails
         (on any worker) does not stop the others; after the last, the failures are raised
         together — an :class:`InputError` when each was one (a missing file or weights) — and
         a re-run computes only what they lacked.
@@ -231,8 +236,9 @@ class MetricEngine:
                 by_ref[ref].append(rec)
         units = [u for u in (self._unit(ref, ref_recs, sha, pair_metrics, values, features, want_sets)
                              for ref, ref_recs in by_ref.items()) if u is not None]
-        outcomes = (executor.run(compute_unit, units) if executor is not None else
-                    ((i, guarded(self.compute, u)) for i, u in enumerate(units)))
+        here = executor is None or isinstance(executor, LocalExecutor) and executor.workers == 1
+        outcomes = (LocalExecutor(1).run(self.compute, units) if here else
+                    executor.run(compute_unit, units))
         failures = []
         for i, outcome in tqdm(outcomes, total=len(units), desc="metrics", unit="reference",
                                disable=not progress or not units):
@@ -254,9 +260,9 @@ class MetricEngine:
         if not want_sets:
             return MetricsResult(out, None)
         found = Features({p: sha[r] for p, r in zip(table["reference"], refs)}
-                         | {p: sha[c] for p, c in zip(table["reconstruction"], recs)}, features)
-        return MetricsResult(out, set_metrics(table, found, self.metrics, self._feature_modes())
-                             if sets else None, found)
+                         | {p: sha[c] for p, c in zip(table["reconstruction"], recs)}, features,
+                         tuple(m for m in self.metrics if METRICS[m].level == "set"))
+        return MetricsResult(out, set_metrics(table, found) if sets else None, found)
 
     def _unit(self, ref, recs, sha, pair_metrics, values, features, want_sets) -> Unit | None:
         """What ``ref`` still needs, after the cache; None when nothing. Features found in the
@@ -339,12 +345,12 @@ def _raise(failures: list[tuple[str, Failure]], total: int):
     raise RuntimeError(f"{message}\n\nfirst traceback:\n{failures[0][1].traceback}")
 
 
-def set_metrics(table: pd.DataFrame, features: Features, metrics: list[str],
-                modes: tuple[str, ...]) -> pd.DataFrame:
-    """FID / KID (those of ``metrics``) per (codec, target_bpp) group of ``table``, on whole
-    images and (``"patch"`` in ``modes``) on patches, each with its sample count: the group's
-    distinct reconstructions (by content) against their distinct references. ``features`` maps
-    the table's paths to content hashes and those to features."""
+def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
+    """FID / KID (those ``features`` were asked for) per (codec, target_bpp) group of ``table``,
+    on whole images and on patches when there are patch features, each with its sample count:
+    the group's distinct reconstructions (by content) against their distinct references.
+    ``features`` maps the table's paths to content hashes and those to features."""
+    metrics, modes = features.metrics, features.modes
     groups = [c for c in GROUP_COLUMNS if c in table.columns]
     keys = (table[groups].itertuples(index=False, name=None) if groups
             else [("all",)] * len(table))

@@ -21,13 +21,19 @@ from ..files import atomic_path
 class Features:
     sha: dict[str, str]                           # path as in the table → content hash
     arrays: dict[tuple[str, str], np.ndarray]     # (mode, hash) → features
+    metrics: tuple[str, ...] = ()                 # the set-level metrics they were asked for
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(m for m in ("image", "patch") if any(k[0] == m for k in self.arrays))
 
     def save(self, path: str | Path) -> None:
         arrays = {f"{mode}/{h}": f for (mode, h), f in self.arrays.items()}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as out:
                 np.savez(out, paths=np.array(list(self.sha), dtype=str),
-                         hashes=np.array(list(self.sha.values()), dtype=str), **arrays)
+                         hashes=np.array(list(self.sha.values()), dtype=str),
+                         metrics=np.array(self.metrics, dtype=str), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Features":
@@ -38,16 +44,20 @@ class Features:
         with np.load(path, allow_pickle=False) as data:
             sha = dict(zip(data["paths"].tolist(), data["hashes"].tolist()))
             arrays = {tuple(k.split("/", 1)): data[k] for k in data.files if "/" in k}
-        return cls(sha, arrays)
+            return cls(sha, arrays, tuple(data["metrics"].tolist()))
 
     def rebased(self, move: Callable[[str], str]) -> "Features":
         """The same features with every path passed through ``move``."""
-        return Features({move(p): h for p, h in self.sha.items()}, self.arrays)
+        return Features({move(p): h for p, h in self.sha.items()}, self.arrays, self.metrics)
 
     @classmethod
     def union(cls, parts: list["Features"]) -> "Features":
-        """All parts together; a path or a (mode, hash) found twice must agree."""
+        """All parts together; a path or a (mode, hash) found twice must agree, and so must the
+        metrics they were asked for."""
         sha, arrays = {}, {}
+        if len({part.metrics for part in parts}) > 1:
+            raise InputError(f"the runs were measured with different set-level metrics: "
+                             f"{sorted({part.metrics for part in parts})}")
         for part in parts:
             for p, h in part.sha.items():
                 if sha.setdefault(p, h) != h:
@@ -57,4 +67,4 @@ class Features:
                     raise InputError(f"the {key[0]} features of {key[1]} differ between two of the "
                                      "merged runs (different precision or network?)")
                 arrays.setdefault(key, f)
-        return cls(sha, arrays)
+        return cls(sha, arrays, parts[0].metrics if parts else ())
