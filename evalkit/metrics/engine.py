@@ -136,6 +136,12 @@ class MetricEngine:
                                      None if weights_dir is None else str(weights_dir),
                                      precision, batch_size, patch_size)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and precision == "fp32":
+            # fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) on
+            # Ampere and later by default, which moves LPIPS and Inception features by ~1e-3
+            # ("TensorFloat-32 (TF32) on Ampere (and later) devices", PyTorch CUDA semantics).
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
         # in cache), so that is the default there.
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
