@@ -183,6 +183,8 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         plan = plan_hash([[[r.name, r.source, c] for r, c in planned], targets, policy, rtol])
         planned = shard.take(planned)
         write_record(out_dir / SHARD_RECORD, "compress", shard, plan)
+    else:   # the whole plan: this folder is no longer a shard
+        (out_dir / SHARD_RECORD).unlink(missing_ok=True)
     errors, notes, jobs = [], [], []
     for ref in dict.fromkeys(ref for ref, _ in planned):
         try:

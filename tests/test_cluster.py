@@ -107,6 +107,12 @@ def test_dask_cluster_gives_the_local_run(cluster, local_run, images, weights, t
     assert_same_values(measured.pairs, measured.sets, local_metrics)
     assert (measured.sets["n_samples_patch"] > 0).all() and np.isfinite(measured.sets["fid_patch"]).all()
 
+    address = cluster.scheduler.address       # the command line, through the scheduler's address
+    assert main(["metrics", "--manifest", str(tmp_path / "run" / "manifest.csv"), "--metrics", "psnr",
+                 "--no-cache", "--scheduler", address, "--quiet"]) == 0
+    np.testing.assert_array_equal(read_table(tmp_path / "run" / "metrics.csv")["psnr"],
+                                  local_metrics.pairs["psnr"])
+
 
 def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_path):
     local_out, local_manifest, _ = local_run
