@@ -81,9 +81,6 @@ class LocalExecutor:
             raise InputError(f"workers must be at least 1, got {workers}")
         self.workers = workers or len(os.sched_getaffinity(0))
 
-    def __str__(self) -> str:
-        return f"{self.workers} local process{'es' if self.workers > 1 else ''}"
-
     def run(self, fn: Callable, units: Sequence) -> Iterator[tuple[int, object]]:
         workers = max(1, min(self.workers, len(units)))
         if workers == 1:
@@ -122,9 +119,6 @@ class DaskExecutor:
                                  "with `dask scheduler` (and workers with `dask worker ADDRESS`), or "
                                  f"check --scheduler / ${SCHEDULER_ENV}") from None
         self.client = client
-
-    def __str__(self) -> str:
-        return f"the Dask cluster at {self.client.scheduler.address}"
 
     def run(self, fn: Callable, units: Sequence) -> Iterator[tuple[int, object]]:
         run_id = uuid.uuid4().hex[:8]

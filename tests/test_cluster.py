@@ -225,3 +225,29 @@ def test_a_worker_without_the_codec_reports_its_jobs(images, tmp_path):
     [error] = result.errors
     assert error.startswith(f"{IMAGES[0]} × ek-variable-rate-mse: InputError: unknown codec")
     assert "(on Dask worker tcp://127.0.0.1:" in error
+
+
+def test_a_unit_failing_on_a_worker_is_reported_and_the_others_kept(cluster, local_run, tmp_path):
+    """One reference whose reconstruction does not fit it: the error names the worker, the other
+    references' values are in the cache, so the re-run after the fix computes only that one."""
+    from PIL import Image
+    local_out, _, local_metrics = local_run
+    table = read_pairs(local_out / "manifest.csv")
+    table["reference"] = [str(local_out / p) for p in table["reference"]]
+    table["reconstruction"] = [str(local_out / p) for p in table["reconstruction"]]
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(small)
+    broken = table.copy()
+    broken.loc[0, "reconstruction"] = str(small)
+    engine = MetricEngine(["psnr"], device="cpu")
+    with pytest.raises(InputError, match=r"(?s)1 of 3 references could not be measured.*small\.png is "
+                                         r"200×200.*\(on Dask worker tcp://"):
+        engine.evaluate(broken, progress=False, executor=DaskExecutor(client=cluster))
+    reference = broken.loc[0, "reference"]
+    units = []
+    executor = DaskExecutor(client=cluster)
+    run = executor.run
+    executor.run = lambda fn, todo: (units.extend(todo), run(fn, todo))[1]
+    fixed = engine.evaluate(table, progress=False, executor=executor)
+    assert [u.reference for u in units] == [reference]
+    np.testing.assert_array_equal(fixed.pairs["psnr"], local_metrics.pairs["psnr"])

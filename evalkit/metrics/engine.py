@@ -219,10 +219,11 @@ class MetricEngine:
 
         ``executor`` runs the per-reference units (default, or a one-process
         :class:`~evalkit.executors.LocalExecutor`: this process, with this engine's networks;
-        otherwise each worker process builds its own engine once). A unit that fails
-        (on any worker) does not stop the others; after the last, the failures are raised
-        together — an :class:`InputError` when each was one (a missing file or weights) — and
-        a re-run computes only what they lacked.
+        otherwise each worker process builds its own engine once). In this process an error
+        is raised where it happens; a unit that fails on a worker does not stop the others, and
+        after the last the failures are raised together — an :class:`InputError` when each
+        was one (a missing file or weights on that worker) — and a re-run computes only what
+        they lacked.
         """
         root = Path(root)
         refs = [str(root / p) for p in table["reference"]]
@@ -243,7 +244,7 @@ class MetricEngine:
         units = [u for u in (self._unit(ref, ref_recs, sha, pair_metrics, values, features, want_sets)
                              for ref, ref_recs in by_ref.items()) if u is not None]
         here = executor is None or isinstance(executor, LocalExecutor) and executor.workers == 1
-        outcomes = (LocalExecutor(1).run(self.compute, units) if here else
+        outcomes = (((i, self.compute(u)) for i, u in enumerate(units)) if here else
                     executor.run(compute_unit, units))
         failures = []
         for i, outcome in tqdm(outcomes, total=len(units), desc="metrics", unit="reference",
