@@ -137,9 +137,10 @@ class MetricEngine:
                                      precision, batch_size, patch_size)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.type == "cuda" and precision == "fp32":
-            # fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) on
-            # Ampere and later by default, which moves LPIPS and Inception features by ~1e-3
-            # ("TensorFloat-32 (TF32) on Ampere (and later) devices", PyTorch CUDA semantics).
+            # fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 (a 10-bit mantissa,
+            # relative rounding ~5e-4) on Ampere and later by default, far coarser than the
+            # registry's tolerances ("TensorFloat-32 (TF32) on Ampere (and later) devices",
+            # PyTorch's CUDA semantics notes).
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
