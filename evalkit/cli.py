@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -31,6 +32,27 @@ def _floats(text: str) -> list[float]:
 
 def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _shard(text: str):
+    from .shards import Shard
+    try:
+        return Shard.parse(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_cluster_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--scheduler, --batch and --shard, shared by compress and metrics."""
+    from .executors import DEFAULT_BATCH, SCHEDULER_ENV
+    p.add_argument("--scheduler", help="run on a Dask cluster: its scheduler's address, e.g. "
+                                       f"tcp://HOST:8786 (default: ${SCHEDULER_ENV}, else this machine; "
+                                       "'local' for this machine)")
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"Dask: {unit}s per Dask task (default: {DEFAULT_BATCH})")
+    p.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                   help=f"do only the K-th of N shares of the {unit}s (job arrays: Slurm --array=1-N "
+                        "with K=$SLURM_ARRAY_TASK_ID); join the N outputs with 'evalkit merge'")
 
 
 def _metric_names(level: str | None = None) -> list[str]:
@@ -71,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learned codecs: auto (cuda when present), cpu, cuda, cuda:1 … (default: auto)")
     c.add_argument("--weights-dir", help="learned codecs: folder with checkpoints "
                                          "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
+    _add_cluster_options(c, "(image, codec) job")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     m = sub.add_parser(
@@ -82,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--metrics", type=_names, default=["psnr", "ms-ssim", "lpips"],
                    help=f"comma-separated: {', '.join(_metric_names())}, or combined:MODEL.json "
                         "from 'evalkit fit' (default: psnr,ms-ssim,lpips)")
-    m.add_argument("--out", help="output table, .csv or .parquet (default: metrics.csv beside the manifest)")
+    m.add_argument("--out", help="output table, .csv or .parquet (default: metrics.csv beside the "
+                                 "manifest; with --shard K/N, metrics-shard-K-of-N.csv)")
     m.add_argument("--weights-dir", help="folder with local network weights "
                                          "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
     m.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
@@ -93,7 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fid-patch-size", type=int, default=256,
                    help="side of the patches for patch FID/KID; 0 for whole images only (default: 256)")
     m.add_argument("--no-cache", action="store_true", help="recompute everything")
+    _add_cluster_options(m, "reference")
     m.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    mg = sub.add_parser(
+        "merge", help="join the outputs of shards (--shard K/N) into one run folder",
+        description="Join run folders of 'evalkit compress' (with their metrics.csv, if measured) "
+                    "and metrics tables of 'evalkit metrics --shard' into one run folder: files "
+                    "linked or copied, manifests and metrics tables joined, FID/KID computed "
+                    "from the joined features (never averaged over shards). Refuses incomplete, "
+                    "repeated or mismatched shards.")
+    mg.add_argument("runs", nargs="+", metavar="RUN",
+                    help="run folders and/or metrics tables (metrics-shard-K-of-N.csv)")
+    mg.add_argument("--out", required=True, help="the joined run folder")
 
     f = sub.add_parser(
         "fit", help="fit a combined metric to human 2AFC judgements (RANSAC over SVD least squares)",
@@ -271,6 +307,17 @@ def cmd_codecs(args) -> int:
     return 0
 
 
+@contextmanager
+def _executor(args, local_workers):
+    """The executor ``--scheduler`` asks for, closed when the command ends."""
+    from .executors import executor_for
+    executor = executor_for(args.scheduler, local_workers, args.batch)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
 def available_codecs() -> list[str]:
     """The primary codecs that can run on this machine (the shipped model when its file is there)."""
     from .codecs import FAMILIES, get_codec, zoo
@@ -287,9 +334,10 @@ def cmd_compress(args) -> int:
     if args.codecs is None:
         args.codecs = available_codecs()
     images = resolve_images(args.images, args.kodak_dir)
-    result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
-                      rtol=args.tolerance, workers=args.workers, progress=not args.quiet,
-                      device=args.device, weights_dir=args.weights_dir)
+    with _executor(args, args.workers) as executor:
+        result = compress(images, args.codecs, args.bpp, args.out, policy=args.policy,
+                          rtol=args.tolerance, progress=not args.quiet, device=args.device,
+                          weights_dir=args.weights_dir, executor=executor, shard=args.shard)
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
     if len(result.manifest):
@@ -305,24 +353,55 @@ def cmd_metrics(args) -> int:
     from pathlib import Path
 
     from .fit import add_combined_columns, split_metric_names
+    from .merge import features_path, record_path
     from .metrics import MetricEngine, read_pairs, write_table
     from .report.tables import metrics_summary
+    from .shards import plan_hash, write_record
 
     manifest = Path(args.manifest)
-    out = Path(args.out) if args.out else manifest.with_name("metrics.csv")
+    default = f"metrics-{args.shard.label}.csv" if args.shard else "metrics.csv"
+    out = Path(args.out) if args.out else manifest.with_name(default)
     sets_out = out.with_name(f"{out.stem}_sets{out.suffix}")
     names, models = split_metric_names(args.metrics)
     engine = MetricEngine(names, device=args.device, weights_dir=args.weights_dir,
                           precision=args.precision, batch_size=args.batch_size,
                           cache=not args.no_cache, patch_size=args.fid_patch_size or None)
-    result = engine.evaluate(read_pairs(manifest), root=manifest.parent, progress=not args.quiet)
+    table = read_pairs(manifest)
+    if args.shard:
+        references = list(dict.fromkeys(table["reference"]))
+        table = table[table["reference"].isin(args.shard.take(references))].reset_index(drop=True)
+        plan = plan_hash([references, list(engine.options.metrics), engine.patch_size, engine.precision])
+        write_record(record_path(out), "metrics", args.shard, plan, root=str(manifest.parent.resolve()))
+    with _executor(args, 1) as executor:
+        result = engine.evaluate(table, root=manifest.parent, progress=not args.quiet,
+                                 executor=executor,
+                                 sets=args.shard is None)
     pairs = add_combined_columns(result.pairs, models)
     write_table(pairs, out)
     print(metrics_summary(pairs).to_string())
     print(f"\n{len(pairs)} pairs → {out}")
+    if result.features is not None:
+        result.features.save(features_path(out))
     if result.sets is not None:
         write_table(result.sets, sets_out)
         print(f"\n{result.sets.round(4).to_string(index=False)}\n\nset-level metrics → {sets_out}")
+    elif result.features is not None:
+        print(f"FID/KID of shard {args.shard}: computed by 'evalkit merge' from the features of "
+              f"all shards ({features_path(out)})")
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from .merge import merge_runs
+
+    result = merge_runs(args.runs, args.out)
+    if result.manifest is not None:
+        print(f"{len(result.manifest)} manifest rows, {result.files} files → {args.out}/manifest.csv")
+    if result.pairs is not None:
+        print(f"{len(result.pairs)} measured pairs → {args.out}/metrics.csv")
+    if result.sets is not None:
+        print(f"\n{result.sets.round(4).to_string(index=False)}\n\n"
+              f"set-level metrics of the joined features → {args.out}/metrics_sets.csv")
     return 0
 
 
@@ -583,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     and exit status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
-                "fit": cmd_fit, "report": cmd_report, "demo": cmd_demo, "study": cmd_study,
+                "merge": cmd_merge, "fit": cmd_fit, "report": cmd_report, "demo": cmd_demo, "study": cmd_study,
                 "train": cmd_train}
     try:
         return commands[args.command](args)

@@ -1,11 +1,15 @@
 """``evalkit compress``: every image × codec × target bpp, from real bitstreams.
 
-Work is split into one job per (image, codec) — the targets of a job share their encodes — and
-spread over processes; a job whose every encode and reconstruction is cached finishes in this
-process first (starting the worker processes, each importing torch, costs seconds). Every
-probe's size is cached by content hash (image pixels, codec configuration and library version,
-setting) and every chosen bitstream is kept, so re-running re-encodes nothing and an interrupted
-run resumes where it stopped. The manifest is rewritten after each finished job.
+Work is split into one job per (image, codec) — the targets of a job share their encodes, so a
+job is the unit whose result does not depend on where it runs. A job whose every encode and
+reconstruction is cached finishes in this process first (starting worker processes, each
+importing torch, costs seconds); the rest go to an executor (:mod:`evalkit.executors`): this
+machine's processes, or a Dask cluster. A job names the reference PNG in the run folder rather
+than carrying its pixels, so a worker needs only the package and the run folder. Every probe's
+size is cached by content hash (image pixels, codec configuration and library version, setting)
+in the cache of the process that encodes, and every chosen bitstream is kept, so re-running
+re-encodes nothing and an interrupted run resumes where it stopped. The manifest is rewritten
+after each finished job. ``shard`` takes every N-th job for job arrays (:mod:`evalkit.shards`).
 """
 from __future__ import annotations
 
@@ -15,9 +19,8 @@ import os
 import re
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +31,13 @@ from .codecs import get_codec
 from .errors import InputError
 from .codecs.ratematch import CacheMiss, Probe, RateSearch
 from .datasets import ImageRef
-from .images import ImageReadError, save_png
+from .executors import Failure, LocalExecutor
+from .images import ImageReadError, load_image, save_png
 from .files import atomic_path, cache_dir, image_hash, text_hash, write_bytes, write_json
+from .shards import Shard, plan_hash, write_record
+
+#: The shard record of a sharded run, in its run folder.
+SHARD_RECORD = "shard.json"
 
 MANIFEST_COLUMNS = [
     "image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting", "reconstruction",
@@ -40,15 +48,14 @@ MANIFEST_COLUMNS = [
 @dataclass(frozen=True)
 class Job:
     image: str
-    pixels: np.ndarray
-    image_sha: str
+    reference: Path          # the original as a PNG in the run folder (RGB, 8 bit)
+    image_sha: str           # content hash of its pixels, checked when the job loads it
     source: str
     codec: str
     targets: tuple[float, ...]
     policy: str
     rtol: float
     out_dir: Path
-    cache: Path
     previous: dict = field(default_factory=dict)   # target → manifest row of an earlier run
     device: str = "auto"                           # for learned codecs
     weights_dir: str | None = None                 # for learned codecs
@@ -59,7 +66,6 @@ class JobResult:
     job: Job
     rows: list[dict]
     fresh_encodes: int = 0
-    error: str | None = None
 
 
 @dataclass
@@ -83,29 +89,35 @@ def _relative(path: Path, root: Path) -> str:
     return os.path.relpath(path, root)
 
 
+@lru_cache(maxsize=2)
+def _reference_pixels(path: Path, sha: str) -> np.ndarray:
+    """The pixels of a job's reference, kept for the next job of the same image in this process."""
+    pixels = load_image(path)
+    if image_hash(pixels) != sha:
+        raise RuntimeError(f"{path} changed while the run was going on (its pixels no longer hash to {sha})")
+    return pixels
+
+
 def run_job(job: Job, cache_only: bool = False) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions. With
     ``cache_only``, raise :class:`CacheMiss` where an encode or a decode would be needed."""
-    try:
-        codec = get_codec(job.codec, job.device, job.weights_dir)
-        codec_dir = job.cache / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
-        probes_file = codec_dir / "probes.json"
-        known = {}
-        if probes_file.is_file():
-            known = {float(s): Probe(float(s), n, t)
-                     for s, (n, t) in json.loads(probes_file.read_text()).items()}
-        search = RateSearch(codec, job.pixels, known, cache_only=cache_only)
-        search.on_probe = lambda _: write_json(
-            probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()})
-        rows = [_match_one(job, codec, search, target, codec_dir) for target in job.targets]
-        return JobResult(job, rows, search.fresh_encodes)
-    except CacheMiss:
-        raise
-    except Exception as exc:  # one failing codec or image must not stop the others
-        return JobResult(job, [], 0, f"{job.image} × {job.codec}: {type(exc).__name__}: {exc}")
+    pixels = _reference_pixels(job.reference, job.image_sha)
+    codec = get_codec(job.codec, job.device, job.weights_dir)
+    codec_dir = cache_dir() / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
+    probes_file = codec_dir / "probes.json"
+    known = {}
+    if probes_file.is_file():
+        known = {float(s): Probe(float(s), n, t)
+                 for s, (n, t) in json.loads(probes_file.read_text()).items()}
+    search = RateSearch(codec, pixels, known, cache_only=cache_only)
+    search.on_probe = lambda _: write_json(
+        probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()})
+    rows = [_match_one(job, codec, search, pixels, target, codec_dir) for target in job.targets]
+    return JobResult(job, rows, search.fresh_encodes)
 
 
-def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Path) -> dict:
+def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: float,
+               codec_dir: Path) -> dict:
     m = search.match(target, job.policy, job.rtol)
     cached = codec_dir / f"{m.setting!r}.{codec.extension}"
     data = cached.read_bytes() if cached.is_file() else search.bitstream(m.setting)
@@ -132,10 +144,10 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
         start = time.perf_counter()
         decoded = codec.decode(bitstream.read_bytes())   # always through the bytes on disk
         decode_s = time.perf_counter() - start
-        if decoded.shape != job.pixels.shape:
-            raise RuntimeError(f"{codec.name} decoded {decoded.shape}, original is {job.pixels.shape}")
+        if decoded.shape != pixels.shape:
+            raise RuntimeError(f"{codec.name} decoded {decoded.shape}, original is {pixels.shape}")
         save_png(decoded, recon)
-    h, w = job.pixels.shape[:2]
+    h, w = pixels.shape[:2]
     return {
         "image": job.image, "reference": _relative(job.out_dir / "references" / f"{job.image}.png",
                                                    job.out_dir),
@@ -150,14 +162,17 @@ def _match_one(job: Job, codec, search: RateSearch, target: float, codec_dir: Pa
 
 def compress(images: list[ImageRef], codecs: list[str], targets: list[float], out_dir: str | Path,
              policy: str = "closest", rtol: float = 0.01, workers: int | None = None,
-             progress: bool = True, device: str = "auto",
-             weights_dir: str | None = None) -> CompressResult:
+             progress: bool = True, device: str = "auto", weights_dir: str | None = None,
+             executor=None, shard: Shard | None = None) -> CompressResult:
     """Reconstruct ``images`` with each codec at each target bpp; write ``out_dir/manifest.csv``.
 
     Unknown or unavailable codecs (for learned ones: checkpoints that cannot be found or
     fetched) and non-positive targets raise before any work starts; an unreadable image or a
-    failing codec is reported in ``errors`` and the rest still runs. ``device`` (auto, cpu,
-    cuda) and ``weights_dir`` concern learned codecs.
+    failing job (on any worker: a codec missing there, say) is reported in ``errors`` and the
+    rest still runs. ``device`` (auto, cpu, cuda) and ``weights_dir`` concern learned codecs.
+    ``executor`` runs the jobs (default: :class:`~evalkit.executors.LocalExecutor` with
+    ``workers`` processes); ``shard`` keeps every N-th (image, codec) job and writes the shard
+    record ``shard.json`` that ``evalkit merge`` reads.
     """
     for t in targets:
         if not (t > 0 and math.isfinite(t)):
@@ -167,8 +182,15 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
     out_dir = Path(out_dir).resolve()
     manifest_path = out_dir / "manifest.csv"
     previous = _previous_rows(manifest_path, policy)
+    planned = [(ref, codec) for ref in images for codec in codecs]
+    if shard is not None:
+        plan = plan_hash([[[r.name, r.source, c] for r, c in planned], targets, policy, rtol])
+        planned = shard.take(planned)
+        write_record(out_dir / SHARD_RECORD, "compress", shard, plan)
+    else:   # the whole plan: this folder is no longer a shard
+        (out_dir / SHARD_RECORD).unlink(missing_ok=True)
     errors, notes, jobs = [], [], []
-    for ref in images:
+    for ref in dict.fromkeys(ref for ref, _ in planned):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -180,47 +202,38 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         reference = out_dir / "references" / f"{ref.name}.png"
         sha = image_hash(pixels)
         save_png(pixels, reference)
-        for codec in codecs:
-            jobs.append(Job(ref.name, pixels, sha, ref.source, codec, tuple(targets), policy, rtol,
-                            out_dir, cache_dir(), {t: previous.get((ref.name, codec, t), {})
-                                                   for t in targets}, device, weights_dir))
+        for codec in (c for r, c in planned if r is ref):
+            jobs.append(Job(ref.name, reference, sha, ref.source, codec, tuple(targets), policy, rtol,
+                            out_dir, {t: previous.get((ref.name, codec, t), {}) for t in targets},
+                            device, weights_dir))
+    executor = executor or LocalExecutor(workers)
     rows, fresh = [], 0
-    workers = max(1, min(workers or len(os.sched_getaffinity(0)), len(jobs) or 1))
     bar = tqdm(total=len(jobs), desc="compress", unit="job", disable=not progress)
-    for result in _run_all(jobs, workers):
+    for job, outcome in _cached_first(jobs, executor):
         bar.update()
-        fresh += result.fresh_encodes
-        if result.error:
-            errors.append(result.error)
-            bar.write(f"error: {result.error}")
-        rows.extend(result.rows)
-        _write_manifest(rows, manifest_path)
+        if isinstance(outcome, Failure):
+            errors.append(f"{job.image} × {job.codec}: {outcome}")
+            bar.write(f"error: {errors[-1]}")
+            continue
+        fresh += outcome.fresh_encodes
+        rows.extend(outcome.rows)
+        write_manifest(rows, manifest_path)
     bar.close()
-    return CompressResult(_write_manifest(rows, manifest_path), errors, notes, fresh)
+    return CompressResult(write_manifest(rows, manifest_path), errors, notes, fresh)
 
 
-def _run_all(jobs: list[Job], workers: int):
-    """Results of ``jobs``: the cached ones from this process, then the rest from ``workers``."""
+def _cached_first(jobs: list[Job], executor):
+    """(job, outcome) for every job: those answered from the cache in this process first, then
+    the rest from ``executor``. A job that cannot run from the cache for any reason (an encode
+    or decode needed, a codec missing here) goes to the executor, which reports its failure."""
     todo = []
     for job in jobs:
         try:
-            yield run_job(job, cache_only=True)
-        except CacheMiss:
+            yield job, run_job(job, cache_only=True)
+        except Exception:
             todo.append(job)
-    jobs = todo
-    if not jobs:
-        return
-    if workers == 1:
-        yield from map(run_job, jobs)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    for i, outcome in executor.run(run_job, todo):
+        yield todo[i], outcome
 
 
 def _previous_rows(manifest_path: Path, policy: str) -> dict:
@@ -234,7 +247,8 @@ def _previous_rows(manifest_path: Path, policy: str) -> dict:
     return {(r["image"], r["codec"], float(r["target_bpp"])): r for r in old.to_dict("records")}
 
 
-def _write_manifest(rows: list[dict], path: Path) -> pd.DataFrame:
+def write_manifest(rows: list[dict], path: Path) -> pd.DataFrame:
+    """The manifest of ``rows``, sorted by image, codec and target, written atomically."""
     frame = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     frame = frame.sort_values(["image", "codec", "target_bpp"], kind="stable").reset_index(drop=True)
     with atomic_path(path) as tmp:

@@ -66,7 +66,7 @@ def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
 def test_a_cached_rerun_decodes_nothing_and_starts_no_worker(image_folder, tmp_path, monkeypatch):
     """Everything cached: the rerun finishes in this process (a worker pool costs seconds) and
     rewrites no reconstruction (real-valued settings read back from the manifest exactly)."""
-    import evalkit.compress as module
+    import evalkit.executors as module
 
     out, codecs, targets = tmp_path / "run", ["jpeg", "webp", "jpegxl", "hevc-bpg"], [0.3, 0.5, 1.0]
     first = compress(resolve_images(str(image_folder)), codecs, targets, out, workers=2, progress=False)

@@ -315,3 +315,23 @@ def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, w
     off_diagonal = lambda k: (k.sum() - np.trace(k)) / (n * (n - 1))
     expected_kid = off_diagonal(kernel(a, a)) + off_diagonal(kernel(b, b)) - 2 * kernel(a, b).mean()
     assert row.kid_patch == pytest.approx(expected_kid, rel=1e-6)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batched_and_on_each_device_within_the_registry_tolerance(device, run, weights):
+    """What a GPU worker computes — batches of 8, on CUDA when there is one — equals the CPU's
+    one image at a time within each metric's ``rtol`` (on this CPU: the batching alone)."""
+    table = read_pairs(run / "manifest.csv")
+    table = table[table.codec == "jpeg"]               # 2 images × 2 rates; FID on whole images
+    names = ["psnr", "psnr-y", "ms-ssim", "lpips", "fid", "kid"]
+    one, batched = (MetricEngine(names, weights_dir=weights, device=d, batch_size=n, cache=False,
+                                 patch_size=None) for d, n in (("cpu", 1), (device, 8)))
+    a, b = (e.evaluate(table, root=run, progress=False) for e in (one, batched))
+    for name in names:
+        m = METRICS[name]
+        for column in m.columns[:1]:
+            frame_a, frame_b = (a.pairs, b.pairs) if m.level == "pair" else (a.sets, b.sets)
+            np.testing.assert_allclose(frame_b[column], frame_a[column], rtol=m.rtol, err_msg=column)

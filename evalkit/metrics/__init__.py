@@ -16,12 +16,13 @@ evaluates a whole manifest::
 """
 from ..weights import WeightsError
 from .base import PairMetric, to_tensor
-from .engine import MetricEngine, MetricsResult, read_pairs, read_table, write_table
+from .engine import MetricEngine, MetricsResult, read_pairs, read_table, set_metrics, write_table
+from .features import Features
 from .fid import frechet_distance, kernel_inception_distance, patches
 from .psnr import psnr, psnr_y
 from .registry import METRICS, PAIR_METRICS, SET_METRICS, Metric, metric, pair_metric
 
-__all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Metric", "MetricEngine", "MetricsResult",
+__all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Features", "Metric", "MetricEngine", "MetricsResult",
            "PairMetric", "WeightsError", "frechet_distance", "kernel_inception_distance", "metric",
-           "pair_metric", "patches", "psnr", "psnr_y", "read_pairs", "read_table", "to_tensor",
-           "write_table"]
+           "pair_metric", "patches", "psnr", "psnr_y", "read_pairs", "read_table", "set_metrics",
+           "to_tensor", "write_table"]

@@ -4,13 +4,21 @@ Fast by design: each image file is decoded once; each reference's MS-SSIM pyrami
 features and Inception features are computed once and reused for all its reconstructions,
 which are scored in batches; values and features are cached by content hash, so a re-run only
 computes what changed; the networks run on CUDA when present. FID and KID are set-level: one row
-per (codec, target_bpp) group, comparing the group's reconstructions with their references.
+per (codec, target_bpp) group, comparing the group's reconstructions with their references
+(:func:`set_metrics`, also what ``evalkit merge`` computes from the features of shards).
+
+The work unit is one reference with what is still missing for it (:class:`Unit`: the values of
+its reconstructions not in the cache, the features not in the cache). Units run in this process,
+or on an executor (:mod:`evalkit.executors`, e.g. a Dask cluster) whose workers build the same
+engine from :class:`EngineOptions` once per process, with no cache of their own; what they
+return goes into this process's cache as it arrives, so an interrupted run redoes nothing that
+had come back.
 """
 from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +27,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import InputError
+from ..executors import Failure, LocalExecutor
 from ..images import load_image
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
+from .features import Features
 from .fid import frechet_distance, kernel_inception_distance, load_inception, patches
 from .registry import METRICS, metric, pair_metric
 
@@ -33,14 +43,59 @@ PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 class MetricsResult:
     pairs: pd.DataFrame          # the input rows plus one column per pair metric
     sets: pd.DataFrame | None    # FID / KID per group, with sample counts (None if not asked)
+    features: Features | None = None   # the Inception features behind ``sets``
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What a worker needs to build the same engine (:meth:`MetricEngine.from_options`)."""
+
+    metrics: tuple[str, ...]
+    device: str | None
+    weights_dir: str | None
+    precision: str
+    batch_size: int | None
+    patch_size: int | None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One reference and what is still to compute for it: the reconstructions each pair metric
+    lacks, and the images (the reference among them) whose features each mode lacks."""
+
+    options: EngineOptions
+    reference: str
+    pairs: dict[str, tuple[str, ...]]                      # metric → reconstruction paths
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)   # mode → image paths
+    sha: dict[str, str] = field(default_factory=dict)      # path → content hash
+
+
+@dataclass
+class UnitResult:
+    values: dict[str, dict[str, float]]                    # metric → reconstruction hash → value
+    features: dict[tuple[str, str], np.ndarray]            # (mode, hash) → features
+
+
+#: One engine per worker process and options: its networks are loaded once.
+_WORKER_ENGINES: dict[EngineOptions, "MetricEngine"] = {}
+
+
+def compute_unit(unit: Unit) -> UnitResult:
+    """A unit on a worker, with the engine its options describe (built once per process)."""
+    if unit.options not in _WORKER_ENGINES:
+        _WORKER_ENGINES[unit.options] = MetricEngine.from_options(unit.options, cache=False)
+    return _WORKER_ENGINES[unit.options].compute(unit)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV or Parquet table (by extension)."""
+    """A CSV or Parquet table (by extension). CSV numbers are parsed exactly as written
+    (``float_precision="round_trip"``; pandas' fast parser can be off in the last bit)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such table")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, keep_default_na=False, float_precision="round_trip")
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
@@ -77,7 +132,17 @@ class MetricEngine:
         self.metrics = [metric(name).name for name in dict.fromkeys(metrics)]
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        self.options = EngineOptions(tuple(self.metrics), device,
+                                     None if weights_dir is None else str(weights_dir),
+                                     precision, batch_size, patch_size)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and precision == "fp32":
+            # fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 (a 10-bit mantissa,
+            # relative rounding ~5e-4) on Ampere and later by default, far coarser than the
+            # registry's tolerances ("TensorFloat-32 (TF32) on Ampere (and later) devices",
+            # PyTorch's CUDA semantics notes).
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
         # in cache), so that is the default there.
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
@@ -86,6 +151,11 @@ class MetricEngine:
         self.cache = MetricCache(enabled=cache)
         self._pair: dict[str, PairMetric] = {}
         self._inception = None
+
+    @classmethod
+    def from_options(cls, options: EngineOptions, cache: bool = True) -> "MetricEngine":
+        return cls(list(options.metrics), **{k: v for k, v in asdict(options).items() if k != "metrics"},
+                   cache=cache)
 
     # ----------------------------------------------------------------- networks
     def _autocast(self, network: bool = True):
@@ -102,22 +172,30 @@ class MetricEngine:
         m = self.pair_metric(name)
         return f"{m.version}-{self.precision}" if m.uses_network else m.version
 
-    @torch.inference_mode()
+    def _feature_key(self, mode: str) -> str:
+        return f"inception-pool3-{mode}{self.patch_size if mode == 'patch' else ''}-{self.precision}"
+
     def inception_features(self, hashes: list[str], load, mode: str) -> list[np.ndarray]:
         """pool3 features of whole images (``mode="image"``: 1×2048 each) or of their patches
         (``mode="patch"``: P×2048 each), from the cache, or computed with ``load(i)`` giving the
         i-th image, same-sized inputs batched together."""
-        key = f"inception-pool3-{mode}{self.patch_size if mode == 'patch' else ''}-{self.precision}"
+        key = self._feature_key(mode)
         out = [self.cache.features(key, h) for h in hashes]
         todo = [i for i, f in enumerate(out) if f is None]
-        if todo and self._inception is None:
+        for i, f in zip(todo, self._compute_features([load(i) for i in todo], mode)):
+            out[i] = f
+            self.cache.put_features(key, hashes[i], f)
+        return out
+
+    @torch.inference_mode()
+    def _compute_features(self, images: list[np.ndarray], mode: str) -> list[np.ndarray]:
+        if images and self._inception is None:
             self._inception = load_inception(self.weights_dir, self.device)
-        inputs = {}
-        for i in todo:
-            x = to_tensor(load(i))
-            inputs[i] = patches(x[0], self.patch_size) if mode == "patch" else x
-        for shape in dict.fromkeys(x.shape[1:] for x in inputs.values()):
-            group = [i for i in todo if inputs[i].shape[1:] == shape]
+        inputs = [to_tensor(x) for x in images]
+        inputs = [patches(x[0], self.patch_size) if mode == "patch" else x for x in inputs]
+        out: list[np.ndarray | None] = [None] * len(inputs)
+        for shape in dict.fromkeys(x.shape[1:] for x in inputs):
+            group = [i for i, x in enumerate(inputs) if x.shape[1:] == shape]
             stacked = torch.cat([inputs[i] for i in group])
             chunks = []
             for start in range(0, len(stacked), self.batch_size):
@@ -127,7 +205,6 @@ class MetricEngine:
             features = np.concatenate(chunks) if chunks else np.zeros((0, 2048), np.float32)
             for i, part in zip(group, np.split(features, np.cumsum([len(inputs[i]) for i in group])[:-1])):
                 out[i] = part
-                self.cache.put_features(key, hashes[i], part)
         return out
 
     def _feature_modes(self) -> tuple[str, ...]:
@@ -135,9 +212,20 @@ class MetricEngine:
         return ("image", "patch") if self.patch_size else ("image",)
 
     # ------------------------------------------------------------------- engine
-    def evaluate(self, table: pd.DataFrame, root: str | Path = ".", progress: bool = True) -> MetricsResult:
+    def evaluate(self, table: pd.DataFrame, root: str | Path = ".", progress: bool = True,
+                 executor=None, sets: bool = True) -> MetricsResult:
         """Add a column per pair metric to ``table`` (paths relative to ``root`` or absolute)
-        and, if FID/KID were asked for, compute them per (codec, target_bpp) group."""
+        and, if FID/KID were asked for, compute them per (codec, target_bpp) group (unless
+        ``sets`` is false: a shard's part, whose FID comes from the merged features).
+
+        ``executor`` runs the per-reference units (default, or a one-process
+        :class:`~evalkit.executors.LocalExecutor`: this process, with this engine's networks;
+        otherwise each worker process builds its own engine once). In this process an error
+        is raised where it happens; a unit that fails on a worker does not stop the others, and
+        after the last the failures are raised together — an :class:`InputError` when each
+        was one (a missing file or weights on that worker) — and a re-run computes only what
+        they lacked.
+        """
         root = Path(root)
         refs = [str(root / p) for p in table["reference"]]
         recs = [str(root / p) for p in table["reconstruction"]]
@@ -154,22 +242,69 @@ class MetricEngine:
             by_ref.setdefault(ref, [])
             if rec not in by_ref[ref]:
                 by_ref[ref].append(rec)
-        for ref, ref_recs in tqdm(by_ref.items(), desc="metrics", unit="reference", disable=not progress):
-            self._score_reference(ref, ref_recs, sha, pair_metrics, values, features if want_sets else None)
+        units = [u for u in (self._unit(ref, ref_recs, sha, pair_metrics, values, features, want_sets)
+                             for ref, ref_recs in by_ref.items()) if u is not None]
+        here = executor is None or isinstance(executor, LocalExecutor) and executor.workers == 1
+        outcomes = (((i, self.compute(u)) for i, u in enumerate(units)) if here else
+                    executor.run(compute_unit, units))
+        failures = []
+        for i, outcome in tqdm(outcomes, total=len(units), desc="metrics", unit="reference",
+                               disable=not progress or not units):
+            if isinstance(outcome, Failure):
+                failures.append((units[i].reference, outcome))
+                continue
+            ref_sha = sha[units[i].reference]
+            for m, fresh in outcome.values.items():
+                self.cache.put_values(self.version(m), ref_sha, fresh)
+                values[m].update({(ref_sha, k): v for k, v in fresh.items()})
+            for (mode, h), f in outcome.features.items():
+                self.cache.put_features(self._feature_key(mode), h, f)
+                features[(mode, h)] = f
+        if failures:
+            _raise(failures, len(units))
         out = table.copy()
         for m in pair_metrics:
             out[METRICS[m].column] = [values[m][(sha[r], sha[c])] for r, c in zip(refs, recs)]
-        sets = self._set_metrics(table, refs, recs, sha, features) if want_sets else None
-        return MetricsResult(out, sets)
+        if not want_sets:
+            return MetricsResult(out, None)
+        found = Features({p: sha[r] for p, r in zip(table["reference"], refs)}
+                         | {p: sha[c] for p, c in zip(table["reconstruction"], recs)}, features,
+                         tuple(m for m in self.metrics if METRICS[m].level == "set"))
+        return MetricsResult(out, set_metrics(table, found) if sets else None, found)
 
-    def _score_reference(self, ref, recs, sha, pair_metrics, values, features):
-        missing = {}
+    def _unit(self, ref, recs, sha, pair_metrics, values, features, want_sets) -> Unit | None:
+        """What ``ref`` still needs, after the cache; None when nothing. Features found in the
+        cache go straight into ``features``, and features asked of an earlier unit are not
+        asked again."""
+        todo = {}
         for m in pair_metrics:
             stored = self.cache.values(self.version(m), sha[ref])
             for rec in recs:
                 if sha[rec] in stored:
                     values[m][(sha[ref], sha[rec])] = stored[sha[rec]]
-            missing[m] = [rec for rec in recs if sha[rec] not in stored]
+            missing = tuple(rec for rec in recs if sha[rec] not in stored)
+            if missing:
+                todo[m] = missing
+        wanted = {}
+        for mode in self._feature_modes() if want_sets else ():
+            paths = []
+            for p in dict.fromkeys([ref, *recs]):
+                if (mode, sha[p]) in features:
+                    continue
+                cached = self.cache.features(self._feature_key(mode), sha[p])
+                features[(mode, sha[p])] = cached    # None: asked of this unit
+                if cached is None:
+                    paths.append(p)
+            if paths:
+                wanted[mode] = tuple(paths)
+        if not todo and not wanted:
+            return None
+        involved = {ref, *recs}
+        return Unit(self.options, ref, todo, wanted, {p: sha[p] for p in involved})
+
+    def compute(self, unit: Unit) -> UnitResult:
+        """Everything a unit asks for, without the cache: each image decoded once, the
+        reference prepared once per metric and its reconstructions scored in batches."""
         decoded: dict[str, np.ndarray] = {}
 
         def image(path):
@@ -177,9 +312,8 @@ class MetricEngine:
                 decoded[path] = load_image(path)
             return decoded[path]
 
-        for m, todo in missing.items():
-            if not todo:
-                continue
+        ref, values = unit.reference, {}
+        for m, todo in unit.pairs.items():
             reference = image(ref)
             for rec in todo:
                 if image(rec).shape != reference.shape:
@@ -189,15 +323,12 @@ class MetricEngine:
             bad = [r for r, v in zip(todo, computed) if math.isnan(v)]
             if bad:
                 raise ValueError(f"{m} is NaN for {bad[0]} against {ref}")
-            fresh = {sha[r]: float(v) for r, v in zip(todo, computed)}
-            self.cache.put_values(self.version(m), sha[ref], fresh)
-            values[m].update({(sha[ref], k): v for k, v in fresh.items()})
-        if features is not None:
-            for mode in self._feature_modes():
-                paths = [p for p in [ref, *recs] if (mode, sha[p]) not in features]
-                hashes = [sha[p] for p in paths]
-                for h, f in zip(hashes, self.inception_features(hashes, lambda i: image(paths[i]), mode)):
-                    features[(mode, h)] = f
+            values[m] = {unit.sha[r]: float(v) for r, v in zip(todo, computed)}
+        features = {}
+        for mode, paths in unit.features.items():
+            for p, f in zip(paths, self._compute_features([image(p) for p in paths], mode)):
+                features[(mode, unit.sha[p])] = f
+        return UnitResult(values, features)
 
     @torch.inference_mode()
     def _pair_metric(self, name: str, reference: np.ndarray, reconstructions: list[np.ndarray]) -> list[float]:
@@ -212,28 +343,44 @@ class MetricEngine:
                 out.extend(metric.score(prepared, batch.to(self.device)).double().tolist())
         return out
 
-    def _set_metrics(self, table, refs, recs, sha, features) -> pd.DataFrame:
-        groups = [c for c in GROUP_COLUMNS if c in table.columns]
-        keys = (table[groups].itertuples(index=False, name=None) if groups
-                else [("all",)] * len(table))
-        members: dict[tuple, list[int]] = {}
-        for i, key in enumerate(keys):
-            members.setdefault(key, []).append(i)
-        rows = []
-        for key, idx in members.items():
-            ref_set = list(dict.fromkeys(sha[refs[i]] for i in idx))
-            rec_set = list(dict.fromkeys(sha[recs[i]] for i in idx))
-            row = dict(zip(groups or ["group"], key))
-            for mode in self._feature_modes():
-                suffix = "_patch" if mode == "patch" else ""
-                a = np.concatenate([features[(mode, h)] for h in ref_set])
-                b = np.concatenate([features[(mode, h)] for h in rec_set])
-                row[f"n_samples{suffix}"] = len(b)
-                if "fid" in self.metrics:
-                    row[f"fid{suffix}"] = frechet_distance(a, b) if min(len(a), len(b)) >= 2 else math.nan
-                if "kid" in self.metrics:
-                    row[f"kid{suffix}"] = (kernel_inception_distance(a, b)
-                                           if min(len(a), len(b)) >= 2 else math.nan)
-            rows.append(row)
-        return pd.DataFrame(rows)
 
+def _raise(failures: list[tuple[str, Failure]], total: int):
+    lines = "\n".join(f"  {ref}: {f}" for ref, f in failures)
+    message = (f"{len(failures)} of {total} references could not be measured (the others are "
+               f"cached; a re-run computes only these):\n{lines}")
+    if all(f.input_error for _, f in failures):
+        raise InputError(message)
+    raise RuntimeError(f"{message}\n\nfirst traceback:\n{failures[0][1].traceback}")
+
+
+def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
+    """FID / KID (those ``features`` were asked for) per (codec, target_bpp) group of ``table``,
+    on whole images and on patches when there are patch features, each with its sample count:
+    the group's distinct reconstructions (by content) against their distinct references.
+    ``features`` maps the table's paths to content hashes and those to features."""
+    metrics, modes = features.metrics, features.modes
+    groups = [c for c in GROUP_COLUMNS if c in table.columns]
+    keys = (table[groups].itertuples(index=False, name=None) if groups
+            else [("all",)] * len(table))
+    members: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        members.setdefault(key, []).append(i)
+    refs = [features.sha[p] for p in table["reference"]]
+    recs = [features.sha[p] for p in table["reconstruction"]]
+    rows = []
+    for key, idx in members.items():
+        ref_set = list(dict.fromkeys(refs[i] for i in idx))
+        rec_set = list(dict.fromkeys(recs[i] for i in idx))
+        row = dict(zip(groups or ["group"], key))
+        for mode in modes:
+            suffix = "_patch" if mode == "patch" else ""
+            a = np.concatenate([features.arrays[(mode, h)] for h in ref_set])
+            b = np.concatenate([features.arrays[(mode, h)] for h in rec_set])
+            row[f"n_samples{suffix}"] = len(b)
+            if "fid" in metrics:
+                row[f"fid{suffix}"] = frechet_distance(a, b) if min(len(a), len(b)) >= 2 else math.nan
+            if "kid" in metrics:
+                row[f"kid{suffix}"] = (kernel_inception_distance(a, b)
+                                       if min(len(a), len(b)) >= 2 else math.nan)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -31,6 +31,7 @@ class Metric:
     differentiable: bool
     reference: str               # the implementation its test compares it with
     build: Callable[..., PairMetric] | None = None   # pair metrics: build(weights_dir) → torch form
+    rtol: float = 1e-5           # relative agreement across devices, batch sizes, thread counts
 
     @property
     def column(self) -> str:
@@ -39,10 +40,11 @@ class Metric:
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("psnr", ("psnr",), True, "pair", True,
-           "skimage.metrics.peak_signal_noise_ratio(data_range=255)", lambda weights_dir: PSNR()),
+           "skimage.metrics.peak_signal_noise_ratio(data_range=255)", lambda weights_dir: PSNR(),
+           rtol=1e-12),
     Metric("psnr-y", ("psnr_y",), True, "pair", True,
            "skimage.color.rgb2ycbcr luma, then peak_signal_noise_ratio(data_range=255)",
-           lambda weights_dir: PSNRY()),
+           lambda weights_dir: PSNRY(), rtol=1e-12),
     Metric("ms-ssim", ("ms_ssim",), True, "pair", True, "pytorch_msssim.ms_ssim(data_range=255)",
            lambda weights_dir: MSSSIM()),
     Metric("lpips", ("lpips",), False, "pair", True, "lpips.LPIPS(net='alex', version='0.1')",
@@ -52,9 +54,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("lpips-squeeze", ("lpips_squeeze",), False, "pair", True,
            "lpips.LPIPS(net='squeeze', version='0.1')", partial(LPIPS, "squeeze")),
     Metric("fid", ("fid", "fid_patch"), False, "set", False,
-           "pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 features"),
+           "pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 features",
+           rtol=1e-4),
     Metric("kid", ("kid", "kid_patch"), False, "set", False,
-           "unbiased MMD² with the kernel (x·y/d + 1)³ (Bińkowski et al. 2018), computed directly"),
+           "unbiased MMD² with the kernel (x·y/d + 1)³ (Bińkowski et al. 2018), computed directly",
+           rtol=1e-3),
 )}
 
 PAIR_METRICS = [name for name, m in METRICS.items() if m.level == "pair"]
