@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import asdict
 
 import pandas as pd
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
@@ -90,7 +91,7 @@ def overview():
     per_pair, per_assignment = analysis.progress(study["engine"], _wanted(study))
     quality = analysis.rater_quality(study["engine"])
     progress = study["planner"].progress() if study["planner"] is not None else None
-    gaps = pd.DataFrame([vars(g) for g in progress.gaps]).rename(columns={"width": "ci95_width"}) if progress else None
+    gaps = pd.DataFrame(map(asdict, progress.gaps)).rename(columns={"width": "ci95_width"}) if progress else None
     return render_template("admin.html", config=study["config"], progress=progress,
                            gaps=gaps.to_html(index=False, classes="table", float_format="%.2f") if progress else "",
                            releasable=per_assignment.loc[per_assignment["state"] == "in progress", "assignment"],

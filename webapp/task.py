@@ -115,7 +115,7 @@ def _token(data: dict) -> str:
 def page():
     """The task page; once an active study is complete, a page that says so instead."""
     study = _study()
-    complete = study["planner"].complete() if study["planner"] is not None else None
+    complete = study["planner"].notice() if study["planner"] is not None else None
     return render_template("task.html", config=study["config"], complete=complete,
                            preview=request.args.get("assignmentId") == PREVIEW)
 

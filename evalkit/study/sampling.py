@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .active import Candidate, Gap, Judgement, PairGraph, precision
@@ -93,13 +93,15 @@ class ActiveSampler:
         """The study's judgements and gap intervals, and whether ``stop_when`` is met."""
         judgements = self.judgements(responses)
         gaps = precision(self.graph, judgements)
-        rule, complete = self.config.stop_when, None
+        progress = Progress(len(judgements), gaps, None)
+        rule = self.config.stop_when
         if "judgements" in rule and len(judgements) >= rule["judgements"]:
-            complete = f"{len(judgements)} judgements collected (budget {rule['judgements']})"
-        elif "gap_ci_jod" in rule and gaps and max(g.width for g in gaps) < rule["gap_ci_jod"]:
-            complete = (f"every gap between neighbouring codecs is known to ±{max(g.width for g in gaps) / 2:.2f} "
-                        f"JOD (95 %; target width {rule['gap_ci_jod']:g} JOD)")
-        return Progress(len(judgements), gaps, complete)
+            return replace(progress, complete=f"{len(judgements)} judgements collected (budget {rule['judgements']})")
+        if "gap_ci_jod" in rule and gaps and progress.widest < rule["gap_ci_jod"]:
+            return replace(progress, complete=f"every gap between neighbouring codecs is known to "
+                                              f"±{progress.widest / 2:.2f} JOD (95 %; target width "
+                                              f"{rule['gap_ci_jod']:g} JOD)")
+        return progress
 
 
 def database_state(engine) -> StudyState:
@@ -129,6 +131,7 @@ class LivePlanner:
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
+        self._noticed = (None, None)               # (what the responses were, progress) for the page
 
     def progress(self) -> Progress:
         from .analysis import responses
@@ -136,6 +139,23 @@ class LivePlanner:
 
     def complete(self) -> str | None:
         return self.progress().complete
+
+    def notice(self) -> str | None:
+        """:meth:`complete` for the task page, which every rater loads: worked out again only
+        when a response was stored or a lease expired since the last time (two counts), not by
+        reading and screening every response at each page load."""
+        from .database import Assignment, Response
+
+        with Session(self.engine) as s:
+            now = s.execute(select(func.count(Response.id), func.max(Response.id))).one()
+            expired = s.scalar(select(func.count()).select_from(Assignment).where(
+                Assignment.finished_at.is_(None), Assignment.lease > 0, Assignment.expires_s <= time.time()))
+        key = (*now, expired)
+        seen, progress = self._noticed
+        if key != seen:
+            progress = self.progress()
+            self._noticed = (key, progress)
+        return progress.complete
 
     def plan(self, number: int) -> list[PlannedTrial]:
         rng = np.random.default_rng([self.sampler.config.seed, number])
