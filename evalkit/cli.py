@@ -196,6 +196,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "metric and add the study sections to the report")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    lp = sub.add_parser(
+        "loop", help="study → fitted metric → codec trained on it → second study, in one command",
+        description="Run the closed loop an experiment file describes (see studies/loop-demo/"
+                    "experiment.toml): a study of existing codecs, a combined metric fitted on its "
+                    "screened judgements, a codec fine-tuned on that metric beside an MSE "
+                    "baseline, a second study of the two, and a report answering whether people "
+                    "prefer the metric-trained codec. Each stage is cached in OUT/loop.json; run "
+                    "the command again to resume. With real raters (no [crowd] table) it stops "
+                    "(exit status 3) where a study needs them.")
+    lp.add_argument("experiment", help="EXPERIMENT.toml")
+    lp.add_argument("--continue", dest="resume", action="store_true",
+                    help="go on with the answers the study has now (real raters)")
+    lp.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: auto)")
+    lp.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
+    lp.add_argument("--weights-dir", help="LPIPS weights, for metrics that need them "
+                                          "(default: $EVALKIT_WEIGHTS_DIR)")
+    lp.add_argument("--quiet", action="store_true", help="no progress bars")
+
     t = sub.add_parser(
         "train", help="train a learned codec from a recipe in codecs/",
         description="Train the codec a recipe (codecs/<name>.toml, [train] table) describes on "
@@ -423,28 +441,43 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_loop(args) -> int:
+    from .loop import WaitingForPeople, load_experiment, run_loop
+
+    experiment = load_experiment(args.experiment)   # checked whole before anything starts
+    try:
+        summary = run_loop(experiment, resume=args.resume, weights_dir=args.weights_dir,
+                           device=args.device, threads=args.threads, progress=not args.quiet)
+    except WaitingForPeople as waiting:
+        print(f"evalkit loop: waiting for people: {waiting}", file=sys.stderr)
+        return 3
+    print(f"\n{summary['question']}")
+    for row in summary["answer"]:
+        truth = f"; the crowd's truth {row['truth']:+.2f}" if "truth" in row else ""
+        print(f"  {row['bpp']:g} bpp: {row['verdict']} (gap {row['gap']:+.2f} JOD "
+              f"[{row['ci'][0]:+.2f}, {row['ci'][1]:+.2f}], p = {row['p']:.3f}{truth})")
+    fit = summary["fit"]
+    print(f"fitted metric: held-out 2AFC {fit['score_2afc']:.3f} [{fit['ci'][0]:.3f}, "
+          f"{fit['ci'][1]:.3f}] on {fit['judgements']} judgements")
+    print(f"report: {Path(summary['report']).resolve()}")
+    return 0
+
+
 def cmd_fit(args) -> int:
-    from pathlib import Path
+    from .fit import fit_judgements, scores_path
 
-    from .fit import compare_combinations, metric_values, read_judgements
-
-    table = read_judgements(args.judgements)
-    table = metric_values(table, args.metrics, root=Path(args.judgements).parent,
-                          engine_options={"weights_dir": args.weights_dir, "device": args.device})
-    results, models = compare_combinations(
-        table, args.metrics, folds=args.folds, split_column=args.split_column, seed=args.seed,
-        formulation=args.formulation, residual_threshold=args.threshold,
-        n_hypotheses=args.hypotheses, standardize=args.standardize)
+    shown, model = fit_judgements(
+        args.judgements, args.metrics, args.out,
+        engine_options={"weights_dir": args.weights_dir, "device": args.device}, folds=args.folds,
+        split_column=args.split_column, seed=args.seed, formulation=args.formulation,
+        residual_threshold=args.threshold, n_hypotheses=args.hypotheses,
+        standardize=args.standardize)
     split = f"split on {args.split_column}" if args.split_column else f"{args.folds}-fold"
-    print(f"{len(table)} judgements, {args.formulation} formulation, held-out 2AFC ({split}, 95% CI):")
-    shown = results.sort_values("2afc", ascending=False)
-    if not args.standardize:
-        shown = shown.drop(columns="weights_scaled")
+    print(f"{model.n_judgements} judgements, {args.formulation} formulation, held-out 2AFC "
+          f"({split}, 95% CI):")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    models[tuple(args.metrics)].save(args.out)
-    scores = Path(args.out).with_name(f"{Path(args.out).stem}_2afc.csv")
-    shown.to_csv(scores, index=False)
-    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}; held-out 2AFC per combination → {scores}")
+    print(f"\nmodel of {' + '.join(args.metrics)} → {args.out}; held-out 2AFC per combination → "
+          f"{scores_path(args.out)}")
     return 0
 
 
@@ -499,7 +532,8 @@ def _summary_text(summary, anchor: str) -> str:
 
 def _database_url(args, config) -> str:
     """The study database: ``--database``, else SQLite in the study's out/ folder."""
-    return args.database or f"sqlite:///{config.database_path}"
+    from .study.config import database_url
+    return database_url(config, args.database)
 
 
 def cmd_study(args) -> int:
@@ -621,7 +655,7 @@ def _study_simulate(args, config):
     from .study.crowd import Crowd, CrowdModel
     from .study.database import connect
     from .study.design import Design
-    from .study.simulate import simulate_crowd
+    from .study.simulate import simulate_crowd, write_rater_kinds
 
     design = Design.load(config.trials_path)
     if args.quality:
@@ -651,9 +685,7 @@ def _study_simulate(args, config):
     except requests.ConnectionError:
         raise InputError(f"cannot reach {args.url}: is the study served there ('evalkit study serve')?") from None
     print(summary.describe())
-    path = config.out_dir / "simulated_raters.csv"
-    path.write_text("rater,kind\n" + "".join(f"{r},{k}\n" for r, k in summary.kinds.items()))
-    print(f"each simulated rater's kind → {path}")
+    print(f"each simulated rater's kind → {write_rater_kinds(summary, config)}")
     return 0
 
 
@@ -662,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     and exit status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     commands = {"codecs": cmd_codecs, "compress": cmd_compress, "metrics": cmd_metrics,
-                "merge": cmd_merge, "fit": cmd_fit, "report": cmd_report, "demo": cmd_demo, "study": cmd_study,
+                "merge": cmd_merge, "fit": cmd_fit, "loop": cmd_loop, "report": cmd_report, "demo": cmd_demo, "study": cmd_study,
                 "train": cmd_train}
     try:
         return commands[args.command](args)

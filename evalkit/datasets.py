@@ -57,6 +57,14 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
+#: Other photos and textures scikit-image ships, none of them among :data:`SAMPLES`: training
+#: images for a codec that is then judged on the samples (the loop demo, ``studies/loop-demo``).
+TRAINING_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
+    name: (lambda name=name: _skimage(name))
+    for name in ("rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",
+                 "gravel")}
+
+
 def _skimage(name: str):
     import skimage.data
     return getattr(skimage.data, name)()
@@ -75,10 +83,12 @@ class ImageRef:
 
 
 def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[ImageRef]:
-    """The images named by ``spec``: ``samples``, ``kodak``, a folder, or one image file."""
-    if spec == "samples":
+    """The images named by ``spec``: ``samples``, ``training-samples``, ``kodak``, a folder, or
+    one image file."""
+    named = {"samples": SAMPLES, "training-samples": TRAINING_SAMPLES}
+    if spec in named:
         return [ImageRef(name, f"skimage.data:{name}", lambda f=f, n=name: to_rgb8(f(), n))
-                for name, f in SAMPLES.items()]
+                for name, f in named[spec].items()]
     if spec == "kodak":
         return folder_images(kodak_path(kodak_dir))
     path = Path(spec)
@@ -89,7 +99,8 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
         return refs
     if path.is_file():
         return [ImageRef(path.stem, str(path.resolve()), lambda: load_image(path))]
-    raise InputError(f"{spec!r} is not 'samples', 'kodak', a folder or an image file")
+    raise InputError(f"{spec!r} is not 'samples', 'training-samples', 'kodak', a folder or an "
+                     "image file")
 
 
 def folder_images(folder: Path) -> list[ImageRef]:

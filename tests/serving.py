@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from evalkit.demo_study import free_port
+from evalkit.study.server import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
 from evalkit.study.server import gunicorn_command

@@ -1,6 +1,5 @@
 """Active studies: the ASAP posterior and information gain on values worked by hand, batch
 choice, pending pairs, the stopping rule, outlier scores, and an active study served for real."""
-import threading
 
 import numpy as np
 import pytest

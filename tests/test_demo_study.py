@@ -8,7 +8,7 @@ import requests
 from test_report import _Page
 
 from evalkit.cli import main
-from evalkit.demo_study import served
+from evalkit.study.server import served
 from evalkit.study.analysis import responses
 from evalkit.study.database import connect
 

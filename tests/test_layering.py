@@ -15,9 +15,11 @@ FORBIDDEN = {
                         "evalkit.report", "evalkit.train", "webapp"],
     "evalkit.models": ["evalkit.codecs", "evalkit.metrics", "evalkit.fit", "evalkit.study",
                        "evalkit.report", "evalkit.train", "webapp"],
-    "evalkit.fit": ["evalkit.study", "evalkit.report", "evalkit.train", "webapp"],
-    "evalkit.train": ["evalkit.study", "evalkit.report", "webapp"],
-    "evalkit.study": ["evalkit.report", "evalkit.train", "webapp"],
+    "evalkit.fit": ["evalkit.study", "evalkit.report", "evalkit.train", "evalkit.loop", "webapp"],
+    "evalkit.train": ["evalkit.study", "evalkit.report", "evalkit.loop", "webapp"],
+    "evalkit.study": ["evalkit.report", "evalkit.train", "evalkit.loop", "webapp"],
+    "evalkit.report": ["evalkit.loop", "webapp"],
+    "evalkit.loop": ["webapp"],
     "evalkit": ["webapp"],
 }
 

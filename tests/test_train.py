@@ -12,7 +12,7 @@ from PIL import Image
 
 from evalkit.cli import main
 from evalkit.codecs import get_codec
-from evalkit.codecs.checkpoints import LearnedSpec, learned_zoo
+from evalkit.codecs.checkpoints import LearnedSpec, file_sha256, learned_zoo
 from evalkit.errors import InputError
 from evalkit.train.data import RandomCrops
 from evalkit.train.recipe import RecipeError, load_recipe, parse_recipe
@@ -96,6 +96,10 @@ def read_csv(path):
     ({"losses": {"roi:mse": 1.0}, "roi": {"masks": "m", "salient": -1}}, "train.roi.salient"),
     ({"losses": {"roi:mse": 1.0}, "roi": {"masks": "m", "weight": 1}}, "train.roi.weight"),
     ({"losses": {"roi:ms-ssim": 1.0}, "roi": {"masks": "m"}}, "train.patch"),
+    ({"init": {"file": "base.pth"}}, "train.init.sha256"),
+    ({"init": {"file": "base.pth", "sha256": "abc"}}, "train.init.sha256"),
+    ({"init": {"sha256": "0" * 64}}, "train.init.file"),
+    ({"init": {"file": "base.pth", "sha256": "0" * 64, "strict": True}}, "train.init.strict"),
 ])
 def test_bad_recipe_names_the_field(changes, field):
     with pytest.raises(RecipeError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -134,6 +138,49 @@ def test_every_recipe_in_codecs_is_valid():
             load_recipe(os.path.join(folder, name))
             checked += 1
     assert checked >= 5
+
+
+def test_a_lengthened_run_follows_its_recipes_new_schedule(crops_dir, tmp_path):
+    """Resuming with more steps and a milestone moved (not yet passed) applies the new one."""
+    torch.set_num_threads(1)
+    first = Trainer(parse_recipe(tiny(steps=2, validate_every=2, milestones=[50]), "long"), crops_dir,
+                    tmp_path / "run", threads=1, progress=False)
+    first.run()
+    longer = Trainer(parse_recipe(tiny(steps=5, validate_every=5, milestones=[3]), "long"), crops_dir,
+                     tmp_path / "run", threads=1, progress=False)
+    longer.run()
+    lrs = [float(r["lr"]) for r in read_csv(tmp_path / "run" / "train.csv")]
+    assert lrs[:2] == [1e-3] * 2 and lrs[2:] == pytest.approx([1e-4] * 3)   # lr after each step
+
+
+def test_init_starts_from_the_recorded_weights_of_the_same_network(crops_dir, tmp_path):
+    """train.init: the run starts from the file's weights, after checking its SHA-256 and that
+    it is the network the recipe builds."""
+    torch.set_num_threads(1)
+    base = Trainer(parse_recipe(tiny(steps=1, validate_every=1), "base"), crops_dir, tmp_path / "base",
+                   threads=1, progress=False)
+    base.run()
+    base.export(tmp_path / "zoo")
+    weights = tmp_path / "base" / "base.pth"
+    init = {"file": str(weights), "sha256": file_sha256(weights)}
+    started = Trainer(parse_recipe(tiny(init=init, seed=5), "next"), crops_dir, tmp_path / "next",
+                      threads=1, progress=False)
+    fresh = Trainer(parse_recipe(tiny(seed=5), "fresh"), crops_dir, tmp_path / "fresh", threads=1,
+                    progress=False)
+    ours, theirs = dict(started.model.named_parameters()), dict(base.model.named_parameters())
+    assert all(torch.equal(ours[n], theirs[n]) for n in theirs)
+    assert not all(torch.equal(p, theirs[n]) for n, p in fresh.model.named_parameters())
+    started.run(steps=1)
+    assert f"base.pth (SHA-256 {init['sha256']})" in started.export(tmp_path / "zoo").read_text()
+    with pytest.raises(InputError, match="SHA-256"):
+        Trainer(parse_recipe(tiny(init={**init, "sha256": "0" * 64}), "x"), crops_dir, tmp_path / "x",
+                threads=1, progress=False)
+    with pytest.raises(InputError, match="make N, M and the λ range match"):
+        Trainer(parse_recipe(tiny(init=init, N=24), "y"), crops_dir, tmp_path / "y", threads=1,
+                progress=False)
+    with pytest.raises(InputError, match="does not exist"):
+        Trainer(parse_recipe(tiny(init={**init, "file": str(tmp_path / "gone.pth")}), "z"), crops_dir,
+                tmp_path / "z", threads=1, progress=False)
 
 
 # ------------------------------------------------------ masks given with the data

@@ -16,7 +16,7 @@ from flask import Flask, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from evalkit.errors import InputError
-from evalkit.study.config import StudyConfig, load_config
+from evalkit.study.config import StudyConfig, load_config, database_url as default_database
 from evalkit.study.design import Design
 from evalkit.study.database import (StudyComplete, StudyError, connect, load_design, study_secret,
                                     trials_after)
@@ -32,7 +32,7 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     if (config.sampling == "active") != design.active:
         raise InputError(f"{config.trials_path} was built for a {'fixed' if config.sampling == 'active' else 'active'} "
                          f"design but study.toml says sampling = {config.sampling!r}: run 'evalkit study build' again")
-    engine = _open_storage(database_url or f"sqlite:///{config.database_path}", design)
+    engine = _open_storage(default_database(config, database_url), design)
     secret = study_secret(engine)
 
     app = Flask(__name__)

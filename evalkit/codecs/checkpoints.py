@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -29,9 +30,29 @@ KINDS = ("ladder", "vbr", "variable-rate")
 SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
-def codecs_dir() -> Path:
-    """``$EVALKIT_CODECS_DIR``, else the zoo evalkit ships (the checkout's ``codecs/`` folder)."""
-    return Path(os.environ.get("EVALKIT_CODECS_DIR") or SHIPPED_ZOO)
+def codecs_dirs() -> list[Path]:
+    """The folders of ``$EVALKIT_CODECS_DIR`` (several separated by ``os.pathsep``, as in
+    ``PATH``; the first one with a name wins), else the zoo evalkit ships (the checkout's
+    ``codecs/`` folder)."""
+    given = os.environ.get("EVALKIT_CODECS_DIR")
+    return [Path(p) for p in given.split(os.pathsep) if p] if given else [SHIPPED_ZOO]
+
+
+@contextmanager
+def zoo_with(folder: Path):
+    """The learned zoo with the entries of ``folder`` before those in use, for a ``with`` block
+    (e.g. the loop's freshly trained codecs beside the shipped ones)."""
+    before = os.environ.get("EVALKIT_CODECS_DIR")
+    os.environ["EVALKIT_CODECS_DIR"] = os.pathsep.join(map(str, [folder, *codecs_dirs()]))
+    learned_zoo.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("EVALKIT_CODECS_DIR")
+        else:
+            os.environ["EVALKIT_CODECS_DIR"] = before
+        learned_zoo.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -85,8 +106,10 @@ class LearnedSpec:
 
 @cache
 def learned_zoo() -> dict[str, LearnedSpec]:
-    folder = codecs_dir()
-    return {p.stem: LearnedSpec.from_toml(p) for p in sorted(folder.glob("*.toml"))}
+    specs = {}
+    for folder in reversed(codecs_dirs()):
+        specs.update({p.stem: LearnedSpec.from_toml(p) for p in sorted(folder.glob("*.toml"))})
+    return specs
 
 
 def file_sha256(path: Path) -> str:

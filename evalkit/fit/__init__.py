@@ -7,9 +7,9 @@ from .model import (COMBINED_PREFIX, CombinationModel, CombinedLoss, add_combine
                     combined_column, split_metric_names)
 from .ransac import ransac, svd_solve
 from .scoring import bootstrap_ci, preferences, score_2afc
-from .selection import compare_combinations, held_out_scores
+from .selection import compare_combinations, fit_judgements, held_out_scores, scores_path
 
 __all__ = ["COMBINED_PREFIX", "CombinationModel", "CombinedLoss", "CombinedMetric",
            "add_combined_columns", "bootstrap_ci", "combined_column", "combined_quality",
-           "compare_combinations", "features_and_targets", "held_out_scores", "metric_values",
-           "preferences", "ransac", "read_judgements", "score_2afc", "split_metric_names", "svd_solve"]
+           "compare_combinations", "features_and_targets", "fit_judgements", "held_out_scores", "metric_values",
+           "preferences", "ransac", "read_judgements", "score_2afc", "scores_path", "split_metric_names", "svd_solve"]

@@ -4,6 +4,7 @@ image is in both the training and the test part, or a given train/test split).""
 from __future__ import annotations
 
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..errors import InputError
 from .estimator import CombinedMetric
-from .judgements import features_and_targets
+from .judgements import features_and_targets, metric_values, read_judgements
 from .model import CombinationModel
 from .scoring import bootstrap_ci
 
@@ -64,3 +65,29 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
                          "2afc": model.score_2afc, "ci_low": lo, "ci_high": hi,
                          "inliers": float(fitted.inlier_mask_.mean()), "n_test": len(scores)})
     return pd.DataFrame(rows), models
+
+
+def fit_judgements(judgements: str | Path, metrics: list[str], out: str | Path,
+                   engine_options: dict | None = None, folds: int = 5, split_column: str | None = None,
+                   seed: int = 0, **params) -> tuple[pd.DataFrame, CombinationModel]:
+    """``evalkit fit``: every subset of ``metrics`` fitted on the judgement table ``judgements``
+    (metric values computed where the table lacks them), the model of all of them saved to
+    ``out`` and the held-out 2AFC of every subset, best first, to ``<out stem>_2afc.csv`` beside
+    it (the standardised weights only when ``standardize`` is asked for). Returns that table and
+    the saved model."""
+    table = read_judgements(judgements)
+    table = metric_values(table, metrics, root=Path(judgements).parent, engine_options=engine_options)
+    results, models = compare_combinations(table, metrics, folds=folds, split_column=split_column,
+                                           seed=seed, **params)
+    results = results.sort_values("2afc", ascending=False)
+    if not params.get("standardize"):
+        results = results.drop(columns="weights_scaled")
+    model = models[tuple(metrics)]
+    model.save(out)
+    results.to_csv(scores_path(out), index=False)
+    return results, model
+
+
+def scores_path(model: str | Path) -> Path:
+    """Where :func:`fit_judgements` writes the held-out 2AFC of every subset beside a model."""
+    return Path(model).with_name(f"{Path(model).stem}_2afc.csv")

@@ -28,6 +28,7 @@ from ..images import load_image
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .carry import Carry, inputs_key
 from .figures import DRAWING as FIGURE_DRAWING, codec_colors, label, rd_figure, rd_paths
+from .loop_section import loop_section
 from .study_sections import study_sections
 from .tables import (best_codecs, bd_table, default_anchor, is_flagged, metric_directions, rd_curves,
                      table_at_target)
@@ -48,6 +49,7 @@ class ReportOptions:
     study: Path | None = None               # a study.toml or its out/ folder
     title: str | None = None
     notes: list[str] = field(default_factory=list)   # shown at the top (e.g. missing weights)
+    loop: Path | None = None                # `evalkit loop`'s answer.json: its section first
 
 
 @dataclass
@@ -240,6 +242,7 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
         "interpolation": INTERPOLATIONS[options.interpolation], "min_overlap": options.min_overlap,
         "bd": _bd_sections(bd, codecs),
         "visuals": _visuals(run, options, carry), "study": study,
+        "answer": loop_section(options.loop) if options.loop else None,
     }
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("evalkit.report", "templates"),

@@ -62,22 +62,45 @@ class StudyConfig:
         return self.out_dir / "trials.json"
 
 
+def database_url(config: StudyConfig, given: str | None = None) -> str:
+    """The study's database: the URL ``given`` (``--database``, PostgreSQL…), else SQLite in its
+    ``out/`` folder."""
+    return given or f"sqlite:///{config.database_path}"
+
+
 def load_config(path: str | Path) -> StudyConfig:
     path = Path(path)
-    data = read_toml(path, "study file")
+    return config_from_dict(read_toml(path, "study file"), path.parent.resolve(), path)
+
+
+def save_config(config: StudyConfig) -> Path:
+    """Write ``config`` as its folder's study.toml (what :func:`load_config` reads back)."""
+    import tomli_w
+
+    keys = {f.name: getattr(config, f.name) for f in fields(StudyConfig)
+            if f.name != "folder" and getattr(config, f.name) is not None}
+    path = config.folder / "study.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(keys))
+    return path
+
+
+def config_from_dict(data: dict, folder: Path, where) -> StudyConfig:
+    """A checked study from the keys of a study.toml (``where``: what messages name, e.g. the
+    file); ``folder`` is where it lives (its ``out/`` goes there)."""
     known = {f.name for f in fields(StudyConfig)} - {"folder"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InputError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise InputError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
     missing = [k for k in ("name", "images", "codecs", "bpp") if k not in data]
     if missing:
-        raise InputError(f"{path}: missing {missing}")
-    config = StudyConfig(**data, folder=path.parent.resolve())
-    _check(config, path)
+        raise InputError(f"{where}: missing {missing}")
+    config = StudyConfig(**data, folder=folder)
+    _check(config, where)
     return config
 
 
-def _check(c: StudyConfig, path: Path) -> None:
+def _check(c: StudyConfig, path) -> None:
     problems = []
     if len(set(c.codecs)) < 2:
         problems.append("at least two distinct codecs are needed")

@@ -7,6 +7,14 @@ three together have the standard deviation of the JOD scale (1 / Φ⁻¹(0.75)).
 and images, P(A preferred) = Φ((q_A − q_B) / σ_JOD): a difference of 1 JOD in ``quality`` is
 75 % preference, and the analysis should recover ``quality`` (up to its mean) as the JOD scale.
 
+A crowd can instead follow a known metric: ``reconstruction_quality`` gives each reconstruction
+(by its path in the study) its latent quality in JOD — e.g. a multiple of its MS-SSIM, as
+:func:`metric_following_quality` computes — which then takes the place of the codec's quality
+and the image deviation; rater taste and trial noise stay as above (with ``image_sd = 0`` they
+make up the whole σ_JOD, so a latent difference of 1 is again 75 % preference). The analysis
+should then recover the metric's ranking, and a combined metric fitted on the judgements the
+metric itself.
+
 Raters come in four kinds: attentive ones, careless ones (random answers, fast), inverted ones
 (who misread the task and pick the worse image — they fail sentinels), and attentive ones who
 abandon the task halfway.
@@ -40,6 +48,7 @@ class CrowdModel:
     sentinel_lapse: float = 0.02       # attentive raters miss a sentinel this often
     median_response_s: float = 3.0     # attentive raters; careless ones answer in ~0.35 s
     seed: int = 0
+    reconstruction_quality: dict[str, float] | None = None   # path → JOD, instead of quality
 
     def __post_init__(self):
         if self.trial_sd <= 0:
@@ -90,8 +99,18 @@ class Crowd:
             kind = rng.choice(KINDS, p=[1 - m.careless - m.inverted - m.abandons, m.careless, m.inverted, m.abandons])
         return SimulatedRater(rater_id, str(kind), {c: float(rng.normal(0, m.rater_sd)) for c in m.quality}, rng)
 
-    def _utility(self, rater: SimulatedRater, image: str, codec: str) -> float:
-        return self.model.quality[codec] + self.image_offset(image, codec) + rater.offsets[codec]
+    def latent(self, image: str, side: Side) -> float:
+        """The true quality (JOD) of one side of a trial, before rater taste and trial noise."""
+        if self.model.reconstruction_quality is not None:
+            try:
+                return self.model.reconstruction_quality[side.path]
+            except KeyError:
+                raise InputError(f"the simulated crowd has no quality for {side.path}; give "
+                                 "reconstruction_quality for every image the study shows") from None
+        return self.model.quality[side.codec] + self.image_offset(image, side.codec)
+
+    def _utility(self, rater: SimulatedRater, image: str, side: Side) -> float:
+        return self.latent(image, side) + rater.offsets[side.codec]
 
     def answer(self, rater: SimulatedRater, trial: PlannedTrial) -> tuple[str, float, float]:
         """(choice 'left'/'right', response ms, magnifier ms) of ``rater`` on ``trial``."""
@@ -103,8 +122,8 @@ class Crowd:
             right_answer = rng.random() >= m.sentinel_lapse
             choice = trial.correct if right_answer else ("left" if trial.correct == "right" else "right")
         else:
-            margin = (self._utility(rater, trial.image, trial.left.codec)
-                      - self._utility(rater, trial.image, trial.right.codec) + rng.normal(0, m.trial_sd))
+            margin = (self._utility(rater, trial.image, trial.left)
+                      - self._utility(rater, trial.image, trial.right) + rng.normal(0, m.trial_sd))
             choice = "left" if margin > 0 else "right"
         if rater.kind == "inverted":
             choice = "left" if choice == "right" else "right"
@@ -117,6 +136,30 @@ class Crowd:
         m = self.model
         margin = m.quality[a] + self.image_offset(image, a) - m.quality[b] - self.image_offset(image, b)
         return float(stats.norm.cdf(margin / np.sqrt(m.trial_sd ** 2 + 2 * m.rater_sd ** 2)))
+
+
+def metric_following_quality(design: Design, metric_name: str, jod_per_unit: float, root,
+                             engine_options: dict | None = None) -> dict[str, float]:
+    """Latent JOD of every reconstruction ``design`` shows (sentinels excepted): ±``jod_per_unit``
+    × the metric on (reference, reconstruction), the sign making better images higher; computed
+    by the metric engine on the study's files under ``root`` (its output folder)."""
+    from ..metrics import MetricEngine, metric
+
+    declared = metric(metric_name, "pair")
+    sides = {(extra["reference"], side.path) for a, b, extra in shown_pairs(design) for side in (a, b)}
+    table = pd.DataFrame(sorted(sides), columns=["reference", "reconstruction"])
+    values = MetricEngine([metric_name], **(engine_options or {})).evaluate(table, root=root).pairs
+    sign = 1.0 if declared.higher_is_better else -1.0
+    return dict(zip(values["reconstruction"], sign * jod_per_unit * values[declared.column]))
+
+
+def shown_pairs(design: Design) -> list[tuple[Side, Side, dict]]:
+    """Every (A, B, {image, target_bpp, reference}) comparison a design can show: its candidate
+    pairs when active, else the pair trials of its assignments."""
+    if design.pairs:
+        return design.pairs
+    return [(t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference})
+            for a in design.assignments for t in a if t.kind == "pair"]
 
 
 RESPONSE_COLUMNS = ["rater", "assignment", "trial", "kind", "image", "target_bpp", "left_codec",

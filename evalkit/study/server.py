@@ -1,11 +1,26 @@
-"""How a study is served: the gunicorn command line for the web app (``webapp.wsgi:app``).
+"""How a study is served: the gunicorn command line for the web app (``webapp.wsgi:app``), and
+:func:`served`, which runs it on a free loopback port for as long as a ``with`` block lasts.
 
-It lives here, not in ``webapp``, so that ``evalkit study serve``, the demo and the tests can start
-the server without importing the web app; gunicorn's workers import it.
+It lives here, not in ``webapp``, so that ``evalkit study serve``, the demo, the loop and the
+tests can start the server without importing the web app; gunicorn's workers import it.
 """
 from __future__ import annotations
 
+import os
+import secrets
+import signal
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from contextlib import contextmanager
+
+import requests
+
+from .config import StudyConfig
+from .database import connect, load_design
+from .design import Design
 
 THREADS_PER_WORKER = 64
 
@@ -22,3 +37,47 @@ def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
     if worker_class == "gthread":
         command += ["--threads", str(threads)]
     return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: float = 60):
+    """The study served by gunicorn on a free 127.0.0.1 port in its own process group; yields the
+    base URL and stops the server (SIGTERM, then SIGKILL after 10 s) on the way out, error or not."""
+    load_design(connect(database_url), Design.load(config.trials_path))   # once, before the workers
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"), "EVALKIT_DATABASE_URL": database_url,
+           "EVALKIT_ADMIN_TOKEN": secrets.token_urlsafe(24)}
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", workers), env=env,
+                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            _wait_until_up(url, process, log, timeout)
+            yield url
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if requests.get(f"{url}/task", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    log.seek(0)
+    raise RuntimeError(f"the study server did not start at {url}:\n{log.read().decode(errors='replace')[-2000:]}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import requests
 from tqdm import tqdm
 
 from ..errors import InputError
+from .config import StudyConfig
 from .crowd import Crowd
 from .database import planned_trial
 from .design import Design
@@ -155,4 +157,33 @@ def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurre
             summary.finished += finished
     bar.close()
     summary.seconds = time.perf_counter() - started
+    return summary
+
+
+#: The served crowd waits this fraction of each simulated response time, so the server's clock
+#: sees attentive raters take ~1.2 s (median) and careless ones ~0.15 s: the fast-answer rule
+#: (0.6 s) then screens out the careless ones and keeps the attentive ones.
+SERVED_TIME_SCALE = 0.4
+
+
+def write_rater_kinds(summary: SimulationSummary, config: StudyConfig) -> Path:
+    """``out/simulated_raters.csv``: each simulated rater's true kind, which the analysis's
+    screening can be checked against."""
+    path = config.out_dir / "simulated_raters.csv"
+    path.write_text("rater,kind\n" + "".join(f"{r},{k}\n" for r, k in summary.kinds.items()))
+    return path
+
+
+def crowd_on_served_study(config: StudyConfig, design: Design, database_url: str, crowd: Crowd,
+                          raters: int | None = None, time_scale: float = SERVED_TIME_SCALE,
+                          progress: bool = True) -> SimulationSummary:
+    """The study served on loopback (:func:`~evalkit.study.server.served`) and answered over
+    HTTP by ``raters`` simulated raters (default: one per assignment), their kinds written
+    beside the study's database."""
+    from .server import served
+
+    with served(config, database_url) as url:
+        summary = simulate_crowd(design, url, crowd, raters or len(design.assignments), concurrency=8,
+                                 time_scale=time_scale, progress=progress)
+    write_rater_kinds(summary, config)
     return summary

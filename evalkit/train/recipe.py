@@ -23,6 +23,9 @@ A recipe is checked whole before any training starts; each problem is an
     validate_every = 500                   # steps between validations with real bitstreams
     validate_images = 8                    # held-out images scored
     validate_lambdas = [0.0035, 0.015, 0.067]
+    init = { file = "base.pth", sha256 = "…" }   # optional: start from these weights (a model
+                                           # `evalkit train` exported, same architecture, N, M
+                                           # and λ range; file relative to the recipe's folder)
     [train.gan]                            # optional: adversarial training (paper 003)
     loss = "hrrgan"                        # softplus, ragan, rgan, hrrgan
     weight = 0.01                          # λ_adv
@@ -51,6 +54,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_toml
+from ..fit import CombinationModel
 from .losses import GAN_LOSSES, split_term
 
 ARCHITECTURES = ("variable-rate", "bmshj2018-hyperprior", "mbt2018-mean", "selective-detail")
@@ -88,6 +92,12 @@ class RoiRecipe:
 
 
 @dataclass(frozen=True)
+class InitRecipe:
+    file: Path                           # resolved against the recipe's folder
+    sha256: str                          # what the recipe was run from, checked before training
+
+
+@dataclass(frozen=True)
 class Recipe:
     name: str
     architecture: str
@@ -109,6 +119,7 @@ class Recipe:
     validate_lambdas: tuple[float, ...] = ()
     gan: GanRecipe | None = None
     roi: RoiRecipe | None = None
+    init: InitRecipe | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -120,10 +131,11 @@ REQUIRED = ("architecture", "lambda", "losses", "steps")
 OPTIONAL = {"patch": int, "batch": int, "N": int, "M": int, "correlation": float, "lr": float,
             "aux_lr": float, "milestones": list, "gamma": float, "seed": int,
             "validate_every": int, "validate_images": int, "validate_lambdas": list, "gan": dict,
-            "roi": dict}
+            "roi": dict, "init": dict}
 GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
               "lr": float, "start": int, "losses": dict}
 ROI_FIELDS = {"masks": str, "salient": float, "background": float}
+INIT_FIELDS = {"file": str, "sha256": str}
 
 
 def _number(value, where: str, kind=float, low=None, high=None):
@@ -196,6 +208,22 @@ def _roi(train: dict) -> RoiRecipe | None:
     return roi
 
 
+def _init(train: dict, source: Path | None) -> InitRecipe | None:
+    if "init" not in train:
+        return None
+    raw = _table(train["init"], "train.init", INIT_FIELDS)
+    if not isinstance(raw.get("file"), str) or not raw["file"]:
+        raise RecipeError("train.init.file must name the model file to start from, e.g. "
+                          "{ file = \"base.pth\", sha256 = \"…\" }")
+    digest = raw.get("sha256")
+    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
+        raise RecipeError("train.init.sha256 must be the 64 hex digits of the file's SHA-256 "
+                          "(`sha256sum FILE`), so that the recipe names what it starts from")
+    file = Path(raw["file"])
+    return InitRecipe(file if file.is_absolute() else (source.parent if source else Path()) / file,
+                      digest)
+
+
 def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     """The recipe in a zoo file's parsed TOML, every field checked."""
     train = data.get("train")
@@ -227,7 +255,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     losses = _losses(train["losses"], "train.losses", train)
     options = {}
     for key, kind in OPTIONAL.items():
-        if key not in train or key in ("gan", "roi"):
+        if key not in train or key in ("gan", "roi", "init"):
             continue
         value = train[key]
         where = f"train.{key}"
@@ -270,7 +298,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda,
                     losses=losses,
                     steps=_number(train["steps"], "train.steps", int, 1), gan=gan, roi=_roi(train),
-                    source=source,
+                    init=_init(train, source), source=source,
                     **options)
     for where, terms in (("train.losses", recipe.losses), ("train.gan.losses", gan.losses if gan else {})):
         for term in terms:
@@ -283,10 +311,14 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           "one, so it needs architecture \"variable-rate\" and a train.lambda range")
-    every_term = [*recipe.losses, *(gan.losses if gan else ())]
-    if any(split_term(term)[2] == "ms-ssim" for term in every_term) and recipe.patch < 192:
-        raise RecipeError(f"train.patch = {recipe.patch}: the ms-ssim loss needs patches of at "
-                          "least 192 pixels (five scales of an 11-pixel window)")
+    every_term = [split_term(term)[2] for term in [*recipe.losses, *(gan.losses if gan else ())]]
+    scored = [m for term in every_term for m in
+              (CombinationModel.load(term.split(":", 1)[1]).metrics if term.startswith("combined:")
+               else [term])]
+    if "ms-ssim" in scored and recipe.patch < 192:
+        raise RecipeError(f"train.patch = {recipe.patch}: the ms-ssim loss (alone or in a combined "
+                          "metric) needs patches of at least 192 pixels (five scales of an "
+                          "11-pixel window)")
     return recipe
 
 

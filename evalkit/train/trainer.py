@@ -9,6 +9,8 @@ zoo folder, so ``evalkit compress --codecs <name>`` uses the model at once.
 What makes a run repeatable and resumable: every random draw of step s — crops, λ, β and the
 entropy models' quantisation noise — comes from generators seeded by (seed, s)
 (:func:`~evalkit.train.data.step_generator`), so resuming at s reproduces the uninterrupted run.
+A resumed run follows its recipe's learning-rate schedule from the step it resumes at, so a run
+is lengthened by raising ``steps`` (and moving ``milestones`` not yet passed) and running again.
 
 Devices: CPU with ``torch.set_num_threads``; one CUDA GPU with automatic mixed precision
 (``torch.autocast`` + ``GradScaler``; the rate term stays float32) and channels-last tensors;
@@ -32,6 +34,7 @@ import re
 import signal
 import threading
 import time
+from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -39,7 +42,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..codecs.checkpoints import LearnedSpec, file_sha256
+from ..codecs.checkpoints import CheckpointSource, LearnedSpec, build_network, file_sha256
 from ..codecs.learned import LadderCodec, VariableRateCodec
 from ..errors import InputError
 from ..files import atomic_path
@@ -67,6 +70,24 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
         return SelectiveDetailHyperprior(recipe.N, recipe.M)
     from compressai.zoo.image import model_architectures
     return model_architectures[recipe.architecture](recipe.N, recipe.M)
+
+
+def load_initial_weights(model: torch.nn.Module, recipe: Recipe) -> None:
+    """Start ``model`` from the weights ``train.init`` names: the file must have the recorded
+    SHA-256 and hold the same network (architecture and, for evalkit's own models, the same
+    configuration: N, M, λ range…)."""
+    init = recipe.init
+    if not init.file.is_file():
+        raise InputError(f"train.init.file {init.file} does not exist; the recipe starts from that "
+                         "model (its comment says where it comes from)")
+    CheckpointSource(str(init.file), sha256=init.sha256).verify(init.file)
+    start = build_network(LearnedSpec(recipe.name, recipe.architecture, zoo_kind(recipe)), 0,
+                          init.file)
+    if isinstance(model, SelfDescribing) and start.config != model.config:
+        raise InputError(f"train.init.file {init.file} is a {recipe.architecture} model with "
+                         f"{start.config}, but the recipe builds one with {model.config}; make "
+                         "N, M and the λ range match the model it starts from")
+    model.load_state_dict(start.state_dict())
 
 
 def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
@@ -123,7 +144,10 @@ class Trainer:
             torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // self.world))
         self.weights_dir, self.progress = weights_dir, progress and self.rank == 0
         torch.manual_seed(recipe.seed)
-        self.model = build_model(recipe).to(self.device)
+        self.model = build_model(recipe)
+        if recipe.init:   # a resumed run then loads its own checkpoint over these (run())
+            load_initial_weights(self.model, recipe)
+        self.model = self.model.to(self.device)
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.tap = LatentTap(self.model)
@@ -318,6 +342,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # the recipe's schedule governs from here on, so a run is lengthened by editing steps and
+        # milestones; for an unchanged recipe this is what was saved
+        self.scheduler.milestones = Counter(self.recipe.milestones)
+        self.scheduler.gamma = self.recipe.gamma
         self.scaler.load_state_dict(state["scaler"])
         if self.discriminator is not None:
             self.discriminator.load_state_dict(state["discriminator"])
@@ -473,6 +501,8 @@ def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: 
              f'\n[trained]\nrecipe = "{recipe.source.name if recipe.source else recipe.name} [train]"\n'
              f'steps = {steps}\ndata = "{Path(data).name}: {", ".join(p.name for p in training_folders(data))}'
              f' (validated on val)"\n')
+    if recipe.init:
+        text += f'started_from = "{recipe.init.file.name} (SHA-256 {recipe.init.sha256})"\n'
     target = zoo / f"{recipe.name}.toml"
     with atomic_path(target) as tmp:
         tmp.write_text(text)
