@@ -43,6 +43,7 @@ data = "training-samples"
 steps = 2
 patch = 192
 batch = 2
+weight = 100.0
 [second_study]
 judgements_per_pair = 2
 """
@@ -58,7 +59,8 @@ def write(folder: Path, text: str) -> Path:
     (("[crowd]\n", "[crowd]\nvotes = 3\n"), "crowd.votes is not a key"),
     (('metrics = ["psnr", "ms-ssim"]', 'metrics = ["fid"]'), "unknown pair-level metric 'fid'"),
     (("[second_study]\n", "[second_study]\ncodecs = [\"jpeg\", \"webp\"]\n"), "its codecs are the two trained"),
-    (("steps = 2\n", "steps = 2\nweight = -1.0\n"), "train.weight = -1.0 must be a positive number"),
+    (("weight = 100.0", "weight = -1.0"), "train.weight = -1.0 must be a positive number"),
+    (("weight = 100.0", 'weight = "auto"'), "need two or more rates"),
     (("steps = 2\n", 'steps = "many"\n'), "train.steps = 'many' must be int"),
     (('codecs = ["jpeg", "webp", "ek-variable-rate-mse"]', 'codecs = ["jpeg"]'), "at least two distinct codecs"),
     (('name = "tiny"', 'name = "tiny loop"'), "letters, digits and dashes"),
@@ -72,7 +74,7 @@ def test_experiment_file_mistakes_are_named(tmp_path, change, message):
 def test_the_demo_experiment_is_valid():
     experiment = load_experiment(DEMO)
     assert experiment.crowd.metric == "ms-ssim" and experiment.train.base == "ek-variable-rate-mse"
-    assert experiment.study_config(2, ["a", "b"]).judgements_per_pair == 12
+    assert experiment.study_config(2, ["a", "b"]).judgements_per_pair == 40
 
 
 def test_a_crowd_that_follows_a_metric_prefers_by_it():

@@ -165,6 +165,10 @@ def load_experiment(path: str | Path) -> Experiment:
     train = TrainSpec(base, data_spec, steps, None if weight == "auto" else float(weight), share, raw)
     experiment = Experiment(data["name"], int(data.get("seed", 0)), path.parent.resolve(), study,
                             second, crowd, fit, train, path)
+    if experiment.train.weight is None and len(experiment.study_config(1).bpp) < 2:
+        raise InputError("train.weight = \"auto\" is calibrated on the first study's rate–quality "
+                         "curves, which need two or more rates in [study] bpp; add one or give "
+                         "train.weight")
     experiment.study_config(1)
     experiment.study_config(2, ["a", "b"])
     return experiment
