@@ -202,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "experiment.toml): a study of existing codecs, a combined metric fitted on its "
                     "screened judgements, a codec fine-tuned on that metric beside an MSE "
                     "baseline, a second study of the two, and a report answering whether people "
-                    "prefer the metric-trained codec. Each stage is cached in OUT/loop.json; run "
-                    "the command again to resume. With real raters (no [crowd] table) it stops "
-                    "(exit status 3) where a study needs them.")
+                    "prefer the metric-trained codec. Each stage is cached in out/loop.json beside "
+                    "the experiment file; run the command again to resume. With real raters (no "
+                    "[crowd] table) it stops (exit status 3) where a study needs them.")
     lp.add_argument("experiment", help="EXPERIMENT.toml")
     lp.add_argument("--continue", dest="resume", action="store_true",
                     help="go on with the answers the study has now (real raters)")

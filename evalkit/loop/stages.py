@@ -11,13 +11,14 @@
    the fitted metric q the share s of the distortion: rate + λ·((1 − s)·255²·MSE + s·w·(−q))
    for an MSE base. ``weight = "auto"`` takes w so that a bit buys as much of w·q as of MSE on
    the first study's rate–quality curves (:func:`_auto_weight`), so the blend weighs as much
-   against the rate as the base's loss did and both codecs keep their rate range. Keep some of the base's term (s < 1): a fitted q is
-   blind to what its metrics are blind to (MS-SSIM barely sees a colour cast; a q with a
-   negative PSNR weight rewards one), and a codec trained on q alone learns exactly those
-   faults — measured: 11.8 dB PSNR after 300 steps on q = −0.02·PSNR + 10.3·MS-SSIM.
+   against the rate as the base's loss did and both codecs keep their rate range. Keep some of
+   the base's term (s < 1): a fitted q is blind to what its metrics are blind to (MS-SSIM
+   barely sees a colour cast; a q with a negative PSNR weight rewards one), and a codec trained
+   on q alone learns exactly those faults — measured: 11.8 dB PSNR after 300 steps on
+   q = −0.02·PSNR + 10.3·MS-SSIM.
 5. ``second-study`` and ``second-judgements``: the two trained codecs compared at matched bpp.
-6. ``report``: ``out/loop.json``'s summary and ``out/report.html``, whose first section answers
-   the question with the second study's own intervals.
+6. ``report``: ``out/answer.json`` and ``out/report.html``, whose first section answers the
+   question with the second study's own intervals.
 
 A stage is rerun when what it depends on changed — its part of the experiment file, the stage
 before it, and for real raters the number of answers stored — and so is every stage after it.
@@ -105,8 +106,8 @@ class LoopContext:
 
 def run_loop(experiment: Experiment, resume: bool = False, weights_dir=None, device: str | None = None,
              threads: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume) every stage of ``experiment``; returns the summary ``out/loop.json``
-    records under ``report``. Raises :class:`WaitingForPeople` where real raters are needed."""
+    """Run (or resume) every stage of ``experiment``; returns the answer (``out/answer.json``
+    and the report's path). Raises :class:`WaitingForPeople` where real raters are needed."""
     ctx = LoopContext(experiment, resume, {"weights_dir": weights_dir, "device": device}, progress)
     log = StageLog(ctx.out / "loop.json", progress)
     first = experiment.study_config(1)
