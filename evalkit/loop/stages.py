@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 import tomli_w
 
-from ..codecs.checkpoints import learned_zoo, zoo_with
+from ..codecs.checkpoints import codecs_dirs, learned_zoo, zoo_with
 from ..datasets import resolve_images
 from ..errors import InputError
 from ..files import read_toml, write_json
@@ -205,7 +205,7 @@ def _train(ctx: LoopContext, first: StudyConfig, fit: dict, weights_dir, threads
     entry, weights = _base(spec.base)
     weight = spec.weight or _auto_weight(first, CombinationModel.load(fit["model"]), ctx.engine_options)
     data = _training_folder(ctx.experiment, ctx.out / "train-data")
-    codecs, validation = {}, {}
+    codecs = {}
     for variant in VARIANTS:
         name = f"{ctx.experiment.name}-{variant}"
         losses = dict(entry["train"]["losses"])
@@ -220,21 +220,18 @@ def _train(ctx: LoopContext, first: StudyConfig, fit: dict, weights_dir, threads
         header = {k: entry[k] for k in ("architecture", "kind", "lambdas") if k in entry}
         text = tomli_w.dumps({**header, "loss": variant, "source": f"evalkit loop: {variant} "
                               f"fine-tune of {spec.base}", "train": train})
-        run = ctx.out / "train" / name
-        if (run / "recipe.toml").is_file() and (run / "recipe.toml").read_text() != text:
+        run, recipe_file = ctx.out / "train" / name, ctx.out / "train" / f"{name}.toml"
+        if run.exists() and (not recipe_file.is_file() or recipe_file.read_text() != text):
             shutil.rmtree(run)     # another recipe's checkpoint must not be resumed
-        run.mkdir(parents=True, exist_ok=True)
-        (run / "recipe.toml").write_text(text)
-        recipe_file = ctx.out / "train" / f"{name}.toml"
+        recipe_file.parent.mkdir(parents=True, exist_ok=True)
         recipe_file.write_text(text)
         trainer = Trainer(load_recipe(recipe_file), data, run, device=ctx.engine_options["device"] or "auto",
                           threads=threads, weights_dir=weights_dir, progress=ctx.progress)
         trainer.run()
         trainer.export(ctx.out / "zoo")
         codecs[variant] = name
-        validation[variant] = (run / "validation.csv").read_text()
     return {"base": spec.base, "codecs": codecs, "weight": weight, "steps": spec.steps,
-            "data": str(data), "validation": validation}
+            "data": str(data)}
 
 
 def _base(name: str):
@@ -252,7 +249,6 @@ def _base(name: str):
 
 
 def _zoo_file(name: str) -> Path:
-    from ..codecs.checkpoints import codecs_dirs
     return next(folder / f"{name}.toml" for folder in codecs_dirs() if (folder / f"{name}.toml").is_file())
 
 
@@ -316,7 +312,7 @@ def _report(ctx: LoopContext, second: StudyConfig, fit: dict, trained: dict, jud
                           "no difference shown at this precision")
         rows.append(row)
     summary = {"question": QUESTION, "experiment": str(ctx.experiment.source), "fit": fit,
-               "train": {k: v for k, v in trained.items() if k != "validation"},
+               "train": trained,
                "first_study": {k: judged[k] for k in ("raters", "excluded")},
                "second_study": {k: judged2[k] for k in ("raters", "excluded")},
                "simulated": truth is not None, "answer": rows}
