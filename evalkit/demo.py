@@ -14,12 +14,26 @@ import pandas as pd
 from .compress import compress
 from .datasets import resolve_images
 from .metrics import MetricEngine, WeightsError, write_table
+from .metrics.registry import DEFAULT_METRICS, METRICS, label
 from .report.build import ReportOptions, write_report
 from .report.tables import codec_summary
 
 DEMO_BPP = (0.25, 0.5, 0.75, 1.0)
-#: Metrics computed in stages, so that missing weights for one network leave out only its stage.
-STAGES = (("PSNR and MS-SSIM", ["psnr", "ms-ssim"]), ("LPIPS", ["lpips"]), ("FID/KID", ["fid", "kid"]))
+
+
+def _short(name: str) -> str:
+    """A metric's label without its unit or variant: ``LPIPS (Alex)`` → ``LPIPS``."""
+    return label(METRICS[name].column).split(" (")[0]
+
+
+def stages() -> list[tuple[str, list[str]]]:
+    """The metrics shown by default (registry), one stage per network they load (those that load
+    none first), so that missing weights for one network leave out only its stage."""
+    networks: dict[str | None, list[str]] = {None: []}
+    for name, m in METRICS.items():
+        if m.shown:
+            networks.setdefault(m.network, []).append(name)
+    return [(" and ".join(map(_short, names)), names) for names in networks.values() if names]
 
 
 @dataclass
@@ -39,7 +53,7 @@ def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP,
     compressed = compress(resolve_images("samples"), codecs, list(targets), out, workers=workers,
                           progress=progress)
     pairs, sets, notes = compressed.manifest, None, []
-    for name, metrics in STAGES:
+    for name, metrics in stages():
         engine = MetricEngine(metrics, device=device, weights_dir=weights_dir)
         try:
             result = engine.evaluate(pairs, root=out, progress=progress)
@@ -54,11 +68,13 @@ def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP,
     study_folder = None
     if study:
         from .demo_study import run_study
-        lpips_found = "lpips" in pairs.columns
-        if not lpips_found:
-            notes.append("the study's combined metric is fitted on PSNR and MS-SSIM only (no LPIPS weights)")
-        study_folder = run_study(out / "study", ["psnr", "ms-ssim"] + ["lpips"] * lpips_found,
-                                 weights_dir=weights_dir, device=device, progress=progress).out_dir
+        fitted = [m for m in DEFAULT_METRICS if METRICS[m].column in pairs.columns]
+        missing = [m for m in DEFAULT_METRICS if m not in fitted]
+        if missing:
+            notes.append(f"the study's combined metric is fitted on {' and '.join(map(_short, fitted))} "
+                         f"only (no {' and '.join(map(_short, missing))} weights)")
+        study_folder = run_study(out / "study", fitted, weights_dir=weights_dir, device=device,
+                                 progress=progress).out_dir
     report = write_report(out, out / "report.html", ReportOptions(
         title="evalkit demo: codecs on the bundled sample photos", notes=notes, study=study_folder))
     return DemoResult(report, notes, compressed.errors, codec_summary(pairs))

@@ -1,12 +1,13 @@
 """Every training loss against values worked out by hand on small tensors."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
 from evalkit.errors import InputError
 from evalkit.metrics import pair_metric
-from evalkit.train.losses import (MSE, MaskWeighted, RecipeTerm, bits_per_pixel,
+from evalkit.train.losses import (MSE, LossTerm, MaskWeighted, RecipeTerm, bits_per_pixel,
                                   correlation_loss, correlation_map, correlation_mask, distortion,
                                   hrrgan, ragan, rgan, softplus_gan)
 
@@ -143,3 +144,10 @@ def test_correlation_loss_by_hand():
     # causal offsets: (−1,−1): 4·1/4 → 1; (−1,0): (3·1 + 4·2)/4; (−1,+1): 3·2/4; (0,−1): (2·1 + 4·3)/4
     values = [4 * 1 / 4, (3 * 1 + 4 * 2) / 4, 3 * 2 / 4, (2 * 1 + 4 * 3) / 4]
     assert loss.item() == pytest.approx(sum((v / 4) ** 2 for v in values))
+
+
+def test_a_loss_term_is_parsed_once_into_its_parts():
+    assert LossTerm.parse("main:roi:combined:fits/q.json") == LossTerm("combined:fits/q.json", True, True)
+    assert LossTerm.parse("main:roi:combined:fits/q.json").model == Path("fits/q.json")
+    assert LossTerm.parse("roi:ms-ssim") == LossTerm("ms-ssim", main=False, masked=True)
+    assert LossTerm.parse("lpips").model is None

@@ -20,9 +20,11 @@ from .engine import MetricEngine, MetricsResult, read_pairs, read_table, set_met
 from .features import Features
 from .fid import frechet_distance, kernel_inception_distance, patches
 from .psnr import psnr, psnr_y
-from .registry import METRICS, PAIR_METRICS, SET_METRICS, Metric, metric, pair_metric
+from .registry import (DEFAULT_METRICS, METRICS, PAIR_METRICS, SET_METRICS, TRAINABLE_METRICS, Metric,
+                       label, metric, pair_metric)
 
-__all__ = ["METRICS", "PAIR_METRICS", "SET_METRICS", "Features", "Metric", "MetricEngine", "MetricsResult",
-           "PairMetric", "WeightsError", "frechet_distance", "kernel_inception_distance", "metric",
+__all__ = ["DEFAULT_METRICS", "METRICS", "PAIR_METRICS", "SET_METRICS", "TRAINABLE_METRICS", "Features",
+           "Metric", "MetricEngine", "MetricsResult", "PairMetric", "WeightsError", "frechet_distance",
+           "kernel_inception_distance", "label", "metric",
            "pair_metric", "patches", "psnr", "psnr_y", "read_pairs", "read_table", "set_metrics",
            "to_tensor", "write_table"]

@@ -31,9 +31,9 @@ from ..executors import Failure, LocalExecutor
 from ..images import load_image
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
-from .features import Features
-from .fid import frechet_distance, kernel_inception_distance, load_inception, patches
-from .registry import METRICS, metric, pair_metric
+from .features import MODES, Features
+from .fid import load_inception, patches
+from .registry import METRICS, SET_METRICS, metric, pair_metric
 
 GROUP_COLUMNS = ("codec", "target_bpp")
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -209,7 +209,7 @@ class MetricEngine:
 
     def _feature_modes(self) -> tuple[str, ...]:
         """Whole images always; patches too unless ``patch_size`` is None (FID on images only)."""
-        return ("image", "patch") if self.patch_size else ("image",)
+        return MODES if self.patch_size else MODES[:1]
 
     # ------------------------------------------------------------------- engine
     def evaluate(self, table: pd.DataFrame, root: str | Path = ".", progress: bool = True,
@@ -354,11 +354,12 @@ def _raise(failures: list[tuple[str, Failure]], total: int):
 
 
 def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
-    """FID / KID (those ``features`` were asked for) per (codec, target_bpp) group of ``table``,
-    on whole images and on patches when there are patch features, each with its sample count:
+    """The set metrics ``features`` were asked for (each entry's ``compute``, in the registry's
+    order) per (codec, target_bpp) group of ``table``, on whole images (the entry's first column)
+    and on patches when there are patch features (its second), each with its sample count:
     the group's distinct reconstructions (by content) against their distinct references.
     ``features`` maps the table's paths to content hashes and those to features."""
-    metrics, modes = features.metrics, features.modes
+    measured = [METRICS[m] for m in SET_METRICS if m in features.metrics]
     groups = [c for c in GROUP_COLUMNS if c in table.columns]
     keys = (table[groups].itertuples(index=False, name=None) if groups
             else [("all",)] * len(table))
@@ -372,15 +373,11 @@ def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
         ref_set = list(dict.fromkeys(refs[i] for i in idx))
         rec_set = list(dict.fromkeys(recs[i] for i in idx))
         row = dict(zip(groups or ["group"], key))
-        for mode in modes:
-            suffix = "_patch" if mode == "patch" else ""
+        for mode in features.modes:
             a = np.concatenate([features.arrays[(mode, h)] for h in ref_set])
             b = np.concatenate([features.arrays[(mode, h)] for h in rec_set])
-            row[f"n_samples{suffix}"] = len(b)
-            if "fid" in metrics:
-                row[f"fid{suffix}"] = frechet_distance(a, b) if min(len(a), len(b)) >= 2 else math.nan
-            if "kid" in metrics:
-                row[f"kid{suffix}"] = (kernel_inception_distance(a, b)
-                                       if min(len(a), len(b)) >= 2 else math.nan)
+            row["n_samples_patch" if mode == "patch" else "n_samples"] = len(b)
+            for m in measured:
+                row[m.columns[MODES.index(mode)]] = m.compute(a, b) if min(len(a), len(b)) >= 2 else math.nan
         rows.append(row)
     return pd.DataFrame(rows)

@@ -17,6 +17,10 @@ from ..errors import InputError
 from ..files import atomic_path
 
 
+#: The feature modes, in the order of a set metric's columns (e.g. ``fid``, ``fid_patch``).
+MODES = ("image", "patch")
+
+
 @dataclass
 class Features:
     sha: dict[str, str]                           # path as in the table → content hash
@@ -25,7 +29,7 @@ class Features:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        return tuple(m for m in ("image", "patch") if any(k[0] == m for k in self.arrays))
+        return tuple(m for m in MODES if any(k[0] == m for k in self.arrays))
 
     def save(self, path: str | Path) -> None:
         arrays = {f"{mode}/{h}": f for (mode, h), f in self.arrays.items()}

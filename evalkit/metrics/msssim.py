@@ -18,11 +18,12 @@ from .base import PairMetric
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WIN_SIZE, WIN_SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0
+C1, C2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
 #: Four halvings must leave more than one window: both sides must exceed (11 − 1) · 2⁴ = 160.
 MIN_SIDE = (WIN_SIZE - 1) * 2 ** (len(WEIGHTS) - 1) + 1
 
 
-def _window() -> list[float]:
+def window() -> list[float]:
     """The 11 taps of the normalised Gaussian, computed in float32 as pytorch_msssim does."""
     coords = torch.arange(WIN_SIZE, dtype=torch.float32) - WIN_SIZE // 2
     g = torch.exp(-(coords**2) / (2 * WIN_SIGMA**2))
@@ -49,6 +50,33 @@ def _down(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
 
 
+def check_side(reference: torch.Tensor, side: int, what: str) -> None:
+    """An :class:`InputError` unless both sides of the image are at least ``side`` pixels."""
+    h, w = reference.shape[-2:]
+    if min(h, w) < side:
+        raise InputError(f"{what} needs images at least {side} px on each side; this one is {w}×{h}")
+
+
+def moments(x: torch.Tensor, taps: list[float]) -> tuple[torch.Tensor, ...]:
+    """What the SSIM terms need of a reference in [0, 255] at one scale: x, μ_x and E[x²]."""
+    return x, _blur(x, taps), _blur(x * x, taps)
+
+
+def contrast_structure(prepared, y: torch.Tensor, taps: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The contrast–structure map of ``y`` against a reference's :func:`moments`, and μ_y."""
+    x, mu_x, xx = prepared
+    mu_y, yy, xy = _blur(y, taps), _blur(y * y, taps), _blur(x * y, taps)
+    sigma_x, sigma_y, sigma_xy = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    return (2 * sigma_xy + C2) / (sigma_x + sigma_y + C2), mu_y
+
+
+def ssim_map(prepared, y: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    """The SSIM map (luminance × contrast–structure) of ``y`` against a reference's :func:`moments`."""
+    cs, mu_y = contrast_structure(prepared, y, taps)
+    mu_x = prepared[1]
+    return ((2 * mu_x * mu_y + C1) / (mu_x**2 + mu_y**2 + C1)) * cs
+
+
 class MSSSIM(PairMetric):
     """MS-SSIM of each reconstruction against its reference; ``forward(x, x_hat)`` → (N,)."""
 
@@ -56,31 +84,22 @@ class MSSSIM(PairMetric):
 
     def prepare(self, reference: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
         """The reference pyramid with its blurred means and second moments, per scale."""
-        h, w = reference.shape[-2:]
-        if min(h, w) < MIN_SIDE:
-            raise InputError(f"MS-SSIM needs images at least {MIN_SIDE} px on each side "
-                             f"(5 scales of an 11-tap window); this one is {w}×{h}")
-        win, levels, x = _window(), [], reference * DATA_RANGE
+        check_side(reference, MIN_SIDE, "MS-SSIM (5 scales of an 11-tap window)")
+        taps, levels, x = window(), [], reference * DATA_RANGE
         for level in range(len(WEIGHTS)):
             if level:
                 x = _down(x)
-            levels.append((x, _blur(x, win), _blur(x * x, win)))
+            levels.append(moments(x, taps))
         return levels
 
     def score(self, levels, reconstructions: torch.Tensor) -> torch.Tensor:
-        c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
-        win, y, terms = _window(), reconstructions * DATA_RANGE, []
-        for level, (x, mu_x, xx) in enumerate(levels):
+        taps, y, terms = window(), reconstructions * DATA_RANGE, []
+        for level, prepared in enumerate(levels):
             if level:
                 y = _down(y)
-            mu_y, yy, xy = _blur(y, win), _blur(y * y, win), _blur(x * y, win)
-            sigma_x, sigma_y, sigma_xy = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
-            cs = (2 * sigma_xy + c2) / (sigma_x + sigma_y + c2)
-            if level < len(WEIGHTS) - 1:
-                terms.append(torch.relu(cs.flatten(2).mean(-1)))
-            else:
-                ssim = ((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)) * cs
-                terms.append(torch.relu(ssim.flatten(2).mean(-1)))
+            last = level == len(WEIGHTS) - 1
+            value = ssim_map(prepared, y, taps) if last else contrast_structure(prepared, y, taps)[0]
+            terms.append(torch.relu(value.flatten(2).mean(-1)))
         stacked = torch.stack(terms, dim=0)                       # (levels, N, 3)
         weights = stacked.new_tensor(WEIGHTS).view(-1, 1, 1)
         return torch.prod(stacked**weights, dim=0).mean(dim=1)

@@ -1,11 +1,15 @@
 """Every metric evalkit computes, declared once.
 
-A :class:`Metric` says what the metric is called on the command line, which column(s) it writes,
-which way is better, whether it scores pairs or sets, whether it is differentiable, and which
-reference implementation its test compares it with. Pair metrics carry their torch form
+A :class:`Metric` says what the metric is called on the command line, which column(s) it writes
+and how each is labelled in plots and tables (with its unit), which way is better, how many
+decimals a table shows, whether it is measured and shown by default, whether a recipe may train
+on it, whether it scores pairs or sets, whether it is differentiable, and which reference
+implementation its test compares it with. Pair metrics carry their torch form
 (:class:`~evalkit.metrics.base.PairMetric`): the engine, fitted combinations and training losses
-all call that one implementation. To add a metric: write its module, add one entry here, and add
-a test against its reference.
+all call that one implementation; set metrics carry the function over features the engine calls.
+Nothing else names a metric: the engine, the CLI, the fit, the report, the demo and training read
+these entries. To add a metric: write its module, add one entry here, and add a test against its
+reference.
 """
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..errors import InputError
 from .base import PairMetric
+from .fid import frechet_distance, kernel_inception_distance
 from .lpips import LPIPS
-from .msssim import MSSSIM
+from .msssim import MIN_SIDE as MSSSIM_MIN_SIDE, MSSSIM
 from .psnr import PSNR, PSNRY
 
 
@@ -26,11 +32,19 @@ from .psnr import PSNR, PSNRY
 class Metric:
     name: str                    # on the command line and in model files
     columns: tuple[str, ...]     # what it writes; the first is its main column
+    labels: tuple[str, ...]      # per column: for plot axes and table heads, with the unit
     higher_is_better: bool
     level: str                   # "pair": one value per reconstruction; "set": one per group
     differentiable: bool
     reference: str               # the implementation its test compares it with
+    decimals: int = 4            # shown in tables (the CSV files keep every digit)
+    shown: bool = False          # measured and shown by default: --metrics, captions, BD summary
+    trainable: bool = False      # a training distortion: 1 − value if higher is better, else value
+    network: str | None = None   # the network whose weights it loads (None: none)
+    min_side: int = 1            # the smallest image side it is defined on
     build: Callable[..., PairMetric] | None = None   # pair metrics: build(weights_dir) → torch form
+    #: set metrics: value(reference features, reconstruction features), each (n, d)
+    compute: Callable[[np.ndarray, np.ndarray], float] | None = None
     rtol: float = 1e-5           # relative agreement across devices, batch sizes, thread counts
 
     @property
@@ -39,30 +53,51 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("psnr", ("psnr",), True, "pair", True,
-           "skimage.metrics.peak_signal_noise_ratio(data_range=255)", lambda weights_dir: PSNR(),
-           rtol=1e-12),
-    Metric("psnr-y", ("psnr_y",), True, "pair", True,
+    Metric("psnr", ("psnr",), ("PSNR (dB)",), True, "pair", True,
+           "skimage.metrics.peak_signal_noise_ratio(data_range=255)", decimals=2, shown=True,
+           build=lambda weights_dir: PSNR(), rtol=1e-12),
+    Metric("psnr-y", ("psnr_y",), ("PSNR-Y (dB)",), True, "pair", True,
            "skimage.color.rgb2ycbcr luma, then peak_signal_noise_ratio(data_range=255)",
-           lambda weights_dir: PSNRY(), rtol=1e-12),
-    Metric("ms-ssim", ("ms_ssim",), True, "pair", True, "pytorch_msssim.ms_ssim(data_range=255)",
-           lambda weights_dir: MSSSIM()),
-    Metric("lpips", ("lpips",), False, "pair", True, "lpips.LPIPS(net='alex', version='0.1')",
-           partial(LPIPS, "alex")),
-    Metric("lpips-vgg", ("lpips_vgg",), False, "pair", True, "lpips.LPIPS(net='vgg', version='0.1')",
-           partial(LPIPS, "vgg")),
-    Metric("lpips-squeeze", ("lpips_squeeze",), False, "pair", True,
-           "lpips.LPIPS(net='squeeze', version='0.1')", partial(LPIPS, "squeeze")),
-    Metric("fid", ("fid", "fid_patch"), False, "set", False,
+           decimals=2, build=lambda weights_dir: PSNRY(), rtol=1e-12),
+    Metric("ms-ssim", ("ms_ssim",), ("MS-SSIM",), True, "pair", True,
+           "pytorch_msssim.ms_ssim(data_range=255)", shown=True, trainable=True,
+           min_side=MSSSIM_MIN_SIDE, build=lambda weights_dir: MSSSIM()),
+    Metric("lpips", ("lpips",), ("LPIPS (Alex)",), False, "pair", True,
+           "lpips.LPIPS(net='alex', version='0.1')", shown=True, trainable=True, network="AlexNet",
+           build=partial(LPIPS, "alex")),
+    Metric("lpips-vgg", ("lpips_vgg",), ("LPIPS (VGG)",), False, "pair", True,
+           "lpips.LPIPS(net='vgg', version='0.1')", trainable=True, network="VGG",
+           build=partial(LPIPS, "vgg")),
+    Metric("lpips-squeeze", ("lpips_squeeze",), ("LPIPS (Squeeze)",), False, "pair", True,
+           "lpips.LPIPS(net='squeeze', version='0.1')", trainable=True, network="SqueezeNet",
+           build=partial(LPIPS, "squeeze")),
+    Metric("fid", ("fid", "fid_patch"), ("FID", "patch FID"), False, "set", False,
            "pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 features",
-           rtol=1e-4),
-    Metric("kid", ("kid", "kid_patch"), False, "set", False,
+           decimals=2, shown=True, network="Inception", compute=frechet_distance, rtol=1e-4),
+    Metric("kid", ("kid", "kid_patch"), ("KID", "patch KID"), False, "set", False,
            "unbiased MMD² with the kernel (x·y/d + 1)³ (Bińkowski et al. 2018), computed directly",
-           rtol=1e-3),
+           shown=True, network="Inception", compute=kernel_inception_distance, rtol=1e-3),
 )}
 
 PAIR_METRICS = [name for name, m in METRICS.items() if m.level == "pair"]
 SET_METRICS = [name for name, m in METRICS.items() if m.level == "set"]
+#: What is measured when no metric is named: the ``shown`` pair metrics.
+DEFAULT_METRICS = [name for name in PAIR_METRICS if METRICS[name].shown]
+#: What a recipe may train on besides MSE.
+TRAINABLE_METRICS = [name for name, m in METRICS.items() if m.trainable]
+#: Each metric column with the metric that writes it.
+BY_COLUMN: dict[str, Metric] = {c: m for m in METRICS.values() for c in m.columns}
+
+
+def shown_columns() -> list[str]:
+    """The main columns of the pair metrics shown by default, in the registry's order."""
+    return [METRICS[m].column for m in DEFAULT_METRICS]
+
+
+def label(column: str) -> str:
+    """The readable name of a column for axes and table heads (a metric's label, with its unit)."""
+    found = BY_COLUMN.get(column)
+    return found.labels[found.columns.index(column)] if found else column.replace("_", " ")
 
 
 def metric(name: str, level: str | None = None) -> Metric:

@@ -25,17 +25,19 @@ from ..codecs.ratematch import FLAG_MEANINGS
 from ..errors import InputError
 from ..files import image_hash
 from ..images import load_image
+from ..metrics.registry import BY_COLUMN, label, shown_columns
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .carry import Carry, inputs_key
-from .figures import DRAWING as FIGURE_DRAWING, codec_colors, label, rd_figure, rd_paths
+from .figures import DRAWING as FIGURE_DRAWING, codec_colors, rd_figure, rd_paths
 from .loop_section import loop_section
 from .study_sections import study_sections
 from .tables import (best_codecs, bd_table, default_anchor, is_flagged, metric_directions, rd_curves,
                      table_at_target)
 from .visual import DRAWING as PANEL_DRAWING, Region, most_different_region, panel_paths, write_panels
 
-#: Decimals shown per column (the full value is in each cell's data-value and in the CSV files).
-DECIMALS = {"bpp": 3, "psnr": 2, "psnr_y": 2, "ms_ssim": 4, "fid": 2, "fid_patch": 2}
+#: Decimals shown of achieved bpp and of columns that are no metric's (a metric's are in its
+#: registry entry); the full value is in each cell's data-value and in the CSV files.
+BPP_DECIMALS, OTHER_DECIMALS = 3, 4
 
 
 @dataclass
@@ -89,7 +91,9 @@ def _fmt(column: str, value) -> str:
         return f"{int(value)}"
     if isinstance(value, float) and math.isinf(value):
         return "∞"
-    return f"{value:.{DECIMALS.get(column, 4)}f}"
+    declared = BY_COLUMN.get(column)
+    decimals = BPP_DECIMALS if column == "bpp" else declared.decimals if declared else OTHER_DECIMALS
+    return f"{value:.{decimals}f}"
 
 
 def _target_section(run: Run, target: float, files: Path) -> dict:
@@ -139,7 +143,7 @@ def _visuals(run: Run, options: ReportOptions, carry: Carry) -> list[dict]:
     if target not in targets:
         raise InputError(f"no target {target:g} bpp in {run.pairs_file} (targets: "
                          f"{', '.join(f'{t:g}' for t in targets)})")
-    shown = [c for c in ("psnr", "ms_ssim", "lpips") if c in run.pairs.columns]
+    shown = [c for c in shown_columns() if c in run.pairs.columns]
     out = []
     for image in images:
         rows = run.pairs[(run.pairs["image"] == image) & (run.pairs["target_bpp"] == target)]
@@ -218,7 +222,8 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
     for column, curve in curves.items():
         curve.to_csv(files / f"rd_{column}.csv", index=False)
         png, svg = rd_paths(files / f"rd_{column}")
-        key = inputs_key(FIGURE_DRAWING, curve.to_csv(index=False), column, directions[column], colors)
+        key = inputs_key(FIGURE_DRAWING, curve.to_csv(index=False), column, label(column),
+                         directions[column], colors)
         if not carry.reuse(png.stem, key, [png, svg]):
             rd_figure(curve, column, directions[column], colors, files / f"rd_{column}")
         figures.append({"column": column, "label": label(column), "png": f"{files.name}/{png.name}",

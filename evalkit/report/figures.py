@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from ..files import text_hash
+from ..metrics.registry import label
 
 import matplotlib
 
@@ -12,18 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import pandas as pd  # noqa: E402
 
-#: Readable names of metric columns, for axes and table heads.
-LABELS = {"bpp": "bpp", "psnr": "PSNR (dB)", "psnr_y": "PSNR-Y (dB)", "ms_ssim": "MS-SSIM",
-          "lpips": "LPIPS (Alex)", "lpips_vgg": "LPIPS (VGG)", "lpips_squeeze": "LPIPS (Squeeze)",
-          "fid": "FID", "fid_patch": "patch FID", "kid": "KID", "kid_patch": "patch KID"}
-
-
-#: What a figure's look depends on besides its data: this module and matplotlib's version.
+#: What a figure's look depends on besides its data and its metric's label (the registry's):
+#: this module and matplotlib's version.
 DRAWING = text_hash(Path(__file__).read_text() + matplotlib.__version__)
-
-
-def label(column: str) -> str:
-    return LABELS.get(column, column.replace("_", " "))
 
 
 def codec_colors(codecs) -> dict[str, str]:

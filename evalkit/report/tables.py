@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..metrics.registry import BY_COLUMN, PAIR_METRICS, METRICS, shown_columns
+
 
 def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per codec and target: achieved bpp (mean), worst relative error, flagged points, encodes.
@@ -20,9 +22,7 @@ def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean of every metric column per codec and target (or overall for a plain pairs table)."""
-    from ..metrics import METRICS
-
-    columns = [c for m in METRICS.values() if m.level == "pair" for c in m.columns if c in pairs.columns]
+    columns = [c for m in PAIR_METRICS for c in METRICS[m].columns if c in pairs.columns]
     keys = [c for c in ("codec", "target_bpp") if c in pairs.columns]
     if "bpp" in pairs.columns:
         columns = ["bpp", *columns]
@@ -35,10 +35,8 @@ def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
 def metric_directions(columns) -> dict[str, bool]:
     """Metric column → higher_is_better, for the columns of ``columns`` that are metrics (from
     the metric registry; fitted combinations, ``combined…``, are qualities: higher is better)."""
-    from ..metrics.registry import METRICS
-
-    known = {c: m.higher_is_better for m in METRICS.values() for c in m.columns}
-    return {c: known.get(c, True) for c in columns if c in known or c.startswith("combined")}
+    return {c: BY_COLUMN[c].higher_is_better if c in BY_COLUMN else True
+            for c in columns if c in BY_COLUMN or c.startswith("combined")}
 
 
 def sample_count_column(column: str) -> str:
@@ -139,17 +137,14 @@ def default_anchor(codecs) -> str:
     return "jpeg" if "jpeg" in codecs else codecs[0]
 
 
-#: The metrics :func:`codec_summary` gives BD-rates in: fidelity, structure, perception.
-SUMMARY_METRICS = ("psnr", "ms_ssim", "lpips")
-
-
 def codec_summary(pairs: pd.DataFrame, anchor: str | None = None) -> pd.DataFrame:
     """One row per codec: BD-rate (%, PCHIP, the report's default) against ``anchor`` in each of
-    :data:`SUMMARY_METRICS` the table has (0 for the anchor itself, NaN where it cannot be
+    the metric columns shown by default (the registry's ``shown`` pair metrics: fidelity,
+    structure, perception) the table has (0 for the anchor itself, NaN where it cannot be
     computed: see the report's reasons), and ``flagged`` / ``points``: the reconstructions off
     target and all of them."""
     anchor = anchor or default_anchor(pairs["codec"].unique())
-    curves = {c: f for c, f in rd_curves(pairs, None).items() if c in SUMMARY_METRICS}
+    curves = {c: f for c, f in rd_curves(pairs, None).items() if c in shown_columns()}
     bd = bd_table(curves, anchor)
     codecs = sorted(pairs["codec"].unique())
     table = pd.DataFrame(index=pd.Index(codecs, name="codec"))

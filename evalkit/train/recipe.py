@@ -55,10 +55,10 @@ from pathlib import Path
 from ..errors import InputError
 from ..files import read_toml
 from ..fit import CombinationModel
-from .losses import GAN_LOSSES, split_term
+from ..metrics.registry import METRICS
+from .losses import DISTORTIONS, GAN_LOSSES, LossTerm
 
 ARCHITECTURES = ("variable-rate", "bmshj2018-hyperprior", "mbt2018-mean", "selective-detail")
-DISTORTIONS = ("mse", "ms-ssim", "lpips", "lpips-vgg", "lpips-squeeze")
 HEADS = ("shared", "independent", "hybrid")
 LAMBDA_LIMITS = (1e-5, 1e3)     # outside this, no rate–distortion trade-off is left to learn
 
@@ -172,16 +172,16 @@ def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, fl
         raise RecipeError(f"{where} must be a table of distortion = weight, e.g. {{ mse = 1.0 }}")
     for term, weight in table.items():
         field_name = _loss_field(where, term)
-        main, masked, base = split_term(term)
-        if base not in DISTORTIONS and not base.startswith("combined:"):
+        parsed = LossTerm.parse(term)
+        if parsed.distortion not in DISTORTIONS and parsed.model is None:
             raise RecipeError(f"{field_name} is not a loss; choose from "
                               f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\", optionally "
                               "prefixed main: (selective-detail's main decoder) and roi: (mask "
                               "weighted)")
-        if masked and "roi" not in train:
+        if parsed.masked and "roi" not in train:
             raise RecipeError(f"{field_name} weighs by masks given with the data; add a "
                               "[train.roi] table naming their subfolder: masks = \"masks\"")
-        if main and train["architecture"] != "selective-detail":
+        if parsed.main and train["architecture"] != "selective-detail":
             raise RecipeError(f"{field_name}: main: scores the main decoder of architecture "
                               f"\"selective-detail\", which {train['architecture']!r} does not have")
         _number(weight, field_name, float, 0.0)
@@ -202,7 +202,7 @@ def _roi(train: dict) -> RoiRecipe | None:
         raise RecipeError("train.roi.salient and train.roi.background are both 0; give the "
                           "salient region a weight")
     gan_terms = train["gan"].get("losses", {}) if isinstance(train.get("gan"), dict) else {}
-    if not any(split_term(term)[1] for term in [*train["losses"], *gan_terms]):
+    if not any(LossTerm.parse(term).masked for term in [*train["losses"], *gan_terms]):
         raise RecipeError("train.roi is given but no train.losses term uses it; prefix the terms "
                           "to weight by the masks with roi:, e.g. { \"roi:ms-ssim\" = 1.0 }")
     return roi
@@ -302,8 +302,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
                     **options)
     for where, terms in (("train.losses", recipe.losses), ("train.gan.losses", gan.losses if gan else {})):
         for term in terms:
-            base = split_term(term)[2]
-            model = Path(base.split(":", 1)[1]) if base.startswith("combined:") else None
+            model = LossTerm.parse(term).model
             if model is not None and not model.is_file():
                 raise RecipeError(f"{_loss_field(where, term)}: {model} does not exist; fit it "
                                   "first with `evalkit fit --out` and give its path (from the "
@@ -311,14 +310,14 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           "one, so it needs architecture \"variable-rate\" and a train.lambda range")
-    every_term = [split_term(term)[2] for term in [*recipe.losses, *(gan.losses if gan else ())]]
+    every_term = [LossTerm.parse(term) for term in [*recipe.losses, *(gan.losses if gan else ())]]
     scored = [m for term in every_term for m in
-              (CombinationModel.load(term.split(":", 1)[1]).metrics if term.startswith("combined:")
-               else [term])]
-    if "ms-ssim" in scored and recipe.patch < 192:
-        raise RecipeError(f"train.patch = {recipe.patch}: the ms-ssim loss (alone or in a combined "
-                          "metric) needs patches of at least 192 pixels (five scales of an "
-                          "11-pixel window)")
+              (CombinationModel.load(term.model).metrics if term.model else [term.distortion])]
+    for name in dict.fromkeys(m for m in scored if m in METRICS):
+        if recipe.patch < METRICS[name].min_side:
+            raise RecipeError(f"train.patch = {recipe.patch}: the {name} loss (alone or in a "
+                              f"combined metric) needs patches of at least "
+                              f"{METRICS[name].min_side} pixels")
     return recipe
 
 

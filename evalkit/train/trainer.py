@@ -47,6 +47,7 @@ from ..codecs.learned import LadderCodec, VariableRateCodec
 from ..errors import InputError
 from ..files import atomic_path
 from ..metrics import WeightsError, pair_metric, to_tensor
+from ..metrics.registry import DEFAULT_METRICS, METRICS, shown_columns
 from ..models.checkpoint import SelfDescribing
 from ..models.discriminator import ConditionalPatchDiscriminator
 from ..models.selective_detail import SelectiveDetailHyperprior
@@ -57,7 +58,7 @@ from .recipe import Recipe
 
 TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
                  "lr", "images_per_s"]
-VALIDATION_COLUMNS = ["step", "lambda", "bpp", "psnr", "ms_ssim", "lpips"]
+VALIDATION_COLUMNS = ["step", "lambda", "bpp", *shown_columns()]
 
 
 def build_model(recipe: Recipe) -> torch.nn.Module:
@@ -370,7 +371,8 @@ class Trainer:
         return (lo,) if lo == hi else (lo, math.sqrt(lo * hi), hi)
 
     def validate(self, images) -> list[dict]:
-        """bpp (file bytes), PSNR, MS-SSIM and LPIPS of the held-out images, per λ."""
+        """bpp (file bytes) and the metrics shown by default (registry) of the held-out images,
+        per λ."""
         codec = self.codec()
         rows = []
         for lmbda in self.validation_lambdas():
@@ -389,12 +391,12 @@ class Trainer:
     @property
     def validation_metrics(self) -> dict:
         if not hasattr(self, "_validation_metrics"):
-            metrics = {"psnr": pair_metric("psnr", device=self.device),
-                       "ms_ssim": pair_metric("ms-ssim", device=self.device)}
-            try:
-                metrics["lpips"] = pair_metric("lpips", self.weights_dir, self.device)
-            except WeightsError as exc:
-                print(f"note: validation without LPIPS ({exc})")
+            metrics = {}
+            for name in DEFAULT_METRICS:
+                try:
+                    metrics[METRICS[name].column] = pair_metric(name, self.weights_dir, self.device)
+                except WeightsError as exc:
+                    print(f"note: validation without {name} ({exc})")
             self._validation_metrics = metrics
         return self._validation_metrics
 
@@ -442,7 +444,7 @@ class Trainer:
                     if self.rank == 0:
                         for row in self.validate(val_images):
                             val_log.write(row)
-                            for key in ("bpp", "psnr", "ms_ssim", "lpips"):
+                            for key in VALIDATION_COLUMNS[2:]:
                                 if key in row:
                                     writer.add_scalar(f"val/{key}@{row['lambda']:g}", row[key], self.step)
         except KeyboardInterrupt:

@@ -1,12 +1,13 @@
 """Training losses, one small module each, every formula and its paper in the docstring:
 rate (:mod:`.rate`), distortions on the metric registry's torch forms and the mask-weighted
-form (:mod:`.distortion`), adversarial losses (:mod:`.adversarial`) and the correlation loss
-(:mod:`.correlation`)."""
+form (:mod:`.distortion`), the recipe's term names (:mod:`.terms`), adversarial losses
+(:mod:`.adversarial`) and the correlation loss (:mod:`.correlation`)."""
 from .adversarial import GAN_LOSSES, hrrgan, ragan, rgan, softplus_gan
 from .correlation import correlation_loss, correlation_map, correlation_mask
-from .distortion import MSE, MaskWeighted, OneMinus, RecipeTerm, distortion, split_term
+from .distortion import DISTORTIONS, MSE, MaskWeighted, OneMinus, RecipeTerm, distortion
 from .rate import bits_per_pixel
+from .terms import LossTerm, combined_model
 
-__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm", "bits_per_pixel",
-           "correlation_loss", "correlation_map", "correlation_mask", "distortion", "hrrgan",
-           "ragan", "rgan", "softplus_gan", "split_term"]
+__all__ = ["DISTORTIONS", "GAN_LOSSES", "LossTerm", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm",
+           "bits_per_pixel", "combined_model", "correlation_loss", "correlation_map",
+           "correlation_mask", "distortion", "hrrgan", "ragan", "rgan", "softplus_gan"]

@@ -4,8 +4,9 @@ Every perceptual term is the metric registry's torch form (:func:`evalkit.metric
 so a model is trained on exactly the number the engine reports:
 
 - ``mse`` — mean squared error, scaled by 255² as CompressAI's loss λ·255²·MSE + R.
-- ``ms-ssim`` — 1 − MS-SSIM (Wang et al. 2003; paper 002 eq. 3, first term).
-- ``lpips`` — LPIPS (Zhang et al. 2018; paper 003's L_P).
+- every metric the registry marks ``trainable``, as its torch form where lower is better and
+  1 − it where higher is: ``ms-ssim`` — 1 − MS-SSIM (Wang et al. 2003; paper 002 eq. 3, first
+  term); ``lpips`` — LPIPS (Zhang et al. 2018; paper 003's L_P).
 - ``combined:MODEL.json`` — −q of a combination fitted with ``evalkit fit``
   (:class:`evalkit.fit.CombinedLoss`).
 
@@ -14,7 +15,8 @@ data: d_s = w_s·d(x⊙s, x̂⊙s) + w_b·d(x⊙(1−s), x̂⊙(1−s)) (paper 0
 non-salient components scored separately and combined with more weight on the salient one).
 Paper 002's weighted MS-SSIM (eq. 3, second term) is this with d = 1 − MS-SSIM and w_b = 0.
 
-A recipe names each term ``[main:][roi:]NAME`` (:class:`RecipeTerm`): ``roi:`` weights it by the
+A recipe names each term ``[main:][roi:]NAME`` (parsed by :class:`~.terms.LossTerm`, computed by
+:class:`RecipeTerm`): ``roi:`` weights it by the
 mask, ``main:`` scores the selective-detail model's main decoder output x̂_m instead of the
 blended x̂. Paper 002 eq. 3, L_d = E[1 − MS-SSIM(x, x̂_m)] + λ_p·E[1 − wMS-SSIM(x, x̂, t_a)], is
 ``{ "main:ms-ssim" = 1, "roi:ms-ssim" = λ_p }`` with the background weight 0.
@@ -26,6 +28,8 @@ import torch
 from ...errors import InputError
 from ...fit import CombinedLoss
 from ...metrics import pair_metric
+from ...metrics.registry import TRAINABLE_METRICS, metric
+from .terms import COMBINED, LossTerm, combined_model
 
 
 class MSE(torch.nn.Module):
@@ -75,25 +79,23 @@ class MaskWeighted(torch.nn.Module):
         return loss
 
 
+#: What a recipe may train on besides ``combined:MODEL.json``.
+DISTORTIONS = ("mse", *TRAINABLE_METRICS)
+
+
 def distortion(name: str, weights_dir=None) -> torch.nn.Module:
-    """The distortion term called ``name`` (see the module docstring)."""
+    """The distortion term called ``name`` (see the module docstring): a trainable metric of the
+    registry as a loss is its torch form, or 1 − it where higher is better."""
+    model = combined_model(name)
+    if model is not None:
+        return PerImageCombined(CombinedLoss.from_model(model, weights_dir))
     if name == "mse":
         return MSE()
-    if name == "ms-ssim":
-        return OneMinus(pair_metric("ms-ssim"))
-    if name.startswith("lpips"):
-        return pair_metric(name, weights_dir)
-    if name.startswith("combined:"):
-        return PerImageCombined(CombinedLoss.from_model(name.split(":", 1)[1], weights_dir))
-    raise InputError(f"unknown distortion {name!r}; choose mse, ms-ssim, lpips, lpips-vgg, "
-                     "lpips-squeeze or combined:MODEL.json")
-
-
-def split_term(name: str) -> tuple[bool, bool, str]:
-    """(on the main output, mask weighted, distortion) of a recipe term ``[main:][roi:]NAME``."""
-    main = name.startswith("main:")
-    name = name.removeprefix("main:")
-    return main, name.startswith("roi:"), name.removeprefix("roi:")
+    if name not in TRAINABLE_METRICS:
+        raise InputError(f"unknown distortion {name!r}; choose {', '.join(DISTORTIONS)} or "
+                         f"{COMBINED}MODEL.json")
+    form = pair_metric(name, weights_dir)
+    return OneMinus(form) if metric(name).higher_is_better else form
 
 
 class RecipeTerm(torch.nn.Module):
@@ -102,9 +104,10 @@ class RecipeTerm(torch.nn.Module):
     def __init__(self, name: str, salient_weight: float = 1.0, background_weight: float = 0.5,
                  weights_dir=None):
         super().__init__()
-        main, self.masked, base = split_term(name)
-        self.output = "x_hat_main" if main else "x_hat"
-        self.distortion = distortion(base, weights_dir)
+        term = LossTerm.parse(name)
+        self.masked = term.masked
+        self.output = "x_hat_main" if term.main else "x_hat"
+        self.distortion = distortion(term.distortion, weights_dir)
         if self.masked:
             self.distortion = MaskWeighted(self.distortion, salient_weight, background_weight)
 
