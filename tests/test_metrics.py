@@ -11,6 +11,7 @@ from evalkit.metrics import (METRICS, MetricEngine, WeightsError, frechet_distan
 from evalkit.metrics.fid import load_inception, statistics
 from evalkit.metrics.lpips import LPIPS
 from evalkit.metrics.msssim import MSSSIM
+from evalkit.metrics.ssim import SSIM
 
 
 def tensor(images):
@@ -55,18 +56,37 @@ def test_psnr_matches_scikit_image(pairs):
     assert psnr(pairs[0][0], pairs[0][0]) == np.inf
 
 
+def assert_each_pair_matches(metric, reference, pairs):
+    """``metric`` on each pair equals ``reference`` (a pytorch_msssim function) on it × 255."""
+    for ref, rec in pairs:
+        ours = metric(tensor([ref]), tensor([rec]))
+        theirs = reference(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255, size_average=False)
+        assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+
+
 def test_ms_ssim_matches_pytorch_msssim(pairs):
     from pytorch_msssim import ms_ssim
-    for ref, rec in pairs:
-        ours = MSSSIM()(tensor([ref]), tensor([rec]))
-        theirs = ms_ssim(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255, size_average=False)
-        assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    assert_each_pair_matches(MSSSIM(), ms_ssim, pairs)
     ref = pairs[0][0]
     metric = MSSSIM()
     batch = metric.score(metric.prepare(tensor([ref])),
                          tensor([rec for r, rec in pairs if np.array_equal(r, ref)]))
     assert batch.shape[0] == 4 and (batch < 1).all()
     assert metric(tensor([ref]), tensor([ref])).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_ssim_matches_pytorch_msssim(pairs):
+    from pytorch_msssim import ssim
+    assert_each_pair_matches(SSIM(), ssim, pairs)
+    ref = pairs[0][0]
+    recs = tensor([rec for r, rec in pairs if np.array_equal(r, ref)])
+    metric = SSIM()
+    batch = metric.score(metric.prepare(tensor([ref])), recs)
+    theirs = ssim(tensor([ref]).expand_as(recs) * 255, recs * 255, data_range=255, size_average=False)
+    np.testing.assert_allclose(batch.numpy(), theirs.numpy(), rtol=1e-5)
+    assert metric(tensor([ref]), tensor([ref])).item() == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(InputError, match="at least 11 px"):
+        metric(torch.zeros(1, 3, 10, 400), torch.zeros(1, 3, 10, 400))
 
 
 def test_ms_ssim_refuses_small_images():
@@ -193,8 +213,8 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
 def test_engine_errors(run, tmp_path, weights):
     from PIL import Image
     table = read_pairs(run / "manifest.csv")
-    with pytest.raises(InputError, match="unknown metric.*'ssim'.*choose from psnr"):
-        MetricEngine(["ssim"])
+    with pytest.raises(InputError, match="unknown metric.*'vmaf'.*choose from psnr"):
+        MetricEngine(["vmaf"])
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(small)
     bad = pd.DataFrame({"reference": [str(run / table["reference"][0])], "reconstruction": [str(small)]})
@@ -230,16 +250,17 @@ DIFFERENTIABLE = [name for name, m in METRICS.items() if m.differentiable]
 
 
 def test_registry_declares_every_metric_once():
-    assert set(DIFFERENTIABLE) == {"psnr", "psnr-y", "ms-ssim", "lpips", "lpips-vgg", "lpips-squeeze"}
+    assert set(DIFFERENTIABLE) == {"psnr", "psnr-y", "ms-ssim", "ssim", "lpips", "lpips-vgg",
+                                   "lpips-squeeze"}
     columns = [c for m in METRICS.values() for c in m.columns]
     assert len(columns) == len(set(columns))
     assert [n for n, m in METRICS.items() if m.level == "set"] == ["fid", "kid"]
-    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim"}
+    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim", "ssim"}
     with pytest.raises(InputError, match="unknown pair-level metric 'fid'"):
         pair_metric("fid")
 
 
-@pytest.mark.parametrize("name", ["psnr", "psnr-y", "ms-ssim", "lpips"])
+@pytest.mark.parametrize("name", ["psnr", "psnr-y", "ms-ssim", "ssim", "lpips"])
 def test_torch_form_equals_the_engine_on_kodak(name, run, pairs, weights):
     """What a training loss computes is what the engine reports: the same 8-bit images in, the
     same value out (the alternative trunks share LPIPS' code and have no weights here)."""
@@ -268,6 +289,13 @@ def test_ms_ssim_gradient_passes_gradcheck():
     x = torch.rand(1, 3, 164, 170, dtype=torch.float64, generator=generator)
     x_hat = (x + 0.1 * torch.rand(x.shape, dtype=torch.float64, generator=generator)).clamp(0, 1)
     assert torch.autograd.gradcheck(MSSSIM(), (x, x_hat.requires_grad_()), fast_mode=True)
+
+
+def test_ssim_gradient_passes_gradcheck():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 16, 14, dtype=torch.float64, generator=generator)
+    x_hat = (x + 0.1 * torch.rand(x.shape, dtype=torch.float64, generator=generator)).clamp(0, 1)
+    assert torch.autograd.gradcheck(SSIM(), (x.requires_grad_(), x_hat.requires_grad_()))
 
 
 def test_lpips_gradient_passes_gradcheck(weights):

@@ -26,6 +26,7 @@ from .fid import frechet_distance, kernel_inception_distance
 from .lpips import LPIPS
 from .msssim import MIN_SIDE as MSSSIM_MIN_SIDE, MSSSIM
 from .psnr import PSNR, PSNRY
+from .ssim import MIN_SIDE as SSIM_MIN_SIDE, SSIM
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("ms-ssim", ("ms_ssim",), ("MS-SSIM",), True, "pair", True,
            "pytorch_msssim.ms_ssim(data_range=255)", shown=True, trainable=True,
            min_side=MSSSIM_MIN_SIDE, build=lambda weights_dir: MSSSIM()),
+    Metric("ssim", ("ssim",), ("SSIM",), True, "pair", True,
+           "pytorch_msssim.ssim(data_range=255, size_average=False)", trainable=True,
+           min_side=SSIM_MIN_SIDE, build=lambda weights_dir: SSIM()),
     Metric("lpips", ("lpips",), ("LPIPS (Alex)",), False, "pair", True,
            "lpips.LPIPS(net='alex', version='0.1')", shown=True, trainable=True, network="AlexNet",
            build=partial(LPIPS, "alex")),
