@@ -115,7 +115,7 @@ def evalkit_train(recipe, data: Path, threads: int) -> torch.nn.Module:
 
 def coded(net: torch.nn.Module, name: str, images: list[np.ndarray], metrics: dict) -> dict:
     """Mean bpp (file bytes), PSNR and MS-SSIM of ``images`` through real bitstreams."""
-    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE, "ladder"),
+    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE),
                                      quality=0, device="cpu")
     rows = []
     for image in images:

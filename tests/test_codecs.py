@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.codecs import (FAMILIES, CodecError, bits_per_pixel, codec_table, get_codec,
+from evalkit.codecs import (FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec,
                             learned_zoo, zoo)
 from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
@@ -39,14 +39,14 @@ def test_round_trip_through_bytes(name, photo_crop, tmp_path):
     assert decoded.dtype == np.uint8 and decoded.shape == photo_crop.shape
     assert psnr(photo_crop, decoded) > 24
     assert codec.encode(photo_crop, mid) == data, "encoders must be deterministic"
-    assert bits_per_pixel(path.stat().st_size, *photo_crop.shape[:2]) == bits_per_pixel(len(data), 97, 131)
+    assert bitstream_bpp(path.stat().st_size, *photo_crop.shape[:2]) == bitstream_bpp(len(data), 97, 131)
     assert codec.library_version()
 
 
 def test_bits_per_pixel_counts_every_byte_over_the_original_pixels():
-    assert bits_per_pixel(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
-    assert bits_per_pixel(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
-    assert bits_per_pixel(3, 1, 1) == 24.0
+    assert bitstream_bpp(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
+    assert bitstream_bpp(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
+    assert bitstream_bpp(3, 1, 1) == 24.0
 
 
 @pytest.mark.parametrize("name", PRIMARY)
@@ -88,7 +88,7 @@ def test_webp_is_lossy_vp8_even_at_top_quality(photo_crop):
 def test_jpeg2000_is_rate_driven(kodak):
     codec = get_codec("jpeg2000")
     data = codec.encode(kodak(5), 0.5)
-    assert abs(bits_per_pixel(len(data), 512, 768) / 0.5 - 1) < 0.05
+    assert abs(bitstream_bpp(len(data), 512, 768) / 0.5 - 1) < 0.05
     assert data[:4] == b"\xff\x4f\xff\x51"  # a bare J2K codestream: SOC then SIZ
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from evalkit.codecs import bits_per_pixel, get_codec
+from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
 from evalkit.errors import InputError
@@ -47,7 +47,7 @@ def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
         bitstream = out / row.bitstream
         reference = load_image(out / row.reference)
         assert bitstream.stat().st_size == row.bytes
-        assert bits_per_pixel(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(row.bpp, rel=1e-12)
+        assert bitstream_bpp(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(row.bpp, rel=1e-12)
         decoded = get_codec(row.codec).decode(bitstream.read_bytes())
         assert np.array_equal(decoded, load_image(out / row.reconstruction))
         assert (row.flag == "") == (abs(row.bpp / row.target_bpp - 1) <= 0.01)

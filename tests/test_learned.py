@@ -216,7 +216,7 @@ def tiny_ladder(zoo_folder, monkeypatch):
     lines = ['architecture = "bmshj2018-factorized"', 'kind = "ladder"', 'loss = "mse"']
     for q in (1, 2, 3):
         torch.manual_seed(0)
-        net = build_network(LearnedSpec("x", "bmshj2018-factorized", "ladder"), 1, None)
+        net = build_network(LearnedSpec("x", "bmshj2018-factorized"), 1, None)
         with torch.no_grad():
             net.g_a[-1].weight.mul_(10.0 ** q)
             net.g_s[0].weight.div_(10.0 ** q)

@@ -125,6 +125,6 @@ class Codec(ABC):
         return f"<{type(self).__name__} {self.name} {self.options}>"
 
 
-def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
+def bitstream_bpp(n_bytes: int, height: int, width: int) -> float:
     """bpp = 8 × bytes of the whole bitstream (headers included) / pixels of the original."""
     return 8.0 * n_bytes / (height * width)

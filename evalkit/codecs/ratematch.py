@@ -15,7 +15,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .base import Codec, bits_per_pixel
+from .base import Codec, bitstream_bpp
 
 Policy = Literal["closest", "not-above"]
 POLICIES = ("closest", "not-above")
@@ -114,7 +114,7 @@ class RateSearch:
             raise CacheMiss(f"{self.codec.name}: no stored encode at {self.codec.axis.name}={setting}")
 
     def bpp(self, probe: Probe) -> float:
-        return bits_per_pixel(probe.n_bytes, *self.image.shape[:2])
+        return bitstream_bpp(probe.n_bytes, *self.image.shape[:2])
 
     # ----------------------------------------------------------------- matching
     def match(self, target_bpp: float, policy: Policy = "closest", rtol: float = 0.01) -> Match:

@@ -5,8 +5,8 @@ form (:mod:`.distortion`), adversarial losses (:mod:`.adversarial`) and the corr
 from .adversarial import GAN_LOSSES, hrrgan, ragan, rgan, softplus_gan
 from .correlation import correlation_loss, correlation_map, correlation_mask
 from .distortion import MSE, MaskWeighted, OneMinus, RecipeTerm, distortion, split_term
-from .rate import bits_per_pixel
+from .rate import estimated_bpp
 
-__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm", "bits_per_pixel",
+__all__ = ["GAN_LOSSES", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm", "estimated_bpp",
            "correlation_loss", "correlation_map", "correlation_mask", "distortion", "hrrgan",
            "ragan", "rgan", "softplus_gan", "split_term"]
