@@ -395,6 +395,20 @@ def test_selective_detail_run_exports_a_model_the_codecs_load(masked_crops_dir, 
     assert_trained_export_decodes_alike(recipe, masked_crops_dir, image, tmp_path, monkeypatch)
 
 
+def test_mbt2018_trains_and_its_export_round_trips_through_the_codec(crops_dir, tmp_path,
+                                                                   monkeypatch):
+    """An architecture made trainable through its descriptor alone (CompressAI's joint
+    autoregressive + hyperprior, Minnen et al. 2018): the recipe check takes it, two steps run
+    on CPU, and the exported file decodes through ``mbt2018@PATH`` and its zoo entry exactly as
+    the trained weights do."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe({"train": {**TINY, "architecture": "mbt2018", "lambda": 0.01,
+                                     "validate_lambdas": [], "steps": 2, "validate_every": 2}},
+                          "tiny-mbt")
+    image = np.ascontiguousarray(np.asarray(Image.open(crops_dir / "val" / "0.png"))[:64, :80])
+    assert_trained_export_decodes_alike(recipe, crops_dir, image, tmp_path, monkeypatch)
+
+
 def test_selective_detail_decoder_blends_by_its_mask():
     from evalkit.models.selective_detail import SelectiveDetailHyperprior
     torch.manual_seed(0)

@@ -147,7 +147,7 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     CompressAIArchitecture("bmshj2018_factorized_relu", downsampling=16, strings=1),
     CompressAIArchitecture("bmshj2018-hyperprior", trainable=True),
     CompressAIArchitecture("mbt2018-mean", trainable=True),
-    CompressAIArchitecture("mbt2018"),
+    CompressAIArchitecture("mbt2018", trainable=True),
     CompressAIArchitecture("cheng2020-anchor"),
     CompressAIArchitecture("cheng2020-attn"),
     CompressAIArchitecture("bmshj2018-hyperprior-vbr", "vbr", variable_bottleneck=True),
