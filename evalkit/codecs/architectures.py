@@ -18,15 +18,13 @@ from pathlib import Path
 
 from .base import CodecError
 
-#: How a codec moves the rate (one class each in :mod:`.learned`): a ladder of fixed-rate
-#: networks, CompressAI's continuous-gain ``-vbr`` models, or evalkit's λ/Δ-conditioned model.
-KINDS = ("ladder", "vbr", "variable-rate")
-
-
 @dataclass(frozen=True)
 class Architecture(ABC):
     """One learned architecture.
 
+    ``kind`` says how its codec moves the rate, one class each in :mod:`.learned`
+    (``CODEC_CLASSES``): ``ladder``, one fixed-rate network per quality; ``vbr``, CompressAI's
+    continuous-gain models; ``variable-rate``, evalkit's λ/Δ-conditioned model.
     ``downsampling`` is the stride of the latent whose shape ``decompress`` takes (z's, 64, for
     every hyperprior model; y's, 16, for the factorized prior, which codes nothing else) and
     ``strings`` how many coded strings each image has (y and z; y alone for the factorized prior).

@@ -112,6 +112,7 @@ class LearnedCodec(Codec):
 
     @classmethod
     def default_options(cls) -> dict:
+        """The options a learned codec records, filled from its zoo entry and device."""
         return {"architecture": None, "loss": "mse", "device": "cpu"}
 
     @classmethod
