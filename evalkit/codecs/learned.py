@@ -99,7 +99,6 @@ class LearnedCodec(Codec):
     those parameters drive the network."""
 
     family, extension = "learned", "ekl"
-    axis = Axis("quality", 1, 8)
 
     def __init__(self, spec: LearnedSpec, name: str | None = None, device: str | None = "auto",
                  weights_dir=None, network: torch.nn.Module | None = None):
@@ -316,7 +315,8 @@ class VbrCodec(LearnedCodec):
     def check_params(self, params):
         super().check_params(params)
         if not self.axis.lo <= params[0] <= self.axis.hi:
-            raise CodecError(f"{self.name}: bitstream quality {params[0]:g} is outside 1–8")
+            raise CodecError(f"{self.name}: bitstream quality {params[0]:g} is outside "
+                             f"{self.axis.lo:g}–{self.axis.hi:g}")
 
     def gain(self, network: Network, quality: float) -> torch.Tensor:
         """The model's trained gains at qualities 1…8, interpolated linearly in log(gain)."""
