@@ -1,8 +1,10 @@
 """Codecs behind one interface, the zoo of named configurations, and rate matching.
 
 Classical codecs are configured in ``zoo.toml``; learned ones in the top-level ``codecs/``
-folder, one file each (see :mod:`.checkpoints`). Besides those names, ``<ladder>-q<N>`` is one
-rung of a learned ladder and ``<architecture>@<path>`` any compatible checkpoint file.
+folder, one file each (see :mod:`.checkpoints`), each of an architecture :mod:`.architectures`
+describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladder,
+``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint
+file (parsed in :mod:`.learned_names`).
 
 >>> from evalkit.codecs import get_codec
 >>> codec = get_codec("jpeg")
