@@ -6,8 +6,10 @@ number of coded strings from it, the recipe check and the trainer (:mod:`evalkit
 which architectures train and how to build an untrained one, and ``evalkit codecs`` lists it.
 Adding an architecture CompressAI provides is one row of :data:`ARCHITECTURES`.
 
-Nothing here imports compressai or the networks until one is built: importing them takes
-seconds (torch_geometric comes with compressai).
+CompressAI's architectures load through their ``from_state_dict``, evalkit's own (the
+variable-rate and selective-detail models) through their self-describing checkpoints'
+``from_checkpoint``. Nothing here imports compressai or the networks until one is built:
+importing them takes seconds (torch_geometric comes with compressai).
 """
 from __future__ import annotations
 
@@ -16,7 +18,37 @@ from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+import torch
+
 from .base import CodecError
+
+
+def read_state_dict(path: Path) -> dict:
+    """The dict a checkpoint file holds, on the CPU; :class:`CodecError` for any other file."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
+        raise CodecError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise CodecError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict")
+    return loaded
+
+
+def evalkit_checkpoint(architecture: str, path: Path) -> dict:
+    """A self-describing checkpoint of one of evalkit's own architectures (``models/checkpoint.py``)."""
+    checkpoint = read_state_dict(path)
+    if checkpoint.get("architecture") != architecture or "config" not in checkpoint:
+        raise CodecError(f"checkpoint {path} is not an evalkit {architecture} model (no "
+                         f"architecture={architecture!r} and config entries); export it with "
+                         "`evalkit train`")
+    return checkpoint
+
+
+def checkpoint_config(architecture: str, path: Path) -> dict:
+    """The constructor configuration an evalkit checkpoint records, read without building the
+    network: building one imports compressai, which takes seconds (torch_geometric comes with it)."""
+    return evalkit_checkpoint(architecture, path)["config"]
+
 
 @dataclass(frozen=True)
 class Architecture(ABC):
@@ -91,8 +123,6 @@ class CompressAIArchitecture(Architecture):
     def load(self, path):
         from compressai.zoo.pretrained import load_pretrained
 
-        from .checkpoints import read_state_dict
-
         state = read_state_dict(path)
         state = load_pretrained(state.get("state_dict", state))
         try:
@@ -120,8 +150,6 @@ class EvalkitArchitecture(Architecture):
         return self._class()().eval()
 
     def load(self, path):
-        from .checkpoints import evalkit_checkpoint
-
         checkpoint = evalkit_checkpoint(self.name, path)
         try:
             return self._class().from_checkpoint(checkpoint).eval()

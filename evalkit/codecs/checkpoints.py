@@ -4,10 +4,8 @@ Each ``codecs/<name>.toml`` describes one named learned codec: its architecture,
 qualities or λ range, the checkpoint(s) with their source URL and SHA-256, and the recipe that
 produced them. This module reads those files, finds checkpoints (``--weights-dir`` /
 ``$EVALKIT_WEIGHTS_DIR``, then the torch hub cache, then a download through torch hub — the way
-CompressAI's own zoo loads them), checks their hashes, and builds the networks: CompressAI's
-architectures through their ``from_state_dict``, ours (the variable-rate and selective-detail
-models) through their self-describing checkpoints' ``from_checkpoint``; which is which, and what
-else each architecture is, says :mod:`.architectures`.
+CompressAI's own zoo loads them), checks their hashes, and builds the networks through their
+architecture's descriptor (:mod:`.architectures`).
 """
 from __future__ import annotations
 
@@ -170,32 +168,6 @@ def checkpoint_path(spec: LearnedSpec, quality: int, override=None) -> Path:
         return fetch(source.url, f"learned codec {spec.name}", "", override, check_hash=True)
     except InputError as exc:
         raise CodecError(str(exc)) from exc
-
-
-def read_state_dict(path: Path) -> dict:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
-        raise CodecError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise CodecError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict")
-    return loaded
-
-
-def evalkit_checkpoint(architecture: str, path: Path) -> dict:
-    """A self-describing checkpoint of one of evalkit's own architectures (``models/checkpoint.py``)."""
-    checkpoint = read_state_dict(path)
-    if checkpoint.get("architecture") != architecture or "config" not in checkpoint:
-        raise CodecError(f"checkpoint {path} is not an evalkit {architecture} model (no "
-                         f"architecture={architecture!r} and config entries); export it with "
-                         "`evalkit train`")
-    return checkpoint
-
-
-def checkpoint_config(architecture: str, path: Path) -> dict:
-    """The constructor configuration an evalkit checkpoint records, read without building the
-    network: building one imports compressai, which takes seconds (torch_geometric comes with it)."""
-    return evalkit_checkpoint(architecture, path)["config"]
 
 
 def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.nn.Module:

@@ -40,9 +40,10 @@ import torch
 import torch.nn.functional as F
 
 from . import container
+from .architectures import checkpoint_config
 from .base import Axis, Codec, CodecError, check_rgb8
-from .checkpoints import (LearnedSpec, build_network, checkpoint_config, checkpoint_path,
-                          file_sha256, missing_checkpoints)
+from .checkpoints import (LearnedSpec, build_network, checkpoint_path, file_sha256,
+                          missing_checkpoints)
 
 MAX_SIDE = 1 << 16
 _NETWORKS: dict[tuple, "Network"] = {}   # per process: (spec, quality, path, device) → Network
