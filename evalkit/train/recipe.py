@@ -233,7 +233,7 @@ def _init(train: dict, source: Path | None) -> InitRecipe | None:
                       digest)
 
 
-def _fields(train, name: str, source: Path | None) -> None:
+def _check_table(train, name: str, source: Path | None) -> None:
     """The [train] table exists, has every required field and no unknown one, and names an
     architecture evalkit trains."""
     if not isinstance(train, dict):
@@ -252,7 +252,8 @@ def _fields(train, name: str, source: Path | None) -> None:
                           f"from {', '.join(TRAINABLE)}")
 
 
-def _variable_rate(train: dict) -> bool:
+def _conditioned(train: dict) -> bool:
+    """Whether the recipe's architecture takes λ (and β) as inputs (kind variable-rate)."""
     return architecture(train["architecture"]).kind == "variable-rate"
 
 
@@ -266,7 +267,7 @@ def _lambdas(train: dict) -> tuple[float, float]:
     lmbda = (_lambda(raw[0], "train.lambda[0]"), _lambda(raw[1], "train.lambda[1]"))
     if not lmbda[0] < lmbda[1]:
         raise RecipeError(f"train.lambda range {raw} must have lo < hi")
-    if not _variable_rate(train):
+    if not _conditioned(train):
         raise RecipeError("train.lambda is a range, which only architecture 'variable-rate' "
                           "can learn; give one λ")
     return lmbda
@@ -301,7 +302,7 @@ def _gan(train: dict) -> GanRecipe | None:
     if len(raw_beta) != 2 or raw_beta[0] > raw_beta[1]:
         raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
     beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
-    if beta[0] != beta[1] and not _variable_rate(train):
+    if beta[0] != beta[1] and not _conditioned(train):
         raise RecipeError("train.gan.beta is a range, which only architecture 'variable-rate' "
                           "takes as an input; give one β")
     return GanRecipe(loss=raw["loss"], weight=_number(raw["weight"], "train.gan.weight", float, 0.0),
@@ -345,7 +346,7 @@ def _check_whole(recipe: Recipe) -> None:
 def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     """The recipe in a zoo file's parsed TOML, every field checked."""
     train = data.get("train")
-    _fields(train, name, source)
+    _check_table(train, name, source)
     lmbda = _lambdas(train)
     losses = _losses(train["losses"], "train.losses", train)
     options, gan = _options(train, lmbda), _gan(train)
