@@ -23,12 +23,13 @@ from .base import Axis, Codec, CodecError, bits_per_pixel
 from .bpg import BPG
 from .checkpoints import LearnedSpec, learned_zoo
 from .hevc import HEVCIntra
+from .htj2k import HTJ2K
 from .jpegxl import JPEGXL
 from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 from .svtav1 import AVIFSVT
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL)}
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bits_per_pixel", "codec_table",
            "get_codec", "learned_zoo", "zoo", "FAMILIES"]
