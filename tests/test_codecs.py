@@ -285,3 +285,47 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
     with pytest.raises(CodecError, match="at least 4 pixels, this one is 3×1"):
         codec.encode(np.zeros((1, 3, 3), np.uint8), 100)
     assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)
+
+
+# ---------------------------------------------------------------- htj2k (OpenJPH, quantisation step)
+
+def test_htj2k_is_a_bare_codestream_with_the_ht_capability(photo_crop):
+    """T.814 codestreams start SOC, CAP (0xFF50: Part 15 capabilities), or SIZ then CAP."""
+    data = get_codec("htj2k").encode(photo_crop, 0.05)
+    assert data[:2] == b"\xff\x4f" and b"\xff\x50" in data[:64]
+
+
+@pytest.mark.parametrize("n", [3, 19])
+def test_htj2k_rate_is_monotone_in_the_step_and_matched_to_one_percent(n, kodak):
+    from evalkit.codecs.ratematch import RateSearch
+    codec, image = get_codec("htj2k"), kodak(n)
+    sizes = [len(codec.encode(image, q)) for q in np.geomspace(0.002, 0.5, 12)]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 12, sizes
+    matched = RateSearch(codec, image).match(0.5)
+    assert matched.flag == "" and abs(matched.bpp / 0.5 - 1) <= 0.01, matched
+
+
+@pytest.mark.parametrize("height, width", [(61, 97), (1, 1), (3, 2), (17, 300)])
+def test_htj2k_round_trips_odd_sizes(height, width, kodak):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("htj2k")
+    decoded = codec.decode(codec.encode(image, 0.01))
+    assert decoded.shape == image.shape
+    assert np.abs(decoded.astype(int) - image).mean() < 2
+
+
+def test_htj2k_decodes_without_wrapping_samples_around(kodak):
+    """Near-lossless, every sample is within a few levels; OpenJPH's own decoder (imagecodecs)
+    would send the rare sample past 0 or 255 round to the other end."""
+    image = kodak(13)
+    codec = get_codec("htj2k")
+    error = np.abs(codec.decode(codec.encode(image, 0.002)).astype(int) - image)
+    assert error.max() <= 8, error.max()
+
+
+@pytest.mark.parametrize("damage", [lambda d: d[: len(d) // 3], lambda d: b"\x00" * 40,
+                                    lambda d: d[::-1], lambda d: b""])
+def test_htj2k_damaged_bitstreams_give_codec_errors(damage, photo_crop):
+    codec = get_codec("htj2k")
+    with pytest.raises(CodecError, match="htj2k: cannot decode bitstream"):
+        codec.decode(damage(codec.encode(photo_crop, 0.05)))

@@ -23,13 +23,14 @@ from .base import Axis, Codec, CodecError, bitstream_bpp
 from .bpg import BPG
 from .checkpoints import learned_zoo
 from .hevc import HEVCIntra
+from .htj2k import HTJ2K
 from .jpegxl import JPEGXL
 from .learned_names import FORMS, LearnedName, rung_name
 from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 from .svtav1 import AVIFSVT
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL)}
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bitstream_bpp", "codec_table",
            "get_codec", "learned_zoo", "zoo", "FAMILIES"]
