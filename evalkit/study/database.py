@@ -449,7 +449,7 @@ def _insert_response_statement():
     request reuses its compiled form."""
     t, a, r = Trial.__table__, Assignment.__table__, Response.__table__
     earlier = r.alias("earlier")
-    answer = {f.name: bindparam(f.name, type_=r.c[f.name].type) for f in fields(Answer) if f.name in r.c}
+    answer = {f.name: bindparam(f.name, type_=r.c[f.name].type) for f in fields(Answer) if f.name != "trial"}
     received = bindparam("received_s", type_=r.c.received_s.type)
     previous = (select(func.max(earlier.c.received_s))
                 .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
