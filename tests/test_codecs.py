@@ -287,6 +287,15 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
     assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)
 
 
+@pytest.mark.parametrize("family, options, message", [
+    ("jpeg", {"quality": 3}, "no option"), ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
+    ("hevc", {"preset": "fastest"}, "preset='fastest'"), ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13")])
+def test_zoo_option_mistakes_are_input_errors(family, options, message):
+    """An option a zoo entry gives is the user's input: refused with InputError (CLI exit 2)."""
+    with pytest.raises(InputError, match=re.escape(message)):
+        FAMILIES[family](**options)
+
+
 # ---------------------------------------------------------------- htj2k (OpenJPH, quantisation step)
 
 def test_htj2k_is_a_bare_codestream_with_the_ht_capability(photo_crop):

@@ -91,6 +91,19 @@ def test_bad_requests_fail_before_any_work(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_bug_met_in_the_cached_pass_keeps_its_traceback(tmp_path, monkeypatch):
+    """Only a cache miss or a refused input sends a job on from the cache-first pass to the
+    executor (which would report it as one failed job, exit 1): a bug propagates from where it is."""
+    from evalkit.codecs.ratematch import RateSearch
+
+    def bug(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug in the rate search")
+
+    monkeypatch.setattr(RateSearch, "match", bug)
+    with pytest.raises(ZeroDivisionError, match="a bug in the rate search"):
+        compress(resolve_images("samples")[:1], ["jpeg"], [0.5], tmp_path, workers=1, progress=False)
+
+
 def test_one_pixel_image_is_flagged_not_faked(tmp_path):
     Image.fromarray(np.array([[[90, 30, 200]]], np.uint8)).save(tmp_path / "dot.png")
     result = compress(resolve_images(str(tmp_path / "dot.png")), ["jpeg", "webp", "jpegxl"],

@@ -15,6 +15,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Codec, bitstream_bpp
 
 Policy = Literal["closest", "not-above"]
@@ -125,9 +126,9 @@ class RateSearch:
         returned with a flag saying why (out of range, or the axis is too coarse).
         """
         if not target_bpp > 0 or not math.isfinite(target_bpp):
-            raise ValueError(f"target bpp must be a positive number, got {target_bpp}")
+            raise InputError(f"target bpp must be a positive number, got {target_bpp}")
         if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+            raise InputError(f"policy must be one of {POLICIES}, got {policy!r}")
         axis = self.codec.axis
         goal = math.log(target_bpp)
         before = set(self.known)
