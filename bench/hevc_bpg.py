@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evalkit.codecs import bits_per_pixel, get_codec
+from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.hevc import HEVCIntra, annexb_units, nal_type, unpack
 from evalkit.codecs.pillow import HEIC
 from evalkit.codecs.ratematch import RateSearch
@@ -120,7 +120,7 @@ def measure(job):
         decoded = codec.decode(data)
         mse = np.mean((decoded.astype(np.float64) - image.astype(np.float64)) ** 2)
         rows.append({"config": label, "target": target, "setting": m.setting,
-                     "bpp": bits_per_pixel(len(data), *image.shape[:2]),
+                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
                      "psnr": 10 * np.log10(255.0 ** 2 / mse), "flag": m.flag,
                      "hdr_bytes": header_bytes(codec, data)})
     return rows, search.fresh_encodes
@@ -136,7 +136,7 @@ def sweep(job):
         decoded = codec.decode(data)
         mse = np.mean((decoded.astype(np.float64) - image.astype(np.float64)) ** 2)
         rows.append({"config": label, "setting": setting,
-                     "bpp": bits_per_pixel(len(data), *image.shape[:2]),
+                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
                      "psnr": 10 * np.log10(255.0 ** 2 / mse)})
     return rows
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from evalkit.codecs import learned_zoo
 from evalkit.codecs.checkpoints import build_network
-from evalkit.codecs.learned import MULTIPLE, LadderCodec, resolve_device
+from evalkit.codecs.learned import LadderCodec, resolve_device
 from evalkit.datasets import resolve_images
 
 MODELS = ["bmshj2018-hyperprior-mse", "mbt2018-mean-mse"]
@@ -37,11 +37,12 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def compressai_direct(net, image, device):
-    """The anchor: CompressAI's compress/decompress on the padded tensor, as its eval script does."""
+def compressai_direct(net, image, device, multiple):
+    """The anchor: CompressAI's compress/decompress on the tensor padded to ``multiple``, as its
+    eval script does."""
     x = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255
     h, w = image.shape[:2]
-    x = F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode="replicate")
+    x = F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
     with torch.inference_mode():
         start = time.perf_counter()
         out = net.compress(x)
@@ -73,14 +74,14 @@ def main():
                                          quality=args.quality, device=device)
         net = codec.network(args.quality).net
         codec.decode(codec.encode(images[0], args.quality))          # warm up both paths
-        compressai_direct(net, images[0], device)
+        compressai_direct(net, images[0], device, spec.arch.padding)
         ours_e, ours_d, ref_e, ref_d = [], [], [], []
         for image in images:
             best = [np.inf] * 4
             for _ in range(args.repeats):
                 data, e = timed(codec.encode, image, args.quality)
                 _, d = timed(codec.decode, data)
-                re, rd = compressai_direct(net, image, device)
+                re, rd = compressai_direct(net, image, device, spec.arch.padding)
                 best = [min(a, b) for a, b in zip(best, (e, d, re, rd))]
             for store, value in zip((ours_e, ours_d, ref_e, ref_d), best):
                 store.append(value)

@@ -18,7 +18,7 @@ from multiprocessing import get_context
 import numpy as np
 import pandas as pd
 
-from evalkit.codecs import bits_per_pixel, get_codec
+from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.ratematch import RateSearch
 from evalkit.datasets import resolve_images
 
@@ -41,7 +41,7 @@ def scanned(args):
     axis = codec.axis
     grid = (np.arange(axis.lo, axis.hi + 1) if axis.integer
             else [axis.from_unit(t) for t in np.linspace(0, 1, 100)])
-    rates = [bits_per_pixel(len(codec.encode(image, s)), *image.shape[:2]) for s in grid]
+    rates = [bitstream_bpp(len(codec.encode(image, s)), *image.shape[:2]) for s in grid]
     errors = [min(abs(r / t - 1) for r in rates) for t in TARGETS]
     return codec_name, len(grid), errors
 

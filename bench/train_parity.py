@@ -39,6 +39,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from evalkit.codecs import bitstream_bpp
 from evalkit.codecs.checkpoints import LearnedSpec
 from evalkit.codecs.learned import LadderCodec
 from evalkit.datasets import resolve_images
@@ -115,13 +116,13 @@ def evalkit_train(recipe, data: Path, threads: int) -> torch.nn.Module:
 
 def coded(net: torch.nn.Module, name: str, images: list[np.ndarray], metrics: dict) -> dict:
     """Mean bpp (file bytes), PSNR and MS-SSIM of ``images`` through real bitstreams."""
-    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE, "ladder"),
+    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE),
                                      quality=0, device="cpu")
     rows = []
     for image in images:
         data = codec.encode(image, 0)
         decoded = codec.decode(data)
-        rows.append([8 * len(data) / (image.shape[0] * image.shape[1])]
+        rows.append([bitstream_bpp(len(data), *image.shape[:2])]
                     + [float(m(to_tensor(image), to_tensor(decoded))) for m in metrics.values()])
     return dict(zip(["bpp", *metrics], np.mean(rows, axis=0)))
 

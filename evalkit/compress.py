@@ -19,7 +19,7 @@ import os
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,10 +39,37 @@ from .shards import Shard, plan_hash, write_record
 #: The shard record of a sharded run, in its run folder.
 SHARD_RECORD = "shard.json"
 
-MANIFEST_COLUMNS = [
-    "image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting", "reconstruction",
-    "bitstream", "encode_s", "decode_s", "encodes", "policy", "flag", "rel_error", "setting_name",
-    "codec_version", "height", "width", "source", "image_sha"]
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One (image, codec, target bpp) of a run: a row of ``manifest.csv``, columns in this order.
+    Paths are relative to the run folder; bpp, bytes, setting, encodes, flag and rel_error are
+    the rate search's (:class:`~evalkit.codecs.ratematch.Match`)."""
+    image: str
+    reference: str
+    codec: str
+    target_bpp: float
+    bpp: float
+    bytes: int
+    setting: float
+    reconstruction: str
+    bitstream: str
+    encode_s: float
+    decode_s: float
+    encodes: int
+    policy: str
+    flag: str
+    rel_error: float
+    setting_name: str
+    codec_version: str
+    height: int
+    width: int
+    source: str
+    image_sha: str
+
+
+MANIFEST_COLUMNS = [f.name for f in fields(ManifestRow)]
 
 
 @dataclass(frozen=True)
@@ -94,7 +121,8 @@ def _reference_pixels(path: Path, sha: str) -> np.ndarray:
     """The pixels of a job's reference, kept for the next job of the same image in this process."""
     pixels = load_image(path)
     if image_hash(pixels) != sha:
-        raise RuntimeError(f"{path} changed while the run was going on (its pixels no longer hash to {sha})")
+        raise InputError(f"{path} changed while the run was going on (its pixels no longer hash to "
+                         f"{sha}): was another run writing to this folder? Run compress again")
     return pixels
 
 
@@ -148,16 +176,13 @@ def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: 
             raise RuntimeError(f"{codec.name} decoded {decoded.shape}, original is {pixels.shape}")
         save_png(decoded, recon)
     h, w = pixels.shape[:2]
-    return {
-        "image": job.image, "reference": _relative(job.out_dir / "references" / f"{job.image}.png",
-                                                   job.out_dir),
-        "codec": job.codec, "target_bpp": target, "bpp": m.bpp, "bytes": m.n_bytes,
-        "setting": m.setting, "reconstruction": _relative(recon, job.out_dir),
-        "bitstream": _relative(bitstream, job.out_dir), "encode_s": m.encode_s,
-        "decode_s": decode_s, "encodes": m.encodes, "policy": m.policy, "flag": m.flag,
-        "rel_error": m.rel_error, "setting_name": codec.axis.name,
-        "codec_version": codec.library_version(), "height": h, "width": w,
-        "source": job.source, "image_sha": job.image_sha}
+    return asdict(ManifestRow(
+        image=job.image, reference=_relative(job.out_dir / "references" / f"{job.image}.png", job.out_dir),
+        codec=job.codec, target_bpp=target, bpp=m.bpp, bytes=m.n_bytes, setting=m.setting,
+        reconstruction=_relative(recon, job.out_dir), bitstream=_relative(bitstream, job.out_dir),
+        encode_s=m.encode_s, decode_s=decode_s, encodes=m.encodes, policy=m.policy, flag=m.flag,
+        rel_error=m.rel_error, setting_name=codec.axis.name, codec_version=codec.library_version(),
+        height=h, width=w, source=job.source, image_sha=job.image_sha))
 
 
 def compress(images: list[ImageRef], codecs: list[str], targets: list[float], out_dir: str | Path,
@@ -224,13 +249,15 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
 
 def _cached_first(jobs: list[Job], executor):
     """(job, outcome) for every job: those answered from the cache in this process first, then
-    the rest from ``executor``. A job that cannot run from the cache for any reason (an encode
-    or decode needed, a codec missing here) goes to the executor, which reports its failure."""
+    the rest from ``executor``. A job that cannot run from the cache — an encode or decode
+    needed (:class:`CacheMiss`), or its input refused here (:class:`InputError`: an unreadable
+    reference, a codec missing here) — goes to the executor, which runs it and reports its
+    failure; any other exception is a bug and propagates with its traceback."""
     todo = []
     for job in jobs:
         try:
             yield job, run_job(job, cache_only=True)
-        except Exception:
+        except (CacheMiss, InputError):
             todo.append(job)
     for i, outcome in executor.run(run_job, todo):
         yield todo[i], outcome

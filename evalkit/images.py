@@ -42,7 +42,8 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: cannot read file: {exc.strerror}") from exc
     try:
         pixels = imagecodecs.imread(data, codec=decoder)
-    except Exception as exc:  # imagecodecs raises one error class per codec
+    except (ValueError, RuntimeError) as exc:  # imagecodecs: ValueError for data it cannot
+        # parse, one RuntimeError subclass per codec (PngError, JpegError, …) for corrupt data
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageReadError(f"{path}: not a readable {path.suffix[1:].upper()} image "
                              f"(truncated or corrupt?): {cause}") from exc

@@ -47,7 +47,8 @@ def fetch(url: str, what: str, alternatives: str, override: str | Path | None = 
     try:
         torch.hub.load_state_dict_from_url(url, progress=True, map_location="cpu",
                                        check_hash=check_hash)
-    except Exception as exc:  # no network, proxy, HTTP error: all end the same way
+    except (OSError, RuntimeError) as exc:  # no network, proxy, HTTP error (URLError is an
+        # OSError); a download whose hash does not match (torch.hub raises RuntimeError)
         where = weights_dir(override) or "$EVALKIT_WEIGHTS_DIR"
         raise WeightsError(
             f"{what} needs {name}, which is not in {where} or {hub_checkpoints()} and could not "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.codecs import (FAMILIES, CodecError, bits_per_pixel, codec_table, get_codec,
+from evalkit.codecs import (FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec,
                             learned_zoo, zoo)
 from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
@@ -39,14 +39,14 @@ def test_round_trip_through_bytes(name, photo_crop, tmp_path):
     assert decoded.dtype == np.uint8 and decoded.shape == photo_crop.shape
     assert psnr(photo_crop, decoded) > 24
     assert codec.encode(photo_crop, mid) == data, "encoders must be deterministic"
-    assert bits_per_pixel(path.stat().st_size, *photo_crop.shape[:2]) == bits_per_pixel(len(data), 97, 131)
+    assert bitstream_bpp(path.stat().st_size, *photo_crop.shape[:2]) == bitstream_bpp(len(data), 97, 131)
     assert codec.library_version()
 
 
 def test_bits_per_pixel_counts_every_byte_over_the_original_pixels():
-    assert bits_per_pixel(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
-    assert bits_per_pixel(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
-    assert bits_per_pixel(3, 1, 1) == 24.0
+    assert bitstream_bpp(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
+    assert bitstream_bpp(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
+    assert bitstream_bpp(3, 1, 1) == 24.0
 
 
 @pytest.mark.parametrize("name", PRIMARY)
@@ -88,7 +88,7 @@ def test_webp_is_lossy_vp8_even_at_top_quality(photo_crop):
 def test_jpeg2000_is_rate_driven(kodak):
     codec = get_codec("jpeg2000")
     data = codec.encode(kodak(5), 0.5)
-    assert abs(bits_per_pixel(len(data), 512, 768) / 0.5 - 1) < 0.05
+    assert abs(bitstream_bpp(len(data), 512, 768) / 0.5 - 1) < 0.05
     assert data[:4] == b"\xff\x4f\xff\x51"  # a bare J2K codestream: SOC then SIZ
 
 
@@ -285,3 +285,56 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
     with pytest.raises(CodecError, match="at least 4 pixels, this one is 3×1"):
         codec.encode(np.zeros((1, 3, 3), np.uint8), 100)
     assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)
+
+
+@pytest.mark.parametrize("family, options, message", [
+    ("jpeg", {"quality": 3}, "no option"), ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
+    ("hevc", {"preset": "fastest"}, "preset='fastest'"), ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13")])
+def test_zoo_option_mistakes_are_input_errors(family, options, message):
+    """An option a zoo entry gives is the user's input: refused with InputError (CLI exit 2)."""
+    with pytest.raises(InputError, match=re.escape(message)):
+        FAMILIES[family](**options)
+
+
+# ---------------------------------------------------------------- htj2k (OpenJPH, quantisation step)
+
+def test_htj2k_is_a_bare_codestream_with_the_ht_capability(photo_crop):
+    """T.814 codestreams start SOC, CAP (0xFF50: Part 15 capabilities), or SIZ then CAP."""
+    data = get_codec("htj2k").encode(photo_crop, 0.05)
+    assert data[:2] == b"\xff\x4f" and b"\xff\x50" in data[:64]
+
+
+@pytest.mark.parametrize("n", [3, 19])
+def test_htj2k_rate_is_monotone_in_the_step_and_matched_to_one_percent(n, kodak):
+    from evalkit.codecs.ratematch import RateSearch
+    codec, image = get_codec("htj2k"), kodak(n)
+    sizes = [len(codec.encode(image, q)) for q in np.geomspace(0.002, 0.5, 12)]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 12, sizes
+    matched = RateSearch(codec, image).match(0.5)
+    assert matched.flag == "" and abs(matched.bpp / 0.5 - 1) <= 0.01, matched
+
+
+@pytest.mark.parametrize("height, width", [(61, 97), (1, 1), (3, 2), (17, 300)])
+def test_htj2k_round_trips_odd_sizes(height, width, kodak):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("htj2k")
+    decoded = codec.decode(codec.encode(image, 0.01))
+    assert decoded.shape == image.shape
+    assert np.abs(decoded.astype(int) - image).mean() < 2
+
+
+def test_htj2k_decodes_without_wrapping_samples_around(kodak):
+    """Near-lossless, every sample is within a few levels; OpenJPH's own decoder (imagecodecs)
+    would send the rare sample past 0 or 255 round to the other end."""
+    image = kodak(13)
+    codec = get_codec("htj2k")
+    error = np.abs(codec.decode(codec.encode(image, 0.002)).astype(int) - image)
+    assert error.max() <= 8, error.max()
+
+
+@pytest.mark.parametrize("damage", [lambda d: d[: len(d) // 3], lambda d: b"\x00" * 40,
+                                    lambda d: d[::-1], lambda d: b""])
+def test_htj2k_damaged_bitstreams_give_codec_errors(damage, photo_crop):
+    codec = get_codec("htj2k")
+    with pytest.raises(CodecError, match="htj2k: cannot decode bitstream"):
+        codec.decode(damage(codec.encode(photo_crop, 0.05)))

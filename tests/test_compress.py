@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from evalkit.codecs import bits_per_pixel, get_codec
+from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
 from evalkit.errors import InputError
@@ -47,7 +47,7 @@ def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
         bitstream = out / row.bitstream
         reference = load_image(out / row.reference)
         assert bitstream.stat().st_size == row.bytes
-        assert bits_per_pixel(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(row.bpp, rel=1e-12)
+        assert bitstream_bpp(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(row.bpp, rel=1e-12)
         decoded = get_codec(row.codec).decode(bitstream.read_bytes())
         assert np.array_equal(decoded, load_image(out / row.reconstruction))
         assert (row.flag == "") == (abs(row.bpp / row.target_bpp - 1) <= 0.01)
@@ -89,6 +89,19 @@ def test_bad_requests_fail_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="positive"):
         compress(images, ["jpeg"], [-0.5], tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_bug_met_in_the_cached_pass_keeps_its_traceback(tmp_path, monkeypatch):
+    """Only a cache miss or a refused input sends a job on from the cache-first pass to the
+    executor (which would report it as one failed job, exit 1): a bug propagates from where it is."""
+    from evalkit.codecs.ratematch import RateSearch
+
+    def bug(self, *args, **kwargs):
+        raise ZeroDivisionError("a bug in the rate search")
+
+    monkeypatch.setattr(RateSearch, "match", bug)
+    with pytest.raises(ZeroDivisionError, match="a bug in the rate search"):
+        compress(resolve_images("samples")[:1], ["jpeg"], [0.5], tmp_path, workers=1, progress=False)
 
 
 def test_one_pixel_image_is_flagged_not_faked(tmp_path):

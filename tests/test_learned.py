@@ -20,6 +20,7 @@ from evalkit.codecs import CodecError, get_codec, learned_zoo
 from evalkit.codecs.checkpoints import LearnedSpec, build_network
 from evalkit.codecs.learned import CODEC_CLASSES
 from evalkit.codecs.ratematch import COARSE_AXIS, RateSearch
+from evalkit.errors import InputError
 from evalkit.images import load_image
 from evalkit.models.variable_rate import VariableRateHyperprior, rate_distortion_loss
 
@@ -193,6 +194,21 @@ def zoo_folder(tmp_path, monkeypatch):
     learned_zoo.cache_clear()
 
 
+@pytest.mark.parametrize("lines, message", [
+    ('architecture = "bmshj2018-factorised"', "unknown architecture 'bmshj2018-factorised'; known: "
+                                              "bmshj2018-factorized"),
+    ('architecture = "mbt2018-vbr"\nkind = "ladder"', "of kind 'vbr', not 'ladder'"),
+])
+def test_a_zoo_file_names_a_known_architecture_whose_kind_it_takes(zoo_folder, lines, message):
+    """The architecture decides the kind; a zoo file that states another one is refused."""
+    (zoo_folder / "bad-mse.toml").write_text(lines + '\n[checkpoint]\nfile = "bad.pth"\n')
+    with pytest.raises(InputError, match=f"bad-mse.toml: .*{message}"):
+        learned_zoo()
+    (zoo_folder / "bad-mse.toml").write_text('architecture = "mbt2018-vbr"\n[checkpoint]\nfile = "x.pth"\n')
+    learned_zoo.cache_clear()
+    assert learned_zoo()["bad-mse"].kind == "vbr"
+
+
 def test_offline_error_names_file_url_and_folder(zoo_folder, monkeypatch):
     (zoo_folder / "offline-mse.toml").write_text(
         'architecture = "bmshj2018-factorized"\nkind = "ladder"\n[checkpoints.1]\n'
@@ -216,7 +232,7 @@ def tiny_ladder(zoo_folder, monkeypatch):
     lines = ['architecture = "bmshj2018-factorized"', 'kind = "ladder"', 'loss = "mse"']
     for q in (1, 2, 3):
         torch.manual_seed(0)
-        net = build_network(LearnedSpec("x", "bmshj2018-factorized", "ladder"), 1, None)
+        net = build_network(LearnedSpec("x", "bmshj2018-factorized"), 1, None)
         with torch.no_grad():
             net.g_a[-1].weight.mul_(10.0 ** q)
             net.g_s[0].weight.div_(10.0 ** q)

@@ -115,3 +115,11 @@ def test_matching_on_kodak(name, policy, kodak):
                 under = max((s for s in rates if rates[s] <= target), key=rates.get)
                 over = min((s for s in rates if rates[s] > target), key=rates.get)
                 assert any(abs(s - over) == 1 for s in rates if rates[s] == rates[under]), (m, rates)
+
+
+def test_bad_targets_and_policies_are_input_errors():
+    from evalkit.errors import InputError
+    with pytest.raises(InputError, match="positive"):
+        search_for(lambda q: 100).match(-1)
+    with pytest.raises(InputError, match="policy must be one of"):
+        search_for(lambda q: 100).match(0.5, policy="nearest")

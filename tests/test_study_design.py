@@ -123,3 +123,12 @@ def test_config_errors(tmp_path):
 def test_example_study_is_valid():
     config = load_config("studies/samples-demo/study.toml")
     assert config.images == "samples" and len(config.codecs) >= 2
+
+
+def test_serving_a_study_never_built_is_one_line_and_exit_2(tmp_path, capsys):
+    from evalkit.cli import main
+    study = tmp_path / "study.toml"
+    study.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg", "webp"]\nbpp = [0.5]\n')
+    assert main(["study", "serve", str(study)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "evalkit study build" in err

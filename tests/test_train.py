@@ -361,6 +361,28 @@ def test_discriminator_heads_follow_the_level(heads):
         assert d.out[2].weight.grad is None or d.out[2].weight.grad.abs().sum() == 0
 
 
+def assert_trained_export_decodes_alike(recipe, data, image, out, monkeypatch):
+    """Train ``recipe`` briefly on ``data`` (one validation at λ = 0.01), export it, and check
+    that ``ARCH@PATH`` and its zoo entry rebuild the network and decode ``image``'s real bytes
+    to what the trained weights decode."""
+    trainer = Trainer(recipe, data, out / "run", threads=1, progress=False)
+    trainer.run()
+    assert [r["lambda"] for r in read_csv(out / "run" / "validation.csv")] == ["0.01"]
+    entry = trainer.export(out / "zoo")
+    trained = trainer.codec()
+    expected = trained.decode(trained.encode(image, 0))
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(entry.parent))
+    learned_zoo.cache_clear()
+    try:
+        for name in (f"{recipe.architecture}@{out / 'run' / f'{recipe.name}.pth'}", recipe.name):
+            codec = get_codec(name, device="cpu")
+            data = codec.encode(image, 0)
+            assert codec.decode(data).shape == image.shape
+            np.testing.assert_array_equal(codec.decode(data), expected, err_msg=name)
+    finally:
+        learned_zoo.cache_clear()
+
+
 def test_selective_detail_run_exports_a_model_the_codecs_load(masked_crops_dir, tmp_path,
                                                              monkeypatch):
     """A tiny eq. 3-style run: its file rebuilds the network (N, M from the file) behind
@@ -369,23 +391,22 @@ def test_selective_detail_run_exports_a_model_the_codecs_load(masked_crops_dir, 
     torch.set_num_threads(1)
     recipe = parse_recipe({"train": {**TINY, **SELECTIVE, "N": 16, "M": 24, "steps": 2,
                                      "validate_every": 2}}, "tiny-sd")
-    trainer = Trainer(recipe, masked_crops_dir, tmp_path / "run", threads=1, progress=False)
-    trainer.run()
-    assert [r["lambda"] for r in read_csv(tmp_path / "run" / "validation.csv")] == ["0.01"]
-    entry = trainer.export(tmp_path / "zoo")
     image = np.asarray(Image.open(masked_crops_dir / "val" / "0.png"))
-    trained = trainer.codec()
-    expected = trained.decode(trained.encode(image, 0))
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(entry.parent))
-    learned_zoo.cache_clear()
-    try:
-        for name in (f"selective-detail@{tmp_path / 'run' / 'tiny-sd.pth'}", "tiny-sd"):
-            codec = get_codec(name, device="cpu")
-            data = codec.encode(image, 0)
-            assert codec.decode(data).shape == image.shape
-            np.testing.assert_array_equal(codec.decode(data), expected, err_msg=name)
-    finally:
-        learned_zoo.cache_clear()
+    assert_trained_export_decodes_alike(recipe, masked_crops_dir, image, tmp_path, monkeypatch)
+
+
+def test_mbt2018_trains_and_its_export_round_trips_through_the_codec(crops_dir, tmp_path,
+                                                                   monkeypatch):
+    """An architecture made trainable through its descriptor alone (CompressAI's joint
+    autoregressive + hyperprior, Minnen et al. 2018): the recipe check takes it, two steps run
+    on CPU, and the exported file decodes through ``mbt2018@PATH`` and its zoo entry exactly as
+    the trained weights do."""
+    torch.set_num_threads(1)
+    recipe = parse_recipe({"train": {**TINY, "architecture": "mbt2018", "lambda": 0.01,
+                                     "validate_lambdas": [], "steps": 2, "validate_every": 2}},
+                          "tiny-mbt")
+    image = np.ascontiguousarray(np.asarray(Image.open(crops_dir / "val" / "0.png"))[:64, :80])
+    assert_trained_export_decodes_alike(recipe, crops_dir, image, tmp_path, monkeypatch)
 
 
 def test_selective_detail_decoder_blends_by_its_mask():

@@ -7,7 +7,7 @@ import torch
 
 from evalkit.errors import InputError
 from evalkit.metrics import pair_metric
-from evalkit.train.losses import (MSE, LossTerm, MaskWeighted, RecipeTerm, bits_per_pixel,
+from evalkit.train.losses import (MSE, LossTerm, MaskWeighted, RecipeTerm, estimated_bpp,
                                   correlation_loss, correlation_map, correlation_mask, distortion,
                                   hrrgan, ragan, rgan, softplus_gan)
 
@@ -19,7 +19,7 @@ def sp(a):   # softplus by hand
 def test_rate_is_bits_over_pixels():
     likelihoods = {"y": torch.full((2, 1, 2, 2), 0.5), "z": torch.tensor([[[[0.25]]], [[[1.0]]]])}
     # image 0: 4 × 1 bit + 2 bits; image 1: 4 × 1 bit + 0 bits; 8×8 pixels each
-    assert bits_per_pixel(likelihoods, 64).tolist() == pytest.approx([6 / 64, 4 / 64])
+    assert estimated_bpp(likelihoods, 64).tolist() == pytest.approx([6 / 64, 4 / 64])
 
 
 def test_mse_on_255_scale():

@@ -206,13 +206,15 @@ def response():
     choice = data.get("choice")
     if choice not in ("left", "right"):
         raise StudyError(400, "choice must be 'left' or 'right'")
-    stored_now = database.record_response(
-        _study()["engine"], _token(data), _text_id(data, "trial"), choice,
+    token = _token(data)
+    answer = database.Answer(
+        _text_id(data, "trial"), choice,
         response_ms=_number(data, "response_ms", 0, 1e8),
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
         viewport_w=int(_number(data, "viewport_w", 1, 100000)),
         viewport_h=int(_number(data, "viewport_h", 1, 100000)),
-        dpr=_number(data, "device_pixel_ratio", 0.1, 16), **_flip_record(data))
+        device_pixel_ratio=_number(data, "device_pixel_ratio", 0.1, 16), **_flip_record(data))
+    stored_now = database.record_response(_study()["engine"], token, answer)
     return jsonify(stored=True, duplicate=not stored_now), 201 if stored_now else 200
 
 

@@ -1,8 +1,10 @@
 """Codecs behind one interface, the zoo of named configurations, and rate matching.
 
 Classical codecs are configured in ``zoo.toml``; learned ones in the top-level ``codecs/``
-folder, one file each (see :mod:`.checkpoints`). Besides those names, ``<ladder>-q<N>`` is one
-rung of a learned ladder and ``<architecture>@<path>`` any compatible checkpoint file.
+folder, one file each (see :mod:`.checkpoints`), each of an architecture :mod:`.architectures`
+describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladder,
+``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint
+file (parsed in :mod:`.learned_names`).
 
 >>> from evalkit.codecs import get_codec
 >>> codec = get_codec("jpeg")
@@ -11,26 +13,26 @@ rung of a learned ladder and ``<architecture>@<path>`` any compatible checkpoint
 """
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 from ..errors import InputError
-from .base import Axis, Codec, CodecError, bits_per_pixel
+from .base import Axis, Codec, CodecError, bitstream_bpp
 from .bpg import BPG
-from .checkpoints import LearnedSpec, learned_zoo
+from .checkpoints import learned_zoo
 from .hevc import HEVCIntra
+from .htj2k import HTJ2K
 from .jpegxl import JPEGXL
+from .learned_names import FORMS, LearnedName, rung_name
 from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 from .svtav1 import AVIFSVT
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL)}
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
 
-__all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bits_per_pixel", "codec_table",
+__all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bitstream_bpp", "codec_table",
            "get_codec", "learned_zoo", "zoo", "FAMILIES"]
 
 
@@ -58,31 +60,14 @@ def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec
 
 
 def _learned_codec(name: str, device, weights_dir) -> Codec:
-    from .learned import CODEC_CLASSES, LadderCodec, VariableRateCodec
+    from .learned import CODEC_CLASSES
 
-    specs = learned_zoo()
-    if name in specs:
-        spec = specs[name]
-        return CODEC_CLASSES[spec.kind](spec, device=device, weights_dir=weights_dir)
-    rung = re.fullmatch(r"(.+)-q(\d+)", name)
-    if rung and rung[1] in specs and specs[rung[1]].kind == "ladder":
-        return LadderCodec(specs[rung[1]], name, quality=int(rung[2]), device=device,
-                           weights_dir=weights_dir)
-    realism = re.fullmatch(r"(.+)-beta(\d+(?:\.\d+)?)", name)
-    if realism and realism[1] in specs and specs[realism[1]].kind == "variable-rate":
-        return VariableRateCodec(specs[realism[1]], name, beta=float(realism[2]), device=device,
-                                 weights_dir=weights_dir)
-    if "@" in name:
-        architecture, path = name.split("@", 1)
-        kind = ("variable-rate" if architecture == "variable-rate"
-                else "vbr" if architecture.endswith("-vbr") else "ladder")
-        spec = LearnedSpec(f"{architecture}@{Path(path).name}", architecture, kind,
-                           source=str(path), path=Path(path))
-        options = {"quality": 0} if kind == "ladder" else {}
-        return CODEC_CLASSES[kind](spec, name, device=device, weights_dir=weights_dir, **options)
-    known = ", ".join([*zoo(), *specs])
-    raise InputError(f"unknown codec {name!r}; known codecs: {known} (and <ladder>-q<N>, "
-                     "<variable-rate>-beta<β>, <architecture>@<checkpoint path>)")
+    parsed = LearnedName.parse(name, learned_zoo())
+    if parsed is None:
+        known = ", ".join([*zoo(), *learned_zoo()])
+        raise InputError(f"unknown codec {name!r}; known codecs: {known} (and {FORMS})")
+    return CODEC_CLASSES[parsed.spec.kind](parsed.spec, parsed.name, device=device,
+                                           weights_dir=weights_dir, **parsed.options)
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,7 @@ class CodecInfo:
 def codec_table(weights_dir=None) -> list[CodecInfo]:
     """Every codec, classical and learned, available or not, with its library version or why
     it cannot run here (for learned codecs: checkpoints that are not cached)."""
-    from .learned import CODEC_CLASSES, LearnedCodec
+    from .learned import CODEC_CLASSES, LearnedCodec, lambda_axis
 
     rows = []
     for name, entry in zoo().items():
@@ -110,11 +95,11 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
     for name, spec in learned_zoo().items():
         codec = CODEC_CLASSES[spec.kind](spec, device="cpu", weights_dir=weights_dir)
         reason = codec.unavailable_here()
-        axis = (codec.axis if spec.kind != "variable-rate"
-                else Axis("lambda", spec.lambdas[0] / 4, spec.lambdas[-1] * 4, log=True))
+        axis = (codec.axis if spec.kind != "variable-rate"   # without reading the checkpoint
+                else lambda_axis(spec.lambdas[0], spec.lambdas[-1]))
         options = {"arch": spec.architecture, "loss": spec.loss}
         if spec.kind == "ladder":
-            options["rungs"] = f"{name}-q{min(spec.checkpoints)}…q{max(spec.checkpoints)}"
+            options["rungs"] = f"{rung_name(name, min(spec.checkpoints))}…q{max(spec.checkpoints)}"
         rows.append(CodecInfo(name, LearnedCodec.family, options, axis,
                               None if reason else LearnedCodec.library_version(), reason))
     return rows

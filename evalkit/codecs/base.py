@@ -59,7 +59,7 @@ class Axis:
 def check_rgb8(image: np.ndarray) -> np.ndarray:
     """Codecs accept exactly what :mod:`evalkit.images` produces: H×W×3 uint8, C-contiguous."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
+        raise InputError(
             f"codecs take RGB uint8 images of shape (H, W, 3), got {image.dtype} {image.shape}; "
             "load images with evalkit.images.load_image")
     return np.ascontiguousarray(image)
@@ -80,7 +80,7 @@ class Codec(ABC):
     def __init__(self, name: str | None = None, **options):
         unknown = set(options) - set(self.default_options())
         if unknown:
-            raise ValueError(f"codec family {self.family!r} has no option(s) {sorted(unknown)}; "
+            raise InputError(f"codec family {self.family!r} has no option(s) {sorted(unknown)}; "
                              f"known: {sorted(self.default_options())}")
         self.options = {**self.default_options(), **options}
         self.name = name or self.family
@@ -125,6 +125,6 @@ class Codec(ABC):
         return f"<{type(self).__name__} {self.name} {self.options}>"
 
 
-def bits_per_pixel(n_bytes: int, height: int, width: int) -> float:
+def bitstream_bpp(n_bytes: int, height: int, width: int) -> float:
     """bpp = 8 × bytes of the whole bitstream (headers included) / pixels of the original."""
     return 8.0 * n_bytes / (height * width)

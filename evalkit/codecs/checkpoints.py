@@ -4,9 +4,8 @@ Each ``codecs/<name>.toml`` describes one named learned codec: its architecture,
 qualities or λ range, the checkpoint(s) with their source URL and SHA-256, and the recipe that
 produced them. This module reads those files, finds checkpoints (``--weights-dir`` /
 ``$EVALKIT_WEIGHTS_DIR``, then the torch hub cache, then a download through torch hub — the way
-CompressAI's own zoo loads them), checks their hashes, and builds the networks: CompressAI's
-architectures through their ``from_state_dict``, ours (the variable-rate and selective-detail
-models) through their self-describing checkpoints' ``from_checkpoint``.
+CompressAI's own zoo loads them), checks their hashes, and builds the networks through their
+architecture's descriptor (:mod:`.architectures`).
 """
 from __future__ import annotations
 
@@ -22,9 +21,9 @@ import torch
 from ..errors import InputError
 from ..files import read_toml
 from ..weights import fetch, hub_checkpoints, local_file, weights_dir
+from .architectures import Architecture, architecture
 from .base import CodecError
 
-KINDS = ("ladder", "vbr", "variable-rate")
 #: The zoo evalkit ships: ``evalkit/zoo``, a link to the checkout's top-level ``codecs/`` folder,
 #: installed with the package as package data.
 SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -77,7 +76,6 @@ class LearnedSpec:
 
     name: str
     architecture: str
-    kind: str
     loss: str = "mse"
     qualities: tuple[int, ...] = ()
     lambdas: tuple[float, ...] = ()
@@ -86,11 +84,27 @@ class LearnedSpec:
     recipe: str = ""
     path: Path | None = None                           # a checkpoint file given directly
 
+    def __post_init__(self):
+        architecture(self.architecture)     # an unknown name fails here, with the known ones
+
+    @property
+    def arch(self) -> Architecture:
+        return architecture(self.architecture)
+
+    @property
+    def kind(self) -> str:
+        return self.arch.kind
+
     @classmethod
     def from_toml(cls, path: Path) -> "LearnedSpec":
         data = read_toml(path, "learned-codec zoo file")
-        if data.get("kind") not in KINDS:
-            raise InputError(f"{path}: kind must be one of {KINDS}, got {data.get('kind')!r}")
+        try:
+            kind = architecture(data.get("architecture", "")).kind
+        except CodecError as exc:
+            raise InputError(f"{path}: {exc}") from exc
+        if data.get("kind", kind) != kind:   # older files state it; the architecture decides
+            raise InputError(f"{path}: architecture {data['architecture']!r} is of kind {kind!r}, "
+                             f"not {data['kind']!r}; remove the kind line")
         def source(entry: dict) -> CheckpointSource:   # a file beside the zoo file is found there
             beside = path.parent / entry["file"]
             return CheckpointSource(**{**entry, "file": str(beside.resolve())} if beside.is_file() else entry)
@@ -99,7 +113,7 @@ class LearnedSpec:
             checkpoints = {int(q): source(c) for q, c in data["checkpoints"].items()}
         else:
             checkpoints = {0: source(data["checkpoint"])}
-        return cls(path.stem, data["architecture"], data["kind"], data.get("loss", "mse"),
+        return cls(path.stem, data["architecture"], data.get("loss", "mse"),
                    tuple(data.get("qualities", ())), tuple(data.get("lambdas", ())), checkpoints,
                    data.get("source", ""), data.get("recipe", ""))
 
@@ -156,63 +170,7 @@ def checkpoint_path(spec: LearnedSpec, quality: int, override=None) -> Path:
         raise CodecError(str(exc)) from exc
 
 
-def _state_dict(path: Path) -> dict:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
-        raise CodecError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise CodecError(f"checkpoint {path} holds a {type(loaded).__name__}, not a state dict")
-    return loaded
-
-
-def _evalkit_checkpoint(architecture: str, path: Path) -> dict:
-    """A self-describing checkpoint of one of evalkit's own architectures (``models/checkpoint.py``)."""
-    checkpoint = _state_dict(path)
-    if checkpoint.get("architecture") != architecture or "config" not in checkpoint:
-        raise CodecError(f"checkpoint {path} is not an evalkit {architecture} model (no "
-                         f"architecture={architecture!r} and config entries); export it with "
-                         "`evalkit train`")
-    return checkpoint
-
-
-def checkpoint_config(architecture: str, path: Path) -> dict:
-    """The constructor configuration an evalkit checkpoint records, read without building the
-    network: building one imports compressai, which takes seconds (torch_geometric comes with it)."""
-    return _evalkit_checkpoint(architecture, path)["config"]
-
-
 def build_network(spec: LearnedSpec, quality: int, path: Path | None) -> torch.nn.Module:
     """The network of ``spec`` at ``quality`` from the checkpoint at ``path`` (None: random
     weights, for tests and benchmarks), in eval mode on the CPU, not yet ``update()``-d."""
-    from compressai.zoo import image as zoo_image, image_vbr as zoo_vbr
-    from compressai.zoo.pretrained import load_pretrained
-
-    from ..models.selective_detail import SelectiveDetailHyperprior
-    from ..models.variable_rate import VariableRateHyperprior
-
-    arch = spec.architecture
-    ours = {"variable-rate": VariableRateHyperprior, "selective-detail": SelectiveDetailHyperprior}
-    if arch in ours:
-        if path is None:
-            return ours[arch]().eval()
-        checkpoint = _evalkit_checkpoint(arch, path)
-        try:
-            return ours[arch].from_checkpoint(checkpoint).eval()
-        except (RuntimeError, KeyError, TypeError) as exc:
-            raise CodecError(f"checkpoint {path} does not fit architecture {arch}: {exc}") from exc
-    vbr = spec.kind == "vbr"
-    classes = zoo_vbr.model_architectures if vbr else zoo_image.model_architectures
-    if arch not in classes:
-        raise CodecError(f"unknown architecture {arch!r}; known: {', '.join(classes)}")
-    # the two hyperprior vbr models of CompressAI's zoo use the variable-rate bottleneck
-    extra = {"vr_entbttlnck": True} if vbr and arch != "mbt2018-vbr" else {}
-    if path is None:
-        config = zoo_vbr.cfgs[arch] if vbr else zoo_image.cfgs[arch][max(quality, 1)]
-        return classes[arch](*config, **extra).eval()
-    state = _state_dict(path)
-    state = load_pretrained(state.get("state_dict", state))
-    try:
-        return classes[arch].from_state_dict(state, **extra).eval()
-    except (RuntimeError, KeyError) as exc:
-        raise CodecError(f"checkpoint {path} does not fit architecture {arch}: {exc}") from exc
+    return spec.arch.random(quality) if path is None else spec.arch.load(path)

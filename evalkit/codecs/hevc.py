@@ -33,6 +33,7 @@ from functools import cache
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Axis, Codec, CodecError, check_rgb8
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
 
@@ -95,7 +96,7 @@ class HEVCIntra(Codec):
     def __init__(self, name=None, **options):
         super().__init__(name, **options)
         if self.options["preset"] not in _PRESETS:
-            raise ValueError(f"option preset={self.options['preset']!r} is not one of {_PRESETS}")
+            raise InputError(f"option preset={self.options['preset']!r} is not one of {_PRESETS}")
 
     @classmethod
     def unavailable_reason(cls):

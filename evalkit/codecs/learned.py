@@ -1,8 +1,9 @@
 """Learned codecs behind the :class:`~evalkit.codecs.base.Codec` interface.
 
 A learned codec is a network from the zoo (``codecs/*.toml``, see :mod:`.checkpoints`) plus the
-rate parameters that pick its operating point. Encoding pads the image to the network's
-multiple (replicating the border), runs the network's own ``compress`` (CompressAI's entropy
+rate parameters that pick its operating point; what the network is (its padding, coded shape and
+strings) says its :class:`~.architectures.Architecture`. Encoding pads the image to the
+architecture's multiple (replicating the border), runs the network's own ``compress`` (CompressAI's entropy
 models and range coder, untouched), and wraps the strings in the self-describing file of
 :mod:`.container`; decoding reads only those bytes, runs ``decompress`` and crops back.
 
@@ -39,11 +40,11 @@ import torch
 import torch.nn.functional as F
 
 from . import container
+from .architectures import checkpoint_config
 from .base import Axis, Codec, CodecError, check_rgb8
-from .checkpoints import (LearnedSpec, build_network, checkpoint_config, checkpoint_path,
-                          file_sha256, missing_checkpoints)
+from .checkpoints import (LearnedSpec, build_network, checkpoint_path, file_sha256,
+                          missing_checkpoints)
 
-MULTIPLE = 64          # every architecture here downsamples y by 16 and z by 64
 MAX_SIDE = 1 << 16
 _NETWORKS: dict[tuple, "Network"] = {}   # per process: (spec, quality, path, device) → Network
 
@@ -57,6 +58,21 @@ def resolve_device(device: str | None) -> str:
     if device != "cpu" and not device.startswith("cuda"):
         raise CodecError(f"device must be auto, cpu or cuda[:N], got {device!r}")
     return device
+
+
+def estimated_bits(likelihoods: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(N,) bits each image's latents cost by their likelihoods, Σ −log₂ p over every latent
+    (Ballé et al., "Variational image compression with a scale hyperprior", ICLR 2018): the
+    estimate of a real bitstream's payload, and the rate term of the training losses. Clamped at
+    1e-9, CompressAI's likelihood lower bound."""
+    bits = sum(-torch.log(l.float().clamp_min(1e-9)).flatten(1).sum(1) for l in likelihoods.values())
+    return bits / math.log(2)
+
+
+def lambda_axis(lo: float, hi: float) -> Axis:
+    """The setting of a variable-rate model trained on λ ∈ [lo, hi]: an effective λ on a log axis
+    widened 4× at each end (see :class:`VariableRateCodec`)."""
+    return Axis("lambda", lo / 4, hi * 4, log=True)
 
 
 class Network:
@@ -84,17 +100,20 @@ class LearnedCodec(Codec):
     those parameters drive the network."""
 
     family, extension = "learned", "ekl"
-    axis = Axis("quality", 1, 8)
 
     def __init__(self, spec: LearnedSpec, name: str | None = None, device: str | None = "auto",
                  weights_dir=None, network: torch.nn.Module | None = None):
         self.spec = spec
-        self.name = name or spec.name
         self.device = resolve_device(device)
+        super().__init__(name or spec.name, architecture=spec.architecture, loss=spec.loss,
+                         device=self.device.split(":")[0])
         self.weights_dir = weights_dir
-        self.options = {"architecture": spec.architecture, "loss": spec.loss,
-                        "device": self.device.split(":")[0]}
         self._given = network      # an in-memory network (tests, benchmarks, freshly trained)
+
+    @classmethod
+    def default_options(cls) -> dict:
+        """The options a learned codec records, filled from its zoo entry and device."""
+        return {"architecture": None, "loss": "mse", "device": "cpu"}
 
     @classmethod
     def from_network(cls, network: torch.nn.Module, spec: LearnedSpec, **kwargs) -> "LearnedCodec":
@@ -180,7 +199,8 @@ class LearnedCodec(Codec):
         x = torch.from_numpy(np.stack([check_rgb8(im) for im in images])).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255)
         h, w = x.shape[2:]
-        return F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode="replicate")
+        multiple = self.spec.arch.padding
+        return F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
 
     @staticmethod
     def _to_images(x_hat: torch.Tensor, h: int, w: int) -> list[np.ndarray]:
@@ -202,7 +222,7 @@ class LearnedCodec(Codec):
         network = self.network(self.quality_of(params))
         with torch.inference_mode():
             out = self.run_forward(network, self._to_tensor([image]), params)
-        return float(sum(-torch.log2(l).sum() for l in out["likelihoods"].values()))
+        return float(estimated_bits(out["likelihoods"]).sum())
 
     def encode(self, image: np.ndarray, setting: float) -> bytes:
         return self.encode_batch([image], setting)[0]
@@ -235,22 +255,12 @@ class LearnedCodec(Codec):
         for (h, w, params), members in groups.items():
             network = self.network(self.quality_of(params))
             strings = [[streams[i].strings[k] for i in members] for k in range(len(streams[members[0]].strings))]
-            shape = self._coded_shape(h, w)
+            shape = self.spec.arch.coded_shape(h, w)
             with torch.inference_mode():
                 x_hat = self.run_decompress(network, strings, shape, params)
             for i, image in zip(members, self._to_images(x_hat, h, w)):
                 images[i] = image
         return images
-
-    @property
-    def _factorized(self) -> bool:
-        return self.spec.architecture.startswith("bmshj2018-factorized")
-
-    def _coded_shape(self, h: int, w: int) -> tuple[int, int]:
-        """The ``shape`` ``decompress`` takes: of y (stride 16) for the factorized prior, which
-        codes nothing else, of z (stride 64) for every hyperprior model."""
-        stride = 16 if self._factorized else 64
-        return math.ceil(h / MULTIPLE) * MULTIPLE // stride, math.ceil(w / MULTIPLE) * MULTIPLE // stride
 
     def _read(self, data: bytes) -> container.Bitstream:
         stream = container.unpack(data, self.name)
@@ -263,7 +273,7 @@ class LearnedCodec(Codec):
             raise CodecError(f"{self.name}: bitstream was written by checkpoint "
                              f"{stream.checkpoint.hex()}…, this codec has {network.identity.hex()}…; "
                              "decode it with the network that wrote it")
-        expected = 1 if self._factorized else 2
+        expected = self.spec.arch.strings
         if len(stream.strings) != expected:
             raise CodecError(f"{self.name}: bitstream has {len(stream.strings)} coded strings, "
                              f"expected {expected}")
@@ -306,7 +316,8 @@ class VbrCodec(LearnedCodec):
     def check_params(self, params):
         super().check_params(params)
         if not self.axis.lo <= params[0] <= self.axis.hi:
-            raise CodecError(f"{self.name}: bitstream quality {params[0]:g} is outside 1–8")
+            raise CodecError(f"{self.name}: bitstream quality {params[0]:g} is outside "
+                             f"{self.axis.lo:g}–{self.axis.hi:g}")
 
     def gain(self, network: Network, quality: float) -> torch.Tensor:
         """The model's trained gains at qualities 1…8, interpolated linearly in log(gain)."""
@@ -390,8 +401,7 @@ class VariableRateCodec(LearnedCodec):
 
     @cached_property
     def axis(self) -> Axis:
-        lo, hi = self.lambda_range
-        return Axis("lambda", lo / 4, hi * 4, log=True)
+        return lambda_axis(*self.lambda_range)
 
     @property
     def key(self) -> str:

@@ -12,6 +12,7 @@ from abc import abstractmethod
 import numpy as np
 from PIL import Image, features
 
+from ..errors import InputError
 from .base import Axis, Codec, CodecError, check_rgb8
 
 _SUBSAMPLING = {"4:4:4", "4:2:0"}
@@ -19,7 +20,7 @@ _SUBSAMPLING = {"4:4:4", "4:2:0"}
 
 def _check_choice(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise ValueError(f"option {name}={value!r} is not one of {sorted(allowed)}")
+        raise InputError(f"option {name}={value!r} is not one of {sorted(allowed)}")
 
 
 class PillowCodec(Codec):

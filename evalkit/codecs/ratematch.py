@@ -15,7 +15,8 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .base import Codec, bits_per_pixel
+from ..errors import InputError
+from .base import Codec, bitstream_bpp
 
 Policy = Literal["closest", "not-above"]
 POLICIES = ("closest", "not-above")
@@ -114,7 +115,7 @@ class RateSearch:
             raise CacheMiss(f"{self.codec.name}: no stored encode at {self.codec.axis.name}={setting}")
 
     def bpp(self, probe: Probe) -> float:
-        return bits_per_pixel(probe.n_bytes, *self.image.shape[:2])
+        return bitstream_bpp(probe.n_bytes, *self.image.shape[:2])
 
     # ----------------------------------------------------------------- matching
     def match(self, target_bpp: float, policy: Policy = "closest", rtol: float = 0.01) -> Match:
@@ -125,9 +126,9 @@ class RateSearch:
         returned with a flag saying why (out of range, or the axis is too coarse).
         """
         if not target_bpp > 0 or not math.isfinite(target_bpp):
-            raise ValueError(f"target bpp must be a positive number, got {target_bpp}")
+            raise InputError(f"target bpp must be a positive number, got {target_bpp}")
         if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+            raise InputError(f"policy must be one of {POLICIES}, got {policy!r}")
         axis = self.codec.axis
         goal = math.log(target_bpp)
         before = set(self.known)

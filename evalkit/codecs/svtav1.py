@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .base import Axis, Codec, CodecError, check_rgb8
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
 from .hevc import rgb_to_ycbcr
@@ -73,7 +74,7 @@ class AVIFSVT(Codec):
     def __init__(self, name=None, **options):
         super().__init__(name, **options)
         if not -1 <= int(self.options["preset"]) <= 13:
-            raise ValueError(f"option preset={self.options['preset']!r} is not in SVT-AV1's -1…13")
+            raise InputError(f"option preset={self.options['preset']!r} is not in SVT-AV1's -1…13")
 
     @classmethod
     def unavailable_reason(cls):

@@ -217,7 +217,7 @@ def _train(ctx: LoopContext, first: StudyConfig, fit: dict, weights_dir, threads
                  **spec.overrides, "losses": losses, "steps": spec.steps, "seed": ctx.experiment.seed,
                  "validate_every": spec.steps, "validate_images": 1,
                  "init": {"file": str(weights.file), "sha256": weights.sha256}}
-        header = {k: entry[k] for k in ("architecture", "kind", "lambdas") if k in entry}
+        header = {k: entry[k] for k in ("architecture", "lambdas") if k in entry}
         text = tomli_w.dumps({**header, "loss": variant, "source": f"evalkit loop: {variant} "
                               f"fine-tune of {spec.base}", "train": train})
         run, recipe_file = ctx.out / "train" / name, ctx.out / "train" / f"{name}.toml"

@@ -18,28 +18,29 @@ def responses(engine) -> pd.DataFrame:
     timing (since the lease's previous answer or session request) beside the page's
     ``response_ms``; ``abandoned`` marks answers of a lease that expired unfinished or was
     released (kept, but left out of the judgements)."""
-    query = (select(Response.id, Response.rater, Response.assignment_id, Response.lease, Response.trial_id,
-                    Trial.kind, Trial.image, Trial.target_bpp, Trial.reference, Response.left_codec,
-                    Trial.left_path, Trial.left_bpp, Response.right_codec, Trial.right_path,
-                    Trial.right_bpp, Response.choice, Response.chosen_codec, Trial.correct,
-                    Trial.repeat_of, Response.response_ms, Response.server_ms, Response.magnifier_ms,
-                    Response.viewport_w, Response.viewport_h, Response.device_pixel_ratio,
-                    Response.stored_at, Response.flips, Response.left_view_ms, Response.right_view_ms,
-                    Assignment.lease, Assignment.finished_at, Assignment.expires_s)
+    query = (select(Response.id.label("response_id"), Response.rater,
+                    Response.assignment_id.label("assignment"), Response.lease,
+                    Response.trial_id.label("trial"), Trial.kind, Trial.image, Trial.target_bpp,
+                    Trial.reference, Response.left_codec, Trial.left_path, Trial.left_bpp,
+                    Response.right_codec, Trial.right_path, Trial.right_bpp, Response.choice,
+                    Response.chosen_codec, Trial.correct, Trial.repeat_of, Response.response_ms,
+                    Response.server_ms, Response.magnifier_ms, Response.viewport_w,
+                    Response.viewport_h, Response.device_pixel_ratio, Response.stored_at,
+                    Response.flips, Response.left_view_ms, Response.right_view_ms,
+                    Assignment.lease.label("current_lease"), Assignment.finished_at,
+                    Assignment.expires_s)
              .join(Trial, Trial.id == Response.trial_id)
              .join(Assignment, Assignment.id == Response.assignment_id).order_by(Response.id))
-    with Session(engine) as s:
-        rows = s.execute(query).all()
-    columns = ["response_id", "rater", "assignment", "lease", "trial", "kind", "image", "target_bpp",
-               "reference", "left_codec", "left_path", "left_bpp", "right_codec", "right_path",
-               "right_bpp", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
-               "server_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio",
-               "stored_at", "flips", "left_view_ms", "right_view_ms", "current_lease", "finished_at",
-               "expires_s"]
-    table = pd.DataFrame(rows, columns=columns)
+    table = _frame(engine, query)
     table["abandoned"] = ((table["lease"] != table["current_lease"])
                           | (table["finished_at"].isna() & (table["expires_s"] <= time.time())))
     return table.drop(columns=["current_lease", "finished_at", "expires_s"])
+
+
+def _frame(engine, query) -> pd.DataFrame:
+    """The rows of ``query``, one column per selected column, named by its label."""
+    with Session(engine) as s:
+        return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
 
 
 def rater_quality(engine) -> pd.DataFrame:
@@ -107,17 +108,15 @@ def progress(engine, judgements_per_pair: int | None) -> tuple[pd.DataFrame, pd.
                 .groupby(["image", "target_bpp", "pair"]).size().rename("received").reset_index())
     if judgements_per_pair is not None:
         per_pair["wanted"] = judgements_per_pair
+    per_assignment = _frame(engine, select(
+        Assignment.id.label("assignment"), Assignment.rater, Assignment.source, Assignment.lease,
+        Assignment.claimed_at, Assignment.expires_s, Assignment.finished_at,
+        Assignment.completion_code, Assignment.comment).order_by(Assignment.position))
     with Session(engine) as s:
-        rows = s.execute(select(Assignment.id, Assignment.rater, Assignment.source, Assignment.lease,
-                                Assignment.claimed_at, Assignment.expires_s, Assignment.finished_at,
-                                Assignment.completion_code, Assignment.comment)
-                         .order_by(Assignment.position)).all()
         totals = dict(s.execute(select(Trial.assignment_id, func.count())
                                 .group_by(Trial.assignment_id)).all())
-    current_lease = {row.id: row.lease for row in rows}
+    current_lease = dict(zip(per_assignment["assignment"], per_assignment["lease"]))
     counts = r[r["lease"] == r["assignment"].map(current_lease)].groupby("assignment").size()
-    per_assignment = pd.DataFrame(rows, columns=["assignment", "rater", "source", "lease", "claimed_at",
-                                                 "expires_s", "finished_at", "completion_code", "comment"])
     leased = per_assignment["expires_s"].fillna(0) > time.time()
     per_assignment["answered"] = [int(counts.get(a, 0)) for a in per_assignment["assignment"]]
     per_assignment["trials"] = [int(totals.get(a, 0)) for a in per_assignment["assignment"]]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from scipy import stats
 
 from ..errors import InputError
 from .config import StudyConfig
-from .design import Design, PlannedTrial, Side, assignment_id, build_design
+from .design import CandidatePair, Design, PlannedTrial, Sentinel, Side, assignment_id, build_design
 from .ranking import JOD_SIGMA
 
 KINDS = ("attentive", "careless", "inverted", "abandons")
@@ -80,6 +81,13 @@ class SimulatedRater:
         return trials // 2 if self.kind == "abandons" else trials
 
 
+class Reply(NamedTuple):
+    """A simulated rater's answer to one trial."""
+    choice: str             # "left" or "right"
+    response_ms: float
+    magnifier_ms: float
+
+
 class Crowd:
     """Raters drawn from a :class:`CrowdModel`; image deviations drawn once per (image, codec)."""
 
@@ -112,12 +120,12 @@ class Crowd:
     def _utility(self, rater: SimulatedRater, image: str, side: Side) -> float:
         return self.latent(image, side) + rater.offsets[side.codec]
 
-    def answer(self, rater: SimulatedRater, trial: PlannedTrial) -> tuple[str, float, float]:
-        """(choice 'left'/'right', response ms, magnifier ms) of ``rater`` on ``trial``."""
+    def answer(self, rater: SimulatedRater, trial: PlannedTrial) -> Reply:
+        """What ``rater`` answers on ``trial``, and how long it takes."""
         m, rng = self.model, rater.rng
         if rater.kind == "careless":
             choice = "left" if rng.random() < 0.5 else "right"
-            return choice, float(rng.lognormal(np.log(350), 0.3)), 0.0
+            return Reply(choice, float(rng.lognormal(np.log(350), 0.3)), 0.0)
         if trial.kind == "sentinel":
             right_answer = rng.random() >= m.sentinel_lapse
             choice = trial.correct if right_answer else ("left" if trial.correct == "right" else "right")
@@ -128,7 +136,7 @@ class Crowd:
         if rater.kind == "inverted":
             choice = "left" if choice == "right" else "right"
         response = float(rng.lognormal(np.log(m.median_response_s * 1000), 0.5))
-        return choice, response, float(response * rng.uniform(0, 0.6))
+        return Reply(choice, response, float(response * rng.uniform(0, 0.6)))
 
     def preference(self, image: str, a: str, b: str) -> float:
         """True P(an attentive rater prefers ``a`` to ``b`` on ``image``) (rater taste and trial
@@ -153,18 +161,36 @@ def metric_following_quality(design: Design, metric_name: str, jod_per_unit: flo
     return dict(zip(values["reconstruction"], sign * jod_per_unit * values[declared.column]))
 
 
-def shown_pairs(design: Design) -> list[tuple[Side, Side, dict]]:
+def shown_pairs(design: Design) -> list[CandidatePair]:
     """Every (A, B, {image, target_bpp, reference}) comparison a design can show: its candidate
     pairs when active, else the pair trials of its assignments."""
     if design.pairs:
         return design.pairs
-    return [(t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference})
+    return [CandidatePair(t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference})
             for a in design.assignments for t in a if t.kind == "pair"]
 
 
-RESPONSE_COLUMNS = ["rater", "assignment", "trial", "kind", "image", "target_bpp", "left_codec",
-                    "right_codec", "choice", "chosen_codec", "correct", "repeat_of", "response_ms",
-                    "magnifier_ms", "rater_kind"]
+class SimulatedResponse(NamedTuple):
+    """A row of :func:`simulate_responses`: the columns of the study's raw responses that a
+    simulation has, plus the rater's true kind."""
+    rater: str
+    assignment: str
+    trial: str
+    kind: str
+    image: str
+    target_bpp: float | None
+    left_codec: str
+    right_codec: str
+    choice: str
+    chosen_codec: str
+    correct: str | None
+    repeat_of: str | None
+    response_ms: float
+    magnifier_ms: float
+    rater_kind: str
+
+
+RESPONSE_COLUMNS = list(SimulatedResponse._fields)
 
 
 def simulate_responses(design: Design, crowd: Crowd, kinds: list[str] | None = None) -> pd.DataFrame:
@@ -181,11 +207,12 @@ def answer_assignment(crowd: Crowd, number: int, trials: list[PlannedTrial], kin
     rater = crowd.rater(f"sim:{number:04d}", kind)
     rows = []
     for trial in trials[:rater.stops_after(len(trials))]:
-        choice, response_ms, magnifier_ms = crowd.answer(rater, trial)
-        side = trial.left if choice == "left" else trial.right
-        rows.append((rater.id, assignment_id(number), trial.id, trial.kind, trial.image, trial.target_bpp,
-                     trial.left.codec, trial.right.codec, choice, side.codec, trial.correct,
-                     trial.repeat_of, response_ms, magnifier_ms, rater.kind))
+        reply = crowd.answer(rater, trial)
+        side = trial.left if reply.choice == "left" else trial.right
+        rows.append(SimulatedResponse(
+            rater.id, assignment_id(number), trial.id, trial.kind, trial.image, trial.target_bpp,
+            trial.left.codec, trial.right.codec, reply.choice, side.codec, trial.correct,
+            trial.repeat_of, reply.response_ms, reply.magnifier_ms, rater.kind))
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
 
@@ -206,8 +233,8 @@ def synthetic_study(codecs: list[str], images: int, bpp: list[float], **settings
     on every image and bpp is a pair at matched bpp; ``settings`` are further study.toml keys."""
     config = StudyConfig(name="synthetic", images="none", codecs=list(codecs), bpp=list(bpp), **settings)
     names = [f"img{n:03d}" for n in range(images)]
-    pairs = [(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
-              {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
+    pairs = [CandidatePair(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
+                           {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
              for image in names for b_ in bpp for a, b in itertools.combinations(codecs, 2)]
-    return config, pairs, {image: (f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
+    return config, pairs, {image: Sentinel(f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
                            for image in names}

@@ -28,8 +28,10 @@ import hmac
 import secrets
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
@@ -141,9 +143,24 @@ def connect(url: str):
             cursor.execute("PRAGMA synchronous=FULL")   # a committed response survives a crash
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+    _check_folder(engine)
     _check_schema(engine)           # before creating anything: an old file is left as it was
     Base.metadata.create_all(engine)
     return engine
+
+
+def _sqlite_file(engine) -> str | None:
+    """The file of a SQLite database (None for a server database; '' or ':memory:' in memory)."""
+    return engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+
+
+def _check_folder(engine) -> None:
+    """A SQLite file goes in a folder that exists (a study's out/, made by ``evalkit study
+    build``): say so instead of SQLite's "unable to open database file"."""
+    path = _sqlite_file(engine)
+    if path and path != ":memory:" and not Path(path).parent.is_dir():
+        raise InputError(f"{path}: its folder does not exist; build the study first "
+                         "('evalkit study build STUDY.toml') or give --database")
 
 
 def _check_schema(engine) -> None:
@@ -167,7 +184,7 @@ def _writer(engine):
     """One SQLite writer at a time across processes, queued by the kernel (flock) rather than by
     SQLite's busy handler, which sleeps in steps of up to 100 ms and so turns contention between
     gunicorn workers into latency. A no-op for server databases, which queue writers themselves."""
-    path = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    path = _sqlite_file(engine)
     if not path:
         yield
         return
@@ -197,13 +214,20 @@ def load_design(engine, design: Design) -> int:
 def _insert_assignments(s: Session, new: list[tuple[int, str, list[PlannedTrial]]]) -> None:
     """Insert (position, id, trials) assignments, unclaimed, with their trials."""
     s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
-    s.execute(insert(Trial), [
-        {"id": t.id, "assignment_id": aid, "position": k, "kind": t.kind, "image": t.image,
-         "target_bpp": t.target_bpp, "reference": t.reference, "left_codec": t.left.codec,
-         "left_path": t.left.path, "left_bpp": t.left.bpp, "right_codec": t.right.codec,
-         "right_path": t.right.path, "right_bpp": t.right.bpp, "correct": t.correct,
-         "repeat_of": t.repeat_of}
-        for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+    s.execute(insert(Trial), [{**_trial_row(t), "assignment_id": aid, "position": k}
+                              for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+
+
+_SIDES = ("left", "right")
+
+
+def _trial_row(t: PlannedTrial) -> dict:
+    """A planned trial as the columns of :class:`Trial`: each field by its name, a side's fields
+    as ``<side>_<field>`` (``left_codec``, …)."""
+    row = {f.name: getattr(t, f.name) for f in fields(PlannedTrial) if f.name not in _SIDES}
+    for side in _SIDES:
+        row.update({f"{side}_{name}": value for name, value in asdict(getattr(t, side)).items()})
+    return row
 
 
 def planned_trial(engine, trial_id: str) -> PlannedTrial | None:
@@ -213,8 +237,9 @@ def planned_trial(engine, trial_id: str) -> PlannedTrial | None:
         t = s.get(Trial, trial_id)
     if t is None:
         return None
-    return PlannedTrial(t.id, t.kind, t.image, t.target_bpp, t.reference, Side(t.left_codec, t.left_path, t.left_bpp),
-                        Side(t.right_codec, t.right_path, t.right_bpp), t.correct, t.repeat_of)
+    sides = {side: Side(*(getattr(t, f"{side}_{f.name}") for f in fields(Side))) for side in _SIDES}
+    return PlannedTrial(**{f.name: sides[f.name] if f.name in sides else getattr(t, f.name)
+                           for f in fields(PlannedTrial)})
 
 
 def study_secret(engine) -> bytes:
@@ -284,13 +309,9 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
             Assignment.rater == rater,
             or_(Assignment.finished_at.is_not(None), Assignment.expires_s > now))
             .order_by(Assignment.position)).all()
-        for row in mine:
-            if token and hmac.compare_digest(row.token_hash, _hash(token)):
-                if row.finished_at is None:
-                    row.session_s = now
-                    if source == "mturk":
-                        row.external = external
-                return row, token
+        resumed = _resume(mine, token, now, source, external)
+        if resumed is not None:
+            return resumed, token
         if any(row.finished_at is None for row in mine):
             raise StudyError(403, "this rater id has an assignment in progress in another browser "
                                   "(or this browser lost its session): continue there, or ask the "
@@ -298,28 +319,54 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
         if len(mine) >= limit:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
         token = token or secrets.token_urlsafe(32)
-        # The secret of this rater's own expired lease may be used again; anyone else's may not.
-        s.execute(update(Assignment).where(Assignment.token_hash == _hash(token), Assignment.rater == rater,
-                                           Assignment.finished_at.is_(None), Assignment.expires_s <= now)
-                  .values(token_hash=None))
-        if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
-            raise StudyError(409, "this session secret belongs to another session; reload the page")
+        _take_token(s, rater, token, now)
         if planner is not None and (reason := planner.complete()):
             raise StudyComplete(reason)
-        free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
-        while True:
-            candidate = s.scalars(select(Assignment.id).where(free)
-                                  .order_by(Assignment.position).limit(1)).first()
-            if candidate is None and planner is not None:
-                candidate = _add_planned(s, planner)
-            if candidate is None:
-                raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
-            done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
-                lease=Assignment.lease + 1, rater=rater, source=source, external=external,
-                token_hash=_hash(token), claimed_at=_now(), expires_s=now + lease_seconds,
-                session_s=now, comment=None, completion_code=None))
-            if done.rowcount == 1:
-                return s.get(Assignment, candidate, populate_existing=True), token
+        claim = {"rater": rater, "source": source, "external": external, "token_hash": _hash(token),
+                 "expires_s": now + lease_seconds, "session_s": now}
+        return _claim(s, claim, now, planner), token
+
+
+def _resume(mine: list[Assignment], token: str, now: float, source: str,
+            external: dict | None) -> Assignment | None:
+    """The rater's lease whose secret is ``token`` (its session time and MTurk ids brought up to
+    date while unfinished), or None."""
+    for row in mine:
+        if token and hmac.compare_digest(row.token_hash, _hash(token)):
+            if row.finished_at is None:
+                row.session_s = now
+                if source == "mturk":
+                    row.external = external
+            return row
+    return None
+
+
+def _take_token(s: Session, rater: str, token: str, now: float) -> None:
+    """Make ``token`` free for a new lease: the secret of this rater's own expired lease may be
+    used again; anyone else's may not (StudyError 409)."""
+    s.execute(update(Assignment).where(Assignment.token_hash == _hash(token), Assignment.rater == rater,
+                                       Assignment.finished_at.is_(None), Assignment.expires_s <= now)
+              .values(token_hash=None))
+    if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
+        raise StudyError(409, "this session secret belongs to another session; reload the page")
+
+
+def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assignment:
+    """Lease the first free assignment (planning one if the study is active and none is free)
+    with the values of ``claim``; StudyError 409 when there is none. Free means never claimed,
+    or unfinished with its lease expired."""
+    free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
+    while True:
+        candidate = s.scalars(select(Assignment.id).where(free)
+                              .order_by(Assignment.position).limit(1)).first()
+        if candidate is None and planner is not None:
+            candidate = _add_planned(s, planner)
+        if candidate is None:
+            raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
+        done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
+            lease=Assignment.lease + 1, claimed_at=_now(), comment=None, completion_code=None, **claim))
+        if done.rowcount == 1:
+            return s.get(Assignment, candidate, populate_existing=True)
 
 
 def _add_planned(s: Session, planner: Planner) -> str:
@@ -377,51 +424,55 @@ def answered(engine, assignment: Assignment) -> dict[str, str]:
             Response.assignment_id == assignment.id, Response.lease == assignment.lease)).all())
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answer as the task page sends it, checked by the web app. Each field but ``trial`` is
+    stored in the :class:`Response` column of the same name; ``flips`` and the view times come
+    from the flip layout (None for side by side)."""
+    trial: str
+    choice: str                     # "left" or "right"
+    response_ms: float
+    magnifier_ms: float
+    viewport_w: int
+    viewport_h: int
+    device_pixel_ratio: float
+    flips: int | None = None
+    left_view_ms: float | None = None
+    right_view_ms: float | None = None
+
+
 @cache
 def _insert_response_statement():
     """INSERT … SELECT that stores an answer only if the token is the secret of the trial's
-    unfinished, unexpired lease, with the server's timing; built once, with bound parameters,
-    so every request reuses its compiled form."""
+    unfinished, unexpired lease, with the server's timing; built once, with bound parameters
+    (an :class:`Answer`'s fields, ``token_hash``, ``received_s``, ``stored_at``), so every
+    request reuses its compiled form."""
     t, a, r = Trial.__table__, Assignment.__table__, Response.__table__
     earlier = r.alias("earlier")
-    choice = bindparam("choice", type_=String)
-    received = bindparam("received_s", type_=Float)
-    values = [bindparam(n, type_=Float) for n in ("response_ms", "magnifier_ms")]
-    viewport = [bindparam(n, type_=Integer) for n in ("viewport_w", "viewport_h")]
-    flip = [bindparam("flips", type_=Integer), bindparam("left_view_ms", type_=Float),
-            bindparam("right_view_ms", type_=Float)]
+    answer = {f.name: bindparam(f.name, type_=r.c[f.name].type) for f in fields(Answer) if f.name != "trial"}
+    received = bindparam("received_s", type_=r.c.received_s.type)
     previous = (select(func.max(earlier.c.received_s))
                 .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
     since = case((previous > a.c.session_s, previous), else_=a.c.session_s)
-    source = (select(t.c.id, a.c.id, a.c.lease, a.c.rater, choice,
-                     case((choice == "left", t.c.left_codec), else_=t.c.right_codec),
-                     t.c.left_codec, t.c.right_codec, *values, (received - since) * 1000, received,
-                     *viewport, bindparam("dpr", type_=Float), bindparam("stored_at", type_=DateTime),
-                     *flip)
+    values = {"trial_id": t.c.id, "assignment_id": a.c.id, "lease": a.c.lease, "rater": a.c.rater,
+              "chosen_codec": case((answer["choice"] == "left", t.c.left_codec), else_=t.c.right_codec),
+              "left_codec": t.c.left_codec, "right_codec": t.c.right_codec,
+              "server_ms": (received - since) * 1000, "received_s": received,
+              "stored_at": bindparam("stored_at", type_=r.c.stored_at.type), **answer}
+    source = (select(*values.values())
               .select_from(t.join(a, a.c.id == t.c.assignment_id))
               .where(t.c.id == bindparam("trial"), a.c.token_hash == bindparam("token_hash"),
                      a.c.finished_at.is_(None), a.c.expires_s > received))
-    columns = ["trial_id", "assignment_id", "lease", "rater", "choice", "chosen_codec", "left_codec",
-               "right_codec", "response_ms", "magnifier_ms", "server_ms", "received_s",
-               "viewport_w", "viewport_h", "device_pixel_ratio", "stored_at", "flips",
-               "left_view_ms", "right_view_ms"]
-    return insert(r).from_select(columns, source).returning(r.c.id)
+    return insert(r).from_select(list(values), source).returning(r.c.id)
 
 
-def record_response(engine, token: str, trial_id: str, choice: str, response_ms: float,
-                    magnifier_ms: float, viewport_w: int, viewport_h: int, dpr: float,
-                    flips: int | None = None, left_view_ms: float | None = None,
-                    right_view_ms: float | None = None) -> bool:
+def record_response(engine, token: str, answer: Answer) -> bool:
     """Store one answer; True if stored now, False if this same answer was already stored.
-    ``flips`` and the view times come from the flip layout (None for side by side).
 
     The common case is one statement and one commit. Only when nothing was inserted does it
     look up why: StudyError 403 (unknown token), 410 (lease expired), 404 (trial not in this
     assignment), 409 (answered differently before, or the assignment is finished)."""
-    values = {"choice": choice, "trial": trial_id, "token_hash": _hash(token), "response_ms": response_ms,
-              "magnifier_ms": magnifier_ms, "viewport_w": viewport_w, "viewport_h": viewport_h,
-              "dpr": dpr, "stored_at": _now(), "received_s": time.time(), "flips": flips,
-              "left_view_ms": left_view_ms, "right_view_ms": right_view_ms}
+    values = {**asdict(answer), "token_hash": _hash(token), "stored_at": _now(), "received_s": time.time()}
     try:
         with _writer(engine), engine.begin() as connection:
             if connection.execute(_insert_response_statement(), values).first() is not None:
@@ -430,16 +481,16 @@ def record_response(engine, token: str, trial_id: str, choice: str, response_ms:
         pass
     assignment = assignment_for(engine, token)
     with Session(engine) as s:
-        trial = s.get(Trial, trial_id)
+        trial = s.get(Trial, answer.trial)
         if trial is None or trial.assignment_id != assignment.id:
-            raise StudyError(404, f"trial {trial_id!r} is not part of this assignment")
-        previous = s.scalar(select(Response.choice).where(Response.trial_id == trial_id,
+            raise StudyError(404, f"trial {answer.trial!r} is not part of this assignment")
+        previous = s.scalar(select(Response.choice).where(Response.trial_id == answer.trial,
                                                           Response.lease == assignment.lease))
-    if previous == choice:
+    if previous == answer.choice:
         return False
     if previous is None:
         raise StudyError(409, "this assignment is already finished")
-    raise StudyError(409, f"trial {trial_id!r} was already answered '{previous}'; the first answer stands")
+    raise StudyError(409, f"trial {answer.trial!r} was already answered '{previous}'; the first answer stands")
 
 
 def completion_code(secret: bytes, assignment: str, lease: int) -> str:

@@ -25,6 +25,7 @@ import json
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,21 @@ class PlannedTrial:
     repeat_of: str | None = None
 
 
+class CandidatePair(NamedTuple):
+    """Two reconstructions at matched bpp that a study may compare; ``context`` holds the image,
+    target_bpp and reference they share (as trials.json stores it: ``[a, b, context]``)."""
+    a: Side
+    b: Side
+    context: dict
+
+
+class Sentinel(NamedTuple):
+    """An image's sentinel files, relative to the study's output folder."""
+    reference: str
+    faithful: str       # JPEG quality 95: the right answer
+    degraded: str       # JPEG quality 3
+
+
 @dataclass(frozen=True)
 class Design:
     """A study's trial set. A fixed design lists its assignments; an active one (``sampling =
@@ -76,8 +92,8 @@ class Design:
     seed: int
     assignments: list[list[PlannedTrial]]
     rejected: list[str]
-    pairs: list[tuple[Side, Side, dict]] = field(default_factory=list)
-    sentinels: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    pairs: list[CandidatePair] = field(default_factory=list)
+    sentinels: dict[str, Sentinel] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -94,8 +110,9 @@ class Design:
         def trial(t):
             return PlannedTrial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
         return cls(data["study"], data["seed"], [[trial(t) for t in a] for a in data["assignments"]],
-                   data["rejected"], [(Side(**a), Side(**b), context) for a, b, context in data.get("pairs", [])],
-                   {image: tuple(files) for image, files in data.get("sentinels", {}).items()})
+                   data["rejected"], [CandidatePair(Side(**a), Side(**b), context)
+                                      for a, b, context in data.get("pairs", [])],
+                   {image: Sentinel(*files) for image, files in data.get("sentinels", {}).items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "Design":
@@ -105,7 +122,7 @@ class Design:
         return cls.from_json(json.loads(path.read_text()))
 
 
-def plan_pairs(manifest: pd.DataFrame, config: StudyConfig) -> tuple[list[tuple[Side, Side, dict]], list[str]]:
+def plan_pairs(manifest: pd.DataFrame, config: StudyConfig) -> tuple[list[CandidatePair], list[str]]:
     """Pairs of reconstructions at matched bpp, and a line for each pair left out."""
     pairs, rejected = [], []
     for (image, target), group in manifest.groupby(["image", "target_bpp"], sort=True):
@@ -123,8 +140,8 @@ def plan_pairs(manifest: pd.DataFrame, config: StudyConfig) -> tuple[list[tuple[
                                 f"bpp differ by {gap:.1%} > {config.bpp_tolerance:.1%}")
                 continue
             context = {"image": image, "target_bpp": float(target), "reference": ra["reference"]}
-            pairs.append((Side(a, ra["reconstruction"], float(ra["bpp"])),
-                          Side(b, rb["reconstruction"], float(rb["bpp"])), context))
+            pairs.append(CandidatePair(Side(a, ra["reconstruction"], float(ra["bpp"])),
+                                       Side(b, rb["reconstruction"], float(rb["bpp"])), context))
     return pairs, rejected
 
 
@@ -132,8 +149,9 @@ def assignment_id(number: int) -> str:
     return f"a{number:03d}"
 
 
-def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dict[str, tuple[str, str]]) -> Design:
-    """Assignments from planned pairs; ``sentinels`` maps image → (reference, faithful, degraded)."""
+def build_design(config: StudyConfig, pairs: list[CandidatePair], rejected: list[str],
+                 sentinels: dict[str, Sentinel]) -> Design:
+    """Assignments from planned pairs, with the sentinels of each image."""
     if not pairs:
         raise InputError(NO_PAIRS)
     per = config.trials_per_assignment
@@ -148,8 +166,8 @@ def build_design(config: StudyConfig, pairs, rejected: list[str], sentinels: dic
     return Design(config.name, config.seed, assignments, rejected)
 
 
-def assignment_of_pairs(number: int, pairs: list[tuple[tuple[Side, Side, dict], bool]], config: StudyConfig,
-                        sentinels: dict[str, tuple[str, str, str]], rng: np.random.Generator) -> list[PlannedTrial]:
+def assignment_of_pairs(number: int, pairs: list[tuple[CandidatePair, bool]], config: StudyConfig,
+                        sentinels: dict[str, Sentinel], rng: np.random.Generator) -> list[PlannedTrial]:
     """Assignment ``number``: each planned pair shown with its sides swapped or not, plus the
     study's sentinels and repeats, in a shuffled order."""
     trials = []
@@ -181,10 +199,10 @@ def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTr
     images = sorted(sentinels)
     for _ in range(config.sentinels_per_assignment if images else 0):
         image = images[int(rng.integers(len(images)))]
-        reference, faithful, degraded = sentinels[image]
-        original, worse = Side("faithful", faithful, None), Side("degraded", degraded, None)
+        files = sentinels[image]
+        original, worse = Side("faithful", files.faithful, None), Side("degraded", files.degraded, None)
         left_is_original = bool(rng.integers(2))
-        trials.append(PlannedTrial("", "sentinel", image, None, reference,
+        trials.append(PlannedTrial("", "sentinel", image, None, files.reference,
                             original if left_is_original else worse,
                             worse if left_is_original else original,
                             correct="left" if left_is_original else "right"))
@@ -204,9 +222,8 @@ def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTr
             for k, (t, _, of) in enumerate(entries, start=1)]
 
 
-def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, tuple[str, str, str]]:
-    """Per image: (reference, faithful copy, degraded copy) paths; the copies are JPEG at
-    quality 95 and 3, stored as PNG."""
+def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, Sentinel]:
+    """Per image: its sentinel files; the copies are JPEG at quality 95 and 3, stored as PNG."""
     sentinels = {}
     for image, reference in manifest.groupby("image")["reference"].first().items():
         pixels = load_image(out_dir / "compress" / reference)
@@ -216,7 +233,7 @@ def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, tuple[str
             Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
             copies.append(f"sentinels/{image}-{kind}.png")
             save_png(np.asarray(Image.open(buffer).convert("RGB")), out_dir / copies[-1])
-        sentinels[image] = (f"compress/{reference}", *copies)
+        sentinels[image] = Sentinel(f"compress/{reference}", *copies)
     return sentinels
 
 

@@ -23,6 +23,7 @@ listed as such and not put on the scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import choix
 import numpy as np
@@ -145,6 +146,34 @@ def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.
     return keep, notes
 
 
+class Score(NamedTuple):
+    """One codec's score at one bpp by one method: a row of :attr:`Ranking.scores`."""
+    target_bpp: float
+    method: str
+    codec: str
+    score: float
+    ci_low: float
+    ci_high: float
+    rank: int
+    comparisons: int
+
+
+class Gap(NamedTuple):
+    """The gap between adjacent codecs in a ranking: a row of :attr:`Ranking.gaps`."""
+    target_bpp: float
+    method: str
+    better: str
+    worse: str
+    gap: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+def _frame(rows: list[tuple], row_type) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(row_type._fields))
+
+
 def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, level: float = 0.95,
          seed: int = 0, methods=METHODS, progress: bool = False) -> Ranking:
     """Scores per bpp and method with two-level bootstrap intervals (raters and images resampled)
@@ -153,8 +182,7 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
     comps = comparisons(responses)
     score_rows, gap_rows, notes = [], [], []
     if comps.empty:
-        return Ranking(pd.DataFrame(columns=_SCORE_COLUMNS), pd.DataFrame(columns=_GAP_COLUMNS),
-                       ["no pair judgements: nothing to rank"])
+        return Ranking(_frame([], Score), _frame([], Gap), ["no pair judgements: nothing to rank"])
     codecs = sorted(set(codecs) | set(comps["winner"]) | set(comps["loser"]))
     index = {c: n for n, c in enumerate(codecs)}
     raters, rater_idx = np.unique(comps["rater"].astype(str), return_inverse=True)
@@ -164,11 +192,7 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
             notes.append(f"all judgements come from one {what}: the intervals cannot show how "
                          f"another {what} would differ")
     rng = np.random.default_rng(seed)
-    rater_draws = np.stack([np.bincount(rng.integers(0, len(raters), len(raters)), minlength=len(raters))
-                            for _ in range(n_boot)]) if n_boot else np.zeros((0, len(raters)))
-    image_draws = np.stack([np.bincount(rng.integers(0, len(images), len(images)), minlength=len(images))
-                            for _ in range(n_boot)]) if n_boot else np.zeros((0, len(images)))
-    tail = (1 - level) / 2
+    rater_draws, image_draws = _draws(rng, len(raters), n_boot), _draws(rng, len(images), n_boot)
     groups = comps.groupby("target_bpp", sort=True)
     for bpp, group in tqdm(groups, total=groups.ngroups, desc="bootstrap", unit="bpp", disable=not progress):
         w_idx = group["winner"].map(index).to_numpy()
@@ -179,33 +203,49 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
         notes += bpp_notes
         if len(keep) < 2:
             continue
-        sub = lambda m: m[np.ix_(keep, keep)]
         weights = rater_draws[:, rater_idx[rows]] * image_draws[:, image_idx[rows]]
         single = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
+        replicate = lambda fit, draws: np.array([
+            fit(win_matrix(w_idx, l_idx, len(codecs), b)[np.ix_(keep, keep)]) for b in draws
+        ]).reshape(len(draws), len(keep))
         for method in methods:
             fit = FITS[method]
-            point = fit(sub(wins))
-            replicate = lambda draws: np.array([fit(sub(win_matrix(w_idx, l_idx, len(codecs), b)))
-                                                for b in draws]).reshape(len(draws), len(keep))
-            boot, boot_single = replicate(weights), replicate(single)
-            scores_boot = _without_double_count(boot, boot_single, point) if n_boot else boot
-            lo, hi = (np.quantile(scores_boot, [tail, 1 - tail], axis=0) if n_boot else (point, point))
-            order = np.argsort(-point, kind="stable")
-            played = (wins + wins.T).sum(axis=1)
-            for place, n in enumerate(order, start=1):
-                score_rows.append((bpp, method, codecs[keep[n]], point[n], lo[n], hi[n], place,
-                                   int(played[keep[n]])))
-            for better, worse in zip(order[:-1], order[1:]):
-                gap = point[better] - point[worse]
-                gap_boot = (_without_double_count(boot[:, better] - boot[:, worse],
-                                                  boot_single[:, better] - boot_single[:, worse], gap)
-                            if n_boot else np.array([gap]))
-                glo, ghi = np.quantile(gap_boot, [tail, 1 - tail])
-                p_value = min(1.0, 2 * min((gap_boot <= 0).mean(), (gap_boot >= 0).mean()))
-                gap_rows.append((bpp, method, codecs[keep[better]], codecs[keep[worse]],
-                                 point[better] - point[worse], glo, ghi, p_value))
-    return Ranking(pd.DataFrame(score_rows, columns=_SCORE_COLUMNS),
-                   pd.DataFrame(gap_rows, columns=_GAP_COLUMNS), notes)
+            scores, gaps = _ranked(bpp, method, [codecs[k] for k in keep], fit(wins[np.ix_(keep, keep)]),
+                                   replicate(fit, weights), replicate(fit, single), level,
+                                   (wins + wins.T).sum(axis=1)[keep])
+            score_rows += scores
+            gap_rows += gaps
+    return Ranking(_frame(score_rows, Score), _frame(gap_rows, Gap), notes)
+
+
+def _draws(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """``n_boot`` bootstrap resamples of ``n`` units, as how often each unit is drawn."""
+    if not n_boot:
+        return np.zeros((0, n))
+    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
+
+
+def _ranked(bpp: float, method: str, codecs: list[str], point: np.ndarray, boot: np.ndarray,
+            boot_single: np.ndarray, level: float, played: np.ndarray) -> tuple[list[Score], list[Gap]]:
+    """The scores of ``codecs`` at one bpp by one method, best first, and the gaps between
+    neighbours, from the point estimate and the two bootstraps (none when they are empty)."""
+    tail = (1 - level) / 2
+    n_boot = len(boot)
+    scores_boot = _without_double_count(boot, boot_single, point) if n_boot else boot
+    lo, hi = (np.quantile(scores_boot, [tail, 1 - tail], axis=0) if n_boot else (point, point))
+    order = np.argsort(-point, kind="stable")
+    scores = [Score(bpp, method, codecs[n], point[n], lo[n], hi[n], place, int(played[n]))
+              for place, n in enumerate(order, start=1)]
+    gaps = []
+    for better, worse in zip(order[:-1], order[1:]):
+        gap = point[better] - point[worse]
+        gap_boot = (_without_double_count(boot[:, better] - boot[:, worse],
+                                          boot_single[:, better] - boot_single[:, worse], gap)
+                    if n_boot else np.array([gap]))
+        glo, ghi = np.quantile(gap_boot, [tail, 1 - tail])
+        p_value = min(1.0, 2 * min((gap_boot <= 0).mean(), (gap_boot >= 0).mean()))
+        gaps.append(Gap(bpp, method, codecs[better], codecs[worse], gap, glo, ghi, p_value))
+    return scores, gaps
 
 
 def _without_double_count(boot: np.ndarray, boot_single: np.ndarray, point) -> np.ndarray:
@@ -219,10 +259,6 @@ def _without_double_count(boot: np.ndarray, boot_single: np.ndarray, point) -> n
     target = np.maximum(v - v_single, v_single)
     factor = np.sqrt(np.divide(target, v, out=np.ones_like(v), where=v > 0)).clip(max=1.0)
     return point + factor * (boot - point)
-
-
-_SCORE_COLUMNS = ["target_bpp", "method", "codec", "score", "ci_low", "ci_high", "rank", "comparisons"]
-_GAP_COLUMNS = ["target_bpp", "method", "better", "worse", "gap", "ci_low", "ci_high", "p_value"]
 
 
 def preference_matrices(responses: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from .active import Candidate, Gap, Judgement, PairGraph, precision
 from .config import StudyConfig
-from .design import PlannedTrial, assignment_of_pairs
+from .design import PlannedTrial, Sentinel, assignment_of_pairs
 from .screening import ScreeningRules, screen
 
 PairKey = tuple[str, float, frozenset]          # image, target bpp, the two codecs
@@ -60,7 +60,7 @@ def pair_key(image: str, target_bpp: float, a: str, b: str) -> PairKey:
 class ActiveSampler:
     """Plans the assignments of one active study (and judges its stopping rule)."""
 
-    def __init__(self, config: StudyConfig, pairs, sentinels: dict[str, tuple[str, str, str]],
+    def __init__(self, config: StudyConfig, pairs, sentinels: dict[str, Sentinel],
                  rules: ScreeningRules = ScreeningRules()):
         self.config, self.pairs, self.sentinels, self.rules = config, list(pairs), sentinels, rules
         self.graph = PairGraph([Candidate(ctx["image"], float(ctx["target_bpp"]), a.codec, b.codec)

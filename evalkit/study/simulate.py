@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import requests
 from tqdm import tqdm
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..errors import InputError
 from .config import StudyConfig
 from .crowd import Crowd
-from .database import planned_trial
+from .database import Answer, planned_trial
 from .design import Design
 
 
@@ -72,10 +72,11 @@ class TaskClient:
             size += len(reply.content)
         return size
 
-    def answer(self, trial_id: str, choice: str, response_ms: float, magnifier_ms: float) -> None:
-        reply = self._post("/api/response", {
-            "token": self.token, "trial": trial_id, "choice": choice, "response_ms": response_ms,
-            "magnifier_ms": magnifier_ms, "viewport_w": 1920, "viewport_h": 1080, "device_pixel_ratio": 1.0})
+    def answer(self, answer: Answer) -> None:
+        """Post ``answer`` as the task page does: each field under its name (the flip layout's,
+        when None, left out), beside the session's token."""
+        sent = {name: value for name, value in asdict(answer).items() if value is not None}
+        reply = self._post("/api/response", {"token": self.token, **sent})
         reply.raise_for_status()
 
     def finish(self) -> dict:
@@ -136,9 +137,10 @@ def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurre
                                  "study's trials.json or database: is it serving another study?")
             if load_images:
                 size += client.load_images(trial)
-            choice, response_ms, magnifier_ms = crowd.answer(rater, planned)
-            time.sleep(response_ms / 1000 * time_scale)
-            client.answer(trial["id"], choice, response_ms, magnifier_ms)
+            reply = crowd.answer(rater, planned)
+            time.sleep(reply.response_ms / 1000 * time_scale)
+            client.answer(Answer(trial["id"], reply.choice, reply.response_ms, reply.magnifier_ms,
+                                 viewport_w=1920, viewport_h=1080, device_pixel_ratio=1.0))
             answers += 1
         finished = len(todo) == len(session["trials"])
         if finished:

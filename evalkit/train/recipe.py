@@ -4,7 +4,7 @@ A recipe is checked whole before any training starts; each problem is an
 :class:`~evalkit.errors.InputError` that names the field (``train.lambda``, ``train.losses.l3``…).
 
     [train]
-    architecture = "variable-rate"         # or bmshj2018-hyperprior, mbt2018-mean, selective-detail
+    architecture = "variable-rate"         # or any trainable one (codecs/architectures.py)
     N = 64                                 # channel counts of the transforms
     M = 96
     lambda = [0.0035, 0.067]               # one λ, or a [lo, hi] range sampled log-uniformly
@@ -49,16 +49,16 @@ variable-rate model's decoder take β as an input (:mod:`evalkit.models.variable
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from ..codecs.architectures import TRAINABLE, architecture
 from ..errors import InputError
 from ..files import read_toml
 from ..fit import CombinationModel
 from ..metrics.registry import METRICS
 from .losses import DISTORTIONS, GAN_LOSSES, LossTerm
 
-ARCHITECTURES = ("variable-rate", "bmshj2018-hyperprior", "mbt2018-mean", "selective-detail")
 HEADS = ("shared", "independent", "hybrid")
 LAMBDA_LIMITS = (1e-5, 1e3)     # outside this, no rate–distortion trade-off is left to learn
 
@@ -128,14 +128,22 @@ class Recipe:
 
 
 REQUIRED = ("architecture", "lambda", "losses", "steps")
-OPTIONAL = {"patch": int, "batch": int, "N": int, "M": int, "correlation": float, "lr": float,
-            "aux_lr": float, "milestones": list, "gamma": float, "seed": int,
-            "validate_every": int, "validate_images": int, "validate_lambdas": list, "gan": dict,
-            "roi": dict, "init": dict}
+#: Optional number fields: their type and range; their defaults are :class:`Recipe`'s.
+NUMBERS = {"patch": (int, 64, 1024), "batch": (int, 1), "N": (int, 1), "M": (int, 1),
+           "correlation": (float, 0.0), "lr": (float, 0.0), "aux_lr": (float, 0.0),
+           "gamma": (float, 0.0), "seed": (int, 0), "validate_every": (int, 1),
+           "validate_images": (int, 1)}
+LISTS = ("milestones", "validate_lambdas")
+TABLES = ("gan", "roi", "init")
 GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
               "lr": float, "start": int, "losses": dict}
 ROI_FIELDS = {"masks": str, "salient": float, "background": float}
 INIT_FIELDS = {"file": str, "sha256": str}
+
+
+def _defaults(cls) -> dict:
+    """The defaults a recipe dataclass declares for its fields."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
 
 def _number(value, where: str, kind=float, low=None, high=None):
@@ -181,7 +189,7 @@ def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, fl
         if parsed.masked and "roi" not in train:
             raise RecipeError(f"{field_name} weighs by masks given with the data; add a "
                               "[train.roi] table naming their subfolder: masks = \"masks\"")
-        if parsed.main and train["architecture"] != "selective-detail":
+        if parsed.main and not architecture(train["architecture"]).main_decoder:
             raise RecipeError(f"{field_name}: main: scores the main decoder of architecture "
                               f"\"selective-detail\", which {train['architecture']!r} does not have")
         _number(weight, field_name, float, 0.0)
@@ -196,8 +204,9 @@ def _roi(train: dict) -> RoiRecipe | None:
     if not isinstance(masks, str) or Path(masks).name != masks or masks in ("", ".", ".."):
         raise RecipeError(f"train.roi.masks = {masks!r} must name the mask subfolder of each "
                           "training folder, e.g. \"masks\" for DIR/train/masks/<image stem>.png")
-    roi = RoiRecipe(masks, _number(raw.get("salient", 1.0), "train.roi.salient", float, 0.0),
-                    _number(raw.get("background", 0.5), "train.roi.background", float, 0.0))
+    raw = {**_defaults(RoiRecipe), **raw}
+    roi = RoiRecipe(masks, _number(raw["salient"], "train.roi.salient", float, 0.0),
+                    _number(raw["background"], "train.roi.background", float, 0.0))
     if not roi.salient + roi.background:
         raise RecipeError("train.roi.salient and train.roi.background are both 0; give the "
                           "salient region a weight")
@@ -224,89 +233,102 @@ def _init(train: dict, source: Path | None) -> InitRecipe | None:
                       digest)
 
 
-def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
-    """The recipe in a zoo file's parsed TOML, every field checked."""
-    train = data.get("train")
+def _check_table(train, name: str, source: Path | None) -> None:
+    """The [train] table exists, has every required field and no unknown one, and names an
+    architecture evalkit trains."""
     if not isinstance(train, dict):
         raise RecipeError(f"{source or name}: no [train] table; a recipe is a codecs/*.toml zoo "
                           "file with a [train] table (see evalkit/train/recipe.py)")
     for key in REQUIRED:
         if key not in train:
             raise RecipeError(f"train.{key} is missing from {source or name}")
-    unknown = set(train) - set(REQUIRED) - set(OPTIONAL)
+    known = [*REQUIRED, *NUMBERS, *LISTS, *TABLES]
+    unknown = set(train) - set(known)
     if unknown:
         raise RecipeError(f"train.{sorted(unknown)[0]} is not a recipe field; fields: "
-                          f"{', '.join([*REQUIRED, *OPTIONAL])}")
-    if train["architecture"] not in ARCHITECTURES:
+                          f"{', '.join(known)}")
+    if train["architecture"] not in TRAINABLE:
         raise RecipeError(f"train.architecture = {train['architecture']!r} is unknown; choose "
-                          f"from {', '.join(ARCHITECTURES)}")
+                          f"from {', '.join(TRAINABLE)}")
+
+
+def _conditioned(train: dict) -> bool:
+    """Whether the recipe's architecture takes λ (and β) as inputs (kind variable-rate)."""
+    return architecture(train["architecture"]).kind == "variable-rate"
+
+
+def _lambdas(train: dict) -> tuple[float, float]:
+    """train.lambda: one λ, or a [lo, hi] range for a variable-rate architecture."""
     raw = train["lambda"]
-    if isinstance(raw, list):
-        if len(raw) != 2:
-            raise RecipeError("train.lambda must be one number or a [lo, hi] range")
-        lmbda = (_lambda(raw[0], "train.lambda[0]"), _lambda(raw[1], "train.lambda[1]"))
-        if not lmbda[0] < lmbda[1]:
-            raise RecipeError(f"train.lambda range {raw} must have lo < hi")
-        if train["architecture"] != "variable-rate":
-            raise RecipeError("train.lambda is a range, which only architecture 'variable-rate' "
-                              "can learn; give one λ")
-    else:
-        lmbda = (_lambda(raw, "train.lambda"),) * 2
-    losses = _losses(train["losses"], "train.losses", train)
-    options = {}
-    for key, kind in OPTIONAL.items():
-        if key not in train or key in ("gan", "roi", "init"):
-            continue
-        value = train[key]
-        where = f"train.{key}"
-        if key in ("milestones",):
-            options[key] = tuple(_number(v, where, int, 0) for v in value)
-        elif key == "validate_lambdas":
-            options[key] = tuple(_number(v, where, float, lmbda[0] * 0.999, lmbda[1] * 1.001)
-                                 for v in value)
-        elif key in ("patch",):
-            options[key] = _number(value, where, int, 64, 1024)
-            if value % 64:
-                raise RecipeError(f"train.patch = {value} must be a multiple of 64")
-        elif kind is int:
-            options[key] = _number(value, where, int, 0 if key == "seed" else 1)
-        else:
-            options[key] = _number(value, where, float, 0.0)
-    gan = None
-    if "gan" in train:
-        raw_gan = _table(train["gan"], "train.gan", GAN_FIELDS)
-        if raw_gan.get("loss", "hrrgan") not in GAN_LOSSES:
-            raise RecipeError(f"train.gan.loss = {raw_gan['loss']!r} is unknown; choose from "
-                              f"{', '.join(GAN_LOSSES)}")
-        if raw_gan.get("heads", "hybrid") not in HEADS:
-            raise RecipeError(f"train.gan.heads = {raw_gan['heads']!r}; choose from {', '.join(HEADS)}")
-        raw_beta = raw_gan.get("beta", [0.0, 2.56])
-        raw_beta = raw_beta if isinstance(raw_beta, list) else [raw_beta] * 2
-        if len(raw_beta) != 2 or raw_beta[0] > raw_beta[1]:
-            raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
-        beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
-        if beta[0] != beta[1] and train["architecture"] != "variable-rate":
-            raise RecipeError("train.gan.beta is a range, which only architecture 'variable-rate' "
-                              "takes as an input; give one β")
-        gan = GanRecipe(loss=raw_gan.get("loss", "hrrgan"),
-                        weight=_number(raw_gan.get("weight", 0.01), "train.gan.weight", float, 0.0),
-                        beta=beta, heads=raw_gan.get("heads", "hybrid"),
-                        levels=_number(raw_gan.get("levels", 4), "train.gan.levels", int, 1),
-                        lr=_number(raw_gan.get("lr", 1e-4), "train.gan.lr", float, 0.0),
-                        start=_number(raw_gan.get("start", 0), "train.gan.start", int, 0),
-                        losses=_losses(raw_gan.get("losses", {}), "train.gan.losses", train, empty=True))
-    recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda,
-                    losses=losses,
-                    steps=_number(train["steps"], "train.steps", int, 1), gan=gan, roi=_roi(train),
-                    init=_init(train, source), source=source,
-                    **options)
-    for where, terms in (("train.losses", recipe.losses), ("train.gan.losses", gan.losses if gan else {})):
+    if not isinstance(raw, list):
+        return (_lambda(raw, "train.lambda"),) * 2
+    if len(raw) != 2:
+        raise RecipeError("train.lambda must be one number or a [lo, hi] range")
+    lmbda = (_lambda(raw[0], "train.lambda[0]"), _lambda(raw[1], "train.lambda[1]"))
+    if not lmbda[0] < lmbda[1]:
+        raise RecipeError(f"train.lambda range {raw} must have lo < hi")
+    if not _conditioned(train):
+        raise RecipeError("train.lambda is a range, which only architecture 'variable-rate' "
+                          "can learn; give one λ")
+    return lmbda
+
+
+def _options(train: dict, lmbda: tuple[float, float]) -> dict:
+    """The optional number and list fields the recipe gives, checked."""
+    options = {key: _number(train[key], f"train.{key}", *limits)
+               for key, limits in NUMBERS.items() if key in train}
+    if options.get("patch", 0) % 64:
+        raise RecipeError(f"train.patch = {options['patch']} must be a multiple of 64")
+    if "milestones" in train:
+        options["milestones"] = tuple(_number(v, "train.milestones", int, 0)
+                                      for v in train["milestones"])
+    if "validate_lambdas" in train:
+        options["validate_lambdas"] = tuple(
+            _number(v, "train.validate_lambdas", float, lmbda[0] * 0.999, lmbda[1] * 1.001)
+            for v in train["validate_lambdas"])
+    return options
+
+
+def _gan(train: dict) -> GanRecipe | None:
+    if "gan" not in train:
+        return None
+    raw = {**_defaults(GanRecipe), "losses": {}, **_table(train["gan"], "train.gan", GAN_FIELDS)}
+    if raw["loss"] not in GAN_LOSSES:
+        raise RecipeError(f"train.gan.loss = {raw['loss']!r} is unknown; choose from "
+                          f"{', '.join(GAN_LOSSES)}")
+    if raw["heads"] not in HEADS:
+        raise RecipeError(f"train.gan.heads = {raw['heads']!r}; choose from {', '.join(HEADS)}")
+    raw_beta = list(raw["beta"]) if isinstance(raw["beta"], (list, tuple)) else [raw["beta"]] * 2
+    if len(raw_beta) != 2 or raw_beta[0] > raw_beta[1]:
+        raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
+    beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
+    if beta[0] != beta[1] and not _conditioned(train):
+        raise RecipeError("train.gan.beta is a range, which only architecture 'variable-rate' "
+                          "takes as an input; give one β")
+    return GanRecipe(loss=raw["loss"], weight=_number(raw["weight"], "train.gan.weight", float, 0.0),
+                     beta=beta, heads=raw["heads"],
+                     levels=_number(raw["levels"], "train.gan.levels", int, 1),
+                     lr=_number(raw["lr"], "train.gan.lr", float, 0.0),
+                     start=_number(raw["start"], "train.gan.start", int, 0),
+                     losses=_losses(raw["losses"], "train.gan.losses", train, empty=True))
+
+
+def _check_combined_models(recipe: Recipe) -> None:
+    """Every combined:MODEL.json term names a file that exists."""
+    gan_losses = recipe.gan.losses if recipe.gan else {}
+    for where, terms in (("train.losses", recipe.losses), ("train.gan.losses", gan_losses)):
         for term in terms:
             model = LossTerm.parse(term).model
             if model is not None and not model.is_file():
                 raise RecipeError(f"{_loss_field(where, term)}: {model} does not exist; fit it "
                                   "first with `evalkit fit --out` and give its path (from the "
                                   "working folder)")
+
+
+def _check_whole(recipe: Recipe) -> None:
+    """What only the recipe as a whole decides: the GAN loss's needs and the patch size the
+    scored metrics need."""
+    gan = recipe.gan
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           "one, so it needs architecture \"variable-rate\" and a train.lambda range")
@@ -318,6 +340,20 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
             raise RecipeError(f"train.patch = {recipe.patch}: the {name} loss (alone or in a "
                               f"combined metric) needs patches of at least "
                               f"{METRICS[name].min_side} pixels")
+
+
+def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
+    """The recipe in a zoo file's parsed TOML, every field checked."""
+    train = data.get("train")
+    _check_table(train, name, source)
+    lmbda = _lambdas(train)
+    losses = _losses(train["losses"], "train.losses", train)
+    options, gan = _options(train, lmbda), _gan(train)
+    recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda, losses=losses,
+                    steps=_number(train["steps"], "train.steps", int, 1), gan=gan,
+                    roi=_roi(train), init=_init(train, source), source=source, **options)
+    _check_combined_models(recipe)
+    _check_whole(recipe)
     return recipe
 
 

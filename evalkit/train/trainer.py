@@ -42,18 +42,17 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..codecs.checkpoints import CheckpointSource, LearnedSpec, build_network, file_sha256
-from ..codecs.learned import LadderCodec, VariableRateCodec
+from ..codecs.architectures import architecture
+from ..codecs.base import bitstream_bpp
+from ..codecs.checkpoints import CheckpointSource, LearnedSpec, file_sha256
+from ..codecs.learned import CODEC_CLASSES
 from ..errors import InputError
 from ..files import atomic_path
 from ..metrics import WeightsError, pair_metric, to_tensor
 from ..metrics.registry import DEFAULT_METRICS, METRICS, shown_columns
-from ..models.checkpoint import SelfDescribing
 from ..models.discriminator import ConditionalPatchDiscriminator
-from ..models.selective_detail import SelectiveDetailHyperprior
-from ..models.variable_rate import VariableRateHyperprior
 from .data import RandomCrops, step_generator, training_folders, validation_images
-from .losses import GAN_LOSSES, RecipeTerm, bits_per_pixel, correlation_loss
+from .losses import GAN_LOSSES, RecipeTerm, correlation_loss, estimated_bpp
 from .recipe import Recipe
 
 TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
@@ -63,14 +62,9 @@ VALIDATION_COLUMNS = ["step", "lambda", "bpp", *shown_columns()]
 
 def build_model(recipe: Recipe) -> torch.nn.Module:
     """The untrained network a recipe names."""
-    if recipe.architecture == "variable-rate":
-        realism = recipe.gan is not None and recipe.gan.realism_input
-        return VariableRateHyperprior(recipe.N, recipe.M, lambda_range=recipe.lmbda,
-                                      beta_range=recipe.gan.beta if realism else None)
-    if recipe.architecture == "selective-detail":
-        return SelectiveDetailHyperprior(recipe.N, recipe.M)
-    from compressai.zoo.image import model_architectures
-    return model_architectures[recipe.architecture](recipe.N, recipe.M)
+    realism = recipe.gan is not None and recipe.gan.realism_input
+    return architecture(recipe.architecture).untrained(
+        recipe.N, recipe.M, lambda_range=recipe.lmbda, beta_range=recipe.gan.beta if realism else None)
 
 
 def load_initial_weights(model: torch.nn.Module, recipe: Recipe) -> None:
@@ -82,24 +76,14 @@ def load_initial_weights(model: torch.nn.Module, recipe: Recipe) -> None:
         raise InputError(f"train.init.file {init.file} does not exist; the recipe starts from that "
                          "model (its comment says where it comes from)")
     CheckpointSource(str(init.file), sha256=init.sha256).verify(init.file)
-    start = build_network(LearnedSpec(recipe.name, recipe.architecture, zoo_kind(recipe)), 0,
-                          init.file)
-    if isinstance(model, SelfDescribing) and start.config != model.config:
+    arch = architecture(recipe.architecture)
+    start = arch.load(init.file)
+    if arch.config(start) != arch.config(model):
         raise InputError(f"train.init.file {init.file} is a {recipe.architecture} model with "
-                         f"{start.config}, but the recipe builds one with {model.config}; make "
-                         "N, M and the λ range match the model it starts from")
+                         f"{arch.config(start)}, but the recipe builds one with "
+                         f"{arch.config(model)}; make N, M and the λ range match the model it "
+                         "starts from")
     model.load_state_dict(start.state_dict())
-
-
-def model_checkpoint(model: torch.nn.Module, recipe: Recipe) -> dict:
-    """The model-only file the zoo loads (see :func:`evalkit.codecs.checkpoints.build_network`)."""
-    if isinstance(model, SelfDescribing):
-        return model.checkpoint()
-    return {"architecture": recipe.architecture, "state_dict": model.state_dict()}
-
-
-def zoo_kind(recipe: Recipe) -> str:
-    return "variable-rate" if recipe.architecture == "variable-rate" else "ladder"
 
 
 class LatentTap:
@@ -145,6 +129,7 @@ class Trainer:
             torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // self.world))
         self.weights_dir, self.progress = weights_dir, progress and self.rank == 0
         torch.manual_seed(recipe.seed)
+        self.arch = architecture(recipe.architecture)
         self.model = build_model(recipe)
         if recipe.init:   # a resumed run then loads its own checkpoint over these (run())
             load_initial_weights(self.model, recipe)
@@ -194,7 +179,7 @@ class Trainer:
     def forward(self, x: torch.Tensor, lmbda: torch.Tensor, beta: float | None,
                 network: torch.nn.Module | None = None) -> dict:
         network = network or self.network
-        if not isinstance(self.model, VariableRateHyperprior):
+        if self.arch.kind != "variable-rate":
             return network(x)
         return network(x, lmbda, beta=beta if self.model.beta_range else None)
 
@@ -216,7 +201,7 @@ class Trainer:
             d = self.weighted_distortion(recipe.losses, x, out, mask)
             if recipe.gan and recipe.gan.losses:
                 d = d + beta * self.weighted_distortion(recipe.gan.losses, x, out, mask)
-        bpp = bits_per_pixel(out["likelihoods"], x.shape[2] * x.shape[3])
+        bpp = estimated_bpp(out["likelihoods"], x.shape[2] * x.shape[3])
         per_image = bpp + lmbda * d
         terms = {"bpp": bpp.mean(), "distortion": d.mean()}
         if recipe.correlation:
@@ -359,10 +344,9 @@ class Trainer:
         """The learned codec around a copy of the current weights (real bitstreams)."""
         net = build_model(self.recipe)
         net.load_state_dict(self.model.state_dict())
-        spec = LearnedSpec(self.recipe.name, self.recipe.architecture, zoo_kind(self.recipe))
-        if zoo_kind(self.recipe) == "variable-rate":
-            return VariableRateCodec.from_network(net, spec, device=str(self.device))
-        return LadderCodec.from_network(net, spec, quality=0, device=str(self.device))
+        spec = LearnedSpec(self.recipe.name, self.recipe.architecture)
+        options = {} if spec.kind == "variable-rate" else {"quality": 0}
+        return CODEC_CLASSES[spec.kind].from_network(net, spec, device=str(self.device), **options)
 
     def validation_lambdas(self) -> tuple[float, ...]:
         lo, hi = self.recipe.lmbda
@@ -376,11 +360,11 @@ class Trainer:
         codec = self.codec()
         rows = []
         for lmbda in self.validation_lambdas():
-            setting = lmbda if zoo_kind(self.recipe) == "variable-rate" else 0
+            setting = lmbda if self.arch.kind == "variable-rate" else 0
             streams = [codec.encode(im, setting) for im in images]
             decoded = [codec.decode(s) for s in streams]
             row = {"step": self.step, "lambda": lmbda,
-                   "bpp": sum(8 * len(s) / (im.shape[0] * im.shape[1])
+                   "bpp": sum(bitstream_bpp(len(s), *im.shape[:2])
                               for s, im in zip(streams, images)) / len(images)}
             for name, metric in self.validation_metrics.items():
                 row[name] = sum(float(metric(to_tensor(a).to(self.device), to_tensor(b).to(self.device)))
@@ -461,7 +445,7 @@ class Trainer:
         """Write ``<name>.pth`` (the model alone) and the zoo entry ``zoo/<name>.toml``."""
         weights = self.out / f"{self.recipe.name}.pth"
         with atomic_path(weights) as tmp:
-            torch.save(model_checkpoint(self.model, self.recipe), tmp)
+            torch.save(self.arch.export(self.model), tmp)
         return write_zoo_entry(self.recipe, weights, zoo, self.step, self.data)
 
 
@@ -494,7 +478,7 @@ def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: 
     zoo = Path(zoo)
     text = recipe.source.read_text() if recipe.source else ""
     text = re.sub(r"(?ms)^\[(checkpoint|trained)\]\n.*?(?=^\[|\Z)", "", text).rstrip() + "\n"
-    for key, value in (("architecture", f'"{recipe.architecture}"'), ("kind", f'"{zoo_kind(recipe)}"'),
+    for key, value in (("architecture", f'"{recipe.architecture}"'),
                        ("lambdas", f"[{recipe.lmbda[0]!r}, {recipe.lmbda[1]!r}]")):
         if not re.search(rf"(?m)^{key}\s*=", text):
             text = f"{key} = {value}\n" + text

@@ -5,9 +5,9 @@ form (:mod:`.distortion`), the recipe's term names (:mod:`.terms`), adversarial 
 from .adversarial import GAN_LOSSES, hrrgan, ragan, rgan, softplus_gan
 from .correlation import correlation_loss, correlation_map, correlation_mask
 from .distortion import DISTORTIONS, MSE, MaskWeighted, OneMinus, RecipeTerm, distortion
-from .rate import bits_per_pixel
+from .rate import estimated_bpp
 from .terms import LossTerm, combined_model
 
 __all__ = ["DISTORTIONS", "GAN_LOSSES", "LossTerm", "MSE", "MaskWeighted", "OneMinus", "RecipeTerm",
-           "bits_per_pixel", "combined_model", "correlation_loss", "correlation_map",
-           "correlation_mask", "distortion", "hrrgan", "ragan", "rgan", "softplus_gan"]
+           "combined_model", "correlation_loss", "correlation_map", "correlation_mask", "distortion",
+           "estimated_bpp", "hrrgan", "ragan", "rgan", "softplus_gan"]
