@@ -15,7 +15,8 @@ from ..errors import InputError
 from . import codecs, compress, demo, fit, loop, merge, metrics, report, study, train
 
 #: The subcommands, in the order ``evalkit --help`` lists them.
-COMMANDS = (codecs, compress, metrics, merge, fit, report, demo, loop, train, study)
+COMMANDS = {"codecs": codecs, "compress": compress, "metrics": metrics, "merge": merge, "fit": fit,
+            "report": report, "demo": demo, "loop": loop, "train": train, "study": study}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evalkit", description="Judge image codecs the way people see them.")
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
-        command.add_parser(sub).set_defaults(run=command.run)
+    for command in COMMANDS.values():
+        command.add_parser(sub)
     return parser
 
 
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     and exit status 2; any other exception is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return COMMANDS[args.command].run(args)
     except InputError as exc:
         command = " ".join(filter(None, [args.command, getattr(args, "study_command", None)]))
         print(f"evalkit {command}: error: {exc}", file=sys.stderr)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import PRIMARY_CODECS, add_cluster_options, available_codecs, cluster_executor, floats, names
+from .options import (PRIMARY_CODECS, add_cluster_options, available_codecs, bpp_targets,
+                      cluster_executor, name_list)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -16,10 +17,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="'samples' (bundled photos), 'kodak', a folder, or one image (default: samples)")
     c.add_argument("--kodak-dir", help="folder with kodim01.png … kodim24.png "
                                        "(default: $EVALKIT_KODAK_DIR, else download into the cache)")
-    c.add_argument("--codecs", type=names, default=None,
+    c.add_argument("--codecs", type=name_list, default=None,
                    help=f"comma-separated codec names (default: every available one of "
                         f"{','.join(PRIMARY_CODECS)}; see 'evalkit codecs')")
-    c.add_argument("--bpp", type=floats, default=[0.25, 0.5, 1.0],
+    c.add_argument("--bpp", type=bpp_targets, default=[0.25, 0.5, 1.0],
                    help="comma-separated target bits per pixel (default: 0.25,0.5,1.0)")
     c.add_argument("--policy", choices=("closest", "not-above"), default="closest",
                    help="closest: nearest achievable rate; not-above: highest rate not above target")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import available_codecs, floats, names
+from .options import available_codecs, bpp_targets, name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -14,12 +14,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "0.75 and 1.0 bpp, compute PSNR, MS-SSIM, LPIPS and FID/KID (those whose "
                     "weights are found), and write the HTML report. Offline, a few minutes on a CPU.")
     d.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    d.add_argument("--codecs", type=names, default=None,
+    d.add_argument("--codecs", type=name_list, default=None,
                    help="comma-separated codec names (default: every available one)")
     d.add_argument("--weights-dir", help="folder with LPIPS/Inception weights (default: $EVALKIT_WEIGHTS_DIR)")
     d.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
     d.add_argument("--workers", type=int, default=None, help="compression processes (default: all cores)")
-    d.add_argument("--bpp", type=floats, default=None,
+    d.add_argument("--bpp", type=bpp_targets, default=None,
                    help="comma-separated target bpps (default: 0.25,0.5,0.75,1.0; BD-rate needs 4)")
     d.add_argument("--study", action="store_true",
                    help="also build the example study (a copy under OUT/study), serve it on a free "

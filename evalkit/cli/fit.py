@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import metric_names, names
+from .options import metric_names, name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "combination of all chosen metrics.")
     f.add_argument("--judgements", required=True,
                    help="CSV/Parquet with reference, a, b, n_a, n_b (and optional <metric>_a/_b)")
-    f.add_argument("--metrics", type=names, default=["psnr", "ms-ssim", "lpips"],
+    f.add_argument("--metrics", type=name_list, default=["psnr", "ms-ssim", "lpips"],
                    help=f"comma-separated metrics to combine, of {', '.join(metric_names('pair'))} "
                         "(default: psnr,ms-ssim,lpips)")
     f.add_argument("--out", default="combined.json", help="model file to write (default: combined.json)")

@@ -12,10 +12,10 @@ SHIPPED_MODEL = "ek-variable-rate-mse"
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl", SHIPPED_MODEL)
 
 
-def floats(text: str) -> list[float]:
+def bpp_targets(text: str) -> list[float]:
     """``--bpp``: comma-separated positive, finite numbers.
 
-    >>> floats("0.25, 0.5,1")
+    >>> bpp_targets("0.25, 0.5,1")
     [0.25, 0.5, 1.0]
     """
     try:
@@ -27,16 +27,16 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def names(text: str) -> list[str]:
+def name_list(text: str) -> list[str]:
     """A comma-separated list of names, blanks dropped.
 
-    >>> names("psnr, ms-ssim,,lpips")
+    >>> name_list("psnr, ms-ssim,,lpips")
     ['psnr', 'ms-ssim', 'lpips']
     """
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def shard(text: str):
+def shard_spec(text: str):
     from ..shards import Shard
     try:
         return Shard.parse(text)
@@ -52,7 +52,7 @@ def add_cluster_options(p: argparse.ArgumentParser, unit: str) -> None:
                                        "'local' for this machine)")
     p.add_argument("--batch", type=int, default=None,
                    help=f"Dask: {unit}s per Dask task (default: {DEFAULT_BATCH})")
-    p.add_argument("--shard", type=shard, default=None, metavar="K/N",
+    p.add_argument("--shard", type=shard_spec, default=None, metavar="K/N",
                    help=f"do only the K-th of N shares of the {unit}s (job arrays: Slurm --array=1-N "
                         "with K=$SLURM_ARRAY_TASK_ID); join the N outputs with 'evalkit merge'")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import names
+from .options import name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--min-overlap", type=float, default=None,
                    help="refuse a BD value when the curves share less than this fraction of "
                         "their range (default: 0.25)")
-    r.add_argument("--images", type=names, default=None,
+    r.add_argument("--images", type=name_list, default=None,
                    help="images for the visual comparison (default: the first two)")
     r.add_argument("--visual-bpp", type=float, default=None,
                    help="target bpp of the visual comparison (default: the lowest)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..options import names
+from ..options import name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     help="exclude raters with a larger share of implausibly fast answers (default 0.25)")
     an.add_argument("--no-screening", action="store_true", help="exclude nobody")
     an.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
-    an.add_argument("--metrics", type=names, default=["psnr"],
+    an.add_argument("--metrics", type=name_list, default=["psnr"],
                     help="metrics scored beside the agreement ceiling, e.g. psnr,ms-ssim,lpips (default psnr; 'none' for none)")
     an.add_argument("--model", help="a fitted combination (evalkit fit --out) to score beside them")
     an.add_argument("--weights-dir", help="local network weights for LPIPS")
