@@ -13,7 +13,7 @@ from pathlib import Path
 from .fit import fit_judgements
 from .study.analysis import responses
 from .study.config import StudyConfig, database_url, load_config
-from .study.crowd import Crowd, CrowdModel
+from .study.crowd import Crowd, CrowdModel, evenly_spaced_quality
 from .study.database import connect
 from .study.design import build_study
 from .study.report import analyze, write_analysis
@@ -23,9 +23,6 @@ from .study.simulate import crowd_on_served_study
 #: ``studies/samples-demo/study.toml``, through the link ``evalkit/demo_study.toml`` that the
 #: package installs as package data.
 EXAMPLE_STUDY = Path(__file__).resolve().parent / "demo_study.toml"
-#: Latent quality steps between the study's codecs (JOD, in the order of study.toml), as
-#: ``evalkit study simulate`` assumes by default.
-JOD_STEP = 0.7
 
 
 def copy_example_study(folder: Path, source: Path = EXAMPLE_STUDY) -> StudyConfig:
@@ -44,8 +41,8 @@ def run_study(folder: Path, fit_metrics: list[str], weights_dir=None, device: st
     config = copy_example_study(folder)
     design = build_study(config, progress=progress)
     url = database_url(config)
-    quality = {codec: JOD_STEP * n for n, codec in enumerate(config.codecs)}
-    crowd_on_served_study(config, design, url, Crowd(CrowdModel(quality, seed=seed)), progress=progress)
+    crowd = Crowd(CrowdModel(evenly_spaced_quality(config.codecs), seed=seed))
+    crowd_on_served_study(config, design, url, crowd, progress=progress)
     options = {"weights_dir": weights_dir, "device": device}
     result = analyze(responses(connect(url)), ScreeningRules(), codecs=config.codecs, n_boot=bootstrap,
                      seed=seed, metrics=fit_metrics, root=config.out_dir, engine_options=options,

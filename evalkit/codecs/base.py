@@ -56,6 +56,27 @@ class Axis:
         return self.lo + t * (self.hi - self.lo)
 
 
+def hevc_axis(name: str) -> Axis:
+    """An HEVC encoder's quantiser, ``name`` as the encoder calls it: QP 0–51 at 8 bits (H.265
+    §7.4.7.1, SliceQpY), which x265's CRF shares; whole steps, fewer bits as it grows."""
+    return Axis(name, 0, 51, integer=True, increasing=False)
+
+
+class HEVCChroma:
+    """The ``chroma`` option of the HEVC-intra codecs in a container (BPG, HEIF): 4:4:4 by
+    default, as in the variable-rate paper's BPG baseline."""
+
+    CHROMA = ("4:4:4", "4:2:2", "4:2:0")
+
+    @classmethod
+    def default_options(cls):
+        return {"chroma": "4:4:4"}
+
+    def chroma_digits(self) -> str:
+        """The option as ``bpgenc -f`` and libheif spell it: ``444``."""
+        return self.options["chroma"].replace(":", "")
+
+
 def check_rgb8(image: np.ndarray) -> np.ndarray:
     """Codecs accept exactly what :mod:`evalkit.images` produces: H×W×3 uint8, C-contiguous."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:

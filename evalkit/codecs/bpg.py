@@ -10,20 +10,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .base import Axis, Codec, CodecError, check_rgb8
+from .base import Codec, CodecError, HEVCChroma, check_rgb8, hevc_axis
 
 
-class BPG(Codec):
+class BPG(HEVCChroma, Codec):
     """BPG at quantiser QP 0–51 (``bpgenc -q``), x265 backend, 4:4:4 by default as in the
     variable-rate paper's BPG baseline. Needs libbpg's programs on PATH; where they are missing,
     ``hevc-bpg`` is x265 configured the same way, through ffmpeg."""
 
     family, extension = "bpg", "bpg"
-    axis = Axis("qp", 0, 51, integer=True, increasing=False)
-
-    @classmethod
-    def default_options(cls):
-        return {"chroma": "4:4:4"}
+    axis = hevc_axis("qp")
 
     @classmethod
     def unavailable_reason(cls):
@@ -49,8 +45,7 @@ class BPG(Codec):
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp, "in.png"), Path(tmp, "out.bpg")
             Image.fromarray(check_rgb8(image)).save(src)
-            chroma = self.options["chroma"].replace(":", "")
-            self._run(["bpgenc", "-q", str(int(setting)), "-f", chroma, "-o", str(dst), str(src)])
+            self._run(["bpgenc", "-q", str(int(setting)), "-f", self.chroma_digits(), "-o", str(dst), str(src)])
             return dst.read_bytes()
 
     def decode(self, data):

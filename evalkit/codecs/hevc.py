@@ -34,7 +34,7 @@ from functools import cache
 import numpy as np
 
 from ..errors import InputError
-from .base import Axis, Codec, CodecError, check_rgb8
+from .base import Codec, CodecError, check_rgb8, hevc_axis
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
 
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
@@ -87,7 +87,7 @@ class HEVCIntra(Codec):
     """
 
     family, extension = "hevc", "hevc"
-    axis = Axis("qp", 0, 51, integer=True, increasing=False)
+    axis = hevc_axis("qp")
 
     @classmethod
     def default_options(cls):

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, features
 
 from ..errors import InputError
-from .base import Axis, Codec, CodecError, check_rgb8
+from .base import Axis, Codec, CodecError, HEVCChroma, check_rgb8, hevc_axis
 
 _SUBSAMPLING = {"4:4:4", "4:2:0"}
 
@@ -185,7 +185,7 @@ class AVIF(PillowCodec):
                 "subsampling": self.options["subsampling"]}
 
 
-class HEIC(PillowCodec):
+class HEIC(HEVCChroma, PillowCodec):
     """HEVC-intra in a HEIF container (libheif + x265 through pillow-heif), driven by x265's CRF:
     what phones produce. libheif's x265 defaults stay (preset ``slow``, tune ``ssim``, which
     under CRF means adaptive quantisation on, TU depth 2), and the HEIF boxes cost a few hundred
@@ -195,11 +195,7 @@ class HEIC(PillowCodec):
     """
 
     family, extension, pillow_format = "heic", "heic", "HEIF"
-    axis = Axis("crf", 0, 51, integer=True, increasing=False)
-
-    @classmethod
-    def default_options(cls):
-        return {"chroma": "4:4:4"}
+    axis = hevc_axis("crf")
 
     @classmethod
     def unavailable_reason(cls):
@@ -213,7 +209,7 @@ class HEIC(PillowCodec):
 
     def __init__(self, name=None, **options):
         super().__init__(name, **options)
-        _check_choice("chroma", self.options["chroma"], {"4:4:4", "4:2:2", "4:2:0"})
+        _check_choice("chroma", self.options["chroma"], self.CHROMA)
         import pillow_heif
         pillow_heif.register_heif_opener()  # lets Image.save/open speak HEIF
 
@@ -224,5 +220,5 @@ class HEIC(PillowCodec):
         return f"libheif {info['libheif']} ({info['encoders'].get('x265', 'no x265')})"
 
     def save_args(self, setting):
-        return {"chroma": int(self.options["chroma"].replace(":", "")),
+        return {"chroma": int(self.chroma_digits()),
                 "enc_params": {"x265:crf": str(int(setting))}, "save_nclx_profile": False}

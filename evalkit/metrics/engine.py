@@ -119,9 +119,28 @@ class MetricEngine:
     are loaded once, when first needed. FID/KID are computed on whole images and, unless ``patch_size`` is None, on ``patch_size``
     patches (grid plus half-shifted grid) as well, with the sample count of each.
 
-    >>> engine = MetricEngine(["psnr", "ms-ssim", "lpips"], weights_dir="../shared/weights")
-    >>> result = engine.evaluate(read_pairs("runs/kodak/manifest.csv"), root="runs/kodak")
-    >>> result.pairs[["codec", "bpp", "psnr", "ms_ssim", "lpips"]]
+    On a run folder: ``engine.evaluate(read_pairs("runs/kodak/manifest.csv"), root="runs/kodak")``.
+    Here one JPEG reconstruction of a bundled photo, written beside its reference:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from evalkit.codecs import get_codec
+    >>> from evalkit.datasets import resolve_images
+    >>> from evalkit.images import save_png
+    >>> image = resolve_images("samples")[0].load()[:256, :256]
+    >>> jpeg = get_codec("jpeg")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> save_png(image, Path(folder.name, "reference.png"))
+    >>> save_png(jpeg.decode(jpeg.encode(image, 50.0)), Path(folder.name, "jpeg.png"))
+    >>> pairs = pd.DataFrame({"reference": ["reference.png"], "reconstruction": ["jpeg.png"]})
+    >>> engine = MetricEngine(["psnr", "ms-ssim"], device="cpu", cache=False)
+    >>> result = engine.evaluate(pairs, root=folder.name, progress=False)
+    >>> list(result.pairs.columns)
+    ['reference', 'reconstruction', 'psnr', 'ms_ssim']
+    >>> 30 < result.pairs.loc[0, "psnr"] < 35, 0.95 < result.pairs.loc[0, "ms_ssim"] < 1
+    (True, True)
+    >>> folder.cleanup()
     """
 
     def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,

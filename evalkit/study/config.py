@@ -61,6 +61,15 @@ class StudyConfig:
     def trials_path(self) -> Path:
         return self.out_dir / "trials.json"
 
+    @property
+    def budget_assignments(self) -> int | None:
+        """Assignments an active study's judgement budget needs, ⌈stop_when.judgements /
+        trials_per_assignment⌉ (what its MTurk HIT and its simulated crowd are sized by); None
+        without that budget."""
+        if "judgements" not in self.stop_when:
+            return None
+        return -(-self.stop_when["judgements"] // self.trials_per_assignment)
+
 
 def database_url(config: StudyConfig, given: str | None = None) -> str:
     """The study's database: the URL ``given`` (``--database``, PostgreSQL…), else SQLite in its

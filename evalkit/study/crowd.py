@@ -36,6 +36,18 @@ from .design import CandidatePair, Design, PlannedTrial, Sentinel, Side, assignm
 from .ranking import JOD_SIGMA
 
 KINDS = ("attentive", "careless", "inverted", "abandons")
+#: Latent quality step between a study's codecs (JOD, in the order of study.toml) where nobody
+#: says otherwise: ``evalkit study simulate`` without ``--quality``, and the demo's study.
+JOD_STEP = 0.7
+
+
+def evenly_spaced_quality(codecs: list[str], step: float = JOD_STEP) -> dict[str, float]:
+    """The default latent quality per codec: ``step`` JOD apart, the first codec at 0.
+
+    >>> evenly_spaced_quality(["jpeg", "webp", "avif"])
+    {'jpeg': 0.0, 'webp': 0.7, 'avif': 1.4}
+    """
+    return {codec: step * n for n, codec in enumerate(codecs)}
 
 
 @dataclass(frozen=True)

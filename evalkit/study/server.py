@@ -39,6 +39,31 @@ def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
     return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
 
 
+def load_for_serving(config: StudyConfig, database_url: str) -> None:
+    """``config``'s trial set loaded into the database once, before gunicorn's workers start."""
+    load_design(connect(database_url), Design.load(config.trials_path))
+
+
+def serving_environment(config: StudyConfig, database_url: str, admin_token: str) -> dict[str, str]:
+    """The environment gunicorn's workers read (``webapp.wsgi``) to serve ``config``'s study."""
+    return {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"),
+            "EVALKIT_DATABASE_URL": database_url, "EVALKIT_ADMIN_TOKEN": admin_token}
+
+
+def admin_token(config: StudyConfig, given: str | None = None) -> tuple[str, str]:
+    """The admin pages' token and where its owner finds it: ``given``, else
+    ``$EVALKIT_ADMIN_TOKEN``, else a random one written to ``out/admin-token`` (mode 0600). Never
+    printed: terminals and logs are kept; the file is the owner's alone."""
+    token = given or os.environ.get("EVALKIT_ADMIN_TOKEN")
+    if token:
+        return token, "the token you gave"
+    token = secrets.token_urlsafe(24)
+    token_file = config.out_dir / "admin-token"
+    token_file.touch(mode=0o600)
+    token_file.write_text(token + "\n")
+    return token, f"the token in {token_file}"
+
+
 def free_port() -> int:
     """A TCP port nobody listens on at 127.0.0.1 now."""
     with socket.socket() as s:
@@ -50,11 +75,10 @@ def free_port() -> int:
 def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: float = 60):
     """The study served by gunicorn on a free 127.0.0.1 port in its own process group; yields the
     base URL and stops the server (SIGTERM, then SIGKILL after 10 s) on the way out, error or not."""
-    load_design(connect(database_url), Design.load(config.trials_path))   # once, before the workers
+    load_for_serving(config, database_url)
+    env = serving_environment(config, database_url, secrets.token_urlsafe(24))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"), "EVALKIT_DATABASE_URL": database_url,
-           "EVALKIT_ADMIN_TOKEN": secrets.token_urlsafe(24)}
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", workers), env=env,
                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)

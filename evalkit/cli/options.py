@@ -1,0 +1,81 @@
+"""What several subcommands share: argument types, the cluster options, the metric names and
+codecs they offer, and the executor ``--scheduler`` asks for."""
+from __future__ import annotations
+
+import argparse
+from contextlib import contextmanager
+
+from ..errors import InputError
+
+#: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
+SHIPPED_MODEL = "ek-variable-rate-mse"
+PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl", SHIPPED_MODEL)
+
+
+def bpp_targets(text: str) -> list[float]:
+    """``--bpp``: comma-separated positive, finite numbers.
+
+    >>> bpp_targets("0.25, 0.5,1")
+    [0.25, 0.5, 1.0]
+    """
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or any(not v > 0 or v == float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"bpp targets must be positive numbers, got {text!r}")
+    return values
+
+
+def name_list(text: str) -> list[str]:
+    """A comma-separated list of names, blanks dropped.
+
+    >>> name_list("psnr, ms-ssim,,lpips")
+    ['psnr', 'ms-ssim', 'lpips']
+    """
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def shard_spec(text: str):
+    from ..shards import Shard
+    try:
+        return Shard.parse(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_cluster_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--scheduler, --batch and --shard, shared by compress and metrics."""
+    from ..executors import DEFAULT_BATCH, SCHEDULER_ENV
+    p.add_argument("--scheduler", help="run on a Dask cluster: its scheduler's address, e.g. "
+                                       f"tcp://HOST:8786 (default: ${SCHEDULER_ENV}, else this machine; "
+                                       "'local' for this machine)")
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"Dask: {unit}s per Dask task (default: {DEFAULT_BATCH})")
+    p.add_argument("--shard", type=shard_spec, default=None, metavar="K/N",
+                   help=f"do only the K-th of N shares of the {unit}s (job arrays: Slurm --array=1-N "
+                        "with K=$SLURM_ARRAY_TASK_ID); join the N outputs with 'evalkit merge'")
+
+
+def metric_names(level: str | None = None) -> list[str]:
+    from ..metrics import METRICS
+    return [name for name, m in METRICS.items() if level in (None, m.level)]
+
+
+@contextmanager
+def cluster_executor(args, local_workers):
+    """The executor ``--scheduler`` asks for, closed when the command ends."""
+    from ..executors import executor_for
+    chosen = executor_for(args.scheduler, local_workers, args.batch)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
+
+
+def available_codecs() -> list[str]:
+    """The primary codecs that can run on this machine (the shipped model when its file is there)."""
+    from ..codecs import FAMILIES, get_codec, zoo
+
+    classical = [n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
+    return classical + ([SHIPPED_MODEL] if get_codec(SHIPPED_MODEL, device="cpu").unavailable_here() is None else [])
