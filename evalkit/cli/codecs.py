@@ -13,6 +13,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..codecs import codec_table
+    from ..codecs.learned_names import FORMS
 
     rows = codec_table(args.weights_dir)
     width = max(len(r.name) for r in rows)
@@ -21,6 +22,5 @@ def run(args) -> int:
         opts = " ".join(f"{k}={v}" for k, v in r.options.items())
         state = r.version if r.version else f"UNAVAILABLE: {r.unavailable}"
         print(f"{r.name:<{width}}  {axis:<{max(map(len, axes))}} {opts:<28} {state}")
-    print("\nLearned ladders also answer to <name>-q<N> (one quality); any compatible checkpoint "
-          "to <architecture>@<path>.")
+    print(f"\nLearned codecs also answer to {FORMS}.")
     return 0

@@ -50,7 +50,7 @@ def run(args) -> int:
 
 def _summary_text(summary, anchor: str) -> str:
     """The demo's closing table: BD-rates against ``anchor`` and flagged points per codec."""
-    from ..report.figures import label
+    from ..metrics import label
 
     rates = [c for c in summary.columns if c.startswith("bd_rate_")]
     table = summary[rates].map(lambda v: "–" if v != v else f"{v:+.1f}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import metric_names, name_list
+from .options import default_metrics, metric_names, name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -14,9 +14,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "combination of all chosen metrics.")
     f.add_argument("--judgements", required=True,
                    help="CSV/Parquet with reference, a, b, n_a, n_b (and optional <metric>_a/_b)")
-    f.add_argument("--metrics", type=name_list, default=["psnr", "ms-ssim", "lpips"],
+    f.add_argument("--metrics", type=name_list, default=default_metrics(),
                    help=f"comma-separated metrics to combine, of {', '.join(metric_names('pair'))} "
-                        "(default: psnr,ms-ssim,lpips)")
+                        "(default: " + ",".join(default_metrics()) + ")")
     f.add_argument("--out", default="combined.json", help="model file to write (default: combined.json)")
     f.add_argument("--formulation", choices=("pairwise", "per-sample"), default="pairwise",
                    help="pairwise: d·(m(A)−m(B)) = p_A−½ (default); per-sample: d·m = b (the paper's)")

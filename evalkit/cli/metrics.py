@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_cluster_options, cluster_executor, metric_names, name_list
+from .options import default_metrics, add_cluster_options, cluster_executor, metric_names, name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -13,9 +13,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "reconstruction columns); FID/KID go to a second table, one row per "
                     "(codec, target_bpp).")
     m.add_argument("--manifest", required=True, help="manifest.csv from 'evalkit compress', or a pairs table")
-    m.add_argument("--metrics", type=name_list, default=["psnr", "ms-ssim", "lpips"],
+    m.add_argument("--metrics", type=name_list, default=default_metrics(),
                    help=f"comma-separated: {', '.join(metric_names())}, or combined:MODEL.json "
-                        "from 'evalkit fit' (default: psnr,ms-ssim,lpips)")
+                        "from 'evalkit fit' (default: " + ",".join(default_metrics()) + ")")
     m.add_argument("--out", help="output table, .csv or .parquet (default: metrics.csv beside the "
                                  "manifest; with --shard K/N, metrics-shard-K-of-N.csv)")
     m.add_argument("--weights-dir", help="folder with local network weights "

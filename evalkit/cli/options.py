@@ -62,6 +62,12 @@ def metric_names(level: str | None = None) -> list[str]:
     return [name for name, m in METRICS.items() if level in (None, m.level)]
 
 
+def default_metrics() -> list[str]:
+    """The metrics measured when none are named: the registry's shown pair metrics."""
+    from ..metrics import DEFAULT_METRICS
+    return list(DEFAULT_METRICS)
+
+
 @contextmanager
 def cluster_executor(args, local_workers):
     """The executor ``--scheduler`` asks for, closed when the command ends."""
