@@ -1,6 +1,7 @@
 """Every route and rule of the study web app, through Flask's test client, on SQLite and PostgreSQL."""
 import io
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -252,3 +253,17 @@ def test_flip_layout_records_flips_and_view_times(built_study, tmp_path):
     assert answer(client, s, trial, flips=2, left_view_ms=900.0, right_view_ms=600.0).status_code == 201
     raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert raw[["flips", "left_view_ms", "right_view_ms"]].values.tolist() == [[2, 900.0, 600.0]]
+
+
+def test_every_layout_measure_is_an_answer_field_and_a_response_column():
+    """A layout's measures go page → Answer → Response → export under one name each."""
+    from dataclasses import fields as dataclass_fields
+
+    from evalkit.study.database import Answer, Response
+    from evalkit.study.layouts import LAYOUTS, MEASURES
+    answer_fields = {f.name for f in dataclass_fields(Answer)}
+    for m in MEASURES:
+        assert m.name in answer_fields and Response.__table__.c[m.name].nullable, m
+    assert len({m.name for m in MEASURES}) == len(MEASURES)
+    static = Path(__file__).resolve().parent.parent / "webapp" / "static"
+    assert all((static / layout.script).is_file() for layout in LAYOUTS.values() if layout.script)

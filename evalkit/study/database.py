@@ -124,7 +124,7 @@ class Response(Base):
     viewport_h: Mapped[int]
     device_pixel_ratio: Mapped[float] = mapped_column(Float)
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    # Flip layout only: how often the rater toggled, and how long each side was on screen.
+    # The layouts' measures (study/layouts.py); None where the study's layout has none.
     flips: Mapped[int | None] = mapped_column(Integer)
     left_view_ms: Mapped[float | None] = mapped_column(Float)
     right_view_ms: Mapped[float | None] = mapped_column(Float)
@@ -427,8 +427,9 @@ def answered(engine, assignment: Assignment) -> dict[str, str]:
 @dataclass(frozen=True)
 class Answer:
     """One answer as the task page sends it, checked by the web app. Each field but ``trial`` is
-    stored in the :class:`Response` column of the same name; ``flips`` and the view times come
-    from the flip layout (None for side by side)."""
+    stored in the :class:`Response` column of the same name; the fields after
+    ``device_pixel_ratio`` are the layouts' measures (``study/layouts.py``), None where the
+    study's layout has none."""
     trial: str
     choice: str                     # "left" or "right"
     response_ms: float
