@@ -222,9 +222,14 @@ def response():
 
 
 def _layout_measures(data: dict) -> dict:
-    """The measures the study's layout sends with an answer, each checked against its range."""
-    measures = LAYOUTS[_study()["config"].layout].measures
-    return {m.name: (int if m.integer else float)(_number(data, m.name, m.low, m.high)) for m in measures}
+    """The measures the study's layout sends with an answer, each checked against its range (and
+    a count for a whole number)."""
+    measures = {m.name: (m, _number(data, m.name, m.low, m.high))
+                for m in LAYOUTS[_study()["config"].layout].measures}
+    for name, (m, value) in measures.items():
+        if m.integer and not value.is_integer():
+            raise StudyError(400, f"{name} must be a whole number")
+    return {name: int(value) if m.integer else value for name, (m, value) in measures.items()}
 
 
 @task.post("/api/finish")
