@@ -41,6 +41,7 @@ class StudyConfig:
     completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
     layout: str = "side-by-side"         # how a trial is shown: a name in study/layouts.py
+    flicker_hz: float = 2.0              # flicker layout: original ↔ reconstruction cycles a second
     sampling: str = "fixed"              # or "active": each assignment's pairs chosen from the answers
                                          # so far (study/sampling.py); judgements_per_pair is unused
     stop_when: dict = field(default_factory=dict)   # active only: {gap_ci_jod = W, judgements = N}
@@ -109,6 +110,9 @@ def _check(c: StudyConfig, path) -> None:
         problems.append("bpp targets must be positive")
     if c.layout not in LAYOUTS:
         problems.append(f"layout must be one of {', '.join(map(repr, LAYOUTS))}")
+    if not 0 < c.flicker_hz <= 3:
+        problems.append("flicker_hz must be in (0, 3]: more than three flashes a second can "
+                        "trigger seizures (WCAG 2.3.1)")
     if c.pairs not in ("all", "anchor"):
         problems.append("pairs must be 'all' or 'anchor'")
     if c.pairs == "anchor" and c.anchor not in c.codecs:

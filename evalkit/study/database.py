@@ -128,6 +128,7 @@ class Response(Base):
     flips: Mapped[int | None] = mapped_column(Integer)
     left_view_ms: Mapped[float | None] = mapped_column(Float)
     right_view_ms: Mapped[float | None] = mapped_column(Float)
+    flicker_cycles: Mapped[int | None] = mapped_column(Integer)
 
 
 def connect(url: str):
@@ -440,6 +441,7 @@ class Answer:
     flips: int | None = None
     left_view_ms: float | None = None
     right_view_ms: float | None = None
+    flicker_cycles: int | None = None
 
 
 @cache

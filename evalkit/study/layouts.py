@@ -41,6 +41,9 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
            measures=(Measure("flips", 0, 100000, integer=True),     # how often the rater toggled
                      Measure("left_view_ms", 0, 1e8),               # how long each side was shown
                      Measure("right_view_ms", 0, 1e8))),
+    Layout("flicker", "A and B beside the original, each alternating in place with it "
+           "(flicker boosting, Men et al. 2021)", script="flicker.js", settings=("flicker_hz",),
+           measures=(Measure("flicker_cycles", 0, 1e7, integer=True),)),   # whole cycles shown
 )}
 
 #: Every layout's measures, in declaration order: the layout columns of the responses export.
