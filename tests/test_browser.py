@@ -190,3 +190,49 @@ def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(brow
     assert stored.loc[trial.id, "left_view_ms"] > 0 and stored.loc[trial.id, "right_view_ms"] > 0
     assert (stored.drop(index=trial.id)["flips"] == 0).all()
     assert (stored.drop(index=trial.id)["right_view_ms"] == 0).all()
+
+
+@pytest.fixture
+def flicker_server(built_study, tmp_path):
+    study = load_config(copy_study(built_study, tmp_path / "flicker", 'layout = "flicker"\nflicker_hz = 3\n'))
+    app, httpd = serve(study, f"sqlite:///{tmp_path / 'flicker.sqlite'}")
+    yield app, f"http://127.0.0.1:{httpd.server_port}", study
+    httpd.shutdown()
+
+
+def test_flicker_alternates_each_side_with_the_original_in_the_magnifier_too(browser, flicker_server):
+    app, base, study = flicker_server
+    page, errors = start_task(browser, base, "flickerer")
+    engine = app.extensions["evalkit"]["engine"]
+    trial = trials_of(engine, "a001")[0]
+    original = load_image(study.out_dir / trial.reference)
+    box = page.locator("#left").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    data = page.evaluate("() => ({...document.getElementById('magnifiers').dataset})")
+    sx, sy, span, zoom = (int(data[k]) for k in ("sx", "sy", "span", "zoom"))
+    magnified = np.kron(original[sy:sy + span, sx:sx + span], np.ones((zoom, zoom, 1), np.uint8))
+    frames = []                     # (left src, right src, reference src, left magnifier shows the original)
+    for _ in range(16):             # one evaluate per sample: no flicker step falls inside it
+        sample = page.evaluate("""() => {
+            const c = document.getElementById('zoom-left');
+            const px = Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+            return {srcs: ['left', 'right', 'reference'].map(id => document.getElementById(id).src),
+                    w: c.width, h: c.height, px};
+        }""")
+        shown = np.array(sample["px"], np.uint8).reshape(sample["h"], sample["w"], 4)[:, :, :3]
+        frames.append((*sample["srcs"], bool(np.array_equal(shown, magnified))))
+        page.wait_for_timeout(45)
+    reference = frames[0][2]
+    on_original = {f for f in frames if f[0] == reference}
+    on_reconstruction = {f for f in frames if f[0] != reference}
+    assert on_original and on_reconstruction, frames                    # both phases seen
+    assert all(f[1] == reference and f[3] for f in on_original)          # both sides, magnifier too
+    assert all(f[1] not in (reference, f[0]) and not f[3] for f in on_reconstruction)
+    page.wait_for_timeout(700)                                           # ≥ 2 more cycles at 3 Hz
+    page.keyboard.press("f")
+    page.wait_for_function("document.getElementById('progress').textContent === 'Question 2 of 10'")
+    assert page.locator("#left").bounding_box() == box                   # A and B keep their places
+    assert errors == []
+    stored = analysis.responses(engine).set_index("trial")
+    assert stored.loc[trial.id, "flicker_cycles"] >= 4, stored.loc[trial.id]   # ~1.4 s shown at 3 Hz
+    assert stored["flips"].isna().all()

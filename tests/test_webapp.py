@@ -1,6 +1,7 @@
 """Every route and rule of the study web app, through Flask's test client, on SQLite and PostgreSQL."""
 import io
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -252,3 +253,37 @@ def test_flip_layout_records_flips_and_view_times(built_study, tmp_path):
     assert answer(client, s, trial, flips=2, left_view_ms=900.0, right_view_ms=600.0).status_code == 201
     raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert raw[["flips", "left_view_ms", "right_view_ms"]].values.tolist() == [[2, 900.0, 600.0]]
+
+
+
+def test_flicker_layout_at_a_safe_rate_records_the_cycles_shown(built_study, tmp_path):
+    from evalkit.study.config import load_config
+    from study_fixtures import copy_study
+    with pytest.raises(ValueError, match=r"flicker_hz must be in \(0, 3\].*WCAG 2.3.1"):
+        load_config(copy_study(built_study, tmp_path / "fast", 'layout = "flicker"\nflicker_hz = 8\n'))
+    study = load_config(copy_study(built_study, tmp_path / "flicker", 'layout = "flicker"\nflicker_hz = 2.5\n'))
+    client = create_app(study, f"sqlite:///{tmp_path / 'flicker.sqlite'}", admin_token=TOKEN).test_client()
+    page = client.get("/task").data
+    assert b"flicker.js" in page and b'LAYOUT_SETTINGS = {"flicker_hz": 2.5}' in page
+    assert b"flip.js" not in page and b'id="flip-name"' not in page            # A and B keep their places
+    s = start(client)
+    trial = s["trials"][0]["id"]
+    assert answer(client, s, trial).status_code == 400                          # the count is required
+    assert answer(client, s, trial, flicker_cycles=-1).status_code == 400
+    assert answer(client, s, trial, flicker_cycles=1.5).status_code == 400     # a count of whole cycles
+    assert answer(client, s, trial, flicker_cycles=1).status_code == 201
+    raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
+    assert raw["flicker_cycles"].tolist() == [1] and raw["flips"].isna().all()
+
+def test_every_layout_measure_is_an_answer_field_and_a_response_column():
+    """A layout's measures go page → Answer → Response → export under one name each."""
+    from dataclasses import fields as dataclass_fields
+
+    from evalkit.study.database import Answer, Response
+    from evalkit.study.layouts import LAYOUTS, MEASURES
+    answer_fields = {f.name for f in dataclass_fields(Answer)}
+    for m in MEASURES:
+        assert m.name in answer_fields and Response.__table__.c[m.name].nullable, m
+    assert len({m.name for m in MEASURES}) == len(MEASURES)
+    static = Path(__file__).resolve().parent.parent / "webapp" / "static"
+    assert all((static / layout.script).is_file() for layout in LAYOUTS.values() if layout.script)

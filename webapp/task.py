@@ -45,6 +45,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, render_templ
 
 from evalkit.study import database
 from evalkit.study.design import assignment_id
+from evalkit.study.layouts import LAYOUTS
 from evalkit.study.database import StudyError
 
 task = Blueprint("task", __name__)
@@ -116,7 +117,9 @@ def page():
     """The task page; once an active study is complete, a page that says so instead."""
     study = _study()
     complete = study["planner"].notice() if study["planner"] is not None else None
-    return render_template("task.html", config=study["config"], complete=complete,
+    config, layout = study["config"], LAYOUTS[study["config"].layout]
+    return render_template("task.html", config=config, layout=layout, complete=complete,
+                           layout_settings={key: getattr(config, key) for key in layout.settings},
                            preview=request.args.get("assignmentId") == PREVIEW)
 
 
@@ -213,18 +216,20 @@ def response():
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
         viewport_w=int(_number(data, "viewport_w", 1, 100000)),
         viewport_h=int(_number(data, "viewport_h", 1, 100000)),
-        device_pixel_ratio=_number(data, "device_pixel_ratio", 0.1, 16), **_flip_record(data))
+        device_pixel_ratio=_number(data, "device_pixel_ratio", 0.1, 16), **_layout_measures(data))
     stored_now = database.record_response(_study()["engine"], token, answer)
     return jsonify(stored=True, duplicate=not stored_now), 201 if stored_now else 200
 
 
-def _flip_record(data: dict) -> dict:
-    """The flip layout's extra fields, checked; absent (None) for side by side."""
-    if _study()["config"].layout != "flip":
-        return {}
-    return {"flips": int(_number(data, "flips", 0, 100000)),
-            "left_view_ms": _number(data, "left_view_ms", 0, 1e8),
-            "right_view_ms": _number(data, "right_view_ms", 0, 1e8)}
+def _layout_measures(data: dict) -> dict:
+    """The measures the study's layout sends with an answer, each checked against its range (and
+    a count for a whole number)."""
+    measures = {m.name: (m, _number(data, m.name, m.low, m.high))
+                for m in LAYOUTS[_study()["config"].layout].measures}
+    for name, (m, value) in measures.items():
+        if m.integer and not value.is_integer():
+            raise StudyError(400, f"{name} must be a whole number")
+    return {name: int(value) if m.integer else value for name, (m, value) in measures.items()}
 
 
 @task.post("/api/finish")

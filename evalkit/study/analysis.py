@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import screening
 from .database import Assignment, Response, Trial
+from .layouts import MEASURES
 
 
 def responses(engine) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def responses(engine) -> pd.DataFrame:
                     Response.chosen_codec, Trial.correct, Trial.repeat_of, Response.response_ms,
                     Response.server_ms, Response.magnifier_ms, Response.viewport_w,
                     Response.viewport_h, Response.device_pixel_ratio, Response.stored_at,
-                    Response.flips, Response.left_view_ms, Response.right_view_ms,
+                    *(Response.__table__.c[m.name] for m in MEASURES),
                     Assignment.lease.label("current_lease"), Assignment.finished_at,
                     Assignment.expires_s)
              .join(Trial, Trial.id == Response.trial_id)

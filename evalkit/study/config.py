@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_toml
+from .layouts import LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class StudyConfig:
     minutes: int = 10                    # expected time, shown to raters
     completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
-    layout: str = "side-by-side"         # or "flip": A and B share one place, toggled by a key (CLIC)
+    layout: str = "side-by-side"         # how a trial is shown: a name in study/layouts.py
+    flicker_hz: float = 2.0              # flicker layout: original ↔ reconstruction cycles a second
     sampling: str = "fixed"              # or "active": each assignment's pairs chosen from the answers
                                          # so far (study/sampling.py); judgements_per_pair is unused
     stop_when: dict = field(default_factory=dict)   # active only: {gap_ci_jod = W, judgements = N}
@@ -115,8 +117,11 @@ def _check(c: StudyConfig, path) -> None:
         problems.append("at least two distinct codecs are needed")
     if not c.bpp or any(not (b > 0) for b in c.bpp):
         problems.append("bpp targets must be positive")
-    if c.layout not in ("side-by-side", "flip"):
-        problems.append("layout must be 'side-by-side' or 'flip'")
+    if c.layout not in LAYOUTS:
+        problems.append(f"layout must be one of {', '.join(map(repr, LAYOUTS))}")
+    if not 0 < c.flicker_hz <= 3:
+        problems.append("flicker_hz must be in (0, 3]: more than three flashes a second can "
+                        "trigger seizures (WCAG 2.3.1)")
     if c.pairs not in ("all", "anchor"):
         problems.append("pairs must be 'all' or 'anchor'")
     if c.pairs == "anchor" and c.anchor not in c.codecs:

@@ -124,10 +124,11 @@ class Response(Base):
     viewport_h: Mapped[int]
     device_pixel_ratio: Mapped[float] = mapped_column(Float)
     stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    # Flip layout only: how often the rater toggled, and how long each side was on screen.
+    # The layouts' measures (study/layouts.py); None where the study's layout has none.
     flips: Mapped[int | None] = mapped_column(Integer)
     left_view_ms: Mapped[float | None] = mapped_column(Float)
     right_view_ms: Mapped[float | None] = mapped_column(Float)
+    flicker_cycles: Mapped[int | None] = mapped_column(Integer)
 
 
 def connect(url: str):
@@ -427,8 +428,9 @@ def answered(engine, assignment: Assignment) -> dict[str, str]:
 @dataclass(frozen=True)
 class Answer:
     """One answer as the task page sends it, checked by the web app. Each field but ``trial`` is
-    stored in the :class:`Response` column of the same name; ``flips`` and the view times come
-    from the flip layout (None for side by side)."""
+    stored in the :class:`Response` column of the same name; the fields after
+    ``device_pixel_ratio`` are the layouts' measures (``study/layouts.py``), None where the
+    study's layout has none."""
     trial: str
     choice: str                     # "left" or "right"
     response_ms: float
@@ -439,6 +441,7 @@ class Answer:
     flips: int | None = None
     left_view_ms: float | None = None
     right_view_ms: float | None = None
+    flicker_cycles: int | None = None
 
 
 @cache

@@ -73,7 +73,7 @@ class TaskClient:
         return size
 
     def answer(self, answer: Answer) -> None:
-        """Post ``answer`` as the task page does: each field under its name (the flip layout's,
+        """Post ``answer`` as the task page does: each field under its name (a layout's measures,
         when None, left out), beside the session's token."""
         sent = {name: value for name, value in asdict(answer).items() if value is not None}
         reply = self._post("/api/response", {"token": self.token, **sent})
