@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import add_training_options
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     lp = sub.add_parser(
@@ -19,11 +21,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     lp.add_argument("experiment", help="EXPERIMENT.toml")
     lp.add_argument("--continue", dest="resume", action="store_true",
                     help="go on with the answers the study has now (real raters)")
-    lp.add_argument("--device", default=None, help="auto, cpu or cuda[:N] (default: auto)")
-    lp.add_argument("--threads", type=int, help="CPU threads for training (default: all cores)")
-    lp.add_argument("--weights-dir", help="LPIPS weights, for metrics that need them "
-                                          "(default: $EVALKIT_WEIGHTS_DIR)")
-    lp.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_training_options(lp, "CPU threads for training (default: all cores)", device=None)
     return lp
 
 

@@ -62,6 +62,17 @@ def metric_names(level: str | None = None) -> list[str]:
     return [name for name, m in METRICS.items() if level in (None, m.level)]
 
 
+def add_training_options(p: argparse.ArgumentParser, threads_help: str, device: str | None = "auto") -> None:
+    """Where a command that trains runs: the device (``device``: its default, None meaning auto
+    to the metric engine too), the CPU threads, the LPIPS weights and whether it draws progress
+    bars."""
+    p.add_argument("--device", default=device, help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--threads", type=int, help=threads_help)
+    p.add_argument("--weights-dir", help="LPIPS weights, for losses, metrics and validation "
+                                         "(default: $EVALKIT_WEIGHTS_DIR)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def default_metrics() -> list[str]:
     """The metrics measured when none are named: the registry's shown pair metrics."""
     from ..metrics import DEFAULT_METRICS

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .options import add_training_options
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     t = sub.add_parser(
@@ -18,11 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder (checkpoint, logs, model)")
     t.add_argument("--zoo", help="where the trained zoo entry goes (default: the recipe's folder)")
     t.add_argument("--steps", type=int, help="stop at this step instead of the recipe's")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    t.add_argument("--threads", type=int, help="CPU threads (default: the cores, split over processes)")
-    t.add_argument("--weights-dir", help="LPIPS weights for losses and validation "
-                                         "(default: $EVALKIT_WEIGHTS_DIR)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_options(t, "CPU threads (default: the cores, split over processes)")
     return t
 
 
