@@ -6,12 +6,12 @@ describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladde
 ``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint
 file (parsed in :mod:`.learned_names`).
 
->>> from evalkit.codecs import bits_per_pixel, get_codec
+>>> from evalkit.codecs import bitstream_bpp, get_codec
 >>> from evalkit.datasets import resolve_images
 >>> image = resolve_images("samples")[0].load()[:256, :256]   # the astronaut's corner, RGB uint8
 >>> codec = get_codec("jpeg")
 >>> data = codec.encode(image, 50.0)      # real bitstream bytes
->>> 0.5 < bits_per_pixel(len(data), *image.shape[:2]) < 1.2
+>>> 0.5 < bitstream_bpp(len(data), *image.shape[:2]) < 1.2
 True
 >>> restored = codec.decode(data)
 >>> restored.shape, restored.dtype.name
