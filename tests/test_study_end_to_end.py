@@ -1,5 +1,6 @@
 """Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
 import json
+import threading
 
 import pandas as pd
 import pytest
@@ -9,6 +10,7 @@ from study_fixtures import copy_study
 from evalkit.cli import main
 from evalkit.study.analysis import responses
 from evalkit.study.database import connect
+from evalkit.study.layouts import LAYOUTS
 
 
 @pytest.fixture
@@ -62,3 +64,27 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
 def test_simulate_says_when_no_server_answers(study_copy, capsys):
     assert main(["study", "simulate", str(study_copy), "--url", "http://127.0.0.1:9", "--quiet"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layout", [name for name, layout in LAYOUTS.items() if layout.measures])
+def test_simulated_crowd_sends_what_each_layout_measures(layout, built_study, tmp_path, capsys):
+    """A crowd on a flip or flicker study answers as their pages do, measures included (the
+    web app refuses an answer without them)."""
+    from werkzeug.serving import make_server
+
+    from evalkit.study.config import load_config
+    from webapp import create_app
+
+    study = copy_study(built_study, tmp_path / layout, f'layout = "{layout}"\n')
+    url = f"sqlite:///{tmp_path / 'layout.sqlite'}"
+    httpd = make_server("127.0.0.1", 0, create_app(load_config(study), url, admin_token="t"), threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        code = main(["study", "simulate", str(study), "--url", f"http://127.0.0.1:{httpd.server_port}",
+                     "--raters", "2", "--abandons", "0", "--no-images", "--quiet"])
+    finally:
+        httpd.shutdown()
+    assert code == 0, capsys.readouterr()
+    stored = responses(connect(url))
+    measures = [m.name for m in LAYOUTS[layout].measures]
+    assert len(stored) > 0 and stored[measures].notna().all().all(), stored[measures]

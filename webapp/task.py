@@ -119,7 +119,7 @@ def page():
     complete = study["planner"].notice() if study["planner"] is not None else None
     config, layout = study["config"], LAYOUTS[study["config"].layout]
     return render_template("task.html", config=config, layout=layout, complete=complete,
-                           layout_settings={key: getattr(config, key) for key in layout.settings},
+                           layout_settings=layout.settings_of(config),
                            preview=request.args.get("assignmentId") == PREVIEW)
 
 

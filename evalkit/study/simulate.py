@@ -23,6 +23,7 @@ from .config import StudyConfig
 from .crowd import Crowd
 from .database import Answer, planned_trial
 from .design import Design
+from .layouts import LAYOUTS
 
 
 class _TrialLookup:
@@ -103,18 +104,19 @@ class SimulationSummary:
                 f"{self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s")
 
 
-def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurrency: int = 4,
-                   load_images: bool = True, time_scale: float = 0.0, progress: bool = True,
-                   prefix: str = "sim", engine=None) -> SimulationSummary:
-    """Send ``raters`` simulated raters to the study served at ``url``. ``time_scale`` = 1 waits
-    each simulated response time for real (so server-side timing sees it); 0 answers at once.
-    An active study's trials are planned as raters claim them and are in no trials.json: the
-    crowd looks them up in the study's database (``engine``)."""
+def simulate_crowd(design: Design, config: StudyConfig, url: str, crowd: Crowd, raters: int,
+                   concurrency: int = 4, load_images: bool = True, time_scale: float = 0.0,
+                   progress: bool = True, prefix: str = "sim", engine=None) -> SimulationSummary:
+    """Send ``raters`` simulated raters to the study (``config``, its trial set ``design``)
+    served at ``url``; each answer carries what the study's layout measures. ``time_scale`` = 1
+    waits each simulated response time for real (so server-side timing sees it); 0 answers at
+    once. An active study's trials are planned as raters claim them and are in no trials.json:
+    the crowd looks them up in the study's database (``engine``)."""
     if raters < 1 or concurrency < 1:
         raise InputError("--raters and --concurrency must be at least 1")
     if design.active and engine is None:
         raise InputError("an active study's trials are only in its database: give the database")
-    trials = _TrialLookup(design, engine)
+    trials, layout = _TrialLookup(design, engine), LAYOUTS[config.layout]
     summary = SimulationSummary()
     started = time.perf_counter()
     bar = tqdm(total=raters, desc="simulated raters", unit="rater", disable=not progress)
@@ -140,7 +142,8 @@ def simulate_crowd(design: Design, url: str, crowd: Crowd, raters: int, concurre
             reply = crowd.answer(rater, planned)
             time.sleep(reply.response_ms / 1000 * time_scale)
             client.answer(Answer(trial["id"], reply.choice, reply.response_ms, reply.magnifier_ms,
-                                 viewport_w=1920, viewport_h=1080, device_pixel_ratio=1.0))
+                                 viewport_w=1920, viewport_h=1080, device_pixel_ratio=1.0,
+                                 **layout.simulated_measures(config, reply.response_ms)))
             answers += 1
         finished = len(todo) == len(session["trials"])
         if finished:
@@ -185,7 +188,7 @@ def crowd_on_served_study(config: StudyConfig, design: Design, database_url: str
     from .server import served
 
     with served(config, database_url) as url:
-        summary = simulate_crowd(design, url, crowd, raters or len(design.assignments), concurrency=8,
+        summary = simulate_crowd(design, config, url, crowd, raters or len(design.assignments), concurrency=8,
                                  time_scale=time_scale, progress=progress)
     write_rater_kinds(summary, config)
     return summary

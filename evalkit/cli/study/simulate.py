@@ -52,7 +52,7 @@ def run(args, config) -> int:
         # study is complete the rest are turned away.
         raters = 2 * config.budget_assignments
     try:
-        summary = simulate_crowd(design, args.url, crowd, raters, concurrency=args.concurrency,
+        summary = simulate_crowd(design, config, args.url, crowd, raters, concurrency=args.concurrency,
                                  load_images=not args.no_images, time_scale=args.time_scale,
                                  progress=not args.quiet,
                                  engine=connect(database_url(config, args.database)) if design.active else None)
