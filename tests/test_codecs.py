@@ -43,7 +43,7 @@ def test_round_trip_through_bytes(name, photo_crop, tmp_path):
     assert codec.library_version()
 
 
-def test_bits_per_pixel_counts_every_byte_over_the_original_pixels():
+def test_bitstream_bpp_counts_every_byte_over_the_original_pixels():
     assert bitstream_bpp(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
     assert bitstream_bpp(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
     assert bitstream_bpp(3, 1, 1) == 24.0

@@ -8,7 +8,7 @@ from .options import default_metrics, add_cluster_options, cluster_executor, met
 
 def add_parser(sub) -> argparse.ArgumentParser:
     m = sub.add_parser(
-        "metrics", help="measure reconstructions: PSNR, MS-SSIM, LPIPS, FID/KID",
+        "metrics", help="measure reconstructions with the registry's metrics (PSNR, MS-SSIM, LPIPS, FID, …)",
         description="Add metric columns to a manifest (or any CSV/Parquet with reference and "
                     "reconstruction columns); FID/KID go to a second table, one row per "
                     "(codec, target_bpp).")

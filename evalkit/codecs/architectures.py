@@ -3,7 +3,8 @@
 The zoo (:mod:`.checkpoints`) builds and loads networks through it, the codec wrappers
 (:mod:`.learned`) read how the rate moves (``kind``), how far to pad, the coded shape and the
 number of coded strings from it, the recipe check and the trainer (:mod:`evalkit.train`) read
-which architectures train and how to build an untrained one, and ``evalkit codecs`` lists it.
+which architectures train and how to build an untrained one, and ``evalkit codecs`` shows each
+entry's.
 Adding an architecture CompressAI provides is one row of :data:`ARCHITECTURES`.
 
 CompressAI's architectures load through their ``from_state_dict``, evalkit's own (the
@@ -72,6 +73,11 @@ class Architecture(ABC):
     padding: int = 64
     trainable: bool = False
     main_decoder: bool = False
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the network takes λ (and β) as inputs: the variable-rate kind."""
+        return self.kind == "variable-rate"
 
     def coded_shape(self, height: int, width: int) -> tuple[int, int]:
         """The ``shape`` argument of ``decompress`` for an image of ``height`` × ``width``."""
@@ -157,7 +163,7 @@ class EvalkitArchitecture(Architecture):
             raise CodecError(f"checkpoint {path} does not fit architecture {self.name}: {exc}") from exc
 
     def untrained(self, N, M, lambda_range=None, beta_range=None):
-        if self.kind == "variable-rate":
+        if self.conditioned:
             return self._class()(N, M, lambda_range=lambda_range, beta_range=beta_range)
         return self._class()(N, M)
 

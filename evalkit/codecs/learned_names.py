@@ -39,8 +39,13 @@ class LearnedName:
             architecture, path = name.split("@", 1)
             spec = LearnedSpec(f"{architecture}@{Path(path).name}", architecture,
                                source=str(path), path=Path(path))
-            return cls(name, spec, {"quality": 0} if spec.kind == "ladder" else {})
+            return cls(name, spec, file_options(spec.kind))
         return None
+
+
+def file_options(kind: str) -> dict:
+    """The codec options of one checkpoint file of ``kind``: a ladder's file is its only rung."""
+    return {"quality": 0} if kind == "ladder" else {}
 
 
 def rung_name(entry: str, quality: int) -> str:

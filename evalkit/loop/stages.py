@@ -40,7 +40,7 @@ from ..codecs.checkpoints import codecs_dirs, learned_zoo, zoo_with
 from ..datasets import resolve_images
 from ..errors import InputError
 from ..files import read_toml, write_json
-from ..fit import CombinationModel, fit_judgements
+from ..fit import COMBINED_PREFIX, CombinationModel, fit_judgements
 from ..images import save_png
 from ..metrics import MetricEngine, metric, read_pairs, write_table
 from ..report.build import ReportOptions, write_report
@@ -212,7 +212,7 @@ def _train(ctx: LoopContext, first: StudyConfig, fit: dict, weights_dir, threads
         if variant == "combined":
             share = spec.metric_share
             losses = {term: (1 - share) * w for term, w in losses.items() if share < 1}
-            losses[f"combined:{fit['model']}"] = share * weight
+            losses[f"{COMBINED_PREFIX}{fit['model']}"] = share * weight
         train = {**{k: v for k, v in entry["train"].items() if k not in ("milestones", "init")},
                  **spec.overrides, "losses": losses, "steps": spec.steps, "seed": ctx.experiment.seed,
                  "validate_every": spec.steps, "validate_images": 1,

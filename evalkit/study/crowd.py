@@ -174,8 +174,8 @@ def metric_following_quality(design: Design, metric_name: str, jod_per_unit: flo
 
 
 def shown_pairs(design: Design) -> list[CandidatePair]:
-    """Every (A, B, {image, target_bpp, reference}) comparison a design can show: its candidate
-    pairs when active, else the pair trials of its assignments."""
+    """Every comparison a design can show, as ``CandidatePair(a, b, {image, target_bpp,
+    reference})``: its candidate pairs when active, else the pair trials of its assignments."""
     if design.pairs:
         return design.pairs
     return [CandidatePair(t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference})

@@ -191,7 +191,7 @@ def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, fl
                               "[train.roi] table naming their subfolder: masks = \"masks\"")
         if parsed.main and not architecture(train["architecture"]).main_decoder:
             raise RecipeError(f"{field_name}: main: scores the main decoder of architecture "
-                              f"\"selective-detail\", which {train['architecture']!r} does not have")
+                              f"{_having('main_decoder')}, which {train['architecture']!r} does not have")
         _number(weight, field_name, float, 0.0)
     return {k: float(v) for k, v in table.items()}
 
@@ -252,9 +252,15 @@ def _check_table(train, name: str, source: Path | None) -> None:
                           f"from {', '.join(TRAINABLE)}")
 
 
+def _having(quality: str) -> str:
+    """The trainable architectures with ``quality`` (an :class:`Architecture` attribute), named
+    for a message."""
+    return " or ".join(f"'{name}'" for name in TRAINABLE if getattr(architecture(name), quality))
+
+
 def _conditioned(train: dict) -> bool:
     """Whether the recipe's architecture takes λ (and β) as inputs (kind variable-rate)."""
-    return architecture(train["architecture"]).kind == "variable-rate"
+    return architecture(train["architecture"]).conditioned
 
 
 def _lambdas(train: dict) -> tuple[float, float]:
@@ -268,7 +274,7 @@ def _lambdas(train: dict) -> tuple[float, float]:
     if not lmbda[0] < lmbda[1]:
         raise RecipeError(f"train.lambda range {raw} must have lo < hi")
     if not _conditioned(train):
-        raise RecipeError("train.lambda is a range, which only architecture 'variable-rate' "
+        raise RecipeError(f"train.lambda is a range, which only architecture {_having('conditioned')} "
                           "can learn; give one λ")
     return lmbda
 
@@ -277,8 +283,9 @@ def _options(train: dict, lmbda: tuple[float, float]) -> dict:
     """The optional number and list fields the recipe gives, checked."""
     options = {key: _number(train[key], f"train.{key}", *limits)
                for key, limits in NUMBERS.items() if key in train}
-    if options.get("patch", 0) % 64:
-        raise RecipeError(f"train.patch = {options['patch']} must be a multiple of 64")
+    padding = architecture(train["architecture"]).padding
+    if options.get("patch", 0) % padding:
+        raise RecipeError(f"train.patch = {options['patch']} must be a multiple of {padding}")
     if "milestones" in train:
         options["milestones"] = tuple(_number(v, "train.milestones", int, 0)
                                       for v in train["milestones"])
@@ -303,7 +310,7 @@ def _gan(train: dict) -> GanRecipe | None:
         raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
     beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
     if beta[0] != beta[1] and not _conditioned(train):
-        raise RecipeError("train.gan.beta is a range, which only architecture 'variable-rate' "
+        raise RecipeError(f"train.gan.beta is a range, which only architecture {_having('conditioned')} "
                           "takes as an input; give one β")
     return GanRecipe(loss=raw["loss"], weight=_number(raw["weight"], "train.gan.weight", float, 0.0),
                      beta=beta, heads=raw["heads"],
@@ -331,7 +338,7 @@ def _check_whole(recipe: Recipe) -> None:
     gan = recipe.gan
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
-                          "one, so it needs architecture \"variable-rate\" and a train.lambda range")
+                          f"one, so it needs architecture {_having('conditioned')} and a train.lambda range")
     every_term = [LossTerm.parse(term) for term in [*recipe.losses, *(gan.losses if gan else ())]]
     scored = [m for term in every_term for m in
               (CombinationModel.load(term.model).metrics if term.model else [term.distortion])]

@@ -46,6 +46,7 @@ from ..codecs.architectures import architecture
 from ..codecs.base import bitstream_bpp
 from ..codecs.checkpoints import CheckpointSource, LearnedSpec, file_sha256
 from ..codecs.learned import CODEC_CLASSES
+from ..codecs.learned_names import file_options
 from ..errors import InputError
 from ..files import atomic_path
 from ..metrics import WeightsError, pair_metric, to_tensor
@@ -179,7 +180,7 @@ class Trainer:
     def forward(self, x: torch.Tensor, lmbda: torch.Tensor, beta: float | None,
                 network: torch.nn.Module | None = None) -> dict:
         network = network or self.network
-        if self.arch.kind != "variable-rate":
+        if not self.arch.conditioned:
             return network(x)
         return network(x, lmbda, beta=beta if self.model.beta_range else None)
 
@@ -345,8 +346,8 @@ class Trainer:
         net = build_model(self.recipe)
         net.load_state_dict(self.model.state_dict())
         spec = LearnedSpec(self.recipe.name, self.recipe.architecture)
-        options = {} if spec.kind == "variable-rate" else {"quality": 0}
-        return CODEC_CLASSES[spec.kind].from_network(net, spec, device=str(self.device), **options)
+        return CODEC_CLASSES[spec.kind].from_network(net, spec, device=str(self.device),
+                                                     **file_options(spec.kind))
 
     def validation_lambdas(self) -> tuple[float, ...]:
         lo, hi = self.recipe.lmbda
@@ -360,7 +361,7 @@ class Trainer:
         codec = self.codec()
         rows = []
         for lmbda in self.validation_lambdas():
-            setting = lmbda if self.arch.kind == "variable-rate" else 0
+            setting = lmbda if self.arch.conditioned else 0
             streams = [codec.encode(im, setting) for im in images]
             decoded = [codec.decode(s) for s in streams]
             row = {"step": self.step, "lambda": lmbda,

@@ -81,7 +81,7 @@ async function show(i) {
   $("status").textContent = "";
   state.shownAt = performance.now();
   state.magnifierMs = 0;
-  if (state.onShow) state.onShow();           // a layout's own per-trial state (flip.js)
+  if (state.onShow) state.onShow();           // a layout's own per-trial state (flip.js, flicker.js)
   if (state.hoverSince !== null) state.hoverSince = performance.now();
   drawMagnifiers();
   preload(i + 1);

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-COMBINED = "combined:"
+from ...fit import COMBINED_PREFIX as COMBINED
 
 
 def combined_model(name: str) -> Path | None:
