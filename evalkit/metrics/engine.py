@@ -31,7 +31,7 @@ from ..executors import Failure, LocalExecutor
 from ..images import load_image
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
-from .features import MODES, Features
+from .features import MODES, Features, sample_count_column
 from .fid import load_inception, patches
 from .registry import METRICS, SET_METRICS, metric, pair_metric
 
@@ -395,7 +395,7 @@ def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
         for mode in features.modes:
             a = np.concatenate([features.arrays[(mode, h)] for h in ref_set])
             b = np.concatenate([features.arrays[(mode, h)] for h in rec_set])
-            row["n_samples_patch" if mode == "patch" else "n_samples"] = len(b)
+            row[sample_count_column(mode)] = len(b)
             for m in measured:
                 row[m.columns[MODES.index(mode)]] = m.compute(a, b) if min(len(a), len(b)) >= 2 else math.nan
         rows.append(row)

@@ -21,6 +21,11 @@ from ..files import atomic_path
 MODES = ("image", "patch")
 
 
+def sample_count_column(mode: str) -> str:
+    """The column that counts a set's samples in ``mode`` (``n_samples``, ``n_samples_patch``)."""
+    return "n_samples" if mode == MODES[0] else f"n_samples_{mode}"
+
+
 @dataclass
 class Features:
     sha: dict[str, str]                           # path as in the table → content hash

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..metrics import features
+from ..metrics.features import MODES
 from ..metrics.registry import BY_COLUMN, PAIR_METRICS, METRICS, shown_columns
 
 
@@ -41,7 +43,7 @@ def metric_directions(columns) -> dict[str, bool]:
 
 def sample_count_column(column: str) -> str:
     """The sample-count column of a set-level metric column (``fid_patch`` → ``n_samples_patch``)."""
-    return "n_samples_patch" if column.endswith("_patch") else "n_samples"
+    return features.sample_count_column(MODES[BY_COLUMN[column].columns.index(column)])
 
 
 def is_flagged(pairs: pd.DataFrame) -> pd.Series:
