@@ -1,4 +1,5 @@
-"""A study served by real gunicorn processes on loopback, for the load test and the benchmark."""
+"""A study served on loopback: by real gunicorn processes, for the load test and the benchmark;
+by werkzeug in this process, for tests that look inside the app while a client drives it."""
 from __future__ import annotations
 
 import asyncio
@@ -10,15 +11,31 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import requests
+from werkzeug.serving import make_server
 
 from evalkit.study.server import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
 from evalkit.study.server import gunicorn_command
+from webapp import create_app
+
+
+@contextmanager
+def in_thread(study: StudyConfig, database_url: str, admin_token: str = "t"):
+    """The web app of ``study`` served on loopback by werkzeug's threaded server in this
+    process: yields (app, base URL); shut down on exit."""
+    app = create_app(study, database_url, admin_token=admin_token)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield app, f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
 
 
 def many_assignments(source: StudyConfig, folder: Path, count: int) -> Path:

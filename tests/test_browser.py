@@ -1,39 +1,32 @@
 """The task page in a real headless Chromium (Debian's, driven by Playwright): the magnifier shows
 the same, correct region of all three images, the keyboard answers, and the answers are stored."""
-import threading
-
 import numpy as np
 import pytest
-from werkzeug.serving import make_server
 
 from evalkit.images import load_image
 from evalkit.study import analysis
 from evalkit.study.config import load_config
 from evalkit.study.database import trials_of
+from serving import in_thread
 from study_fixtures import copy_study
-from webapp import create_app
-
-
-def serve(study, database_url):
-    app = create_app(study, database_url, admin_token="t")
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return app, httpd
 
 
 @pytest.fixture
 def server(built_study, tmp_path):
-    app, httpd = serve(built_study, f"sqlite:///{tmp_path / 'browser.sqlite'}")
-    yield app, f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+    with in_thread(built_study, f"sqlite:///{tmp_path / 'browser.sqlite'}") as served:
+        yield served
+
+
+def layout_server(built_study, tmp_path, settings: str):
+    """The built study with ``settings`` (study.toml lines) served: (app, base URL, study)."""
+    study = load_config(copy_study(built_study, tmp_path / "layout", settings))
+    with in_thread(study, f"sqlite:///{tmp_path / 'layout.sqlite'}") as (app, base):
+        yield app, base, study
 
 
 @pytest.fixture
 def flip_server(built_study, tmp_path):
-    study = load_config(copy_study(built_study, tmp_path / "flip", 'layout = "flip"\n'))
-    app, httpd = serve(study, f"sqlite:///{tmp_path / 'flip.sqlite'}")
-    yield app, f"http://127.0.0.1:{httpd.server_port}", study
-    httpd.shutdown()
+    yield from layout_server(built_study, tmp_path, 'layout = "flip"\n')
 
 
 def canvas_pixels(page, canvas_id):
@@ -194,10 +187,7 @@ def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(brow
 
 @pytest.fixture
 def flicker_server(built_study, tmp_path):
-    study = load_config(copy_study(built_study, tmp_path / "flicker", 'layout = "flicker"\nflicker_hz = 3\n'))
-    app, httpd = serve(study, f"sqlite:///{tmp_path / 'flicker.sqlite'}")
-    yield app, f"http://127.0.0.1:{httpd.server_port}", study
-    httpd.shutdown()
+    yield from layout_server(built_study, tmp_path, 'layout = "flicker"\nflicker_hz = 3\n')
 
 
 def test_flicker_alternates_each_side_with_the_original_in_the_magnifier_too(browser, flicker_server):

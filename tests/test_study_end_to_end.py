@@ -1,10 +1,9 @@
 """Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
 import json
-import threading
 
 import pandas as pd
 import pytest
-from serving import Gunicorn
+from serving import Gunicorn, in_thread
 from study_fixtures import copy_study
 
 from evalkit.cli import main
@@ -70,20 +69,13 @@ def test_simulate_says_when_no_server_answers(study_copy, capsys):
 def test_simulated_crowd_sends_what_each_layout_measures(layout, built_study, tmp_path, capsys):
     """A crowd on a flip or flicker study answers as their pages do, measures included (the
     web app refuses an answer without them)."""
-    from werkzeug.serving import make_server
-
     from evalkit.study.config import load_config
-    from webapp import create_app
 
     study = copy_study(built_study, tmp_path / layout, f'layout = "{layout}"\n')
     url = f"sqlite:///{tmp_path / 'layout.sqlite'}"
-    httpd = make_server("127.0.0.1", 0, create_app(load_config(study), url, admin_token="t"), threaded=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        code = main(["study", "simulate", str(study), "--url", f"http://127.0.0.1:{httpd.server_port}",
+    with in_thread(load_config(study), url) as (_, base):
+        code = main(["study", "simulate", str(study), "--url", base,
                      "--raters", "2", "--abandons", "0", "--no-images", "--quiet"])
-    finally:
-        httpd.shutdown()
     assert code == 0, capsys.readouterr()
     stored = responses(connect(url))
     measures = [m.name for m in LAYOUTS[layout].measures]
