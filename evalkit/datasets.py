@@ -82,13 +82,24 @@ class ImageRef:
         return self.loader()
 
 
+#: The bundled image sets, by the name an image spec gives them.
+BUNDLED = {"samples": SAMPLES, "training-samples": TRAINING_SAMPLES}
+#: Image sets named rather than found at a path: the bundled ones and Kodak.
+NAMED_SETS = (*BUNDLED, "kodak")
+
+
+def image_spec_in(spec: str, folder: Path) -> str:
+    """``spec`` as written in a file in ``folder``: a named set as it is, a relative path taken
+    from ``folder``."""
+    return spec if spec in NAMED_SETS or Path(spec).is_absolute() else str((folder / spec).resolve())
+
+
 def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[ImageRef]:
     """The images named by ``spec``: ``samples``, ``training-samples``, ``kodak``, a folder, or
     one image file."""
-    named = {"samples": SAMPLES, "training-samples": TRAINING_SAMPLES}
-    if spec in named:
+    if spec in BUNDLED:
         return [ImageRef(name, f"skimage.data:{name}", lambda f=f, n=name: to_rgb8(f(), n))
-                for name, f in named[spec].items()]
+                for name, f in BUNDLED[spec].items()]
     if spec == "kodak":
         return folder_images(kodak_path(kodak_dir))
     path = Path(spec)

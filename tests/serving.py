@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from evalkit.study.server import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
-from evalkit.study.server import gunicorn_command
+from evalkit.study.server import gunicorn_command, wait_until_up
 from webapp import create_app
 
 
@@ -74,15 +74,12 @@ class Gunicorn:
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{self.url}/task", timeout=10).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start: {self.stderr()[-2000:]}")
+        try:
+            wait_until_up(self.url, self.process, self.log, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stderr(self) -> str:
         """Everything the server has logged so far (a file, so a chatty server never blocks)."""

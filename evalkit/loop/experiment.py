@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..datasets import image_spec_in
 from ..errors import InputError
 from ..files import read_toml
 from ..metrics import metric
@@ -93,9 +94,7 @@ class Experiment:
         keys = {**self.study, **(self.second_study if number == 2 else {})}
         if codecs is not None:
             keys["codecs"] = list(codecs)
-        images = keys["images"]
-        if images not in ("samples", "kodak") and not Path(images).is_absolute():
-            keys["images"] = str((self.folder / images).resolve())
+        keys["images"] = image_spec_in(keys["images"], self.folder)
         data = {"name": f"{self.name}-study{number}", "seed": self.seed + number - 1, **keys}
         return config_from_dict(data, self.out_dir / f"study{number}",
                                 f"{self.source} [{'study' if number == 1 else 'second_study'}]")
@@ -112,7 +111,7 @@ def _typed(table, where: str, keys: dict, required: tuple[str, ...] = ()) -> dic
         raise InputError(f"{where}.{missing[0]} is missing")
     for key, value in table.items():
         kinds = keys[key] if isinstance(keys[key], tuple) else (keys[key],)
-        ok = any(isinstance(value, int if k is float else k) or isinstance(value, k) for k in kinds)
+        ok = any(isinstance(value, (int, float) if k is float else k) for k in kinds)
         if isinstance(value, bool) or not ok:
             raise InputError(f"{where}.{key} = {value!r} must be {' or '.join(k.__name__ for k in kinds)}")
     return table

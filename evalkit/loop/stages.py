@@ -296,6 +296,7 @@ def _report(ctx: LoopContext, second: StudyConfig, fit: dict, trained: dict, jud
     codecs = trained["codecs"]
     truth_file = second.out_dir / "crowd_truth.json"
     truth = json.loads(truth_file.read_text()) if truth_file.is_file() else None
+    pairs = shown_pairs(Design.load(second.trials_path)) if truth is not None else []
     rows = []
     for gap in judged2["gaps"]:
         if gap["method"] != "thurstone":
@@ -306,7 +307,7 @@ def _report(ctx: LoopContext, second: StudyConfig, fit: dict, trained: dict, jud
                "scores": {s["codec"]: [s["score"], s["ci_low"], s["ci_high"]] for s in judged2["ranking"]
                           if s["method"] == "thurstone" and s["target_bpp"] == gap["target_bpp"]}}
         if truth is not None:
-            row["truth"] = _true_gap(second, truth, codecs, gap["target_bpp"])
+            row["truth"] = _true_gap(pairs, truth, codecs, gap["target_bpp"])
         row["verdict"] = ("the metric-trained codec is preferred" if lo > 0 else
                           "the MSE baseline is preferred" if hi < 0 else
                           "no difference shown at this precision")
@@ -324,11 +325,11 @@ def _report(ctx: LoopContext, second: StudyConfig, fit: dict, trained: dict, jud
     return {**summary, "report": str(report)}
 
 
-def _true_gap(config: StudyConfig, truth: dict, codecs: dict, bpp: float) -> float:
+def _true_gap(pairs: list, truth: dict, codecs: dict, bpp: float) -> float:
     """The simulated crowd's latent JOD of the metric-trained codec minus the baseline's at
-    ``bpp``, averaged over the pairs the study shows."""
+    ``bpp``, averaged over the study's shown ``pairs``."""
     gaps = {}
-    for a, b, extra in shown_pairs(Design.load(config.trials_path)):
+    for a, b, extra in pairs:
         if extra["target_bpp"] == bpp:
             paths = {a.codec: a.path, b.codec: b.path}
             gaps[extra["image"]] = truth[paths[codecs["combined"]]] - truth[paths[codecs["mse"]]]

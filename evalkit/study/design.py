@@ -240,12 +240,9 @@ def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, Sentinel]
 def build_study(config: StudyConfig, strict: bool = False, progress: bool = True) -> Design:
     """Compress the study's images (reusing the compress cache), plan, and write trials.json."""
     from ..compress import compress
-    from ..datasets import resolve_images
+    from ..datasets import image_spec_in, resolve_images
 
-    images = config.images
-    if images not in ("samples", "kodak") and not Path(images).is_absolute():
-        images = str(config.folder / images)
-    result = compress(resolve_images(images), config.codecs, config.bpp, config.out_dir / "compress",
+    result = compress(resolve_images(image_spec_in(config.images, config.folder)), config.codecs, config.bpp, config.out_dir / "compress",
                       progress=progress)
     if result.errors:
         raise InputError("compress failed: " + "; ".join(result.errors))

@@ -83,7 +83,7 @@ def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: fl
         process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", workers), env=env,
                                    start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            _wait_until_up(url, process, log, timeout)
+            wait_until_up(url, process, log, timeout)
             yield url
         finally:
             if process.poll() is None:
@@ -95,13 +95,16 @@ def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: fl
                     process.wait()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, log, timeout: float) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, log, timeout: float) -> None:
+    """Return once the server ``process`` answers ``url``/task with 200, polling every 0.2 s;
+    a :class:`RuntimeError` with the end of its ``log`` if it exits or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(f"{url}/task", timeout=10).status_code == 200:
                 return
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     log.seek(0)
     raise RuntimeError(f"the study server did not start at {url}:\n{log.read().decode(errors='replace')[-2000:]}")
