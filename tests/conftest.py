@@ -94,12 +94,26 @@ def database_url(request, tmp_path):
     url = os.environ.get("EVALKIT_TEST_POSTGRES_URL")
     if not url:
         unavailable("EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)")
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
     from evalkit.study.database import Base
+    url = _worker_schema(url, create_engine, text)
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
     engine.dispose()
     return url
+
+
+def _worker_schema(url: str, create_engine, text) -> str:
+    """Under pytest-xdist each worker gets a schema of its own (``search_path``), so that two
+    workers' storage tests never empty each other's tables; without xdist the URL is unchanged."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{worker}"'))
+    engine.dispose()
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{worker}"
 
 
 CHROMIUM = "/usr/bin/chromium"

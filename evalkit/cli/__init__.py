@@ -3,7 +3,8 @@
 One module per subcommand, each with ``add_parser(subparsers)`` (its options) and ``run(args)``
 (parse, call the library, print); what several share is in :mod:`.options`.
 
-Exit codes: 0 success, 1 the run finished but some images or codecs failed, 2 usage error.
+Exit codes: 0 success, 1 the run finished but some images or codecs failed, 2 usage error (an
+:class:`~evalkit.errors.InputError`, or an optional extra that is not installed: :mod:`evalkit.extras`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import InputError
+from ..extras import missing_extra
 from . import codecs, compress, demo, fit, loop, merge, metrics, report, study, train
 
 #: The subcommands, in the order ``evalkit --help`` lists them.
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command].run(args)
-    except InputError as exc:
+    except (InputError, ModuleNotFoundError) as exc:
+        message = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else str(exc)
+        if message is None:
+            raise
         command = " ".join(filter(None, [args.command, getattr(args, "study_command", None)]))
-        print(f"evalkit {command}: error: {exc}", file=sys.stderr)
+        print(f"evalkit {command}: error: {message}", file=sys.stderr)
         return 2
