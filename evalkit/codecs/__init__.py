@@ -76,6 +76,12 @@ def _learned_codec(name: str, device, weights_dir) -> Codec:
                                            weights_dir=weights_dir, **parsed.options)
 
 
+#: What a row of :func:`codec_table` can be: runs here, a learned codec whose checkpoints download
+#: from their public URL on first use, a zoo recipe not trained yet (no checkpoint anywhere), or
+#: a codec that cannot run here (``unavailable`` says why).
+STATUSES = ("ready", "downloads", "untrained", "unavailable")
+
+
 @dataclass(frozen=True)
 class CodecInfo:
     name: str
@@ -84,6 +90,7 @@ class CodecInfo:
     axis: Axis
     version: str | None
     unavailable: str | None
+    status: str = "ready"
 
 
 def codec_table(weights_dir=None) -> list[CodecInfo]:
@@ -97,15 +104,28 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
         family = FAMILIES[entry["family"]]
         reason = family.unavailable_reason()
         version = None if reason else family.library_version()
-        rows.append(CodecInfo(name, family.family, options, family.axis, version, reason))
+        rows.append(CodecInfo(name, family.family, options, family.axis, version, reason,
+                              "unavailable" if reason else "ready"))
     for name, spec in learned_zoo().items():
         codec = CODEC_CLASSES[spec.kind](spec, device="cpu", weights_dir=weights_dir)
         reason = codec.unavailable_here()
         axis = (codec.axis if spec.kind != "variable-rate"   # without reading the checkpoint
                 else lambda_axis(spec.lambdas[0], spec.lambdas[-1]))
         options = {"arch": spec.architecture, "loss": spec.loss}
-        if spec.kind == "ladder":
+        if spec.kind == "ladder" and spec.checkpoints:
             options["rungs"] = f"{rung_name(name, min(spec.checkpoints))}…q{max(spec.checkpoints)}"
         rows.append(CodecInfo(name, LearnedCodec.family, options, axis,
-                              None if reason else LearnedCodec.library_version(), reason))
+                              None if reason else LearnedCodec.library_version(), reason,
+                              _learned_status(spec, reason, weights_dir)))
     return rows
+
+
+def _learned_status(spec, reason: str | None, weights_dir) -> str:
+    from .checkpoints import missing_checkpoints
+
+    if reason is None:
+        return "ready"
+    missing = missing_checkpoints(spec, weights_dir)
+    if all(c.url for c in missing):
+        return "downloads"
+    return "untrained" if "evalkit train" in spec.recipe else "unavailable"
