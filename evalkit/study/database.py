@@ -275,14 +275,21 @@ class StudyComplete(StudyError):
         super().__init__(409, f"this study is complete: {reason}. No more answers are needed; thank you")
 
 
-class Planner(Protocol):
-    """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
-
-    def complete(self) -> str | None:
-        """Why the study is complete, or None while it is not."""
+class Planning(Protocol):
+    """An active study as one claim sees it."""
+    complete: str | None              # why the study is complete, or None while it is not
 
     def plan(self, number: int) -> list[PlannedTrial]:
         """The trials of new assignment ``number``."""
+
+
+class Planner(Protocol):
+    """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
+
+    def at_claim(self, session: Session) -> Planning:
+        """The study as a claim sees it, read through the claim's own ``session``: a claim holds
+        one connection and never asks the pool for a second (claims at once would each hold one
+        and wait for another until the pool times out)."""
 
 
 def start_session(engine, rater: str, source: str, external: dict | None, token: str,
@@ -298,10 +305,11 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
     previous answers stay, marked by their lease number). An MTurk resume records the worker's
     current assignmentId.
 
-    An active study passes its ``planner``: a new claim is refused with :class:`StudyComplete`
-    once the study is complete, and when no assignment is free a new one is planned and added,
-    one claim at a time (the SQLite writer lock; a transaction-scoped advisory lock on a server
-    database), so each plan sees every pair the claims before it hold.
+    An active study passes its ``planner``: new claims are taken one at a time (the SQLite writer
+    lock; a transaction-scoped advisory lock on a server database), so each sees every pair the
+    claims before it hold; a new claim is refused with :class:`StudyComplete` once the study is
+    complete (its judgement budget counting the pairs leased and not answered yet), and when no
+    assignment is free a new one is planned and added.
     """
     now = time.time()
     with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
@@ -321,11 +329,15 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
         token = token or secrets.token_urlsafe(32)
         _take_token(s, rater, token, now)
-        if planner is not None and (reason := planner.complete()):
-            raise StudyComplete(reason)
+        planning = None
+        if planner is not None:
+            _lock_planning(s)
+            planning = planner.at_claim(s)
+            if planning.complete:
+                raise StudyComplete(planning.complete)
         claim = {"rater": rater, "source": source, "external": external, "token_hash": _hash(token),
                  "expires_s": now + lease_seconds, "session_s": now}
-        return _claim(s, claim, now, planner), token
+        return _claim(s, claim, now, planning), token
 
 
 def _resume(mine: list[Assignment], token: str, now: float, source: str,
@@ -352,7 +364,7 @@ def _take_token(s: Session, rater: str, token: str, now: float) -> None:
         raise StudyError(409, "this session secret belongs to another session; reload the page")
 
 
-def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assignment:
+def _claim(s: Session, claim: dict, now: float, planning: Planning | None) -> Assignment:
     """Lease the first free assignment (planning one if the study is active and none is free)
     with the values of ``claim``; StudyError 409 when there is none. Free means never claimed,
     or unfinished with its lease expired."""
@@ -360,8 +372,8 @@ def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assi
     while True:
         candidate = s.scalars(select(Assignment.id).where(free)
                               .order_by(Assignment.position).limit(1)).first()
-        if candidate is None and planner is not None:
-            candidate = _add_planned(s, planner)
+        if candidate is None and planning is not None:
+            candidate = _add_planned(s, planning)
         if candidate is None:
             raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
         done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
@@ -370,12 +382,17 @@ def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assi
             return s.get(Assignment, candidate, populate_existing=True)
 
 
-def _add_planned(s: Session, planner: Planner) -> str:
-    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
+def _lock_planning(s: Session) -> None:
+    """Take an active study's claims one at a time until this transaction ends (on SQLite the
+    writer lock already does)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(select(func.pg_advisory_xact_lock(_PLAN_LOCK)))
+
+
+def _add_planned(s: Session, planning: Planning) -> str:
+    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
     number = (s.scalar(select(func.max(Assignment.position))) or 0) + 1
-    _insert_assignments(s, [(number, assignment_id(number), planner.plan(number))])
+    _insert_assignments(s, [(number, assignment_id(number), planning.plan(number))])
     return assignment_id(number)
 
 
