@@ -85,6 +85,15 @@ class Assignment(Base):
     completion_code: Mapped[str | None] = mapped_column(String(32))
 
 
+class ClientLease(Base):
+    """The client (IP address) each lease was taken from: one client may hold at most
+    ``StudyConfig.claims_per_client`` leases in progress, whatever rater ids it sends."""
+    __tablename__ = "client_leases"
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
+    lease: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+
+
 class Trial(Base):
     __tablename__ = "trials"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -131,11 +140,15 @@ class Response(Base):
     flicker_cycles: Mapped[int | None] = mapped_column(Integer)
 
 
-def connect(url: str):
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability."""
+def connect(url: str, threads: int | None = None):
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability. ``threads``:
+    how many threads of this process may use it at once (a gunicorn worker's), so a server
+    database's pool holds one connection for each (every request needs at most one) and no
+    request waits for a connection while another thread holds a spare."""
     sqlite = url.startswith("sqlite")
+    pool = {"pool_size": threads, "max_overflow": 0} if threads and not sqlite else {}
     engine = create_engine(url, pool_pre_ping=not sqlite,   # a server may drop idle connections
-                           connect_args={"timeout": 30} if sqlite else {})
+                           connect_args={"timeout": 30} if sqlite else {}, **pool)
     if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
@@ -293,7 +306,8 @@ class Planner(Protocol):
 
 
 def start_session(engine, rater: str, source: str, external: dict | None, token: str,
-                  limit: int, lease_seconds: float, planner: Planner | None = None) -> tuple[Assignment, str]:
+                  limit: int, lease_seconds: float, planner: Planner | None = None,
+                  client: str | None = None, client_limit: int | None = None) -> tuple[Assignment, str]:
     """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
     their leases, else a new lease of the first free assignment bound to ``token`` (the page
     makes its secret before its first request, so a retry after a lost answer resumes; one is
@@ -301,7 +315,8 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
 
     StudyError 403: the rater has a lease in progress but this browser lacks its secret.
     StudyError 409: the rater reached ``limit`` assignments, none is free, or the secret is
-    another lease's. Free means never claimed, or unfinished with its lease expired (the
+    another lease's. StudyError 429: ``client`` (the request's address) holds ``client_limit``
+    leases in progress already (a new rater id per claim does not get round the limit). Free means never claimed, or unfinished with its lease expired (the
     previous answers stay, marked by their lease number). An MTurk resume records the worker's
     current assignmentId.
 
@@ -327,6 +342,8 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                                   "study owner to release it")
         if len(mine) >= limit:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
+        if client is not None and client_limit:
+            _check_client(s, client, client_limit, now)
         token = token or secrets.token_urlsafe(32)
         _take_token(s, rater, token, now)
         planning = None
@@ -337,7 +354,23 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                 raise StudyComplete(planning.complete)
         claim = {"rater": rater, "source": source, "external": external, "token_hash": _hash(token),
                  "expires_s": now + lease_seconds, "session_s": now}
-        return _claim(s, claim, now, planning), token
+        taken = _claim(s, claim, now, planning)
+        if client is not None:
+            s.add(ClientLease(assignment_id=taken.id, lease=taken.lease, client=client))
+        return taken, token
+
+
+def _check_client(s: Session, client: str, client_limit: int, now: float) -> None:
+    """StudyError 429 if ``client`` holds ``client_limit`` leases in progress; its claims are
+    taken one at a time (SQLite's writer lock; an advisory lock per client on a server)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"evalkit client:{client}"))))
+    held = s.scalar(select(func.count()).select_from(ClientLease).join(
+        Assignment, (Assignment.id == ClientLease.assignment_id) & (Assignment.lease == ClientLease.lease))
+        .where(ClientLease.client == client, Assignment.finished_at.is_(None), Assignment.expires_s > now))
+    if held >= client_limit:
+        raise StudyError(429, f"this address holds {held} assignments in progress, the most one "
+                              f"address may (claims_per_client); finish one first")
 
 
 def _resume(mine: list[Assignment], token: str, now: float, source: str,
