@@ -40,9 +40,10 @@ def in_thread(study: StudyConfig, database_url: str, admin_token: str = "t"):
 
 def many_assignments(source: StudyConfig, folder: Path, count: int) -> Path:
     """A copy of a built study whose trial set repeats its first assignment ``count`` times
-    (same images), so that ``count`` raters can work at once. Returns the new study.toml."""
+    (same images), so that ``count`` raters can work at once — all from this one address, so
+    it may hold that many leases (``claims_per_client``). Returns the new study.toml."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "study.toml").write_text((source.folder / "study.toml").read_text())
+    (folder / "study.toml").write_text((source.folder / "study.toml").read_text() + f"claims_per_client = {count}\n")
     out = folder / "out"
     out.mkdir(exist_ok=True)
     for name in ("compress", "sentinels"):

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import os
+import re
 import secrets
 import threading
 import time
 from pathlib import Path
 
-from flask import Flask, jsonify, request
+from flask import Flask, abort, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.datastructures import MultiDict
 
 from evalkit.errors import InputError
 from evalkit.study.config import StudyConfig, load_config, database_url as default_database
@@ -21,8 +24,26 @@ from evalkit.study.design import Design
 from evalkit.study.database import (StudyComplete, StudyError, connect, load_design, study_secret,
                                     trials_after)
 from evalkit.study.sampling import ActiveSampler, LivePlanner
+from evalkit.study.server import THREADS_PER_WORKER
 
 MAX_REQUEST_BYTES = 64 * 1024
+# C0 control characters but tab and line breaks, and DEL: no rater id, token, answer, comment or
+# admin form holds one; NUL cannot be stored in PostgreSQL text at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def check_text(text: str) -> None:
+    """StudyError 400 for text a request may not carry: a lone surrogate (not valid Unicode) or a
+    control character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StudyError(400, "text must be valid Unicode (no lone surrogates)") from None
+    if _CONTROL.search(text):
+        raise StudyError(400, "text cannot contain control characters (NUL and the like)")
+
+
 def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
                admin_token: str | None = None) -> Flask:
     """The app for one built study. ``database_url`` defaults to SQLite in the study's output
@@ -48,6 +69,17 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     from .task import task
     app.register_blueprint(task)
     app.register_blueprint(admin)
+
+    @app.before_request
+    def checked_at_the_edge():
+        """Before any view: a body over the limit is 413 however it is sent, and no query or form
+        value (key or value) may hold a control character (a NUL reached the database)."""
+        _read_chunked_body()
+        forms = request.form if request.mimetype in _FORMS else MultiDict()
+        for values in (request.args, forms):
+            for key, value in values.items(multi=True):
+                check_text(key)
+                check_text(value)
 
     @app.after_request
     def headers(response):
@@ -75,12 +107,31 @@ def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
     return app
 
 
+def _read_chunked_body() -> None:
+    """A body sent without Content-Length (chunked) is read here, whole, and a 413 answers one
+    over ``MAX_REQUEST_BYTES``: werkzeug stops reading such a body at the limit and says
+    nothing (``LimitedStream.readall``), so the view would get the first 64 KiB as if whole."""
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    stream, body = environ["wsgi.input"], b""
+    while len(body) <= MAX_REQUEST_BYTES:
+        chunk = stream.read(MAX_REQUEST_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > MAX_REQUEST_BYTES:
+        abort(413, f"the request body is over {MAX_REQUEST_BYTES // 1024} KiB")
+    environ["wsgi.input"] = io.BytesIO(body)
+
+
 def _open_storage(url: str, design: Design, attempts: int = 5):
-    """Connect and load the design; gunicorn workers starting together on a new database race to
-    create the tables and rows, and the losers simply try again (everything is idempotent)."""
+    """Connect (a connection for each of a worker's threads) and load the design; gunicorn
+    workers starting together on a new database race to create the tables and rows, and the
+    losers simply try again (everything is idempotent)."""
     for attempt in range(attempts):
         try:
-            engine = connect(url)
+            engine = connect(url, threads=THREADS_PER_WORKER)
             load_design(engine, design)
             return engine
         except (IntegrityError, OperationalError):

@@ -14,7 +14,8 @@ with ``{"error": message}``; the page and a simulated crowd make exactly these r
   key to the assignment and goes with every request; the server keeps only its SHA-256. A
   rater id alone never yields it: a rater with a lease in progress whose browser lacks the
   token gets 403 (the study owner can release the lease); one who has done
-  ``assignments_per_rater`` assignments, or finds none free, gets 409.
+  ``assignments_per_rater`` assignments, or finds none free, gets 409; an address that holds
+  ``claims_per_client`` leases in progress (whatever rater ids it sends) gets 429.
   Image URLs are opaque and per trial and side (an HMAC under the study's secret): they reveal
   neither codec nor trial kind, no two trials share one, and each serves bytes of its own
   (same pixels): a repeat cannot be told by its URL or by a hash of its file.
@@ -48,6 +49,8 @@ from evalkit.study.design import assignment_id
 from evalkit.study.layouts import LAYOUTS
 from evalkit.study.database import StudyError
 
+from . import check_text
+
 task = Blueprint("task", __name__)
 
 PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -62,8 +65,8 @@ def _study():
 
 def _payload() -> dict:
     """The request's JSON object. Too deep to parse, not UTF-8, or holding a string that is not
-    (a lone surrogate from a ``\\ud800`` escape) or that holds NUL (PostgreSQL text cannot) is a
-    400, like any other malformed body."""
+    (a lone surrogate from a ``\\ud800`` escape) or that holds a control character
+    (:func:`webapp.check_text`) is a 400, like any other malformed body."""
     if not request.is_json:
         raise StudyError(400, "expected a JSON object (Content-Type: application/json)")
     try:
@@ -79,12 +82,7 @@ def _payload() -> dict:
         for key, item in items:
             for text in (key, item):
                 if isinstance(text, str):
-                    try:
-                        text.encode("utf-8")
-                    except UnicodeEncodeError:
-                        raise StudyError(400, "text must be valid Unicode (no lone surrogates)") from None
-                    if "\x00" in text:
-                        raise StudyError(400, "text cannot contain NUL characters")
+                    check_text(text)
             if isinstance(item, (dict, list)):
                 stack.append(item)
     return data
@@ -195,7 +193,8 @@ def session():
         raise StudyError(400, "token must be 32–128 letters, digits, _ or -")
     assignment, token = database.start_session(
         engine, f"{source}:{rater}", source, external, token or "",
-        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds, planner=study["planner"])
+        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds, planner=study["planner"],
+        client=request.remote_addr, client_limit=config.claims_per_client)
     trials = database.trials_of(engine, assignment.id)
     return jsonify(token=token, assignment=assignment.id, trials=[_trial_json(t) for t in trials],
                    answered=sorted(database.answered(engine, assignment)),

@@ -32,6 +32,7 @@ comparisons via approximate message passing and information gain maximization", 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,13 @@ class Judgement:
     target_bpp: float
     winner: str
     loser: str
+
+
+def counted(judgements: Iterable[Judgement] | Mapping[Judgement, float]):
+    """(judgement, times) pairs of a list of judgements (each once) or of a tally (a
+    ``Counter`` of judgements, as a served study keeps them: its size is bounded by the
+    candidates, not by the answers)."""
+    return judgements.items() if isinstance(judgements, Mapping) else ((j, 1) for j in judgements)
 
 
 def posterior(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> tuple[np.ndarray, np.ndarray]:
@@ -114,14 +122,15 @@ class PairGraph:
             self.edges[c.group].append(number)
 
     def wins(self, judgements, pending=(), prior_sd: float = PRIOR_SD) -> dict[Group, np.ndarray]:
-        """Per group, the win matrix of ``judgements``; a pending candidate (its number) adds its
-        predictive probability to each side's wins, under the posterior of the judgements."""
+        """Per group, the win matrix of ``judgements`` (a list or a tally, see :func:`counted`);
+        a pending candidate (its number) adds its predictive probability to each side's wins,
+        under the posterior of the judgements."""
         tallies = {g: np.zeros((len(n), len(n))) for g, n in self.groups.items()}
-        for j in judgements:
+        for j, times in counted(judgements):
             group = (j.image, j.target_bpp)
             where = self.index.get(group)
             if where is not None and j.winner in where and j.loser in where:
-                tallies[group][where[j.winner], where[j.loser]] += 1
+                tallies[group][where[j.winner], where[j.loser]] += times
         waiting = defaultdict(list)
         for number in pending:
             waiting[self.candidates[number].group].append(number)
@@ -179,7 +188,8 @@ class Gap:
 
 def precision(graph: PairGraph, judgements, level: float = 0.95, prior_sd: float = PRIOR_SD) -> list[Gap]:
     """Per target bpp, the gaps between neighbours in the ranking of the codecs that can be
-    compared there (within each connected part of the candidate graph), pooled over images."""
+    compared there (within each connected part of the candidate graph), pooled over images.
+    ``judgements``: a list or a tally (:func:`counted`)."""
     tail = stats.norm.ppf(0.5 + level / 2)
     gaps = []
     for bpp in sorted({bpp for _, bpp in graph.groups}):
@@ -189,9 +199,9 @@ def precision(graph: PairGraph, judgements, level: float = 0.95, prior_sd: float
         for c in graph.candidates:
             if c.target_bpp == bpp:
                 linked[where[c.a], where[c.b]] = 1
-        for j in judgements:
+        for j, times in counted(judgements):
             if j.target_bpp == bpp and j.winner in where and j.loser in where:
-                wins[where[j.winner], where[j.loser]] += 1
+                wins[where[j.winner], where[j.loser]] += times
         mean, cov = posterior(wins, prior_sd)
         _, part = connected_groups(linked)
         for label in np.unique(part):

@@ -14,25 +14,31 @@ from .database import Assignment, Response, Trial
 from .layouts import MEASURES
 
 
+def response_query():
+    """The SELECT of stored responses with their trials and their assignment's lease state
+    (``current_lease``, ``finished_at``, ``expires_s``), in the order they were stored; callers
+    add WHERE clauses (the active planner reads only the assignments it needs)."""
+    return (select(Response.id.label("response_id"), Response.rater,
+                   Response.assignment_id.label("assignment"), Response.lease,
+                   Response.trial_id.label("trial"), Trial.kind, Trial.image, Trial.target_bpp,
+                   Trial.reference, Response.left_codec, Trial.left_path, Trial.left_bpp,
+                   Response.right_codec, Trial.right_path, Trial.right_bpp, Response.choice,
+                   Response.chosen_codec, Trial.correct, Trial.repeat_of, Response.response_ms,
+                   Response.server_ms, Response.magnifier_ms, Response.viewport_w,
+                   Response.viewport_h, Response.device_pixel_ratio, Response.stored_at,
+                   *(Response.__table__.c[m.name] for m in MEASURES),
+                   Assignment.lease.label("current_lease"), Assignment.finished_at,
+                   Assignment.expires_s)
+            .join(Trial, Trial.id == Response.trial_id)
+            .join(Assignment, Assignment.id == Response.assignment_id).order_by(Response.id))
+
+
 def responses(engine) -> pd.DataFrame:
     """Every stored response with its trial (raw export). ``server_ms`` is the server's own
     timing (since the lease's previous answer or session request) beside the page's
     ``response_ms``; ``abandoned`` marks answers of a lease that expired unfinished or was
     released (kept, but left out of the judgements)."""
-    query = (select(Response.id.label("response_id"), Response.rater,
-                    Response.assignment_id.label("assignment"), Response.lease,
-                    Response.trial_id.label("trial"), Trial.kind, Trial.image, Trial.target_bpp,
-                    Trial.reference, Response.left_codec, Trial.left_path, Trial.left_bpp,
-                    Response.right_codec, Trial.right_path, Trial.right_bpp, Response.choice,
-                    Response.chosen_codec, Trial.correct, Trial.repeat_of, Response.response_ms,
-                    Response.server_ms, Response.magnifier_ms, Response.viewport_w,
-                    Response.viewport_h, Response.device_pixel_ratio, Response.stored_at,
-                    *(Response.__table__.c[m.name] for m in MEASURES),
-                    Assignment.lease.label("current_lease"), Assignment.finished_at,
-                    Assignment.expires_s)
-             .join(Trial, Trial.id == Response.trial_id)
-             .join(Assignment, Assignment.id == Response.assignment_id).order_by(Response.id))
-    table = _frame(engine, query)
+    table = _frame(engine, response_query())
     table["abandoned"] = ((table["lease"] != table["current_lease"])
                           | (table["finished_at"].isna() & (table["expires_s"] <= time.time())))
     return table.drop(columns=["current_lease", "finished_at", "expires_s"])

@@ -30,6 +30,8 @@ class StudyConfig:
     repeats_per_assignment: int = 2
     allow_pair_repeats: bool = False     # may an assignment show a pair twice (unlabelled)?
     assignments_per_rater: int = 1       # how many assignments one rater may take
+    claims_per_client: int = 20          # leases in progress one address (IP) may hold at once,
+                                         # whatever rater ids it sends; a lab behind one address raises it
     lease_minutes: int = 0               # an unfinished claim returns to the pool after this
                                          # (0: 3 × minutes, the MTurk HIT's assignment duration)
     title: str = "Which image is closer to the original?"
@@ -126,7 +128,8 @@ def _check(c: StudyConfig, path) -> None:
         problems.append("pairs must be 'all' or 'anchor'")
     if c.pairs == "anchor" and c.anchor not in c.codecs:
         problems.append("pairs = 'anchor' needs anchor = one of the codecs")
-    for name in ("judgements_per_pair", "trials_per_assignment", "assignments_per_rater", "minutes"):
+    for name in ("judgements_per_pair", "trials_per_assignment", "assignments_per_rater", "claims_per_client",
+                 "minutes"):
         if getattr(c, name) < 1:
             problems.append(f"{name} must be at least 1")
     for name in ("sentinels_per_assignment", "repeats_per_assignment", "lease_minutes"):

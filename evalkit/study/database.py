@@ -85,6 +85,15 @@ class Assignment(Base):
     completion_code: Mapped[str | None] = mapped_column(String(32))
 
 
+class ClientLease(Base):
+    """The client (IP address) each lease was taken from: one client may hold at most
+    ``StudyConfig.claims_per_client`` leases in progress, whatever rater ids it sends."""
+    __tablename__ = "client_leases"
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
+    lease: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+
+
 class Trial(Base):
     __tablename__ = "trials"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -131,11 +140,15 @@ class Response(Base):
     flicker_cycles: Mapped[int | None] = mapped_column(Integer)
 
 
-def connect(url: str):
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability."""
+def connect(url: str, threads: int | None = None):
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability. ``threads``:
+    how many threads of this process may use it at once (a gunicorn worker's), so a server
+    database's pool holds one connection for each (every request needs at most one) and no
+    request waits for a connection while another thread holds a spare."""
     sqlite = url.startswith("sqlite")
+    pool = {"pool_size": threads, "max_overflow": 0} if threads and not sqlite else {}
     engine = create_engine(url, pool_pre_ping=not sqlite,   # a server may drop idle connections
-                           connect_args={"timeout": 30} if sqlite else {})
+                           connect_args={"timeout": 30} if sqlite else {}, **pool)
     if sqlite:
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
@@ -275,18 +288,26 @@ class StudyComplete(StudyError):
         super().__init__(409, f"this study is complete: {reason}. No more answers are needed; thank you")
 
 
-class Planner(Protocol):
-    """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
-
-    def complete(self) -> str | None:
-        """Why the study is complete, or None while it is not."""
+class Planning(Protocol):
+    """An active study as one claim sees it."""
+    complete: str | None              # why the study is complete, or None while it is not
 
     def plan(self, number: int) -> list[PlannedTrial]:
         """The trials of new assignment ``number``."""
 
 
+class Planner(Protocol):
+    """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
+
+    def at_claim(self, session: Session) -> Planning:
+        """The study as a claim sees it, read through the claim's own ``session``: a claim holds
+        one connection and never asks the pool for a second (claims at once would each hold one
+        and wait for another until the pool times out)."""
+
+
 def start_session(engine, rater: str, source: str, external: dict | None, token: str,
-                  limit: int, lease_seconds: float, planner: Planner | None = None) -> tuple[Assignment, str]:
+                  limit: int, lease_seconds: float, planner: Planner | None = None,
+                  client: str | None = None, client_limit: int | None = None) -> tuple[Assignment, str]:
     """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
     their leases, else a new lease of the first free assignment bound to ``token`` (the page
     makes its secret before its first request, so a retry after a lost answer resumes; one is
@@ -294,14 +315,16 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
 
     StudyError 403: the rater has a lease in progress but this browser lacks its secret.
     StudyError 409: the rater reached ``limit`` assignments, none is free, or the secret is
-    another lease's. Free means never claimed, or unfinished with its lease expired (the
+    another lease's. StudyError 429: ``client`` (the request's address) holds ``client_limit``
+    leases in progress already (a new rater id per claim does not get round the limit). Free means never claimed, or unfinished with its lease expired (the
     previous answers stay, marked by their lease number). An MTurk resume records the worker's
     current assignmentId.
 
-    An active study passes its ``planner``: a new claim is refused with :class:`StudyComplete`
-    once the study is complete, and when no assignment is free a new one is planned and added,
-    one claim at a time (the SQLite writer lock; a transaction-scoped advisory lock on a server
-    database), so each plan sees every pair the claims before it hold.
+    An active study passes its ``planner``: new claims are taken one at a time (the SQLite writer
+    lock; a transaction-scoped advisory lock on a server database), so each sees every pair the
+    claims before it hold; a new claim is refused with :class:`StudyComplete` once the study is
+    complete (its judgement budget counting the pairs leased and not answered yet), and when no
+    assignment is free a new one is planned and added.
     """
     now = time.time()
     with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
@@ -319,13 +342,35 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
                                   "study owner to release it")
         if len(mine) >= limit:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
+        if client is not None and client_limit:
+            _check_client(s, client, client_limit, now)
         token = token or secrets.token_urlsafe(32)
         _take_token(s, rater, token, now)
-        if planner is not None and (reason := planner.complete()):
-            raise StudyComplete(reason)
+        planning = None
+        if planner is not None:
+            _lock_planning(s)
+            planning = planner.at_claim(s)
+            if planning.complete:
+                raise StudyComplete(planning.complete)
         claim = {"rater": rater, "source": source, "external": external, "token_hash": _hash(token),
                  "expires_s": now + lease_seconds, "session_s": now}
-        return _claim(s, claim, now, planner), token
+        taken = _claim(s, claim, now, planning)
+        if client is not None:
+            s.add(ClientLease(assignment_id=taken.id, lease=taken.lease, client=client))
+        return taken, token
+
+
+def _check_client(s: Session, client: str, client_limit: int, now: float) -> None:
+    """StudyError 429 if ``client`` holds ``client_limit`` leases in progress; its claims are
+    taken one at a time (SQLite's writer lock; an advisory lock per client on a server)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"evalkit client:{client}"))))
+    held = s.scalar(select(func.count()).select_from(ClientLease).join(
+        Assignment, (Assignment.id == ClientLease.assignment_id) & (Assignment.lease == ClientLease.lease))
+        .where(ClientLease.client == client, Assignment.finished_at.is_(None), Assignment.expires_s > now))
+    if held >= client_limit:
+        raise StudyError(429, f"this address holds {held} assignments in progress, the most one "
+                              f"address may (claims_per_client); finish one first")
 
 
 def _resume(mine: list[Assignment], token: str, now: float, source: str,
@@ -352,7 +397,7 @@ def _take_token(s: Session, rater: str, token: str, now: float) -> None:
         raise StudyError(409, "this session secret belongs to another session; reload the page")
 
 
-def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assignment:
+def _claim(s: Session, claim: dict, now: float, planning: Planning | None) -> Assignment:
     """Lease the first free assignment (planning one if the study is active and none is free)
     with the values of ``claim``; StudyError 409 when there is none. Free means never claimed,
     or unfinished with its lease expired."""
@@ -360,8 +405,8 @@ def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assi
     while True:
         candidate = s.scalars(select(Assignment.id).where(free)
                               .order_by(Assignment.position).limit(1)).first()
-        if candidate is None and planner is not None:
-            candidate = _add_planned(s, planner)
+        if candidate is None and planning is not None:
+            candidate = _add_planned(s, planning)
         if candidate is None:
             raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
         done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
@@ -370,12 +415,17 @@ def _claim(s: Session, claim: dict, now: float, planner: Planner | None) -> Assi
             return s.get(Assignment, candidate, populate_existing=True)
 
 
-def _add_planned(s: Session, planner: Planner) -> str:
-    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
+def _lock_planning(s: Session) -> None:
+    """Take an active study's claims one at a time until this transaction ends (on SQLite the
+    writer lock already does)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(select(func.pg_advisory_xact_lock(_PLAN_LOCK)))
+
+
+def _add_planned(s: Session, planning: Planning) -> str:
+    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
     number = (s.scalar(select(func.max(Assignment.position))) or 0) + 1
-    _insert_assignments(s, [(number, assignment_id(number), planner.plan(number))])
+    _insert_assignments(s, [(number, assignment_id(number), planning.plan(number))])
     return assignment_id(number)
 
 

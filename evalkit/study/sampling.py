@@ -8,11 +8,12 @@ expected information gain from the judgements so far (screened as the analysis s
 a rater excluded by :class:`~evalkit.study.screening.ScreeningRules` adds nothing) and the pairs
 other raters hold unanswered (pending), alternates each pair's sides from one time it is asked to
 the next, and adds sentinels and repeats as a planned design does. The same code serves the web
-app (through :func:`database_state`) and the in-process simulation of the benchmark and tests
-(:func:`simulate_active`).
+app (through :class:`LivePlanner`, which keeps the study's state incrementally) and the in-process
+simulation of the benchmark and tests (:func:`simulate_active`).
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .active import Candidate, Gap, Judgement, PairGraph, precision
+from .active import Candidate, Gap, Judgement, PairGraph, counted, precision
 from .config import StudyConfig
 from .design import PlannedTrial, Sentinel, assignment_of_pairs
 from .screening import ScreeningRules, screen
@@ -32,21 +33,23 @@ PairKey = tuple[str, float, frozenset]          # image, target bpp, the two cod
 
 @dataclass(frozen=True)
 class StudyState:
-    """What the sampler reads: every stored response (the columns of
-    :func:`~evalkit.study.analysis.responses`, ``abandoned`` included), the pair trials that
-    raters hold unanswered, and how often each pair has been put in a trial."""
-    responses: pd.DataFrame
+    """What the sampler reads: the judgements the posterior uses (screened; a list, or a tally
+    ``Counter[Judgement]``), the pair trials that raters hold unanswered, and how often each pair
+    has been put in a trial."""
+    judgements: list[Judgement] | Counter
     pending: list[PairKey]
     asked: Counter
 
 
 @dataclass(frozen=True)
 class Progress:
-    """How far a study is from its ``stop_when``: judgements kept, the widest gap interval, and
-    the reason it is complete (None while it is not)."""
+    """How far a study is from its ``stop_when``: judgements kept, the widest gap interval, the
+    reason it is complete (None while it is not), and the pair trials leased and not answered yet
+    (``in_flight``), which the judgement budget counts."""
     judgements: int
     gaps: list[Gap]
     complete: str | None
+    in_flight: int = 0
 
     @property
     def widest(self) -> float:
@@ -68,35 +71,43 @@ class ActiveSampler:
         self.keys = [pair_key(c.image, c.target_bpp, c.a, c.b) for c in self.graph.candidates]
         self.number = {key: n for n, key in enumerate(self.keys)}
 
-    def judgements(self, responses: pd.DataFrame) -> list[Judgement]:
-        """The pair judgements the posterior uses: of leases not abandoned, from raters the
-        screening keeps."""
+    def kept(self, responses: pd.DataFrame) -> pd.DataFrame:
+        """The pair answers the posterior uses: of leases not abandoned, from raters the screening
+        keeps (it judges each rater on their own answers only)."""
         if responses.empty:
-            return []
+            return responses
         kept = responses[~responses["abandoned"]] if "abandoned" in responses else responses
         excluded = screen(kept, self.rules).query("excluded")["rater"]
-        r = kept[(kept["kind"] == "pair") & ~kept["rater"].isin(excluded)]
-        loser = np.where(r["chosen_codec"] == r["left_codec"], r["right_codec"], r["left_codec"])
-        return [Judgement(i, float(b), w, l) for i, b, w, l in
-                zip(r["image"], r["target_bpp"], r["chosen_codec"], loser)]
+        return kept[(kept["kind"] == "pair") & ~kept["rater"].isin(excluded)]
+
+    def judgements(self, responses: pd.DataFrame) -> list[Judgement]:
+        """The pair judgements the posterior uses (:meth:`kept`)."""
+        return judgements_of(self.kept(responses))
 
     def plan(self, number: int, state: StudyState, rng: np.random.Generator) -> list[PlannedTrial]:
         """Assignment ``number``'s trials: the pairs of most expected information, sides
         alternating with the times each pair was asked, then sentinels and repeats."""
         pending = [self.number[k] for k in state.pending if k in self.number]
-        chosen = self.graph.choose(self.judgements(state.responses), pending,
-                                   self.config.trials_per_assignment, rng)
+        chosen = self.graph.choose(state.judgements, pending, self.config.trials_per_assignment, rng)
         return assignment_of_pairs(number, [(self.pairs[n], state.asked[self.keys[n]] % 2 == 1) for n in chosen],
                                    self.config, self.sentinels, rng)
 
     def progress(self, responses: pd.DataFrame) -> Progress:
         """The study's judgements and gap intervals, and whether ``stop_when`` is met."""
-        judgements = self.judgements(responses)
+        return self.judged(self.judgements(responses))
+
+    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0) -> Progress:
+        """:meth:`progress` from the kept judgements (a list or a tally) and the pair trials
+        leased and not answered yet. The judgement budget counts those in flight: raters who
+        claim at once would otherwise each find it unmet, and all their answers together
+        overshoot it."""
+        total = int(sum(times for _, times in counted(judgements)))
         gaps = precision(self.graph, judgements)
-        progress = Progress(len(judgements), gaps, None)
+        progress = Progress(total, gaps, None, in_flight)
         rule = self.config.stop_when
-        if "judgements" in rule and len(judgements) >= rule["judgements"]:
-            return replace(progress, complete=f"{len(judgements)} judgements collected (budget {rule['judgements']})")
+        if "judgements" in rule and total + in_flight >= rule["judgements"]:
+            made = f" and {in_flight} being made" if in_flight else ""
+            return replace(progress, complete=f"{total} judgements collected{made} (budget {rule['judgements']})")
         if "gap_ci_jod" in rule and gaps and progress.widest < rule["gap_ci_jod"]:
             return replace(progress, complete=f"every gap between neighbouring codecs is known to "
                                               f"±{progress.widest / 2:.2f} JOD (95 %; target width "
@@ -104,62 +115,163 @@ class ActiveSampler:
         return progress
 
 
-def database_state(engine) -> StudyState:
-    """The sampler's view of a served study: stored responses, and the pair trials of leases in
-    progress that have no answer yet."""
-    from .analysis import responses
-    from .database import Assignment, Response, Trial
+def judgements_of(pairs: pd.DataFrame) -> list[Judgement]:
+    """The judgements of pair answers (rows with image, target_bpp, left/right/chosen codec)."""
+    loser = np.where(pairs["chosen_codec"] == pairs["left_codec"], pairs["right_codec"], pairs["left_codec"])
+    return [Judgement(i, float(b), w, l) for i, b, w, l in
+            zip(pairs["image"], pairs["target_bpp"], pairs["chosen_codec"], loser)]
 
-    now = time.time()
-    with Session(engine) as s:
-        trials = s.execute(select(Trial.id, Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec,
-                                  Assignment.lease, Assignment.expires_s, Assignment.finished_at)
-                           .join(Assignment, Assignment.id == Trial.assignment_id)
-                           .where(Trial.kind == "pair")).all()
-        answered = set(s.execute(select(Response.trial_id, Response.lease)).all())
-    asked = Counter(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
-    pending = [pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials
-               if t.finished_at is None and t.lease > 0 and (t.expires_s or 0) > now
-               and (t.id, t.lease) not in answered]
-    return StudyState(responses(engine), pending, asked)
+
+@dataclass(frozen=True)
+class Claim:
+    """An active study as one claim sees it: its state and progress, and how to plan assignment
+    ``number`` from them (its random choices — tie breaks, sides of sentinels, order — seeded by
+    the study's seed and ``number``)."""
+    sampler: ActiveSampler
+    state: StudyState
+    progress: Progress
+
+    @property
+    def complete(self) -> str | None:
+        return self.progress.complete
+
+    def plan(self, number: int) -> list[PlannedTrial]:
+        rng = np.random.default_rng([self.sampler.config.seed, number])
+        return self.sampler.plan(number, self.state, rng)
 
 
 class LivePlanner:
-    """The :class:`~evalkit.study.database.Planner` of a served active study: reads the
-    database at each claim. Assignment n's random choices (tie breaks, sides of sentinels, order)
-    are seeded by the study's seed and n."""
+    """The :class:`~evalkit.study.database.Planner` of a served active study.
+
+    A claim reads the study through the claim's own database session (so a claim needs one
+    connection, never a second one that a full pool could withhold), and its cost does not grow
+    with the study: the planner keeps what can no longer change — the answers of finished
+    assignments (a finished lease is final), per rater, and the tally of judgements of the raters
+    the screening keeps on them — and at each claim reads only the ids of finished assignments
+    (to fold in those finished since), the answers and unanswered pair trials of the leases in
+    progress (as many as raters at work; their raters are screened again with them), and the
+    trials planned since the last claim. It reads what is stored when it is made, so a server
+    started on a large study pays for that before it serves."""
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
-        self._noticed = (None, None)               # (what the responses were, progress) for the page
+        self._lock = threading.Lock()                  # a worker's threads share what is kept
+        self._finished: set[str] = set()               # assignments folded in
+        self._settled: dict[str, pd.DataFrame] = {}    # rater → answers of their finished assignments
+        self._kept: dict[str, Counter] = {}            # rater → judgements of those, if screening keeps them
+        self._tally: Counter = Counter()               # the sum of _kept
+        self._asked: Counter = Counter()               # pair → times put in a trial, …
+        self._seen = 0                                 # … in assignments 1 … _seen
+        self._noticed = (None, None)                   # (the counts, progress) of notice()
+        self.progress()
+
+    def at_claim(self, session: Session) -> Claim:
+        """The study as a claim sees it, read through ``session`` (the claim's transaction)."""
+        with self._lock:
+            self._fold_finished(session)
+            self._read_planned(session)
+            answers, pending = self._in_progress(session)
+            judgements = self._tally_with(answers)
+            asked = Counter(self._asked)
+        return Claim(self.sampler, StudyState(judgements, pending, asked),
+                     self.sampler.judged(judgements, in_flight=len(pending)))
 
     def progress(self) -> Progress:
-        from .analysis import responses
-        return self.sampler.progress(responses(self.engine))
-
-    def complete(self) -> str | None:
-        return self.progress().complete
+        """Where the study stands now (the admin page)."""
+        with Session(self.engine) as s:
+            return self.at_claim(s).progress
 
     def notice(self) -> str | None:
-        """:meth:`complete` for the task page, which every rater loads: worked out again only
-        when a response was stored or a lease expired since the last time (two counts), not by
-        reading and screening every response at each page load."""
+        """Why the study is complete (None while it is not), for the task page, which every
+        rater loads: worked out again only when an answer was stored, a lease taken or one
+        expired since the last time (three counts)."""
         from .database import Assignment, Response
 
         with Session(self.engine) as s:
-            now = s.execute(select(func.count(Response.id), func.max(Response.id))).one()
-            expired = s.scalar(select(func.count()).select_from(Assignment).where(
-                Assignment.finished_at.is_(None), Assignment.lease > 0, Assignment.expires_s <= time.time()))
-        key = (*now, expired)
+            stored = s.execute(select(func.count(Response.id), func.max(Response.id))).one()
+            leases = s.execute(select(func.sum(Assignment.lease), func.count().filter(
+                Assignment.finished_at.is_(None), Assignment.lease > 0,
+                Assignment.expires_s <= time.time()))).one()
+        key = (*stored, *leases)
         seen, progress = self._noticed
         if key != seen:
             progress = self.progress()
             self._noticed = (key, progress)
         return progress.complete
 
-    def plan(self, number: int) -> list[PlannedTrial]:
-        rng = np.random.default_rng([self.sampler.config.seed, number])
-        return self.sampler.plan(number, database_state(self.engine), rng)
+    def _answers(self, s: Session, *where) -> pd.DataFrame:
+        """The current leases' answers of the assignments ``where`` selects, with their trials."""
+        from .analysis import response_query
+        from .database import Assignment, Response
+
+        query = response_query().where(Response.lease == Assignment.lease, *where)
+        return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
+
+    def _fold_finished(self, s: Session) -> None:
+        from .database import Assignment
+
+        finished = set(s.scalars(select(Assignment.id).where(Assignment.finished_at.is_not(None))))
+        new = finished - self._finished
+        if not new:
+            return
+        answers = self._answers(s, Assignment.id.in_(sorted(new)))
+        self._finished |= new
+        if answers.empty:
+            return
+        for rater, theirs in answers.groupby("rater"):
+            self._settled[rater] = pd.concat([self._settled[rater], theirs]) if rater in self._settled else theirs
+        for rater, counts in self._screened(answers["rater"].unique()).items():
+            self._tally -= self._kept.pop(rater, Counter())
+            if counts:
+                self._kept[rater] = counts
+                self._tally += counts
+
+    def _read_planned(self, s: Session) -> None:
+        from .database import Assignment, Trial
+
+        last = s.scalar(select(func.max(Assignment.position))) or 0
+        if last <= self._seen:
+            return
+        trials = s.execute(select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
+                           .join(Assignment, Assignment.id == Trial.assignment_id)
+                           .where(Assignment.position > self._seen, Assignment.position <= last,
+                                  Trial.kind == "pair")).all()
+        self._asked.update(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
+        self._seen = last
+
+    def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[PairKey]]:
+        """The answers of the leases in progress, and their pair trials not answered yet."""
+        from .database import Assignment, Trial
+
+        leased = (Assignment.finished_at.is_(None), Assignment.lease > 0, Assignment.expires_s > time.time())
+        answers = self._answers(s, *leased)
+        trials = s.execute(select(Trial.id, Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
+                           .join(Assignment, Assignment.id == Trial.assignment_id)
+                           .where(*leased, Trial.kind == "pair")).all()
+        answered = set(answers["trial"])
+        return answers, [pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec)
+                         for t in trials if t.id not in answered]
+
+    def _tally_with(self, answers: pd.DataFrame) -> Counter:
+        """The kept judgements of the finished assignments and of ``answers`` (leases in
+        progress): each rater who has some of these is screened again on all their answers."""
+        if answers.empty:
+            return Counter(self._tally)
+        tally = Counter(self._tally)
+        for rater, counts in self._screened(answers["rater"].unique(), answers).items():
+            tally -= self._kept.get(rater, Counter())
+            tally += counts
+        return tally
+
+    def _screened(self, raters, more: pd.DataFrame | None = None) -> dict[str, Counter]:
+        """Per rater, the judgements the screening keeps of their finished assignments' answers
+        and of ``more`` (an empty tally for a rater it excludes)."""
+        frames = [self._settled[r] for r in raters if r in self._settled] + ([more] if more is not None else [])
+        kept = self.sampler.kept(pd.concat(frames, ignore_index=True))
+        tallies = {r: Counter() for r in raters}
+        for rater, pairs in kept.groupby("rater"):
+            tallies[rater] = Counter(judgements_of(pairs))
+        return tallies
 
 
 def simulate_active(sampler: ActiveSampler, crowd, judgements: int, concurrency: int = 4,
@@ -179,7 +291,7 @@ def simulate_active(sampler: ActiveSampler, crowd, judgements: int, concurrency:
             number += 1
             pending = [pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
                        for trials in batch for t in trials if t.kind == "pair"]
-            trials = sampler.plan(number, StudyState(answered, pending, asked), rng)
+            trials = sampler.plan(number, StudyState(sampler.judgements(answered), pending, asked), rng)
             asked.update(pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
                          for t in trials if t.kind == "pair")
             batch.append(trials)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import requests
 
+from ..errors import InputError
 from .config import StudyConfig
 from .database import connect, load_design
 from .design import Design
@@ -33,15 +34,35 @@ def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
     slow client leaves the worker's other threads serving. URLs never carry secrets, so the
     access log holds none."""
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", bind,
-               "--worker-class", worker_class, "--backlog", "2048"]
+               "--worker-class", worker_class, "--backlog", "2048", "--control-socket", control_socket(bind)]
     if worker_class == "gthread":
         command += ["--threads", str(threads)]
     return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
 
 
-def load_for_serving(config: StudyConfig, database_url: str) -> None:
-    """``config``'s trial set loaded into the database once, before gunicorn's workers start."""
-    load_design(connect(database_url), Design.load(config.trials_path))
+def control_socket(bind: str) -> str:
+    """gunicorn's control socket for the server at ``bind``: one per address, so two servers on
+    one host do not share gunicorn's default (the second would replace the first's, and the
+    first to stop would remove the other's)."""
+    name = "".join(c if c.isalnum() or c in ".-" else "-" for c in bind)
+    return os.path.join(tempfile.gettempdir(), f"evalkit-gunicorn-{os.getuid()}", f"{name}.ctl")
+
+
+def load_for_serving(config: StudyConfig, database_url: str, workers: int | None = None) -> None:
+    """``config``'s trial set loaded into the database once, before gunicorn's workers start;
+    given ``workers``, a PostgreSQL server is checked to accept a connection for each of their
+    threads (each worker's pool holds one per thread), else InputError says what to change."""
+    engine = connect(database_url)
+    load_design(engine, Design.load(config.trials_path))
+    if workers and engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            allowed = int(connection.exec_driver_sql("SHOW max_connections").scalar())
+        needed = workers * THREADS_PER_WORKER
+        if allowed < needed:
+            raise InputError(f"PostgreSQL accepts {allowed} connections (max_connections) but {workers} "
+                             f"workers × {THREADS_PER_WORKER} threads may each hold one: raise "
+                             f"max_connections to at least {needed + 10} in postgresql.conf, or serve "
+                             f"with --workers {max(1, (allowed - 10) // THREADS_PER_WORKER)}")
 
 
 def serving_environment(config: StudyConfig, database_url: str, admin_token: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ def run(args, config) -> int:
     from ...study.config import database_url
     from ...study.server import admin_token, gunicorn_command, load_for_serving, serving_environment
     url = database_url(config, args.database)
-    load_for_serving(config, url)
+    load_for_serving(config, url, args.workers)
     token, where = admin_token(config, args.admin_token)
     base = f"http://{args.host}:{args.port}"
     print(f"task page:   {base}/task?rater=ID  (MTurk and Prolific add their own parameters)\n"
