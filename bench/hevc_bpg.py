@@ -71,8 +71,8 @@ class HeicTuned(HEIC):
 class HevcPsy(HEVCIntra):
     """``hevc-bpg`` with x265's psycho-visual optimisations back on (veryslow's defaults)."""
 
-    def x265_params(self, qp):
-        return super().x265_params(qp).replace("psy-rd=0:psy-rdoq=0", "psy-rd=2:psy-rdoq=1")
+    def x265_params(self, setting, folder):
+        return super().x265_params(setting, folder).replace("psy-rd=0:psy-rdoq=0", "psy-rd=2:psy-rdoq=1")
 
 
 def configurations(ablation: bool) -> dict:
@@ -87,7 +87,7 @@ def configurations(ablation: bool) -> dict:
             "heic +aq off +veryslow +QP": HeicTuned("heic-qp", params=slow, qp=True),
             "hevc-bpg with psy on": HevcPsy("hevc-psy"),
         })
-    configs["hevc-bpg (after)"] = get_codec("hevc-bpg")
+    configs["hevc-bpg (after)"] = get_codec("hevc-bpg-qp")    # BPG's integer QP, as the anchor
     return configs
 
 

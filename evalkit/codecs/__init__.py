@@ -29,6 +29,7 @@ from .base import Axis, Codec, CodecError, bitstream_bpp
 from .bpg import BPG
 from .checkpoints import learned_zoo
 from .hevc import HEVCIntra
+from .hevc_fine import HEVCIntraFine
 from .htj2k import HTJ2K
 from .jpegxl import JPEGXL
 from .learned_names import FORMS, LearnedName, rung_name
@@ -36,7 +37,7 @@ from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 from .svtav1 import AVIFSVT
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEVCIntraFine, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bitstream_bpp", "codec_table",
            "get_codec", "learned_zoo", "zoo", "FAMILIES"]

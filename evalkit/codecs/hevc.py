@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -109,8 +111,14 @@ class HEVCIntra(Codec):
     def library_version(cls):
         return _versions(find_ffmpeg("libx265"))
 
-    def x265_params(self, qp: int) -> str:
-        """The ``-x265-params`` of this configuration at slice QP ``qp``."""
+    def x265_params(self, setting: float, folder: Path) -> str:
+        """The ``-x265-params`` of this configuration at ``setting`` (here the slice QP; a
+        subclass may write files it names into ``folder``, which lives as long as the encode)."""
+        return self.bpg_params(int(setting))
+
+    @staticmethod
+    def bpg_params(qp: int) -> str:
+        """BPG's x265 configuration at slice QP ``qp``."""
         return ":".join([
             f"qp={int(qp)}", "ipratio=1", "keyint=1",
             "aq-mode=0", "psy-rd=0", "psy-rdoq=0",
@@ -135,11 +143,12 @@ class HEVCIntra(Codec):
         if min(height, width) < _MIN_SIDE:
             raise CodecError(f"{self.name}: x265 codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
                              f"pixels, this one is {width}×{height}")
-        stream = self._ffmpeg(
-            ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", f"{width}x{height}", "-i", "-",
-             "-c:v", "libx265", "-preset", self.options["preset"],
-             "-x265-params", self.x265_params(int(setting)), "-f", "hevc", "-"],
-            rgb_to_ycbcr(image).tobytes(), f"encoding at qp={setting}")
+        with tempfile.TemporaryDirectory() as folder:
+            stream = self._ffmpeg(
+                ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", f"{width}x{height}", "-i", "-",
+                 "-c:v", "libx265", "-preset", self.options["preset"],
+                 "-x265-params", self.x265_params(setting, Path(folder)), "-f", "hevc", "-"],
+                rgb_to_ycbcr(image).tobytes(), f"encoding at {self.axis.name}={setting:g}")
         return pack(b"".join(_START + unit for unit in annexb_units(stream)))
 
     def decode(self, data):
