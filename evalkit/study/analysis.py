@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import screening
+from .comparisons import settle_not_sure, split_not_sure
 from .database import Assignment, Response, Trial
 from .layouts import MEASURES
 
@@ -59,11 +60,12 @@ def rater_quality(engine) -> pd.DataFrame:
 
 def judgement_table(engine, root: str | Path | None = None,
                     min_sentinel_accuracy: float | None = None,
-                    min_median_server_s: float | None = None) -> pd.DataFrame:
+                    min_median_server_s: float | None = None, not_sure: str = "split") -> pd.DataFrame:
     """Votes per compared pair in the format ``evalkit fit`` reads (see :func:`judgements_of`),
     leaving out abandoned leases' answers, raters below ``min_sentinel_accuracy`` and raters whose
     median answer time as the server measured it is below ``min_median_server_s`` (a bot answers
-    in milliseconds)."""
+    in milliseconds); a not-sure answer is half a vote each way (``not_sure="split"``) or none
+    (``"drop"``)."""
     r = responses(engine)
     r = r[~r["abandoned"]]
     quality = screening.rater_quality(r).set_index("rater")
@@ -72,7 +74,7 @@ def judgement_table(engine, root: str | Path | None = None,
         if minimum is not None:
             keep = quality.index[quality[column].astype(float).fillna(0) >= minimum]
             r = r[r["rater"].isin(keep)]
-    return judgements_of(r, root)
+    return judgements_of(settle_not_sure(r, not_sure), root)
 
 
 JUDGEMENT_COLUMNS = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",
@@ -83,11 +85,15 @@ def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFra
     """Votes per compared pair of raw responses, in the format ``evalkit fit`` reads (reference,
     a, b, n_a, n_b, codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec
     first in alphabetical order, whichever side it was shown on. Repeats and sentinels are quality
-    checks, not judgements, and are left out. Paths are relative to the study's output folder, or
+    checks, not judgements, and are left out; a not-sure answer counts as its responses were settled
+    (:func:`~evalkit.study.comparisons.settle_not_sure`; else half a vote each way). Paths are relative to the study's output folder, or
     absolute under ``root``."""
     r = r[r["kind"] == "pair"]
+    if "weight" not in r:
+        r = split_not_sure(r, "choice", "split")
     if r.empty:
         return pd.DataFrame(columns=JUDGEMENT_COLUMNS)
+    weight = r["weight"].to_numpy(dtype=float)
     left_first = r["left_codec"] <= r["right_codec"]
     pick = lambda first, second: np.where(left_first, r[first], r[second])
     votes = pd.DataFrame({
@@ -95,9 +101,9 @@ def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFra
         "b": pick("right_path", "left_path"), "codec_a": pick("left_codec", "right_codec"),
         "codec_b": pick("right_codec", "left_codec"), "bpp_a": pick("left_bpp", "right_bpp"),
         "bpp_b": pick("right_bpp", "left_bpp"), "image": r["image"], "target_bpp": r["target_bpp"],
-        "chose_a": r["chosen_codec"].to_numpy() == pick("left_codec", "right_codec")})
+        "chose_a": (r["choice"] == np.where(left_first, "left", "right")) * weight, "weight": weight})
     keys = ["reference", "a", "b", "codec_a", "codec_b", "bpp_a", "bpp_b", "image", "target_bpp"]
-    table = votes.groupby(keys, sort=True)["chose_a"].agg(n_a="sum", n=("count")).reset_index()
+    table = votes.groupby(keys, sort=True).agg(n_a=("chose_a", "sum"), n=("weight", "sum")).reset_index()
     table["n_b"] = table.pop("n") - table["n_a"]
     if root is not None:
         for column in ("reference", "a", "b"):
