@@ -59,8 +59,15 @@ def read_toml(path: str | Path, what: str) -> dict:
     (study file, recipe, zoo file) is missing or malformed."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder; give the {what} itself (a .toml file)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: {what} is not UTF-8 text (TOML files are UTF-8; byte "
+                         f"{exc.start} is {exc.object[exc.start:exc.start + 1]!r})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {what} is not valid TOML: {exc}") from None
