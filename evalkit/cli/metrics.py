@@ -55,7 +55,9 @@ def run(args) -> int:
         references = list(dict.fromkeys(table["reference"]))
         table = table[table["reference"].isin(args.shard.take(references))].reset_index(drop=True)
         plan = plan_hash([references, list(engine.options.metrics), engine.patch_size, engine.precision])
-        write_record(record_path(out), "metrics", args.shard, plan, root=str(manifest.parent.resolve()))
+        write_record(record_path(out), "metrics", args.shard, plan,
+                     table[["reference", "reconstruction"]].values.tolist(),
+                     root=str(manifest.parent.resolve()))
     with cluster_executor(args, 1) as executor:
         result = engine.evaluate(table, root=manifest.parent, progress=not args.quiet,
                                  executor=executor,
