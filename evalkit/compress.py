@@ -275,7 +275,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     filled (``flag`` may be empty) and every number a number, else an
     :class:`~evalkit.errors.InputError` naming the file and the line (a file cut mid-row, say).
     Numbers are read exactly as written (``round_trip``)."""
-    table = read_csv_table(path, "manifest")
+    table = read_csv_table(path, "manifest", written_by_evalkit=True)
     check_columns(table, path, "manifest", numbers=NUMBER_COLUMNS,
                   text=[c for c in MANIFEST_COLUMNS if c not in NUMBER_COLUMNS and c != "flag"])
     return table

@@ -73,11 +73,12 @@ def read_toml(path: str | Path, what: str) -> dict:
         raise InputError(f"{path}: {what} is not valid TOML: {exc}") from None
 
 
-def read_csv_table(path: str | Path, what: str = "table"):
+def read_csv_table(path: str | Path, what: str = "table", written_by_evalkit: bool = False):
     """A CSV table as a DataFrame, numbers parsed exactly as written (``round_trip``) and empty
     cells kept as ""; an :class:`~evalkit.errors.InputError` naming ``path`` for a missing
-    file, a folder, an empty or unparsable file, a row with too many fields, or text that is not
-    UTF-8."""
+    file, a folder, an empty or unparsable file, a row with more or fewer fields than the header
+    (a file cut mid-row), or text that is not UTF-8. A table ``written_by_evalkit`` must also end
+    with a line break, as pandas writes it: one cut inside its last cell does not."""
     import warnings
 
     import pandas as pd
@@ -97,6 +98,12 @@ def read_csv_table(path: str | Path, what: str = "table"):
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: the {what} is not a readable CSV table ({cause})") from None
+    short = table.isna().any(axis=1).to_numpy()   # with keep_default_na=False only a missing field is NaN
+    if short.any():
+        raise InputError(f"{path}: line {int(np.argmax(short)) + 2} of the {what} has fewer fields "
+                         "than its header (a file cut short?)")
+    if written_by_evalkit and not path.read_bytes().endswith(b"\n"):
+        raise InputError(f"{path}: the {what} does not end with a line break: it was cut short")
     return table
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .compress import MANIFEST_COLUMNS, SHARD_RECORD, read_manifest, write_manifest
 from .errors import InputError
-from .files import check_columns
+from .files import check_columns, read_csv_table
 from .metrics import Features, read_table, set_metrics, write_table
 from .shards import read_record
 
@@ -129,7 +129,7 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
 
 
 def _read_pairs(path: Path) -> pd.DataFrame:
-    table = read_table(path)
+    table = read_csv_table(path, "metrics table", written_by_evalkit=True) if path.suffix == ".csv" else read_table(path)
     check_columns(table, path, "metrics table", text=["reference", "reconstruction"])
     return table
 

@@ -36,6 +36,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..compress import MANIFEST_COLUMNS, read_manifest
     from ..fit import add_combined_columns, split_metric_names
     from ..merge import features_path, record_path
     from ..metrics import MetricEngine, read_pairs, write_table
@@ -51,6 +52,8 @@ def run(args) -> int:
                           precision=args.precision, batch_size=args.batch_size,
                           cache=not args.no_cache, patch_size=args.fid_patch_size or None)
     table = read_pairs(manifest)
+    if set(MANIFEST_COLUMNS) <= set(table.columns):   # a manifest of evalkit compress: every cell checked
+        table = read_manifest(manifest)
     if args.shard:
         references = list(dict.fromkeys(table["reference"]))
         table = table[table["reference"].isin(args.shard.take(references))].reset_index(drop=True)
