@@ -125,6 +125,17 @@ def json_free_first(folder: Path, column: str) -> str:
     return pd.read_csv(folder / "manifest.csv")[column].iloc[0]
 
 
+def pairs_with_jpeg(bed: Bed, damage) -> Path:
+    """A pairs table whose one reconstruction is a damaged JPEG of its reference."""
+    from PIL import Image
+    folder = bed.tmp / "pairs"
+    folder.mkdir()
+    shutil.copy(bed.images / "im0.png", folder / "ref.png")
+    Image.open(folder / "ref.png").save(folder / "recon.jpg", quality=95)
+    (folder / "recon.jpg").write_bytes(damage((folder / "recon.jpg").read_bytes()))
+    return bed.write("pairs/pairs.csv", "reference,reconstruction\nref.png,recon.jpg\n")
+
+
 def compress_args(images: Path, bed: Bed) -> list[str]:
     return ["compress", "--images", str(images), "--codecs", "jpeg", "--bpp", "1", "--quiet",
             "--workers", "1", "--out", str(bed.tmp / "out")]
@@ -235,6 +246,8 @@ CASES = [
     ("metrics-recon-no-iend", lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: d[:-12]) / "manifest.csv"), 2, ".png"),
     ("metrics-recon-flipped", lambda b: metrics_args(run_with_bad_reconstruction(b, flip) / "manifest.csv"), 2, ".png"),
     ("metrics-recon-empty", lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: b"") / "manifest.csv"), 2, ".png"),
+    ("metrics-recon-jpeg-cut", lambda b: metrics_args(pairs_with_jpeg(b, lambda d: d[:-2])), 2, "recon.jpg"),
+    ("metrics-recon-jpeg-third", lambda b: metrics_args(pairs_with_jpeg(b, lambda d: d[: len(d) * 2 // 3])), 2, "recon.jpg"),
     ("metrics-recon-missing", lambda b: metrics_args(remove_listed(b.copy(b.run, "run"), "reconstruction") / "manifest.csv"), 2, ".png"),
     # merge: run folders
     ("merge-manifest-cut-mid-row", lambda b: shard_with(b, lambda f: manifest_line_cut(b, f)), 2, "manifest.csv"),
@@ -275,7 +288,8 @@ CASES = [
     ("study-bpp-not-a-list", lambda b: study("build", b, base=FIXED.replace("[1.0]", "0.5")), 2, "bpp"),
     ("study-judgements-string", lambda b: study("build", b, 'judgements_per_pair = "5"\n'), 2, "judgements_per_pair"),
     ("study-codecs-numbers", lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', "[1, 2]")), 2, "codecs"),
-    ("study-codecs-one-string", lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', '"jpegwebp"')), 2, "codecs"),
+    ("study-codecs-one-string", lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', '"jpegwebp"')), 2,
+     "codecs: expected a list of strings, got 'jpegwebp'"),
     ("study-seed-string", lambda b: study("build", b, 'seed = "x"\n'), 2, "seed"),
     ("study-repeats-flag-string", lambda b: study("build", b, 'allow_pair_repeats = "no"\n'), 2, "allow_pair_repeats"),
     ("study-name-path", lambda b: study("build", b, base=FIXED.replace('"tiny"', '"../../evil"')), 2, "name"),
@@ -325,3 +339,30 @@ def test_the_matrix_covers_every_command_and_enough_cases():
     commands = {c[0].split("-")[0] for c in CASES}
     assert commands >= {"compress", "metrics", "merge", "report", "fit", "study", "loop", "train"}
     assert len(CASES) >= 60
+
+
+def test_a_refused_merge_writes_nothing(bed):
+    """A reconstruction listed but missing used to leave the files placed before it in the output
+    folder, and no manifest; now every check runs first and the output is moved in whole."""
+    broken = remove_listed(bed.copy(bed.shards[1], "s2"), "reconstruction")
+    out = bed.tmp / "merged"
+    assert main(merge_args(bed.shards[0], broken, out=out)) == 2
+    assert not out.exists()
+    assert not [p for p in bed.tmp.iterdir() if "merging" in p.name]     # no staging folder left
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(merge_args(bed.shards[0], broken, out=out)) == 2
+    assert [p.name for p in out.rglob("*")] == ["notes.txt"]
+
+
+def test_whole_shards_still_merge_into_an_existing_folder(bed, capsys):
+    out = bed.tmp / "merged"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(merge_args(*bed.shards, out=out)) == 0
+    import pandas as pd
+    manifest = pd.read_csv(out / "manifest.csv")
+    assert len(manifest) == 4 and (out / "notes.txt").read_text() == "mine"
+    assert all((out / p).is_file() for p in manifest["reconstruction"])
+    assert main(merge_args(*bed.tables, out=bed.tmp / "tables")) == 0
+    assert len(pd.read_csv(bed.tmp / "tables" / "metrics.csv")) == 4
