@@ -366,3 +366,36 @@ def test_whole_shards_still_merge_into_an_existing_folder(bed, capsys):
     assert all((out / p).is_file() for p in manifest["reconstruction"])
     assert main(merge_args(*bed.tables, out=bed.tmp / "tables")) == 0
     assert len(pd.read_csv(bed.tmp / "tables" / "metrics.csv")) == 4
+
+
+ZOO = ('architecture = "bmshj2018-hyperprior"\nloss = "mse"\nqualities = [3]\n'
+       '[checkpoints.3]\nfile = "m.pth"\nurl = ""\nsha256 = ""\n')
+
+
+@pytest.mark.parametrize("text, names", [
+    (ZOO.replace("qualities = [3]", 'qualities = "3"'), "qualities: expected a list of whole numbers"),
+    (ZOO.replace("qualities = [3]", "qualities = [3]\nlambdas = [-1.0]"), "lambdas must be more than 0"),
+    (ZOO.replace('file = "m.pth"', "file = 3"), "[checkpoints.3] file: expected a string"),
+    (ZOO.replace('file = "m.pth"\n', ""), "[checkpoints.3] missing key 'file'"),
+    (ZOO.replace("[checkpoints.3]", "[checkpoints.best]"), "[checkpoints.best]: a quality is a whole number"),
+    (ZOO.split("[checkpoints")[0], "no [checkpoint] table"),
+    (ZOO.replace("qualities", "qualitys"), "unknown key 'qualitys'"),
+    (ZOO.replace('"bmshj2018-hyperprior"', "5"), "architecture: expected a string"),
+    (b"architecture = \"\xff\"\n", "not UTF-8"),
+    ("architecture = \n", "not valid TOML"),
+], ids=["qualities-string", "lambda-negative", "file-number", "file-missing", "quality-name",
+        "no-checkpoint", "unknown-key", "architecture-number", "not-utf8", "not-toml"])
+def test_a_broken_zoo_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch, capsys, text, names):
+    from evalkit.codecs import learned_zoo
+
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "mine.toml").write_bytes(text.encode() if isinstance(text, str) else text)
+    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(zoo))
+    learned_zoo.cache_clear()
+    try:
+        assert main(["codecs"]) == 2
+    finally:
+        learned_zoo.cache_clear()
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "mine.toml" in err[0] and names in err[0], err
