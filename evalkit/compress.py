@@ -149,11 +149,13 @@ def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: 
                codec_dir: Path) -> dict:
     m = search.match(target, job.policy, job.rtol)
     cached = codec_dir / f"{m.setting!r}.{codec.extension}"
-    data = cached.read_bytes() if cached.is_file() else search.bitstream(m.setting)
+    data = cached.read_bytes() if cached.is_file() else b""
+    if len(data) != m.n_bytes:      # not cached, or a cached file cut short: encode it again
+        data = search.bitstream(m.setting)
     if len(data) != m.n_bytes:
         raise RuntimeError(f"{codec.name} is not deterministic: {len(data)} bytes now, "
                            f"{m.n_bytes} when probed at {codec.axis.name}={m.setting}")
-    if not cached.is_file():
+    if not (cached.is_file() and cached.stat().st_size == len(data)):
         write_bytes(cached, data)
 
     stem = f"{job.image}_{target_label(target)}"

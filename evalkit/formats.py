@@ -58,14 +58,14 @@ def check_png(data: bytes) -> None:
     while True:
         _need(pos + 12 <= len(data), f"the PNG file is truncated (cut at byte {len(data)}, no IEND chunk)")
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        end = pos + 12 + length
+        kind, end = kind.decode("latin-1"), pos + 12 + length
         _need(end <= len(data), f"the PNG file is truncated (its {kind!r} chunk needs {length} "
                                 f"bytes, {len(data) - pos - 12} are left)")
         (crc,) = struct.unpack(">I", data[end - 4:end])
         _need(zlib.crc32(data[pos + 4:end - 4]) == crc, f"the PNG file is corrupt (CRC mismatch in its {kind!r} chunk)")
-        _need(not first or kind == b"IHDR", "the PNG file is corrupt (it does not start with IHDR)")
+        _need(not first or kind == "IHDR", "the PNG file is corrupt (it does not start with IHDR)")
         first, pos = False, end
-        if kind == b"IEND":
+        if kind == "IEND":
             _need(pos == len(data), f"the PNG file has {len(data) - pos} stray bytes after IEND")
             return
 
@@ -81,8 +81,9 @@ def check_riff_webp(data: bytes) -> None:
     while pos < len(data):
         _need(pos + 8 <= len(data), "the WebP file is corrupt (a chunk header is cut)")
         (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        kind = data[pos:pos + 4].decode("latin-1")
         pos += 8 + length + (length & 1)
-        _need(pos <= len(data), f"the WebP file is truncated (its {data[pos - 8 - length - (length & 1):][:4]!r} chunk is cut)")
+        _need(pos <= len(data), f"the WebP file is truncated (its {kind!r} chunk is cut)")
 
 
 def check_bmp(data: bytes) -> None:
@@ -127,6 +128,7 @@ def check_boxes(data: bytes, first: bytes = b"ftyp") -> None:
     while pos < len(data):
         _need(pos + 8 <= len(data), "the file is truncated (a box header is cut)")
         size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        kind = kind.decode("latin-1")
         if size == 1:
             _need(pos + 16 <= len(data), "the file is truncated (a box header is cut)")
             (size,) = struct.unpack(">Q", data[pos + 8:pos + 16])

@@ -399,3 +399,20 @@ def test_a_broken_zoo_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch
         learned_zoo.cache_clear()
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and "mine.toml" in err[0] and names in err[0], err
+
+
+def test_a_cached_bitstream_cut_short_is_encoded_again(bed):
+    """The encode cache is a file like any other: one cut short is encoded again, not decoded
+    (nor blamed on the codec as non-determinism)."""
+    from evalkit.files import cache_dir
+
+    args = ["compress", "--images", str(bed.images), "--codecs", "jpeg", "--bpp", "1", "--quiet", "--workers", "1"]
+    assert main([*args, "--out", str(bed.tmp / "first")]) == 0
+    cached = sorted((cache_dir() / "encodes" / "jpeg").rglob("*.jpg"))
+    assert cached
+    for path in cached:
+        path.write_bytes(path.read_bytes()[:-7])
+    assert main([*args, "--out", str(bed.tmp / "again")]) == 0
+    for recon in sorted((bed.tmp / "first" / "reconstructions").rglob("*.png")):
+        again = bed.tmp / "again" / recon.relative_to(bed.tmp / "first")
+        assert again.read_bytes() == recon.read_bytes()
