@@ -139,8 +139,13 @@ def _check_rows(given: Path, table: pd.DataFrame, key: list[str], record: dict |
     if record is None:
         return
     def normal(row):
+        if len(row) != len(key):
+            raise ValueError(row)
         return tuple(float(v) if k == "target_bpp" else str(v) for k, v in zip(key, row))
-    wanted = {normal(r) for r in record["rows"]}
+    try:
+        wanted = {normal(r) for r in record["rows"]}
+    except (TypeError, ValueError):
+        raise InputError(f"{given}: the rows its shard record lists are damaged; run that shard again") from None
     held = {normal(r) for r in table[key].itertuples(index=False)}
     missing, extra = sorted(wanted - held), sorted(held - wanted)
     if missing or extra:

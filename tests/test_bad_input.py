@@ -263,6 +263,7 @@ CASES = [
     ("merge-shard-json-list", lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("[1, 2]")), 2, "shard.json"),
     ("merge-shard-json-no-rows", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.pop("rows"))), 2, "shard.json"),
     ("merge-shard-json-bad-index", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(shard=7))), 2, "shard.json"),
+    ("merge-shard-json-bad-rows", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(rows=[["im0", "jpeg", "x"], 1]))), 2, "s1"),
     ("merge-shard-json-string-count", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(of="2"))), 2, "shard.json"),
     ("merge-metrics-in-folder-cut", lambda b: shard_with(b, lambda f: (f / "metrics.csv").write_text("reference,reconstruction\n")), 2, "metrics.csv"),
     ("merge-not-a-run", lambda b: merge_args(b.images, out=b.tmp / "merged"), 2, "manifest.csv"),
