@@ -33,7 +33,8 @@ from .codecs.ratematch import CacheMiss, Probe, RateSearch
 from .datasets import ImageRef
 from .executors import Failure, LocalExecutor
 from .images import ImageReadError, load_image, save_png
-from .files import atomic_path, cache_dir, image_hash, text_hash, write_bytes, write_json
+from .files import (atomic_path, cache_dir, check_columns, image_hash, read_csv_table, text_hash,
+                    write_bytes, write_json)
 from .shards import Shard, plan_hash, write_record
 
 #: The shard record of a sharded run, in its run folder.
@@ -148,11 +149,13 @@ def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: 
                codec_dir: Path) -> dict:
     m = search.match(target, job.policy, job.rtol)
     cached = codec_dir / f"{m.setting!r}.{codec.extension}"
-    data = cached.read_bytes() if cached.is_file() else search.bitstream(m.setting)
+    data = cached.read_bytes() if cached.is_file() else b""
+    if len(data) != m.n_bytes:      # not cached, or a cached file cut short: encode it again
+        data = search.bitstream(m.setting)
     if len(data) != m.n_bytes:
         raise RuntimeError(f"{codec.name} is not deterministic: {len(data)} bytes now, "
                            f"{m.n_bytes} when probed at {codec.axis.name}={m.setting}")
-    if not cached.is_file():
+    if not (cached.is_file() and cached.stat().st_size == len(data)):
         write_bytes(cached, data)
 
     stem = f"{job.image}_{target_label(target)}"
@@ -211,7 +214,8 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
     if shard is not None:
         plan = plan_hash([[[r.name, r.source, c] for r, c in planned], targets, policy, rtol])
         planned = shard.take(planned)
-        write_record(out_dir / SHARD_RECORD, "compress", shard, plan)
+        write_record(out_dir / SHARD_RECORD, "compress", shard, plan,
+                     [[r.name, c, t] for r, c in planned for t in targets])
     else:   # the whole plan: this folder is no longer a shard
         (out_dir / SHARD_RECORD).unlink(missing_ok=True)
     errors, notes, jobs = [], [], []
@@ -263,11 +267,27 @@ def _cached_first(jobs: list[Job], executor):
         yield todo[i], outcome
 
 
+#: Manifest columns that hold numbers; every other column but ``flag`` holds text on every row.
+NUMBER_COLUMNS = ["target_bpp", "bpp", "bytes", "setting", "encode_s", "decode_s", "encodes",
+                  "rel_error", "height", "width"]
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """A manifest written by :func:`write_manifest`, checked: every column there, every cell
+    filled (``flag`` may be empty) and every number a number, else an
+    :class:`~evalkit.errors.InputError` naming the file and the line (a file cut mid-row, say).
+    Numbers are read exactly as written (``round_trip``)."""
+    table = read_csv_table(path, "manifest", written_by_evalkit=True)
+    check_columns(table, path, "manifest", numbers=NUMBER_COLUMNS,
+                  text=[c for c in MANIFEST_COLUMNS if c not in NUMBER_COLUMNS and c != "flag"])
+    return table
+
+
 def _previous_rows(manifest_path: Path, policy: str) -> dict:
     if not manifest_path.is_file():
         return {}
     # round_trip: a setting read back equals the one written, so reusable points are recognised
-    old = pd.read_csv(manifest_path, keep_default_na=False, float_precision="round_trip")
+    old = read_csv_table(manifest_path, "manifest")
     if not set(MANIFEST_COLUMNS) <= set(old.columns):
         return {}
     old = old[old["policy"] == policy]

@@ -2,7 +2,8 @@
 
 Grayscale is expanded to three equal channels. Alpha is dropped and 16-bit or floating-point
 samples are rounded to 8 bits, each with a :class:`ImageConversionWarning` saying what was done.
-An unreadable or truncated file raises :class:`ImageReadError` naming the file.
+An unreadable, truncated or damaged file raises :class:`ImageReadError` naming the file: each
+format's framing is checked first (:mod:`evalkit.formats`), since decoders conceal a cut.
 """
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import numpy as np
 
 from .errors import InputError
 from .files import atomic_path
+from .formats import IncompleteStream, check_bmp, check_jpeg, check_png, check_riff_webp
 
-#: File types read from a folder, and the imagecodecs decoder for each.
-DECODERS = {".png": "png", ".jpg": "jpeg8", ".jpeg": "jpeg8", ".bmp": "bmp",
-            ".tif": "tiff", ".tiff": "tiff", ".webp": "webp"}
+#: File types read from a folder, the imagecodecs decoder for each, and the check that the file is
+#: whole (None for TIFF: libtiff itself refuses a strip or tile cut short).
+DECODERS = {".png": ("png", check_png), ".jpg": ("jpeg8", check_jpeg), ".jpeg": ("jpeg8", check_jpeg),
+            ".bmp": ("bmp", check_bmp), ".tif": ("tiff", None), ".tiff": ("tiff", None),
+            ".webp": ("webp", check_riff_webp)}
 
 
 class ImageReadError(InputError):
@@ -32,7 +36,7 @@ def load_image(path: str | Path) -> np.ndarray:
     import imagecodecs
 
     path = Path(path)
-    decoder = DECODERS.get(path.suffix.lower())
+    decoder, check = DECODERS.get(path.suffix.lower(), (None, None))
     if decoder is None:
         raise ImageReadError(f"{path}: unsupported file type {path.suffix!r}; "
                              f"use one of {', '.join(sorted(DECODERS))}")
@@ -40,6 +44,11 @@ def load_image(path: str | Path) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read file: {exc.strerror}") from exc
+    try:
+        if check is not None:
+            check(data)
+    except IncompleteStream as exc:
+        raise ImageReadError(f"{path}: not a whole {path.suffix[1:].upper()} image: {exc}") from exc
     try:
         pixels = imagecodecs.imread(data, codec=decoder)
     except (ValueError, RuntimeError) as exc:  # imagecodecs: ValueError for data it cannot

@@ -13,20 +13,25 @@ Inputs are of two kinds, as ``--shard K/N`` writes them (:mod:`evalkit.shards`):
 FID and KID are computed again from the union of the features (:func:`~evalkit.metrics.set_metrics`),
 so they equal those of one unsharded run: a Fréchet distance of a union is not any average of
 the shards' distances. A set of shards that is incomplete, repeated, or from different commands
-(their plans differ), two inputs that both hold the same row, and two different files at one
-path are :class:`~evalkit.errors.InputError`\\ s, and nothing is written.
+(their plans differ), a shard whose table lacks a row its record lists (a failed run, a file cut
+short), a table with an empty or malformed cell, a file a manifest lists that is missing, two
+inputs that both hold the same row, and two different files at one path are
+:class:`~evalkit.errors.InputError`\\ s. Everything is written into a temporary folder beside
+the output first and moved into place only when it is whole, so a refused merge writes nothing.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .compress import MANIFEST_COLUMNS, SHARD_RECORD, write_manifest
+from .compress import MANIFEST_COLUMNS, SHARD_RECORD, read_manifest, write_manifest
 from .errors import InputError
+from .files import check_columns, read_csv_table
 from .metrics import Features, read_table, set_metrics, write_table
 from .shards import read_record
 
@@ -61,7 +66,7 @@ class _Table:
 def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
     """Join ``inputs`` (run folders and metrics tables) into the run folder ``out``."""
     out = Path(out).resolve()
-    folders, tables, records = [], [], {"compress": [], "metrics": []}
+    folders, manifests, tables, records = [], [], [], {"compress": [], "metrics": []}
     for given in map(Path, inputs):
         path = given.resolve()
         if path.is_dir():
@@ -69,16 +74,27 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
                 raise InputError(f"{given}: not a run folder of 'evalkit compress' (no manifest.csv)")
             if path == out:
                 raise InputError(f"{given}: the output folder cannot be one of the runs merged")
+            record = read_record(path / SHARD_RECORD)
+            manifest = read_manifest(path / "manifest.csv")
+            _check_rows(given / "manifest.csv", manifest, ["image", "codec", "target_bpp"], record)
             folders.append(path)
-            records["compress"].append((given, read_record(path / SHARD_RECORD)))
+            manifests.append(manifest)
+            records["compress"].append((given, record))
             if (path / METRICS_TABLE).is_file():
-                tables.append(_Table(read_table(path / METRICS_TABLE), None,
-                                     _optional(features_path(path / METRICS_TABLE))))
+                pairs = _read_pairs(path / METRICS_TABLE)
+                measured = set(zip(pairs["reference"], pairs["reconstruction"]))
+                listed = set(zip(manifest["reference"], manifest["reconstruction"]))
+                if measured != listed:
+                    raise InputError(f"{given / METRICS_TABLE}: measures {len(measured & listed)} of the "
+                                     f"{len(listed)} pairs its manifest lists; measure the run again")
+                tables.append(_Table(pairs, None, _optional(features_path(path / METRICS_TABLE))))
         elif path.is_file():
             record = read_record(record_path(path))
+            rows = _read_pairs(given)
+            _check_rows(given, rows, ["reference", "reconstruction"], record)
             records["metrics"].append((given, record))
             root = Path(record["root"]) if record and "root" in record else path.parent
-            tables.append(_Table(read_table(path), root, _optional(features_path(path))))
+            tables.append(_Table(rows, root, _optional(features_path(path))))
         else:
             raise InputError(f"{given}: no such run folder or metrics table")
     if not folders and not tables:
@@ -88,26 +104,68 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
 
     manifest, placed = None, {}
     if folders:
-        parts = [pd.read_csv(f / "manifest.csv", keep_default_na=False, float_precision="round_trip")
-                 for f in folders]
-        manifest = pd.concat(parts, ignore_index=True)
+        manifest = pd.concat(manifests, ignore_index=True)
         _refuse_duplicates(manifest, ["image", "codec", "target_bpp"], "manifest row")
-        placed = _files_to_place(folders, parts, out)
+        placed = _files_to_place(folders, manifests, out)
     pairs = sets = None
     if tables:
         pairs, features = _join_tables(tables, out)
         if features is not None and features.metrics:
             sets = set_metrics(pairs, features)
-    for target, source in placed.items():   # every check has passed: now write
-        _place(source, target)
-    if manifest is not None:
-        manifest = write_manifest(manifest[MANIFEST_COLUMNS].to_dict("records"), out / "manifest.csv")
-    if pairs is not None:
-        write_table(pairs, out / METRICS_TABLE)
-        if sets is not None:
-            write_table(sets, out / "metrics_sets.csv")
-            features.save(out / FEATURES_FILE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.merging-") as tmp:
+        staged = Path(tmp)             # every check has passed: write here, then move it all
+        for target, source in placed.items():
+            _place(source, staged / target.relative_to(out))
+        if manifest is not None:
+            manifest = write_manifest(manifest[MANIFEST_COLUMNS].to_dict("records"), staged / "manifest.csv")
+        if pairs is not None:
+            write_table(pairs, staged / METRICS_TABLE)
+            if sets is not None:
+                write_table(sets, staged / "metrics_sets.csv")
+                features.save(staged / FEATURES_FILE)
+        _move_into(staged, out)
     return MergeResult(manifest, pairs, sets, len(placed))
+
+
+def _read_pairs(path: Path) -> pd.DataFrame:
+    table = read_csv_table(path, "metrics table", written_by_evalkit=True) if path.suffix == ".csv" else read_table(path)
+    check_columns(table, path, "metrics table", text=["reference", "reconstruction"])
+    return table
+
+
+def _check_rows(given: Path, table: pd.DataFrame, key: list[str], record: dict | None) -> None:
+    """A shard's table must hold exactly the rows its record lists."""
+    if record is None:
+        return
+    def normal(row):
+        if len(row) != len(key):
+            raise ValueError(row)
+        return tuple(float(v) if k == "target_bpp" else str(v) for k, v in zip(key, row))
+    try:
+        wanted = {normal(r) for r in record["rows"]}
+    except (TypeError, ValueError):
+        raise InputError(f"{given}: the rows its shard record lists are damaged; run that shard again") from None
+    held = {normal(r) for r in table[key].itertuples(index=False)}
+    missing, extra = sorted(wanted - held), sorted(held - wanted)
+    if missing or extra:
+        name = f"{record['command']} shard {record['shard']}/{record['of']}"
+        problem = (f"lacks {len(missing)} of the {len(wanted)} rows its plan lists (first: {', '.join(map(str, missing[0]))})"
+                   if missing else f"holds {len(extra)} rows its plan does not list (first: {', '.join(map(str, extra[0]))})")
+        raise InputError(f"{given}: {name} {problem}: it failed or was cut short; run that shard again")
+
+
+def _move_into(staged: Path, out: Path) -> None:
+    """Move the staged output into ``out``: one rename when ``out`` does not exist yet, else
+    file by file (the output may already hold files of an earlier merge)."""
+    if not out.exists():
+        staged.rename(out)
+        staged.mkdir()              # for TemporaryDirectory's clean-up
+        return
+    for path in sorted(p for p in staged.rglob("*") if p.is_file()):
+        target = out / path.relative_to(staged)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
 
 
 def _optional(path: Path) -> Path | None:
@@ -179,6 +237,12 @@ def _files_to_place(folders: list[Path], manifests: list[pd.DataFrame], out: Pat
         for column in ("reference", "reconstruction", "bitstream"):
             for rel in dict.fromkeys(manifest[column]):
                 source, target = folder / rel, out / rel
+                if not source.is_file():
+                    raise InputError(f"{source}: listed in {folder / 'manifest.csv'} ({column}) but "
+                                     "missing; run that compress again")
+                if out not in target.parents:
+                    raise InputError(f"{folder / 'manifest.csv'}: the {column} path {rel!r} leads "
+                                     "outside the run folder")
                 other = placed.get(target) or (target if target.is_file() else None)
                 if other is not None:
                     if other.read_bytes() != source.read_bytes():

@@ -55,11 +55,30 @@ def plan_hash(description) -> str:
     return text_hash(json.dumps(description, sort_keys=True, default=str))
 
 
-def write_record(path: Path, command: str, shard: Shard, plan: str, **extra) -> None:
-    """The shard record ``merge`` reads: which command, which shard of how many, of which plan."""
+def write_record(path: Path, command: str, shard: Shard, plan: str, rows: list[list], **extra) -> None:
+    """The shard record ``merge`` reads: which command, which shard of how many, of which plan,
+    and the key of every row this shard's output must hold (``merge`` refuses a shard whose
+    table lacks one: a run that failed or a file cut short)."""
     write_json(path, {"command": command, "shard": shard.index, "of": shard.count, "plan": plan,
-                      **extra})
+                      "rows": rows, **extra})
 
 
 def read_record(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The shard record at ``path`` (None where there is none), checked: an
+    :class:`~evalkit.errors.InputError` naming the file for one that is not JSON, lacks a key, or
+    comes from an evalkit that did not record its rows."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable shard record ({exc}); run that shard again") from None
+    fields = {"command": str, "shard": int, "of": int, "plan": str, "rows": list}
+    wrong = [k for k, kind in fields.items() if not isinstance(record, dict)
+             or not isinstance(record.get(k), kind) or isinstance(record.get(k), bool)]
+    if wrong:
+        raise InputError(f"{path}: a damaged shard record (no valid {', '.join(wrong)}), or one "
+                         "written by an older evalkit; run that shard again")
+    if not 1 <= record["shard"] <= record["of"]:
+        raise InputError(f"{path}: a damaged shard record (shard {record['shard']} of {record['of']})")
+    return record

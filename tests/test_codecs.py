@@ -378,5 +378,5 @@ def test_htj2k_decodes_without_wrapping_samples_around(kodak):
                                     lambda d: d[::-1], lambda d: b""])
 def test_htj2k_damaged_bitstreams_give_codec_errors(damage, photo_crop):
     codec = get_codec("htj2k")
-    with pytest.raises(CodecError, match="htj2k: cannot decode bitstream"):
+    with pytest.raises(CodecError, match="htj2k: (cannot decode|not a whole htj2k) bitstream"):
         codec.decode(damage(codec.encode(photo_crop, 0.05)))

@@ -16,7 +16,7 @@ def test_rgb_png_is_read_exactly(kodak_dir):
 def test_truncated_png_names_the_file(kodak_dir, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes((kodak_dir / "kodim01.png").read_bytes()[:20000])
-    with pytest.raises(ImageReadError, match="broken.png.*truncated or corrupt"):
+    with pytest.raises(ImageReadError, match="broken.png.*truncated"):
         load_image(bad)
 
 

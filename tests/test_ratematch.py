@@ -15,6 +15,7 @@ class SizeCurve(Codec):
     checked against rate curves with known shape (smooth, stepped, out of range)."""
 
     family, extension = "curve", "bin"
+    stream_check = staticmethod(len)      # never decoded
 
     def __init__(self, size, axis):
         super().__init__()

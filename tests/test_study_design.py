@@ -110,7 +110,10 @@ def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown key.*colour"):
         load_config(bad)
     bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg"]\nbpp = [-1]\n')
-    with pytest.raises(ValueError, match="two distinct codecs.*positive"):
+    with pytest.raises(ValueError, match="bpp must be more than 0, got -1"):
+        load_config(bad)
+    bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg"]\nbpp = [1]\n')
+    with pytest.raises(ValueError, match="two distinct codecs"):
         load_config(bad)
     bad.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg", "webp"]\nbpp = [1]\npairs = "anchor"\n')
     with pytest.raises(ValueError, match="anchor"):

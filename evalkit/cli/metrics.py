@@ -36,6 +36,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..compress import MANIFEST_COLUMNS, read_manifest
     from ..fit import add_combined_columns, split_metric_names
     from ..merge import features_path, record_path
     from ..metrics import MetricEngine, read_pairs, write_table
@@ -51,11 +52,15 @@ def run(args) -> int:
                           precision=args.precision, batch_size=args.batch_size,
                           cache=not args.no_cache, patch_size=args.fid_patch_size or None)
     table = read_pairs(manifest)
+    if set(MANIFEST_COLUMNS) <= set(table.columns):   # a manifest of evalkit compress: every cell checked
+        table = read_manifest(manifest)
     if args.shard:
         references = list(dict.fromkeys(table["reference"]))
         table = table[table["reference"].isin(args.shard.take(references))].reset_index(drop=True)
         plan = plan_hash([references, list(engine.options.metrics), engine.patch_size, engine.precision])
-        write_record(record_path(out), "metrics", args.shard, plan, root=str(manifest.parent.resolve()))
+        write_record(record_path(out), "metrics", args.shard, plan,
+                     table[["reference", "reconstruction"]].values.tolist(),
+                     root=str(manifest.parent.resolve()))
     with cluster_executor(args, 1) as executor:
         result = engine.evaluate(table, root=manifest.parent, progress=not args.quiet,
                                  executor=executor,

@@ -6,9 +6,11 @@ bytes of a real, self-contained bitstream and back; nothing is estimated.
 """
 from __future__ import annotations
 
+import functools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -89,14 +91,27 @@ def check_rgb8(image: np.ndarray) -> np.ndarray:
 class Codec(ABC):
     """A codec configuration: a family (``jpeg``, ``hevc``, ...) plus fixed options.
 
-    Subclasses set ``family``, ``extension`` and ``axis``, and implement :meth:`encode`,
-    :meth:`decode` and :meth:`library_version`. Options (chroma subsampling, speed, ...) are
-    keyword arguments of ``__init__``; :attr:`key` identifies the configuration for caching.
+    Subclasses set ``family``, ``extension``, ``axis`` and ``stream_check``, and implement
+    :meth:`encode`, :meth:`decode` and :meth:`library_version`. Options (chroma subsampling,
+    speed, ...) are keyword arguments of ``__init__``; :attr:`key` identifies the configuration
+    for caching.
     """
 
     family: str
     extension: str
     axis: Axis
+    #: The check that a bitstream is whole (a function of :mod:`evalkit.formats`, or the codec's
+    #: own container reader), declared by every codec as ``stream_check = staticmethod(f)``.
+    #: Every ``decode`` a codec defines runs it first (see :meth:`__init_subclass__`), since
+    #: decoders conceal a stream cut short.
+    stream_check: Callable[[bytes], object] | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        """Wrap the ``decode`` a codec class defines so that :attr:`stream_check` runs first:
+        a bitstream that is not whole is a :class:`CodecError` naming the codec, never an image."""
+        super().__init_subclass__(**kwargs)
+        if "decode" in cls.__dict__:
+            cls.decode = _verified(cls.__dict__["decode"])
 
     def __init__(self, name: str | None = None, **options):
         unknown = set(options) - set(self.default_options())
@@ -105,6 +120,9 @@ class Codec(ABC):
                              f"known: {sorted(self.default_options())}")
         self.options = {**self.default_options(), **options}
         self.name = name or self.family
+        if self.stream_check is None:
+            raise TypeError(f"{type(self).__name__} declares no stream_check: say how a whole "
+                            "bitstream is recognised (evalkit.formats)")
 
     @classmethod
     def default_options(cls) -> dict:
@@ -144,6 +162,17 @@ class Codec(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.options}>"
+
+
+def _verified(decode):
+    @functools.wraps(decode)
+    def verified(self, data: bytes) -> np.ndarray:
+        try:
+            self.stream_check(bytes(data))
+        except InputError as exc:
+            raise CodecError(f"{self.name}: not a whole {self.family} bitstream: {exc}") from exc
+        return decode(self, data)
+    return verified
 
 
 def bitstream_bpp(n_bytes: int, height: int, width: int) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..formats import check_bpg
 from .base import Codec, CodecError, HEVCChroma, check_rgb8, hevc_axis
 
 
@@ -19,6 +20,7 @@ class BPG(HEVCChroma, Codec):
     ``hevc-bpg`` is x265 configured the same way, through ffmpeg."""
 
     family, extension = "bpg", "bpg"
+    stream_check = staticmethod(check_bpg)
     axis = hevc_axis("qp")
 
     @classmethod

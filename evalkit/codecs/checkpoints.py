@@ -20,6 +20,7 @@ import torch
 
 from ..errors import InputError
 from ..files import read_toml
+from ..schema import check_keys, key
 from ..weights import fetch, hub_checkpoints, local_file, weights_dir
 from .architectures import Architecture, architecture
 from .base import CodecError
@@ -56,9 +57,11 @@ def zoo_with(folder: Path):
 
 @dataclass(frozen=True)
 class CheckpointSource:
-    file: str          # the file name looked for locally
-    url: str = ""      # where it is published ("" when it is not)
-    sha256: str = ""   # the full digest, or its first hex digits when only those are published
+    """A ``[checkpoint]`` (or ``[checkpoints.N]``) table of a zoo file; each key declared once."""
+
+    file: str = key(example="bmshj2018-hyperprior-mse-3.pth")   # the file name looked for locally
+    url: str = key("", example="https://example.org/model.pth")  # where it is published ("" when it is not)
+    sha256: str = key("", example="0123abcd")   # the full digest, or its first hex digits when only those are published
 
     def verify(self, path: Path) -> str:
         """The file's SHA-256, after checking it against the recorded one."""
@@ -68,6 +71,43 @@ class CheckpointSource:
                              f"recorded for it: the file is damaged or a different model; "
                              f"remove it and fetch it again from {self.url or 'its source'}")
         return digest
+
+
+@dataclass(frozen=True)
+class ZooFile:
+    """The top-level keys of a zoo file (``codecs/<name>.toml``), each declared once and checked
+    whole (:mod:`evalkit.schema`) before anything reads them; ``[train]`` is the recipe, checked by
+    :mod:`evalkit.train.recipe`, ``[trained]`` what :meth:`Trainer.export` records."""
+
+    architecture: str = key(example="bmshj2018-hyperprior")
+    loss: str = key("mse")
+    qualities: list[int] = key(factory=list, example=[1, 2, 3], at_least=0)
+    lambdas: list[float] = key(factory=list, example=[0.0018, 0.0932], more_than=0)
+    checkpoint: dict = key(factory=dict, example={"file": "model.pth", "url": "", "sha256": ""})
+    checkpoints: dict = key(factory=dict, example={"1": {"file": "model-q1.pth", "url": "", "sha256": ""}})
+    source: str = key("", example="CompressAI's model zoo")
+    recipe: str = key("", example="evalkit train --recipe codecs/NAME.toml --data DIR --out runs/NAME")
+    kind: str = key("", example="ladder")    # older files state it; the architecture decides
+    train: dict = key(factory=dict, example={"steps": 1000})
+    trained: dict = key(factory=dict, example={"steps": 1000})
+
+    @classmethod
+    def problems(cls, data: dict) -> list[str]:
+        """Every mistake in a zoo file's table: its keys, then each checkpoint table's."""
+        problems = check_keys(cls, data)
+        if problems:
+            return problems
+        if "checkpoints" in data:
+            entries = {f"checkpoints.{q}": entry for q, entry in data["checkpoints"].items()}
+            problems += [f"[checkpoints.{q}]: a quality is a whole number" for q in data["checkpoints"] if not q.isdigit()]
+        elif "checkpoint" in data:
+            entries = {"checkpoint": data["checkpoint"]}
+        else:
+            return ["no [checkpoint] table (or [checkpoints.N] tables) says which file holds the model"]
+        for where, entry in entries.items():
+            problems += ([f"[{where}]: expected a table"] if not isinstance(entry, dict) else
+                         [f"[{where}] {p}" for p in check_keys(CheckpointSource, entry)])
+        return problems
 
 
 @dataclass(frozen=True)
@@ -98,6 +138,9 @@ class LearnedSpec:
     @classmethod
     def from_toml(cls, path: Path) -> "LearnedSpec":
         data = read_toml(path, "learned-codec zoo file")
+        problems = ZooFile.problems(data)
+        if problems:
+            raise InputError(f"{path}: " + "; ".join(problems))
         try:
             kind = architecture(data.get("architecture", "")).kind
         except CodecError as exc:

@@ -89,6 +89,7 @@ class HEVCIntra(Codec):
     """
 
     family, extension = "hevc", "hevc"
+    stream_check = staticmethod(lambda data: unpack(data, "EKH1 container"))
     axis = hevc_axis("qp")
 
     @classmethod

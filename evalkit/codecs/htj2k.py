@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from PIL import features
 
+from ..formats import check_j2k_codestream
 from .base import Axis
 from .imagecodecs_base import ImagecodecsCodec
 from .pillow import pillow_decode
@@ -26,6 +27,7 @@ class HTJ2K(ImagecodecsCodec):
 
     family, extension = "htj2k", "j2c"
     library, library_name = "htj2k", "OpenJPH"
+    stream_check = staticmethod(check_j2k_codestream)
     axis = Axis("qstep", 0.001, 1.0, increasing=False, log=True)
 
     @classmethod

@@ -54,7 +54,8 @@ class ImagecodecsCodec(Codec):
         import imagecodecs
         try:
             image = getattr(imagecodecs, f"{self.library}_decode")(data)
-        except self._error() as exc:
+        except (ValueError, RuntimeError) as exc:   # the codec's own error (a RuntimeError) or
+            # a plain one: libjxl's "could not determine frame count" on a codestream cut short
             raise CodecError(f"{self.name}: cannot decode bitstream: {exc}") from exc
         if image.ndim != 3 or image.shape[2] != 3:
             raise CodecError(f"{self.name}: the bitstream holds a {image.shape} image, not RGB")

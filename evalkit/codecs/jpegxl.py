@@ -1,6 +1,7 @@
 """JPEG XL through libjxl (imagecodecs), driven by the Butteraugli distance."""
 from __future__ import annotations
 
+from ..formats import check_jpegxl
 from .base import Axis
 from .imagecodecs_base import ImagecodecsCodec
 
@@ -11,6 +12,7 @@ class JPEGXL(ImagecodecsCodec):
 
     family, extension = "jpegxl", "jxl"
     library, library_name = "jpegxl", "libjxl"
+    stream_check = staticmethod(check_jpegxl)
     axis = Axis("distance", 0.01, 25.0, increasing=False, log=True)
 
     @classmethod

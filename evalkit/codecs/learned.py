@@ -100,6 +100,7 @@ class LearnedCodec(Codec):
     those parameters drive the network."""
 
     family, extension = "learned", "ekl"
+    stream_check = staticmethod(container.unpack)   # its CRC-32 covers every byte
 
     def __init__(self, spec: LearnedSpec, name: str | None = None, device: str | None = "auto",
                  weights_dir=None, network: torch.nn.Module | None = None):

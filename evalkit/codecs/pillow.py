@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, features
 
 from ..errors import InputError
+from ..formats import check_boxes, check_j2k_codestream, check_jpeg, check_riff_webp
 from .base import Axis, Codec, CodecError, HEVCChroma, check_rgb8, hevc_axis
 
 _SUBSAMPLING = {"4:4:4", "4:2:0"}
@@ -51,7 +52,8 @@ def pillow_decode(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
-    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:   # RuntimeError: libavif's
+    except (OSError, ValueError, SyntaxError, RuntimeError,   # RuntimeError: libavif's
+            Image.DecompressionBombError) as exc:   # a damaged size field: billions of pixels
         raise CodecError(f"{name}: cannot decode bitstream: {exc}") from exc
 
 
@@ -83,6 +85,7 @@ class JPEG(PillowCodec):
     """Baseline JPEG (libjpeg-turbo) with optimised Huffman tables; quality 1–100, real-valued."""
 
     family, extension, pillow_format = "jpeg", "jpg", "JPEG"
+    stream_check = staticmethod(check_jpeg)
     axis = Axis("quality", 1.0, 100.0)
 
     @classmethod
@@ -107,6 +110,7 @@ class WebP(PillowCodec):
     a ``VP8 `` chunk, so a setting can never silently fall back to the lossless VP8L format."""
 
     family, extension, pillow_format = "webp", "webp", "WEBP"
+    stream_check = staticmethod(check_riff_webp)
     axis = Axis("quality", 0.0, 100.0)
 
     @classmethod
@@ -137,6 +141,7 @@ class JPEG2000(PillowCodec):
     """
 
     family, extension, pillow_format = "jpeg2000", "j2k", "JPEG2000"
+    stream_check = staticmethod(check_j2k_codestream)
     axis = Axis("rate", 0.01, 12.0, log=True)
 
     @classmethod
@@ -156,6 +161,7 @@ class AVIF(PillowCodec):
     reachable rates form a ladder. ``speed`` 6 (aom's 0 is the slowest) keeps Kodak practical."""
 
     family, extension, pillow_format = "avif", "avif", "AVIF"
+    stream_check = staticmethod(check_boxes)
     axis = Axis("quality", 0, 100, integer=True)
 
     @classmethod
@@ -195,6 +201,7 @@ class HEIC(HEVCChroma, PillowCodec):
     """
 
     family, extension, pillow_format = "heic", "heic", "HEIF"
+    stream_check = staticmethod(check_boxes)
     axis = hevc_axis("crf")
 
     @classmethod

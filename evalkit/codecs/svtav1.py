@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..formats import check_boxes
 from .base import Axis, Codec, CodecError, check_rgb8
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
 from .hevc import rgb_to_ycbcr
@@ -65,6 +66,7 @@ class AVIFSVT(Codec):
     """AVIF by SVT-AV1 at CRF 0–70 in quarter steps; the setting counts quarters (CRF × 4)."""
 
     family, extension = "avif-svt", "avif"
+    stream_check = staticmethod(check_boxes)
     axis = Axis("crf_quarters", 0, 70 * _STEPS, integer=True, increasing=False)
 
     @classmethod

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..executors import Failure, LocalExecutor
+from ..files import check_columns, read_csv_table
 from ..images import load_image
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
@@ -91,20 +92,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV or Parquet table (by extension). CSV numbers are parsed exactly as written
     (``float_precision="round_trip"``; pandas' fast parser can be off in the last bit)."""
     path = Path(path)
+    if path.suffix != ".parquet":
+        return read_csv_table(path)
     if not path.is_file():
         raise InputError(f"{path}: no such table")
-    if path.suffix == ".parquet":
+    try:
         return pd.read_parquet(path)
-    return pd.read_csv(path, keep_default_na=False, float_precision="round_trip")
+    except (OSError, ValueError) as exc:     # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"{path}: not a readable Parquet table ({exc})") from None
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
-    """A manifest or any CSV/Parquet with ``reference`` and ``reconstruction`` columns."""
+    """A manifest or any CSV/Parquet with ``reference`` and ``reconstruction`` columns, a path in
+    each of them on every row."""
     path = Path(path)
     table = read_table(path)
-    missing = {"reference", "reconstruction"} - set(table.columns)
-    if missing:
-        raise InputError(f"{path}: needs the columns reference and reconstruction; lacks {sorted(missing)}")
+    check_columns(table, path, "pairs table", text=["reference", "reconstruction"])
     return table
 
 

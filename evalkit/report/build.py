@@ -23,7 +23,7 @@ import pandas as pd
 from .. import __version__
 from ..codecs.ratematch import FLAG_MEANINGS
 from ..errors import InputError
-from ..files import image_hash
+from ..files import image_hash, read_csv_table
 from ..images import load_image
 from ..metrics.registry import BY_COLUMN, label, shown_columns
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
@@ -71,7 +71,7 @@ def load_run(folder: str | Path) -> Run:
     if pairs_file is None:
         raise InputError(f"{folder}: no metrics.csv or manifest.csv; run 'evalkit compress --out "
                          f"{folder}' (and 'evalkit metrics') first")
-    pairs = pd.read_csv(pairs_file, keep_default_na=False, na_values=[""])
+    pairs = _read_csv(pairs_file)
     missing = {"image", "codec", "target_bpp", "bpp", "flag", "reference", "reconstruction"} - set(pairs.columns)
     if missing:
         raise InputError(f"{pairs_file}: not a manifest or metrics table of 'evalkit compress' "
@@ -80,8 +80,15 @@ def load_run(folder: str | Path) -> Run:
         raise InputError(f"{pairs_file}: no rows")
     pairs["flag"] = pairs["flag"].fillna("").astype(str)
     sets_file = folder / "metrics_sets.csv"
-    sets = pd.read_csv(sets_file) if sets_file.is_file() else None
+    sets = _read_csv(sets_file) if sets_file.is_file() else None
     return Run(folder, pairs, sets, pairs_file, sets_file if sets is not None else None)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A table of the run, empty cells as NaN, once :func:`~evalkit.files.read_csv_table` has
+    found it whole (not empty, cut or garbled)."""
+    read_csv_table(path, path.name)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def _fmt(column: str, value) -> str:

@@ -11,46 +11,52 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_toml
+from ..schema import check_keys, key
 from .comparisons import NOT_SURE_RULES
 from .layouts import LAYOUTS
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    name: str
-    images: str                          # anything `evalkit compress --images` accepts
-    codecs: list[str]
-    bpp: list[float]
-    seed: int = 0
-    pairs: str = "all"                   # "all" codec pairs, or "anchor": each codec vs anchor
-    anchor: str | None = None
-    bpp_tolerance: float = 0.05          # max |bpp_A / bpp_B − 1| for a pair to be shown
-    judgements_per_pair: int = 5
-    trials_per_assignment: int = 20
-    sentinels_per_assignment: int = 2
-    repeats_per_assignment: int = 2
-    allow_pair_repeats: bool = False     # may an assignment show a pair twice (unlabelled)?
-    assignments_per_rater: int = 1       # how many assignments one rater may take
-    claims_per_client: int = 20          # leases in progress one address (IP) may hold at once,
-                                         # whatever rater ids it sends; a lab behind one address raises it
-    lease_minutes: int = 0               # an unfinished claim returns to the pool after this
-                                         # (0: 3 × minutes, the MTurk HIT's assignment duration)
-    title: str = "Which image is closer to the original?"
-    instructions: str = ("The middle image is the original. Decide which of the two images beside "
-                         "it, left or right, looks closer to it. Move the mouse over any image to "
-                         "compare details in the magnified windows below.")
-    reward: str = ""                     # shown to raters, e.g. "$1.50"
-    minutes: int = 10                    # expected time, shown to raters
-    completion_code: str = ""            # shown (lab) or sent (Prolific) when every answer is stored
-    prolific_completion_url: str = ""    # e.g. https://app.prolific.com/submissions/complete?cc=CODE
-    layout: str = "side-by-side"         # how a trial is shown: a name in study/layouts.py
-    flicker_hz: float = 2.0              # flicker layout: original ↔ reconstruction cycles a second
-    sampling: str = "fixed"              # or "active": each assignment's pairs chosen from the answers
-                                         # so far (study/sampling.py); judgements_per_pair is unused
-    stop_when: dict = field(default_factory=dict)   # active only: {gap_ci_jod = W, judgements = N}
-    not_sure: bool | str = False         # a "not sure" button (key N): false (none), or what the
-                                         # analysis does with the answer: "split" (half a win
-                                         # each way) or "drop" (left out)
+    """The keys of a study.toml, each declared once (:func:`evalkit.schema.key`: its type, range,
+    allowed values and an example), checked whole by :func:`config_from_dict`."""
+
+    name: str = key(example="kodak-jpeg-vs-webp", safe_name=True)   # its out/ and database name it
+    images: str = key(example="kodak")   # anything `evalkit compress --images` accepts
+    codecs: list[str] = key(example=["jpeg", "webp"])
+    bpp: list[float] = key(example=[0.25, 0.5, 1.0], more_than=0)
+    seed: int = key(0, example=7)
+    pairs: str = key("all", choices=("all", "anchor"))   # "all" codec pairs, or "anchor": each codec vs anchor
+    anchor: str | None = key(None, example="jpeg")
+    bpp_tolerance: float = key(0.05, at_least=0, less_than=1)   # max |bpp_A / bpp_B − 1| for a pair to be shown
+    judgements_per_pair: int = key(5, at_least=1)
+    trials_per_assignment: int = key(20, at_least=1)
+    sentinels_per_assignment: int = key(2, at_least=0)
+    repeats_per_assignment: int = key(2, at_least=0)
+    allow_pair_repeats: bool = key(False, example=True)   # may an assignment show a pair twice (unlabelled)?
+    assignments_per_rater: int = key(1, at_least=1)       # how many assignments one rater may take
+    claims_per_client: int = key(20, at_least=1)          # leases in progress one address (IP) may hold at
+                                         # once, whatever rater ids it sends; a lab behind one address raises it
+    lease_minutes: int = key(0, example=30, at_least=0)   # an unfinished claim returns to the pool after this
+                                                          # (0: 3 × minutes, the MTurk HIT's assignment duration)
+    title: str = key("Which image is closer to the original?")
+    instructions: str = key(
+        "The middle image is the original. Decide which of the two images beside it, left or "
+        "right, looks closer to it. Move the mouse over any image to compare details in the "
+        "magnified windows below.", example="Which of the two looks closer to the middle one?")
+    reward: str = key("", example="$1.50")   # shown to raters
+    minutes: int = key(10, at_least=1)       # expected time, shown to raters
+    completion_code: str = key("", example="C1A2B3")   # shown (lab) or sent (Prolific) when every answer is stored
+    prolific_completion_url: str = key("", example="https://app.prolific.com/submissions/complete?cc=C1A2B3")
+    layout: str = key("side-by-side", choices=LAYOUTS)   # how a trial is shown: a name in study/layouts.py
+    flicker_hz: float = key(2.0, more_than=0, at_most=3, why="more than three flashes a second can "
+                            "trigger seizures (WCAG 2.3.1)")   # flicker layout: original ↔ reconstruction cycles a second
+    sampling: str = key("fixed", choices=("fixed", "active"))   # "active": each assignment's pairs chosen from
+                                         # the answers so far (study/sampling.py); judgements_per_pair is unused
+    stop_when: dict = key(factory=dict, example={"gap_ci_jod": 0.5, "judgements": 2000})   # active only
+    not_sure: bool | str = key(False, choices=(False, *NOT_SURE_RULES), example="split")   # a "not sure"
+                                         # button (key N): false (none), or what the analysis does with the
+                                         # answer: "split" (half a win each way) or "drop" (left out)
     folder: Path = field(default=Path("."), compare=False)
 
     @property
@@ -111,53 +117,30 @@ def save_config(config: StudyConfig) -> Path:
 def config_from_dict(data: dict, folder: Path, where) -> StudyConfig:
     """A checked study from the keys of a study.toml (``where``: what messages name, e.g. the
     file); ``folder`` is where it lives (its ``out/`` goes there)."""
-    known = {f.name for f in fields(StudyConfig)} - {"folder"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    missing = [k for k in ("name", "images", "codecs", "bpp") if k not in data]
-    if missing:
-        raise InputError(f"{where}: missing {missing}")
-    config = StudyConfig(**data, folder=folder)
-    _check(config, where)
+    problems = check_keys(StudyConfig, data)      # types, ranges, choices: before anything else
+    if not problems:
+        config = StudyConfig(**data, folder=folder)
+        problems = _together_problems(config)
+    if problems:
+        raise InputError(f"{where}: " + "; ".join(problems))
     return config
 
 
-def _check(c: StudyConfig, path) -> None:
+def _together_problems(c: StudyConfig) -> list[str]:
+    """What the keys must satisfy together (each alone is checked by its declaration)."""
     problems = []
     if len(set(c.codecs)) < 2:
-        problems.append("at least two distinct codecs are needed")
-    if not c.bpp or any(not (b > 0) for b in c.bpp):
-        problems.append("bpp targets must be positive")
-    if c.layout not in LAYOUTS:
-        problems.append(f"layout must be one of {', '.join(map(repr, LAYOUTS))}")
-    if not 0 < c.flicker_hz <= 3:
-        problems.append("flicker_hz must be in (0, 3]: more than three flashes a second can "
-                        "trigger seizures (WCAG 2.3.1)")
-    if c.pairs not in ("all", "anchor"):
-        problems.append("pairs must be 'all' or 'anchor'")
+        problems.append(f"codecs = {c.codecs!r}: at least two distinct codecs are needed")
+    if not c.bpp:
+        problems.append("bpp: give at least one target (e.g. bpp = [0.5])")
     if c.pairs == "anchor" and c.anchor not in c.codecs:
         problems.append("pairs = 'anchor' needs anchor = one of the codecs")
-    for name in ("judgements_per_pair", "trials_per_assignment", "assignments_per_rater", "claims_per_client",
-                 "minutes"):
-        if getattr(c, name) < 1:
-            problems.append(f"{name} must be at least 1")
-    for name in ("sentinels_per_assignment", "repeats_per_assignment", "lease_minutes"):
-        if getattr(c, name) < 0:
-            problems.append(f"{name} cannot be negative")
     if c.repeats_per_assignment > c.trials_per_assignment:
         problems.append("repeats_per_assignment cannot exceed trials_per_assignment")
-    problems += _stop_problems(c)
-    if c.not_sure is not False and c.not_sure not in NOT_SURE_RULES:
-        problems.append("not_sure must be false (no 'not sure' button) or, with the button, what the "
-                        "analysis does with the answer: 'split' (half a win each way) or 'drop'")
-    elif c.not_sure and c.sampling == "active":
+    if c.not_sure and c.sampling == "active":
         problems.append("not_sure is not offered in active studies (the sampler's posterior takes "
                         "decided answers only)")
-    if not 0 <= c.bpp_tolerance < 1:
-        problems.append("bpp_tolerance must be in [0, 1)")
-    if problems:
-        raise InputError(f"{path}: " + "; ".join(problems))
+    return problems + _stop_problems(c)
 
 
 STOP_RULES = {"gap_ci_jod": float, "judgements": int}
@@ -167,10 +150,6 @@ def _stop_problems(c: StudyConfig) -> list[str]:
     """``sampling`` and ``stop_when``: the study is complete when every gap between neighbouring
     codecs has a 95 % interval narrower than ``gap_ci_jod`` JOD, or once ``judgements`` pair
     answers are stored (whichever comes first)."""
-    if c.sampling not in ("fixed", "active"):
-        return ["sampling must be 'fixed' or 'active'"]
-    if not isinstance(c.stop_when, dict):
-        return ["stop_when must be a table, e.g. stop_when = { gap_ci_jod = 0.5, judgements = 2000 }"]
     if c.stop_when and c.sampling != "active":
         return ["stop_when needs sampling = 'active' (a fixed design stops when its assignments are done)"]
     problems = [f"stop_when: unknown rule {k!r}; known: {sorted(STOP_RULES)}" for k in c.stop_when if k not in STOP_RULES]

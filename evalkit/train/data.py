@@ -118,6 +118,8 @@ class RandomCrops:
 def training_folders(data: Path) -> list[Path]:
     """Every subfolder of ``DIR`` but ``val`` (BSDS500: train and test), which is held out for
     validation."""
+    if not Path(data).is_dir():
+        raise InputError(f"{data}: no such data folder; give one with train/ (and val/) subfolders of images")
     parts = sorted(p for p in Path(data).iterdir() if p.is_dir() and p.name != "val")
     if not parts:
         raise InputError(f"{data} has no training subfolder; put training images in "
