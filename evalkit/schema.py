@@ -48,19 +48,22 @@ def key(default=MISSING, *, factory=MISSING, example=None, at_least=None, more_t
     return dataclasses.field(default=default, default_factory=factory, metadata={"key": spec})
 
 
+def _inline(v) -> str:
+    """A value as TOML writes it (``false``, ``"split"``, inline tables and arrays)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_inline(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(_inline, v)) + "]"
+    return repr(v)
+
+
 def _toml(name: str, value) -> str:
     """``name = value`` as one line of TOML (inline tables and arrays)."""
-    def inline(v) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {inline(x)}" for k, x in v.items()) + " }"
-        if isinstance(v, list):
-            return "[" + ", ".join(map(inline, v)) + "]"
-        return repr(v)
-    return f"{name} = {inline(value)}"
+    return f"{name} = {_inline(value)}"
 
 
 _NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
@@ -127,7 +130,8 @@ def check_value(name: str, value, hint, spec: Key) -> str | None:
         return (f"{name} must be a plain name (letters, digits, '.', '_', '-'; not a path), got "
                 f"{value!r} {example}").strip()
     if spec.choices is not None and value not in spec.choices:
-        return f"{name} must be one of {', '.join(map(repr, spec.choices))}, got {value!r}"
+        return (f"{name} must be one of {', '.join(map(_inline, spec.choices))}, got {_inline(value)}"
+                f"{': ' + spec.why if spec.why else ''}")
     for item in (value if kind is list else [value]):
         if isinstance(item, (int, float)) and not _in_range(item, spec):
             return f"{name} must be {_range_text(spec)}, got {item!r}{': ' + spec.why if spec.why else ''}"

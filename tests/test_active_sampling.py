@@ -175,7 +175,7 @@ def test_outlier_scores_flag_an_inverted_rater():
     ('sampling = "active"\nstop_when = { precision = 1 }', "unknown rule 'precision'"),
     ('sampling = "active"\nstop_when = { judgements = 2.5 }', "judgements must be a positive whole number"),
     ('sampling = "active"\nstop_when = { gap_ci_jod = -1 }', "gap_ci_jod must be a positive number"),
-    ('sampling = "adaptive"', "sampling must be one of 'fixed', 'active'"),
+    ('sampling = "adaptive"', 'sampling must be one of "fixed", "active"'),
 ])
 def test_study_files_with_bad_sampling_keys_are_refused(tmp_path, lines, message):
     from evalkit.errors import InputError

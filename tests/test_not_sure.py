@@ -20,7 +20,7 @@ def study_with(built_study, folder, line):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("not_sure = true", "not_sure must be false"), ('not_sure = "half"', "'split' .* or 'drop'"),
+    ("not_sure = true", "not_sure must be one of false, \"split\", \"drop\", got true"), ('not_sure = "half"', "'split' .* or 'drop'"),
     ('not_sure = "split"\nsampling = "active"\nstop_when = { judgements = 10 }', "not offered in active studies")])
 def test_study_files_say_whether_and_how(built_study, tmp_path, line, message):
     with pytest.raises(InputError, match=message):

@@ -54,9 +54,9 @@ class StudyConfig:
     sampling: str = key("fixed", choices=("fixed", "active"))   # "active": each assignment's pairs chosen from
                                          # the answers so far (study/sampling.py); judgements_per_pair is unused
     stop_when: dict = key(factory=dict, example={"gap_ci_jod": 0.5, "judgements": 2000})   # active only
-    not_sure: bool | str = key(False, choices=(False, *NOT_SURE_RULES), example="split")   # a "not sure"
-                                         # button (key N): false (none), or what the analysis does with the
-                                         # answer: "split" (half a win each way) or "drop" (left out)
+    not_sure: bool | str = key(False, choices=(False, *NOT_SURE_RULES), example="split", why=(
+        "false (no 'not sure' button) or, with the button (key N), what the analysis does with the "
+        "answer: 'split' (half a win each way) or 'drop' (left out)"))
     folder: Path = field(default=Path("."), compare=False)
 
     @property
