@@ -46,7 +46,8 @@ REFERENCE = "reference"
 STIMULUS, CODEC, LEVEL, FILE = "stimulus", "codec", "level", "file"
 STIMULUS_COLUMNS = [IMAGE, STIMULUS, CODEC, LEVEL, FILE]
 
-_TEXT = (RATER, IMAGE, LEFT, RIGHT, ANSWER, EXPECTED, CONDITION)
+#: The string columns (``expected`` may be empty).
+TEXT_COLUMNS = (RATER, IMAGE, LEFT, RIGHT, ANSWER, EXPECTED, CONDITION)
 _FLAGS = (BOOSTED, TRAP)
 
 
@@ -75,7 +76,7 @@ def check_comparisons(table: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"a comparison table is a pandas DataFrame, not {type(table).__name__}")
     _missing(table, COLUMNS, "comparison")
-    for column in _TEXT:
+    for column in TEXT_COLUMNS:
         _text_column(table, column, "comparison", allow_empty=column == EXPECTED)
     if PIVOT in table.columns:
         _text_column(table, PIVOT, "comparison", allow_empty=True)

@@ -1,14 +1,15 @@
 """``evalkit study ACTION``: a 2AFC study's life, one module per action, each with
-``add_parser(subparsers)`` and ``run(args, config)`` (the study's loaded ``study.toml``)."""
+``add_parser(subparsers)`` and ``run(args, config)`` (the study's loaded ``study.toml``; None for
+``import``, which reads another study's files)."""
 from __future__ import annotations
 
 import argparse
 
-from . import analyze, build, export, mturk, serve, simulate
+from . import analyze, build, export, imports, mturk, serve, simulate
 
 #: The actions, in the order ``evalkit study --help`` lists them.
 ACTIONS = {"build": build, "serve": serve, "mturk": mturk, "export": export, "analyze": analyze,
-           "simulate": simulate}
+           "simulate": simulate, "import": imports}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -23,5 +24,5 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from ...study.config import load_config
 
-    config = load_config(args.study)
+    config = load_config(args.study) if getattr(args, "study", None) else None
     return ACTIONS[args.study_command].run(args, config)
