@@ -269,8 +269,9 @@ def _levels(scores, fitted, images, stimuli, rng, n_boot, tail) -> pd.DataFrame:
         boot[name] = pd.DataFrame(np.c_[np.r_[0.0, point[:k - 1]][None, :].T,
                                         np.c_[np.zeros(n_boot), reps[:, :k - 1]].T],
                                   index=image.stimuli)
-    table = scores.merge(stimuli.astype({cmp.IMAGE: str}), left_on=["image", "stimulus"],
-                         right_on=[cmp.IMAGE, cmp.STIMULUS], how="inner")
+    table = scores[scores["stimulus"] != cmp.REFERENCE].merge(
+        stimuli.astype({cmp.IMAGE: str})[cmp.STIMULUS_COLUMNS], left_on=["image", "stimulus"],
+        right_on=[cmp.IMAGE, cmp.STIMULUS], how="inner")
     rows = []
     for (codec, lvl), group in table.groupby([cmp.CODEC, cmp.LEVEL], sort=True):
         which = [names.index(i) for i in group["image"]]
