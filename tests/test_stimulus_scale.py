@@ -6,36 +6,10 @@ import pytest
 from scipy import special
 
 from evalkit.errors import InputError
+from comparison_fixtures import row, simulate, table
 from evalkit.study import ranking
-from evalkit.study.comparisons import COLUMNS
 from evalkit.study.ranking import JOD_SIGMA
 from evalkit.study.stimulus_scale import scale_stimuli
-
-
-def table(rows):
-    return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def row(rater, image, left, right, answer, boosted=False):
-    return (rater, image, left, right, answer, boosted, False, "", np.nan, "sim")
-
-
-def simulate(gains, levels=6, raters=30, per_rater=80, boosted_share=0.5, seed=0):
-    """Raters comparing random pairs of an image's stimuli (the reference and ``levels``
-    distortion levels with known scale values), half of them boosted by the image's gain."""
-    rng = np.random.default_rng(seed)
-    rows, truth = [], {}
-    for image, gain in gains.items():
-        q = np.r_[0.0, -np.cumsum(rng.uniform(0.2, 0.8, levels))]
-        names = ["reference"] + [f"l{n}" for n in range(1, levels + 1)]
-        truth[image] = dict(zip(names, q))
-        for r in range(raters):
-            for _ in range(per_rater):
-                i, j = rng.choice(len(names), 2, replace=False)
-                boosted = bool(rng.random() < boosted_share)
-                p = special.ndtr((gain if boosted else 1.0) * (q[i] - q[j]) / JOD_SIGMA)
-                rows.append(row(f"r{r}", image, names[i], names[j], "left" if rng.random() < p else "right", boosted))
-    return table(rows), truth
 
 
 def test_the_boosted_model_recovers_a_planted_gain_and_the_plain_scale():
