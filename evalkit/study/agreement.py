@@ -27,13 +27,15 @@ def rater_agreement(responses: pd.DataFrame) -> dict:
     """Agreement between two different raters, the ceiling it implies, and the best score any
     metric could reach on these judgements. Agreement counts only pairs of judgements by
     different raters, so a rater who saw a pair twice does not agree with themself; pairs no two
-    raters judged are left out of it, and if none is left the values are None and ``note`` says why."""
-    return agreement_of(ranking.comparisons(responses))
+    raters judged are left out of it, and if none is left the values are None and ``note`` says why.
+    Not-sure answers are left out here (a half-judgement has no agreeing pairs to count)."""
+    comps = ranking.comparisons(responses)
+    return agreement_of(comps[comps["weight"] == 1])
 
 
 def agreement_of(comps: pd.DataFrame) -> dict:
-    """:func:`rater_agreement` of judgements given as rater, image, target_bpp, winner, loser
-    (one row per judgement; pairs are (image, target_bpp, unordered winner/loser))."""
+    """:func:`rater_agreement` of decided judgements given as rater, image, target_bpp, winner,
+    loser (one row per judgement; a pair is (image, target_bpp, unordered winner/loser))."""
     summary = {"pairs": 0, "pairs_judged_by_two_raters": 0, "agreement": None, "ceiling": None,
                "best_possible_on_these_judgements": None, "note": ""}
     if comps.empty:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import screening
+from .comparisons import split_not_sure
 from .database import Assignment, Response, Trial
 from .layouts import MEASURES
 
@@ -77,11 +78,15 @@ def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFra
     """Votes per compared pair of raw responses, in the format ``evalkit fit`` reads (reference,
     a, b, n_a, n_b, codec_a, codec_b, bpp_a, bpp_b, plus image and target_bpp). A is the codec
     first in alphabetical order, whichever side it was shown on. Repeats and sentinels are quality
-    checks, not judgements, and are left out. Paths are relative to the study's output folder, or
+    checks, not judgements, and are left out; a not-sure answer counts as its responses were settled
+    (:func:`~evalkit.study.comparisons.settle_not_sure`; else half a vote each way). Paths are relative to the study's output folder, or
     absolute under ``root``."""
     r = r[r["kind"] == "pair"]
+    if "weight" not in r:
+        r = split_not_sure(r, "choice", "split")
     if r.empty:
         return pd.DataFrame(columns=JUDGEMENT_COLUMNS)
+    weight = r["weight"].to_numpy(dtype=float)
     left_first = r["left_codec"] <= r["right_codec"]
     pick = lambda first, second: np.where(left_first, r[first], r[second])
     votes = pd.DataFrame({
@@ -89,9 +94,9 @@ def judgements_of(r: pd.DataFrame, root: str | Path | None = None) -> pd.DataFra
         "b": pick("right_path", "left_path"), "codec_a": pick("left_codec", "right_codec"),
         "codec_b": pick("right_codec", "left_codec"), "bpp_a": pick("left_bpp", "right_bpp"),
         "bpp_b": pick("right_bpp", "left_bpp"), "image": r["image"], "target_bpp": r["target_bpp"],
-        "chose_a": r["chosen_codec"].to_numpy() == pick("left_codec", "right_codec")})
+        "chose_a": (r["choice"] == np.where(left_first, "left", "right")) * weight, "weight": weight})
     keys = ["reference", "a", "b", "codec_a", "codec_b", "bpp_a", "bpp_b", "image", "target_bpp"]
-    table = votes.groupby(keys, sort=True)["chose_a"].agg(n_a="sum", n=("count")).reset_index()
+    table = votes.groupby(keys, sort=True).agg(n_a=("chose_a", "sum"), n=("weight", "sum")).reset_index()
     table["n_b"] = table.pop("n") - table["n_a"]
     if root is not None:
         for column in ("reference", "a", "b"):

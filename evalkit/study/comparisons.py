@@ -43,6 +43,9 @@ ANSWERS = (*SIDES, NOT_SURE)
 #: The stimulus id of the undistorted source image.
 REFERENCE = "reference"
 
+#: What an analysis does with a not-sure answer: half a win each way, or leave it out.
+NOT_SURE_RULES = ("split", "drop")
+
 STIMULUS, CODEC, LEVEL, FILE = "stimulus", "codec", "level", "file"
 STIMULUS_COLUMNS = [IMAGE, STIMULUS, CODEC, LEVEL, FILE]
 
@@ -115,6 +118,44 @@ def check_stimuli(table: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"the stimuli table lists stimulus {table[STIMULUS].iloc[row]!r} of image "
                          f"{table[IMAGE].iloc[row]!r} twice (row {row}); one row per stimulus of an image")
     return table
+
+
+def split_not_sure(rows: pd.DataFrame, answer: str = ANSWER, rule: str = "split") -> pd.DataFrame:
+    """``rows`` with a ``weight`` column: 1 for a decided answer; a not-sure answer dropped
+    (``rule="drop"``) or split into half an answer for each side (``"split"``: two rows of weight
+    ½ whose ``answer`` column says ``left`` and ``right``), as a tie counts in Thurstone and
+    Bradley–Terry fits (Rao & Kupper 1967 give a tie half a win each way in the limit of a narrow
+    tie band)."""
+    if rule not in NOT_SURE_RULES:
+        raise InputError(f"not_sure must be one of {', '.join(NOT_SURE_RULES)} (what an analysis does "
+                         f"with a not-sure answer), not {rule!r}")
+    unsure = (rows[answer] == NOT_SURE).to_numpy()
+    decided = rows[~unsure].assign(weight=1.0)
+    if rule == "drop" or not unsure.any():
+        return decided
+    halves = [rows[unsure].assign(**{answer: side, "weight": 0.5}) for side in SIDES]
+    return pd.concat([decided, *halves]).sort_index(kind="stable")
+
+
+def settle_not_sure(responses: pd.DataFrame, rule: str = "split") -> pd.DataFrame:
+    """evalkit's own responses (:func:`evalkit.study.analysis.responses`) with a ``weight``
+    column and their pair trials' not-sure answers split or dropped by ``rule``
+    (:func:`split_not_sure`; ``choice`` and ``chosen_codec`` then name each half's side). Sentinels
+    and repeats are kept as they are: not sure on a sentinel is not its right answer."""
+    pair = (responses["kind"] == "pair").to_numpy()
+    settled = split_not_sure(responses[pair], "choice", rule)
+    settled = settled.assign(chosen_codec=np.where(settled["choice"] == "left", settled["left_codec"],
+                                                   settled["right_codec"]))
+    return pd.concat([settled, responses[~pair].assign(weight=1.0)]).sort_index(kind="stable").reset_index(drop=True)
+
+
+def judgements(table: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
+    """A comparison table as judgements: its columns plus ``winner``, ``loser`` (stimulus ids) and
+    ``weight`` (½ for each half of a split not-sure answer; see :func:`split_not_sure`)."""
+    rows = split_not_sure(check_comparisons(table), ANSWER, not_sure)
+    left_won = (rows[ANSWER] == "left").to_numpy()
+    return rows.assign(winner=np.where(left_won, rows[LEFT], rows[RIGHT]),
+                       loser=np.where(left_won, rows[RIGHT], rows[LEFT])).reset_index(drop=True)
 
 
 def stimulus_id(codec: str, target_bpp: float | None) -> str:

@@ -31,6 +31,8 @@ import pandas as pd
 from scipy import sparse, special, stats
 from tqdm import tqdm
 
+from .comparisons import split_not_sure
+
 JOD_SIGMA = 1.0 / stats.norm.ppf(0.75)   # ≈ 1.4826: 1 JOD ↔ 75 % preference
 BT_UNIT = np.log(3.0)                     # logistic log-odds of 75 % preference
 PRIOR_SD = 10.0                           # weak prior on scores, in scale units
@@ -39,12 +41,18 @@ METHODS = ("thurstone", "bradley_terry")
 
 def comparisons(responses: pd.DataFrame) -> pd.DataFrame:
     """One row per judgement of a codec pair (sentinels and repeats are quality checks, not
-    judgements): rater, image, target_bpp, winner, loser."""
+    judgements): rater, image, target_bpp, winner, loser, weight. A not-sure answer counts as its
+    responses were settled (:func:`~evalkit.study.comparisons.settle_not_sure`; responses that
+    were not are split, half a win each way)."""
     r = responses[responses["kind"] == "pair"]
-    loser = np.where(r["chosen_codec"] == r["left_codec"], r["right_codec"], r["left_codec"])
+    if "weight" not in r:
+        r = split_not_sure(r, "choice", "split")
+    left_won = (r["choice"] == "left").to_numpy()
     return pd.DataFrame({"rater": r["rater"].to_numpy(), "image": r["image"].to_numpy(),
                          "target_bpp": r["target_bpp"].to_numpy(dtype=float),
-                         "winner": r["chosen_codec"].to_numpy(), "loser": loser})
+                         "winner": np.where(left_won, r["left_codec"], r["right_codec"]),
+                         "loser": np.where(left_won, r["right_codec"], r["left_codec"]),
+                         "weight": r["weight"].to_numpy(dtype=float)})
 
 
 def win_matrix(winners: np.ndarray, losers: np.ndarray, k: int, weights=None) -> np.ndarray:
@@ -209,7 +217,8 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
         w_idx = group["winner"].map(index).to_numpy()
         l_idx = group["loser"].map(index).to_numpy()
         rows = group.index.to_numpy()
-        wins = win_matrix(w_idx, l_idx, len(codecs))
+        weight = group["weight"].to_numpy()
+        wins = win_matrix(w_idx, l_idx, len(codecs), weight)
         keep, bpp_notes = _ranked_subset(wins, codecs, bpp)
         notes += bpp_notes
         if len(keep) < 2:
@@ -217,7 +226,7 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
         weights = rater_draws[:, rater_idx[rows]] * image_draws[:, image_idx[rows]]
         single = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
         replicate = lambda fit, draws: np.array([
-            fit(win_matrix(w_idx, l_idx, len(codecs), b)[np.ix_(keep, keep)]) for b in draws
+            fit(win_matrix(w_idx, l_idx, len(codecs), b * weight)[np.ix_(keep, keep)]) for b in draws
         ]).reshape(len(draws), len(keep))
         for method in methods:
             fit = FITS[method]
@@ -279,26 +288,32 @@ def preference_matrices(responses: pd.DataFrame) -> pd.DataFrame:
     columns = ["target_bpp", "row", "column", "wins", "judgements", "preference"]
     if comps.empty:
         return pd.DataFrame(columns=columns)
-    won = comps.groupby(["target_bpp", "winner", "loser"]).size()
+    won = comps.groupby(["target_bpp", "winner", "loser"])["weight"].sum()
     rows = []
     for (bpp, a, b) in sorted(set(won.index) | {(t, l, w) for t, w, l in won.index}):
-        n_ab, n_ba = int(won.get((bpp, a, b), 0)), int(won.get((bpp, b, a), 0))
+        n_ab, n_ba = _count(won.get((bpp, a, b), 0)), _count(won.get((bpp, b, a), 0))
         rows.append((bpp, a, b, n_ab, n_ab + n_ba, n_ab / (n_ab + n_ba)))
     return pd.DataFrame(rows, columns=columns)
 
 
+def _count(value: float) -> int | float:
+    """A count of judgements: whole unless a split not-sure answer made it a half."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def pair_counts(responses: pd.DataFrame) -> pd.DataFrame:
-    """Per (image, bpp, codec pair, A = first alphabetically): n_a, n_b, judgements, p_a."""
+    """Per (image, bpp, codec pair, A = first alphabetically): n_a, n_b, judgements, p_a (a split
+    not-sure answer adds ½ to n_a and to n_b)."""
     comps = comparisons(responses)
     columns = ["image", "target_bpp", "codec_a", "codec_b", "n_a", "n_b", "judgements", "p_a"]
     if comps.empty:
         return pd.DataFrame(columns=columns)
     a = np.minimum(comps["winner"], comps["loser"])
     frame = comps.assign(codec_a=a, codec_b=np.maximum(comps["winner"], comps["loser"]),
-                         chose_a=comps["winner"] == a)
-    table = (frame.groupby(["image", "target_bpp", "codec_a", "codec_b"], sort=True)["chose_a"]
-             .agg(n_a="sum", judgements="count").reset_index())
-    table["n_a"] = table["n_a"].astype(int)
+                         chose_a=(comps["winner"] == a) * comps["weight"])
+    table = (frame.groupby(["image", "target_bpp", "codec_a", "codec_b"], sort=True)
+             .agg(n_a=("chose_a", "sum"), judgements=("weight", "sum")).reset_index())
+    table["n_a"], table["judgements"] = table["n_a"].map(_count), table["judgements"].map(_count)
     table["n_b"] = table["judgements"] - table["n_a"]
     table["p_a"] = table["n_a"] / table["judgements"]
     return table[columns]

@@ -16,7 +16,8 @@ from ..fit.judgements import metric_values
 from ..metrics import metric
 from . import agreement, ranking
 from .analysis import judgements_of
-from .outliers import OUTLIER_THRESHOLD, outlier_scores
+from .comparisons import settle_not_sure
+from .outliers import OUTLIER_THRESHOLD, SKILL_FLOOR, outlier_scores
 from .screening import ScreeningRules, screen
 
 VIEWS = {"all": "all raters", "screened": "after exclusions"}
@@ -40,6 +41,8 @@ class StudyAnalysis:
     rules: ScreeningRules
     raters: pd.DataFrame          # quality, excluded, reasons, outlier score (pw_outlier_analysis)
     views: dict[str, View] = field(default_factory=dict)
+    not_sure: str = "split"       # what the analysis did with not-sure answers
+    not_sure_answers: int = 0     # how many pair trials were answered not sure
 
     @property
     def excluded(self) -> pd.DataFrame:
@@ -48,20 +51,24 @@ class StudyAnalysis:
 
 def analyze(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules(), codecs: list[str] = (),
             n_boot: int = 1000, seed: int = 0, metrics: list[str] = (), model=None, root: str | Path | None = None,
-            engine_options: dict | None = None, progress: bool = False) -> StudyAnalysis:
+            engine_options: dict | None = None, progress: bool = False, not_sure: str = "split") -> StudyAnalysis:
     """Screen raters, then for all raters and for the kept ones: pair counts, preference
     matrices, Thurstone (JOD) and Bradley–Terry scales with two-level bootstrap intervals,
     agreement and its ceiling, and — when the responses carry image paths (``root``: the study's
     output folder) — the judgement table ``evalkit fit`` reads, with the 2AFC score of each of
     ``metrics`` (engine names) and of a fitted ``model`` on it, beside the ceiling. ``codecs``
-    (the study's) lets a codec that was never compared be reported."""
+    (the study's) lets a codec that was never compared be reported. A not-sure answer to a pair
+    counts half a win each way (``not_sure="split"``) or not at all (``"drop"``; see
+    :func:`~evalkit.study.comparisons.split_not_sure`)."""
     if responses.empty:
         raise InputError("no responses stored yet: nothing to analyse (run the study, or "
                          "'evalkit study simulate' for a demo)")
-    outliers = outlier_scores(responses)[["rater", "log_likelihood", "outlier_score", "outlier"]]
+    unsure = int(((responses["kind"] == "pair") & (responses["choice"] == "not_sure")).sum())
+    responses = settle_not_sure(responses, not_sure)
+    outliers = outlier_scores(responses)[["rater", "log_likelihood", "outlier_score", "skill", "outlier"]]
     raters = screen(responses, rules).merge(outliers, on="rater", how="left")
     raters["outlier"] = raters["outlier"].fillna(False).astype(bool)
-    result = StudyAnalysis(rules, raters)
+    result = StudyAnalysis(rules, raters, not_sure=not_sure, not_sure_answers=unsure)
     kept = set(raters.loc[~raters["excluded"], "rater"])
     subsets = {"all": responses, "screened": responses[responses["rater"].isin(kept)]}
     metrics = list(dict.fromkeys([*metrics, *(model.metrics if model is not None else [])]))
@@ -97,11 +104,13 @@ def format_report(result: StudyAnalysis) -> str:
         lines.append(f"  no rater excluded ({len(result.raters)} raters)")
     for rater, reasons in excluded.itertuples(index=False):
         lines.append(f"  excluded {rater}: {reasons}")
+    lines.append(f"not sure: {result.not_sure_answers} pair answer(s), "
+                 + ("counted as half a win each way" if result.not_sure == "split" else "left out"))
     outliers = result.raters[result.raters["outlier"]]
     lines.append(f"outlier analysis (leave-one-rater-out likelihood, pwcmp): "
-                 f"{len(outliers)} rater(s) scored above {OUTLIER_THRESHOLD:g}")
+                 f"{len(outliers)} rater(s) scored above {OUTLIER_THRESHOLD:g} or had skill below {SKILL_FLOOR:g}")
     for row in outliers.itertuples(index=False):
-        lines.append(f"  outlier {row.rater}: score {row.outlier_score:.2f}, log-likelihood "
+        lines.append(f"  outlier {row.rater}: score {row.outlier_score:.2f}, skill {row.skill:.2f}, log-likelihood "
                      f"{row.log_likelihood:.3f} per judgement; "
                      + ("also excluded by screening" if row.excluded else "kept by screening"))
     for name, view in result.views.items():
