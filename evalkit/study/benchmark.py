@@ -56,9 +56,9 @@ def judgement_pairs(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: l
         raise InputError(f"the stimuli table has no column {', '.join(missing)}; metric columns it has: "
                          f"{', '.join(c for c in stimuli.columns if c not in cmp.STIMULUS_COLUMNS) or 'none'}")
     rows = answers(comparisons, not_sure)
-    a = np.minimum(rows["better"], rows["worse"])
-    rows = rows.assign(a=a, b=np.maximum(rows["better"], rows["worse"]),
-                       n_a=np.where(rows["better"] == a, rows["weight"], 0.0))
+    a = np.minimum(rows["winner"], rows["loser"])
+    rows = rows.assign(a=a, b=np.maximum(rows["winner"], rows["loser"]),
+                       n_a=np.where(rows["winner"] == a, rows["weight"], 0.0))
     pairs = rows.groupby(["image", "a", "b"], sort=True).agg(n_a=("n_a", "sum"), n=("weight", "sum")).reset_index()
     pairs = pairs.assign(n_b=pairs["n"] - pairs["n_a"]).drop(columns="n").rename(columns={"image": "reference"})
     values = stimuli.astype({cmp.IMAGE: str}).set_index([cmp.IMAGE, cmp.STIMULUS])[metrics]
@@ -123,9 +123,7 @@ def benchmark(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[st
         rows.append(row)
     scores = pd.DataFrame(rows).sort_values("2afc", ascending=False, kind="stable").reset_index(drop=True)
     sure = answers(comparisons, "drop")
-    judged = pd.DataFrame({"rater": sure["rater"], "image": sure["image"], "target_bpp": 0.0,
-                           "winner": sure["better"], "loser": sure["worse"]})
-    return Benchmark(scores, agreement_of(judged), left_out)
+    return Benchmark(scores, agreement_of(sure.assign(target_bpp=0.0)), left_out)
 
 
 def _ci(name: str, values: np.ndarray, seed: int, n_boot: int) -> dict:

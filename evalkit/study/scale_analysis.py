@@ -18,6 +18,7 @@ import pandas as pd
 from ..errors import InputError
 from . import comparisons as cmp
 from .benchmark import Benchmark, benchmark
+from .outliers import comparison_outliers, trap_screening
 from .stimulus_scale import StimulusScale, scale_stimuli
 
 ALL = "all"
@@ -40,6 +41,22 @@ class ScaleAnalysis:
     prior: str
     metrics: list[str]
     conditions: dict[str, ConditionResult] = field(default_factory=dict)
+    raters: pd.DataFrame | None = None     # the screening, when :func:`screen_comparisons` ran
+
+
+def screen_comparisons(comparisons: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
+    """Per rater: the trap questions (:func:`~evalkit.study.outliers.trap_screening`) and the
+    outlier analysis with its absolute floor (:func:`~evalkit.study.outliers.comparison_outliers`),
+    ``excluded`` when either rejects the rater, and ``reasons``."""
+    traps = trap_screening(comparisons)
+    outliers = comparison_outliers(comparisons, not_sure=not_sure)
+    raters = traps.rename(columns={"excluded": "trap_excluded"}).merge(
+        outliers.drop(columns="judgements"), on="rater", how="left")
+    raters["outlier"] = raters["outlier"].fillna(False).astype(bool)
+    raters["excluded"] = raters["trap_excluded"] | raters["outlier"]
+    raters["reasons"] = [", ".join(r for r, on in (("traps", t), ("outlier", o)) if on)
+                         for t, o in zip(raters["trap_excluded"], raters["outlier"])]
+    return raters
 
 
 def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str] = (),
@@ -99,6 +116,10 @@ def format_scale_report(result: ScaleAnalysis) -> str:
     """The analysis as text for a terminal."""
     lines = [f"not sure: {result.not_sure} (half a win each way)" if result.not_sure == "split"
              else "not sure: dropped", f"prior: {result.prior}"]
+    if result.raters is not None:
+        lines.append(f"screening: {int(result.raters['trap_excluded'].sum())} rater(s) failed the traps, "
+                     f"{int(result.raters['outlier'].sum())} outlier(s); {int(result.raters['excluded'].sum())} "
+                     f"of {len(result.raters)} left out")
     for name, c in result.conditions.items():
         lines += ["", f"=== {name}: {c.raters} raters, {c.screened} screened out "
                       f"({c.screened / c.raters:.0%}) ==="]
@@ -145,6 +166,8 @@ def write_scale_analysis(result: ScaleAnalysis, folder: str | Path) -> list[Path
             csv(c.benchmark.scores, f"benchmark_{name}.csv")
             csv(c.links, f"benchmark_links_{name}.csv")
             written += plots.benchmark_plot(c.benchmark, folder / f"benchmark_{name}", name)
+    if result.raters is not None:
+        csv(result.raters, "raters_screening.csv")
     csv(closing_note(result), "closing_note.csv")
     (folder / "scale_report.txt").write_text(format_scale_report(result) + "\n")
     return written + [folder / "scale_report.txt"]

@@ -40,31 +40,16 @@ from ..errors import InputError
 from . import comparisons as cmp
 from .ranking import JOD_SIGMA, PRIOR_SD, _draws, split_links
 
-NOT_SURE_RULES = ("split", "drop")
 PRIORS = ("distance", "normal", "none")
 _PRIOR_FLOOR = 0.1     # pwcmp's log(prior + 0.1): a pair's prior never vanishes
 
 
 def answers(comparisons: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
-    """One row per (fraction of a) judgement that is not a trap: image, rater, boosted, better,
-    worse, weight (1; ½ for each half of a split "not sure")."""
-    cmp.check_comparisons(comparisons)
-    if not_sure not in NOT_SURE_RULES:
-        raise InputError(f"not_sure must be one of {', '.join(NOT_SURE_RULES)}, got {not_sure!r}")
-    rows = comparisons[~comparisons[cmp.TRAP]]
-    sure = rows[rows[cmp.ANSWER] != cmp.NOT_SURE]
-    left_won = (sure[cmp.ANSWER] == "left").to_numpy()
-    parts = [pd.DataFrame({"image": sure[cmp.IMAGE].to_numpy(), "rater": sure[cmp.RATER].to_numpy(),
-                           "boosted": sure[cmp.BOOSTED].to_numpy(),
-                           "better": np.where(left_won, sure[cmp.LEFT], sure[cmp.RIGHT]),
-                           "worse": np.where(left_won, sure[cmp.RIGHT], sure[cmp.LEFT]), "weight": 1.0})]
-    if not_sure == "split":
-        unsure = rows[rows[cmp.ANSWER] == cmp.NOT_SURE]
-        for better, worse in ((cmp.LEFT, cmp.RIGHT), (cmp.RIGHT, cmp.LEFT)):
-            parts.append(pd.DataFrame({"image": unsure[cmp.IMAGE].to_numpy(), "rater": unsure[cmp.RATER].to_numpy(),
-                                       "boosted": unsure[cmp.BOOSTED].to_numpy(), "better": unsure[better].to_numpy(),
-                                       "worse": unsure[worse].to_numpy(), "weight": 0.5}))
-    return pd.concat(parts, ignore_index=True)
+    """The judgements of a comparison table that are not traps (the comparison table's columns
+    plus winner, loser and weight: ½ for each half of a split "not sure",
+    :func:`~evalkit.study.comparisons.judgements`)."""
+    table = cmp.check_comparisons(comparisons)
+    return cmp.judgements(table[~table[cmp.TRAP]], not_sure)
 
 
 def _log_prior(d: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
@@ -187,12 +172,12 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
     rater_draws = _draws(rng, len(raters), n_boot)
     notes, images, fitted = [], {}, {}
     for name, group in table.groupby("image", sort=True):
-        stimuli_here = sorted(set(group["better"]) | set(group["worse"]), key=lambda s: (s != cmp.REFERENCE, s))
+        stimuli_here = sorted(set(group["winner"]) | set(group["loser"]), key=lambda s: (s != cmp.REFERENCE, s))
         if stimuli_here[0] != cmp.REFERENCE:
             notes.append(f"image {name}: no comparison with the {cmp.REFERENCE}; not scaled")
             continue
         index = {s: n for n, s in enumerate(stimuli_here)}
-        b, w = group["better"].map(index).to_numpy(), group["worse"].map(index).to_numpy()
+        b, w = group["winner"].map(index).to_numpy(), group["loser"].map(index).to_numpy()
         _, labels = sparse.csgraph.connected_components(
             sparse.csr_matrix((np.ones(len(b)), (b, w)), shape=(len(index),) * 2), directed=False)
         keep = labels == labels[0]
@@ -202,10 +187,10 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
                          "chain of comparisons; not scaled")
             stimuli_here = [s for s, k in zip(stimuli_here, keep) if k]
             index = {s: n for n, s in enumerate(stimuli_here)}
-            group = group[group["better"].isin(index) & group["worse"].isin(index)]
+            group = group[group["winner"].isin(index) & group["loser"].isin(index)]
         boosted = group["boosted"].to_numpy(bool)
-        modes = {mode: (group["better"].map(index).to_numpy()[boosted == mode],
-                        group["worse"].map(index).to_numpy()[boosted == mode])
+        modes = {mode: (group["winner"].map(index).to_numpy()[boosted == mode],
+                        group["loser"].map(index).to_numpy()[boosted == mode])
                  for mode in (False, True) if (boosted == mode).any()}
         fit_gain = len(modes) == 2
         if True in modes and not fit_gain:
@@ -213,7 +198,7 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
                          "scale, so the scale is in boosted units")
         image = _Image(stimuli_here, modes, fit_gain)
         k = len(stimuli_here)
-        all_wins = np.bincount(group["better"].map(index) * k + group["worse"].map(index),
+        all_wins = np.bincount(group["winner"].map(index) * k + group["loser"].map(index),
                                weights=group["weight"], minlength=k * k).reshape(k, k)
         for winner, loser in split_links(all_wins):
             notes.append(f"image {name}: {stimuli_here[winner]} was judged better than {stimuli_here[loser]} "
@@ -238,7 +223,7 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
         q = np.r_[0.0, point[:k - 1]]
         qb = np.c_[np.zeros(n_boot), boot[:, :k - 1]]
         lo, hi = (np.quantile(qb, [tail, 1 - tail], axis=0) if n_boot else (q, q))
-        seen = pd.concat([group["better"], group["worse"]]).value_counts()
+        seen = pd.concat([group["winner"], group["loser"]]).value_counts()
         for n, s in enumerate(image.stimuli):
             score_rows.append((name, s, q[n], lo[n], hi[n], float(seen.get(s, 0))))
         if image.fit_gain:

@@ -7,7 +7,8 @@ from ..options import name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from ...study.stimulus_scale import NOT_SURE_RULES, PRIORS
+    from ...study.comparisons import NOT_SURE_RULES
+    from ...study.stimulus_scale import PRIORS
     sc = sub.add_parser("scale", help="JND per stimulus from its source, boost gains, metrics benchmarked",
                         description="Read comparisons.csv and stimuli.csv ('evalkit study import' output) "
                                     "in FOLDER; per condition and all together: each stimulus's scale in "
@@ -21,8 +22,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     sc.add_argument("--metrics", type=name_list, default=[],
                     help="comma-separated metric columns of stimuli.csv to benchmark (default: every numeric "
                          "column but level)")
-    sc.add_argument("--exclude", help="a CSV of raters to leave out (a 'rater' column; rows whose 'excluded' "
-                                      "column is false are kept), e.g. a screening's raters.csv")
+    sc.add_argument("--no-screening", action="store_true",
+                    help="keep every rater (default: leave out those who fail the traps or are outliers)")
+    sc.add_argument("--exclude", help="a CSV of further raters to leave out (a 'rater' column; rows whose "
+                                      "'excluded' column is false are kept)")
     sc.add_argument("--not-sure", choices=NOT_SURE_RULES, default="split",
                     help="a not-sure answer: half a win each way (default) or dropped")
     sc.add_argument("--prior", choices=PRIORS, default="distance",
@@ -42,7 +45,8 @@ def run(args, config) -> int:
     from ...errors import InputError
     from ...study import comparisons as cmp
     from ...study.imports import read_comparisons
-    from ...study.scale_analysis import analyze_scale, format_scale_report, write_scale_analysis
+    from ...study.scale_analysis import (analyze_scale, format_scale_report, screen_comparisons,
+                                         write_scale_analysis)
 
     folder = Path(args.folder)
     comparisons = read_comparisons(folder / "comparisons.csv")
@@ -55,15 +59,17 @@ def run(args, config) -> int:
     metrics = args.metrics or [c for c in stimuli.columns if c not in cmp.STIMULUS_COLUMNS
                                and pd.api.types.is_numeric_dtype(pd.to_numeric(stimuli[c], errors="coerce"))
                                and pd.to_numeric(stimuli[c], errors="coerce").notna().any()]
-    excluded = set()
+    raters = None if args.no_screening else screen_comparisons(comparisons, args.not_sure)
+    excluded = set() if raters is None else set(raters.loc[raters["excluded"], "rater"])
     if args.exclude:
-        raters = pd.read_csv(args.exclude, dtype={"rater": str})
-        if "rater" not in raters:
+        listed = pd.read_csv(args.exclude, dtype={"rater": str})
+        if "rater" not in listed:
             raise InputError(f"{args.exclude}: needs a 'rater' column")
-        excluded = set(raters.loc[raters["excluded"].astype(bool), "rater"] if "excluded" in raters else raters["rater"])
+        excluded |= set(listed.loc[listed["excluded"].astype(bool), "rater"] if "excluded" in listed else listed["rater"])
     result = analyze_scale(comparisons, stimuli, metrics, excluded=excluded, not_sure=args.not_sure,
                            prior=args.prior, n_boot=args.bootstrap, seed=args.seed, progress=not args.quiet,
                            n_hypotheses=args.hypotheses)
+    result.raters = raters
     print(format_scale_report(result))
     written = write_scale_analysis(result, folder / "analysis")
     print(f"\n{len(written)} files → {folder / 'analysis'}")
