@@ -157,6 +157,26 @@ def test_cli_fit_prints_every_combination_and_saves_a_model(tmp_path, capsys):
     assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,fid"]) == 2
 
 
+def test_cli_fit_takes_metrics_evalkit_does_not_compute_from_the_table(tmp_path, capsys):
+    from evalkit.cli import main
+    table = _judgement_csv(tmp_path / "j.csv")
+    table = table.assign(**{"VMAF-neg_a": 100 * table["ms_ssim_a"], "VMAF-neg_b": 100 * table["ms_ssim_b"]})
+    table.to_csv(tmp_path / "j.csv", index=False)
+    out = tmp_path / "vmaf.json"
+    assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,VMAF-neg",
+                 "--out", str(out)]) == 0
+    assert "probit link" in capsys.readouterr().out
+    model = CombinationModel.load(out)
+    assert model.metrics == ["psnr", "VMAF-neg"] and model.link == "probit" and model.columns == ["psnr", "VMAF-neg"]
+    assert model.coef[1] > 0
+    assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,CVVDP"]) == 2
+    assert "CVVDP_a/CVVDP_b columns" in capsys.readouterr().err
+    legacy = json.loads(out.read_text())
+    del legacy["link"]
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    assert CombinationModel.load(tmp_path / "old.json").link == "linear"    # files from before links
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, shared_dir):
     from evalkit.compress import compress
