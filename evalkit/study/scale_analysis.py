@@ -79,10 +79,10 @@ def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: lis
         scale = scale_stimuli(kept, not_sure=not_sure, prior=prior, stimuli=stimuli, n_boot=n_boot,
                               seed=seed, progress=progress)
         entry = ConditionResult(name, len(raters), len(raters & set(excluded)), scale)
-        if metrics:
-            plain = kept[~kept[cmp.BOOSTED]] if (~kept[cmp.BOOSTED]).any() else kept
-            runs = {link: benchmark(plain, stimuli, list(metrics), scale=scale.scores, link=link,
-                                    not_sure=not_sure, n_boot=n_boot * 10, seed=seed, **fit_params)
+        if metrics:      # the linear fit is compared on its score and inliers only: no intervals
+            runs = {link: benchmark(kept, stimuli, list(metrics), scale=scale.scores, link=link,
+                                    not_sure=not_sure, n_boot=n_boot * 10 if link == "probit" else 0,
+                                    seed=seed, **fit_params)
                     for link in ("probit", "linear")}
             entry.benchmark = runs["probit"]
             entry.links = (runs["probit"].scores[["candidate", "2afc", "inliers"]]
