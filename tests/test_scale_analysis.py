@@ -42,12 +42,13 @@ def test_the_analysis_is_written_for_the_report_with_a_closing_note(study, tmp_p
     comparisons, stimuli = study
     comparisons = comparisons.assign(condition=np.where(comparisons["boosted"], "BTC", "PTC"))
     excluded = {"r0"}
-    result = analyze_scale(comparisons, stimuli, ["good", "noise"], excluded=excluded, n_boot=10, n_hypotheses=200)
+    result = analyze_scale(comparisons, stimuli, ["good", "noise"], excluded=excluded, n_boot=5, n_hypotheses=200)
     assert list(result.conditions) == ["BTC", "PTC", "all"]
     note = closing_note(result).set_index("condition")
     assert note.loc["all", "screened_share"] == pytest.approx(1 / 12)
     assert note.loc["all", "boost_gain"] == pytest.approx(2.0, rel=0.25)
     assert np.isnan(note.loc["PTC", "boost_gain"])            # plain comparisons only: no gain
+    assert note.loc["BTC", "boost_gain"] == pytest.approx(2.0, rel=0.35)   # its scale against PTC's
     assert note.loc["PTC", "2afc good"] > note.loc["PTC", "2afc noise"]
     links = result.conditions["PTC"].links
     assert {"2afc_probit", "2afc_linear", "inliers_probit", "inliers_linear"} <= set(links.columns)
@@ -61,3 +62,16 @@ def test_the_analysis_is_written_for_the_report_with_a_closing_note(study, tmp_p
     assert {"study-scale", "study-benchmark"} <= set(sections)
     assert any(t["name"] == "closing_note" for t in sections["study-benchmark"]["tables"])
     assert len(written) > 10
+
+
+def test_cli_scale_screens_scales_and_writes_the_analysis(tmp_path, capsys):
+    from evalkit.cli import main
+    comparisons, truth = simulate({"a": 2.0, "b": 2.0}, raters=6, per_rater=40, seed=7)
+    comparisons.to_csv(tmp_path / "comparisons.csv", index=False)
+    stimuli_table(truth).to_csv(tmp_path / "stimuli.csv", index=False)
+    assert main(["study", "scale", str(tmp_path), "--bootstrap", "3", "--hypotheses", "100", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "screening: 0 rater(s) failed the traps" in printed and "boost gain" in printed
+    assert "good" in printed and "noise" in printed          # every numeric column benchmarked
+    assert (tmp_path / "analysis" / "raters_screening.csv").is_file()
+    assert main(["study", "scale", str(tmp_path / "nowhere")]) == 2

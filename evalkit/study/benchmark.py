@@ -13,9 +13,10 @@ is fitted on the judgements of the other images and scores those of the left-out
 * **accuracy**: the share of pairs with a majority where the metric sides with it;
 * **rank correlation** (Spearman) of the held-out quality of every distorted stimulus with its
   scale value from :func:`~evalkit.study.stimulus_scale.scale_stimuli` (JND from the source),
-  pooled over images.
+  within each image, averaged over images.
 
-Intervals: percentile bootstrap over pairs (2AFC, accuracy) and stimuli (rank correlation). The
+Intervals: percentile bootstrap over pairs (2AFC, accuracy) and stimuli within images (rank
+correlation). The
 ceiling (:func:`~evalkit.study.agreement.agreement_of`) is what a metric that always sided with
 the majority would expect on new judgements of these pairs. Pairs with a stimulus that has no
 value of a metric (the source itself, in tables of distorted images only) are left out, and
@@ -119,7 +120,7 @@ def benchmark(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[st
                "accuracy": agrees.mean(), **_ci("accuracy", agrees, seed, n_boot),
                "inliers": float(np.average(inliers, weights=n)), "pairs": len(table)}
         if scaled is not None:
-            row.update(_srocc(quality, scaled["scale"].to_numpy(float), seed, n_boot))
+            row.update(_srocc(quality, scaled["scale"].to_numpy(float), scaled["image"].to_numpy(), seed, n_boot))
         rows.append(row)
     scores = pd.DataFrame(rows).sort_values("2afc", ascending=False, kind="stable").reset_index(drop=True)
     sure = answers(comparisons, "drop")
@@ -131,13 +132,19 @@ def _ci(name: str, values: np.ndarray, seed: int, n_boot: int) -> dict:
     return {f"{name}_low": low, f"{name}_high": high}
 
 
-def _srocc(quality: np.ndarray, scale: np.ndarray, seed: int, n_boot: int) -> dict:
-    """Spearman's ρ of held-out quality and the human scale, with a bootstrap over stimuli."""
-    rho = stats.spearmanr(quality, scale).statistic
+def _srocc(quality: np.ndarray, scale: np.ndarray, images: np.ndarray, seed: int, n_boot: int) -> dict:
+    """Spearman's ρ of held-out quality and the human scale within each image (each image's
+    quality comes from its own held-out model, so values of two images are not on one scale),
+    averaged over images, with a bootstrap of stimuli within each image."""
+    groups = [np.flatnonzero(images == i) for i in np.unique(images)]
+    groups = [g for g in groups if len(g) >= 3]
+    if not groups:
+        return {"srocc": np.nan, "srocc_low": np.nan, "srocc_high": np.nan}
+    mean_rho = lambda picks: np.nanmean([stats.spearmanr(quality[g], scale[g]).statistic for g in picks])
+    rho = mean_rho(groups)
     if not n_boot:
         return {"srocc": rho, "srocc_low": np.nan, "srocc_high": np.nan}
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(scale), size=(n_boot, len(scale)))
-    boot = np.array([stats.spearmanr(quality[d], scale[d]).statistic for d in draws])
+    boot = np.array([mean_rho([rng.choice(g, len(g)) for g in groups]) for _ in range(n_boot)])
     low, high = np.nanquantile(boot, [0.025, 0.975])
     return {"srocc": rho, "srocc_low": low, "srocc_high": high}

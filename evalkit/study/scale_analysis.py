@@ -92,12 +92,33 @@ def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: lis
     return result
 
 
+def separate_gains(result: ScaleAnalysis) -> pd.Series:
+    """Per image, how much larger a boosted-only condition's scale is than a plain-only one's:
+    the least-squares slope through 0 of the one's scale values on the other's, over the stimuli
+    both scaled (the gain estimated from two separate scales, where the joint fit of condition
+    ``all`` estimates it from one model)."""
+    parts = [c for name, c in result.conditions.items() if name != ALL]
+    boosted = [c for c in parts if c.scale.boosted_only]
+    plain = [c for c in parts if c not in boosted and c.scale.gains.empty]
+    if len(boosted) != 1 or len(plain) != 1:
+        return pd.Series(dtype=float)
+    both = boosted[0].scale.scores.merge(plain[0].scale.scores, on=["image", "stimulus"], suffixes=("_b", "_p"))
+    both = both[both["stimulus"] != cmp.REFERENCE]
+    return both.groupby("image").apply(
+        lambda g: float(g["scale_b"] @ g["scale_p"] / (g["scale_p"] @ g["scale_p"])), include_groups=False)
+
+
 def closing_note(result: ScaleAnalysis) -> pd.DataFrame:
     """Per condition: raters, the share screened out, the boost gain (median over images, with
-    the range), the ceiling, and each metric's held-out 2AFC score (plain comparisons)."""
+    the range: from the joint fit where one condition holds plain and boosted comparisons, else
+    from the separate scales of a boosted and a plain condition, :func:`separate_gains`), the
+    ceiling, and each metric's held-out 2AFC score."""
     rows = []
+    separate = separate_gains(result)
     for name, c in result.conditions.items():
         gains = c.scale.gains["gain"]
+        if gains.empty and c.scale.boosted_only:
+            gains = separate
         row = {"condition": name, "raters": c.raters, "screened_share": c.screened / c.raters,
                "boost_gain": float(gains.median()) if len(gains) else np.nan,
                "boost_gain_min": float(gains.min()) if len(gains) else np.nan,
@@ -125,6 +146,10 @@ def format_scale_report(result: ScaleAnalysis) -> str:
                       f"({c.screened / c.raters:.0%}) ==="]
         for g in c.scale.gains.itertuples(index=False):
             lines.append(f"  image {g.image}: boost gain {g.gain:.2f} [{g.ci_low:.2f}, {g.ci_high:.2f}]")
+        if c.scale.boosted_only:
+            for image, gain in separate_gains(result).items():
+                lines.append(f"  image {image}: boost gain {gain:.2f} (this scale against the plain "
+                             "condition's, fitted apart)")
         deepest = c.scale.scores.loc[c.scale.scores.groupby("image")["scale"].idxmin()]
         for s in deepest.itertuples(index=False):
             lines.append(f"  image {s.image}: deepest {s.stimulus} at {s.scale:+.2f} JND [{s.ci_low:+.2f}, {s.ci_high:+.2f}]")

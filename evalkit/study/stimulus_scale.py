@@ -153,6 +153,7 @@ class StimulusScale:
     notes: list[str]
     not_sure: str
     prior: str
+    boosted_only: list[str]  # images with boosted comparisons only: their scale is in boosted units
 
 
 def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str = "distance",
@@ -170,7 +171,7 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
     raters, rater_idx = np.unique(table["rater"].astype(str), return_inverse=True)
     rng = np.random.default_rng(seed)
     rater_draws = _draws(rng, len(raters), n_boot)
-    notes, images, fitted = [], {}, {}
+    notes, images, fitted, boosted_only = [], {}, {}, []
     for name, group in table.groupby("image", sort=True):
         stimuli_here = sorted(set(group["winner"]) | set(group["loser"]), key=lambda s: (s != cmp.REFERENCE, s))
         if stimuli_here[0] != cmp.REFERENCE:
@@ -194,6 +195,7 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
                  for mode in (False, True) if (boosted == mode).any()}
         fit_gain = len(modes) == 2
         if True in modes and not fit_gain:
+            boosted_only.append(name)
             notes.append(f"image {name}: boosted comparisons only; the gain cannot be told from the "
                          "scale, so the scale is in boosted units")
         image = _Image(stimuli_here, modes, fit_gain)
@@ -234,7 +236,7 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
     scores = pd.DataFrame(score_rows, columns=["image", "stimulus", "scale", "ci_low", "ci_high", "judgements"])
     gains = pd.DataFrame(gain_rows, columns=["image", "gain", "ci_low", "ci_high", "plain", "boosted"])
     levels = _levels(scores, fitted, images, stimuli, rng, n_boot, tail)
-    return StimulusScale(scores, gains, levels, notes, not_sure, prior)
+    return StimulusScale(scores, gains, levels, notes, not_sure, prior, boosted_only)
 
 
 def _levels(scores, fitted, images, stimuli, rng, n_boot, tail) -> pd.DataFrame:
