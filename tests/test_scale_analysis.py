@@ -43,10 +43,10 @@ def test_the_analysis_is_written_for_the_report_with_a_closing_note(study, tmp_p
     comparisons = comparisons.assign(condition=np.where(comparisons["boosted"], "BTC", "PTC"))
     excluded = {"r0"}
     result = analyze_scale(comparisons, stimuli, ["good", "noise"], excluded=excluded, n_boot=5, n_hypotheses=200)
-    assert list(result.conditions) == ["BTC", "PTC", "all"]
+    assert list(result.conditions) == ["BTC", "PTC", "together"]
     note = closing_note(result).set_index("condition")
-    assert note.loc["all", "screened_share"] == pytest.approx(1 / 12)
-    assert note.loc["all", "boost_gain"] == pytest.approx(2.0, rel=0.25)
+    assert note.loc["together", "screened_share"] == pytest.approx(1 / 12)
+    assert note.loc["together", "boost_gain"] == pytest.approx(2.0, rel=0.25)
     assert np.isnan(note.loc["PTC", "boost_gain"])            # plain comparisons only: no gain
     assert note.loc["BTC", "boost_gain"] == pytest.approx(2.0, rel=0.35)   # its scale against PTC's
     assert note.loc["PTC", "2afc good"] > note.loc["PTC", "2afc noise"]
@@ -54,7 +54,7 @@ def test_the_analysis_is_written_for_the_report_with_a_closing_note(study, tmp_p
     assert {"2afc_probit", "2afc_linear", "inliers_probit", "inliers_linear"} <= set(links.columns)
     analysis = tmp_path / "analysis"
     written = write_scale_analysis(result, analysis)
-    assert (analysis / "scale_all.png").is_file() and (analysis / "benchmark_PTC.png").is_file()
+    assert (analysis / "scale_together.png").is_file() and (analysis / "benchmark_PTC.png").is_file()
     assert (analysis / "scale_report.txt").read_text().count("boost gain") >= 3
     files = tmp_path / "files"
     files.mkdir()

@@ -21,7 +21,7 @@ from .benchmark import Benchmark, benchmark
 from .outliers import comparison_outliers, trap_screening
 from .stimulus_scale import StimulusScale, scale_stimuli
 
-ALL = "all"
+ALL = "together"     # not "all": the report leaves out files named *_all (analyses before screening)
 
 
 @dataclass
@@ -96,7 +96,7 @@ def separate_gains(result: ScaleAnalysis) -> pd.Series:
     """Per image, how much larger a boosted-only condition's scale is than a plain-only one's:
     the least-squares slope through 0 of the one's scale values on the other's, over the stimuli
     both scaled (the gain estimated from two separate scales, where the joint fit of condition
-    ``all`` estimates it from one model)."""
+    ``together`` estimates it from one model)."""
     parts = [c for name, c in result.conditions.items() if name != ALL]
     boosted = [c for c in parts if c.scale.boosted_only]
     plain = [c for c in parts if c not in boosted and c.scale.gains.empty]
