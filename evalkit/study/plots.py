@@ -130,7 +130,7 @@ def stimulus_scale_plot(scale, stem: Path, condition: str) -> list[Path]:
     if scores.empty:
         return _message("nothing scaled", stem)
     images = sorted(scores["image"].unique(), key=str)
-    figure, axes = plt.subplots(1, len(images), squeeze=False, sharey=True, figsize=(1 + 3.4 * len(images), 3.6))
+    figure, axes = plt.subplots(1, len(images), squeeze=False, figsize=(1 + 3.6 * len(images), 3.6))
     for axis, image in zip(axes[0], images):
         group = scores[scores["image"] == image].sort_values("scale", ascending=False)
         y = np.arange(len(group))
@@ -142,7 +142,7 @@ def stimulus_scale_plot(scale, stem: Path, condition: str) -> list[Path]:
         axis.set_title(f"image {image}" + (f" (boost gain {gain.item():.2f})" if len(gain) else ""), fontsize=9)
         axis.set_xlabel("JND from the source")
         axis.grid(axis="x", alpha=0.3)
-    axes[0][0].invert_yaxis()
+        axis.invert_yaxis()
     figure.suptitle(f"{condition}: scale per source image (95 % CI, raters resampled; "
                     f"not sure {scale.not_sure}, {scale.prior} prior)")
     figure.tight_layout()
