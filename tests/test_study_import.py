@@ -254,8 +254,10 @@ def test_the_import_command_writes_tables_and_refuses_bad_rows_in_one_line(tmp_p
     metrics = tmp_path / "m.csv"
     pd.DataFrame({"img_distorted": ["PTC_00002_JPEG-AI_07.png"], "PSNR-Y": [33.0]}).to_csv(metrics, index=False)
     assert main(["study", "import", "aic3", str(good), "--out", str(tmp_path / "out"), "--metrics", str(metrics),
-                 "--key", "img_distorted"]) == 0
-    assert '"not_sure": 1' in capsys.readouterr().out
+                 "--key", "img_distorted", "--screen"]) == 0
+    out = capsys.readouterr().out
+    assert '"not_sure": 1' in out and "screened out (traps: accuracy < 0.8" in out
+    assert set(pd.read_csv(tmp_path / "out" / "raters.csv")["rater"]) == {"PTC-11", "PTC-12", "PTC-13"}
     assert "PSNR-Y" in pd.read_csv(tmp_path / "out" / "stimuli.csv")
     bad = write(tmp_path / "bad.csv", [AIC3_HEADER, aic3_row(response="maybe")])
     assert main(["study", "import", "aic3", str(bad), "--out", str(tmp_path / "out2")]) == 2
@@ -285,3 +287,16 @@ def test_the_aic3_study_imports_whole(shared_dir):
     joined = imports.join_metrics(result.stimuli, metrics, key="img_distorted", columns=["PSNR-Y", "CVVDP"])
     distorted = joined[joined["stimulus"] != "reference"]
     assert distorted["PSNR-Y"].notna().all() and len(distorted) == 111
+
+
+def test_aic3_plain_workers_are_screened_by_traps_and_the_floor(shared_dir):
+    from evalkit.study import outliers, screening
+    files = sorted((shared_dir / "data" / "aic3").glob("JPEG_AIC_SDR_PTC_JPEG_AI_responses_*.csv"))
+    if not files:
+        pytest.skip("the AIC-3 responses are not in the shared folder")
+    table = imports.read_aic3(files).comparisons
+    found = outliers.comparison_outliers(table)
+    assert not (found["outlier_score"] > outliers.OUTLIER_THRESHOLD).any()    # the relative cut-off: none
+    assert found["outlier"].mean() > 0.15                                      # the floor: a quarter (19 of 73)
+    traps = screening.trap_screening(table)
+    assert 0.3 < traps["excluded"].mean() < 0.5                                # 28 of 73

@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.errors import InputError
 from evalkit.study import comparisons as cmp
-from evalkit.study import outliers, ranking
+from evalkit.study import outliers, ranking, screening
 from evalkit.study.crowd import Crowd, CrowdModel, simulate_responses, synthetic_design
 
 # The worked example: 7 observers × 2 scenes × 4 conditions, in pwcmp's layout (one row per
@@ -114,7 +114,7 @@ def comparison_table():
 
 def test_imported_comparisons_are_screened_by_traps_and_by_outliers():
     table = comparison_table()
-    traps = outliers.trap_screening(table).set_index("rater")
+    traps = screening.trap_screening(table).set_index("rater")
     assert traps.loc["r6", "excluded"] and traps.loc["r6", "trap_accuracy"] == 0
     assert not traps.drop("r6")["excluded"].any() and (traps["traps"] == 2).all()
     found = outliers.comparison_outliers(table).set_index("rater")
@@ -139,3 +139,15 @@ def test_not_sure_counts_half_a_win_each_way_or_none():
     assert list(cmp.judgements(table, "drop")["rater"]) == ["a", "c"]
     with pytest.raises(InputError, match="not_sure must be one of split, drop"):
         cmp.judgements(table, "half")
+
+
+def test_screening_an_imported_table_gives_reasons_and_shares():
+    table = comparison_table()
+    screened = screening.screen_comparisons(table).set_index("rater")
+    assert screened.loc["r6", "excluded"]
+    assert "trap accuracy 0% < 80%" in screened.loc["r6", "reasons"] and "outlier" in screened.loc["r6", "reasons"]
+    assert not screened.drop("r6")["excluded"].any()
+    assert screening.screen_comparisons(table, min_trap_accuracy=None).loc[lambda d: d["rater"] == "r6", "reasons"] \
+        .str.startswith("outlier").all()
+    shares = screening.screening_summary(screened.reset_index()).set_index("condition")
+    assert shares.loc["all", "raters"] == 6 and shares.loc["all", "either"] == pytest.approx(1 / 6)

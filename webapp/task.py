@@ -19,7 +19,8 @@ with ``{"error": message}``; the page and a simulated crowd make exactly these r
   neither codec nor trial kind, no two trials share one, and each serves bytes of its own
   (same pixels): a repeat cannot be told by its URL or by a hash of its file.
 
-``POST /api/response`` — store one answer: ``{"token", "trial", "choice": "left"|"right",
+``POST /api/response`` — store one answer: ``{"token", "trial", "choice": "left"|"right"
+  (|"not_sure" where the study offers it),
   "response_ms", "magnifier_ms", "viewport_w", "viewport_h", "device_pixel_ratio"}``. 201 when
   stored now, 200 with ``"duplicate": true`` when this same answer was stored before (re-send
   until one of these arrives); 409 for a different answer to an answered trial or a finished
@@ -207,8 +208,9 @@ def session():
 def response():
     data = _payload()
     choice = data.get("choice")
-    if choice not in ("left", "right"):
-        raise StudyError(400, "choice must be 'left' or 'right'")
+    choices = ("left", "right", "not_sure") if _study()["config"].not_sure else ("left", "right")
+    if choice not in choices:
+        raise StudyError(400, f"choice must be {' or '.join(map(repr, choices))}")
     token = _token(data)
     answer = database.Answer(
         _text_id(data, "trial"), choice,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import screening
-from .comparisons import split_not_sure
+from .comparisons import settle_not_sure, split_not_sure
 from .database import Assignment, Response, Trial
 from .layouts import MEASURES
 
@@ -54,11 +54,12 @@ def rater_quality(engine) -> pd.DataFrame:
 
 def judgement_table(engine, root: str | Path | None = None,
                     min_sentinel_accuracy: float | None = None,
-                    min_median_server_s: float | None = None) -> pd.DataFrame:
+                    min_median_server_s: float | None = None, not_sure: str = "split") -> pd.DataFrame:
     """Votes per compared pair in the format ``evalkit fit`` reads (see :func:`judgements_of`),
     leaving out abandoned leases' answers, raters below ``min_sentinel_accuracy`` and raters whose
     median answer time as the server measured it is below ``min_median_server_s`` (a bot answers
-    in milliseconds)."""
+    in milliseconds); a not-sure answer is half a vote each way (``not_sure="split"``) or none
+    (``"drop"``)."""
     r = responses(engine)
     r = r[~r["abandoned"]]
     quality = screening.rater_quality(r).set_index("rater")
@@ -67,7 +68,7 @@ def judgement_table(engine, root: str | Path | None = None,
         if minimum is not None:
             keep = quality.index[quality[column].astype(float).fillna(0) >= minimum]
             r = r[r["rater"].isin(keep)]
-    return judgements_of(r, root)
+    return judgements_of(settle_not_sure(r, not_sure), root)
 
 
 JUDGEMENT_COLUMNS = ["reference", "a", "b", "n_a", "n_b", "codec_a", "codec_b", "bpp_a", "bpp_b",

@@ -151,7 +151,8 @@ def settle_not_sure(responses: pd.DataFrame, rule: str = "split") -> pd.DataFram
 
 def judgements(table: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
     """A comparison table as judgements: its columns plus ``winner``, ``loser`` (stimulus ids) and
-    ``weight`` (½ for each half of a split not-sure answer; see :func:`split_not_sure`)."""
+    ``weight`` (½ for each half of a split not-sure answer; see :func:`split_not_sure`). Traps are
+    kept: leave them out (``table[~table.trap]``) where they would bias a scale."""
     rows = split_not_sure(check_comparisons(table), ANSWER, not_sure)
     left_won = (rows[ANSWER] == "left").to_numpy()
     return rows.assign(winner=np.where(left_won, rows[LEFT], rows[RIGHT]),

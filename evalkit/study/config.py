@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import read_toml
+from .comparisons import NOT_SURE_RULES
 from .layouts import LAYOUTS
 
 
@@ -45,6 +46,9 @@ class StudyConfig:
     sampling: str = "fixed"              # or "active": each assignment's pairs chosen from the answers
                                          # so far (study/sampling.py); judgements_per_pair is unused
     stop_when: dict = field(default_factory=dict)   # active only: {gap_ci_jod = W, judgements = N}
+    not_sure: bool | str = False         # a "not sure" button (key N): false (none), or what the
+                                         # analysis does with the answer: "split" (half a win
+                                         # each way) or "drop" (left out)
     folder: Path = field(default=Path("."), compare=False)
 
     @property
@@ -71,6 +75,12 @@ class StudyConfig:
         if "judgements" not in self.stop_when:
             return None
         return -(-self.stop_when["judgements"] // self.trials_per_assignment)
+
+
+def not_sure_rule(config: StudyConfig) -> str:
+    """What the analysis does with a not-sure answer: the study's rule, ``split`` where the study
+    offers no button (there are then no such answers)."""
+    return config.not_sure or "split"
 
 
 def database_url(config: StudyConfig, given: str | None = None) -> str:
@@ -135,6 +145,12 @@ def _check(c: StudyConfig, path) -> None:
     if c.repeats_per_assignment > c.trials_per_assignment:
         problems.append("repeats_per_assignment cannot exceed trials_per_assignment")
     problems += _stop_problems(c)
+    if c.not_sure is not False and c.not_sure not in NOT_SURE_RULES:
+        problems.append("not_sure must be false (no 'not sure' button) or, with the button, what the "
+                        "analysis does with the answer: 'split' (half a win each way) or 'drop'")
+    elif c.not_sure and c.sampling == "active":
+        problems.append("not_sure is not offered in active studies (the sampler's posterior takes "
+                        "decided answers only)")
     if not 0 <= c.bpp_tolerance < 1:
         problems.append("bpp_tolerance must be in [0, 1)")
     if problems:

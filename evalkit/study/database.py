@@ -112,8 +112,8 @@ class Response(Base):
     assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
     lease: Mapped[int] = mapped_column(Integer)
     rater: Mapped[str] = mapped_column(String(160), index=True)
-    choice: Mapped[str] = mapped_column(String(8))                 # "left" or "right"
-    chosen_codec: Mapped[str] = mapped_column(String(64))
+    choice: Mapped[str] = mapped_column(String(8))                 # "left", "right" or "not_sure"
+    chosen_codec: Mapped[str] = mapped_column(String(64))         # "" for not sure
     left_codec: Mapped[str] = mapped_column(String(64))
     right_codec: Mapped[str] = mapped_column(String(64))
     response_ms: Mapped[float] = mapped_column(Float)              # as the page measured it
@@ -432,7 +432,7 @@ class Answer:
     ``device_pixel_ratio`` are the layouts' measures (``study/layouts.py``), None where the
     study's layout has none."""
     trial: str
-    choice: str                     # "left" or "right"
+    choice: str                     # "left", "right" or "not_sure" (where the study offers it)
     response_ms: float
     magnifier_ms: float
     viewport_w: int
@@ -458,7 +458,8 @@ def _insert_response_statement():
                 .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
     since = case((previous > a.c.session_s, previous), else_=a.c.session_s)
     values = {"trial_id": t.c.id, "assignment_id": a.c.id, "lease": a.c.lease, "rater": a.c.rater,
-              "chosen_codec": case((answer["choice"] == "left", t.c.left_codec), else_=t.c.right_codec),
+              "chosen_codec": case((answer["choice"] == "left", t.c.left_codec),
+                                   (answer["choice"] == "right", t.c.right_codec), else_=""),
               "left_codec": t.c.left_codec, "right_codec": t.c.right_codec,
               "server_ms": (received - since) * 1000, "received_s": received,
               "stored_at": bindparam("stored_at", type_=r.c.stored_at.type), **answer}

@@ -129,35 +129,14 @@ def outlier_scores(responses: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD
 def comparison_outliers(table: pd.DataFrame, not_sure: str = "split", threshold: float = OUTLIER_THRESHOLD,
                         floor: float | None = SKILL_FLOOR, likelihood: str = "bernoulli", scale=thurstone_jod) -> pd.DataFrame:
     """The same for a comparison table (:mod:`evalkit.study.comparisons`): a scene is one image of
-    one condition, plain or boosted; traps are left out (:func:`trap_screening` uses them) and
+    one condition, plain or boosted, and the crowd whose quartiles the relative score takes is the
+    raters of one condition (AIC-3's PTC and BTC are separate experiments with separate workers); traps are left out (:func:`~evalkit.study.screening.trap_screening`
+    uses them) and
     not-sure answers are split or dropped (``not_sure``)."""
     decided = cmp.judgements(cmp.check_comparisons(table)[~table[cmp.TRAP]], not_sure)
     if decided.empty:
         return pd.DataFrame(columns=OUTLIER_COLUMNS)
     judgements = decided.assign(scene=list(zip(decided[cmp.CONDITION], decided[cmp.IMAGE], decided[cmp.BOOSTED])))
-    return flag(observer_likelihoods(judgements, likelihood, scale), threshold, floor)
-
-
-#: A rater who answered fewer than this share of decided traps right is screened out (see
-#: :func:`trap_screening`).
-MIN_TRAP_ACCURACY = 0.8
-
-
-def trap_screening(table: pd.DataFrame, min_accuracy: float = MIN_TRAP_ACCURACY, min_traps: int = 1) -> pd.DataFrame:
-    """Per rater of a comparison table: traps answered, not-sure answers to them, the share of the
-    decided ones answered right, and ``excluded``: accuracy below ``min_accuracy`` over at least
-    ``min_traps`` decided traps. A trap pairs a stimulus with one far worse (AIC-3: the source
-    against level 10), so an attentive rater misses few; 0.8 is the sentinel rule of evalkit's
-    own studies (:class:`~evalkit.study.screening.ScreeningRules`). Not sure on a trap is neither
-    right nor wrong; a rater who answered no trap is kept."""
-    t = cmp.check_comparisons(table)
-    traps = t[t[cmp.TRAP]]
-    decided = traps[traps[cmp.ANSWER] != cmp.NOT_SURE]
-    per = pd.DataFrame({"rater": list(dict.fromkeys(t[cmp.RATER]))}).set_index("rater")
-    per["traps"] = traps.groupby(cmp.RATER).size().reindex(per.index, fill_value=0)
-    per["trap_not_sure"] = (traps[cmp.ANSWER] == cmp.NOT_SURE).groupby(traps[cmp.RATER]).sum().reindex(per.index, fill_value=0)
-    right = (decided[cmp.ANSWER] == decided[cmp.EXPECTED]).groupby(decided[cmp.RATER])
-    per["trap_accuracy"] = right.mean().reindex(per.index)
-    counted = right.size().reindex(per.index, fill_value=0)
-    per["excluded"] = (counted >= min_traps) & (per["trap_accuracy"].fillna(1.0) < min_accuracy)
-    return per.reset_index()
+    parts = [flag(observer_likelihoods(part, likelihood, scale), threshold, floor)
+             for _, part in judgements.groupby(cmp.CONDITION, sort=True)]
+    return pd.concat(parts).sort_values("outlier_score", ascending=False, kind="stable").reset_index(drop=True)

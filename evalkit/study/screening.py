@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import comparisons as cmp
+from .outliers import OUTLIER_THRESHOLD, SKILL_FLOOR, comparison_outliers
+
 QUALITY_COLUMNS = ["rater", "answers", "sentinels", "sentinel_accuracy", "repeats",
                    "repeat_consistency", "median_response_s", "median_server_s", "fast_share",
                    "magnifier_share"]
@@ -90,3 +93,62 @@ def screen(responses: pd.DataFrame, rules: ScreeningRules = ScreeningRules()) ->
                                   f"(> {rules.max_fast_share:.0%})")
     return quality.assign(excluded=np.array([bool(r) for r in reasons], dtype=bool),
                           reasons=["; ".join(r) for r in reasons])
+
+
+# --- imported comparison tables ---------------------------------------------------------------
+
+#: A rater who answered fewer than this share of decided traps right is screened out (see
+#: :func:`trap_screening`).
+MIN_TRAP_ACCURACY = 0.8
+
+
+def trap_screening(table: pd.DataFrame, min_accuracy: float = MIN_TRAP_ACCURACY, min_traps: int = 1) -> pd.DataFrame:
+    """Per rater of a comparison table (:mod:`evalkit.study.comparisons`): traps answered, not-sure answers to them, the share of the
+    decided ones answered right, and ``excluded``: accuracy below ``min_accuracy`` over at least
+    ``min_traps`` decided traps. A trap pairs a stimulus with one far worse (AIC-3: the source
+    against level 10), so an attentive rater misses few; 0.8 is the sentinel rule of evalkit's
+    own studies (:class:`ScreeningRules`). Not sure on a trap is neither
+    right nor wrong; a rater who answered no trap is kept."""
+    t = cmp.check_comparisons(table)
+    traps = t[t[cmp.TRAP]]
+    decided = traps[traps[cmp.ANSWER] != cmp.NOT_SURE]
+    per = pd.DataFrame({"rater": list(dict.fromkeys(t[cmp.RATER]))}).set_index("rater")
+    per["traps"] = traps.groupby(cmp.RATER).size().reindex(per.index, fill_value=0)
+    per["trap_not_sure"] = (traps[cmp.ANSWER] == cmp.NOT_SURE).groupby(traps[cmp.RATER]).sum().reindex(per.index, fill_value=0)
+    right = (decided[cmp.ANSWER] == decided[cmp.EXPECTED]).groupby(decided[cmp.RATER])
+    per["trap_accuracy"] = right.mean().reindex(per.index)
+    counted = right.size().reindex(per.index, fill_value=0)
+    per["excluded"] = (counted >= min_traps) & (per["trap_accuracy"].fillna(1.0) < min_accuracy)
+    return per.reset_index()
+
+
+def screen_comparisons(table: pd.DataFrame, not_sure: str = "split", min_trap_accuracy: float | None = MIN_TRAP_ACCURACY,
+                       threshold: float = OUTLIER_THRESHOLD, floor: float | None = SKILL_FLOOR) -> pd.DataFrame:
+    """Per rater of a comparison table: condition, trap screening (:func:`trap_screening`; None:
+    traps not used), the outlier analysis (:func:`~evalkit.study.outliers.comparison_outliers`:
+    the relative score and the skill floor), ``excluded`` and its ``reasons``."""
+    conditions = table.groupby(cmp.RATER)[cmp.CONDITION].agg(lambda c: ",".join(sorted(set(c))))
+    traps = trap_screening(table, min_trap_accuracy if min_trap_accuracy is not None else 0.0)
+    found = comparison_outliers(table, not_sure, threshold, floor)
+    out = traps.rename(columns={"excluded": "trap_excluded"}).merge(found, on="rater", how="left")
+    out.insert(1, "condition", out["rater"].map(conditions))
+    out["outlier"] = out["outlier"].fillna(False).astype(bool)
+    reasons = []
+    for row in out.itertuples(index=False):
+        why = []
+        if min_trap_accuracy is not None and row.trap_excluded:
+            why.append(f"trap accuracy {row.trap_accuracy:.0%} < {min_trap_accuracy:.0%}")
+        if row.outlier:
+            why.append(f"outlier (score {row.outlier_score:.2f}, skill {row.skill:.2f})")
+        reasons.append("; ".join(why))
+    return out.assign(excluded=[bool(r) for r in reasons], reasons=reasons)
+
+
+def screening_summary(screened: pd.DataFrame) -> pd.DataFrame:
+    """Per condition and in all: raters, and the share screened out by traps, by the outlier
+    rule and by either."""
+    rows = []
+    groups = [*screened.groupby("condition", sort=True), ("all", screened)]
+    for name, part in groups:
+        rows.append((name, len(part), part["trap_excluded"].mean(), part["outlier"].mean(), part["excluded"].mean()))
+    return pd.DataFrame(rows, columns=["condition", "raters", "traps", "outliers", "either"])

@@ -191,7 +191,7 @@ async function showPreview() {
   const r = await fetch("/api/preview");
   state.trials = (await r.json()).trials;
   $("task").hidden = false;
-  for (const id of ["choose-left", "choose-right"]) $(id).disabled = true;
+  for (const id of ["choose-left", "choose-right", "choose-not-sure"]) if ($(id)) $(id).disabled = true;
   if (state.trials.length) await show(0);
 }
 
@@ -207,11 +207,13 @@ for (const id of ["left", "reference", "right"]) {
 $("zoom").addEventListener("input", () => { $("zoom-value").textContent = `${zoom()}×`; drawMagnifiers(); });
 $("choose-left").addEventListener("click", () => answer("left"));
 $("choose-right").addEventListener("click", () => answer("right"));
+if ($("choose-not-sure")) $("choose-not-sure").addEventListener("click", () => answer("not_sure"));
 $("submit").addEventListener("click", complete);
 document.addEventListener("keydown", (e) => {
   if (PREVIEW || $("task").hidden || e.target.tagName === "TEXTAREA") return;
   if (e.key === "ArrowLeft" || e.key === "f" || e.key === "F") { e.preventDefault(); answer("left"); }
   if (e.key === "ArrowRight" || e.key === "j" || e.key === "J") { e.preventDefault(); answer("right"); }
+  if ((e.key === "n" || e.key === "N") && $("choose-not-sure")) { e.preventDefault(); answer("not_sure"); }
 });
 if (PREVIEW) showPreview();
 else {

@@ -39,7 +39,7 @@ def run(args, config) -> int:
 
     from ...fit.model import CombinationModel
     from ...study.analysis import responses
-    from ...study.config import database_url
+    from ...study.config import database_url, not_sure_rule
     from ...study.database import connect
     from ...study.report import analyze, format_report, write_analysis
     from ...study.screening import ScreeningRules
@@ -52,7 +52,7 @@ def run(args, config) -> int:
     result = analyze(responses(connect(database_url(config, args.database))), rules,
                      codecs=config.codecs, n_boot=args.bootstrap, seed=args.seed, metrics=metrics, model=model,
                      root=config.out_dir, engine_options={"weights_dir": args.weights_dir},
-                     progress=not args.quiet)
+                     progress=not args.quiet, not_sure=not_sure_rule(config))
     print(format_report(result))
     out = Path(args.out) if args.out else config.out_dir / "analysis"
     written = write_analysis(result, out)

@@ -34,6 +34,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     help="csv: an answer names the side of better (default) or worse quality")
     im.add_argument("--time-unit-s", type=float, default=1.0,
                     help="csv: seconds per unit of the response-time column (0.001 for ms; default 1)")
+    im.add_argument("--screen", action="store_true",
+                    help="screen the raters: trap accuracy and the outlier rule (relative score and skill "
+                         "floor); writes raters.csv and prints the share screened out per condition")
+    im.add_argument("--min-trap-accuracy", type=float, default=0.8,
+                    help="--screen: exclude raters below this share of decided traps right (default 0.8)")
+    im.add_argument("--not-sure", choices=("split", "drop"), default="split",
+                    help="--screen: a not-sure answer counts half a win each way (default) or not at all")
     return im
 
 
@@ -44,6 +51,7 @@ def run(args, config) -> int:
 
     from ...errors import InputError
     from ...study import imports
+    from ...study.outliers import OUTLIER_THRESHOLD, SKILL_FLOOR
     from ..options import name_list
 
     if args.format != "csv" and (args.map or args.answers):
@@ -60,8 +68,15 @@ def run(args, config) -> int:
         stimuli = imports.join_metrics(result.stimuli, table, on=args.join, key=args.key,
                                        columns=name_list(args.metric_columns) if args.metric_columns else None)
     written = imports.write(result, args.out, args.table_format, stimuli)
-    summary = result.summary()
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(result.summary(), indent=1))
+    if args.screen:
+        from ...study.screening import screen_comparisons, screening_summary
+        raters = screen_comparisons(result.comparisons, args.not_sure, args.min_trap_accuracy)
+        raters.to_csv(written[0].parent / "raters.csv", index=False)
+        written.append(written[0].parent / "raters.csv")
+        print(f"screened out (traps: accuracy < {args.min_trap_accuracy:g}; outliers: score > "
+              f"{OUTLIER_THRESHOLD:g} or skill < {SKILL_FLOOR:g}; not sure: {args.not_sure}):")
+        print(screening_summary(raters).to_string(index=False, float_format=lambda v: f"{v:.1%}"))
     for path in written:
         print(f"→ {path}")
     return 0
