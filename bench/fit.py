@@ -61,7 +61,7 @@ def main():
     x, p = simulate(args.judgements)
     a, b, thr = x[:, :3] - x[:, 3:], p - 0.5, 0.03
 
-    ours_s, model = timed(lambda: CombinedMetric(residual_threshold=thr,
+    ours_s, model = timed(lambda: CombinedMetric(residual_threshold=thr, link="linear",   # as the anchors
                                                  n_hypotheses=args.hypotheses).fit(x, p))
     loop_s, loop_coef = timed(lambda: loop_ransac(a, b, thr, args.hypotheses), repeat=1)
     sk = RANSACRegressor(LinearRegression(fit_intercept=False), min_samples=3, residual_threshold=thr,

@@ -49,12 +49,12 @@ def test_bootstrap_ci_covers_the_mean():
 
 def test_ransac_recovers_weights_where_least_squares_does_not():
     x, p = simulate()
-    model = CombinedMetric(residual_threshold=0.03).fit(x, p)
+    model = CombinedMetric(residual_threshold=0.03, link="linear").fit(x, p)
     np.testing.assert_allclose(model.coef_, TRUE, rtol=0.03)
     ols = LinearRegression(fit_intercept=False).fit(x[:, :3] - x[:, 3:], p - 0.5).coef_
     assert np.max(np.abs(ols / TRUE - 1)) > 0.25      # pulled toward 0 by the reversed raters
     assert 0.65 < model.inlier_mask_.mean() < 0.8     # the clean 70 %, and lucky random answers
-    default = CombinedMetric().fit(x, p)              # threshold from the targets' MAD
+    default = CombinedMetric(link="linear").fit(x, p)   # no counts: threshold from the targets' MAD
     np.testing.assert_allclose(default.coef_, TRUE, rtol=0.1)
 
 
@@ -63,7 +63,7 @@ def test_same_seed_same_model_and_standardisation_units():
     a = CombinedMetric(random_state=7).fit(x, p)
     b = CombinedMetric(random_state=7).fit(x, p)
     assert np.array_equal(a.coef_, b.coef_) and np.array_equal(a.inlier_mask_, b.inlier_mask_)
-    s = CombinedMetric(standardize=True, residual_threshold=0.03).fit(x, p)
+    s = CombinedMetric(standardize=True, residual_threshold=0.03, link="linear").fit(x, p)
     np.testing.assert_allclose(s.coef_scaled_, s.coef_ * s.scale_)
     np.testing.assert_allclose(s.coef_, TRUE, rtol=0.05)
 
@@ -157,6 +157,26 @@ def test_cli_fit_prints_every_combination_and_saves_a_model(tmp_path, capsys):
     assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,fid"]) == 2
 
 
+def test_cli_fit_takes_metrics_evalkit_does_not_compute_from_the_table(tmp_path, capsys):
+    from evalkit.cli import main
+    table = _judgement_csv(tmp_path / "j.csv")
+    table = table.assign(**{"VMAF-neg_a": 100 * table["ms_ssim_a"], "VMAF-neg_b": 100 * table["ms_ssim_b"]})
+    table.to_csv(tmp_path / "j.csv", index=False)
+    out = tmp_path / "vmaf.json"
+    assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,VMAF-neg",
+                 "--out", str(out)]) == 0
+    assert "probit link" in capsys.readouterr().out
+    model = CombinationModel.load(out)
+    assert model.metrics == ["psnr", "VMAF-neg"] and model.link == "probit" and model.columns == ["psnr", "VMAF-neg"]
+    assert model.coef[1] > 0
+    assert main(["fit", "--judgements", str(tmp_path / "j.csv"), "--metrics", "psnr,CVVDP"]) == 2
+    assert "CVVDP_a/CVVDP_b columns" in capsys.readouterr().err
+    legacy = json.loads(out.read_text())
+    del legacy["link"]
+    (tmp_path / "old.json").write_text(json.dumps(legacy))
+    assert CombinationModel.load(tmp_path / "old.json").link == "linear"    # files from before links
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, shared_dir):
     from evalkit.compress import compress
@@ -205,3 +225,45 @@ def test_metrics_are_computed_for_real_images_and_the_model_is_a_metric_and_a_lo
     loss.backward()
     assert loss.item() == pytest.approx(-result["combined"][0], rel=1e-6)
     assert x_hat.grad is not None and x_hat.grad.abs().sum() > 0
+
+
+def simulate_probit(n=1500, reversed_share=0.15, seed=0):
+    """Counted judgements from a known probit truth P(A) = Φ(Δm · w) with 3–15 people per row
+    (about a fifth of the rows unanimous), and a share of rows answered in reverse."""
+    from scipy import special
+    rng = np.random.default_rng(seed)
+    draw = lambda: np.c_[rng.normal(35, 4, n), rng.normal(0.3, 0.15, n)]
+    ma, mb = draw(), draw()
+    people = rng.integers(3, 16, n)
+    n_a = rng.binomial(people, special.ndtr((ma - mb) @ PROBIT_TRUE))
+    bad = rng.permutation(n)[: int(reversed_share * n)]
+    n_a[bad] = people[bad] - n_a[bad]
+    return np.c_[ma, mb], n_a / people, people
+
+
+PROBIT_TRUE = np.array([0.15, -1.0])     # weights of a PSNR-like and an LPIPS-like metric
+
+
+def test_probit_link_keeps_the_unanimous_rows_the_linear_form_rejects():
+    from sklearn.model_selection import KFold
+    x, p, people = simulate_probit()
+    assert 0.15 < ((p == 0) | (p == 1)).mean() < 0.3
+    fitted, held_out = {}, {}
+    for link in ("probit", "linear"):
+        fitted[link] = CombinedMetric(link=link).fit(x, p, people)
+        scores = [np.average(CombinedMetric(link=link).fit(x[tr], p[tr], people[tr]).score_samples(x[te], p[te]),
+                             weights=people[te])
+                  for tr, te in KFold(5, shuffle=True, random_state=0).split(x)]
+        held_out[link] = np.mean(scores)
+    probit, linear = fitted["probit"], fitted["linear"]
+    assert probit.threshold_.shape == (len(p),)                  # each row's own sampling band
+    assert probit.inlier_mask_.mean() > linear.inlier_mask_.mean() + 0.1
+    assert probit.inlier_mask_.mean() > 0.8
+    assert held_out["probit"] >= held_out["linear"] - 0.002
+    ratio = probit.coef_[1] / probit.coef_[0]
+    assert ratio == pytest.approx(PROBIT_TRUE[1] / PROBIT_TRUE[0], rel=0.15)
+    assert (probit.predict(x) > 0).all() and (probit.predict(x) < 1).all()
+    with pytest.raises(InputError, match="link must be one of probit, logit, linear"):
+        CombinedMetric(link="cloglog").fit(x, p)
+    with pytest.raises(InputError, match="positive count"):
+        CombinedMetric().fit(x, p, np.zeros(len(p)))

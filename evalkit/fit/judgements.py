@@ -4,7 +4,9 @@ Required columns: ``reference``, ``a``, ``b`` (image paths relative to the table
 paths, or ids) and ``n_a``, ``n_b`` (how many raters preferred A, and B). Optional: ``codec_a``,
 ``codec_b``, ``bpp_a``, ``bpp_b``, and precomputed metric values ``<column>_a`` / ``<column>_b``
 (``psnr_a``, ``ms_ssim_b``, ``lpips_a``, …, the engine's column names), used instead of computing
-them. evalkit's study export writes this format; ``evalkit fit`` reads it.
+them. A metric the registry does not declare (VMAF, SSIMULACRA2, CVVDP, … measured elsewhere) is
+named by its column stem and taken from the table: ``vmaf_neg`` reads ``vmaf_neg_a`` and
+``vmaf_neg_b``. evalkit's study export writes this format; ``evalkit fit`` reads it.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..metrics import metric, read_table
+from ..metrics import METRICS, metric, read_table
 
 REQUIRED = ("reference", "a", "b", "n_a", "n_b")
 
@@ -38,12 +40,24 @@ def read_judgements(path: str | Path) -> pd.DataFrame:
     return table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
 
 
+def metric_column(name: str) -> str:
+    """The column stem of a metric: the registry's column for a declared pair metric, else the
+    name itself (a metric taken from the table)."""
+    return metric(name, "pair").column if name in METRICS else name
+
+
 def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".",
                   engine_options: dict | None = None) -> pd.DataFrame:
     """Columns ``<column>_a`` and ``<column>_b`` for each metric: taken from the table where
-    present, otherwise computed by the metric engine (cached) on (reference, a) and (reference, b)."""
-    columns = {m: metric(m, "pair").column for m in metrics}
+    present, otherwise computed by the metric engine (cached) on (reference, a) and (reference, b);
+    a metric the registry does not declare must be in the table."""
+    columns = {m: metric_column(m) for m in metrics}
     todo = [m for m in metrics if not {f"{columns[m]}_a", f"{columns[m]}_b"} <= set(table.columns)]
+    foreign = [m for m in todo if m not in METRICS]
+    if foreign:
+        raise InputError(f"{', '.join(foreign)}: not a metric evalkit computes, and the table has no "
+                         f"{', '.join(f'{m}_a/{m}_b' for m in foreign)} columns to take it from "
+                         f"(evalkit computes {', '.join(n for n, m in METRICS.items() if m.level == 'pair')})")
     out = table.copy()
     if todo:
         from ..metrics import MetricEngine
@@ -59,6 +73,11 @@ def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".
 
 def features_and_targets(table: pd.DataFrame, metrics: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """X = [m(A)…, m(B)…] and y = p_A for :class:`~evalkit.fit.estimator.CombinedMetric`."""
-    columns = [metric(m, "pair").column for m in metrics]
+    columns = [metric_column(m) for m in metrics]
     x = table[[f"{c}_a" for c in columns] + [f"{c}_b" for c in columns]].to_numpy(np.float64)
     return x, table["p_a"].to_numpy(np.float64)
+
+
+def judgement_counts(table: pd.DataFrame) -> np.ndarray:
+    """How many people judged each row, n_a + n_b: the fit's ``sample_weight``."""
+    return (table["n_a"] + table["n_b"]).to_numpy(np.float64)

@@ -1,9 +1,10 @@
 """A fitted combination saved as JSON, applied to a metrics table, and used as a training loss.
 
 One idea in three forms: :class:`~evalkit.fit.estimator.CombinedMetric` is fitted;
-:meth:`CombinationModel.from_estimator` keeps what it learned (``metrics`` as registry names,
-``coef`` in the metrics' own units, ``intercept``, ``formulation``, the held-out ``score_2afc``
-with its confidence interval, the standardisation); :meth:`CombinedLoss.from_model` turns that
+:meth:`CombinationModel.from_estimator` keeps what it learned (``metrics`` as registry names or
+column stems of metrics taken from a table, ``coef`` in the metrics' own units, ``intercept``,
+``formulation``, the ``link`` its targets were fitted on — a file without one is from before links
+and linear —, the held-out ``score_2afc`` with its confidence interval, the standardisation); :meth:`CombinedLoss.from_model` turns that
 into a differentiable loss. All three compute q with the one rule
 :func:`~evalkit.fit.estimator.combined_quality`; q grows with human preference.
 """
@@ -20,8 +21,10 @@ import torch
 from .. import __version__
 from ..errors import InputError
 from ..files import write_json
-from ..metrics import metric, pair_metric
+from ..metrics import pair_metric
 from .estimator import CombinedMetric, combined_quality
+from .judgements import metric_column
+from .links import link
 
 #: How a fitted model is named among metrics on the command line: ``combined:MODEL.json``.
 COMBINED_PREFIX = "combined:"
@@ -39,6 +42,7 @@ class CombinationModel:
     scale: list[float] = field(default_factory=list)
     n_judgements: int = 0
     evalkit_version: str = __version__
+    link: str = "linear"
 
     @classmethod
     def from_estimator(cls, estimator: CombinedMetric, metrics: list[str], score_2afc: float,
@@ -46,11 +50,12 @@ class CombinationModel:
         """What a fitted estimator learned, with its held-out score, ready to save."""
         return cls(list(metrics), estimator.coef_.tolist(), estimator.intercept_,
                    estimator.formulation, float(score_2afc), list(score_2afc_ci),
-                   estimator.coef_scaled_.tolist(), estimator.scale_.tolist(), n_judgements)
+                   estimator.coef_scaled_.tolist(), estimator.scale_.tolist(), n_judgements,
+                   link=estimator.link)
 
     @property
     def columns(self) -> list[str]:
-        return [metric(m).column for m in self.metrics]
+        return [metric_column(m) for m in self.metrics]
 
     def quality(self, values: np.ndarray) -> np.ndarray:
         """q for metric values (n, k) in the order of :attr:`metrics`."""
@@ -66,8 +71,7 @@ class CombinationModel:
             model = cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as exc:
             raise InputError(f"{path}: not a combined-metric model file ({exc})") from exc
-        for name in model.metrics:
-            metric(name, "pair")
+        link(model.link)
         if len(model.coef) != len(model.metrics):
             raise InputError(f"{path}: {len(model.metrics)} metrics but {len(model.coef)} weights")
         return model

@@ -12,18 +12,20 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..errors import InputError
 from .estimator import CombinedMetric
-from .judgements import features_and_targets, metric_values, read_judgements
+from .judgements import features_and_targets, judgement_counts, metric_values, read_judgements
 from .model import CombinationModel
 from .scoring import bootstrap_ci
 
 
 def held_out_scores(table: pd.DataFrame, metrics: list[str], folds: int = 5,
                     split_column: str | None = None, seed: int = 0, **params) -> np.ndarray:
-    """Per-judgement 2AFC scores of the combination, each from a model that did not see it."""
+    """Per-judgement 2AFC scores of the combination, each from a model that did not see it (rows
+    weighted in the fit by how many people judged them)."""
     x, y = features_and_targets(table, metrics)
+    n = judgement_counts(table)
     scores = np.full(len(y), np.nan)
     for train, test in _splits(table, folds, split_column, seed):
-        model = CombinedMetric(random_state=seed, **params).fit(x[train], y[train])
+        model = CombinedMetric(random_state=seed, **params).fit(x[train], y[train], n[train])
         scores[test] = model.score_samples(x[test], y[test])
     return scores[np.isfinite(scores)]
 
@@ -55,7 +57,7 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
             scores = held_out_scores(table, list(subset), folds, split_column, seed, **params)
             lo, hi = bootstrap_ci(scores, seed=seed)
             x, y = features_and_targets(table, list(subset))
-            fitted = CombinedMetric(random_state=seed, **params).fit(x, y)
+            fitted = CombinedMetric(random_state=seed, **params).fit(x, y, judgement_counts(table))
             model = CombinationModel.from_estimator(fitted, list(subset), scores.mean(), [lo, hi],
                                                     len(table))
             models[subset] = model

@@ -59,7 +59,7 @@ class FitSpec:
     metrics: list[str]
     folds: int = 5
     hypotheses: int = 1000
-    threshold: float | None = None     # RANSAC's inlier threshold (None: the targets' MAD)
+    threshold: float | None = None     # RANSAC's inlier threshold (None: twice each row's sampling band)
 
 
 @dataclass(frozen=True)

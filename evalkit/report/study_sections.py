@@ -25,6 +25,9 @@ STUDY_ARTEFACTS = {
     "rankings": ("Rankings with 95 % confidence intervals", ("ranking*", "gaps*")),
     "preference": ("Preference matrices", ("preference*", "pairs*")),
     "quality": ("Rater screening", ("raters*", "quality*")),
+    "scale": ("Scale per source image: JND from the source, boosted gain", ("scale*", "gains*", "levels*")),
+    "benchmark": ("Metrics against people: held-out 2AFC beside the ceiling, probit and linear fits",
+                  ("benchmark*", "closing_note*")),
     "fit": ("Metrics against people: 2AFC agreement", ("agreement*", "metrics*", "*2afc*")),
 }
 MAX_ROWS = 200
@@ -47,7 +50,7 @@ def study_sections(path: str | Path, files: Path) -> list[dict]:
     out = study_folder(path)
     found = sorted(p for folder in (out, out / "analysis") if folder.is_dir()
                    for p in folder.iterdir() if p.suffix in (".csv", ".png") and p.is_file())
-    found = [p for p in found if p.name not in ("responses.csv", "judgements.csv")   # raw exports
+    found = [p for p in found if p.name not in ("responses.csv", "judgements.csv", "comparisons.csv")   # raw
              and not p.stem.endswith("_all")]
     sections = {key: {"title": title, "tables": [], "figures": []}
                 for key, (title, _) in STUDY_ARTEFACTS.items()}

@@ -30,7 +30,12 @@ def rater_agreement(responses: pd.DataFrame) -> dict:
     raters judged are left out of it, and if none is left the values are None and ``note`` says why.
     Not-sure answers are left out here (a half-judgement has no agreeing pairs to count)."""
     comps = ranking.comparisons(responses)
-    comps = comps[comps["weight"] == 1]
+    return agreement_of(comps[comps["weight"] == 1])
+
+
+def agreement_of(comps: pd.DataFrame) -> dict:
+    """:func:`rater_agreement` of decided judgements given as rater, image, target_bpp, winner,
+    loser (one row per judgement; a pair is (image, target_bpp, unordered winner/loser))."""
     summary = {"pairs": 0, "pairs_judged_by_two_raters": 0, "agreement": None, "ceiling": None,
                "best_possible_on_these_judgements": None, "note": ""}
     if comps.empty:

@@ -115,3 +115,58 @@ def rater_plot(raters: pd.DataFrame, stem: Path, rules=None) -> list[Path]:
     axis.legend(loc="best")
     axis.grid(alpha=0.3)
     return _save(figure, stem)
+
+
+def _extent(point, low, high) -> list[np.ndarray]:
+    """Error-bar lengths below and above a point from a percentile interval, which need not hold
+    the point (a short bar then, not a negative one)."""
+    return [np.maximum(point - low, 0), np.maximum(high - point, 0)]
+
+
+def stimulus_scale_plot(scale, stem: Path, condition: str) -> list[Path]:
+    """One panel per source image: each stimulus's scale (JND from the source, 0) with its
+    interval, by codec (a line per codec over its levels where the stimuli table gave them)."""
+    scores = scale.scores
+    if scores.empty:
+        return _message("nothing scaled", stem)
+    images = sorted(scores["image"].unique(), key=str)
+    figure, axes = plt.subplots(1, len(images), squeeze=False, figsize=(1 + 3.6 * len(images), 3.6))
+    for axis, image in zip(axes[0], images):
+        group = scores[scores["image"] == image].sort_values("scale", ascending=False)
+        y = np.arange(len(group))
+        axis.errorbar(group["scale"], y, xerr=_extent(group["scale"], group["ci_low"], group["ci_high"]),
+                      fmt="o", ms=3, color="C0", ecolor="0.5", capsize=2)
+        axis.set_yticks(y, group["stimulus"], fontsize=6)
+        axis.axvline(0, color="0.8", lw=0.8, zorder=0)
+        gain = scale.gains.loc[scale.gains["image"] == image, "gain"]
+        axis.set_title(f"image {image}" + (f" (boost gain {gain.item():.2f})" if len(gain) else ""), fontsize=9)
+        axis.set_xlabel("JND from the source")
+        axis.grid(axis="x", alpha=0.3)
+        axis.invert_yaxis()
+    figure.suptitle(f"{condition}: scale per source image (95 % CI, raters resampled; "
+                    f"not sure {scale.not_sure}, {scale.prior} prior)")
+    figure.tight_layout()
+    return _save(figure, stem)
+
+
+def benchmark_plot(bench, stem: Path, condition: str) -> list[Path]:
+    """Held-out 2AFC score of each metric and fitted pair with its interval, beside the ceiling."""
+    scores = bench.scores.sort_values("2afc")
+    if scores.empty:
+        return _message("no metric to benchmark", stem)
+    figure, axis = plt.subplots(figsize=(6.5, 0.9 + 0.22 * len(scores)))
+    y = np.arange(len(scores))
+    colours = ["C0" if n == 1 else "C2" for n in scores["metrics"]]
+    axis.errorbar(scores["2afc"], y, xerr=_extent(scores["2afc"], scores["2afc_low"], scores["2afc_high"]),
+                  fmt="none", ecolor="0.5", capsize=2)
+    axis.scatter(scores["2afc"], y, c=colours, zorder=3, s=14)
+    axis.set_yticks(y, scores["candidate"], fontsize=7)
+    ceiling = bench.agreement.get("ceiling")
+    if ceiling is not None:
+        axis.axvline(ceiling, color="C3", ls="--", lw=1, label=f"ceiling {ceiling:.3f}")
+        axis.legend(loc="lower right", fontsize=7)
+    axis.set_xlabel("held-out 2AFC score (leave one image out; blue: a metric, green: a fitted pair)")
+    axis.set_title(f"{condition}: metrics against people", fontsize=10)
+    axis.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, stem)

@@ -146,12 +146,23 @@ def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.
         notes.append(f"{bpp:g} bpp: only {codecs[keep[0]]} left; nothing to rank")
         return np.array([], dtype=int), notes
     sub = wins[np.ix_(keep, keep)]
-    for a, b in zip(*np.nonzero(np.triu(sub + sub.T))):
-        if sub[a, b] == 0 or sub[b, a] == 0:
-            winner, loser = (a, b) if sub[b, a] == 0 else (b, a)
-            notes.append(f"{bpp:g} bpp: {codecs[keep[winner]]} won all {int(sub[winner, loser])} comparisons "
-                         f"with {codecs[keep[loser]]}; their distance is set by the prior (a lower bound)")
+    for winner, loser in split_links(sub):
+        notes.append(f"{bpp:g} bpp: {codecs[keep[winner]]} won all {int(sub[winner, loser])} comparisons "
+                     f"with {codecs[keep[loser]]}; their distance is set by the prior (a lower bound)")
     return keep, notes
+
+
+def split_links(wins: np.ndarray) -> list[tuple[int, int]]:
+    """(winner, loser) of each one-sided pair that spans a split of the data: winner and loser
+    are in different strongly connected parts of the graph "i beat j at least once", so no chain
+    of wins leads back from the loser to the winner and nothing but the prior bounds how far apart
+    they are (Ford 1957: maximum likelihood is finite exactly when that graph is strongly
+    connected). A one-sided pair inside such a part is bounded by the data: no note."""
+    _, part = sparse.csgraph.connected_components(sparse.csr_matrix(wins > 0), directed=True,
+                                                  connection="strong")
+    return [(a, b) if wins[b, a] == 0 else (b, a)
+            for a, b in zip(*np.nonzero(np.triu(wins + wins.T)))
+            if (wins[a, b] == 0 or wins[b, a] == 0) and part[a] != part[b]]
 
 
 class Score(NamedTuple):

@@ -1,15 +1,15 @@
 """``evalkit study ACTION``: a 2AFC study's life, one module per action, each with
 ``add_parser(subparsers)`` and ``run(args, config)`` (the study's loaded ``study.toml``; None for
-``import``, which reads another study's files)."""
+``import`` and ``scale``, which read another study's files)."""
 from __future__ import annotations
 
 import argparse
 
-from . import analyze, build, export, imports, mturk, serve, simulate
+from . import analyze, build, export, imports, mturk, scale, serve, simulate
 
 #: The actions, in the order ``evalkit study --help`` lists them.
 ACTIONS = {"build": build, "serve": serve, "mturk": mturk, "export": export, "analyze": analyze,
-           "simulate": simulate, "import": imports}
+           "simulate": simulate, "import": imports, "scale": scale}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
