@@ -96,13 +96,14 @@ class ActiveSampler:
         """The study's judgements and gap intervals, and whether ``stop_when`` is met."""
         return self.judged(self.judgements(responses))
 
-    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0) -> Progress:
+    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0, gaps: bool = True) -> Progress:
         """:meth:`progress` from the kept judgements (a list or a tally) and the pair trials
         leased and not answered yet. The judgement budget counts those in flight: raters who
         claim at once would otherwise each find it unmet, and all their answers together
-        overshoot it."""
+        overshoot it. ``gaps=False`` leaves the gap intervals out (a claim needs them only for
+        ``stop_when.gap_ci_jod``)."""
         total = int(sum(times for _, times in counted(judgements)))
-        gaps = precision(self.graph, judgements)
+        gaps = precision(self.graph, judgements) if gaps else []
         progress = Progress(total, gaps, None, in_flight)
         rule = self.config.stop_when
         if "judgements" in rule and total + in_flight >= rule["judgements"]:
@@ -173,13 +174,14 @@ class LivePlanner:
             answers, pending = self._in_progress(session)
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
-        return Claim(self.sampler, StudyState(judgements, pending, asked),
-                     self.sampler.judged(judgements, in_flight=len(pending)))
+        return Claim(self.sampler, StudyState(judgements, pending, asked), self.sampler.judged(
+            judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when))
 
     def progress(self) -> Progress:
-        """Where the study stands now (the admin page)."""
+        """Where the study stands now, every gap interval included (the admin page)."""
         with Session(self.engine) as s:
-            return self.at_claim(s).progress
+            claim = self.at_claim(s)
+        return self.sampler.judged(claim.state.judgements, claim.progress.in_flight)
 
     def notice(self) -> str | None:
         """Why the study is complete (None while it is not), for the task page, which every
