@@ -148,16 +148,17 @@ class LivePlanner:
     connection, never a second one that a full pool could withhold), and its cost does not grow
     with the study: the planner keeps what can no longer change — the answers of finished
     assignments (a finished lease is final), per rater, and the tally of judgements of the raters
-    the screening keeps on them — and at each claim reads only the ids of finished assignments
-    (to fold in those finished since), the answers and unanswered pair trials of the leases in
-    progress (as many as raters at work; their raters are screened again with them), and the
-    trials planned since the last claim. It reads what is stored when it is made, so a server
-    started on a large study pays for that before it serves."""
+    the screening keeps on them — and at each claim reads only the assignments that were open
+    (unfinished) at the last claim, by their ids: which of them finished since (folded in), and
+    the answers and unanswered pair trials of those leased now (as many as raters at work; their
+    raters are screened again with them); and the trials planned since the last claim. Every
+    query goes through an index, so none reads more as the study grows. It reads what is stored
+    when it is made, so a server started on a large study pays for that before it serves."""
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
         self._lock = threading.Lock()                  # a worker's threads share what is kept
-        self._finished: set[str] = set()               # assignments folded in
+        self._open: set[str] = set()                   # assignments unfinished at the last look
         self._settled: dict[str, pd.DataFrame] = {}    # rater → answers of their finished assignments
         self._kept: dict[str, Counter] = {}            # rater → judgements of those, if screening keeps them
         self._tally: Counter = Counter()               # the sum of _kept
@@ -169,8 +170,8 @@ class LivePlanner:
     def at_claim(self, session: Session) -> Claim:
         """The study as a claim sees it, read through ``session`` (the claim's transaction)."""
         with self._lock:
-            self._fold_finished(session)
             self._read_planned(session)
+            self._fold_finished(session)
             answers, pending = self._in_progress(session)
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
@@ -210,14 +211,14 @@ class LivePlanner:
         return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
 
     def _fold_finished(self, s: Session) -> None:
-        from .database import Assignment
+        from .database import Assignment, Response
 
-        finished = set(s.scalars(select(Assignment.id).where(Assignment.finished_at.is_not(None))))
-        new = finished - self._finished
+        new = set(s.scalars(select(Assignment.id).where(Assignment.id.in_(sorted(self._open)),
+                                                        Assignment.finished_at.is_not(None))))
         if not new:
             return
-        answers = self._answers(s, Assignment.id.in_(sorted(new)))
-        self._finished |= new
+        self._open -= new
+        answers = self._answers(s, Response.assignment_id.in_(sorted(new)))
         if answers.empty:
             return
         for rater, theirs in answers.groupby("rater"):
@@ -234,22 +235,24 @@ class LivePlanner:
         last = s.scalar(select(func.max(Assignment.position))) or 0
         if last <= self._seen:
             return
+        planned = list(s.scalars(select(Assignment.id).where(Assignment.position > self._seen,
+                                                             Assignment.position <= last)))
         trials = s.execute(select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .join(Assignment, Assignment.id == Trial.assignment_id)
-                           .where(Assignment.position > self._seen, Assignment.position <= last,
-                                  Trial.kind == "pair")).all()
+                           .where(Trial.assignment_id.in_(planned), Trial.kind == "pair")).all()
         self._asked.update(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
+        self._open.update(planned)
         self._seen = last
 
     def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[PairKey]]:
         """The answers of the leases in progress, and their pair trials not answered yet."""
-        from .database import Assignment, Trial
+        from .database import Assignment, Response, Trial
 
-        leased = (Assignment.finished_at.is_(None), Assignment.lease > 0, Assignment.expires_s > time.time())
-        answers = self._answers(s, *leased)
+        leased = sorted(s.scalars(select(Assignment.id).where(
+            Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_(None), Assignment.lease > 0,
+            Assignment.expires_s > time.time())))
+        answers = self._answers(s, Response.assignment_id.in_(leased))
         trials = s.execute(select(Trial.id, Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .join(Assignment, Assignment.id == Trial.assignment_id)
-                           .where(*leased, Trial.kind == "pair")).all()
+                           .where(Trial.assignment_id.in_(leased), Trial.kind == "pair")).all()
         answered = set(answers["trial"])
         return answers, [pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec)
                          for t in trials if t.id not in answered]
