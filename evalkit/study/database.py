@@ -13,7 +13,9 @@ Rules the web app relies on, enforced here and by the schema:
   unfinished assignment then returns to the pool, its answers kept under the old lease number
   (``responses.lease`` ≠ ``assignments.lease``: marked abandoned in exports);
 * a rater holds at most ``assignments_per_rater`` assignments (finished or leased), enforced
-  under a per-rater lock (a row of ``raters`` locked FOR UPDATE; SQLite's writer lock);
+  under a per-rater lock (a row of ``raters`` locked FOR UPDATE; SQLite's writer lock); one
+  address at most ``claims_per_client`` leases in progress, whatever rater ids it sends
+  (``client_leases``; an advisory lock per address);
 * every answer carries the server's own timing (``server_ms``: since the lease's previous answer
   or session request) beside what the page reports;
 * a finished assignment gets a completion code derived from the study's secret, stored in
@@ -315,10 +317,10 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
 
     StudyError 403: the rater has a lease in progress but this browser lacks its secret.
     StudyError 409: the rater reached ``limit`` assignments, none is free, or the secret is
-    another lease's. StudyError 429: ``client`` (the request's address) holds ``client_limit``
-    leases in progress already (a new rater id per claim does not get round the limit). Free means never claimed, or unfinished with its lease expired (the
+    another lease's. Free means never claimed, or unfinished with its lease expired (the
     previous answers stay, marked by their lease number). An MTurk resume records the worker's
-    current assignmentId.
+    current assignmentId. StudyError 429: ``client`` (the request's address) holds
+    ``client_limit`` leases in progress already (a new rater id per claim does not get round it).
 
     An active study passes its ``planner``: new claims are taken one at a time (the SQLite writer
     lock; a transaction-scoped advisory lock on a server database), so each sees every pair the

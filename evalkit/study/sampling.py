@@ -96,13 +96,14 @@ class ActiveSampler:
         """The study's judgements and gap intervals, and whether ``stop_when`` is met."""
         return self.judged(self.judgements(responses))
 
-    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0) -> Progress:
+    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0, gaps: bool = True) -> Progress:
         """:meth:`progress` from the kept judgements (a list or a tally) and the pair trials
         leased and not answered yet. The judgement budget counts those in flight: raters who
         claim at once would otherwise each find it unmet, and all their answers together
-        overshoot it."""
+        overshoot it. ``gaps=False`` leaves the gap intervals out (a claim needs them only for
+        ``stop_when.gap_ci_jod``)."""
         total = int(sum(times for _, times in counted(judgements)))
-        gaps = precision(self.graph, judgements)
+        gaps = precision(self.graph, judgements) if gaps else []
         progress = Progress(total, gaps, None, in_flight)
         rule = self.config.stop_when
         if "judgements" in rule and total + in_flight >= rule["judgements"]:
@@ -147,16 +148,17 @@ class LivePlanner:
     connection, never a second one that a full pool could withhold), and its cost does not grow
     with the study: the planner keeps what can no longer change — the answers of finished
     assignments (a finished lease is final), per rater, and the tally of judgements of the raters
-    the screening keeps on them — and at each claim reads only the ids of finished assignments
-    (to fold in those finished since), the answers and unanswered pair trials of the leases in
-    progress (as many as raters at work; their raters are screened again with them), and the
-    trials planned since the last claim. It reads what is stored when it is made, so a server
-    started on a large study pays for that before it serves."""
+    the screening keeps on them — and at each claim reads only the assignments that were open
+    (unfinished) at the last claim, by their ids: which of them finished since (folded in), and
+    the answers and unanswered pair trials of those leased now (as many as raters at work; their
+    raters are screened again with them); and the trials planned since the last claim. Every
+    query goes through an index, so none reads more as the study grows. It reads what is stored
+    when it is made, so a server started on a large study pays for that before it serves."""
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
         self._lock = threading.Lock()                  # a worker's threads share what is kept
-        self._finished: set[str] = set()               # assignments folded in
+        self._open: set[str] = set()                   # assignments unfinished at the last look
         self._settled: dict[str, pd.DataFrame] = {}    # rater → answers of their finished assignments
         self._kept: dict[str, Counter] = {}            # rater → judgements of those, if screening keeps them
         self._tally: Counter = Counter()               # the sum of _kept
@@ -168,18 +170,19 @@ class LivePlanner:
     def at_claim(self, session: Session) -> Claim:
         """The study as a claim sees it, read through ``session`` (the claim's transaction)."""
         with self._lock:
-            self._fold_finished(session)
             self._read_planned(session)
+            self._fold_finished(session)
             answers, pending = self._in_progress(session)
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
-        return Claim(self.sampler, StudyState(judgements, pending, asked),
-                     self.sampler.judged(judgements, in_flight=len(pending)))
+        return Claim(self.sampler, StudyState(judgements, pending, asked), self.sampler.judged(
+            judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when))
 
     def progress(self) -> Progress:
-        """Where the study stands now (the admin page)."""
+        """Where the study stands now, every gap interval included (the admin page)."""
         with Session(self.engine) as s:
-            return self.at_claim(s).progress
+            claim = self.at_claim(s)
+        return self.sampler.judged(claim.state.judgements, claim.progress.in_flight)
 
     def notice(self) -> str | None:
         """Why the study is complete (None while it is not), for the task page, which every
@@ -208,14 +211,14 @@ class LivePlanner:
         return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
 
     def _fold_finished(self, s: Session) -> None:
-        from .database import Assignment
+        from .database import Assignment, Response
 
-        finished = set(s.scalars(select(Assignment.id).where(Assignment.finished_at.is_not(None))))
-        new = finished - self._finished
+        new = set(s.scalars(select(Assignment.id).where(Assignment.id.in_(sorted(self._open)),
+                                                        Assignment.finished_at.is_not(None))))
         if not new:
             return
-        answers = self._answers(s, Assignment.id.in_(sorted(new)))
-        self._finished |= new
+        self._open -= new
+        answers = self._answers(s, Response.assignment_id.in_(sorted(new)))
         if answers.empty:
             return
         for rater, theirs in answers.groupby("rater"):
@@ -232,22 +235,24 @@ class LivePlanner:
         last = s.scalar(select(func.max(Assignment.position))) or 0
         if last <= self._seen:
             return
+        planned = list(s.scalars(select(Assignment.id).where(Assignment.position > self._seen,
+                                                             Assignment.position <= last)))
         trials = s.execute(select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .join(Assignment, Assignment.id == Trial.assignment_id)
-                           .where(Assignment.position > self._seen, Assignment.position <= last,
-                                  Trial.kind == "pair")).all()
+                           .where(Trial.assignment_id.in_(planned), Trial.kind == "pair")).all()
         self._asked.update(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
+        self._open.update(planned)
         self._seen = last
 
     def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[PairKey]]:
         """The answers of the leases in progress, and their pair trials not answered yet."""
-        from .database import Assignment, Trial
+        from .database import Assignment, Response, Trial
 
-        leased = (Assignment.finished_at.is_(None), Assignment.lease > 0, Assignment.expires_s > time.time())
-        answers = self._answers(s, *leased)
+        leased = sorted(s.scalars(select(Assignment.id).where(
+            Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_(None), Assignment.lease > 0,
+            Assignment.expires_s > time.time())))
+        answers = self._answers(s, Response.assignment_id.in_(leased))
         trials = s.execute(select(Trial.id, Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .join(Assignment, Assignment.id == Trial.assignment_id)
-                           .where(*leased, Trial.kind == "pair")).all()
+                           .where(Trial.assignment_id.in_(leased), Trial.kind == "pair")).all()
         answered = set(answers["trial"])
         return answers, [pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec)
                          for t in trials if t.id not in answered]
