@@ -255,7 +255,9 @@ def test_registry_declares_every_metric_once():
     columns = [c for m in METRICS.values() for c in m.columns]
     assert len(columns) == len(set(columns))
     assert [n for n, m in METRICS.items() if m.level == "set"] == ["fid", "kid"]
-    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim", "ssim"}
+    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim", "ssim",
+                                                                    "vmaf", "vmaf-neg", "xpsnr",
+                                                                    "ssimulacra2"}
     with pytest.raises(InputError, match="unknown pair-level metric 'fid'"):
         pair_metric("fid")
 
