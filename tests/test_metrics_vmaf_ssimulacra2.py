@@ -195,3 +195,21 @@ def test_the_new_metrics_are_measured_fitted_and_never_trained_on(tmp_path, crop
     for name in NEW:
         direct = pair_metric(name)(tensor([ref]), tensor([jpeg(ref, 20), jpeg(ref, 60)])).numpy()
         np.testing.assert_allclose(pairs[METRICS[name].column], direct, rtol=METRICS[name].rtol)
+
+
+def test_a_combination_of_them_measures_but_never_trains(tmp_path):
+    """A model fitted on VMAF is applied to tables, but refused as a loss — by the library and by a
+    recipe — rather than training with no gradient from it."""
+    from evalkit.fit import CombinationModel, CombinedLoss
+    from evalkit.train.recipe import _check_whole
+    model = CombinationModel(["psnr", "vmaf"], [0.1, 0.05], 0.0, "pairwise", 0.7)
+    model.save(tmp_path / "q.json")
+    assert model.quality(np.array([[30.0, 80.0]]))[0] == pytest.approx(7.0)
+    with pytest.raises(InputError, match="vmaf, which is not differentiable"):
+        CombinedLoss.from_model(tmp_path / "q.json")
+
+    class Recipe:       # only what the whole-recipe check reads
+        gan, variable_rate, patch = None, True, 256
+        losses = {f"combined:{tmp_path / 'q.json'}": 1.0}
+    with pytest.raises(InputError, match=r"combined:.*q\.json uses vmaf"):
+        _check_whole(Recipe())
