@@ -68,7 +68,7 @@ def main():
             ref = load_image(args.kodak_dir / f"kodim{n:02d}.png")
             buffer = io.BytesIO()
             Image.fromarray(ref).save(buffer, "JPEG", quality=50)
-            rec = np.asarray(Image.open(buffer).convert("RGB"))
+            rec = np.array(Image.open(buffer).convert("RGB"))
             save_png(ref, folder / "ref.png")
             save_png(rec, folder / "rec.png")
             for name, metric in metrics.items():

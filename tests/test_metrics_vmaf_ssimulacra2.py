@@ -32,7 +32,7 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     """A Pillow (libjpeg-turbo) JPEG round trip: a real, deterministic distortion."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB"))
+    return np.array(Image.open(buffer).convert("RGB"))
 
 
 def posterize(x):
