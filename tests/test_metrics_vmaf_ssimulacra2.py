@@ -213,3 +213,20 @@ def test_a_combination_of_them_measures_but_never_trains(tmp_path):
         losses = {f"combined:{tmp_path / 'q.json'}": 1.0}
     with pytest.raises(InputError, match=r"combined:.*q\.json uses vmaf"):
         _check_whole(Recipe())
+
+
+def test_a_simulated_crowd_can_follow_vmaf(built_study):
+    """The metric-following crowd's latent quality: + jod_per_unit × VMAF of each reconstruction
+    a real study shows (higher VMAF, higher JOD)."""
+    from evalkit.images import load_image
+    from evalkit.study.crowd import metric_following_quality
+    from evalkit.study.design import Design
+    design = Design.load(built_study.trials_path)
+    quality = metric_following_quality(design, "vmaf", 0.05, built_study.out_dir,
+                                       engine_options={"cache": False, "device": "cpu"})
+    assert quality and all(0 < q <= 5 for q in quality.values())
+    trial = next(t for a in design.assignments for t in a if t.kind == "pair")
+    reference = tensor([load_image(built_study.out_dir / trial.reference)])
+    for side in (trial.left, trial.right):
+        direct = pair_metric("vmaf")(reference, tensor([load_image(built_study.out_dir / side.path)]))
+        assert quality[side.path] == pytest.approx(0.05 * direct.item(), rel=1e-9)
