@@ -19,7 +19,7 @@ from evalkit.errors import InputError
 from evalkit.images import save_png
 from evalkit.metrics import METRICS, MetricEngine, pair_metric, to_tensor
 from evalkit.metrics.ffmpeg_filter import ffmpeg_with, luma8
-from evalkit.metrics.ssimulacra2 import blur, recursive_gaussian
+from evalkit.metrics.ssimulacra2 import _recursive_blur, blur, recursive_gaussian
 
 NEW = ["vmaf", "vmaf-neg", "xpsnr", "ssimulacra2"]
 
@@ -155,9 +155,14 @@ def test_ssimulacra2_matches_the_cpp_tool_on_a_whole_kodak_image(kodak):
 
 def test_the_recursive_gaussian_is_libjxls():
     """CreateRecursiveGaussian(1.5): radius 5; the IIR is normalised (a constant row far from the
-    edges stays constant) and, zero outside, darkens the edges as the tool's does."""
+    edges stays constant) and, zero outside, darkens the edges as the tool's does; the kernel the
+    blur applies is the recursion's, on any size."""
     radius, gains, feedbacks = recursive_gaussian(1.5)
     assert radius == 5 and len(gains) == len(feedbacks) == 3
+    for shape in [(64, 96, 3), (7, 9, 3), (2, 3, 3)]:
+        x = np.random.default_rng(0).random(shape)
+        recursive = _recursive_blur(_recursive_blur(x, 1), 0)
+        np.testing.assert_allclose(blur(x), recursive, rtol=0, atol=1e-12)
     flat = blur(np.ones((40, 60, 1)))
     assert flat[20, 30, 0] == pytest.approx(1.0, abs=1e-3)
     assert 0.4 < flat[0, 30, 0] < 0.7 and 0.4 < flat[20, 0, 0] < 0.7

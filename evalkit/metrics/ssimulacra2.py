@@ -9,15 +9,21 @@ negative for very strong distortion.
 
 The colour transforms, the 2×2 downsampling, the error maps, the pooling and the weights are the
 ``ssimulacra2`` package's (PyPI, a NumPy port). Two parts of that package differ from the C++
-tool, and are done here as the tool does them: the blur is libjxl's recursive Gaussian
-(``CreateRecursiveGaussian(1.5)``, Charalampidis 2016: three second-order IIR terms, zero outside
-the image in both directions — the package uses a sampled Gaussian that mirrors at the left and
-right edges), and the scale loop checks the size *before* halving, so an image whose side is
-8–15 px at the fifth scale still gets a sixth (the package stops, and its weights then apply to
-the wrong terms). With the package as it is, a 128 × 200 Kodak crop scores up to 33 points away
-from the tool; done so, every Kodak pair and crop measured is within 0.3 of it (the tool computes
-in float32, this in float64; see ``tests/test_metrics.py``, whose values come from the tool built
-from cloudinary/ssimulacra2 81feacf — neither Debian 12 nor PyPI ships it).
+tool, and are done here as the tool does them:
+
+- the blur is libjxl's recursive Gaussian (``CreateRecursiveGaussian(1.5)``, Charalampidis 2016:
+  three second-order recursions of truncated cosines, zero outside the image in both directions;
+  the package uses a sampled Gaussian that mirrors at the left and right edges). Truncated
+  cosines make the recursion a finite kernel (9 taps), which :func:`blur` applies directly: the
+  recursion itself is kept (:func:`_recursive_blur`) to derive it and to test it;
+- the scale loop checks the size *before* halving: a scale whose short side is 8–15 px is still
+  halved and the 4–7 px one scored (the package stops, and its weights then fall on the wrong
+  terms).
+
+With the package as it is, a 128 × 200 Kodak crop scores up to 33 points away from the tool; done
+so, every Kodak pair and crop measured is within 0.3 of it (the tool computes in float32, this in
+float64): see ``docs/metrics.md`` and ``tests/test_metrics_vmaf_ssimulacra2.py``, whose values come
+from the tool built from cloudinary/ssimulacra2 81feacf (neither Debian 12 nor PyPI ships it).
 
 Not differentiable (NumPy): measured and fitted, never trained on.
 """
@@ -27,6 +33,7 @@ from functools import cache
 
 import numpy as np
 import torch
+from scipy.ndimage import correlate1d
 from scipy.signal import lfilter
 from ssimulacra2 import ssimulacra2 as port
 
@@ -55,7 +62,7 @@ def recursive_gaussian(sigma: float = SIGMA) -> tuple[int, np.ndarray, np.ndarra
     return int(radius), -beta * np.cos(omega * (radius + 1.0)), -2.0 * np.cos(omega)
 
 
-def _blur_axis(x: np.ndarray, axis: int) -> np.ndarray:
+def _recursive_blur(x: np.ndarray, axis: int) -> np.ndarray:
     """libjxl's ``FastGaussian1D`` along ``axis``: from n = −N + 1 with zero state, zero outside."""
     n, gains, feedbacks = recursive_gaussian()
     length = x.shape[axis]
@@ -68,9 +75,22 @@ def _blur_axis(x: np.ndarray, axis: int) -> np.ndarray:
     return np.take(out, range(n - 1, length + n - 1), axis)
 
 
+@cache
+def kernel() -> np.ndarray:
+    """The recursion's impulse response: truncated cosines, so a finite, symmetric kernel (9 taps
+    for σ = 1.5; the ±N taps are cos(π/2 ·k) = 0). Zero outside the image, the recursion is this
+    kernel's correlation, which :func:`blur` applies directly (about 5× faster)."""
+    n = recursive_gaussian()[0]
+    impulse = np.zeros(4 * n + 1)
+    impulse[2 * n] = 1.0
+    response = _recursive_blur(impulse, 0)
+    return response[n + 1:3 * n]
+
+
 def blur(x: np.ndarray) -> np.ndarray:
-    """libjxl's ``FastGaussian``: the recursive Gaussian along rows, then along columns."""
-    return _blur_axis(_blur_axis(x, 1), 0)
+    """libjxl's ``FastGaussian`` of (H, W, C): the recursive Gaussian along rows, then columns."""
+    taps = kernel()
+    return correlate1d(correlate1d(x, taps, axis=1, mode="constant"), taps, axis=0, mode="constant")
 
 
 def ssimulacra2(reference: np.ndarray, distorted: np.ndarray) -> float:
