@@ -102,6 +102,16 @@ def test_vmaf_batches_identical_images_and_refuses_what_it_cannot_measure(crops)
         metric(tensor([ref]), tensor([ref]) + 0.001)
 
 
+def test_without_an_ffmpeg_that_has_the_filter_the_error_says_what_to_install(monkeypatch, tmp_path):
+    """Debian 12's ffmpeg has neither libvmaf nor xpsnr: with only it (or nothing) to find, the
+    metric is refused with one line naming the fix."""
+    monkeypatch.setenv("PATH", str(tmp_path))                       # no ffmpeg on PATH
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/usr/bin/ffmpeg")     # Debian's, or none at all
+    for name, filter_name in (("vmaf", "libvmaf"), ("xpsnr", "xpsnr")):
+        with pytest.raises(InputError, match=f"no ffmpeg here has the {filter_name} filter.*imageio-ffmpeg"):
+            pair_metric(name)
+
+
 # -------------------------------------------------------------------------------------- XPSNR
 def test_xpsnr_is_a_still_images_weighting(kodak):
     metric, ref = pair_metric("xpsnr"), np.ascontiguousarray(kodak(23)[:256, :384])

@@ -49,6 +49,18 @@ def ffmpeg_with(name: str) -> str:
     return found
 
 
+def ffmpeg_build(name: str) -> str:
+    """The version of the ffmpeg :func:`ffmpeg_with` finds (``n9.0.2-17-g2a571b6068-20260930``):
+    part of a metric's cache key, so that another build computes its values afresh."""
+    return _build(ffmpeg_with(name))
+
+
+@cache
+def _build(program: str) -> str:
+    words = subprocess.run([program, "-version"], capture_output=True, text=True).stdout.split()
+    return words[2] if len(words) > 2 else "unknown"
+
+
 @cache
 def _find(name: str, path_env: str, imageio_exe: str | None) -> str | None:
     # path_env and imageio_exe are what the answer depends on: the cache's key

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .base import PairMetric
-from .ffmpeg_filter import luma8, run_filter
+from .ffmpeg_filter import ffmpeg_build, luma8, run_filter
 from .msssim import check_side
 
 #: libvmaf crashes on images under 17 px a side (its VIF filter has 17 taps); measured, ffmpeg 9.0.
@@ -39,7 +39,7 @@ class VMAF(PairMetric):
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
         self.model = model
-        self.version = f"{model}-libvmaf-bt601-luma8-v1"
+        self.version = f"{model}-libvmaf-ffmpeg-{ffmpeg_build('libvmaf')}-bt601-luma8-v1"
 
     def prepare(self, reference: torch.Tensor) -> np.ndarray:
         check_side(reference, MIN_SIDE, "VMAF (libvmaf)")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .base import PairMetric
-from .ffmpeg_filter import luma8, run_filter
+from .ffmpeg_filter import ffmpeg_build, luma8, run_filter
 
 #: Defined on any size; on pictures under 2025 px (45 × 45) the filter's blocks would be under
 #: 4 px and it gives plain PSNR-Y, as its authors' code does.
@@ -35,8 +35,11 @@ class XPSNR(PairMetric):
     """XPSNR (dB) on luma of each reconstruction against its reference; ``forward(x, x_hat)`` →
     (N,), x one reference or one per reconstruction."""
 
-    version = "xpsnr-ffmpeg-still-bt601-luma8-v1"
     dtype = torch.float64
+
+    def __init__(self):
+        super().__init__()
+        self.version = f"xpsnr-ffmpeg-{ffmpeg_build('xpsnr')}-still-bt601-luma8-v1"
 
     def prepare(self, reference: torch.Tensor) -> np.ndarray:
         return luma8(reference, "XPSNR")
