@@ -14,6 +14,8 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import torch
 
+from ..errors import InputError
+
 
 class PairMetric(torch.nn.Module, metaclass=ABCMeta):
     """A full-reference metric: ``forward(x, x_hat) -> (N,)``; networks frozen in eval mode.
@@ -55,7 +57,6 @@ def to_rgb8(images: torch.Tensor, what: str) -> np.ndarray:
     """The inverse of :func:`to_tensor` for metrics computed outside torch on 8-bit images:
     (N, 3, H, W) in [0, 1] on the 8-bit grid (values k/255) → (N, H, W, 3) uint8. An
     :class:`~evalkit.errors.InputError` naming ``what`` and the convention for anything else."""
-    from ..errors import InputError
     if images.ndim != 4 or images.shape[1] != 3:
         raise InputError(f"{what} takes RGB images (N, 3, H, W); got shape {tuple(images.shape)}")
     levels = images.detach().to("cpu", torch.float64) * 255
