@@ -213,8 +213,8 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
 def test_engine_errors(run, tmp_path, weights):
     from PIL import Image
     table = read_pairs(run / "manifest.csv")
-    with pytest.raises(InputError, match="unknown metric.*'vmaf'.*choose from psnr"):
-        MetricEngine(["vmaf"])
+    with pytest.raises(InputError, match="unknown metric.*'butteraugli'.*choose from psnr"):
+        MetricEngine(["butteraugli"])
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(small)
     bad = pd.DataFrame({"reference": [str(run / table["reference"][0])], "reconstruction": [str(small)]})
@@ -255,7 +255,9 @@ def test_registry_declares_every_metric_once():
     columns = [c for m in METRICS.values() for c in m.columns]
     assert len(columns) == len(set(columns))
     assert [n for n, m in METRICS.items() if m.level == "set"] == ["fid", "kid"]
-    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim", "ssim"}
+    assert {n for n, m in METRICS.items() if m.higher_is_better} == {"psnr", "psnr-y", "ms-ssim", "ssim",
+                                                                    "vmaf", "vmaf-neg", "xpsnr",
+                                                                    "ssimulacra2"}
     with pytest.raises(InputError, match="unknown pair-level metric 'fid'"):
         pair_metric("fid")
 

@@ -61,6 +61,16 @@ class CombinationModel:
         """q for metric values (n, k) in the order of :attr:`metrics`."""
         return combined_quality(np.asarray(values, np.float64), np.asarray(self.coef), self.intercept)
 
+    def check_trainable(self, where: str = "the combined metric") -> None:
+        """An :class:`InputError` unless every metric of the model is differentiable: a term
+        without a gradient (VMAF, SSIMULACRA2, XPSNR) would silently train nothing."""
+        fixed = [m for m in self.metrics if not metric(m).differentiable]
+        if fixed:
+            raise InputError(f"{where} uses {', '.join(fixed)}, which "
+                             f"{'is' if len(fixed) == 1 else 'are'} not differentiable, so it cannot "
+                             "train a codec; fit one on differentiable metrics to train with "
+                             "(it can still measure and report)")
+
     def save(self, path: str | Path) -> None:
         write_json(path, asdict(self))
 
@@ -106,6 +116,7 @@ class CombinedLoss(torch.nn.Module):
 
     def __init__(self, model: CombinationModel, weights_dir=None):
         super().__init__()
+        model.check_trainable()
         self.model = model
         self.terms = torch.nn.ModuleList(pair_metric(m, weights_dir) for m in model.metrics)
         self.register_buffer("coef", torch.tensor(model.coef, dtype=torch.float64))

@@ -14,6 +14,8 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import torch
 
+from ..errors import InputError
+
 
 class PairMetric(torch.nn.Module, metaclass=ABCMeta):
     """A full-reference metric: ``forward(x, x_hat) -> (N,)``; networks frozen in eval mode.
@@ -49,3 +51,18 @@ def to_tensor(images: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.T
     t = torch.from_numpy(np.ascontiguousarray(images))
     t = t[None] if t.ndim == 3 else t
     return t.permute(0, 3, 1, 2).to(dtype) / 255.0
+
+
+def to_rgb8(images: torch.Tensor, what: str) -> np.ndarray:
+    """The inverse of :func:`to_tensor` for metrics computed outside torch on 8-bit images:
+    (N, 3, H, W) in [0, 1] on the 8-bit grid (values k/255) → (N, H, W, 3) uint8. An
+    :class:`~evalkit.errors.InputError` naming ``what`` and the convention for anything else."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InputError(f"{what} takes RGB images (N, 3, H, W); got shape {tuple(images.shape)}")
+    levels = images.detach().to("cpu", torch.float64) * 255
+    rounded = levels.round()
+    if not torch.isfinite(levels).all() or (levels - rounded).abs().max() > 1e-3 \
+            or rounded.min() < 0 or rounded.max() > 255:
+        raise InputError(f"{what} is computed on 8-bit images: values k/255 in [0, 1] "
+                         "(round reconstructions to 8 bits, as a decoder's output is, first)")
+    return rounded.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

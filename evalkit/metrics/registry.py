@@ -27,6 +27,9 @@ from .lpips import LPIPS
 from .msssim import MIN_SIDE as MSSSIM_MIN_SIDE, MSSSIM
 from .psnr import PSNR, PSNRY
 from .ssim import MIN_SIDE as SSIM_MIN_SIDE, SSIM
+from .ssimulacra2 import MIN_SIDE as SSIMULACRA2_MIN_SIDE, SSIMULACRA2
+from .vmaf import MIN_SIDE as VMAF_MIN_SIDE, VMAF
+from .xpsnr import XPSNR
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,22 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("lpips-squeeze", ("lpips_squeeze",), ("LPIPS (Squeeze)",), False, "pair", True,
            "lpips.LPIPS(net='squeeze', version='0.1')", trainable=True, network="SqueezeNet",
            build=partial(LPIPS, "squeeze")),
+    Metric("vmaf", ("vmaf",), ("VMAF (v0.6.1)",), True, "pair", False,
+           "libvmaf (model vmaf_v0.6.1, in ffmpeg) on BT.601 luma, against vmaf_torch.VMAF and "
+           "ffmpeg's libvmaf on the PNG files", decimals=2,
+           min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1"), rtol=1e-9),
+    Metric("vmaf-neg", ("vmaf_neg",), ("VMAF NEG (v0.6.1neg)",), True, "pair", False,
+           "libvmaf (model vmaf_v0.6.1neg, in ffmpeg) on BT.601 luma, against "
+           "vmaf_torch.VMAF(NEG=True) and ffmpeg's libvmaf on the PNG files", decimals=2,
+           min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1neg"), rtol=1e-9),
+    Metric("ssimulacra2", ("ssimulacra2",), ("SSIMULACRA2",), True, "pair", False,
+           "the ssimulacra2 tool (cloudinary/ssimulacra2 81feacf, libjxl's code) built from source",
+           decimals=2, min_side=SSIMULACRA2_MIN_SIDE, build=lambda weights_dir: SSIMULACRA2(),
+           rtol=1e-9),
+    Metric("xpsnr", ("xpsnr",), ("XPSNR-Y (dB)",), True, "pair", False,
+           "ffmpeg's xpsnr filter (Fraunhofer HHI's code) on BT.601 luma, a still's weighting, "
+           "against the still-image definition written out in the test",
+           decimals=2, build=lambda weights_dir: XPSNR(), rtol=1e-9),
     Metric("fid", ("fid", "fid_patch"), ("FID", "patch FID"), False, "set", False,
            "pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 features",
            decimals=2, shown=True, network="Inception", compute=frechet_distance, rtol=1e-4),

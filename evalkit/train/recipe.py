@@ -340,8 +340,11 @@ def _check_whole(recipe: Recipe) -> None:
         raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
                           f"one, so it needs architecture {_having('conditioned')} and a train.lambda range")
     every_term = [LossTerm.parse(term) for term in [*recipe.losses, *(gan.losses if gan else ())]]
+    models = {term.model: CombinationModel.load(term.model) for term in every_term if term.model}
+    for path, model in models.items():
+        model.check_trainable(f"the loss combined:{path}")
     scored = [m for term in every_term for m in
-              (CombinationModel.load(term.model).metrics if term.model else [term.distortion])]
+              (models[term.model].metrics if term.model else [term.distortion])]
     for name in dict.fromkeys(m for m in scored if m in METRICS):
         if recipe.patch < METRICS[name].min_side:
             raise RecipeError(f"train.patch = {recipe.patch}: the {name} loss (alone or in a "
