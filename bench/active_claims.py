@@ -12,7 +12,7 @@ random planned pairs, written straight into the database before the server start
   fails without an answer counts too) and p99 latency (target < 2 s on a 2-core machine).
 
 Then the stop rule: a fresh study with a budget of ``--budget`` judgements, 80 simulated raters
-(no careless, inverted or abandoning ones) 50 at a time, answering at the served crowd's pace;
+(no careless, inverted or abandoning ones) ``--crowd`` at a time, answering at the served crowd's pace;
 the kept judgements at the end against the budget (target: within 5 %).
 
     .venv/bin/python bench/active_claims.py --anchor /tmp/main-anchor [--postgres URL]
@@ -173,7 +173,7 @@ def measure_claims(url: str, toml: Path, code: Path, answers: int, tag: str) -> 
             "ok": statuses.count(200)}
 
 
-def measure_stop_rule(url: str, toml: Path, code: Path, budget: int) -> int:
+def measure_stop_rule(url: str, toml: Path, code: Path, budget: int, crowd_size: int) -> int:
     """Kept judgements once the crowd is done (the stop rule's own count)."""
     fresh(url)
     config = load_config(toml)
@@ -183,7 +183,7 @@ def measure_stop_rule(url: str, toml: Path, code: Path, budget: int) -> int:
     try:
         crowd = Crowd(CrowdModel({c: float(k) for k, c in enumerate(config.codecs)}, careless=0,
                                  inverted=0, abandons=0, seed=1))
-        simulate_crowd(design, config, server.base, crowd, raters=80, concurrency=BURST, load_images=False,
+        simulate_crowd(design, config, server.base, crowd, raters=80, concurrency=crowd_size, load_images=False,
                        time_scale=SERVED_TIME_SCALE, progress=False, engine=connect(url))
     finally:
         server.stop()
@@ -197,6 +197,10 @@ def main():
     parser.add_argument("--postgres", default=os.environ.get("EVALKIT_TEST_POSTGRES_URL"))
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--codes", nargs="+", default=["ours", "anchor"])
+    parser.add_argument("--no-stop-rule", action="store_true", help="measure the claims only")
+    parser.add_argument("--no-claims", action="store_true", help="measure the stop rule only")
+    parser.add_argument("--crowd", type=int, default=25, help="simulated raters at once in the stop-rule run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="active-claims-"))
     ours_toml, anchor_toml = study_files(tmp / "study", 10 ** 9)
@@ -204,9 +208,10 @@ def main():
     databases = {"sqlite": f"sqlite:///{tmp / 'bench.sqlite'}", "postgresql": args.postgres}
     databases = {db: url for db, url in databases.items() if db in args.databases and url}
     codes = {"ours": (ROOT, ours_toml), "anchor": (args.anchor.resolve(), anchor_toml)}
+    codes = {name: code for name, code in codes.items() if name in args.codes}
     print(f"{BURST} raters claiming at once, gunicorn 2 workers on loopback; anchor: {args.anchor}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    for db, url in databases.items():
+    for db, url in databases.items() if not args.no_claims else ():
         for name, (code, toml) in codes.items():
             at = {}
             for size in SIZES:
@@ -217,10 +222,10 @@ def main():
             ratio = at[SIZES[-1]]["serial"] / at[SIZES[0]]["serial"]
             print(f"{db:10s} {name:6s} claim time at {SIZES[-1] // 1000}k / at {SIZES[0] // 1000}k answers: "
                   f"{ratio:.2f}× (target ≤ 1.5×)", flush=True)
-    for db, url in databases.items():
+    for db, url in databases.items() if not args.no_stop_rule else ():
         for name, (code, toml) in codes.items():
             toml = study_files(tmp / "study", args.budget)[0 if name == "ours" else 1]
-            kept = measure_stop_rule(url, toml, code, args.budget)
+            kept = measure_stop_rule(url, toml, code, args.budget, args.crowd)
             print(f"{db:10s} {name:6s} stop rule: {kept} judgements kept for a budget of {args.budget} "
                   f"({kept / args.budget - 1:+.1%}; target within ±5 %)", flush=True)
 

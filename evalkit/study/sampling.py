@@ -171,8 +171,13 @@ class LivePlanner:
         """The study as a claim sees it, read through ``session`` (the claim's transaction)."""
         with self._lock:
             self._read_planned(session)
-            self._fold_finished(session)
+            # Leases in progress first, then what finished: an assignment finished in between
+            # (other connections commit while a claim reads) is counted once, as finished,
+            # instead of falling between the two reads.
             answers, pending = self._in_progress(session)
+            finished = self._fold_finished(session)
+            answers = answers[~answers["assignment"].isin(finished)]
+            pending = [key for assignment, key in pending if assignment not in finished]
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
         return Claim(self.sampler, StudyState(judgements, pending, asked), self.sampler.judged(
@@ -210,17 +215,18 @@ class LivePlanner:
         query = response_query().where(Response.lease == Assignment.lease, *where)
         return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
 
-    def _fold_finished(self, s: Session) -> None:
+    def _fold_finished(self, s: Session) -> set[str]:
+        """Fold in the answers of the assignments finished since the last look; their ids."""
         from .database import Assignment, Response
 
         new = set(s.scalars(select(Assignment.id).where(Assignment.id.in_(sorted(self._open)),
                                                         Assignment.finished_at.is_not(None))))
         if not new:
-            return
+            return new
         self._open -= new
         answers = self._answers(s, Response.assignment_id.in_(sorted(new)))
         if answers.empty:
-            return
+            return new
         for rater, theirs in answers.groupby("rater"):
             self._settled[rater] = pd.concat([self._settled[rater], theirs]) if rater in self._settled else theirs
         for rater, counts in self._screened(answers["rater"].unique()).items():
@@ -228,6 +234,7 @@ class LivePlanner:
             if counts:
                 self._kept[rater] = counts
                 self._tally += counts
+        return new
 
     def _read_planned(self, s: Session) -> None:
         from .database import Assignment, Trial
@@ -243,18 +250,19 @@ class LivePlanner:
         self._open.update(planned)
         self._seen = last
 
-    def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[PairKey]]:
-        """The answers of the leases in progress, and their pair trials not answered yet."""
+    def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[tuple[str, PairKey]]]:
+        """The answers of the leases in progress, and their pair trials not answered yet (with
+        their assignment)."""
         from .database import Assignment, Response, Trial
 
         leased = sorted(s.scalars(select(Assignment.id).where(
             Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_(None), Assignment.lease > 0,
             Assignment.expires_s > time.time())))
         answers = self._answers(s, Response.assignment_id.in_(leased))
-        trials = s.execute(select(Trial.id, Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .where(Trial.assignment_id.in_(leased), Trial.kind == "pair")).all()
+        trials = s.execute(select(Trial.id, Trial.assignment_id, Trial.image, Trial.target_bpp, Trial.left_codec,
+                                  Trial.right_codec).where(Trial.assignment_id.in_(leased), Trial.kind == "pair")).all()
         answered = set(answers["trial"])
-        return answers, [pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec)
+        return answers, [(t.assignment_id, pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec))
                          for t in trials if t.id not in answered]
 
     def _tally_with(self, answers: pd.DataFrame) -> Counter:
