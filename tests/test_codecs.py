@@ -274,6 +274,84 @@ def test_hevc_bpg_without_any_ffmpeg_says_what_to_install(monkeypatch, tmp_path)
         get_codec("hevc-bpg")
 
 
+# ---------------------------------------------------------------- vvc (VVenC + ffmpeg's VVC decoder)
+
+@pytest.mark.parametrize("height, width", [(61, 97), (128, 128), (17, 16)])
+def test_vvc_round_trips_real_bytes_at_odd_sizes(height, width, kodak, tmp_path):
+    image = np.ascontiguousarray(kodak(7)[:height, :width])
+    codec = get_codec("vvc")
+    data = codec.encode(image, 27 * 16)          # QP 27, in sixteenths
+    (tmp_path / "x.vvc").write_bytes(data)
+    decoded = codec.decode((tmp_path / "x.vvc").read_bytes())
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    assert psnr(image, decoded) > 33
+
+
+def test_vvc_bitstream_is_10_bit_420_vvc_intra(photo_crop, tmp_path):
+    from evalkit.codecs.hevc import annexb_units
+    from evalkit.codecs.vvc import MAGIC, vvc_nal_type
+    data = get_codec("vvc").encode(photo_crop, 32 * 16)
+    assert data.startswith(MAGIC)
+    assert data[len(MAGIC)] == 0b11                    # 131×97: padded by a column and a row
+    stream = data[len(MAGIC) + 7:]                     # CRC-32, a 2-byte length: under 16 KiB
+    types = [vvc_nal_type(u) for u in annexb_units(stream)]
+    assert 15 in types and 16 in types and types.count(8) + types.count(7) == 1, types  # SPS PPS one IDR
+    (tmp_path / "s.vvc").write_bytes(stream)
+    probe = subprocess.run([find_ffmpeg("libvvenc").path, "-hide_banner", "-i", str(tmp_path / "s.vvc")],
+                           capture_output=True, text=True).stderr
+    assert re.search(r"Video: vvc.*yuv420p10le.*132x98", probe), probe
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: b"", "no b'EKV1' header"),
+    (lambda d: d[: len(d) - 30], "truncated or damaged"),
+    (lambda d: d[:6], "header is truncated"),
+    (lambda d: b"EKH1" + d[4:], "not an evalkit VVC-intra file"),
+] + [(lambda d, at=at: d[:at] + bytes([d[at] ^ 0x08]) + d[at + 1:], "checksum")
+     for at in (5, -20, -200, -600)])
+def test_vvc_damaged_bitstreams_give_clear_errors(damage, message, kodak):
+    """Empty, cut, zeroed, foreign and bit-flipped files are refused, never decoded wrong."""
+    image = np.ascontiguousarray(kodak(3)[:96, :128])
+    codec = get_codec("vvc")
+    with pytest.raises(CodecError, match=message):
+        codec.decode(damage(codec.encode(image, 22 * 16)))
+
+
+def test_vvc_fractions_of_a_qp_sit_on_the_curve_through_integer_qps(kodak):
+    """The λ-scaled quarters between QP 32 and 33 fall between their rates, no two neighbours
+    more than 4 % apart (sixteenths: about 1 %), and at PSNR no lower than 0.05 dB below the
+    line through the two QPs (in log rate)."""
+    image = np.ascontiguousarray(kodak(5)[:256, :256])
+    codec = get_codec("vvc")
+    points = []
+    for setting in range(32 * 16, 33 * 16 + 1, 4):
+        data = codec.encode(image, setting)
+        points.append((len(data), psnr(image, codec.decode(data))))
+    (r0, p0), (r1, p1) = points[0], points[-1]
+    sizes = [r for r, _ in points]
+    assert all(r0 > r > r1 for r in sizes[1:-1]), sizes
+    assert max(a / b - 1 for a, b in zip(sizes, sizes[1:])) < 0.04, sizes
+    for r, p in points[1:-1]:
+        assert p > p0 + (p1 - p0) * np.log(r / r0) / np.log(r1 / r0) - 0.05, points
+
+
+def test_vvc_matches_half_a_bit_per_pixel_within_one_percent(kodak):
+    from evalkit.codecs.ratematch import RateSearch
+    for n in (1, 5):
+        image = np.ascontiguousarray(kodak(n)[:256, :256])
+        match = RateSearch(get_codec("vvc"), image).match(0.5)
+        assert match.flag == "" and abs(match.rel_error) <= 0.01, match
+
+
+def test_vvc_upsampling_inverts_the_2x2_means_on_smooth_chroma():
+    from evalkit.codecs.vvc import upsample_chroma
+    ramp = np.add.outer(np.arange(9.0), 2 * np.arange(11.0))          # linear: exactly recoverable
+    half = np.pad(ramp, ((0, 1), (0, 1)), mode="edge")
+    half = (half[0::2, 0::2] + half[1::2, 0::2] + half[0::2, 1::2] + half[1::2, 1::2]) / 4
+    up = upsample_chroma(half, 9, 11)
+    assert up.shape == (9, 11) and np.abs(up - ramp)[1:-2, 1:-2].max() < 1e-9
+
+
 # ---------------------------------------------------------------- avif (SVT-AV1, quarter-step CRF)
 
 def test_avif_rate_control_is_finer_than_libaoms(kodak):
