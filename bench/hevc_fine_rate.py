@@ -82,7 +82,12 @@ def main():
     refs = resolve_images("kodak", args.kodak_dir)[: args.images]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(measure, [(r.name, r.load()) for r in refs], chunksize=1))
+        results = []
+        for ref, result in zip(refs, pool.map(measure, [(r.name, r.load()) for r in refs], chunksize=1)):
+            within = [abs(r["rel_error"]) <= 0.01 for r in result["rows"] if r["codec"] == "hevc-bpg"]
+            print(f"{ref.name}: {sum(within)} of {len(within)} within 1 %, BD-rate {result['bd']:+.2f} %",
+                  flush=True)
+            results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     rows["within"] = rows["rel_error"].abs() <= 0.01
     print(f"Kodak: {len(refs)} images × {len(TARGETS)} targets × 2 codecs in "

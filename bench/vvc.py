@@ -64,8 +64,11 @@ def main():
     refs = resolve_images("kodak", args.kodak_dir)[: args.images]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(partial(measure, preset=args.preset),
-                                [(r.name, r.load()) for r in refs], chunksize=1))
+        results = []
+        for ref, result in zip(refs, pool.map(partial(measure, preset=args.preset),
+                                              [(r.name, r.load()) for r in refs], chunksize=1)):
+            print(f"{ref.name}: BD-rate {result['bd']:+.1f} %", flush=True)
+            results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     print(f"Kodak: {len(refs)} images × {len(TARGETS)} targets, vvc (VVenC preset {args.preset}) "
           f"and hevc-bpg in {time.perf_counter() - start:.0f} s on {args.workers} workers")
