@@ -353,7 +353,7 @@ def test_report_tables_fit_a_1280_px_window(small_run, browser, tmp_path):
         id: t.id, scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth,
         columns: Array.from(t.querySelectorAll('thead th')).map(th => th.getBoundingClientRect().right)}))""")
     at_targets = [t for t in tables if t["id"].startswith("table-at-")]
-    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 13 for t in at_targets)
+    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 14 for t in at_targets)
     assert [t["id"] for t in tables if t["scrolls"]] == []
     assert max(max(t["columns"]) for t in tables) <= width == 1280
 

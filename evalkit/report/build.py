@@ -101,7 +101,7 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
     table.to_csv(files / f"table_{target:g}bpp.csv")
     best = best_codecs(table)
     directions = metric_directions(table.columns)
-    counts = {"images": "images", "interpolated": "interpolated", "flagged": "flagged", "n_samples": "n",
+    counts = {"images": "images", "interpolated": "interp.", "flagged": "flagged", "n_samples": "n",
               "n_samples_patch": "n (patches)"}
     head = [{"key": c, "count": c in counts,
              "text": counts.get(c) or label(c) + {True: " ↑", False: " ↓"}.get(directions.get(c), "")}
