@@ -41,7 +41,7 @@ class DemoResult:
     report: Path
     notes: list[str]     # what was left out and why
     errors: list[str]    # images or codecs that failed while compressing
-    summary: pd.DataFrame   # per codec: BD-rates against JPEG, flagged points (codec_summary)
+    summary: pd.DataFrame   # per codec: BD-rates against the default anchor, flagged points (codec_summary)
 
 
 def run_demo(codecs: list[str], out: str | Path = "runs/demo", targets=DEMO_BPP, weights_dir=None,

@@ -16,6 +16,7 @@ from evalkit.cli import main
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
 from evalkit.report.bjontegaard import BDRefusal, bd_metric, bd_rate
+from evalkit.report.tables import codec_summary
 from evalkit.report.visual import Region, most_different_region
 
 TARGETS = [0.25, 0.5, 0.75, 1.0]
@@ -80,12 +81,21 @@ def _cells(page: _Page, table_id: str) -> dict[tuple[str, str], dict]:
             for c in r["cells"] if "data-column" in c}
 
 
+def _read_off_curve(pairs: pd.DataFrame, image: str, codec: str, target: float, column: str) -> float:
+    """The image's value at ``target`` on its curve for ``codec``: linear in log bpp."""
+    curve = pairs[(pairs["image"] == image) & (pairs["codec"] == codec)].sort_values("bpp")
+    return float(np.interp(np.log(target), np.log(curve["bpp"]), curve[column]))
+
+
 def _expected_at(pairs: pd.DataFrame, sets: pd.DataFrame, target: float, codec: str) -> dict:
     rows = pairs[(pairs["target_bpp"] == target) & (pairs["codec"] == codec)]
     ok = rows[rows["flag"].fillna("") == ""]
-    out = {"images": len(ok), "flagged": len(rows) - len(ok)}
+    off = rows[rows["flag"].fillna("") != ""]
+    out = {"images": len(ok), "interpolated": len(off), "flagged": len(off)}
     for column in ("bpp", "psnr", "ms_ssim", "lpips"):
-        out[column] = ok[column].mean()
+        read = [target if column == "bpp" else _read_off_curve(pairs, i, codec, target, column)
+                for i in off["image"]]
+        out[column] = np.mean([*ok[column], *read])
     group = sets[(sets["target_bpp"] == target) & (sets["codec"] == codec)].iloc[0]
     for column in ("fid", "fid_patch", "kid", "kid_patch"):
         out[column] = group[column]
@@ -104,7 +114,7 @@ def _check_tables(run: Path):
             assert {k for (c, k) in cells if c == codec} == set(expected)
             for column, value in expected.items():
                 assert float(cells[codec, column]["data-value"]) == pytest.approx(value, rel=1e-12, abs=0)
-        complete = [c for c in CODECS if cells[c, "flagged"]["data-value"] == "0.0"]
+        complete = [c for c in CODECS if cells[c, "flagged"]["data-value"] == cells[c, "interpolated"]["data-value"]]
         for column in ("psnr", "ms_ssim", "lpips", "fid", "kid_patch"):
             values = {codec: float(cells[codec, column]["data-value"]) for codec in complete}
             best = (max if column in ("psnr", "ms_ssim") else min)(values.values())
@@ -117,7 +127,7 @@ def test_tables_equal_the_metrics_files(small_run):
     _check_tables(small_run)
 
 
-def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
+def test_flagged_points_are_read_from_their_image_curve(small_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(small_run, run, ignore=shutil.ignore_patterns("report*"))
     pairs = pd.read_csv(run / "metrics.csv", keep_default_na=False, na_values=[""])
@@ -129,10 +139,12 @@ def test_flagged_points_are_counted_not_averaged(small_run, tmp_path):
     _check_tables(run)
     cells = _cells(_page(run), "table-at-0_5")
     assert cells["webp", "flagged"]["data-value"] == "1.0"
-    assert float(cells["webp", "psnr"]["data-value"]) == pairs[(pairs["codec"] == "webp") & (
-        pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")]["psnr"].item()
-    assert "best" not in cells["webp", "psnr"]["class"]      # a mean over fewer images is not compared
+    assert cells["webp", "interpolated"]["data-value"] == "1.0"     # read off coffee's webp curve
+    measured = pairs[(pairs["codec"] == "webp") & (pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")]
+    read = _read_off_curve(pairs, "coffee", "webp", 0.5, "psnr")
+    assert float(cells["webp", "psnr"]["data-value"]) == pytest.approx((measured["psnr"].item() + read) / 2)
     html = (run / "report.html").read_text()
+    assert "‡" in html and "read at the target from that image" in html
     assert "†" in html
     assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # and why, in words
     assert "falls between two neighbouring rungs of the codec" in html
@@ -245,6 +257,26 @@ def test_bd_refuses_what_it_cannot_compute():
     assert same.value == pytest.approx(0.0, abs=1e-12)
 
 
+def test_bd_over_a_small_overlap_is_computed_with_a_warning_as_the_reference_does():
+    """Curves sharing a fifth of their range: the value over the shared part (equal to the
+    ``bjontegaard`` package's, which warns there too) and a warning naming the overlap."""
+    bjontegaard = pytest.importorskip("bjontegaard")
+    rate = np.array([0.25, 0.5, 0.75, 1.0])
+    psnr = np.array([28.0, 31.0, 33.0, 34.5])
+    shifted = psnr + 5.0                          # metric ranges 28–34.5 and 33–39.5: 1.5 of 11.5
+    ours = bd_rate(rate, psnr, rate, shifted)
+    assert ours.overlap == pytest.approx(1.5 / 11.5) and "share 13% of their metric range" in ours.warning
+    with pytest.warns(UserWarning, match="Insufficient curve overlap"):
+        reference = bjontegaard.bd_rate(rate, psnr, rate, shifted, method="pchip", min_overlap=0.25)
+    assert ours.value == pytest.approx(reference, abs=1e-6)
+    assert bd_rate(rate, psnr, rate * 0.9, psnr).warning == ""             # full overlap: none
+    table = codec_summary(pd.DataFrame({
+        "image": "a", "codec": ["x"] * 4 + ["y"] * 4 + ["z"] * 4, "target_bpp": [*rate] * 3,
+        "bpp": [*rate, *rate, *rate * 0.9], "flag": "", "psnr": [*psnr, *shifted, *psnr]}), anchor="x")
+    assert table.loc["y", "bd_rate_psnr"] == pytest.approx(reference, abs=1e-6)
+    assert table.loc["y", "note_psnr"] == "13% overlap" and table.loc["z", "note_psnr"] == ""
+
+
 def test_most_different_region_finds_the_disagreement():
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
@@ -321,7 +353,7 @@ def test_report_tables_fit_a_1280_px_window(small_run, browser, tmp_path):
         id: t.id, scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth,
         columns: Array.from(t.querySelectorAll('thead th')).map(th => th.getBoundingClientRect().right)}))""")
     at_targets = [t for t in tables if t["id"].startswith("table-at-")]
-    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 13 for t in at_targets)
+    assert len(at_targets) == len(TARGETS) and all(len(t["columns"]) == 14 for t in at_targets)
     assert [t["id"] for t in tables if t["scrolls"]] == []
     assert max(max(t["columns"]) for t in tables) <= width == 1280
 

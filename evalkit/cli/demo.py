@@ -50,12 +50,17 @@ def run(args) -> int:
 
 def _summary_text(summary, anchor: str) -> str:
     """The demo's closing table: BD-rates against ``anchor`` and flagged points per codec."""
+    import pandas as pd
+
     from ..metrics import label
 
     rates = [c for c in summary.columns if c.startswith("bd_rate_")]
-    table = summary[rates].map(lambda v: "–" if v != v else f"{v:+.1f}")
-    table.columns = [label(c.removeprefix("bd_rate_")).split(" (")[0] for c in rates]
+    table = pd.DataFrame(index=summary.index)
+    for column in rates:
+        note = summary[f"note_{column.removeprefix('bd_rate_')}"]
+        table[label(column.removeprefix("bd_rate_")).split(" (")[0]] = [
+            ("–" if v != v else f"{v:+.1f}") + (f" ({n})" if n else "") for v, n in zip(summary[column], note)]
     table["flagged"] = [f"{f} of {n}" for f, n in zip(summary["flagged"], summary["points"])]
-    return (f"BD-rate against {anchor} (% of its bits at equal quality; negative saves bits; – "
-            f"cannot be computed, see the report) and reconstructions off target (flagged):\n"
-            f"{table.to_string()}")
+    return (f"BD-rate against {anchor} (% of its bits at equal quality; negative saves bits; a low "
+            f"overlap or why a value is missing in brackets, see the report) and reconstructions "
+            f"off target (flagged; the report reads them from each image's curve):\n{table.to_string()}")

@@ -9,7 +9,7 @@ from ..errors import InputError
 
 #: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
 SHIPPED_MODEL = "ek-variable-rate-mse"
-PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "avif", "jpegxl", SHIPPED_MODEL)
+PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "vvc", "avif", "jpegxl", SHIPPED_MODEL)
 
 
 def bpp_targets(text: str) -> list[float]:

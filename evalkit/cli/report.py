@@ -14,13 +14,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
                     "'evalkit metrics', optionally with a study's results.")
     r.add_argument("run", help="run folder (holds metrics.csv or manifest.csv, and metrics_sets.csv)")
     r.add_argument("--out", help="HTML file to write (default: report.html in the run folder)")
-    r.add_argument("--anchor", help="codec the BD-rate/BD-metric refer to (default: jpeg, else the first)")
+    r.add_argument("--anchor", help="codec the BD-rate/BD-metric refer to (default: hevc-bpg, else "
+                                    "jpeg, else the first)")
     r.add_argument("--interpolation", choices=("pchip", "cubic"), default="pchip",
                    help="Bjøntegaard interpolation: piecewise cubic Hermite (default) or the "
                         "original cubic polynomial")
     r.add_argument("--min-overlap", type=float, default=None,
-                   help="refuse a BD value when the curves share less than this fraction of "
-                        "their range (default: 0.25)")
+                   help="warn beside a BD value when the curves share less than this fraction "
+                        "of their range (default: 0.25; computed over the shared part either way)")
     r.add_argument("--images", type=name_list, default=None,
                    help="images for the visual comparison (default: the first two)")
     r.add_argument("--visual-bpp", type=float, default=None,

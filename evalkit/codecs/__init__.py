@@ -35,9 +35,10 @@ from .jpegxl import JPEGXL
 from .learned_names import FORMS, LearnedName, rung_name
 from .pillow import AVIF, HEIC, JPEG, JPEG2000, WebP
 from .svtav1 import AVIFSVT
+from .vvc import VVCIntra
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEVCIntraFine, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K)}
+    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEVCIntraFine, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K, VVCIntra)}
 
 __all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bitstream_bpp", "codec_table",
            "get_codec", "learned_zoo", "zoo", "FAMILIES"]

@@ -56,14 +56,20 @@ _START = b"\x00\x00\x01"
 MAGIC = b"EKH1"
 
 
+def rgb_to_ycbcr_float(image: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 RGB → 3×H×W float64 planes Y, Cb, Cr on the 8-bit scale (BT.601 full range),
+    not rounded: the start of every bit depth."""
+    return (image.astype(np.float64) @ _RGB_TO_YCC.T + _CHROMA_OFFSET).transpose(2, 0, 1)
+
+
 def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
     """H×W×3 uint8 RGB → 3×H×W uint8 planes Y, Cb, Cr (BT.601 full range, rounded)."""
-    ycc = image.astype(np.float64) @ _RGB_TO_YCC.T + _CHROMA_OFFSET
-    return np.clip(np.rint(ycc), 0, 255).astype(np.uint8).transpose(2, 0, 1)
+    return np.clip(np.rint(rgb_to_ycbcr_float(image)), 0, 255).astype(np.uint8)
 
 
 def ycbcr_to_rgb(planes: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_ycbcr`: 3×H×W uint8 planes → H×W×3 uint8 RGB."""
+    """Inverse of :func:`rgb_to_ycbcr`: 3×H×W planes on the 8-bit scale (uint8, or float from a
+    deeper picture) → H×W×3 uint8 RGB."""
     rgb = (planes.transpose(1, 2, 0).astype(np.float64) - _CHROMA_OFFSET) @ _YCC_TO_RGB.T
     return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
 
@@ -176,10 +182,10 @@ def _versions(ffmpeg: FFmpeg) -> str:
     return f"x265 {x265.group(1) if x265 else 'unknown'}, {describe(ffmpeg)}"
 
 
-def pack(stream: bytes) -> bytes:
-    """The container: :data:`MAGIC`, the stream's length (7-bit groups, big-endian, as BPG writes
-    its lengths), the Annex-B stream. The length is what lets a truncated file be told apart:
-    an HEVC decoder conceals a slice cut short without a word."""
+def pack(stream: bytes, magic: bytes = MAGIC) -> bytes:
+    """The container: ``magic`` (:data:`MAGIC` for HEVC), the stream's length (7-bit groups,
+    big-endian, as BPG writes its lengths), the Annex-B stream. The length is what lets a
+    truncated file be told apart: an HEVC or VVC decoder conceals a slice cut short without a word."""
     length, groups = len(stream), []
     while True:
         groups.append(length & 0x7F)
@@ -187,15 +193,26 @@ def pack(stream: bytes) -> bytes:
         if not length:
             break
     prefix = bytes(g | 0x80 for g in reversed(groups[1:])) + bytes([groups[0]])
-    return MAGIC + prefix + stream
+    return magic + prefix + stream
 
 
 def unpack(data: bytes, name: str = "hevc") -> bytes:
-    """The Annex-B stream inside a container written by :func:`pack`, checked for truncation."""
-    if not data.startswith(MAGIC):
-        raise CodecError(f"{name}: not an evalkit HEVC-intra file (no {MAGIC!r} header)")
-    length, pos = 0, len(MAGIC)
-    for pos in range(len(MAGIC), min(len(data), len(MAGIC) + 5)):
+    """The Annex-B stream inside a container written by :func:`pack`, checked for truncation
+    and for HEVC's parameter sets."""
+    stream = unpack_length(data, name, MAGIC, "HEVC-intra")
+    units = annexb_units(stream)
+    if [nal_type(u) for u in units[:3]] != [32, 33, 34] or len(units) < 4:
+        raise CodecError(f"{name}: expected VPS, SPS, PPS and a slice in the HEVC data")
+    return stream
+
+
+def unpack_length(data: bytes, name: str, magic: bytes, what: str) -> bytes:
+    """The stream inside a container written by :func:`pack` with ``magic``, checked for
+    truncation (``what`` names the format in the message)."""
+    if not data.startswith(magic):
+        raise CodecError(f"{name}: not an evalkit {what} file (no {magic!r} header)")
+    length, pos = 0, len(magic)
+    for pos in range(len(magic), min(len(data), len(magic) + 5)):
         length = (length << 7) | (data[pos] & 0x7F)
         if not data[pos] & 0x80:
             break
@@ -203,9 +220,6 @@ def unpack(data: bytes, name: str = "hevc") -> bytes:
         raise CodecError(f"{name}: the header is truncated")
     stream = data[pos + 1:]
     if len(stream) != length:
-        raise CodecError(f"{name}: the header announces {length} bytes of HEVC data, the file "
-                         f"holds {len(stream)}: it is truncated or damaged")
-    units = annexb_units(stream)
-    if [nal_type(u) for u in units[:3]] != [32, 33, 34] or len(units) < 4:
-        raise CodecError(f"{name}: expected VPS, SPS, PPS and a slice in the HEVC data")
+        raise CodecError(f"{name}: the header announces {length} bytes of {what} data, the "
+                         f"file holds {len(stream)}: it is truncated or damaged")
     return stream

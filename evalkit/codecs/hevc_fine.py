@@ -1,29 +1,31 @@
-"""Fine rate control for HEVC-intra that stays BPG: the QP axis in eighths, through a flat scaling list.
+"""Fine rate control for HEVC-intra that stays BPG: the QP axis in sixteenths, through a flat scaling list.
 
 A single intra frame at constant QP can only reach the rates of the 52 slice QPs, about 10 %
 apart in bpp, so a 1 % tolerance is missed on most images (``coarse-axis``). HEVC's quantiser
 step is ``Qstep(QP) · m / 16`` for a scaling-list entry ``m`` (H.265 §8.6.4.2; ``Qstep`` doubles
-every 6 QP), so a flat list ``m = 64`` at slice QP ``q − 12`` quantises exactly as QP ``q`` with no
-list, and ``m = 65 … 71`` reach the steps between QP ``q`` and ``q + 1`` (effective QP
-``q + 6·log2(m / 64)``: 0, 0.13, 0.27 … 0.90 of a step). The setting counts eighths of a QP; the
-eighth ``j`` of QP ``q`` is ``m = 64 + j``.
+every 6 QP), so a flat list ``m = 128`` at slice QP ``q − 18`` quantises exactly as QP ``q`` with
+no list, and ``m = 129 … 143`` reach the steps between QP ``q`` and ``q + 1`` (effective QP
+``q + 6·log2(m / 128)``, sixteenths of a step to within 0.03 QP: about 0.7 % apart in bpp). The
+setting counts sixteenths of a QP; the sixteenth ``i`` of QP ``q`` is ``m = 128 + i``.
 
-What a slice QP drives besides the quantiser is moved to the effective QP, so the encoder
+What a slice QP drives besides the quantiser is moved towards the effective QP, so the encoder
 decides as it would at that QP:
 
 - x265's rate–distortion λ tables (``lambda-file``: x265's own formulas, λ = 2^(QP/6 − 2) and
   λ² = 0.038·e^(0.234·QP), evaluated at the effective QP; written at the defaults they give
   byte-identical streams);
 - the deblocking filter, whose strength the decoder reads from the slice QP: ``deblock=6,6``
-  signals ``slice_beta_offset_div2 = slice_tc_offset_div2 = 6``, +12 QP in both tables — exactly
-  the shift of the slice QP.
+  signals ``slice_beta_offset_div2 = slice_tc_offset_div2 = 6``, +12 QP in both tables, the
+  most the syntax allows (6 QP short of the shift). Measured on kodim05 at QP 26, 34 and 40, QP
+  ``q`` with no list and ``16q`` here land within 0.5 % in rate and 0.02 dB in PSNR (with the list at ``q − 12``, which
+  the deblocking offset matches exactly, the same: the missing 6 QP of deblocking do not show).
 
 Everything else is BPG's configuration (:class:`~evalkit.codecs.hevc.HEVCIntra`). The list costs
-about 30 bytes in the SPS (later lists are predicted from the first of their size). On Kodak,
-QP ``q`` with no list and ``8q`` here land within 0.3 % in rate and 0.01 dB in PSNR
-(``tests/test_codecs.py``); ``bench/hevc_fine_rate.py`` measures the share of points within 1 %
-and the BD-rate against integer QP. Below QP 12 (above ~4 bpp on Kodak) the slice QP stays 0 and
-the list rises from 16 to 63, so neighbouring eighths may coincide there.
+about 40 bytes in the SPS (later lists are predicted from the first of their size).
+``tests/test_codecs.py`` checks the equivalence on crops; ``bench/hevc_fine_rate.py`` measures
+the share of Kodak points within 1 % and the BD-rate against integer QP. Below QP 18 (above
+~3 bpp on Kodak) the slice QP stays 0 and the list rises from 16 to 127, so neighbouring
+sixteenths may coincide there.
 
 x265 reads the list file as HM does (``scaling-list``; sizes 4×4 to 32×32, intra and inter,
 luma and chroma, DC values for 16×16 and 32×32), in the order x265 3.5 (Debian 12) and 4.x
@@ -37,8 +39,8 @@ from pathlib import Path
 from .base import Axis
 from .hevc import HEVCIntra
 
-STEPS = 8                 # settings per QP
-_SHIFT = 12               # slice QP below the effective one; the list scales by 2^(12/6) = 4
+STEPS = 16                # settings per QP
+_SHIFT = 18               # slice QP below the effective one; the list scales by 2^(18/6) = 8
 _FLAT = 16                # the list entry that leaves the step as it is
 _MAX_QP = 51
 _DEBLOCK_MAX = 6          # slice_beta/tc_offset_div2 range: −6…6
@@ -46,10 +48,10 @@ _LAMBDA_ENTRIES = 70      # x265's QP_MAX_MAX + 1 for 8-bit
 
 
 def quantiser(setting: int) -> tuple[int, int]:
-    """(slice QP, flat scaling-list entry) of the setting ``setting`` (eighths of a QP)."""
-    qp, eighth = divmod(int(setting), STEPS)
+    """(slice QP, flat scaling-list entry) of the setting ``setting`` (sixteenths of a QP)."""
+    qp, step = divmod(int(setting), STEPS)
     if qp >= _SHIFT:
-        return qp - _SHIFT, 4 * _FLAT + eighth
+        return qp - _SHIFT, 8 * _FLAT + step
     return 0, round(_FLAT * 2 ** (setting / STEPS / 6))
 
 
@@ -79,11 +81,11 @@ def lambda_text(offset: float) -> str:
 
 
 class HEVCIntraFine(HEVCIntra):
-    """HEVC-intra as BPG configures x265, its QP in eighths (0–408: QP 0–51): see the module
+    """HEVC-intra as BPG configures x265, its QP in sixteenths (0–816: QP 0–51): see the module
     docstring. ``hevc-bpg-qp`` is the integer-QP form, for reproducing BPG's own ladder."""
 
     family = "hevc-fine"
-    axis = Axis("qp_eighths", 0, _MAX_QP * STEPS, integer=True, increasing=False)
+    axis = Axis("qp_16ths", 0, _MAX_QP * STEPS, integer=True, increasing=False)
 
     def x265_params(self, setting: float, folder: Path) -> str:
         slice_qp, entry = quantiser(int(setting))

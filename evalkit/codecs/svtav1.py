@@ -34,7 +34,7 @@ from ..errors import InputError
 from ..formats import check_boxes
 from .base import Axis, Codec, CodecError, check_rgb8
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
-from .hevc import rgb_to_ycbcr
+from .hevc import rgb_to_ycbcr, rgb_to_ycbcr_float
 from .pillow import pillow_decode
 
 _ENCODER = "libsvtav1"
@@ -48,18 +48,30 @@ def _ffmpeg() -> FFmpeg | None:
     return find_ffmpeg(_ENCODER, bundled_first=True)
 
 
-def yuv420_planes(image: np.ndarray) -> bytes:
+def yuv420_planes(image: np.ndarray, bits: int = 8) -> bytes:
     """H×W×3 RGB → Y, then Cb and Cr at half resolution (means of 2×2 blocks), as ffmpeg's
-    ``yuv420p`` raw frame (chroma sides rounded up)."""
-    y, cb, cr = rgb_to_ycbcr(image).astype(np.float64)
+    ``yuv420p`` raw frame (chroma sides rounded up); with ``bits`` 10, ``yuv420p10le``, full
+    range scaled by (2^bits − 1)/255 about the chroma midpoint (H.273's full-range quantisation)
+    from the unrounded 8-bit values."""
+    if bits == 8:
+        y, cb, cr = rgb_to_ycbcr(image).astype(np.float64)
+        dtype = np.uint8
+    else:
+        scale, middle = (2 ** bits - 1) / 255, 2 ** (bits - 1)
+        y, cb, cr = rgb_to_ycbcr_float(image)
+        y, cb, cr = y * scale, (cb - 128) * scale + middle, (cr - 128) * scale + middle
+        dtype = np.dtype("<u2")
     height, width = y.shape
     pad = ((0, height % 2), (0, width % 2))
 
+    def level(plane):
+        return np.clip(np.rint(plane), 0, 2 ** bits - 1).astype(dtype).tobytes()
+
     def half(plane):
         p = np.pad(plane, pad, mode="edge")
-        return np.rint((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) / 4).astype(np.uint8)
+        return level((p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) / 4)
 
-    return y.astype(np.uint8).tobytes() + half(cb).tobytes() + half(cr).tobytes()
+    return level(y) + half(cb) + half(cr)
 
 
 class AVIFSVT(Codec):

@@ -14,8 +14,10 @@ or ``"cubic"``: the original least-squares cubic polynomial. The results equal t
 
 A comparison is refused, with the reason, when a curve has fewer than :data:`MIN_POINTS`
 distinct rates, when its metric is not strictly monotone in rate (it cannot be inverted for
-BD-rate), or when the two curves share less than ``min_overlap`` of their combined range on the
-integration axis.
+BD-rate), or when the two curves do not overlap at all on the integration axis. Where they share
+less than ``min_overlap`` of their combined range the value is still computed over the shared
+interval and carries a warning with the overlap, as the ``bjontegaard`` package does (it warns
+below its ``min_overlap`` and gives up only at zero overlap).
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class BDResult:
     value: float          # percent for BD-rate, metric units for BD-metric
     overlap: float        # shared fraction of the combined range on the integration axis
     interpolation: str
+    warning: str = ""     # set when the overlap is below the threshold asked for
 
 
 def _curve(rate, metric, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,17 +77,19 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, interpolation:
     return float(np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo))
 
 
-def _delta(xa, ya, xt, yt, interpolation: str, min_overlap: float, axis: str) -> tuple[float, float]:
-    """Mean of (test − anchor) over the shared interval of x, and the overlap fraction."""
+def _delta(xa, ya, xt, yt, interpolation: str, min_overlap: float, axis: str) -> tuple[float, float, str]:
+    """Mean of (test − anchor) over the shared interval of x, the overlap fraction, and a
+    warning when it is below ``min_overlap``."""
     if interpolation not in INTERPOLATIONS:
         raise BDRefusal(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
     lo, hi = max(xa.min(), xt.min()), min(xa.max(), xt.max())
     overlap = max(hi - lo, 0.0) / (max(xa.max(), xt.max()) - min(xa.min(), xt.min()))
-    if overlap < min_overlap:
-        raise BDRefusal(f"the curves share {overlap:.0%} of their {axis} range, less than the "
-                        f"{min_overlap:.0%} required")
+    if overlap <= 0:
+        raise BDRefusal(f"the curves share 0% of their {axis} range: there is nothing to compare")
+    warning = (f"the curves share {overlap:.0%} of their {axis} range (less than {min_overlap:.0%}): "
+               "the value covers that part only" if overlap < min_overlap else "")
     mean = (_integral(xt, yt, lo, hi, interpolation) - _integral(xa, ya, lo, hi, interpolation)) / (hi - lo)
-    return mean, overlap
+    return mean, overlap, warning
 
 
 def bd_rate(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
@@ -92,8 +97,8 @@ def bd_rate(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: s
     """Mean rate difference of the test curve against the anchor at equal metric, in percent."""
     la, ma = _curve(anchor_rate, anchor_metric, "anchor")
     lt, mt = _curve(test_rate, test_metric, "test")
-    mean_log, overlap = _delta(ma, la, mt, lt, interpolation, min_overlap, "metric")
-    return BDResult((10.0 ** mean_log - 1.0) * 100.0, overlap, interpolation)
+    mean_log, overlap, warning = _delta(ma, la, mt, lt, interpolation, min_overlap, "metric")
+    return BDResult((10.0 ** mean_log - 1.0) * 100.0, overlap, interpolation, warning)
 
 
 def bd_metric(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
@@ -101,5 +106,5 @@ def bd_metric(anchor_rate, anchor_metric, test_rate, test_metric, interpolation:
     """Mean metric difference of the test curve against the anchor at equal (log) rate."""
     la, ma = _curve(anchor_rate, anchor_metric, "anchor")
     lt, mt = _curve(test_rate, test_metric, "test")
-    mean, overlap = _delta(la, ma, lt, mt, interpolation, min_overlap, "log-rate")
-    return BDResult(mean, overlap, interpolation)
+    mean, overlap, warning = _delta(la, ma, lt, mt, interpolation, min_overlap, "log-rate")
+    return BDResult(mean, overlap, interpolation, warning)

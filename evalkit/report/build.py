@@ -94,7 +94,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _fmt(column: str, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if column in ("images", "flagged") or column.startswith("n_samples"):
+    if column in ("images", "interpolated", "flagged") or column.startswith("n_samples"):
         return f"{int(value)}"
     if isinstance(value, float) and math.isinf(value):
         return "∞"
@@ -108,7 +108,8 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
     table.to_csv(files / f"table_{target:g}bpp.csv")
     best = best_codecs(table)
     directions = metric_directions(table.columns)
-    counts = {"images": "images", "flagged": "flagged", "n_samples": "n", "n_samples_patch": "n (patches)"}
+    counts = {"images": "images", "interpolated": "interp.", "flagged": "flagged", "n_samples": "n",
+              "n_samples_patch": "n (patches)"}
     head = [{"key": c, "count": c in counts,
              "text": counts.get(c) or label(c) + {True: " ↑", False: " ↓"}.get(directions.get(c), "")}
             for c in table.columns]
@@ -123,7 +124,8 @@ def _target_section(run: Run, target: float, files: Path) -> dict:
             cells.append({"key": column, "text": _fmt(column, value) + (" †" if mark else ""),
                           "value": repr(float(value)) if not pd.isna(value) else "",
                           "best": codec in best.get(column, ())})
-        rows.append({"codec": codec, "cells": cells, "partial": values["flagged"] > 0})
+        rows.append({"codec": codec, "cells": cells, "interpolated": values["interpolated"] > 0,
+                     "partial": values["flagged"] > values["interpolated"]})
     flags = _flag_reasons(run.pairs[run.pairs["target_bpp"] == target])
     return {"target": target, "id": f"at-{target:g}".replace(".", "_"), "head": head, "rows": rows,
             "csv": f"{files.name}/table_{target:g}bpp.csv", "dagger": dagger, "flags": flags}
@@ -181,7 +183,8 @@ def _visuals(run: Run, options: ReportOptions, carry: Carry) -> list[dict]:
 
 
 def _bd_sections(bd: pd.DataFrame, codecs: list[str]) -> list[dict]:
-    """BD-rate and BD-metric as codec × metric matrices; a refused cell points to its reason."""
+    """BD-rate and BD-metric as codec × metric matrices; a refused cell points to its reason, a
+    value over a small overlap to its warning."""
     reasons: list[str] = []
     sections = []
     for key, title, unit in (("bd_rate", "BD-rate (%)", "%"), ("bd_metric", "BD-metric", "")):
@@ -192,13 +195,14 @@ def _bd_sections(bd: pd.DataFrame, codecs: list[str]) -> list[dict]:
             for metric in metrics:
                 r = bd[(bd["codec"] == codec) & (bd["metric"] == metric)].iloc[0]
                 value = r[key]
+                reason = r[f"{key}_refused"] or r[f"{key}_warning"]
+                if reason and reason not in reasons:
+                    reasons.append(reason)
+                note = reasons.index(reason) + 1 if reason else None
                 if np.isnan(value):
-                    reason = r[f"{key}_refused"]
-                    if reason not in reasons:
-                        reasons.append(reason)
-                    cells.append({"metric": metric, "value": "", "text": "–", "note": reasons.index(reason) + 1})
+                    cells.append({"metric": metric, "value": "", "text": "–", "note": note})
                 else:
-                    cells.append({"metric": metric, "value": repr(float(value)), "note": None,
+                    cells.append({"metric": metric, "value": repr(float(value)), "note": note,
                                   "text": f"{value:+.2f}" if key == "bd_rate" else f"{value:+.4g}"})
             rows.append({"codec": codec, "cells": cells})
         sections.append({"key": key, "title": title, "unit": unit,
