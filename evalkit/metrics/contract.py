@@ -90,34 +90,42 @@ def _as_tensor(image, role: str) -> tuple[torch.Tensor, bool]:
     return (tensor[None] if tensor.ndim == 3 else tensor), numpy
 
 
+def checked_images(images, role: str, data_range: float | None = None,
+                   convention: str | None = None) -> tuple[torch.Tensor, bool, bool]:
+    """One image or a batch as (N, 3, H, W) in [0, 1] after the layout, dtype and value checks
+    of the module docstring; then whether it was NumPy and whether it was one image."""
+    declared = Convention.of(data_range, convention)
+    tensor, numpy = _as_tensor(images, role)
+    x = tensor.detach()
+    if not torch.isfinite(x).all():
+        raise ConventionError(f"{role} has NaN or infinite values")
+    span = declared.high - declared.low
+    low, high = (x.min().item(), x.max().item()) if x.numel() else (declared.low, declared.low)
+    if low < declared.low - SLACK * span or high > declared.high + SLACK * span:
+        raise ConventionError(f"{role} has values in [{low:.4g}, {high:.4g}], outside "
+                              f"{declared.describe()}{_hint(low, high, declared)}")
+    scaled = (tensor - declared.low) / span if (declared.low, span) != (0.0, 1.0) else tensor
+    return scaled, numpy, images.ndim == 3
+
+
 def checked_pair(reference, distorted, data_range: float | None = None,
                  convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool, bool]:
     """Both images as (N, 3, H, W) tensors in [0, 1], after every check of the module docstring;
     then whether the inputs were NumPy and whether they were one image (not a batch)."""
-    declared = Convention.of(data_range, convention)
-    ref, ref_numpy = _as_tensor(reference, "reference")
-    dist, dist_numpy = _as_tensor(distorted, "distorted")
+    ref, ref_numpy, single = checked_images(reference, "reference", data_range, convention)
+    dist, dist_numpy, _ = checked_images(distorted, "distorted", data_range, convention)
     if ref_numpy != dist_numpy:
         raise ConventionError("reference and distorted must both be torch tensors or both NumPy arrays")
     if ref.shape != dist.shape:
         raise ConventionError(f"reference is {_shape(reference)} but distorted is {_shape(distorted)}; "
                               "a full-reference metric compares images of the same size")
-    span = declared.high - declared.low
-    for role, x in (("reference", ref), ("distorted", dist)):
-        x = x.detach()
-        if not torch.isfinite(x).all():
-            raise ConventionError(f"{role} has NaN or infinite values")
-        low, high = x.min().item(), x.max().item()
-        if low < declared.low - SLACK * span or high > declared.high + SLACK * span:
-            raise ConventionError(f"{role} has values in [{low:.4g}, {high:.4g}], outside "
-                                  f"{declared.describe()}{_hint(low, high, declared)}")
+    declared = Convention.of(data_range, convention)
     if declared.high > 1 and declared.low == 0:
-        peak = max(ref.detach().max().item(), dist.detach().max().item())
+        peak = max(reference.max().item(), distorted.max().item())
         if 0 < peak <= 1:
             raise ConventionError(f"all values are within [0, 1] but {declared.name} declares "
                                   f"[0, {declared.high:g}]: images in [0, 1] need no data_range")
-    scale = lambda x: (x - declared.low) / span if (declared.low, span) != (0.0, 1.0) else x  # noqa: E731
-    return scale(ref), scale(dist), ref_numpy, reference.ndim == 3
+    return ref, dist, ref_numpy, single
 
 
 def _shape(image) -> str:

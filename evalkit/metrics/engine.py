@@ -208,15 +208,19 @@ class MetricEngine:
             self.cache.put_features(key, hashes[i], f)
         return out
 
-    @torch.inference_mode()
     def _compute_features(self, images: list[np.ndarray], mode: str) -> list[np.ndarray]:
+        return self.features([to_tensor(x) for x in images], mode)
+
+    @torch.inference_mode()
+    def features(self, images: list[torch.Tensor], mode: str = "image") -> list[np.ndarray]:
+        """pool3 features of images given as (1, 3, H, W) tensors in [0, 1], uncached: 1×2048
+        per image (``mode="image"``) or P×2048 of its patches (``"patch"``)."""
         with self._exact():
             return self._features_of(images, mode)
 
-    def _features_of(self, images: list[np.ndarray], mode: str) -> list[np.ndarray]:
-        if images and self._inception is None:
+    def _features_of(self, inputs: list[torch.Tensor], mode: str) -> list[np.ndarray]:
+        if inputs and self._inception is None:
             self._inception = load_inception(self.weights_dir, self.device)
-        inputs = [to_tensor(x) for x in images]
         inputs = [patches(x[0], self.patch_size) if mode == "patch" else x for x in inputs]
         out: list[np.ndarray | None] = [None] * len(inputs)
         for shape in dict.fromkeys(x.shape[1:] for x in inputs):
