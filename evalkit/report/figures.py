@@ -27,10 +27,10 @@ def codec_colors(codecs) -> dict[str, str]:
 
 
 def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: dict[str, str],
-              stem: Path) -> list[Path]:
+              stem: Path, published: set[str] = frozenset()) -> list[Path]:
     """One figure for one metric: the set (``panel == "all"``) first and larger, then one small
-    panel per image; every codec a line through its points at achieved bpp. Writes
-    :func:`rd_paths` (``stem.png`` and ``stem.svg``)."""
+    panel per image; every codec a line through its points at achieved bpp (a ``published``
+    curve dashed). Writes :func:`rd_paths` (``stem.png`` and ``stem.svg``)."""
     panels = ["all", *sorted(p for p in curve["panel"].unique() if p != "all")]
     cols = min(len(panels), 5)
     rows = math.ceil(len(panels) / cols)
@@ -40,7 +40,7 @@ def rd_figure(curve: pd.DataFrame, column: str, higher_is_better: bool, colors: 
         for codec, points in curve[curve["panel"] == panel].groupby("codec"):
             points = points.sort_values("bpp")
             ax.plot(points["bpp"], points["value"], marker="o", markersize=3.5, linewidth=1.4,
-                    color=colors[codec], label=codec)
+                    color=colors[codec], label=codec, linestyle="--" if codec in published else "-")
         ax.set_title("all images (mean)" if panel == "all" else panel, fontsize=9,
                      fontweight="bold" if panel == "all" else "normal")
         ax.set_xlabel("bits per pixel", fontsize=8)
