@@ -83,3 +83,18 @@ def test_what_is_not_eval_model_json_is_refused(tmp_path):
         read_eval_model(tmp_path / "y.json")
     with pytest.raises(InputError, match="lacks"):
         write_eval_model(pd.DataFrame({"codec": ["a"]}), tmp_path)
+
+
+def test_paper_figures_are_one_pdf_and_svg_per_metric_with_the_images_spread(run, tmp_path):
+    import matplotlib
+    from evalkit.cli import main
+    before = dict(matplotlib.rcParams)
+    assert main(["report", str(run), "--out", str(tmp_path / "r.html"), "--paper-figures",
+                 str(tmp_path / "paper")]) == 0
+    assert sorted(p.name for p in (tmp_path / "paper").iterdir()) == [
+        "rd_ms_ssim.pdf", "rd_ms_ssim.svg", "rd_psnr.pdf", "rd_psnr.svg"]
+    assert (tmp_path / "paper" / "rd_psnr.pdf").read_bytes()[:5] == b"%PDF-"
+    svg = (tmp_path / "paper" / "rd_psnr.svg").read_text()
+    assert "PSNR (dB)" in svg and "hevc-bpg" in svg
+    assert svg.count('id="FillBetweenPolyCollection') + svg.count('id="PolyCollection') == 2   # a band per codec
+    assert dict(matplotlib.rcParams) == before

@@ -35,6 +35,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     r.add_argument("--eval-model", metavar="DIR",
                    help="also write the run's curves as CompressAI eval_model JSON to DIR (one "
                         "file per codec and one per image, codec and target)")
+    r.add_argument("--paper-figures", metavar="DIR",
+                   help="also write one RD figure per metric to DIR as PDF and SVG, sized for a "
+                        "paper column: the mean curve with the images' interquartile spread")
     return r
 
 
@@ -52,6 +55,11 @@ def run(args) -> int:
         study=Path(args.study) if args.study else None, title=args.title,
         published=[Path(p) for p in args.published])
     out = write_report(args.run, args.out or Path(args.run) / "report.html", options)
+    if args.paper_figures:
+        from ..report.paper import write_paper_figures
+
+        written = write_paper_figures(args.run, args.paper_figures)
+        print(f"paper figures: {len(written)} files in {Path(args.paper_figures).resolve()}")
     if args.eval_model:
         from ..report.build import load_run
         from ..report.compressai_json import write_eval_model
