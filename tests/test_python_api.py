@@ -129,3 +129,19 @@ def test_the_docs_example_runs_and_prints_what_it_promises(shared_dir):
     out = result.stdout
     for expected in ("jpeg: ", "webp: ", "'lpips'", "BD-rate of webp against jpeg: -", "psnr-y + ms-ssim"):
         assert expected in out, out
+
+
+def test_help_of_evalkit_and_of_every_subcommand_imports_no_torch():
+    from evalkit.cli import COMMANDS
+    from evalkit.cli.study import ACTIONS
+    commands = [[], *([c] for c in COMMANDS), *(["study", a] for a in ACTIONS)]
+    script = ("import sys, contextlib, io\nfrom evalkit.cli import main\nfor argv in %r:\n"
+              "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+              "        try:\n            main([*argv, '--help'])\n        except SystemExit:\n            pass\n"
+              "    assert 'usage: evalkit' in out.getvalue(), argv\n"
+              "print(sorted(m for m in ('torch', 'torchvision', 'lpips', 'compressai') if m in sys.modules))"
+              % commands)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -17,16 +17,34 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..errors import InputError
-from .base import PairMetric
-from .fid import frechet_distance, kernel_inception_distance
-from .lpips import LPIPS
-from .msssim import MIN_SIDE as MSSSIM_MIN_SIDE, MSSSIM
-from .psnr import PSNR, PSNRY
-from .ssim import MIN_SIDE as SSIM_MIN_SIDE, SSIM
+from .window import MSSSIM_MIN_SIDE, SSIM_MIN_SIDE
+
+if TYPE_CHECKING:
+    import torch
+
+    from .base import PairMetric
+
+
+def _deferred(module: str, name: str) -> Callable:
+    """``name`` of ``evalkit.metrics.<module>``, imported when first called: the declarations are
+    read without torch (``evalkit --help`` lists the metrics in a fraction of a second)."""
+    def call(*args, **kwargs):
+        return getattr(import_module(f"{__package__}.{module}"), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+PSNR, PSNRY = _deferred("psnr", "PSNR"), _deferred("psnr", "PSNRY")
+MSSSIM, SSIM, LPIPS = _deferred("msssim", "MSSSIM"), _deferred("ssim", "SSIM"), _deferred("lpips", "LPIPS")
+frechet_distance = _deferred("fid", "frechet_distance")
+kernel_inception_distance = _deferred("fid", "kernel_inception_distance")
 
 
 @dataclass(frozen=True)
@@ -114,7 +132,7 @@ def metric(name: str, level: str | None = None) -> Metric:
     return found
 
 
-def pair_metric(name: str, weights_dir=None, device: str | torch.device = "cpu") -> PairMetric:
+def pair_metric(name: str, weights_dir=None, device: "str | torch.device" = "cpu") -> "PairMetric":
     """The torch form of a pair metric on ``device``: frozen, in eval mode, differentiable in the
     images — what a training loss or a fitted combination calls."""
     return metric(name, "pair").build(weights_dir).to(device).eval()
