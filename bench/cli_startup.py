@@ -47,7 +47,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR"))
     parser.add_argument("--weights-dir", type=Path, default=os.environ.get("EVALKIT_WEIGHTS_DIR"))
-    parser.add_argument("--images", type=int, default=24, help="Kodak images for part 2 (default: all 24)")
+    parser.add_argument("--images", type=int, default=24,
+                        help="Kodak images for part 2 (default: all 24; 0: part 1 only)")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     evalkit = [sys.executable, "-m", "evalkit.cli"]
@@ -60,6 +61,8 @@ def main():
     print(f"1. evalkit --help, median of {args.repeats} (process start included)")
     print(f"  anchor: python -c pass   {base:6.3f} s")
     print(f"  evalkit --help           {ours:6.3f} s  → {ours - base:+.3f} s added (target < 0.5 s)")
+    if not args.images:
+        return
 
     from evalkit.compress import compress
     from evalkit.datasets import resolve_images

@@ -20,12 +20,11 @@ from typing import Callable
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import InputError
 from .window import MSSSIM_MIN_SIDE, SSIM_MIN_SIDE
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .base import PairMetric
