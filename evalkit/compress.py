@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .codecs import get_codec
+from .codecs.checkpoints import added_zoo_folders, zoo_with
 from .errors import InputError
 from .codecs.ratematch import CacheMiss, Probe, RateSearch
 from .datasets import ImageRef
@@ -87,6 +88,7 @@ class Job:
     previous: dict = field(default_factory=dict)   # target → manifest row of an earlier run
     device: str = "auto"                           # for learned codecs
     weights_dir: str | None = None                 # for learned codecs
+    zoo: tuple[str, ...] = ()                      # zoo folders added where it was planned (zoo_with)
 
 
 @dataclass
@@ -131,7 +133,9 @@ def run_job(job: Job, cache_only: bool = False) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions. With
     ``cache_only``, raise :class:`CacheMiss` where an encode or a decode would be needed."""
     pixels = _reference_pixels(job.reference, job.image_sha)
-    codec = get_codec(job.codec, job.device, job.weights_dir)
+    added = [f for f in job.zoo if f not in added_zoo_folders()]   # in a spawned worker: all
+    with zoo_with(*added):
+        codec = get_codec(job.codec, job.device, job.weights_dir)
     codec_dir = cache_dir() / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
     probes_file = codec_dir / "probes.json"
     known = {}
@@ -234,7 +238,7 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         for codec in (c for r, c in planned if r is ref):
             jobs.append(Job(ref.name, reference, sha, ref.source, codec, tuple(targets), policy, rtol,
                             out_dir, {t: previous.get((ref.name, codec, t), {}) for t in targets},
-                            device, weights_dir))
+                            device, weights_dir, added_zoo_folders()))
     executor = executor or LocalExecutor(workers)
     rows, fresh = [], 0
     bar = tqdm(total=len(jobs), desc="compress", unit="job", disable=not progress)

@@ -192,7 +192,8 @@ def run(tmp_path_factory, shared_dir):
 def test_metrics_are_computed_for_real_images_and_the_model_is_a_metric_and_a_loss(run, shared_dir, tmp_path):
     from evalkit.cli import main
     from evalkit.images import load_image
-    from evalkit.metrics import psnr, read_pairs
+    from evalkit.metrics import read_pairs
+    from evalkit.metrics.psnr import psnr
     manifest = read_pairs(run / "manifest.csv")
     jpeg, webp = manifest[manifest.codec == "jpeg"], manifest[manifest.codec == "webp"]
     judgements = pd.DataFrame({"reference": jpeg["reference"].to_numpy(), "a": jpeg["reconstruction"].to_numpy(),

@@ -6,8 +6,8 @@ import torch
 
 from evalkit.errors import InputError
 from evalkit.metrics import (METRICS, MetricEngine, WeightsError, frechet_distance,
-                             kernel_inception_distance, pair_metric, patches, psnr, psnr_y,
-                             read_pairs, to_tensor)
+                             kernel_inception_distance, pair_metric, patches, read_pairs, to_tensor)
+from evalkit.metrics.psnr import psnr, psnr_y
 from evalkit.metrics.fid import load_inception, statistics
 from evalkit.metrics.lpips import LPIPS
 from evalkit.metrics.msssim import MSSSIM

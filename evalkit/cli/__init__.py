@@ -14,10 +14,10 @@ import sys
 from .. import __version__
 from ..errors import InputError
 from ..extras import missing_extra
-from . import codecs, compress, demo, fit, loop, merge, metrics, report, study, train
+from . import codecs, compress, demo, external, fit, loop, merge, metrics, report, study, train
 
 #: The subcommands, in the order ``evalkit --help`` lists them.
-COMMANDS = {"codecs": codecs, "compress": compress, "metrics": metrics, "merge": merge, "fit": fit,
+COMMANDS = {"codecs": codecs, "compress": compress, "import": external, "metrics": metrics, "merge": merge, "fit": fit,
             "report": report, "demo": demo, "loop": loop, "train": train, "study": study}
 
 

@@ -30,6 +30,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="x,y,width,height of the magnified box (default: where the codecs differ most)")
     r.add_argument("--study", help="a study.toml (or its out/ folder) whose results to add")
     r.add_argument("--title", help="page title")
+    r.add_argument("--published", nargs="+", default=[], metavar="JSON",
+                   help="CompressAI eval_model codec files (e.g. its results/image/kodak/*.json) "
+                        "whose curves are drawn beside the run's, dashed, and compared in BD tables")
+    r.add_argument("--eval-model", metavar="DIR",
+                   help="also write the run's curves as CompressAI eval_model JSON to DIR (one "
+                        "file per codec and one per image, codec and target)")
+    r.add_argument("--paper-figures", metavar="DIR",
+                   help="also write one RD figure per metric to DIR as PDF and SVG, sized for a "
+                        "paper column: the mean curve with the images' interquartile spread")
     return r
 
 
@@ -44,7 +53,19 @@ def run(args) -> int:
         anchor=args.anchor, interpolation=args.interpolation, **overlap,
         visual_images=args.images, visual_bpp=args.visual_bpp,
         region=Region.parse(args.region) if args.region else None,
-        study=Path(args.study) if args.study else None, title=args.title)
+        study=Path(args.study) if args.study else None, title=args.title,
+        published=[Path(p) for p in args.published])
     out = write_report(args.run, args.out or Path(args.run) / "report.html", options)
+    if args.paper_figures:
+        from ..report.paper import write_paper_figures
+
+        written = write_paper_figures(args.run, args.paper_figures)
+        print(f"paper figures: {len(written)} files in {Path(args.paper_figures).resolve()}")
+    if args.eval_model:
+        from ..report.build import load_run
+        from ..report.compressai_json import write_eval_model
+
+        written = write_eval_model(load_run(args.run).pairs, args.eval_model, per_image=True)
+        print(f"eval_model JSON: {len(written)} files in {Path(args.eval_model).resolve()}")
     print(f"report: {out.resolve()}  (open it in a browser; figures and tables in {out.stem}_files/)")
     return 0

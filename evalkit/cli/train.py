@@ -13,12 +13,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description="Train the codec a recipe (codecs/<name>.toml, [train] table) describes on "
                     "random crops of DIR's subfolders except val/, validating on val/ with real "
                     "bitstreams. Run the same command again to resume; under torchrun each "
-                    "process takes a slice of every batch. Writes the run to --out and the zoo "
-                    "entry to --zoo, so `evalkit compress --codecs <name>` uses the model at once.")
+                    "process takes a slice of every batch. Writes the run and the zoo entry "
+                    "<name>.toml to --out (or the entry to --zoo; the recipe itself is never "
+                    "edited): `EVALKIT_CODECS_DIR=OUT:codecs evalkit compress --codecs <name>` "
+                    "uses the model at once.")
     t.add_argument("--recipe", required=True, help="codecs/<name>.toml with a [train] table")
     t.add_argument("--data", required=True, help="image folder: training subfolders and val/")
     t.add_argument("--out", required=True, help="run folder (checkpoint, logs, model)")
-    t.add_argument("--zoo", help="where the trained zoo entry goes (default: the recipe's folder)")
+    t.add_argument("--zoo", help="where the trained zoo entry goes (default: --out)")
     t.add_argument("--steps", type=int, help="stop at this step instead of the recipe's")
     add_training_options(t, "CPU threads (default: the cores, split over processes)")
     return t
@@ -26,9 +28,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..train.recipe import load_recipe
-    from ..train.trainer import Trainer
+    from ..train.trainer import Trainer, zoo_entry_path
 
     recipe = load_recipe(args.recipe)   # checked whole before anything starts
+    zoo_entry_path(recipe, Path(args.zoo or args.out))
     trainer = Trainer(recipe, args.data, args.out, device=args.device, threads=args.threads,
                       weights_dir=args.weights_dir, progress=not args.quiet)
     try:
@@ -36,7 +39,7 @@ def run(args) -> int:
     except KeyboardInterrupt:
         return 130
     if trainer.rank == 0:
-        entry = trainer.export(Path(args.zoo) if args.zoo else Path(args.recipe).parent)
+        entry = trainer.export(Path(args.zoo or args.out))
         print(f"model {trainer.out / (recipe.name + '.pth')}, zoo entry {entry}; logs "
               f"{trainer.out}/train.csv, validation.csv, tensorboard/")
     return 0

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from ..scoped import importing_compressai
 from .base import CodecError
 
 
@@ -116,7 +117,8 @@ class CompressAIArchitecture(Architecture):
     variable_bottleneck: bool = False
 
     def _zoo(self):
-        return import_module("compressai.zoo.image_vbr" if self.kind == "vbr" else "compressai.zoo.image")
+        with importing_compressai():
+            return import_module("compressai.zoo.image_vbr" if self.kind == "vbr" else "compressai.zoo.image")
 
     def _options(self) -> dict:
         return {"vr_entbttlnck": True} if self.variable_bottleneck else {}
@@ -127,7 +129,8 @@ class CompressAIArchitecture(Architecture):
         return zoo.model_architectures[self.name](*config, **self._options()).eval()
 
     def load(self, path):
-        from compressai.zoo.pretrained import load_pretrained
+        with importing_compressai():
+            from compressai.zoo.pretrained import load_pretrained
 
         state = read_state_dict(path)
         state = load_pretrained(state.get("state_dict", state))

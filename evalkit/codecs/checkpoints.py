@@ -30,28 +30,37 @@ from .base import CodecError
 SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
 
+#: Folders put before the zoo in use by :func:`zoo_with` blocks in this process, innermost first.
+_ADDED: list[Path] = []
+
+
 def codecs_dirs() -> list[Path]:
-    """The folders of ``$EVALKIT_CODECS_DIR`` (several separated by ``os.pathsep``, as in
-    ``PATH``; the first one with a name wins), else the zoo evalkit ships (the checkout's
-    ``codecs/`` folder)."""
+    """The folders of the learned zoo, the first one with a name winning: those a
+    :func:`zoo_with` block added, then ``$EVALKIT_CODECS_DIR`` (several separated by
+    ``os.pathsep``, as in ``PATH``), else the zoo evalkit ships (the checkout's ``codecs/``
+    folder)."""
     given = os.environ.get("EVALKIT_CODECS_DIR")
-    return [Path(p) for p in given.split(os.pathsep) if p] if given else [SHIPPED_ZOO]
+    return [*_ADDED, *([Path(p) for p in given.split(os.pathsep) if p] if given else [SHIPPED_ZOO])]
+
+
+def added_zoo_folders() -> tuple[str, ...]:
+    """The folders :func:`zoo_with` blocks added here, for work that runs in another process
+    (``compress.Job.zoo``: a spawned worker enters the same block)."""
+    return tuple(map(str, _ADDED))
 
 
 @contextmanager
-def zoo_with(folder: Path):
-    """The learned zoo with the entries of ``folder`` before those in use, for a ``with`` block
-    (e.g. the loop's freshly trained codecs beside the shipped ones)."""
-    before = os.environ.get("EVALKIT_CODECS_DIR")
-    os.environ["EVALKIT_CODECS_DIR"] = os.pathsep.join(map(str, [folder, *codecs_dirs()]))
+def zoo_with(*folders):
+    """The learned zoo with the entries of ``folders`` before those in use, for a ``with`` block
+    (e.g. the loop's freshly trained codecs beside the shipped ones). The environment is left
+    alone: the folders are this process's, and a job for another process carries them
+    (:func:`added_zoo_folders`)."""
+    _ADDED[:0] = [Path(f) for f in folders]
     learned_zoo.cache_clear()
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("EVALKIT_CODECS_DIR")
-        else:
-            os.environ["EVALKIT_CODECS_DIR"] = before
+        del _ADDED[:len(folders)]
         learned_zoo.cache_clear()
 
 

@@ -24,17 +24,21 @@ REQUIRED = ("reference", "a", "b", "n_a", "n_b")
 def read_judgements(path: str | Path) -> pd.DataFrame:
     """Read and check a judgement table; adds ``p_a`` = n_a / (n_a + n_b)."""
     path = Path(path)
-    table = read_table(path)
+    return check_judgements(read_table(path), str(path))
+
+
+def check_judgements(table: pd.DataFrame, where: str = "judgement table") -> pd.DataFrame:
+    """The table with ``p_a`` = n_a / (n_a + n_b), after checking its columns and counts."""
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise InputError(f"{path}: a judgement table needs the columns {', '.join(REQUIRED)}; "
+        raise InputError(f"{where}: a judgement table needs the columns {', '.join(REQUIRED)}; "
                          f"lacks {', '.join(missing)}")
     if table.empty:
-        raise InputError(f"{path}: no judgements")
+        raise InputError(f"{where}: no judgements")
     counts = table[["n_a", "n_b"]].apply(pd.to_numeric, errors="coerce")
     bad = counts.isna().any(axis=1) | (counts < 0).any(axis=1) | (counts.sum(axis=1) == 0)
     if bad.any():
-        raise InputError(f"{path}: n_a and n_b must be non-negative counts with a positive sum; "
+        raise InputError(f"{where}: n_a and n_b must be non-negative counts with a positive sum; "
                          f"{int(bad.sum())} row(s) are not, first at row {int(np.flatnonzero(bad)[0])}")
     table = table.assign(n_a=counts["n_a"], n_b=counts["n_b"])
     return table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))

@@ -12,7 +12,8 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..errors import InputError
 from .estimator import CombinedMetric
-from .judgements import features_and_targets, judgement_counts, metric_values, read_judgements
+from .judgements import (check_judgements, features_and_targets, judgement_counts, metric_values,
+                         read_judgements)
 from .model import CombinationModel
 from .scoring import bootstrap_ci
 
@@ -72,22 +73,31 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
 def fit_judgements(judgements: str | Path, metrics: list[str], out: str | Path,
                    engine_options: dict | None = None, folds: int = 5, split_column: str | None = None,
                    seed: int = 0, **params) -> tuple[pd.DataFrame, CombinationModel]:
-    """``evalkit fit``: every subset of ``metrics`` fitted on the judgement table ``judgements``
-    (metric values computed where the table lacks them), the model of all of them saved to
-    ``out`` and the held-out 2AFC of every subset, best first, to ``<out stem>_2afc.csv`` beside
-    it (the standardised weights only when ``standardize`` is asked for). Returns that table and
-    the saved model."""
+    """``evalkit fit``: :func:`fit_table` on the judgement table ``judgements`` (metric values
+    computed where the table lacks them), the model of all the metrics saved to ``out`` and the
+    held-out 2AFC of every subset, best first, to ``<out stem>_2afc.csv`` beside it. Returns that
+    table and the saved model."""
     table = read_judgements(judgements)
     table = metric_values(table, metrics, root=Path(judgements).parent, engine_options=engine_options)
+    results, model = fit_table(table, metrics, folds, split_column, seed, **params)
+    model.save(out)
+    results.to_csv(scores_path(out), index=False)
+    return results, model
+
+
+def fit_table(table: pd.DataFrame, metrics: list[str], folds: int = 5, split_column: str | None = None,
+              seed: int = 0, **params) -> tuple[pd.DataFrame, CombinationModel]:
+    """Every subset of ``metrics`` fitted on a judgement DataFrame (``reference``, ``a``, ``b``,
+    ``n_a``, ``n_b`` and each metric's ``<column>_a`` / ``<column>_b``), scored on held-out
+    judgements: that table, best first (the standardised weights only when ``standardize`` is
+    asked for), and the model of all of them (``CombinationModel``: ``quality``, ``save``)."""
+    table = table if "p_a" in table.columns else check_judgements(table)
     results, models = compare_combinations(table, metrics, folds=folds, split_column=split_column,
                                            seed=seed, **params)
     results = results.sort_values("2afc", ascending=False)
     if not params.get("standardize"):
         results = results.drop(columns="weights_scaled")
-    model = models[tuple(metrics)]
-    model.save(out)
-    results.to_csv(scores_path(out), index=False)
-    return results, model
+    return results, models[tuple(metrics)]
 
 
 def scores_path(model: str | Path) -> Path:

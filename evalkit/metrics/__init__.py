@@ -11,20 +11,39 @@ evaluates a whole manifest::
     result.pairs      # one row per pair, columns psnr, ms_ssim, lpips
     result.sets       # FID / KID per (codec, target_bpp), with sample counts
 
-    from evalkit.metrics import pair_metric
-    lpips = pair_metric("lpips", weights_dir="../shared/weights")   # lpips(x, x_hat) → (N,)
-"""
-from ..weights import WeightsError
-from .base import PairMetric, to_tensor
-from .engine import MetricEngine, MetricsResult, read_pairs, read_table, set_metrics, write_table
-from .features import Features
-from .fid import frechet_distance, kernel_inception_distance, patches
-from .psnr import psnr, psnr_y
-from .registry import (DEFAULT_METRICS, METRICS, PAIR_METRICS, SET_METRICS, TRAINABLE_METRICS, Metric,
-                       label, metric, pair_metric)
+For arrays and tensors in a notebook, the checked forms (:mod:`.functional`, inputs refused
+with the convention named when they do not fit)::
 
-__all__ = ["DEFAULT_METRICS", "METRICS", "PAIR_METRICS", "SET_METRICS", "TRAINABLE_METRICS", "Features",
-           "Metric", "MetricEngine", "MetricsResult", "PairMetric", "WeightsError", "frechet_distance",
-           "kernel_inception_distance", "label", "metric",
-           "pair_metric", "patches", "psnr", "psnr_y", "read_pairs", "read_table", "set_metrics",
-           "to_tensor", "write_table"]
+    from evalkit.metrics import create_metric, functional
+    functional.psnr(reference=x, distorted=x_hat)                 # (N, 3, H, W) in [0, 1]
+    lpips = create_metric("lpips", convention="[-1,1]")           # lpips(reference=, distorted=)
+
+:func:`pair_metric` is the unchecked torch form training losses call (inputs in [0, 1]).
+"""
+from importlib import import_module
+
+#: What the package exports: name → the module that defines it, imported when first asked for,
+#: so that reading the registry (``evalkit --help``, the CLI's choices) does not import torch.
+#: ``psnr`` and ``psnr_y`` on uint8 arrays are :mod:`evalkit.metrics.psnr`'s (``evalkit.metrics.psnr``
+#: is that module); the checked forms are :mod:`.functional`'s.
+EXPORTS = {
+    "WeightsError": "..weights", "PairMetric": ".base", "to_tensor": ".base",
+    "ConventionError": ".contract", "CheckedMetric": ".functional", "create_metric": ".functional",
+    "measure": ".functional", "MetricEngine": ".engine", "MetricsResult": ".engine",
+    "read_pairs": ".engine", "read_table": ".engine", "set_metrics": ".engine", "write_table": ".engine",
+    "Features": ".features", "frechet_distance": ".fid", "kernel_inception_distance": ".fid",
+    "patches": ".fid",
+    **{name: ".registry" for name in ("DEFAULT_METRICS", "METRICS", "PAIR_METRICS", "SET_METRICS",
+                                      "TRAINABLE_METRICS", "Metric", "label", "metric", "pair_metric")},
+}
+__all__ = ["functional", *EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in EXPORTS:
+        value = getattr(import_module(EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name == "functional":
+        return import_module(".functional", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,6 +30,7 @@ from ..errors import InputError
 from ..executors import Failure, LocalExecutor
 from ..files import check_columns, read_csv_table
 from ..images import load_image
+from ..scoped import torch_settings
 from .base import PairMetric, to_tensor
 from .cache import MetricCache, file_hash
 from .features import MODES, Features, sample_count_column
@@ -158,13 +159,6 @@ class MetricEngine:
                                      None if weights_dir is None else str(weights_dir),
                                      precision, batch_size, patch_size)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if self.device.type == "cuda" and precision == "fp32":
-            # fp32 means fp32: PyTorch lets cuDNN convolutions use TF32 (a 10-bit mantissa,
-            # relative rounding ~5e-4) on Ampere and later by default, far coarser than the
-            # registry's tolerances ("TensorFloat-32 (TF32) on Ampere (and later) devices",
-            # PyTorch's CUDA semantics notes).
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
         # in cache), so that is the default there.
         self.batch_size = batch_size or (8 if self.device.type == "cuda" else 1)
@@ -180,6 +174,14 @@ class MetricEngine:
                    cache=cache)
 
     # ----------------------------------------------------------------- networks
+    def _exact(self):
+        """While the engine computes, fp32 means fp32: PyTorch lets cuDNN convolutions use TF32
+        (a 10-bit mantissa, relative rounding ~5e-4) on Ampere and later by default, far coarser
+        than the registry's tolerances ("TensorFloat-32 (TF32) on Ampere (and later) devices",
+        PyTorch's CUDA semantics notes). Scoped: the caller's flags are restored after."""
+        exact = self.device.type == "cuda" and self.precision == "fp32"
+        return torch_settings(tf32=False) if exact else nullcontext()
+
     def _autocast(self, network: bool = True):
         dtype = PRECISIONS[self.precision]
         return nullcontext() if dtype is None or not network else torch.autocast(self.device.type, dtype=dtype)
@@ -209,11 +211,19 @@ class MetricEngine:
             self.cache.put_features(key, hashes[i], f)
         return out
 
-    @torch.inference_mode()
     def _compute_features(self, images: list[np.ndarray], mode: str) -> list[np.ndarray]:
-        if images and self._inception is None:
+        return self.features([to_tensor(x) for x in images], mode)
+
+    @torch.inference_mode()
+    def features(self, images: list[torch.Tensor], mode: str = "image") -> list[np.ndarray]:
+        """pool3 features of images given as (1, 3, H, W) tensors in [0, 1], uncached: 1×2048
+        per image (``mode="image"``) or P×2048 of its patches (``"patch"``)."""
+        with self._exact():
+            return self._features_of(images, mode)
+
+    def _features_of(self, inputs: list[torch.Tensor], mode: str) -> list[np.ndarray]:
+        if inputs and self._inception is None:
             self._inception = load_inception(self.weights_dir, self.device)
-        inputs = [to_tensor(x) for x in images]
         inputs = [patches(x[0], self.patch_size) if mode == "patch" else x for x in inputs]
         out: list[np.ndarray | None] = [None] * len(inputs)
         for shape in dict.fromkeys(x.shape[1:] for x in inputs):
@@ -358,7 +368,7 @@ class MetricEngine:
         reconstructions scored in batches."""
         metric = self.pair_metric(name)
         out = []
-        with self._autocast(metric.uses_network):
+        with self._exact(), self._autocast(metric.uses_network):
             prepared = metric.prepare(to_tensor(reference, metric.dtype).to(self.device))
             for start in range(0, len(reconstructions), self.batch_size):
                 batch = to_tensor(np.stack(reconstructions[start:start + self.batch_size]), metric.dtype)

@@ -16,11 +16,8 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .base import PairMetric
 
-WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-WIN_SIZE, WIN_SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0
-C1, C2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
-#: Four halvings must leave more than one window: both sides must exceed (11 − 1) · 2⁴ = 160.
-MIN_SIDE = (WIN_SIZE - 1) * 2 ** (len(WEIGHTS) - 1) + 1
+from .window import C1, C2, DATA_RANGE, K1, K2, WEIGHTS, WIN_SIGMA, WIN_SIZE  # noqa: F401
+from .window import MSSSIM_MIN_SIDE as MIN_SIDE
 
 
 def window() -> list[float]:

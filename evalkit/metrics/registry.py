@@ -17,19 +17,35 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-import numpy as np
-import torch
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from .base import PairMetric
-from .fid import frechet_distance, kernel_inception_distance
-from .lpips import LPIPS
-from .msssim import MIN_SIDE as MSSSIM_MIN_SIDE, MSSSIM
-from .psnr import PSNR, PSNRY
-from .ssim import MIN_SIDE as SSIM_MIN_SIDE, SSIM
-from .ssimulacra2 import MIN_SIDE as SSIMULACRA2_MIN_SIDE, SSIMULACRA2
-from .vmaf import MIN_SIDE as VMAF_MIN_SIDE, VMAF
-from .xpsnr import XPSNR
+from .window import MSSSIM_MIN_SIDE, SSIM_MIN_SIDE, SSIMULACRA2_MIN_SIDE, VMAF_MIN_SIDE
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from .base import PairMetric
+
+
+def _deferred(module: str, name: str) -> Callable:
+    """``name`` of ``evalkit.metrics.<module>``, imported when first called: the declarations are
+    read without torch (``evalkit --help`` lists the metrics in a fraction of a second)."""
+    def call(*args, **kwargs):
+        return getattr(import_module(f"{__package__}.{module}"), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+PSNR, PSNRY = _deferred("psnr", "PSNR"), _deferred("psnr", "PSNRY")
+MSSSIM, SSIM, LPIPS = _deferred("msssim", "MSSSIM"), _deferred("ssim", "SSIM"), _deferred("lpips", "LPIPS")
+frechet_distance = _deferred("fid", "frechet_distance")
+kernel_inception_distance = _deferred("fid", "kernel_inception_distance")
+VMAF, SSIMULACRA2, XPSNR = (_deferred("vmaf", "VMAF"), _deferred("ssimulacra2", "SSIMULACRA2"),
+                            _deferred("xpsnr", "XPSNR"))
 
 
 @dataclass(frozen=True)
@@ -133,7 +149,7 @@ def metric(name: str, level: str | None = None) -> Metric:
     return found
 
 
-def pair_metric(name: str, weights_dir=None, device: str | torch.device = "cpu") -> PairMetric:
+def pair_metric(name: str, weights_dir=None, device: "str | torch.device" = "cpu") -> "PairMetric":
     """The torch form of a pair metric on ``device``: frozen, in eval mode, differentiable in the
     images — what a training loss or a fitted combination calls."""
     return metric(name, "pair").build(weights_dir).to(device).eval()

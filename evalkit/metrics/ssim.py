@@ -13,10 +13,8 @@ from __future__ import annotations
 import torch
 
 from .base import PairMetric
-from .msssim import DATA_RANGE, WIN_SIZE, check_side, moments, ssim_map, window
-
-#: One window must fit: both sides at least 11 px.
-MIN_SIDE = WIN_SIZE
+from .msssim import DATA_RANGE, check_side, moments, ssim_map, window
+from .window import SSIM_MIN_SIDE as MIN_SIDE
 
 
 class SSIM(PairMetric):

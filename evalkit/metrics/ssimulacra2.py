@@ -39,9 +39,9 @@ from ssimulacra2 import ssimulacra2 as port
 
 from .base import PairMetric, to_rgb8
 from .msssim import check_side
+from .window import SSIMULACRA2_MIN_SIDE as MIN_SIDE
 
 #: The tool needs one scale of at least 8 px a side.
-MIN_SIDE = 8
 SIGMA = 1.5
 
 

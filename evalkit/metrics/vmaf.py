@@ -22,9 +22,9 @@ import torch
 from .base import PairMetric
 from .ffmpeg_filter import ffmpeg_build, luma8, run_filter
 from .msssim import check_side
+from .window import VMAF_MIN_SIDE as MIN_SIDE
 
 #: libvmaf crashes on images under 17 px a side (its VIF filter has 17 taps); measured, ffmpeg 9.0.
-MIN_SIDE = 17
 MODELS = ("vmaf_v0.6.1", "vmaf_v0.6.1neg")
 
 

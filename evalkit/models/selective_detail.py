@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from compressai.layers import GDN
-from compressai.models import ScaleHyperprior
-from compressai.models.utils import deconv
 
+from ..scoped import importing_compressai
 from .checkpoint import SelfDescribing
+
+with importing_compressai():
+    from compressai.layers import GDN
+    from compressai.models import ScaleHyperprior
+    from compressai.models.utils import deconv
 
 
 def _synthesis(N: int, M: int, out_channels: int) -> nn.Sequential:

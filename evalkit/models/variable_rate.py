@@ -45,12 +45,15 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
-from compressai.layers import GDN
-from compressai.models import CompressionModel
-from compressai.models.utils import conv, deconv
 
+from ..scoped import importing_compressai
 from .checkpoint import SelfDescribing
+
+with importing_compressai():
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    from compressai.layers import GDN
+    from compressai.models import CompressionModel
+    from compressai.models.utils import conv, deconv
 
 CONDITIONINGS = ("conditional-conv", "interpolated-attention")
 

@@ -28,6 +28,7 @@ from ..images import load_image
 from ..metrics.registry import BY_COLUMN, label, shown_columns
 from .bjontegaard import DEFAULT_MIN_OVERLAP, INTERPOLATIONS
 from .carry import Carry, inputs_key
+from .compressai_json import with_published
 from .figures import DRAWING as FIGURE_DRAWING, codec_colors, rd_figure, rd_paths
 from .loop_section import loop_section
 from .study_sections import study_sections
@@ -52,6 +53,7 @@ class ReportOptions:
     title: str | None = None
     notes: list[str] = field(default_factory=list)   # shown at the top (e.g. missing weights)
     loop: Path | None = None                # `evalkit loop`'s answer.json: its section first
+    published: list[Path] = field(default_factory=list)   # CompressAI eval_model codec files drawn beside
 
 
 @dataclass
@@ -225,8 +227,8 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
     if anchor not in codecs:
         raise InputError(f"anchor codec {anchor!r} is not in this run (codecs: {', '.join(codecs)})")
     targets = sorted(run.pairs["target_bpp"].unique())
-    colors = codec_colors(codecs)
-    curves = rd_curves(run.pairs, run.sets)
+    curves, published = with_published(rd_curves(run.pairs, run.sets), options.published)
+    colors = codec_colors([*codecs, *published])
     directions = {**metric_directions(run.pairs.columns),
                   **(metric_directions(run.sets.columns) if run.sets is not None else {})}
     figures = []
@@ -236,7 +238,7 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
         key = inputs_key(FIGURE_DRAWING, curve.to_csv(index=False), column, label(column),
                          directions[column], colors)
         if not carry.reuse(png.stem, key, [png, svg]):
-            rd_figure(curve, column, directions[column], colors, files / f"rd_{column}")
+            rd_figure(curve, column, directions[column], colors, files / f"rd_{column}", set(published))
         figures.append({"column": column, "label": label(column), "png": f"{files.name}/{png.name}",
                         "svg": f"{files.name}/{svg.name}", "csv": f"{files.name}/rd_{column}.csv",
                         "per_image": curve["panel"].nunique() > 1})
@@ -256,7 +258,7 @@ def write_report(run_folder: str | Path, out: str | Path, options: ReportOptions
         "tables": [_target_section(run, t, files) for t in targets],
         "figures": figures, "anchor": anchor, "files": files.name,
         "interpolation": INTERPOLATIONS[options.interpolation], "min_overlap": options.min_overlap,
-        "bd": _bd_sections(bd, codecs),
+        "bd": _bd_sections(bd, [*codecs, *published]),
         "visuals": _visuals(run, options, carry), "study": study,
         "answer": loop_section(options.loop) if options.loop else None,
     }

@@ -1,29 +1,36 @@
-"""Plots of a study's analysis (matplotlib, Agg backend), each written as PNG and SVG."""
+"""Plots of a study's analysis (matplotlib), each written as PNG and SVG.
+
+Each is drawn on its own ``matplotlib.figure.Figure``, never through pyplot: no backend is
+chosen and no figure is registered, so a caller's matplotlib (a notebook's inline backend) is
+left as it was."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 METHOD_LABELS = {"thurstone": "Thurstone Case V (JOD)", "bradley_terry": "Bradley–Terry (1 = 75 %)"}
+
+
+def _subplots(*args, figsize, **kwargs):
+    """A new figure of its own and its axes, as ``pyplot.subplots`` gives them."""
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*args, **kwargs)
 
 
 def _save(figure, stem: Path) -> list[Path]:
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     figure.savefig(paths[0], dpi=120, bbox_inches="tight")
     figure.savefig(paths[1], bbox_inches="tight")
-    plt.close(figure)
     return paths
 
 
 def _message(text: str, stem: Path) -> list[Path]:
-    figure, axis = plt.subplots(figsize=(5, 1.5))
+    figure, axis = _subplots(figsize=(5, 1.5))
     axis.axis("off")
     axis.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
     return _save(figure, stem)
@@ -35,10 +42,10 @@ def ranking_plot(view, stem: Path) -> list[Path]:
     if scores.empty:
         return _message("nothing to rank: " + "; ".join(view.ranking.notes[:3]), stem)
     bpps, methods = sorted(scores["target_bpp"].unique()), list(dict.fromkeys(scores["method"]))
-    figure, axes = plt.subplots(len(methods), len(bpps), squeeze=False, sharey="row",
+    figure, axes = _subplots(len(methods), len(bpps), squeeze=False, sharey="row",
                                 figsize=(1.2 + 3.2 * len(bpps), 0.6 + 2.8 * len(methods)))
     codecs = sorted(scores["codec"].unique())
-    colours = {c: plt.cm.tab10(n % 10) for n, c in enumerate(codecs)}
+    colours = {c: matplotlib.colormaps["tab10"](n % 10) for n, c in enumerate(codecs)}
     for row, method in enumerate(methods):
         for column, bpp in enumerate(bpps):
             axis = axes[row][column]
@@ -64,7 +71,7 @@ def preference_plot(view, stem: Path) -> list[Path]:
         return _message("no pair judgements", stem)
     bpps = sorted(table["target_bpp"].unique())
     codecs = sorted(set(table["row"]) | set(table["column"]))
-    figure, axes = plt.subplots(1, len(bpps), squeeze=False,
+    figure, axes = _subplots(1, len(bpps), squeeze=False,
                                 figsize=(1.5 + 0.9 * len(codecs) * len(bpps) + 1, 1 + 0.8 * len(codecs)))
     for axis, bpp in zip(axes[0], bpps):
         group = table[table["target_bpp"] == bpp]
@@ -92,7 +99,7 @@ def rater_plot(raters: pd.DataFrame, stem: Path, rules=None) -> list[Path]:
     and the screening thresholds drawn when ``rules`` are given."""
     if raters.empty:
         return _message("no raters", stem)
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = _subplots(figsize=(6, 4))
     accuracy = raters["sentinel_accuracy"].astype(float)
     jitter = np.random.default_rng(0).uniform(-0.015, 0.015, len(raters))   # identical scores stay visible
     for excluded, marker, colour, label in ((False, "o", "tab:blue", "kept"), (True, "x", "tab:red", "excluded")):

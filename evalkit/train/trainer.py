@@ -4,7 +4,8 @@
 resume), ``train.csv`` and ``validation.csv``, TensorBoard events under ``tensorboard/``, and at
 the end ``<name>.pth``, the model alone in the form the learned-codec zoo loads; the zoo entry
 (the recipe file with its ``[checkpoint]`` and ``[trained]`` tables filled in) is written to the
-zoo folder, so ``evalkit compress --codecs <name>`` uses the model at once.
+zoo folder (``evalkit train``: the run folder; never over the recipe), so ``evalkit compress
+--codecs <name>`` with that folder in ``$EVALKIT_CODECS_DIR`` uses the model at once.
 
 What makes a run repeatable and resumable: every random draw of step s — crops, λ, β and the
 entropy models' quantisation noise — comes from generators seeded by (seed, s)
@@ -12,7 +13,7 @@ entropy models' quantisation noise — comes from generators seeded by (seed, s)
 A resumed run follows its recipe's learning-rate schedule from the step it resumes at, so a run
 is lengthened by raising ``steps`` (and moving ``milestones`` not yet passed) and running again.
 
-Devices: CPU with ``torch.set_num_threads``; one CUDA GPU with automatic mixed precision
+Devices: CPU with ``torch.set_num_threads`` (while training, restored after); one CUDA GPU with automatic mixed precision
 (``torch.autocast`` + ``GradScaler``; the rate term stays float32) and channels-last tensors;
 several processes through ``torchrun`` and :class:`~torch.nn.parallel.DistributedDataParallel`
 (gloo on CPU, NCCL on GPUs), each taking its slice of the same global batch. The entropy
@@ -49,6 +50,7 @@ from ..codecs.learned import CODEC_CLASSES
 from ..codecs.learned_names import file_options
 from ..errors import InputError
 from ..files import atomic_path
+from ..scoped import torch_settings
 from ..metrics import WeightsError, pair_metric, to_tensor
 from ..metrics.registry import DEFAULT_METRICS, METRICS, shown_columns
 from ..models.discriminator import ConditionalPatchDiscriminator
@@ -126,8 +128,8 @@ class Trainer:
             raise InputError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
-        if not self.cuda:
-            torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // self.world))
+        #: CPU threads while training (set for :meth:`run` only, then restored)
+        self.threads = None if self.cuda else threads or max(1, (os.cpu_count() or 1) // self.world)
         self.weights_dir, self.progress = weights_dir, progress and self.rank == 0
         torch.manual_seed(recipe.seed)
         self.arch = architecture(recipe.architecture)
@@ -388,7 +390,12 @@ class Trainer:
     # ---------------------------------------------------------------------- run
     def run(self, steps: int | None = None) -> None:
         """Train to ``steps`` (default: the recipe's), resuming from the run folder's checkpoint,
-        validating and saving every ``validate_every`` steps; Ctrl-C (or SIGTERM) saves and stops."""
+        validating and saving every ``validate_every`` steps; Ctrl-C (or SIGTERM) saves and stops.
+        The CPU thread count is the trainer's while it runs, the caller's again after."""
+        with torch_settings(threads=self.threads):
+            self._run(steps)
+
+    def _run(self, steps: int | None) -> None:
         from torch.utils.tensorboard import SummaryWriter
         from tqdm import tqdm
 
@@ -473,6 +480,16 @@ class CsvLog:
             csv.DictWriter(f, self.columns, extrasaction="ignore").writerow(row)
 
 
+def zoo_entry_path(recipe: Recipe, zoo: Path) -> Path:
+    """Where the zoo entry of ``recipe`` goes in ``zoo``; refused where that is the recipe file
+    itself (a tracked file is never edited)."""
+    target = Path(zoo) / f"{recipe.name}.toml"
+    if recipe.source and target.resolve() == Path(recipe.source).resolve():
+        raise InputError(f"the zoo entry would overwrite the recipe {recipe.source}; write it to "
+                         "another folder (evalkit train --zoo DIR; by default the run folder)")
+    return target
+
+
 def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: Path) -> Path:
     """The recipe file with its ``[checkpoint]`` (file relative to the zoo folder, SHA-256) and
     ``[trained]`` (recipe, steps, data) tables replaced: a zoo entry the codec loads at once."""
@@ -490,7 +507,7 @@ def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: 
              f' (validated on val)"\n')
     if recipe.init:
         text += f'started_from = "{recipe.init.file.name} (SHA-256 {recipe.init.sha256})"\n'
-    target = zoo / f"{recipe.name}.toml"
+    target = zoo_entry_path(recipe, zoo)
     with atomic_path(target) as tmp:
         tmp.write_text(text)
     return target
