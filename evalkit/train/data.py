@@ -16,11 +16,12 @@ where nothing is salient — and of the image's size; anything else is refused w
 named, since a silent default would change what the loss weighs. A step's masks are cut with
 the very placements (image, position, flip) of its crops, drawn again from the step's generator.
 
-A recipe's ``downscale`` (d ≥ 1) shrinks every image — training, validation and masks — to
+A recipe's ``downscale`` (d ≥ 1) shrinks the training images and their masks to
 round(W/d) × round(H/d) with Pillow's antialiased bicubic filter before any crop: BSDS500's photos
 are JPEGs, and shrinking them hides the blocking and ringing that a codec would otherwise learn
 to spend bits on (as Ballé et al., "End-to-end optimized image compression", ICLR 2017,
-downsampled their ImageNet training photos).
+downsampled their ImageNet training photos). Validation keeps the held-out images whole, as
+the codec will meet them.
 """
 from __future__ import annotations
 
@@ -150,12 +151,10 @@ def training_folders(data: Path) -> list[Path]:
     return parts
 
 
-def validation_images(data: Path, count: int, masks: str | None = None,
-                      downscale: float = 1.0) -> list[np.ndarray]:
-    """The first ``count`` images of ``DIR/val`` (not its mask subfolder), as uint8 arrays shrunk
-    by ``downscale``."""
+def validation_images(data: Path, count: int, masks: str | None = None) -> list[np.ndarray]:
+    """The first ``count`` images of ``DIR/val`` (not its mask subfolder), as uint8 arrays."""
     files = image_files(data / "val", masks)[:count]
     if not files:
         raise InputError(f"no validation images in {data / 'val'}; the data folder needs a val/ "
                          "subfolder of held-out images")
-    return [read_image(f, downscale) for f in files]
+    return [load_image(f) for f in files]

@@ -13,8 +13,8 @@ A recipe is checked whole before any training starts; each problem is an
                                            # "main:NAME" scores selective-detail's main decoder
     correlation = 0.0                      # α of paper 004's correlation loss
     patch = 128                            # random crops, patch × patch
-    downscale = 1.0                        # images shrunk by this factor first (data.py: hides
-                                           # the JPEG artefacts of BSDS500's photos)
+    downscale = 1.0                        # training images shrunk by this factor first
+                                           # (data.py: hides the JPEG artefacts of BSDS500's)
     batch = 8
     steps = 2000
     lr = 1e-4                              # Adam, main parameters
@@ -137,7 +137,8 @@ class Recipe:
 
 REQUIRED = ("architecture", "lambda", "losses", "steps")
 #: Optional number fields: their type and range; their defaults are :class:`Recipe`'s.
-NUMBERS = {"patch": (int, 64, 1024), "downscale": (float, 1.0, 16.0), "batch": (int, 1), "N": (int, 1), "M": (int, 1),
+NUMBERS = {"patch": (int, 64, 1024), "downscale": (float, 1.0, 16.0), "batch": (int, 1),
+           "N": (int, 1), "M": (int, 1),
            "correlation": (float, 0.0), "lr": (float, 0.0), "aux_lr": (float, 0.0),
            "gamma": (float, 0.0), "seed": (int, 0), "validate_every": (int, 1),
            "validate_images": (int, 1)}

@@ -5,8 +5,8 @@ A recipe's ``[train.roi]`` weighs its ``roi:`` terms by one mask per training im
 subfolder — BSDS500 has none — gets masks computed by ``train.roi.saliency``:
 
 - ``"spectral-residual"`` — Hou and Zhang, "Saliency Detection: A Spectral Residual Approach"
-  (CVPR 2007): the log amplitude spectrum minus its local mean, back to the image plane at 64
-  pixels wide and smoothed; blob-like regions that stand out from their surroundings.
+  (CVPR 2007): the log amplitude spectrum minus its local mean, back to the image plane, on a
+  64×64 copy, smoothed; blob-like regions that stand out from their surroundings.
 - ``"fine-grained"`` — Montabone and Soto, "Human detection using a mobile platform and novel
   features derived from a visual saliency mechanism" (Image and Vision Computing 2010):
   centre–surround differences of intensity at full resolution; finer, edge-like detail.

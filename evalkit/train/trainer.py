@@ -401,7 +401,7 @@ class Trainer:
             self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks,
                                      recipe.downscale, recipe.roi.saliency if masks else None,
                                      self.progress)
-        val_images = (validation_images(self.data, recipe.validate_images, masks, recipe.downscale)
+        val_images = (validation_images(self.data, recipe.validate_images, masks)
                       if self.rank == 0 else [])
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
         val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
