@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--saliency", default="spectral-residual")
     args = parser.parse_args()
-    images = validation_images(args.data, args.images)
+    images = validation_images(Path(args.data), args.images)
     saliency = saliency_function(args.saliency)
     masks = [to_mask(saliency(image)) / 255 for image in images]
     print(f"{len(images)} images of {args.data}/val, {args.saliency} masks")
