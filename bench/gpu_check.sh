@@ -7,11 +7,12 @@
 #   3. the metric engine on CUDA against its CPU values, images/s of each.
 #
 #   bash bench/gpu_check.sh ../shared/data/bsds500 ../shared/data/kodak ../shared/weights
+# (PYTHON: the interpreter with evalkit installed, default .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?training folder (BSDS500)}; KODAK=${2:?Kodak folder}; WEIGHTS=${3:-}
-PY=.venv/bin/python
-EK=.venv/bin/evalkit
+PY=${PYTHON:-.venv/bin/python}
+EK="$(dirname "$PY")/evalkit"
 $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" ||
   { echo "gpu_check: torch sees no CUDA device here; nothing to check"; exit 1; }
 $PY -c "import torch; print('device:', torch.cuda.get_device_name(0), '· torch', torch.__version__)"

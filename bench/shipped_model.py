@@ -4,8 +4,8 @@ Reads run folders that ``evalkit compress`` and ``evalkit metrics`` (psnr, ms-ss
 e.g. one with the classical codecs and one per version of the model, the same targets in each —
 and prints the mean bpp, PSNR and MS-SSIM per codec and target, then the BD-rate of every codec
 against JPEG (the report's :func:`~evalkit.report.tables.bd_table`: PCHIP over the shared range).
-A ``NAME=FOLDER`` argument renames that folder's learned codec, so two versions of one model can
-stand side by side. Target for the shipped model: PSNR BD-rate against JPEG ≤ 0 over 0.25–1 bpp.
+A ``NAME=FOLDER`` argument renames that folder's learned codec (a zoo name ``ek-…`` or a file,
+``ARCH@PATH``), so two versions of one model can stand side by side. Target for the shipped model: PSNR BD-rate against JPEG ≤ 0 over 0.25–1 bpp.
 
     evalkit compress --images kodak --codecs jpeg,webp,jpeg2000,hevc-bpg --bpp 0.25,0.375,0.5,0.75,1 --out runs/kodak
     evalkit compress --images kodak --codecs ek-variable-rate-mse --bpp 0.25,0.375,0.5,0.75,1 --out runs/kodak-ek
@@ -26,7 +26,7 @@ def read(argument: str) -> pd.DataFrame:
     name, _, folder = argument.rpartition("=")
     pairs = pd.read_csv(Path(folder) / "metrics.csv")
     if name:
-        learned = [c for c in pairs["codec"].unique() if c.startswith("ek-")]
+        learned = [c for c in pairs["codec"].unique() if c.startswith("ek-") or "@" in c]
         pairs["codec"] = pairs["codec"].replace({c: name for c in learned})
     return pairs
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 EXTRAS: dict[str, tuple[str, ...]] = {
     "study": ("flask", "gunicorn", "sqlalchemy", "psycopg", "requests", "werkzeug"),
     "cluster": ("dask", "distributed"),
-    "train": ("tensorboard",),
+    "train": ("tensorboard", "cv2"),
 }
 
 

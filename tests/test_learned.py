@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 import subprocess
 import sys
 
@@ -22,7 +23,8 @@ from evalkit.codecs.learned import CODEC_CLASSES
 from evalkit.codecs.ratematch import COARSE_AXIS, RateSearch
 from evalkit.errors import InputError
 from evalkit.images import load_image
-from evalkit.models.variable_rate import VariableRateHyperprior, rate_distortion_loss
+from evalkit.models.variable_rate import VariableRateHyperprior
+from evalkit.train.losses import estimated_bpp
 
 LAMBDAS = (0.0018, 0.18)
 
@@ -57,7 +59,9 @@ def trained(bsds_crops, tmp_path_factory):
         x = bsds_crops[torch.randint(len(bsds_crops), (4,))]
         lmbda = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(4))
         delta = torch.exp(math.log(2) * (2 * torch.rand(4) - 1))
-        loss = rate_distortion_loss(model(x, lmbda, delta), x, lmbda)["loss"]
+        out = model(x, lmbda, delta)   # CompressAI's loss: bpp + λ·255²·MSE
+        mse = (out["x_hat"] - x).square().mean(dim=(1, 2, 3))
+        loss = (estimated_bpp(out["likelihoods"], 64 * 64) + lmbda * 255 ** 2 * mse).mean()
         opt.zero_grad(), aux_opt.zero_grad()
         (loss + model.aux_loss()).backward()
         opt.step(), aux_opt.step()
@@ -345,3 +349,28 @@ def test_no_future_warning_from_dependencies_reaches_the_user():
                            "architecture('bmshj2018-hyperprior')._zoo()"],
                           capture_output=True, text=True)
     assert done.returncode == 0 and "FutureWarning" not in done.stderr, done.stderr[-2000:]
+
+
+def test_widened_model_computes_the_same_inside_its_old_range(kodak):
+    """VariableRateHyperprior.widened: a wider λ range, the same latents' likelihoods,
+    reconstructions and bitstreams at every λ of the old one (up to float rounding), and the new
+    range recorded. The shipped model, whose conditioning and hyperprior are trained."""
+    from evalkit.codecs.architectures import architecture
+
+    model = architecture("variable-rate").load(Path(__file__).parent.parent / "codecs" / "ek-variable-rate-mse.pth")
+    lo, hi = model.config["lambda_range"]
+    wide = model.widened([lo / 4, hi * 2])
+    assert wide.config["lambda_range"] == [lo / 4, hi * 2]
+    x = torch.from_numpy(kodak(1)[:64, :128]).permute(2, 0, 1)[None].float() / 255
+    model.update(force=True), wide.update(force=True)
+    with torch.no_grad():
+        for lmbda in (lo, math.sqrt(lo * hi), hi):
+            ours, theirs = wide(x, lmbda), model(x, lmbda)
+            assert torch.allclose(ours["x_hat"], theirs["x_hat"], atol=1e-5)
+            for part in ("y", "z"):
+                assert torch.allclose(ours["likelihoods"][part], theirs["likelihoods"][part], rtol=1e-4)
+            assert wide.compress(x, lmbda)["strings"] == model.compress(x, lmbda)["strings"]
+        below = wide(x, lo / 4)["likelihoods"]["y"]              # the new low end: fewer bits
+        assert below.log().sum() > model(x, lo)["likelihoods"]["y"].log().sum()
+    with pytest.raises(ValueError, match="conditional-conv"):
+        VariableRateHyperprior(8, 8, conditioning="interpolated-attention").widened([1e-3, 1e-1])

@@ -213,7 +213,9 @@ def _train(ctx: LoopContext, first: StudyConfig, fit: dict, weights_dir, threads
             share = spec.metric_share
             losses = {term: (1 - share) * w for term, w in losses.items() if share < 1}
             losses[f"{COMBINED_PREFIX}{fit['model']}"] = share * weight
-        train = {**{k: v for k, v in entry["train"].items() if k not in ("milestones", "init")},
+        kept = {k: v for k, v in entry["train"].items()   # downscale: for the base's data only
+                if k not in ("milestones", "init", "downscale")}
+        train = {**kept,
                  **spec.overrides, "losses": losses, "steps": spec.steps, "seed": ctx.experiment.seed,
                  "validate_every": spec.steps, "validate_images": 1,
                  "init": {"file": str(weights.file), "sha256": weights.sha256}}

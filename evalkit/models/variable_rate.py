@@ -35,8 +35,12 @@ decoded at any β — the choice is made at decode time (Agustsson et al., "Mult
 Compression with a Conditional Generator", CVPR 2023, which paper 003 compares against).
 
 ``forward(x, lmbda, delta, beta)`` returns ``{"x_hat", "likelihoods": {"y", "z"}}`` as CompressAI's
-models do, with λ (and Δ) per batch element, so a trainer minimises
-:func:`rate_distortion_loss` with λ sampled per image.
+models do, with λ (and Δ) per batch element, so a trainer minimises the rate–distortion loss
+(:mod:`evalkit.train`) with λ sampled per image.
+
+:meth:`VariableRateHyperprior.widened` moves a trained model to a wider λ range without changing
+what it computes inside its old one, so training can continue from it over the wider range (a
+warm start the recipe's ``init`` check accepts, since the file then records the new range).
 """
 from __future__ import annotations
 
@@ -188,6 +192,45 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
         x_hat = self.g_s(y_q * step, self._synthesis_condition(condition, beta), level)
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
+    # ------------------------------------------------------------------ widening
+    def widened(self, lambda_range) -> "VariableRateHyperprior":
+        """A copy over ``lambda_range`` that computes the same function of λ inside the old range.
+
+        The condition 2p − 1 (p: position of log λ in the range) is affine in log λ, so the old
+        condition is a·c + b of the new one; every conditioning MLP's first layer absorbs a and b.
+        The quantisation step exp(−s·c) becomes exp(−a·s·c) times k = exp(−s·b); the latent
+        (the last analysis layer), what reads it (the first hyper-analysis and synthesis layers)
+        and the predicted scales and means (the last hyper-synthesis layer) are rescaled by k,
+        so y/step, and everything after it, is unchanged. Only the conditional convolution
+        (``conditioning="conditional-conv"``) has that form.
+        """
+        if self.config["conditioning"] != "conditional-conv":
+            raise ValueError("only a conditional-conv model can be widened; the interpolated "
+                             "attention's levels are not affine in log λ")
+        lo, hi = (float(v) for v in lambda_range)
+        if not 0 < lo < hi:
+            raise ValueError(f"lambda_range must be (lo, hi) with 0 < lo < hi, got {lambda_range!r}")
+        old_lo, old_hi = self.log_lambda_range.tolist()
+        new_lo, new_hi = math.log(lo), math.log(hi)
+        a = (new_hi - new_lo) / (old_hi - old_lo)
+        b = a - 1 + 2 * (new_lo - old_lo) / (old_hi - old_lo)
+        k = math.exp(-self.step_span.item() * b)
+        wide = type(self)(**{**self.config, "lambda_range": [lo, hi]})
+        state = {n: v for n, v in self.state_dict().items() if n != "log_lambda_range"}
+        wide.load_state_dict(state, strict=False)
+        with torch.no_grad():
+            wide.step_span.mul_(a)
+            for module in wide.modules():
+                if isinstance(module, ConditionalScaleBias):
+                    first = module.mlp[0]
+                    first.bias.add_(b * first.weight[:, 0])
+                    first.weight[:, 0].mul_(a)
+            _rescale(wide.g_a, -1, 1 / k, bias=True)
+            _rescale(wide.h_s, -1, 1 / k, bias=True)
+            _rescale(wide.h_a, 0, k, bias=False)
+            _rescale(wide.g_s, 0, k, bias=False)
+        return wide.train(self.training)
+
     # ------------------------------------------------------------------ bitstream
     def compress(self, x: torch.Tensor, lmbda: float, delta: float = 1.0) -> dict:
         condition, level, step = self._condition(x, lmbda, delta)
@@ -210,10 +253,18 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
         return {"x_hat": x_hat.clamp_(0, 1)}
 
 
-def rate_distortion_loss(out: dict, x: torch.Tensor, lmbda) -> dict:
-    """CompressAI's rate–distortion loss with λ per image: λ·255²·MSE + bpp, averaged."""
-    pixels = x.shape[2] * x.shape[3]
-    bpp = sum(torch.log(l).sum(dim=(1, 2, 3)) for l in out["likelihoods"].values()) / (-math.log(2) * pixels)
-    mse = F.mse_loss(out["x_hat"], x, reduction="none").mean(dim=(1, 2, 3))
-    lmbda = torch.as_tensor(lmbda, dtype=x.dtype, device=x.device).reshape(-1)
-    return {"loss": (lmbda * 255 ** 2 * mse + bpp).mean(), "bpp": bpp.mean(), "mse": mse.mean()}
+
+def _rescale(stack: _ConditionedStack, index: int, factor: float, bias: bool) -> None:
+    """Multiply the output of the ``index``-th convolution of ``stack`` by ``factor`` (``bias``:
+    with its conditional bias, so the whole layer output scales), or, with ``bias=False``, only
+    its weights, so that it reads an input scaled by 1/``factor`` as before."""
+    convs = [(layer, cond) for layer, cond in zip(stack.layers, stack.conditions)
+             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))]
+    layer, cond = convs[index]
+    layer.weight.mul_(factor)
+    if bias:
+        layer.bias.mul_(factor)
+        last = cond.mlp[-1]
+        channels = last.out_features // 2
+        last.weight[channels:].mul_(factor)
+        last.bias[channels:].mul_(factor)

@@ -15,6 +15,13 @@ and greys weigh in between (s = value / 255). Every training image needs its mas
 where nothing is salient — and of the image's size; anything else is refused with the file
 named, since a silent default would change what the loss weighs. A step's masks are cut with
 the very placements (image, position, flip) of its crops, drawn again from the step's generator.
+
+A recipe's ``downscale`` (d ≥ 1) shrinks the training images and their masks to
+round(W/d) × round(H/d) with Pillow's antialiased bicubic filter before any crop: BSDS500's photos
+are JPEGs, and shrinking them hides the blocking and ringing that a codec would otherwise learn
+to spend bits on (as Ballé et al., "End-to-end optimized image compression", ICLR 2017,
+downsampled their ImageNet training photos). Validation keeps the held-out images whole, as
+the codec will meet them.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import torch
 
 from ..errors import InputError
 from ..images import load_image
+from .saliency import mask_root
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -36,23 +44,36 @@ def image_files(folder: Path, masks: str | None = None) -> list[Path]:
                   and not (masks and p.relative_to(folder).parts[0] == masks))
 
 
-def mask_file(image: Path, folder: Path, masks: str) -> Path:
-    """The mask of ``image`` (a file below the training folder ``folder``)."""
-    stem = Path(masks) / image.relative_to(folder).with_suffix("")
-    parent = (folder / stem).parent
-    found = sorted(p for p in (parent.iterdir() if parent.is_dir() else ())
+def mask_file(image: Path, folder: Path, root: Path) -> Path:
+    """The mask of ``image`` (a file below the training folder ``folder``) in the mask folder
+    ``root`` (``folder/<masks>``, or where computed masks are cached: :mod:`.saliency`)."""
+    stem = root / image.relative_to(folder).with_suffix("")
+    found = sorted(p for p in (stem.parent.iterdir() if stem.parent.is_dir() else ())
                    if p.stem == stem.name and p.suffix.lower() in IMAGE_SUFFIXES)
     if len(found) != 1:
         raise InputError(f"{image}: {'no mask' if not found else 'several masks'} "
-                         f"{folder / stem}.* ({', '.join(p.name for p in found) or 'none found'}); "
+                         f"{stem}.* ({', '.join(p.name for p in found) or 'none found'}); "
                          f"[train.roi] needs exactly one mask per training image (black where "
                          f"nothing is salient), or remove [train.roi] from the recipe")
     return found[0]
 
 
-def load_mask(path: Path, image: torch.Tensor) -> torch.Tensor:
-    """(1, H, W) uint8 mask from ``path``: the brightest channel, of ``image``'s size."""
-    mask = torch.from_numpy(np.ascontiguousarray(load_image(path).max(axis=2)))[None]
+def read_image(path: Path, downscale: float = 1.0) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of ``path``, shrunk by ``downscale`` (see the module docstring)."""
+    pixels = load_image(path)
+    if downscale == 1:
+        return pixels
+    from PIL import Image
+
+    height, width = pixels.shape[:2]
+    size = (max(1, round(width / downscale)), max(1, round(height / downscale)))
+    return np.array(Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC))
+
+
+def load_mask(path: Path, image: torch.Tensor, downscale: float = 1.0) -> torch.Tensor:
+    """(1, H, W) uint8 mask from ``path``, shrunk as its image was: the brightest channel, of
+    ``image``'s size."""
+    mask = torch.from_numpy(np.ascontiguousarray(read_image(path, downscale).max(axis=2)))[None]
     if mask.shape[1:] != image.shape[1:]:
         raise InputError(f"{path}: mask is {mask.shape[2]}×{mask.shape[1]} pixels but its image is "
                          f"{image.shape[2]}×{image.shape[1]}; a mask must have its image's size")
@@ -66,17 +87,22 @@ def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
 
 class RandomCrops:
     """patch × patch crops of the images of ``folders``, with random horizontal flips; with
-    ``masks`` (a subfolder name, see the module docstring), the same crops of their masks."""
+    ``masks`` (a subfolder name, see the module docstring), the same crops of their masks —
+    computed by the ``saliency`` method where a folder has none (:mod:`.saliency`);
+    ``downscale``: the images (and masks) shrunk by that factor first."""
 
-    def __init__(self, folders: list[Path], patch: int, seed: int, masks: str | None = None):
-        pairs = [(f, folder) for folder in folders for f in image_files(folder, masks)]
+    def __init__(self, folders: list[Path], patch: int, seed: int, masks: str | None = None,
+                 downscale: float = 1.0, saliency: str | None = None, progress: bool = False):
+        files = {folder: image_files(folder, masks) for folder in folders}
+        roots = {folder: mask_root(folder, masks, saliency, found, progress)
+                 for folder, found in files.items()} if masks else {}
         self.images, self.masks = [], []
-        for file, folder in pairs:
-            image = torch.from_numpy(np.ascontiguousarray(load_image(file))).permute(2, 0, 1)
+        for file, folder in [(f, folder) for folder, found in files.items() for f in found]:
+            image = torch.from_numpy(np.ascontiguousarray(read_image(file, downscale))).permute(2, 0, 1)
             if min(image.shape[1:]) >= patch:
                 self.images.append(image)
                 if masks:
-                    self.masks.append(load_mask(mask_file(file, folder, masks), image))
+                    self.masks.append(load_mask(mask_file(file, folder, roots[folder]), image, downscale))
         if not self.images:
             raise InputError(f"no training image of at least {patch}×{patch} pixels in "
                              f"{', '.join(map(str, folders))}; give another --data or a smaller "

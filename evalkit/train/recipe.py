@@ -13,6 +13,8 @@ A recipe is checked whole before any training starts; each problem is an
                                            # "main:NAME" scores selective-detail's main decoder
     correlation = 0.0                      # α of paper 004's correlation loss
     patch = 128                            # random crops, patch × patch
+    downscale = 1.0                        # training images shrunk by this factor first
+                                           # (data.py: hides the JPEG artefacts of BSDS500's)
     batch = 8
     steps = 2000
     lr = 1e-4                              # Adam, main parameters
@@ -40,6 +42,9 @@ A recipe is checked whole before any training starts; each problem is an
     masks = "masks"                        # DIR/train/masks/<image stem>.png (see data.py)
     salient = 1.0                          # w_s, weight of the masked region (paper 000 §3)
     background = 0.5                       # w_b, weight of the rest (0: paper 002 eq. 3)
+    saliency = "spectral-residual"         # optional: masks computed where the data has none
+                                           # (saliency.py: spectral-residual, fine-grained or a
+                                           # network's .pt2 file, relative to the recipe)
 
 The loss per image is R + λ·(Σ wᵢ dᵢ(x, x̂)) + α·L_corr, and with a GAN
 R + λ·(Σ wᵢ dᵢ + β·Σ vⱼ dⱼ) + λ_adv·β·L_G, the vⱼ being ``train.gan.losses`` (paper 003's
@@ -57,6 +62,7 @@ from ..errors import InputError
 from ..files import read_toml
 from ..fit import CombinationModel
 from ..metrics.registry import METRICS
+from . import saliency
 from .losses import DISTORTIONS, GAN_LOSSES, LossTerm
 
 HEADS = ("shared", "independent", "hybrid")
@@ -89,6 +95,7 @@ class RoiRecipe:
     masks: str                           # the mask subfolder of each training folder
     salient: float = 1.0                 # paper 000 §3: more weight on the salient region
     background: float = 0.5
+    saliency: str | None = None          # how masks are computed where none are given
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Recipe:
     losses: dict[str, float]
     steps: int
     patch: int = 128
+    downscale: float = 1.0
     batch: int = 8
     N: int = 64
     M: int = 96
@@ -129,7 +137,8 @@ class Recipe:
 
 REQUIRED = ("architecture", "lambda", "losses", "steps")
 #: Optional number fields: their type and range; their defaults are :class:`Recipe`'s.
-NUMBERS = {"patch": (int, 64, 1024), "batch": (int, 1), "N": (int, 1), "M": (int, 1),
+NUMBERS = {"patch": (int, 64, 1024), "downscale": (float, 1.0, 16.0), "batch": (int, 1),
+           "N": (int, 1), "M": (int, 1),
            "correlation": (float, 0.0), "lr": (float, 0.0), "aux_lr": (float, 0.0),
            "gamma": (float, 0.0), "seed": (int, 0), "validate_every": (int, 1),
            "validate_images": (int, 1)}
@@ -137,7 +146,7 @@ LISTS = ("milestones", "validate_lambdas")
 TABLES = ("gan", "roi", "init")
 GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
               "lr": float, "start": int, "losses": dict}
-ROI_FIELDS = {"masks": str, "salient": float, "background": float}
+ROI_FIELDS = {"masks": str, "salient": float, "background": float, "saliency": str}
 INIT_FIELDS = {"file": str, "sha256": str}
 
 
@@ -196,7 +205,23 @@ def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, fl
     return {k: float(v) for k, v in table.items()}
 
 
-def _roi(train: dict) -> RoiRecipe | None:
+def _saliency(value, source: Path | None) -> str | None:
+    """train.roi.saliency: a built-in method's name, or a network's file (made absolute)."""
+    if value is None or value in saliency.BUILTIN:
+        return value
+    if not isinstance(value, str) or not saliency.is_network(value):
+        raise RecipeError(f"train.roi.saliency = {value!r} is unknown; choose from "
+                          f"{', '.join(saliency.BUILTIN)} or give a network's file "
+                          f"({', '.join(saliency.NETWORK_SUFFIXES)}) relative to the recipe")
+    file = Path(value)
+    file = file if file.is_absolute() else (source.parent if source else Path()) / file
+    if not file.is_file():
+        raise RecipeError(f"train.roi.saliency: {file} does not exist; give the saliency "
+                          "network's file (torch.export.save) relative to the recipe")
+    return str(file)
+
+
+def _roi(train: dict, source: Path | None) -> RoiRecipe | None:
     if "roi" not in train:
         return None
     raw = _table(train["roi"], "train.roi", ROI_FIELDS)
@@ -206,7 +231,8 @@ def _roi(train: dict) -> RoiRecipe | None:
                           "training folder, e.g. \"masks\" for DIR/train/masks/<image stem>.png")
     raw = {**_defaults(RoiRecipe), **raw}
     roi = RoiRecipe(masks, _number(raw["salient"], "train.roi.salient", float, 0.0),
-                    _number(raw["background"], "train.roi.background", float, 0.0))
+                    _number(raw["background"], "train.roi.background", float, 0.0),
+                    _saliency(raw["saliency"], source))
     if not roi.salient + roi.background:
         raise RecipeError("train.roi.salient and train.roi.background are both 0; give the "
                           "salient region a weight")
@@ -361,7 +387,7 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     options, gan = _options(train, lmbda), _gan(train)
     recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda, losses=losses,
                     steps=_number(train["steps"], "train.steps", int, 1), gan=gan,
-                    roi=_roi(train), init=_init(train, source), source=source, **options)
+                    roi=_roi(train, source), init=_init(train, source), source=source, **options)
     _check_combined_models(recipe)
     _check_whole(recipe)
     return recipe

@@ -405,7 +405,9 @@ class Trainer:
         resumed = self.resume()
         masks = recipe.roi.masks if recipe.roi else None
         if self.crops is None:
-            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks)
+            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks,
+                                     recipe.downscale, recipe.roi.saliency if masks else None,
+                                     self.progress)
         val_images = (validation_images(self.data, recipe.validate_images, masks)
                       if self.rank == 0 else [])
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
