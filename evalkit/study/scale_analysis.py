@@ -18,7 +18,6 @@ import pandas as pd
 from ..errors import InputError
 from . import comparisons as cmp
 from .benchmark import Benchmark, benchmark
-from .outliers import comparison_outliers, trap_screening
 from .stimulus_scale import StimulusScale, scale_stimuli
 
 ALL = "together"     # not "all": the report leaves out files named *_all (analyses before screening)
@@ -41,22 +40,9 @@ class ScaleAnalysis:
     prior: str
     metrics: list[str]
     conditions: dict[str, ConditionResult] = field(default_factory=dict)
-    raters: pd.DataFrame | None = None     # the screening, when :func:`screen_comparisons` ran
+    raters: pd.DataFrame | None = None     # the screening, when
+                                           # :func:`~evalkit.study.screening.screen_comparisons` ran
 
-
-def screen_comparisons(comparisons: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
-    """Per rater: the trap questions (:func:`~evalkit.study.outliers.trap_screening`) and the
-    outlier analysis with its absolute floor (:func:`~evalkit.study.outliers.comparison_outliers`),
-    ``excluded`` when either rejects the rater, and ``reasons``."""
-    traps = trap_screening(comparisons)
-    outliers = comparison_outliers(comparisons, not_sure=not_sure)
-    raters = traps.rename(columns={"excluded": "trap_excluded"}).merge(
-        outliers.drop(columns="judgements"), on="rater", how="left")
-    raters["outlier"] = raters["outlier"].fillna(False).astype(bool)
-    raters["excluded"] = raters["trap_excluded"] | raters["outlier"]
-    raters["reasons"] = [", ".join(r for r, on in (("traps", t), ("outlier", o)) if on)
-                         for t, o in zip(raters["trap_excluded"], raters["outlier"])]
-    return raters
 
 
 def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str] = (),

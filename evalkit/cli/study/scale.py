@@ -45,8 +45,8 @@ def run(args, config) -> int:
     from ...errors import InputError
     from ...study import comparisons as cmp
     from ...study.imports import read_comparisons
-    from ...study.scale_analysis import (analyze_scale, format_scale_report, screen_comparisons,
-                                         write_scale_analysis)
+    from ...study.scale_analysis import analyze_scale, format_scale_report, write_scale_analysis
+    from ...study.screening import screen_comparisons
 
     folder = Path(args.folder)
     comparisons = read_comparisons(folder / "comparisons.csv")
