@@ -26,7 +26,7 @@ from .compress import folder_name
 from .datasets import resolve_images
 from .errors import InputError
 from .files import image_hash
-from .images import load_image, save_png
+from .images import save_png
 
 COLUMNS = ["image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting_name",
            "reconstruction", "bitstream", "flag", "height", "width", "source", "image_sha"]

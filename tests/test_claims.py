@@ -3,7 +3,6 @@ reads only what changed since the last claim; one address cannot take every assi
 sending a new rater id per claim; control characters and oversized chunked bodies are refused at
 the edge; every gunicorn server has its own control socket."""
 import socket
-import threading
 
 import pytest
 from serving import Gunicorn, in_thread

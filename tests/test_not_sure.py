@@ -1,7 +1,6 @@
 """The ternary answer: a "not sure" option in study.toml, the button and its key on the real task
 page (Flask's test client on SQLite and PostgreSQL, and headless Chromium), and what every
 analysis does with it — half a win each way or left out, as the study says."""
-import pandas as pd
 import pytest
 
 from evalkit.errors import InputError

@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, check_rgb8
 from .ffmpeg import FFmpeg, describe, find_ffmpeg
-from .hevc import annexb_units, pack, unpack_length, ycbcr_to_rgb
+from .hevc import pack, unpack_length, ycbcr_to_rgb
 from .svtav1 import yuv420_planes
 
 _ENCODER = "libvvenc"

@@ -11,5 +11,5 @@ from .selection import compare_combinations, fit_judgements, fit_table, held_out
 
 __all__ = ["COMBINED_PREFIX", "CombinationModel", "CombinedLoss", "CombinedMetric",
            "add_combined_columns", "bootstrap_ci", "check_judgements", "combined_column", "combined_quality",
-           "compare_combinations", "features_and_targets", "fit_judgements", "held_out_scores", "metric_values",
+           "compare_combinations", "features_and_targets", "fit_judgements", "fit_table", "held_out_scores", "metric_values",
            "preferences", "ransac", "read_judgements", "score_2afc", "scores_path", "split_metric_names", "svd_solve"]

@@ -153,11 +153,11 @@ def _stop_problems(c: StudyConfig) -> list[str]:
     if c.stop_when and c.sampling != "active":
         return ["stop_when needs sampling = 'active' (a fixed design stops when its assignments are done)"]
     problems = [f"stop_when: unknown rule {k!r}; known: {sorted(STOP_RULES)}" for k in c.stop_when if k not in STOP_RULES]
-    for key, kind in STOP_RULES.items():
-        value = c.stop_when.get(key)
+    for rule, kind in STOP_RULES.items():
+        value = c.stop_when.get(rule)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or (kind is int and value != int(value)) or not value > 0):
-            problems.append(f"stop_when.{key} must be a positive {'whole number' if kind is int else 'number'}")
+            problems.append(f"stop_when.{rule} must be a positive {'whole number' if kind is int else 'number'}")
     if c.sampling == "active" and not c.stop_when:
         problems.append("an active study needs stop_when (gap_ci_jod, judgements or both): it has no fixed end")
     return problems

@@ -137,7 +137,7 @@ def stimulus_scale_plot(scale, stem: Path, condition: str) -> list[Path]:
     if scores.empty:
         return _message("nothing scaled", stem)
     images = sorted(scores["image"].unique(), key=str)
-    figure, axes = plt.subplots(1, len(images), squeeze=False, figsize=(1 + 3.6 * len(images), 3.6))
+    figure, axes = _subplots(1, len(images), squeeze=False, figsize=(1 + 3.6 * len(images), 3.6))
     for axis, image in zip(axes[0], images):
         group = scores[scores["image"] == image].sort_values("scale", ascending=False)
         y = np.arange(len(group))
@@ -161,7 +161,7 @@ def benchmark_plot(bench, stem: Path, condition: str) -> list[Path]:
     scores = bench.scores.sort_values("2afc")
     if scores.empty:
         return _message("no metric to benchmark", stem)
-    figure, axis = plt.subplots(figsize=(6.5, 0.9 + 0.22 * len(scores)))
+    figure, axis = _subplots(figsize=(6.5, 0.9 + 0.22 * len(scores)))
     y = np.arange(len(scores))
     colours = ["C0" if n == 1 else "C2" for n in scores["metrics"]]
     axis.errorbar(scores["2afc"], y, xerr=_extent(scores["2afc"], scores["2afc_low"], scores["2afc_high"]),
