@@ -162,7 +162,7 @@ def test_cli_codecs_lists_all(capsys):
     assert main(["codecs"]) == 0
     out = capsys.readouterr().out
     for name in ("jpeg", "jpeg2000", "webp", "hevc-bpg", "heic", "bpg", "avif", "jpegxl"):
-        assert re.search(rf"^{name}\s", out, re.M), name
+        assert re.search(rf"^  {name}\s", out, re.M), name   # indented under its group
     assert "libjpeg-turbo" in out
 
 

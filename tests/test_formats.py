@@ -22,7 +22,8 @@ from evalkit.formats import IncompleteStream, check_boxes, check_j2k_codestream,
 from evalkit.images import ImageReadError, load_image
 
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "tif": "TIFF", "webp": "WEBP"}
-SETTINGS = {"jpeg": 50, "jpeg-444": 50, "jpeg2000": 1.0, "webp": 50, "hevc-bpg": 30, "heic": 30,
+SETTINGS = {"jpeg": 50, "jpeg-444": 50, "jpeg2000": 1.0, "webp": 50, "hevc-bpg": 30 * 16, "hevc-bpg-qp": 30,
+            "vvc": 32 * 16, "heic": 30,
             "heic-420": 30, "bpg": 30, "avif": 120, "avif-aom": 50, "avif-444": 50,
             "jpegxl": 2.0, "htj2k": 0.05}
 LEARNED = "ek-variable-rate-mse"        # its checkpoint ships in codecs/

@@ -88,10 +88,23 @@ def qp_and_lambda(setting: int) -> tuple[int, float]:
     return qp, 2 ** (2 * fraction / 3)
 
 
+def unpack_vvc(data: bytes, name: str = "vvc") -> tuple[bytes, int]:
+    """The VVC stream inside a file :meth:`VVCIntra.encode` wrote and the code of the padding it
+    added, checked for truncation (the length) and damage (the CRC-32: ffmpeg's decoder accepts a
+    stream with a flipped slice bit)."""
+    header = data[len(MAGIC):len(MAGIC) + 5] if data.startswith(MAGIC) else b""
+    stream = unpack_length(data, name, MAGIC + header, "VVC-intra")
+    padding, crc = header[0], int.from_bytes(header[1:], "big")
+    if padding > 3 or zlib.crc32(stream) != crc:
+        raise CodecError(f"{name}: the file's checksum does not match its VVC data: it is damaged")
+    return stream, padding
+
+
 class VVCIntra(Codec):
     """VVC intra by VVenC, QP 0–63 in sixteenths (10-bit 4:2:0, QPA off): see the module docstring."""
 
     family, extension = "vvc", "vvc"
+    stream_check = staticmethod(unpack_vvc)
     axis = Axis("qp_16ths", 0, _MAX_QP * STEPS, integer=True, increasing=False)
 
     @classmethod
@@ -147,12 +160,7 @@ class VVCIntra(Codec):
         return pack(stream, MAGIC + bytes([padding]) + zlib.crc32(stream).to_bytes(4, "big"))
 
     def decode(self, data):
-        header = data[len(MAGIC):len(MAGIC) + 5] if data.startswith(MAGIC) else b""
-        stream = unpack_length(data, self.name, MAGIC + header, "VVC-intra")
-        padding, crc = header[0], int.from_bytes(header[1:], "big")
-        if padding > 3 or zlib.crc32(stream) != crc:
-            raise CodecError(f"{self.name}: the file's checksum does not match its VVC data: "
-                             "it is damaged")
+        stream, padding = unpack_vvc(data, self.name)
         y4m = self._run(["-err_detect", "explode", "-xerror", "-c:v", "vvc", "-f", "vvc", "-i", "-",
                          "-frames:v", "1", "-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p10le",
                          "-strict", "-1", "-"], stream, "decoding")
