@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..errors import InputError
 from ..files import write_json
-from ..metrics import pair_metric
+from ..metrics import metric, pair_metric
 from .estimator import CombinedMetric, combined_quality
 from .judgements import metric_column
 from .links import link
