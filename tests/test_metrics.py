@@ -228,7 +228,7 @@ def test_engine_errors(run, tmp_path, weights):
         MetricEngine(["psnr"]).evaluate(pd.DataFrame({"reference": ["nothere.png"],
                                                       "reconstruction": ["nothere.png"]}))
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(InputError, match="reference and reconstruction"):
+    with pytest.raises(InputError, match=r"lacks the column\(s\) reference, reconstruction; it has a, b"):
         read_pairs(tmp_path / "t.csv")
 
 
@@ -236,7 +236,8 @@ def test_cli_metrics_writes_csv_and_parquet(run, weights, capsys):
     from evalkit.cli import main
     out = run / "m.parquet"
     code = main(["metrics", "--manifest", str(run / "manifest.csv"), "--metrics", "psnr,ms-ssim,fid",
-                 "--weights-dir", str(weights), "--out", str(out), "--quiet"])
+                 "--weights-dir", str(weights), "--fid-patch-size", "0", "--out", str(out), "--quiet"])
+    # whole-image FID only: the patches are the engine's (test_engine_equals_direct_calls_and_caches)
     assert code == 0
     table = pd.read_parquet(out)
     assert {"psnr", "ms_ssim", "codec", "bpp"} <= set(table.columns) and len(table) == 8
@@ -351,17 +352,15 @@ def test_a_set_metric_moves_the_declared_way_as_real_crops_degrade(name, feature
 @pytest.mark.parametrize("name", ["psnr", "psnr-y", "ms-ssim", "ssim", "lpips"])
 def test_torch_form_equals_the_engine_on_kodak(name, run, pairs, weights):
     """What a training loss computes is what the engine reports: the same 8-bit images in, the
-    same value out (the alternative trunks share LPIPS' code and have no weights here)."""
+    same value out (the alternative trunks share LPIPS' code and have no weights here). That the
+    value has a gradient is checked for every differentiable metric on a crop (above)."""
     engine = MetricEngine([name], weights_dir=weights, device="cpu", cache=False)
     column = METRICS[name].column
     reported = engine.evaluate(read_pairs(run / "manifest.csv"), root=run, progress=False).pairs[column]
     form = pair_metric(name, weights)
-    for (ref, rec), value in zip(pairs, reported):       # one at a time: portrait and landscape
-        x_hat = tensor([rec]).requires_grad_(True)
-        ours = form(tensor([ref]), x_hat)
-        assert abs(ours.item() - value) <= 1e-6
-        ours.sum().backward()
-        assert torch.isfinite(x_hat.grad).all() and x_hat.grad.abs().sum() > 0
+    with torch.no_grad():
+        for (ref, rec), value in zip(pairs, reported):       # one at a time: portrait and landscape
+            assert abs(form(tensor([ref]), tensor([rec])).item() - value) <= 1e-6
 
 
 @pytest.mark.parametrize("name", ["psnr", "psnr-y"])
