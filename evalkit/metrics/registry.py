@@ -48,8 +48,10 @@ VMAF, SSIMULACRA2, XPSNR = (_deferred("vmaf", "VMAF"), _deferred("ssimulacra2", 
                             _deferred("xpsnr", "XPSNR"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Metric:
+    """One metric's declaration, built by keyword only (``Metric(name=..., level=...)``)."""
+
     name: str                    # on the command line and in model files
     columns: tuple[str, ...]     # what it writes; the first is its main column
     labels: tuple[str, ...]      # per column: for plot axes and table heads, with the unit
@@ -73,48 +75,63 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("psnr", ("psnr",), ("PSNR (dB)",), True, "pair", True,
-           "skimage.metrics.peak_signal_noise_ratio(data_range=255)", decimals=2, shown=True,
-           build=lambda weights_dir: PSNR(), rtol=1e-12),
-    Metric("psnr-y", ("psnr_y",), ("PSNR-Y (dB)",), True, "pair", True,
-           "skimage.color.rgb2ycbcr luma, then peak_signal_noise_ratio(data_range=255)",
+    Metric(name="psnr", columns=("psnr",), labels=("PSNR (dB)",), higher_is_better=True,
+           level="pair", differentiable=True,
+           reference="skimage.metrics.peak_signal_noise_ratio(data_range=255)", decimals=2,
+           shown=True, build=lambda weights_dir: PSNR(), rtol=1e-12),
+    Metric(name="psnr-y", columns=("psnr_y",), labels=("PSNR-Y (dB)",), higher_is_better=True,
+           level="pair", differentiable=True,
+           reference="skimage.color.rgb2ycbcr luma, then peak_signal_noise_ratio(data_range=255)",
            decimals=2, build=lambda weights_dir: PSNRY(), rtol=1e-12),
-    Metric("ms-ssim", ("ms_ssim",), ("MS-SSIM",), True, "pair", True,
-           "pytorch_msssim.ms_ssim(data_range=255)", shown=True, trainable=True,
-           min_side=MSSSIM_MIN_SIDE, build=lambda weights_dir: MSSSIM()),
-    Metric("ssim", ("ssim",), ("SSIM",), True, "pair", True,
-           "pytorch_msssim.ssim(data_range=255, size_average=False)", trainable=True,
-           min_side=SSIM_MIN_SIDE, build=lambda weights_dir: SSIM()),
-    Metric("lpips", ("lpips",), ("LPIPS (Alex)",), False, "pair", True,
-           "lpips.LPIPS(net='alex', version='0.1')", shown=True, trainable=True, network="AlexNet",
-           build=partial(LPIPS, "alex")),
-    Metric("lpips-vgg", ("lpips_vgg",), ("LPIPS (VGG)",), False, "pair", True,
-           "lpips.LPIPS(net='vgg', version='0.1')", trainable=True, network="VGG",
+    Metric(name="ms-ssim", columns=("ms_ssim",), labels=("MS-SSIM",), higher_is_better=True,
+           level="pair", differentiable=True, reference="pytorch_msssim.ms_ssim(data_range=255)",
+           shown=True, trainable=True, min_side=MSSSIM_MIN_SIDE, build=lambda weights_dir: MSSSIM()),
+    Metric(name="ssim", columns=("ssim",), labels=("SSIM",), higher_is_better=True, level="pair",
+           differentiable=True, reference="pytorch_msssim.ssim(data_range=255, size_average=False)",
+           trainable=True, min_side=SSIM_MIN_SIDE, build=lambda weights_dir: SSIM()),
+    Metric(name="lpips", columns=("lpips",), labels=("LPIPS (Alex)",), higher_is_better=False,
+           level="pair", differentiable=True, reference="lpips.LPIPS(net='alex', version='0.1')",
+           shown=True, trainable=True, network="AlexNet", build=partial(LPIPS, "alex")),
+    Metric(name="lpips-vgg", columns=("lpips_vgg",), labels=("LPIPS (VGG)",),
+           higher_is_better=False, level="pair", differentiable=True,
+           reference="lpips.LPIPS(net='vgg', version='0.1')", trainable=True, network="VGG",
            build=partial(LPIPS, "vgg")),
-    Metric("lpips-squeeze", ("lpips_squeeze",), ("LPIPS (Squeeze)",), False, "pair", True,
-           "lpips.LPIPS(net='squeeze', version='0.1')", trainable=True, network="SqueezeNet",
-           build=partial(LPIPS, "squeeze")),
-    Metric("vmaf", ("vmaf",), ("VMAF (v0.6.1)",), True, "pair", False,
-           "libvmaf (model vmaf_v0.6.1, in ffmpeg) on BT.601 luma, against vmaf_torch.VMAF and "
-           "ffmpeg's libvmaf on the PNG files", decimals=2,
-           min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1"), rtol=1e-9),
-    Metric("vmaf-neg", ("vmaf_neg",), ("VMAF NEG (v0.6.1neg)",), True, "pair", False,
-           "libvmaf (model vmaf_v0.6.1neg, in ffmpeg) on BT.601 luma, against "
-           "vmaf_torch.VMAF(NEG=True) and ffmpeg's libvmaf on the PNG files", decimals=2,
-           min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1neg"), rtol=1e-9),
-    Metric("ssimulacra2", ("ssimulacra2",), ("SSIMULACRA2",), True, "pair", False,
-           "the ssimulacra2 tool (cloudinary/ssimulacra2 81feacf, libjxl's code) built from source",
+    Metric(name="lpips-squeeze", columns=("lpips_squeeze",), labels=("LPIPS (Squeeze)",),
+           higher_is_better=False, level="pair", differentiable=True,
+           reference="lpips.LPIPS(net='squeeze', version='0.1')", trainable=True,
+           network="SqueezeNet", build=partial(LPIPS, "squeeze")),
+    Metric(name="vmaf", columns=("vmaf",), labels=("VMAF (v0.6.1)",), higher_is_better=True,
+           level="pair", differentiable=False,
+           reference="libvmaf (model vmaf_v0.6.1, in ffmpeg) on BT.601 luma, against "
+                     "vmaf_torch.VMAF and ffmpeg's libvmaf on the PNG files",
+           decimals=2, min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1"),
+           rtol=1e-9),
+    Metric(name="vmaf-neg", columns=("vmaf_neg",), labels=("VMAF NEG (v0.6.1neg)",),
+           higher_is_better=True, level="pair", differentiable=False,
+           reference="libvmaf (model vmaf_v0.6.1neg, in ffmpeg) on BT.601 luma, against "
+                     "vmaf_torch.VMAF(NEG=True) and ffmpeg's libvmaf on the PNG files",
+           decimals=2, min_side=VMAF_MIN_SIDE, build=lambda weights_dir: VMAF("vmaf_v0.6.1neg"),
+           rtol=1e-9),
+    Metric(name="ssimulacra2", columns=("ssimulacra2",), labels=("SSIMULACRA2",),
+           higher_is_better=True, level="pair", differentiable=False,
+           reference="the ssimulacra2 tool (cloudinary/ssimulacra2 81feacf, libjxl's code) built "
+                     "from source",
            decimals=2, min_side=SSIMULACRA2_MIN_SIDE, build=lambda weights_dir: SSIMULACRA2(),
            rtol=1e-9),
-    Metric("xpsnr", ("xpsnr",), ("XPSNR-Y (dB)",), True, "pair", False,
-           "ffmpeg's xpsnr filter (Fraunhofer HHI's code) on BT.601 luma, a still's weighting, "
-           "against the still-image definition written out in the test",
+    Metric(name="xpsnr", columns=("xpsnr",), labels=("XPSNR-Y (dB)",), higher_is_better=True,
+           level="pair", differentiable=False,
+           reference="ffmpeg's xpsnr filter (Fraunhofer HHI's code) on BT.601 luma, a still's "
+                     "weighting, against the still-image definition written out in the test",
            decimals=2, build=lambda weights_dir: XPSNR(), rtol=1e-9),
-    Metric("fid", ("fid", "fid_patch"), ("FID", "patch FID"), False, "set", False,
-           "pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 features",
+    Metric(name="fid", columns=("fid", "fid_patch"), labels=("FID", "patch FID"),
+           higher_is_better=False, level="set", differentiable=False,
+           reference="pytorch_fid.fid_score.calculate_frechet_distance on pytorch-fid's pool3 "
+                     "features",
            decimals=2, shown=True, network="Inception", compute=frechet_distance, rtol=1e-4),
-    Metric("kid", ("kid", "kid_patch"), ("KID", "patch KID"), False, "set", False,
-           "unbiased MMD² with the kernel (x·y/d + 1)³ (Bińkowski et al. 2018), computed directly",
+    Metric(name="kid", columns=("kid", "kid_patch"), labels=("KID", "patch KID"),
+           higher_is_better=False, level="set", differentiable=False,
+           reference="unbiased MMD² with the kernel (x·y/d + 1)³ (Bińkowski et al. 2018), "
+                     "computed directly",
            shown=True, network="Inception", compute=kernel_inception_distance, rtol=1e-3),
 )}
 
