@@ -19,6 +19,7 @@ the kept judgements at the end against the budget (target: within 5 %).
 
 ``--postgres`` defaults to ``$EVALKIT_TEST_POSTGRES_URL``; the benchmark empties that database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +40,19 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from evalkit.study import analysis  # noqa: E402
-from evalkit.study.config import load_config  # noqa: E402
-from evalkit.study.crowd import Crowd, CrowdModel  # noqa: E402
-from evalkit.study.database import Assignment, Base, Response, _insert_assignments, connect  # noqa: E402
-from evalkit.study.design import Design, assignment_id, assignment_of_pairs, build_study  # noqa: E402
-from evalkit.study.sampling import ActiveSampler  # noqa: E402
-from evalkit.study.server import free_port, gunicorn_command, wait_until_up  # noqa: E402
-from evalkit.study.simulate import SERVED_TIME_SCALE, simulate_crowd  # noqa: E402
+from evalkit.study import analysis
+from evalkit.study.config import load_config
+from evalkit.study.crowd import Crowd, CrowdModel
+from evalkit.study.database import Assignment, Base, Response, _insert_assignments, connect
+from evalkit.study.design import Design, assignment_id, assignment_of_pairs, build_study
+from evalkit.study.sampling import ActiveSampler
+from evalkit.study.server import free_port, gunicorn_command, wait_until_up
+from evalkit.study.simulate import SERVED_TIME_SCALE, simulate_crowd
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "studies" / "samples-demo" / "study.toml"
 BURST, SERIAL, SIZES = 50, 10, (1_000, 20_000)
-WAIT = 120                     # s: a claim not answered by then counts as failed (599)
+WAIT = 120  # s: a claim not answered by then counts as failed (599)
 
 
 def study_files(folder: Path, budget: int) -> tuple[Path, Path]:
@@ -92,21 +93,50 @@ def fill(url: str, toml: Path, answers: int, seed: int = 0) -> None:
         while len(rows) < answers:
             number += 1
             chosen = rng.choice(len(design.pairs), pairs_per, replace=False)
-            trials = assignment_of_pairs(number, [(design.pairs[n], bool(rng.integers(2))) for n in chosen],
-                                         config, design.sentinels, rng)
+            trials = assignment_of_pairs(
+                number,
+                [(design.pairs[n], bool(rng.integers(2))) for n in chosen],
+                config,
+                design.sentinels,
+                rng,
+            )
             aid, rater = assignment_id(number), f"lab:fill-{number}"
             _insert_assignments(s, [(number, aid, trials)])
-            s.execute(update(Assignment).where(Assignment.id == aid).values(
-                lease=1, rater=rater, source="lab", expires_s=now - 1, session_s=now - 1000,
-                claimed_at=datetime.now(timezone.utc), finished_at=datetime.now(timezone.utc)))
+            s.execute(
+                update(Assignment)
+                .where(Assignment.id == aid)
+                .values(
+                    lease=1,
+                    rater=rater,
+                    source="lab",
+                    expires_s=now - 1,
+                    session_s=now - 1000,
+                    claimed_at=datetime.now(UTC),
+                    finished_at=datetime.now(UTC),
+                )
+            )
             for k, t in enumerate(trials):
                 choice = t.correct if t.kind == "sentinel" else ("left", "right")[int(rng.integers(2))]
-                rows.append({"trial_id": t.id, "assignment_id": aid, "lease": 1, "rater": rater, "choice": choice,
-                             "chosen_codec": (t.left if choice == "left" else t.right).codec,
-                             "left_codec": t.left.codec, "right_codec": t.right.codec, "response_ms": 2500,
-                             "server_ms": 2500, "received_s": now - 1000 + 3 * k, "magnifier_ms": 0,
-                             "viewport_w": 1920, "viewport_h": 1080, "device_pixel_ratio": 1.0,
-                             "stored_at": datetime.now(timezone.utc)})
+                rows.append(
+                    {
+                        "trial_id": t.id,
+                        "assignment_id": aid,
+                        "lease": 1,
+                        "rater": rater,
+                        "choice": choice,
+                        "chosen_codec": (t.left if choice == "left" else t.right).codec,
+                        "left_codec": t.left.codec,
+                        "right_codec": t.right.codec,
+                        "response_ms": 2500,
+                        "server_ms": 2500,
+                        "received_s": now - 1000 + 3 * k,
+                        "magnifier_ms": 0,
+                        "viewport_w": 1920,
+                        "viewport_h": 1080,
+                        "device_pixel_ratio": 1.0,
+                        "stored_at": datetime.now(UTC),
+                    }
+                )
         s.execute(insert(Response), rows)
     engine.dispose()
 
@@ -117,11 +147,22 @@ class Server:
     def __init__(self, toml: Path, url: str, code: Path):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "EVALKIT_STUDY": str(toml), "EVALKIT_DATABASE_URL": url,
-               "EVALKIT_ADMIN_TOKEN": "bench", "PYTHONPATH": str(code)}
+        env = {
+            **os.environ,
+            "EVALKIT_STUDY": str(toml),
+            "EVALKIT_DATABASE_URL": url,
+            "EVALKIT_ADMIN_TOKEN": "bench",
+            "PYTHONPATH": str(code),
+        }
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{self.port}", 2), env=env, cwd=code,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.process = subprocess.Popen(
+            gunicorn_command(f"127.0.0.1:{self.port}", 2),
+            env=env,
+            cwd=code,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
         wait_until_up(self.base, self.process, self.log, 300)
 
     def stop(self) -> None:
@@ -168,9 +209,13 @@ def measure_claims(url: str, toml: Path, code: Path, answers: int, tag: str) -> 
         statuses, seconds = burst(server.base, tag)
     finally:
         server.stop()
-    return {"serial": float(np.median([t for _, t in serial])), "serial_ok": sum(s == 200 for s, _ in serial),
-            "errors": sum(s >= 500 for s in statuses), "p99": float(np.percentile(seconds, 99)),
-            "ok": statuses.count(200)}
+    return {
+        "serial": float(np.median([t for _, t in serial])),
+        "serial_ok": sum(s == 200 for s, _ in serial),
+        "errors": sum(s >= 500 for s in statuses),
+        "p99": float(np.percentile(seconds, 99)),
+        "ok": statuses.count(200),
+    }
 
 
 def measure_stop_rule(url: str, toml: Path, code: Path, budget: int, crowd_size: int) -> int:
@@ -178,13 +223,26 @@ def measure_stop_rule(url: str, toml: Path, code: Path, budget: int, crowd_size:
     fresh(url)
     config = load_config(toml)
     design = Design.load(config.trials_path)
-    connect(url).dispose()                        # tables first, so the crowd can read trials
+    connect(url).dispose()  # tables first, so the crowd can read trials
     server = Server(toml, url, code)
     try:
-        crowd = Crowd(CrowdModel({c: float(k) for k, c in enumerate(config.codecs)}, careless=0,
-                                 inverted=0, abandons=0, seed=1))
-        simulate_crowd(design, config, server.base, crowd, raters=80, concurrency=crowd_size, load_images=False,
-                       time_scale=SERVED_TIME_SCALE, progress=False, engine=connect(url))
+        crowd = Crowd(
+            CrowdModel(
+                {c: float(k) for k, c in enumerate(config.codecs)}, careless=0, inverted=0, abandons=0, seed=1
+            )
+        )
+        simulate_crowd(
+            design,
+            config,
+            server.base,
+            crowd,
+            raters=80,
+            concurrency=crowd_size,
+            load_images=False,
+            time_scale=SERVED_TIME_SCALE,
+            progress=False,
+            engine=connect(url),
+        )
     finally:
         server.stop()
     sampler = ActiveSampler(config, design.pairs, design.sentinels)
@@ -193,7 +251,9 @@ def measure_stop_rule(url: str, toml: Path, code: Path, budget: int, crowd_size:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--anchor", type=Path, required=True, help="a checkout of the code to compare with (main)")
+    parser.add_argument(
+        "--anchor", type=Path, required=True, help="a checkout of the code to compare with (main)"
+    )
     parser.add_argument("--postgres", default=os.environ.get("EVALKIT_TEST_POSTGRES_URL"))
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
@@ -203,31 +263,43 @@ def main():
     parser.add_argument("--crowd", type=int, default=25, help="simulated raters at once in the stop-rule run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="active-claims-"))
-    ours_toml, anchor_toml = study_files(tmp / "study", 10 ** 9)
+    ours_toml, anchor_toml = study_files(tmp / "study", 10**9)
     build_study(load_config(ours_toml), progress=False)
     databases = {"sqlite": f"sqlite:///{tmp / 'bench.sqlite'}", "postgresql": args.postgres}
     databases = {db: url for db, url in databases.items() if db in args.databases and url}
     codes = {"ours": (ROOT, ours_toml), "anchor": (args.anchor.resolve(), anchor_toml)}
     codes = {name: code for name, code in codes.items() if name in args.codes}
-    print(f"{BURST} raters claiming at once, gunicorn 2 workers on loopback; anchor: {args.anchor}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"{BURST} raters claiming at once, gunicorn 2 workers on loopback; anchor: {args.anchor}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     for db, url in databases.items() if not args.no_claims else ():
         for name, (code, toml) in codes.items():
             at = {}
             for size in SIZES:
                 m = at[size] = measure_claims(url, toml, code, size, f"{name}-{size}")
-                print(f"{db:10s} {name:6s} {size:6d} answers: burst 5xx {m['errors']:2d}/{BURST} (target 0), "
-                      f"served {m['ok']:2d}, p99 {m['p99']:6.2f} s (target < 2 s); one claim "
-                      f"{m['serial'] * 1000:7.1f} ms (median of {SERIAL}, {m['serial_ok']} served)", flush=True)
+                print(
+                    f"{db:10s} {name:6s} {size:6d} answers: burst 5xx {m['errors']:2d}/{BURST} (target 0), "
+                    f"served {m['ok']:2d}, p99 {m['p99']:6.2f} s (target < 2 s); one claim "
+                    f"{m['serial'] * 1000:7.1f} ms (median of {SERIAL}, {m['serial_ok']} served)",
+                    flush=True,
+                )
             ratio = at[SIZES[-1]]["serial"] / at[SIZES[0]]["serial"]
-            print(f"{db:10s} {name:6s} claim time at {SIZES[-1] // 1000}k / at {SIZES[0] // 1000}k answers: "
-                  f"{ratio:.2f}× (target ≤ 1.5×)", flush=True)
+            print(
+                f"{db:10s} {name:6s} claim time at {SIZES[-1] // 1000}k / at {SIZES[0] // 1000}k answers: "
+                f"{ratio:.2f}× (target ≤ 1.5×)",
+                flush=True,
+            )
     for db, url in databases.items() if not args.no_stop_rule else ():
         for name, (code, toml) in codes.items():
             toml = study_files(tmp / "study", args.budget)[0 if name == "ours" else 1]
             kept = measure_stop_rule(url, toml, code, args.budget, args.crowd)
-            print(f"{db:10s} {name:6s} stop rule: {kept} judgements kept for a budget of {args.budget} "
-                  f"({kept / args.budget - 1:+.1%}; target within ±5 %)", flush=True)
+            print(
+                f"{db:10s} {name:6s} stop rule: {kept} judgements kept for a budget of {args.budget} "
+                f"({kept / args.budget - 1:+.1%}; target within ±5 %)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

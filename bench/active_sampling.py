@@ -12,6 +12,7 @@ Then the time to choose one assignment's batch for 10 and 50 conditions.
 
     .venv/bin/python bench/active_sampling.py [--seeds 8] [--per-pair 10] [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,12 +32,30 @@ from evalkit.study.screening import screen
 #: where most pairs are hard; "spread": ten codecs over 8 JOD, as at a low rate, where JPEG
 #: against JPEG XL or a learned codec is a foregone conclusion that a fixed design still pays for.
 SCENARIOS = {
-    "close": {"jpeg": 0.0, "jpeg2000": 0.9, "webp": 1.3, "bpg": 2.4, "avif": 2.7, "jpegxl": 3.0,
-              "learned-a": 4.0, "learned-b": 4.3},
-    "spread": {"jpeg": 0.0, "jpeg2000": 2.5, "webp": 3.0, "bpg": 4.2, "avif": 4.6, "jpegxl": 5.0,
-               "vvc": 5.8, "learned-a": 6.6, "learned-b": 7.0, "learned-c": 8.0},
+    "close": {
+        "jpeg": 0.0,
+        "jpeg2000": 0.9,
+        "webp": 1.3,
+        "bpg": 2.4,
+        "avif": 2.7,
+        "jpegxl": 3.0,
+        "learned-a": 4.0,
+        "learned-b": 4.3,
+    },
+    "spread": {
+        "jpeg": 0.0,
+        "jpeg2000": 2.5,
+        "webp": 3.0,
+        "bpg": 4.2,
+        "avif": 4.6,
+        "jpegxl": 5.0,
+        "vvc": 5.8,
+        "learned-a": 6.6,
+        "learned-b": 7.0,
+        "learned-c": 8.0,
+    },
 }
-QUALITY: dict[str, float] = {}      # the scenario being run
+QUALITY: dict[str, float] = {}  # the scenario being run
 IMAGES, BPP, PER = 2, 0.5, 20
 
 
@@ -61,7 +80,11 @@ def rmse(responses: pd.DataFrame) -> float:
 def coverage(responses: pd.DataFrame, n_boot: int, seed: int) -> float:
     scores = rank(kept(responses), list(QUALITY), n_boot=n_boot, methods=("thurstone",), seed=seed).scores
     true = dict(zip(sorted(QUALITY), truth()))
-    return float(np.mean([lo <= true[c] <= hi for c, lo, hi in zip(scores["codec"], scores["ci_low"], scores["ci_high"])]))
+    return float(
+        np.mean(
+            [lo <= true[c] <= hi for c, lo, hi in zip(scores["codec"], scores["ci_low"], scores["ci_high"])]
+        )
+    )
 
 
 def expected_rmse(responses: pd.DataFrame) -> float:
@@ -76,13 +99,15 @@ def expected_rmse(responses: pd.DataFrame) -> float:
         z = (q[i] - q[j]) / JOD_SIGMA
         e = np.zeros(len(names))
         e[i], e[j] = 1.0, -1.0
-        fisher += stats.norm.pdf(z) ** 2 / (stats.norm.cdf(z) * stats.norm.sf(z)) / JOD_SIGMA ** 2 * np.outer(e, e)
+        fisher += (
+            stats.norm.pdf(z) ** 2 / (stats.norm.cdf(z) * stats.norm.sf(z)) / JOD_SIGMA**2 * np.outer(e, e)
+        )
     return float(np.sqrt(np.trace(np.linalg.pinv(fisher)) / len(names)))
 
 
 def prefix(responses: pd.DataFrame, judgements: int) -> pd.DataFrame:
     pairs = np.flatnonzero(responses["kind"].to_numpy() == "pair")
-    return responses.iloc[:pairs[min(judgements, len(pairs)) - 1] + 1]
+    return responses.iloc[: pairs[min(judgements, len(pairs)) - 1] + 1]
 
 
 def curves(seeds: int, judgements: int, checkpoints: np.ndarray, n_boot: int):
@@ -90,18 +115,37 @@ def curves(seeds: int, judgements: int, checkpoints: np.ndarray, n_boot: int):
     pairs_per_round = IMAGES * len(QUALITY) * (len(QUALITY) - 1) // 2
     for seed in range(seeds):
         crowd = Crowd(CrowdModel(QUALITY, image_sd=0.0, seed=100 + seed))
-        fixed = simulate_responses(synthetic_design(list(QUALITY), IMAGES, [BPP], -(-judgements // pairs_per_round),
-                                                    trials_per_assignment=PER, seed=seed), crowd)
-        config, pairs, sentinels = synthetic_study(list(QUALITY), IMAGES, [BPP], seed=seed, sampling="active",
-                                                   trials_per_assignment=PER, stop_when={"judgements": judgements})
+        fixed = simulate_responses(
+            synthetic_design(
+                list(QUALITY),
+                IMAGES,
+                [BPP],
+                -(-judgements // pairs_per_round),
+                trials_per_assignment=PER,
+                seed=seed,
+            ),
+            crowd,
+        )
+        config, pairs, sentinels = synthetic_study(
+            list(QUALITY),
+            IMAGES,
+            [BPP],
+            seed=seed,
+            sampling="active",
+            trials_per_assignment=PER,
+            stop_when={"judgements": judgements},
+        )
         active = simulate_active(ActiveSampler(config, pairs, sentinels), crowd, judgements, seed=seed)
         for name, answers in (("fixed", fixed), ("active", active)):
             for n in checkpoints:
                 rows.append((name, seed, int(n), rmse(prefix(answers, n))))
             rows.append((name, seed, -1, coverage(prefix(answers, judgements), n_boot, seed)))
             rows.append((name, seed, -2, expected_rmse(prefix(answers, judgements))))
-        print(f"  seed {seed}: RMSE at {judgements} judgements fixed {rows[-len(checkpoints) - 5][3]:.3f}, "
-              f"active {rows[-3][3]:.3f} JOD", flush=True)
+        print(
+            f"  seed {seed}: RMSE at {judgements} judgements fixed {rows[-len(checkpoints) - 5][3]:.3f}, "
+            f"active {rows[-3][3]:.3f} JOD",
+            flush=True,
+        )
     return pd.DataFrame(rows, columns=["design", "seed", "judgements", "value"])
 
 
@@ -122,7 +166,7 @@ def choice_time(conditions: int, repeats: int = 20) -> float:
     after 10 judgements per condition and with 3 other assignments pending."""
     rng = np.random.default_rng(0)
     names = [f"c{k:02d}" for k in range(conditions)]
-    graph = PairGraph([Candidate("img", BPP, a, b) for k, a in enumerate(names) for b in names[k + 1:]])
+    graph = PairGraph([Candidate("img", BPP, a, b) for k, a in enumerate(names) for b in names[k + 1 :]])
     quality = np.linspace(0, 5, conditions)
     judgements = []
     for _ in range(10 * conditions):
@@ -144,8 +188,10 @@ def scenario(name: str, args) -> None:
     pairs = IMAGES * len(QUALITY) * (len(QUALITY) - 1) // 2
     budget = args.per_pair * pairs
     checkpoints = np.unique(np.linspace(budget * 0.3, budget, 15).astype(int))
-    print(f"\n== {name}: {len(QUALITY)} codecs × {IMAGES} images at {BPP} bpp, {args.seeds} seeds, fixed design "
-          f"of {args.per_pair} judgements per pair = {budget}; latent JOD {QUALITY}")
+    print(
+        f"\n== {name}: {len(QUALITY)} codecs × {IMAGES} images at {BPP} bpp, {args.seeds} seeds, fixed design "
+        f"of {args.per_pair} judgements per pair = {budget}; latent JOD {QUALITY}"
+    )
     table = curves(args.seeds, budget, checkpoints, args.bootstrap)
     mean = table[table["judgements"] > 0].groupby(["design", "judgements"])["value"].mean()
     cover = table[table["judgements"] == -1].groupby("design")["value"].mean()
@@ -155,15 +201,26 @@ def scenario(name: str, args) -> None:
     for n in checkpoints:
         print(f" {n:10d}   {mean['fixed'][n]:10.3f}   {mean['active'][n]:11.3f}")
     n_active = needed(mean["active"], target)
-    print(f"fixed design at {budget} judgements: RMSE {target:.3f} JOD, 95 % interval coverage {cover['fixed']:.0%}")
-    print(f"active sampling at {budget} judgements: RMSE {mean['active'].iloc[-1]:.3f} JOD, "
-          f"95 % interval coverage {cover['active']:.0%}")
-    reached = (f"active {n_active:.0f} → {1 - n_active / budget:.0%} fewer" if np.isfinite(n_active)
-               else "active: not within the budget")
-    print(f"judgements to reach RMSE {target:.3f}: fixed {budget}, {reached} (target ≥ 30 % fewer; "
-          f"coverage target ≥ 90 %)")
-    print(f"RMSE the final pair counts allow at best (Fisher information at the truth): fixed "
-          f"{bound['fixed']:.3f}, active {bound['active']:.3f} JOD")
+    print(
+        f"fixed design at {budget} judgements: RMSE {target:.3f} JOD, 95 % interval coverage {cover['fixed']:.0%}"
+    )
+    print(
+        f"active sampling at {budget} judgements: RMSE {mean['active'].iloc[-1]:.3f} JOD, "
+        f"95 % interval coverage {cover['active']:.0%}"
+    )
+    reached = (
+        f"active {n_active:.0f} → {1 - n_active / budget:.0%} fewer"
+        if np.isfinite(n_active)
+        else "active: not within the budget"
+    )
+    print(
+        f"judgements to reach RMSE {target:.3f}: fixed {budget}, {reached} (target ≥ 30 % fewer; "
+        f"coverage target ≥ 90 %)"
+    )
+    print(
+        f"RMSE the final pair counts allow at best (Fisher information at the truth): fixed "
+        f"{bound['fixed']:.3f}, active {bound['active']:.3f} JOD"
+    )
 
 
 def main():
@@ -181,8 +238,10 @@ def main():
     print()
     for conditions, budget in ((10, 0.05), (50, 0.5)):
         seconds = choice_time(conditions)
-        print(f"choosing a batch of {PER} for {conditions} conditions: {seconds * 1000:.1f} ms "
-              f"(target < {budget * 1000:.0f} ms)")
+        print(
+            f"choosing a batch of {PER} for {conditions} conditions: {seconds * 1000:.1f} ms "
+            f"(target < {budget * 1000:.0f} ms)"
+        )
 
 
 if __name__ == "__main__":

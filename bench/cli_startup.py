@@ -10,6 +10,7 @@ in the same run.
 
     .venv/bin/python bench/cli_startup.py --kodak-dir ../shared/data/kodak --weights-dir ../shared/weights
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR"))
     parser.add_argument("--weights-dir", type=Path, default=os.environ.get("EVALKIT_WEIGHTS_DIR"))
-    parser.add_argument("--images", type=int, default=24,
-                        help="Kodak images for part 2 (default: all 24; 0: part 1 only)")
+    parser.add_argument(
+        "--images", type=int, default=24, help="Kodak images for part 2 (default: all 24; 0: part 1 only)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     evalkit = [sys.executable, "-m", "evalkit.cli"]
@@ -69,17 +71,34 @@ def main():
 
     tmp = Path(tempfile.mkdtemp(prefix="evalkit-startup-"))
     run = tmp / "run"
-    images = resolve_images("kodak", args.kodak_dir)[:args.images]
+    images = resolve_images("kodak", args.kodak_dir)[: args.images]
     compress(images, ["jpeg"], TARGETS, run, progress=False)
     pairs = len(images) * len(TARGETS)
     env = {**os.environ, "EVALKIT_CACHE_DIR": str(tmp / "cache")}
-    anchor_s = timed([sys.executable, "-c", ANCHOR.format(bench=str(BENCH), run=str(run),
-                                                          weights=str(args.weights_dir))])
-    ours_s = timed([*evalkit, "metrics", "--manifest", str(run / "manifest.csv"), "--metrics",
-                    "psnr,ms-ssim,lpips", "--device", "cpu", "--no-cache", "--quiet",
-                    "--weights-dir", str(args.weights_dir)], env)
-    print(f"\n2. PSNR + MS-SSIM + LPIPS on {pairs} pairs ({len(images)} Kodak × {len(TARGETS)} JPEG "
-          "rates), CPU, whole processes")
+    anchor_s = timed(
+        [sys.executable, "-c", ANCHOR.format(bench=str(BENCH), run=str(run), weights=str(args.weights_dir))]
+    )
+    ours_s = timed(
+        [
+            *evalkit,
+            "metrics",
+            "--manifest",
+            str(run / "manifest.csv"),
+            "--metrics",
+            "psnr,ms-ssim,lpips",
+            "--device",
+            "cpu",
+            "--no-cache",
+            "--quiet",
+            "--weights-dir",
+            str(args.weights_dir),
+        ],
+        env,
+    )
+    print(
+        f"\n2. PSNR + MS-SSIM + LPIPS on {pairs} pairs ({len(images)} Kodak × {len(TARGETS)} JPEG "
+        "rates), CPU, whole processes"
+    )
     print(f"  anchor: per-pair loop    {anchor_s:7.2f} s")
     print(f"  evalkit metrics          {ours_s:7.2f} s  → {anchor_s / ours_s:.2f}× (target ≥ 3×)")
 

@@ -8,6 +8,7 @@ folder each time (``$EVALKIT_WEIGHTS_DIR``) so that the metrics are cached too.
 
     EVALKIT_WEIGHTS_DIR=../shared/weights .venv/bin/python bench/demo_rerun.py [--out runs/demo] [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,15 +43,17 @@ def main() -> None:
     if not (out / "report.html").is_file():
         print("no finished demo run yet: running it once (minutes) …")
         demo(out)
-    demo(out)                                   # whatever the first run left undone
+    demo(out)  # whatever the first run left undone
     cached, anchor = [], []
     for _ in range(args.repeat):
         cached.append(demo(out))
         shutil.rmtree(out / "report_files")
         anchor.append(demo(out))
     for name, runs in (("cached rerun", cached), ("anchor: figures drawn again", anchor)):
-        print(f"{name:30s} printed {statistics.median(r[0] for r in runs):5.1f} s, "
-              f"wall {statistics.median(r[1] for r in runs):5.1f} s (median of {len(runs)})")
+        print(
+            f"{name:30s} printed {statistics.median(r[0] for r in runs):5.1f} s, "
+            f"wall {statistics.median(r[1] for r in runs):5.1f} s (median of {len(runs)})"
+        )
 
 
 if __name__ == "__main__":

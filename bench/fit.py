@@ -7,6 +7,7 @@ run a fixed 1 000 trials (its adaptive stopping ends far earlier), so its count 
 
     .venv/bin/python bench/fit.py [--judgements 100000] [--hypotheses 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,18 +62,33 @@ def main():
     x, p = simulate(args.judgements)
     a, b, thr = x[:, :3] - x[:, 3:], p - 0.5, 0.03
 
-    ours_s, model = timed(lambda: CombinedMetric(residual_threshold=thr, link="linear",   # as the anchors
-                                                 n_hypotheses=args.hypotheses).fit(x, p))
+    ours_s, model = timed(
+        lambda: CombinedMetric(
+            residual_threshold=thr,
+            link="linear",  # as the anchors
+            n_hypotheses=args.hypotheses,
+        ).fit(x, p)
+    )
     loop_s, loop_coef = timed(lambda: loop_ransac(a, b, thr, args.hypotheses), repeat=1)
-    sk = RANSACRegressor(LinearRegression(fit_intercept=False), min_samples=3, residual_threshold=thr,
-                         max_trials=args.hypotheses, stop_probability=1.0, random_state=0)
-    sk_s, _ = timed(lambda: sk.fit(a, b), repeat=1)   # stops adaptively: see sk.n_trials_
+    sk = RANSACRegressor(
+        LinearRegression(fit_intercept=False),
+        min_samples=3,
+        residual_threshold=thr,
+        max_trials=args.hypotheses,
+        stop_probability=1.0,
+        random_state=0,
+    )
+    sk_s, _ = timed(lambda: sk.fit(a, b), repeat=1)  # stops adaptively: see sk.n_trials_
     print(f"{args.judgements} judgements × 3 metrics, {args.hypotheses} hypotheses, 30 % reversed")
     print(f"  evalkit (vectorised):        {ours_s:7.3f} s   weights {np.round(model.coef_, 4)}")
-    print(f"  per-hypothesis loop (numpy): {loop_s:7.3f} s   weights {np.round(loop_coef, 4)}"
-          f"   → evalkit {loop_s / ours_s:.1f}× faster")
-    print(f"  scikit-learn RANSACRegressor:{sk_s:7.3f} s   weights {np.round(sk.estimator_.coef_, 4)}"
-          f"   ({sk.n_trials_} trials before its adaptive stop)")
+    print(
+        f"  per-hypothesis loop (numpy): {loop_s:7.3f} s   weights {np.round(loop_coef, 4)}"
+        f"   → evalkit {loop_s / ours_s:.1f}× faster"
+    )
+    print(
+        f"  scikit-learn RANSACRegressor:{sk_s:7.3f} s   weights {np.round(sk.estimator_.coef_, 4)}"
+        f"   ({sk.n_trials_} trials before its adaptive stop)"
+    )
     print(f"  true weights                            {TRUE}")
 
 

@@ -18,6 +18,7 @@ slice data (container and parameter sets).
 
     EVALKIT_SHARED_DIR=../shared .venv/bin/python bench/hevc_bpg.py [--images 24] [--fixed | --ablation]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,14 @@ from evalkit.datasets import resolve_images
 from evalkit.report.compressai_json import read_eval_model
 
 TARGETS = [0.25, 0.5, 1.0]
-FIXED_SETTINGS = [22, 25, 28, 31, 34, 37, 40]   # QP / CRF: mean Kodak bpp ≈ 0.15–1.5
+FIXED_SETTINGS = [22, 25, 28, 31, 34, 37, 40]  # QP / CRF: mean Kodak bpp ≈ 0.15–1.5
 
 # CompressAI's published curve, read from its eval_model JSON (results/image/kodak/
 # bpg_444_x265_ycbcr.json, "BPG 8b 444 x265 ycbcr", BPG 0.9.8; provenance in
 # tests/data/compressai/README.md): mean bpp and mean RGB PSNR over the 24 Kodak images per QP.
-PUBLISHED = read_eval_model(Path(__file__).resolve().parents[1] / "tests" / "data" / "compressai"
-                            / "bpg_444_x265_ycbcr.json")
+PUBLISHED = read_eval_model(
+    Path(__file__).resolve().parents[1] / "tests" / "data" / "compressai" / "bpg_444_x265_ycbcr.json"
+)
 ANCHOR_BPP, ANCHOR_PSNR = PUBLISHED["bpp"].tolist(), PUBLISHED["psnr"].tolist()
 
 
@@ -82,13 +84,15 @@ def configurations(ablation: bool) -> dict:
     if ablation:
         aq_off = (("x265:aq-mode", "0"),)
         slow = aq_off + (("preset", "veryslow"), ("tu-intra-depth", "3"))
-        configs.update({
-            "heic +aq off": HeicTuned("heic-aq0", params=aq_off),
-            "heic +aq off +veryslow": HeicTuned("heic-vs", params=slow),
-            "heic +aq off +veryslow +QP": HeicTuned("heic-qp", params=slow, qp=True),
-            "hevc-bpg with psy on": HevcPsy("hevc-psy"),
-        })
-    configs["hevc-bpg (after)"] = get_codec("hevc-bpg-qp")    # BPG's integer QP, as the anchor
+        configs.update(
+            {
+                "heic +aq off": HeicTuned("heic-aq0", params=aq_off),
+                "heic +aq off +veryslow": HeicTuned("heic-vs", params=slow),
+                "heic +aq off +veryslow +QP": HeicTuned("heic-qp", params=slow, qp=True),
+                "hevc-bpg with psy on": HevcPsy("hevc-psy"),
+            }
+        )
+    configs["hevc-bpg (after)"] = get_codec("hevc-bpg-qp")  # BPG's integer QP, as the anchor
     return configs
 
 
@@ -97,14 +101,14 @@ def header_bytes(codec, data: bytes) -> int:
     if isinstance(codec, HEVCIntra):
         slices = [u for u in annexb_units(unpack(data)) if nal_type(u) < 32]
         return len(data) - sum(len(u) for u in slices)
-    pos = 0                                   # HEIF: the slice NAL units live in the mdat box
+    pos = 0  # HEIF: the slice NAL units live in the mdat box
     while pos < len(data):
-        size, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
         if kind == b"mdat":
-            body, nals = data[pos + 8:pos + size], 0
+            body, nals = data[pos + 8 : pos + size], 0
             while body:
                 n = int.from_bytes(body[:4], "big")
-                nals, body = nals + n, body[4 + n:]
+                nals, body = nals + n, body[4 + n :]
             return len(data) - nals
         pos += size
     raise ValueError("no mdat box")
@@ -113,17 +117,24 @@ def header_bytes(codec, data: bytes) -> int:
 def measure(job):
     """One image with one configuration: matched points at every target, decoded and scored."""
     label, ablation, image = job
-    codec = configurations(ablation)[label]        # built here: codecs set up their library
+    codec = configurations(ablation)[label]  # built here: codecs set up their library
     search, rows = RateSearch(codec, image), []
     for target in TARGETS:
         m = search.match(target)
         data = search.bitstream(m.setting)
         decoded = codec.decode(data)
         mse = np.mean((decoded.astype(np.float64) - image.astype(np.float64)) ** 2)
-        rows.append({"config": label, "target": target, "setting": m.setting,
-                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
-                     "psnr": 10 * np.log10(255.0 ** 2 / mse), "flag": m.flag,
-                     "hdr_bytes": header_bytes(codec, data)})
+        rows.append(
+            {
+                "config": label,
+                "target": target,
+                "setting": m.setting,
+                "bpp": bitstream_bpp(len(data), *image.shape[:2]),
+                "psnr": 10 * np.log10(255.0**2 / mse),
+                "flag": m.flag,
+                "hdr_bytes": header_bytes(codec, data),
+            }
+        )
     return rows, search.fresh_encodes
 
 
@@ -136,9 +147,14 @@ def sweep(job):
         data = codec.encode(image, setting)
         decoded = codec.decode(data)
         mse = np.mean((decoded.astype(np.float64) - image.astype(np.float64)) ** 2)
-        rows.append({"config": label, "setting": setting,
-                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
-                     "psnr": 10 * np.log10(255.0 ** 2 / mse)})
+        rows.append(
+            {
+                "config": label,
+                "setting": setting,
+                "bpp": bitstream_bpp(len(data), *image.shape[:2]),
+                "psnr": 10 * np.log10(255.0**2 / mse),
+            }
+        )
     return rows
 
 
@@ -151,9 +167,14 @@ def fixed_setting_table(rows: pd.DataFrame) -> pd.DataFrame:
         for target in TARGETS:
             inside = curve["bpp"].min() <= target <= curve["bpp"].max()
             psnr = float(np.interp(np.log(target), np.log(curve["bpp"]), curve["psnr"]))
-            out.append({"config": label, "target": target,
-                        "psnr": psnr if inside else float("nan"),
-                        "bpg_psnr": anchor_psnr(target)})
+            out.append(
+                {
+                    "config": label,
+                    "target": target,
+                    "psnr": psnr if inside else float("nan"),
+                    "bpg_psnr": anchor_psnr(target),
+                }
+            )
     table = pd.DataFrame(out)
     table["gap_db"] = table["psnr"] - table["bpg_psnr"]
     return table
@@ -161,14 +182,23 @@ def fixed_setting_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR") or (
-        Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-        if os.environ.get("EVALKIT_SHARED_DIR") else None))
+    parser.add_argument(
+        "--kodak-dir",
+        default=os.environ.get("EVALKIT_KODAK_DIR")
+        or (
+            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
+            if os.environ.get("EVALKIT_SHARED_DIR")
+            else None
+        ),
+    )
     parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
     parser.add_argument("--ablation", action="store_true", help="add one step per setting")
-    parser.add_argument("--fixed", action="store_true",
-                        help=f"CompressAI's protocol: every image at settings {FIXED_SETTINGS}, "
-                             "averaged per setting (instead of rate matching every image)")
+    parser.add_argument(
+        "--fixed",
+        action="store_true",
+        help=f"CompressAI's protocol: every image at settings {FIXED_SETTINGS}, "
+        "averaged per setting (instead of rate matching every image)",
+    )
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
@@ -179,35 +209,53 @@ def main():
     if args.fixed:
         with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
             rows = pd.DataFrame([r for rs in pool.map(sweep, jobs, chunksize=1) for r in rs])
-        print(f"Kodak: {len(images)} images × {len(configs)} configurations at fixed settings "
-              f"{FIXED_SETTINGS}, in {time.perf_counter() - start:.0f} s; curves of means, read "
-              "in log bpp, beside CompressAI's BPG curve (same protocol)")
+        print(
+            f"Kodak: {len(images)} images × {len(configs)} configurations at fixed settings "
+            f"{FIXED_SETTINGS}, in {time.perf_counter() - start:.0f} s; curves of means, read "
+            "in log bpp, beside CompressAI's BPG curve (same protocol)"
+        )
         table = fixed_setting_table(rows)
         print(table.round(2).to_string(index=False))
         worst = table.loc[table["config"] == "hevc-bpg (after)", "gap_db"].abs().max()
-        print(f"\nhevc-bpg: largest |gap| to BPG {worst:.2f} dB (target ≤ 0.2) → "
-              f"{'MET' if worst <= 0.2 else 'NOT MET'}")
+        print(
+            f"\nhevc-bpg: largest |gap| to BPG {worst:.2f} dB (target ≤ 0.2) → "
+            f"{'MET' if worst <= 0.2 else 'NOT MET'}"
+        )
         return
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         results = list(pool.map(measure, jobs, chunksize=1))
     rows = pd.DataFrame([r for rs, _ in results for r in rs])
     encodes = sum(n for _, n in results)
 
-    table = rows.groupby(["config", "target"], sort=False).agg(
-        bpp=("bpp", "mean"), psnr=("psnr", "mean"), coarse=("flag", lambda f: (f != "").sum()),
-        hdr_bytes=("hdr_bytes", "mean")).reset_index()
+    table = (
+        rows.groupby(["config", "target"], sort=False)
+        .agg(
+            bpp=("bpp", "mean"),
+            psnr=("psnr", "mean"),
+            coarse=("flag", lambda f: (f != "").sum()),
+            hdr_bytes=("hdr_bytes", "mean"),
+        )
+        .reset_index()
+    )
     table["bpg_psnr"] = [anchor_psnr(b) for b in table["bpp"]]
     table["gap_db"] = table["psnr"] - table["bpg_psnr"]
-    print(f"Kodak: {len(images)} images × {len(configs)} configurations × {len(TARGETS)} targets; "
-          f"{encodes} encodes in {time.perf_counter() - start:.0f} s on {args.workers} workers")
-    print("anchor: CompressAI results/image/kodak/bpg_444_x265_ycbcr.json, interpolated in "
-          "log bpp at each mean bpp; gap = ours − BPG")
-    print(table.round({"bpp": 4, "psnr": 2, "bpg_psnr": 2, "gap_db": 2, "hdr_bytes": 0})
-          .to_string(index=False))
+    print(
+        f"Kodak: {len(images)} images × {len(configs)} configurations × {len(TARGETS)} targets; "
+        f"{encodes} encodes in {time.perf_counter() - start:.0f} s on {args.workers} workers"
+    )
+    print(
+        "anchor: CompressAI results/image/kodak/bpg_444_x265_ycbcr.json, interpolated in "
+        "log bpp at each mean bpp; gap = ours − BPG"
+    )
+    print(
+        table.round({"bpp": 4, "psnr": 2, "bpg_psnr": 2, "gap_db": 2, "hdr_bytes": 0}).to_string(index=False)
+    )
     after = table[table["config"] == "hevc-bpg (after)"]
     worst = after["gap_db"].abs().max()
-    print(f"\nhevc-bpg: largest |gap| {worst:.2f} dB with every image matched (biased upwards "
-          "against the anchor's averaging; --fixed gives the like-for-like gap)")
+    print(
+        f"\nhevc-bpg: largest |gap| {worst:.2f} dB with every image matched (biased upwards "
+        "against the anchor's averaging; --fixed gives the like-for-like gap)"
+    )
 
 
 if __name__ == "__main__":

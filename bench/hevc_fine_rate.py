@@ -12,6 +12,7 @@ twice in the same run: by ``hevc-bpg`` (QP in eighths through a flat scaling lis
 
     EVALKIT_SHARED_DIR=../shared nice .venv/bin/python bench/hevc_fine_rate.py [--images 24] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ TARGETS = [0.25, 0.5, 0.75, 1.0]
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse))
+    return float(10 * np.log10(255.0**2 / mse))
 
 
 def children_cpu() -> float:
@@ -50,10 +51,19 @@ def matched(codec_name: str, name: str, image: np.ndarray) -> tuple[list[dict], 
     for target in TARGETS:
         m = search.match(target)
         data = search.bitstream(m.setting)
-        rows.append({"codec": codec_name, "image": name, "target": target, "setting": m.setting,
-                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
-                     "rel_error": m.rel_error, "flag": m.flag, "encodes": m.encodes,
-                     "psnr": psnr(image, codec.decode(data))})
+        rows.append(
+            {
+                "codec": codec_name,
+                "image": name,
+                "target": target,
+                "setting": m.setting,
+                "bpp": bitstream_bpp(len(data), *image.shape[:2]),
+                "rel_error": m.rel_error,
+                "flag": m.flag,
+                "encodes": m.encodes,
+                "psnr": psnr(image, codec.decode(data)),
+            }
+        )
     return rows, search, children_cpu() - start
 
 
@@ -61,21 +71,32 @@ def measure(job) -> dict:
     name, image = job
     fine, _, fine_cpu = matched("hevc-bpg", name, image)
     integer, search, integer_cpu = matched("hevc-bpg-qp", name, image)
-    curve = sorted((search.bpp(p), psnr(image, search.codec.decode(search.bitstream(s))))
-                   for s, p in search.known.items())
+    curve = sorted(
+        (search.bpp(p), psnr(image, search.codec.decode(search.bitstream(s))))
+        for s, p in search.known.items()
+    )
     anchor_rate, anchor_psnr = zip(*curve)
     bd = bd_rate(anchor_rate, anchor_psnr, [r["bpp"] for r in fine], [r["psnr"] for r in fine])
-    return {"rows": fine + integer, "bd": bd.value, "overlap": bd.overlap,
-            "cpu": {"hevc-bpg": fine_cpu, "hevc-bpg-qp": integer_cpu},
-            "encodes": {"hevc-bpg": sum(r["encodes"] for r in fine),
-                        "hevc-bpg-qp": search.fresh_encodes}}
+    return {
+        "rows": fine + integer,
+        "bd": bd.value,
+        "overlap": bd.overlap,
+        "cpu": {"hevc-bpg": fine_cpu, "hevc-bpg-qp": integer_cpu},
+        "encodes": {"hevc-bpg": sum(r["encodes"] for r in fine), "hevc-bpg-qp": search.fresh_encodes},
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR") or (
-        Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-        if os.environ.get("EVALKIT_SHARED_DIR") else None))
+    parser.add_argument(
+        "--kodak-dir",
+        default=os.environ.get("EVALKIT_KODAK_DIR")
+        or (
+            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
+            if os.environ.get("EVALKIT_SHARED_DIR")
+            else None
+        ),
+    )
     parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
@@ -85,30 +106,43 @@ def main():
         results = []
         for ref, result in zip(refs, pool.map(measure, [(r.name, r.load()) for r in refs], chunksize=1)):
             within = [abs(r["rel_error"]) <= 0.01 for r in result["rows"] if r["codec"] == "hevc-bpg"]
-            print(f"{ref.name}: {sum(within)} of {len(within)} within 1 %, BD-rate {result['bd']:+.2f} %",
-                  flush=True)
+            print(
+                f"{ref.name}: {sum(within)} of {len(within)} within 1 %, BD-rate {result['bd']:+.2f} %",
+                flush=True,
+            )
             results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     rows["within"] = rows["rel_error"].abs() <= 0.01
-    print(f"Kodak: {len(refs)} images × {len(TARGETS)} targets × 2 codecs in "
-          f"{time.perf_counter() - start:.0f} s on {args.workers} workers (nice, shared CPUs)")
+    print(
+        f"Kodak: {len(refs)} images × {len(TARGETS)} targets × 2 codecs in "
+        f"{time.perf_counter() - start:.0f} s on {args.workers} workers (nice, shared CPUs)"
+    )
     table = rows.groupby(["codec", "target"]).agg(
-        within_1pct=("within", "mean"), worst_err_pct=("rel_error", lambda e: 100 * e.abs().max()),
-        bpp=("bpp", "mean"), psnr=("psnr", "mean"), encodes=("encodes", "mean"))
-    print(table.round({"within_1pct": 3, "worst_err_pct": 2, "bpp": 4, "psnr": 2, "encodes": 2})
-          .to_string())
+        within_1pct=("within", "mean"),
+        worst_err_pct=("rel_error", lambda e: 100 * e.abs().max()),
+        bpp=("bpp", "mean"),
+        psnr=("psnr", "mean"),
+        encodes=("encodes", "mean"),
+    )
+    print(table.round({"within_1pct": 3, "worst_err_pct": 2, "bpp": 4, "psnr": 2, "encodes": 2}).to_string())
     for codec, group in rows.groupby("codec"):
         cpu = sum(r["cpu"][codec] for r in results) / sum(r["encodes"][codec] for r in results)
-        print(f"{codec}: {group['within'].mean():.1%} of {len(group)} points within 1 %, "
-              f"{cpu:.2f} CPU s per encode")
+        print(
+            f"{codec}: {group['within'].mean():.1%} of {len(group)} points within 1 %, "
+            f"{cpu:.2f} CPU s per encode"
+        )
     bds = np.array([r["bd"] for r in results])
     share = rows.loc[rows["codec"] == "hevc-bpg", "within"].mean()
-    print(f"\nhevc-bpg within 1 %: {share:.1%} (target ≥ 90 %) → {'MET' if share >= 0.9 else 'NOT MET'}"
-          f"; integer QP (the anchor, same run): {rows.loc[rows['codec'] == 'hevc-bpg-qp', 'within'].mean():.1%}")
-    print(f"BD-rate of hevc-bpg against integer-QP BPG, PSNR, per image: mean {bds.mean():+.2f} %, "
-          f"median {np.median(bds):+.2f} %, range {bds.min():+.2f} … {bds.max():+.2f} % "
-          f"(min overlap {min(r['overlap'] for r in results):.0%}; target within ±1 %) → "
-          f"{'MET' if abs(bds.mean()) <= 1 else 'NOT MET'}")
+    print(
+        f"\nhevc-bpg within 1 %: {share:.1%} (target ≥ 90 %) → {'MET' if share >= 0.9 else 'NOT MET'}"
+        f"; integer QP (the anchor, same run): {rows.loc[rows['codec'] == 'hevc-bpg-qp', 'within'].mean():.1%}"
+    )
+    print(
+        f"BD-rate of hevc-bpg against integer-QP BPG, PSNR, per image: mean {bds.mean():+.2f} %, "
+        f"median {np.median(bds):+.2f} %, range {bds.min():+.2f} … {bds.max():+.2f} % "
+        f"(min overlap {min(r['overlap'] for r in results):.0%}; target within ±1 %) → "
+        f"{'MET' if abs(bds.mean()) <= 1 else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

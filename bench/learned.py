@@ -9,6 +9,7 @@ on its weights, only the bitstream sizes do).
 
     .venv/bin/python bench/learned.py --kodak-dir ../shared/data/kodak [--images 4] [--quality 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,17 +64,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=2, help="timings per image, best kept")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[:args.images]]
-    print(f"{len(images)} Kodak images, quality {args.quality}, device {device}, "
-          f"torch threads {torch.get_num_threads()}")
+    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
+    print(
+        f"{len(images)} Kodak images, quality {args.quality}, device {device}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     rows = []
     for name in MODELS:
         spec = learned_zoo()[name]
         torch.manual_seed(0)
-        codec = LadderCodec.from_network(build_network(spec, args.quality, None), spec,
-                                         quality=args.quality, device=device)
+        codec = LadderCodec.from_network(
+            build_network(spec, args.quality, None), spec, quality=args.quality, device=device
+        )
         net = codec.network(args.quality).net
-        codec.decode(codec.encode(images[0], args.quality))          # warm up both paths
+        codec.decode(codec.encode(images[0], args.quality))  # warm up both paths
         compressai_direct(net, images[0], device, spec.arch.padding)
         ours_e, ours_d, ref_e, ref_d = [], [], [], []
         for image in images:
@@ -96,8 +100,10 @@ def main():
                 files, e = timed(codec.encode_batch, group, args.quality)
                 _, d = timed(codec.decode_batch, files)
                 enc, dec = enc + e, dec + d
-            print(f"{name}: batched on {device}: encode {enc / len(images):.4f} s/image, "
-                  f"decode {dec / len(images):.4f} s/image")
+            print(
+                f"{name}: batched on {device}: encode {enc / len(images):.4f} s/image, "
+                f"decode {dec / len(images):.4f} s/image"
+            )
     print(f"\n{'codec':<26}{'step':<8}{'evalkit s/img':>14}{'CompressAI s/img':>18}{'ratio':>8}")
     for name, step, ours, ref in rows:
         print(f"{name:<26}{step:<8}{ours:>14.4f}{ref:>18.4f}{ours / ref:>8.3f}")

@@ -10,6 +10,7 @@ image, so a change in the machine's load falls on all alike.
 
     .venv/bin/python bench/metric_cost.py --kodak-dir ../shared/data/kodak --weights-dir ../shared/weights
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,23 @@ def timed(fn) -> tuple[float, float]:
 
 
 def ffmpeg_vmaf_on_files(folder: Path) -> None:
-    subprocess.run([ffmpeg_with("libvmaf"), "-loglevel", "error", "-i", str(folder / "rec.png"),
-                    "-i", str(folder / "ref.png"), "-lavfi",
-                    "[0:v]format=yuv444p[a];[1:v]format=yuv444p[b];[a][b]libvmaf", "-f", "null", "-"],
-                   check=True)
+    subprocess.run(
+        [
+            ffmpeg_with("libvmaf"),
+            "-loglevel",
+            "error",
+            "-i",
+            str(folder / "rec.png"),
+            "-i",
+            str(folder / "ref.png"),
+            "-lavfi",
+            "[0:v]format=yuv444p[a];[1:v]format=yuv444p[b];[a][b]libvmaf",
+            "-f",
+            "null",
+            "-",
+        ],
+        check=True,
+    )
 
 
 def main():
@@ -74,11 +88,13 @@ def main():
             for name, metric in metrics.items():
                 with torch.inference_mode():
                     x, x_hat = (to_tensor(a, metric.dtype) for a in (ref, rec))
-                    cost.setdefault(name, []).append(timed(lambda: metric.score(metric.prepare(x), x_hat)))
+                    cost.setdefault(name, []).append(timed(lambda: metric.score(metric.prepare(x), x_hat)))  # noqa: B023
             cost.setdefault("anchor: ffmpeg libvmaf on the files", []).append(
-                timed(lambda: ffmpeg_vmaf_on_files(folder)))
+                timed(lambda: ffmpeg_vmaf_on_files(folder))
+            )
             cost.setdefault("anchor: ssimulacra2 package on the files", []).append(
-                timed(lambda: compute_ssimulacra2(folder / "ref.png", folder / "rec.png")))
+                timed(lambda: compute_ssimulacra2(folder / "ref.png", folder / "rec.png"))
+            )
     shown = sum(np.mean([c for c, _ in cost[m]]) for m in SHOWN)
     print(f"{args.images} Kodak images, one JPEG (q 50) each; per image, mean of the images")
     print(f"{'metric':42} {'CPU-s':>7} {'wall-s':>7} {'× shown':>8}")

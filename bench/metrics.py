@@ -9,6 +9,7 @@ the same images: target no slower cold, ≥ 10× warm.
 
     .venv/bin/python bench/metrics.py --kodak-dir ../shared/data/kodak --weights-dir ../shared/weights
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def anchor(weights: Path):
                 s = ms_ssim(x, y, data_range=255).item()
             values.append((peak_signal_noise_ratio(ref, rec, data_range=255), s, d))
         return time.perf_counter() - start, values
+
     return score
 
 
@@ -64,18 +66,20 @@ def main():
     compress(resolve_images("kodak", args.kodak_dir), ["jpeg"], TARGETS, run, progress=False)
     table = read_pairs(run / "manifest.csv")
     pairs = [(run / a, run / b) for a, b in zip(table["reference"], table["reconstruction"])]
-    print(f"{len(pairs)} pairs ({table['image'].nunique()} Kodak images × {len(TARGETS)} JPEG rates), "
-          f"torch threads: {torch.get_num_threads()}")
+    print(
+        f"{len(pairs)} pairs ({table['image'].nunique()} Kodak images × {len(TARGETS)} JPEG rates), "
+        f"torch threads: {torch.get_num_threads()}"
+    )
 
     metrics = ["psnr", "ms-ssim", "lpips"]
     engine = MetricEngine(metrics, weights_dir=args.weights_dir, device="cpu", cache=False)
-    engine.pair_metric("lpips")                              # load the networks outside the timing
+    engine.pair_metric("lpips")  # load the networks outside the timing
     score_anchor = anchor(args.weights_dir)
     anchor_s = ours_s = 0.0
     anchor_values, parts = [], []
     for turn, (_, group) in enumerate(table.groupby("reference", sort=False)):
         group_pairs = [(run / a, run / b) for a, b in zip(group["reference"], group["reconstruction"])]
-        for side in ((0, 1) if turn % 2 == 0 else (1, 0)):       # alternate who goes first
+        for side in (0, 1) if turn % 2 == 0 else (1, 0):  # alternate who goes first
             if side == 0:
                 seconds, values = score_anchor(group_pairs)
                 anchor_s += seconds
@@ -95,10 +99,14 @@ def main():
     diff = np.abs(ours[["psnr", "ms_ssim", "lpips"]].to_numpy() / anchor_values - 1).max(axis=0)
     print("\nPSNR + MS-SSIM + LPIPS (alex), CPU")
     print(f"  anchor (per-pair loop):  {len(pairs) / anchor_s:7.2f} pairs/s")
-    print(f"  evalkit, cold:           {len(pairs) / ours_s:7.2f} pairs/s  → {anchor_s / ours_s:.2f}× (aim ≥ 3×)")
+    print(
+        f"  evalkit, cold:           {len(pairs) / ours_s:7.2f} pairs/s  → {anchor_s / ours_s:.2f}× (aim ≥ 3×)"
+    )
     print(f"  evalkit, warm cache:     {len(pairs) / warm_s:7.2f} pairs/s  → {anchor_s / warm_s:.0f}×")
-    print(f"  largest relative difference from the anchor: psnr {diff[0]:.1e}, "
-          f"ms-ssim {diff[1]:.1e}, lpips {diff[2]:.1e}")
+    print(
+        f"  largest relative difference from the anchor: psnr {diff[0]:.1e}, "
+        f"ms-ssim {diff[1]:.1e}, lpips {diff[2]:.1e}"
+    )
 
     group = table[table["target_bpp"] == 0.5].reset_index(drop=True)
     refs, recs = tmp / "refs", tmp / "recs"
@@ -110,10 +118,12 @@ def main():
     # Both in this process, each loading its network inside the timing. Kodak mixes landscape
     # and portrait images, so pytorch-fid can only batch one image at a time.
     from pytorch_fid import fid_score
+
     hub = tmp / "hub"
     (hub / "checkpoints").mkdir(parents=True)
     (hub / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth").symlink_to(
-        (args.weights_dir / CONVERTED_NAME).resolve())
+        (args.weights_dir / CONVERTED_NAME).resolve()
+    )
     torch.hub.set_dir(str(hub))
     start = time.perf_counter()
     theirs_fid = fid_score.calculate_fid_given_paths([str(refs), str(recs)], 1, "cpu", 2048)
@@ -122,14 +132,20 @@ def main():
     timings = []
     for _ in ("cold", "warm"):
         start = time.perf_counter()
-        sets = MetricEngine(["fid"], weights_dir=args.weights_dir, device="cpu",
-                            patch_size=None).evaluate(group, root=run, progress=False).sets
+        sets = (
+            MetricEngine(["fid"], weights_dir=args.weights_dir, device="cpu", patch_size=None)
+            .evaluate(group, root=run, progress=False)
+            .sets
+        )
         timings.append(time.perf_counter() - start)
     ours_fid = sets["fid"].item()
     print(f"\nFID, {len(group)} references vs {len(group)} JPEG reconstructions at 0.5 bpp (whole images)")
     print(f"  pytorch_fid (calculate_fid_given_paths): {ref_s:6.2f} s   FID {theirs_fid:.4f}")
-    print(f"  evalkit, cold:        {timings[0]:6.2f} s   FID {ours_fid:.4f}  → {ref_s / timings[0]:.2f}× (target ≥ 1×)")
+    print(
+        f"  evalkit, cold:        {timings[0]:6.2f} s   FID {ours_fid:.4f}  → {ref_s / timings[0]:.2f}× (target ≥ 1×)"
+    )
     print(f"  evalkit, warm cache:  {timings[1]:6.2f} s   → {ref_s / timings[1]:.0f}× (target ≥ 10×)")
+
 
 if __name__ == "__main__":
     main()

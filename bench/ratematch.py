@@ -7,6 +7,7 @@ and their ratio. Targets: ≤ 8 encodes per matched point on average, ≥ 3× fa
 
     .venv/bin/python bench/ratematch.py --kodak-dir ../shared/data/kodak [--images 24] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,11 @@ def scanned(args):
     codec_name, image = args
     codec = get_codec(codec_name)
     axis = codec.axis
-    grid = (np.arange(axis.lo, axis.hi + 1) if axis.integer
-            else [axis.from_unit(t) for t in np.linspace(0, 1, 100)])
+    grid = (
+        np.arange(axis.lo, axis.hi + 1)
+        if axis.integer
+        else [axis.from_unit(t) for t in np.linspace(0, 1, 100)]
+    )
     rates = [bitstream_bpp(len(codec.encode(image, s)), *image.shape[:2]) for s in grid]
     errors = [min(abs(r / t - 1) for r in rates) for t in TARGETS]
     return codec_name, len(grid), errors
@@ -52,8 +56,9 @@ def run(fn, jobs, workers):
         # one codec's jobs at a time would starve a core at the end; interleave them instead
         results = list(pool.map(fn, jobs, chunksize=1))
     wall = time.perf_counter() - start
-    frame = pd.DataFrame([(c, n, e) for c, n, errs in results for e in errs],
-                         columns=["codec", "encodes", "abs_err"])
+    frame = pd.DataFrame(
+        [(c, n, e) for c, n, errs in results for e in errs], columns=["codec", "encodes", "abs_err"]
+    )
     return wall, frame, results
 
 
@@ -76,21 +81,39 @@ def main():
             per_codec[c] += n
         err = frame.groupby("codec")["abs_err"]
         for c in CODECS:
-            rows.append({"method": label, "codec": c, "encodes_per_point": per_codec[c] / points,
-                         "mean_err_pct": 100 * err.mean()[c], "max_err_pct": 100 * err.max()[c]})
-        rows.append({"method": label, "codec": "ALL", "wall_s": wall,
-                     "encodes_per_point": sum(per_codec.values()) / (points * len(CODECS)),
-                     "mean_err_pct": 100 * frame["abs_err"].mean(),
-                     "max_err_pct": 100 * frame["abs_err"].max()})
+            rows.append(
+                {
+                    "method": label,
+                    "codec": c,
+                    "encodes_per_point": per_codec[c] / points,
+                    "mean_err_pct": 100 * err.mean()[c],
+                    "max_err_pct": 100 * err.max()[c],
+                }
+            )
+        rows.append(
+            {
+                "method": label,
+                "codec": "ALL",
+                "wall_s": wall,
+                "encodes_per_point": sum(per_codec.values()) / (points * len(CODECS)),
+                "mean_err_pct": 100 * frame["abs_err"].mean(),
+                "max_err_pct": 100 * frame["abs_err"].max(),
+            }
+        )
     table = pd.DataFrame(rows).set_index(["codec", "method"]).sort_index()
-    print(f"Kodak: {len(images)} images × {len(CODECS)} codecs × {len(TARGETS)} targets, "
-          f"{args.workers} workers")
+    print(
+        f"Kodak: {len(images)} images × {len(CODECS)} codecs × {len(TARGETS)} targets, {args.workers} workers"
+    )
     print(table.round(2).to_string())
     ours, scan = table.loc[("ALL", "evalkit")], table.loc[("ALL", "scan")]
-    print(f"\nencodes per matched point: {ours.encodes_per_point:.2f} (target ≤ 8); "
-          f"scan: {scan.encodes_per_point:.2f}")
-    print(f"wall time: evalkit {ours.wall_s:.1f} s, scan {scan.wall_s:.1f} s → "
-          f"{scan.wall_s / ours.wall_s:.1f}× faster (target ≥ 3×)")
+    print(
+        f"\nencodes per matched point: {ours.encodes_per_point:.2f} (target ≤ 8); "
+        f"scan: {scan.encodes_per_point:.2f}"
+    )
+    print(
+        f"wall time: evalkit {ours.wall_s:.1f} s, scan {scan.wall_s:.1f} s → "
+        f"{scan.wall_s / ours.wall_s:.1f}× faster (target ≥ 3×)"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ single-rate models, so their bpp is printed beside it rather than matched.
     .venv/bin/python bench/roi_masked.py --data ../shared/data/bsds500 --images 8 \\
         roi=runs/roi/ek-selective-detail-roi.pth plain=runs/plain/ek-selective-detail-plain.pth
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def masked_psnr(x: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
     """PSNR (dB, peak 255) of y against x with the squared error weighted by ``mask`` in [0, 1]."""
     weight = np.repeat(mask[..., None].astype(np.float64), 3, axis=2)
     error = (x.astype(np.float64) - y.astype(np.float64)) ** 2
-    return 10 * math.log10(255 ** 2 * weight.sum() / (weight * error).sum())
+    return 10 * math.log10(255**2 * weight.sum() / (weight * error).sum())
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ its time goes.
 
     .venv/bin/python bench/scale.py --kodak-dir ../shared/data/kodak --weights-dir ../shared/weights
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,12 @@ import time
 from functools import partial
 from pathlib import Path
 
+from metrics import anchor  # bench/metrics.py: the per-pair loop
+
 from evalkit.compress import compress
 from evalkit.datasets import resolve_images
 from evalkit.executors import DEFAULT_BATCH, DaskExecutor, LocalExecutor
 from evalkit.metrics import MetricEngine, read_pairs
-
-from metrics import anchor   # bench/metrics.py: the per-pair loop
 
 TARGETS = [0.25, 0.5, 1.0]
 
@@ -53,7 +54,7 @@ class Timed:
         self.inner, self.unit_s, self.started = inner, 0.0, None
 
     def run(self, fn, units):
-        self.started = time.perf_counter()        # the client has read and written the references
+        self.started = time.perf_counter()  # the client has read and written the references
         for i, outcome in self.inner.run(partial(_timed, fn), units):
             if isinstance(outcome, tuple):
                 outcome, seconds = outcome
@@ -84,20 +85,28 @@ def compress_scaling(images, tmp: Path, batch: int, rounds: int) -> None:
     does. Overhead per unit = (wall × workers − the units' own time) / units."""
     from distributed import Client, LocalCluster
     from PIL import Image
+
     warm = tmp / "warm"
     warm.mkdir()
     Image.fromarray(images[0].load()[:64, :64]).save(warm / "crop.png")
-    configs = {"in this process (anchor)": (LocalExecutor(1), None, 1),
-               "local pool, 2 processes": (LocalExecutor(2), None, 2)}
+    configs = {
+        "in this process (anchor)": (LocalExecutor(1), None, 1),
+        "local pool, 2 processes": (LocalExecutor(2), None, 2),
+    }
     clusters = []
     for workers in (1, 2):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
         clusters.append((cluster, client))
         executor = DaskExecutor(client=client, batch=batch)
         measure(resolve_images(str(warm)), tmp, f"warm-dask{workers}", executor, client)
-        configs[f"Dask, {workers} worker{'s' if workers > 1 else ''}, batch {batch}"] = (executor, client, workers)
+        configs[f"Dask, {workers} worker{'s' if workers > 1 else ''}, batch {batch}"] = (
+            executor,
+            client,
+            workers,
+        )
     best = {}
     try:
         for r in range(rounds):
@@ -110,20 +119,26 @@ def compress_scaling(images, tmp: Path, batch: int, rounds: int) -> None:
             cluster.close()
     units = len(images)
     anchor_unit = best["in this process (anchor)"][1] / units
-    print(f"\ncompress: {units} Kodak images × jpeg × {len(TARGETS)} targets = {units} units "
-          f"(fastest of {rounds} runs each); a JPEG unit in this process: {anchor_unit * 1000:.0f} ms")
+    print(
+        f"\ncompress: {units} Kodak images × jpeg × {len(TARGETS)} targets = {units} units "
+        f"(fastest of {rounds} runs each); a JPEG unit in this process: {anchor_unit * 1000:.0f} ms"
+    )
     print(f"  {'executor':<30} {'units/s':>8} {'unit there':>11} {'overhead/unit':>14} {'of a unit':>10}")
     for name, (phase, unit_s, wall) in best.items():
         workers = configs[name][2]
         overhead = (phase * workers - unit_s) / units
         mean_unit = unit_s / units
-        print(f"  {name:<30} {units / wall:8.2f} {mean_unit * 1000:8.0f} ms {overhead * 1000:11.1f} ms "
-              f"{100 * overhead / mean_unit:9.1f} %" + ("   (target < 5 %)" if name.startswith("Dask") else ""))
+        print(
+            f"  {name:<30} {units / wall:8.2f} {mean_unit * 1000:8.0f} ms {overhead * 1000:11.1f} ms "
+            f"{100 * overhead / mean_unit:9.1f} %" + ("   (target < 5 %)" if name.startswith("Dask") else "")
+        )
     prep = [wall - phase for phase, _, wall in best.values()]
-    print(f"  units/s over the whole run; overhead/unit over the units' phase: its wall time × workers\n"
-          f"  − the units' own time (in this process: writing the manifest after each unit; for the\n"
-          f"  local pool also starting its processes). Before it, the client reads and writes the\n"
-          f"  references: {min(prep) / units * 1000:.0f}–{max(prep) / units * 1000:.0f} ms per image in these runs.")
+    print(
+        f"  units/s over the whole run; overhead/unit over the units' phase: its wall time × workers\n"
+        f"  − the units' own time (in this process: writing the manifest after each unit; for the\n"
+        f"  local pool also starting its processes). Before it, the client reads and writes the\n"
+        f"  references: {min(prep) / units * 1000:.0f}–{max(prep) / units * 1000:.0f} ms per image in these runs."
+    )
 
 
 def engine_against_loop(kodak_dir, weights: Path, tmp: Path, n_images: int) -> None:
@@ -139,7 +154,7 @@ def engine_against_loop(kodak_dir, weights: Path, tmp: Path, n_images: int) -> N
     profile = cProfile.Profile()
     for turn, (_, group) in enumerate(table.groupby("reference", sort=False)):
         pairs = [(run / a, run / b) for a, b in zip(group["reference"], group["reconstruction"])]
-        for side in ((0, 1) if turn % 2 == 0 else (1, 0)):
+        for side in (0, 1) if turn % 2 == 0 else (1, 0):
             if side == 0:
                 loop_s += loop(pairs)[0]
             else:
@@ -157,7 +172,7 @@ def engine_against_loop(kodak_dir, weights: Path, tmp: Path, n_images: int) -> N
     lines = [l for l in text.getvalue().splitlines() if l.strip()]
     start = next(i for i, l in enumerate(lines) if l.lstrip().startswith("ncalls"))
     print("  where the engine's time goes (cProfile, self time):")
-    for line in lines[start:start + 9]:
+    for line in lines[start : start + 9]:
         print("   ", line)
 
 
@@ -166,12 +181,14 @@ def main():
     parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR"))
     parser.add_argument("--weights-dir", type=Path, default=os.environ.get("EVALKIT_WEIGHTS_DIR"))
     parser.add_argument("--images", type=int, default=24, help="Kodak images for compress (default 24)")
-    parser.add_argument("--metric-images", type=int, default=6, help="Kodak images for the engine (default 6)")
+    parser.add_argument(
+        "--metric-images", type=int, default=6, help="Kodak images for the engine (default 6)"
+    )
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="units per Dask task")
     parser.add_argument("--rounds", type=int, default=2, help="turns of each configuration (default 2)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="evalkit-scale-"))
-    images = resolve_images("kodak", args.kodak_dir)[:args.images]
+    images = resolve_images("kodak", args.kodak_dir)[: args.images]
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     compress_scaling(images, tmp, args.batch, args.rounds)
     engine_against_loop(args.kodak_dir, args.weights_dir, tmp, args.metric_images)

@@ -12,6 +12,7 @@ A ``NAME=FOLDER`` argument renames that folder's learned codec (a zoo name ``ek-
     evalkit metrics --manifest runs/kodak/manifest.csv --metrics psnr,ms-ssim   (and for runs/kodak-ek)
     .venv/bin/python bench/shipped_model.py runs/kodak runs/kodak-ek [ek-old=runs/kodak-ek-old]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,7 @@ def main() -> None:
     pairs = pd.concat([read(a) for a in args.runs], ignore_index=True)
     table = pairs.groupby(["codec", "target_bpp"])[["bpp", "psnr", "ms_ssim"]].mean()
     print(table.round({"bpp": 3, "psnr": 2, "ms_ssim": 4}).unstack("target_bpp").to_string())
-    bd = bd_table({c: f for c, f in rd_curves(pairs, None).items() if c in ("psnr", "ms_ssim")},
-                  args.anchor)
+    bd = bd_table({c: f for c, f in rd_curves(pairs, None).items() if c in ("psnr", "ms_ssim")}, args.anchor)
     shown = bd.pivot(index="codec", columns="metric", values="bd_rate").round(1)
     print(f"\nBD-rate against {args.anchor} (%; negative: fewer bits at equal quality)")
     print(shown.to_string())

@@ -8,6 +8,7 @@ p50/p99 latency and failures (errors or 10 s timeouts). Target: p99 < 1 s, no fa
 
     .venv/bin/python bench/study_slow_clients.py [--seconds 30] [--slow 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from serving import Gunicorn, SlowClients, many_assignments, rater_latencies  # noqa: E402
+from serving import Gunicorn, SlowClients, many_assignments, rater_latencies
 
-from evalkit.study.config import load_config  # noqa: E402
-from evalkit.study.design import build_study  # noqa: E402
+from evalkit.study.config import load_config
+from evalkit.study.design import build_study
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "studies" / "samples-demo" / "study.toml"
-SERVERS = {"sync, 4 workers": {"worker_class": "sync"},
-           "gthread, 4 workers × 64 threads (evalkit study serve)": {"worker_class": "gthread", "threads": 64}}
+SERVERS = {
+    "sync, 4 workers": {"worker_class": "sync"},
+    "gthread, 4 workers × 64 threads (evalkit study serve)": {"worker_class": "gthread", "threads": 64},
+}
 
 
 def main():
@@ -50,8 +53,11 @@ def main():
                 if clients:
                     clients.stop()
                 ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
-                print(f"{label:55s} {slow:5d} {len(latencies):9d} {np.percentile(ms, 50):8.1f} "
-                      f"{np.percentile(ms, 99):8.1f} {len(failures):7d}", flush=True)
+                print(
+                    f"{label:55s} {slow:5d} {len(latencies):9d} {np.percentile(ms, 50):8.1f} "
+                    f"{np.percentile(ms, 99):8.1f} {len(failures):7d}",
+                    flush=True,
+                )
         finally:
             server.stop()
 

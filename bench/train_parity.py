@@ -24,6 +24,7 @@ hits both alike.
     .venv/bin/python bench/train_parity.py --data ../shared/data/bsds500 \\
         --kodak-dir ../shared/data/kodak [--steps 1000] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ from evalkit.train.recipe import parse_recipe
 from evalkit.train.trainer import Trainer, build_model
 
 ARCHITECTURE = "bmshj2018-hyperprior"
-LAMBDAS = (0.0035, 0.0067, 0.013, 0.025)   # CompressAI's qualities 2–5
+LAMBDAS = (0.0035, 0.0067, 0.013, 0.025)  # CompressAI's qualities 2–5
 
 
 class Crops(Dataset):
@@ -74,21 +75,31 @@ def reference_train(recipe, data: Path, test_images: int) -> torch.nn.Module:
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     train_files = [f for folder in training_folders(data) for f in image_files(folder)]
-    train = DataLoader(Crops(train_files, transforms.Compose([transforms.RandomCrop(recipe.patch),
-                                                              transforms.ToTensor()])),
-                       batch_size=recipe.batch, shuffle=True, drop_last=True)
-    test_batch = torch.stack(list(Crops(image_files(data / "val")[:test_images], transforms.Compose(
-        [transforms.CenterCrop(recipe.patch), transforms.ToTensor()]))))
+    train = DataLoader(
+        Crops(train_files, transforms.Compose([transforms.RandomCrop(recipe.patch), transforms.ToTensor()])),
+        batch_size=recipe.batch,
+        shuffle=True,
+        drop_last=True,
+    )
+    test_batch = torch.stack(
+        list(
+            Crops(
+                image_files(data / "val")[:test_images],
+                transforms.Compose([transforms.CenterCrop(recipe.patch), transforms.ToTensor()]),
+            )
+        )
+    )
     net = build_model(recipe)
-    optimizers = net_aux_optimizer(net, {"net": {"type": "Adam", "lr": recipe.lr},
-                                         "aux": {"type": "Adam", "lr": recipe.aux_lr}})
+    optimizers = net_aux_optimizer(
+        net, {"net": {"type": "Adam", "lr": recipe.lr}, "aux": {"type": "Adam", "lr": recipe.aux_lr}}
+    )
     optimizer, aux_optimizer = optimizers["net"], optimizers["aux"]
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
     criterion = RateDistortionLoss(lmbda=recipe.lmbda[0])
     step = 0
     while step < recipe.steps:
         net.train()
-        for x in train:                                   # train_one_epoch
+        for x in train:  # train_one_epoch
             optimizer.zero_grad()
             aux_optimizer.zero_grad()
             out = criterion(net(x), x)
@@ -101,7 +112,7 @@ def reference_train(recipe, data: Path, test_images: int) -> torch.nn.Module:
             step += 1
             if step == recipe.steps:
                 break
-        net.eval()                                        # test_epoch, then the scheduler
+        net.eval()  # test_epoch, then the scheduler
         with torch.no_grad():
             scheduler.step(float(criterion(net(test_batch), test_batch)["loss"]))
     return net
@@ -116,14 +127,15 @@ def evalkit_train(recipe, data: Path, threads: int) -> torch.nn.Module:
 
 def coded(net: torch.nn.Module, name: str, images: list[np.ndarray], metrics: dict) -> dict:
     """Mean bpp (file bytes), PSNR and MS-SSIM of ``images`` through real bitstreams."""
-    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE),
-                                     quality=0, device="cpu")
+    codec = LadderCodec.from_network(net.eval(), LearnedSpec(name, ARCHITECTURE), quality=0, device="cpu")
     rows = []
     for image in images:
         data = codec.encode(image, 0)
         decoded = codec.decode(data)
-        rows.append([bitstream_bpp(len(data), *image.shape[:2])]
-                    + [float(m(to_tensor(image), to_tensor(decoded))) for m in metrics.values()])
+        rows.append(
+            [bitstream_bpp(len(data), *image.shape[:2])]
+            + [float(m(to_tensor(image), to_tensor(decoded))) for m in metrics.values()]
+        )
     return dict(zip(["bpp", *metrics], np.mean(rows, axis=0)))
 
 
@@ -145,40 +157,70 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
-    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[:args.images]]
+    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
     metrics = {"psnr": pair_metric("psnr"), "ms_ssim": pair_metric("ms-ssim")}
     results = {"evalkit": [], "reference": []}
-    print(f"{ARCHITECTURE} N={args.N} M={args.M}, {args.steps} steps of {args.batch} crops of "
-          f"{args.patch}², lr {args.lr:g}, {args.threads} threads; {len(images)} Kodak images\n")
+    print(
+        f"{ARCHITECTURE} N={args.N} M={args.M}, {args.steps} steps of {args.batch} crops of "
+        f"{args.patch}², lr {args.lr:g}, {args.threads} threads; {len(images)} Kodak images\n"
+    )
     print(f"{'λ':>7} {'trainer':<10} {'bpp':>6} {'PSNR':>6} {'MS-SSIM':>8} {'train s':>8}")
     for lmbda in map(float, args.lambdas.split(",")):
-        recipe = parse_recipe({"train": {
-            "architecture": ARCHITECTURE, "N": args.N, "M": args.M, "lambda": lmbda,
-            "losses": {"mse": 1.0}, "steps": args.steps, "patch": args.patch, "batch": args.batch,
-            "lr": args.lr, "aux_lr": 1e-3, "seed": 0, "validate_every": args.steps,
-            "validate_images": 1}}, f"parity-{lmbda:g}")
-        for trainer, train in (("reference", lambda: reference_train(recipe, data, args.test_images)),
-                               ("evalkit", lambda: evalkit_train(recipe, data, args.threads))):
+        recipe = parse_recipe(
+            {
+                "train": {
+                    "architecture": ARCHITECTURE,
+                    "N": args.N,
+                    "M": args.M,
+                    "lambda": lmbda,
+                    "losses": {"mse": 1.0},
+                    "steps": args.steps,
+                    "patch": args.patch,
+                    "batch": args.batch,
+                    "lr": args.lr,
+                    "aux_lr": 1e-3,
+                    "seed": 0,
+                    "validate_every": args.steps,
+                    "validate_images": 1,
+                }
+            },
+            f"parity-{lmbda:g}",
+        )
+        for trainer, train in (
+            ("reference", lambda: reference_train(recipe, data, args.test_images)),  # noqa: B023
+            ("evalkit", lambda: evalkit_train(recipe, data, args.threads)),  # noqa: B023
+        ):
             start = time.perf_counter()
             net = train()
             seconds = time.perf_counter() - start
             row = {"lambda": lmbda, "seconds": seconds, **coded(net, trainer, images, metrics)}
             results[trainer].append(row)
-            print(f"{lmbda:>7g} {trainer:<10} {row['bpp']:>6.3f} {row['psnr']:>6.2f} "
-                  f"{row['ms_ssim']:>8.4f} {seconds:>8.1f}", flush=True)
+            print(
+                f"{lmbda:>7g} {trainer:<10} {row['bpp']:>6.3f} {row['psnr']:>6.2f} "
+                f"{row['ms_ssim']:>8.4f} {seconds:>8.1f}",
+                flush=True,
+            )
     ours, anchor = results["evalkit"], results["reference"]
     print()
     for a, b in zip(anchor, ours):
-        print(f"λ {a['lambda']:g}: evalkit − reference {b['bpp'] - a['bpp']:+.3f} bpp, "
-              f"{b['psnr'] - a['psnr']:+.2f} dB PSNR, {b['ms_ssim'] - a['ms_ssim']:+.4f} MS-SSIM")
+        print(
+            f"λ {a['lambda']:g}: evalkit − reference {b['bpp'] - a['bpp']:+.3f} bpp, "
+            f"{b['psnr'] - a['psnr']:+.2f} dB PSNR, {b['ms_ssim'] - a['ms_ssim']:+.4f} MS-SSIM"
+        )
     for key, name in (("psnr", "PSNR"), ("ms_ssim", "MS-SSIM")):
         to_db = (lambda v: -10 * math.log10(1 - v)) if key == "ms_ssim" else (lambda v: v)
         try:
-            result = bd_rate([r["bpp"] for r in anchor], [to_db(r[key]) for r in anchor],
-                             [r["bpp"] for r in ours], [to_db(r[key]) for r in ours])
-            print(f"BD-rate of evalkit against the reference ({name}): {result.value:+.2f} % "
-                  f"(target within ±2 %)")
-        except BDRefusal as exc:   # too few steps for a rate–distortion curve: train longer
+            result = bd_rate(
+                [r["bpp"] for r in anchor],
+                [to_db(r[key]) for r in anchor],
+                [r["bpp"] for r in ours],
+                [to_db(r[key]) for r in ours],
+            )
+            print(
+                f"BD-rate of evalkit against the reference ({name}): {result.value:+.2f} % "
+                f"(target within ±2 %)"
+            )
+        except BDRefusal as exc:  # too few steps for a rate–distortion curve: train longer
             print(f"BD-rate ({name}) cannot be computed: {exc}")
     ratio = sum(r["seconds"] for r in anchor) / sum(r["seconds"] for r in ours)
     print(f"training time, reference / evalkit: {ratio:.2f} (target ≥ 1.0)")

@@ -9,6 +9,7 @@ evalkit adds automatic mixed precision and channels-last (the anchor runs float3
 
     .venv/bin/python bench/train_throughput.py --data ../shared/data/bsds500 [--device cuda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     lmbda = 0.013
-    recipe = parse_recipe({"train": {"architecture": "bmshj2018-hyperprior", "N": 64, "M": 96,
-                                     "lambda": lmbda, "losses": {"mse": 1.0}, "patch": args.patch,
-                                     "batch": args.batch, "steps": 1}}, "bench")
-    ours = Trainer(recipe, args.data, "/tmp/evalkit-bench-train", device=args.device,
-                   threads=args.threads, progress=False)
+    recipe = parse_recipe(
+        {
+            "train": {
+                "architecture": "bmshj2018-hyperprior",
+                "N": 64,
+                "M": 96,
+                "lambda": lmbda,
+                "losses": {"mse": 1.0},
+                "patch": args.patch,
+                "batch": args.batch,
+                "steps": 1,
+            }
+        },
+        "bench",
+    )
+    ours = Trainer(
+        recipe,
+        args.data,
+        "/tmp/evalkit-bench-train",
+        device=args.device,
+        threads=args.threads,
+        progress=False,
+    )
     device = ours.device
     torch.manual_seed(0)
     anchor = build_model(recipe).to(device)
@@ -90,8 +109,10 @@ def main() -> None:
         ours_rates.append(time_ours())
     best_ours, best_anchor = max(ours_rates), max(anchor_rates)
     amp = " (AMP + channels-last)" if device.type == "cuda" else ""
-    print(f"bmshj2018-hyperprior N=64 M=96, batch {args.batch}, patch {args.patch}, {device}, "
-          f"{args.threads} thread(s), best of {args.rounds} rounds of {args.steps} steps")
+    print(
+        f"bmshj2018-hyperprior N=64 M=96, batch {args.batch}, patch {args.patch}, {device}, "
+        f"{args.threads} thread(s), best of {args.rounds} rounds of {args.steps} steps"
+    )
     print(f"evalkit train step{amp}: {best_ours:7.2f} images/s")
     print(f"CompressAI examples/train.py loop: {best_anchor:7.2f} images/s")
     print(f"ratio evalkit / CompressAI: {best_ours / best_anchor:.2f}")

@@ -10,6 +10,7 @@ else), ``hevc-bpg`` 4:4:4 as BPG, so RGB PSNR counts VVC's chroma subsampling ag
 
     EVALKIT_SHARED_DIR=../shared nice .venv/bin/python bench/vvc.py [--images 24] [--preset fast]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hevc_fine_rate import TARGETS, children_cpu, psnr
 
 from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.ratematch import RateSearch
 from evalkit.codecs.vvc import VVCIntra
 from evalkit.datasets import resolve_images
 from evalkit.report.bjontegaard import bd_rate
-from hevc_fine_rate import TARGETS, children_cpu, psnr
 
 
 def matched(codec, name: str, image: np.ndarray) -> tuple[list[dict], float, int]:
@@ -36,9 +37,16 @@ def matched(codec, name: str, image: np.ndarray) -> tuple[list[dict], float, int
     for target in TARGETS:
         m = search.match(target)
         data = search.bitstream(m.setting)
-        rows.append({"codec": codec.name, "image": name, "target": target, "flag": m.flag,
-                     "bpp": bitstream_bpp(len(data), *image.shape[:2]),
-                     "psnr": psnr(image, codec.decode(data))})
+        rows.append(
+            {
+                "codec": codec.name,
+                "image": name,
+                "target": target,
+                "flag": m.flag,
+                "bpp": bitstream_bpp(len(data), *image.shape[:2]),
+                "psnr": psnr(image, codec.decode(data)),
+            }
+        )
     return rows, children_cpu() - start, search.fresh_encodes
 
 
@@ -46,17 +54,27 @@ def measure(job, preset: str) -> dict:
     name, image = job
     vvc, vvc_cpu, vvc_encodes = matched(VVCIntra("vvc", preset=preset), name, image)
     hevc, hevc_cpu, hevc_encodes = matched(get_codec("hevc-bpg"), name, image)
-    bd = bd_rate([r["bpp"] for r in hevc], [r["psnr"] for r in hevc],
-                 [r["bpp"] for r in vvc], [r["psnr"] for r in vvc])
-    return {"rows": vvc + hevc, "bd": bd.value,
-            "cpu": {"vvc": (vvc_cpu, vvc_encodes), "hevc-bpg": (hevc_cpu, hevc_encodes)}}
+    bd = bd_rate(
+        [r["bpp"] for r in hevc], [r["psnr"] for r in hevc], [r["bpp"] for r in vvc], [r["psnr"] for r in vvc]
+    )
+    return {
+        "rows": vvc + hevc,
+        "bd": bd.value,
+        "cpu": {"vvc": (vvc_cpu, vvc_encodes), "hevc-bpg": (hevc_cpu, hevc_encodes)},
+    }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR") or (
-        Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-        if os.environ.get("EVALKIT_SHARED_DIR") else None))
+    parser.add_argument(
+        "--kodak-dir",
+        default=os.environ.get("EVALKIT_KODAK_DIR")
+        or (
+            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
+            if os.environ.get("EVALKIT_SHARED_DIR")
+            else None
+        ),
+    )
     parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
     parser.add_argument("--preset", default="fast", help="VVenC preset (faster … slower)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
@@ -65,15 +83,20 @@ def main():
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         results = []
-        for ref, result in zip(refs, pool.map(partial(measure, preset=args.preset),
-                                              [(r.name, r.load()) for r in refs], chunksize=1)):
+        for ref, result in zip(
+            refs,
+            pool.map(partial(measure, preset=args.preset), [(r.name, r.load()) for r in refs], chunksize=1),
+        ):
             print(f"{ref.name}: BD-rate {result['bd']:+.1f} %", flush=True)
             results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
-    print(f"Kodak: {len(refs)} images × {len(TARGETS)} targets, vvc (VVenC preset {args.preset}) "
-          f"and hevc-bpg in {time.perf_counter() - start:.0f} s on {args.workers} workers")
+    print(
+        f"Kodak: {len(refs)} images × {len(TARGETS)} targets, vvc (VVenC preset {args.preset}) "
+        f"and hevc-bpg in {time.perf_counter() - start:.0f} s on {args.workers} workers"
+    )
     curves = rows.groupby(["codec", "target"]).agg(
-        bpp=("bpp", "mean"), psnr=("psnr", "mean"), flagged=("flag", lambda f: (f != "").sum()))
+        bpp=("bpp", "mean"), psnr=("psnr", "mean"), flagged=("flag", lambda f: (f != "").sum())
+    )
     print(curves.round({"bpp": 4, "psnr": 2}).to_string())
     for codec in ("vvc", "hevc-bpg"):
         cpu = sum(r["cpu"][codec][0] for r in results)
@@ -82,9 +105,11 @@ def main():
     bds = np.array([r["bd"] for r in results])
     hevc, vvc = curves.loc["hevc-bpg"], curves.loc["vvc"]
     overall = bd_rate(hevc["bpp"], hevc["psnr"], vvc["bpp"], vvc["psnr"]).value
-    print(f"\nBD-rate of vvc against hevc-bpg, RGB PSNR: per image mean {bds.mean():+.1f} % "
-          f"(median {np.median(bds):+.1f} %, range {bds.min():+.1f} … {bds.max():+.1f} %), on the "
-          f"mean curves {overall:+.1f} %; the field's VTM-vs-HM intra: about −20 to −25 %")
+    print(
+        f"\nBD-rate of vvc against hevc-bpg, RGB PSNR: per image mean {bds.mean():+.1f} % "
+        f"(median {np.median(bds):+.1f} %, range {bds.min():+.1f} … {bds.max():+.1f} %), on the "
+        f"mean curves {overall:+.1f} %; the field's VTM-vs-HM intra: about −20 to −25 %"
+    )
 
 
 if __name__ == "__main__":

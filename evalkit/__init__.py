@@ -16,6 +16,7 @@ The stages underneath are plain functions over plain data (see ``docs/architectu
     result = compress(resolve_images("samples"), ["jpeg", "webp"], [0.25, 0.5], "runs/demo")
     result.manifest            # one row per (image, codec, target bpp)
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -23,25 +24,33 @@ __version__ = "0.1.0"
 #: The public API: name → the module that defines it.
 EXPORTS = {
     # images and codecs
-    "load_image": "evalkit.images", "resolve_images": "evalkit.datasets",
-    "get_codec": "evalkit.codecs", "compress_image": "evalkit.codecs.one_image",
+    "load_image": "evalkit.images",
+    "resolve_images": "evalkit.datasets",
+    "get_codec": "evalkit.codecs",
+    "compress_image": "evalkit.codecs.one_image",
     "Compressed": "evalkit.codecs.one_image",
     # metrics: checked functions and modules on arrays or tensors, sets, the engine on tables
-    "measure": "evalkit.metrics.functional", "create_metric": "evalkit.metrics.functional",
-    "fid": "evalkit.metrics.distributions", "kid": "evalkit.metrics.distributions",
-    "MetricEngine": "evalkit.metrics.engine", "InputError": "evalkit.errors",
+    "measure": "evalkit.metrics.functional",
+    "create_metric": "evalkit.metrics.functional",
+    "fid": "evalkit.metrics.distributions",
+    "kid": "evalkit.metrics.distributions",
+    "MetricEngine": "evalkit.metrics.engine",
+    "InputError": "evalkit.errors",
     # the fitted combination, on DataFrames (fit_table) or arrays (CombinedMetric, scikit-learn)
-    "fit_table": "evalkit.fit.selection", "CombinedMetric": "evalkit.fit.estimator",
+    "fit_table": "evalkit.fit.selection",
+    "CombinedMetric": "evalkit.fit.estimator",
     "CombinationModel": "evalkit.fit.model",
     # Bjøntegaard deltas and reports
-    "bd_rate": "evalkit.report.deltas", "bd_metric": "evalkit.report.deltas",
-    "bd_table_of": "evalkit.report.deltas", "write_report": "evalkit.report.build",
+    "bd_rate": "evalkit.report.deltas",
+    "bd_metric": "evalkit.report.deltas",
+    "bd_table_of": "evalkit.report.deltas",
+    "write_report": "evalkit.report.build",
     "ReportOptions": "evalkit.report.build",
 }
 __all__ = ["__version__", *EXPORTS]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in EXPORTS:
         value = getattr(import_module(EXPORTS[name]), name)
         globals()[name] = value
@@ -49,5 +58,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'evalkit' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted({*globals(), *EXPORTS})

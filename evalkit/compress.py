@@ -11,6 +11,7 @@ in the cache of the process that encodes, and every chosen bitstream is kept, so
 re-encodes nothing and an interrupted run resumes where it stopped. The manifest is rewritten
 after each finished job. ``shard`` takes every N-th job for job arrays (:mod:`evalkit.shards`).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,18 +30,25 @@ from tqdm.auto import tqdm
 
 from .codecs import get_codec
 from .codecs.checkpoints import added_zoo_folders, zoo_with
-from .errors import InputError
 from .codecs.ratematch import CacheMiss, Probe, RateSearch
 from .datasets import ImageRef
+from .errors import InputError
 from .executors import Failure, LocalExecutor
+from .files import (
+    atomic_path,
+    cache_dir,
+    check_columns,
+    image_hash,
+    read_csv_table,
+    text_hash,
+    write_bytes,
+    write_json,
+)
 from .images import ImageReadError, load_image, save_png
-from .files import (atomic_path, cache_dir, check_columns, image_hash, read_csv_table, text_hash,
-                    write_bytes, write_json)
 from .shards import Shard, plan_hash, write_record
 
 #: The shard record of a sharded run, in its run folder.
 SHARD_RECORD = "shard.json"
-
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,7 @@ class ManifestRow:
     """One (image, codec, target bpp) of a run: a row of ``manifest.csv``, columns in this order.
     Paths are relative to the run folder; bpp, bytes, setting, encodes, flag and rel_error are
     the rate search's (:class:`~evalkit.codecs.ratematch.Match`)."""
+
     image: str
     reference: str
     codec: str
@@ -77,18 +86,18 @@ MANIFEST_COLUMNS = [f.name for f in fields(ManifestRow)]
 @dataclass(frozen=True)
 class Job:
     image: str
-    reference: Path          # the original as a PNG in the run folder (RGB, 8 bit)
-    image_sha: str           # content hash of its pixels, checked when the job loads it
+    reference: Path  # the original as a PNG in the run folder (RGB, 8 bit)
+    image_sha: str  # content hash of its pixels, checked when the job loads it
     source: str
     codec: str
     targets: tuple[float, ...]
     policy: str
     rtol: float
     out_dir: Path
-    previous: dict = field(default_factory=dict)   # target → manifest row of an earlier run
-    device: str = "auto"                           # for learned codecs
-    weights_dir: str | None = None                 # for learned codecs
-    zoo: tuple[str, ...] = ()                      # zoo folders added where it was planned (zoo_with)
+    previous: dict = field(default_factory=dict)  # target → manifest row of an earlier run
+    device: str = "auto"  # for learned codecs
+    weights_dir: str | None = None  # for learned codecs
+    zoo: tuple[str, ...] = ()  # zoo folders added where it was planned (zoo_with)
 
 
 @dataclass
@@ -101,9 +110,9 @@ class JobResult:
 @dataclass
 class CompressResult:
     manifest: pd.DataFrame
-    errors: list[str]       # images skipped, (image, codec) jobs that failed
-    warnings: list[str]     # conversions made on the way to RGB 8-bit
-    fresh_encodes: int      # encodes this run made (0 when everything came from the cache)
+    errors: list[str]  # images skipped, (image, codec) jobs that failed
+    warnings: list[str]  # conversions made on the way to RGB 8-bit
+    fresh_encodes: int  # encodes this run made (0 when everything came from the cache)
 
 
 def target_label(target: float) -> str:
@@ -124,8 +133,10 @@ def _reference_pixels(path: Path, sha: str) -> np.ndarray:
     """The pixels of a job's reference, kept for the next job of the same image in this process."""
     pixels = load_image(path)
     if image_hash(pixels) != sha:
-        raise InputError(f"{path} changed while the run was going on (its pixels no longer hash to "
-                         f"{sha}): was another run writing to this folder? Run compress again")
+        raise InputError(
+            f"{path} changed while the run was going on (its pixels no longer hash to "
+            f"{sha}): was another run writing to this folder? Run compress again"
+        )
     return pixels
 
 
@@ -133,32 +144,35 @@ def run_job(job: Job, cache_only: bool = False) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions. With
     ``cache_only``, raise :class:`CacheMiss` where an encode or a decode would be needed."""
     pixels = _reference_pixels(job.reference, job.image_sha)
-    added = [f for f in job.zoo if f not in added_zoo_folders()]   # in a spawned worker: all
+    added = [f for f in job.zoo if f not in added_zoo_folders()]  # in a spawned worker: all
     with zoo_with(*added):
         codec = get_codec(job.codec, job.device, job.weights_dir)
     codec_dir = cache_dir() / "encodes" / folder_name(job.codec) / text_hash(codec.key) / job.image_sha
     probes_file = codec_dir / "probes.json"
     known = {}
     if probes_file.is_file():
-        known = {float(s): Probe(float(s), n, t)
-                 for s, (n, t) in json.loads(probes_file.read_text()).items()}
+        known = {float(s): Probe(float(s), n, t) for s, (n, t) in json.loads(probes_file.read_text()).items()}
     search = RateSearch(codec, pixels, known, cache_only=cache_only)
     search.on_probe = lambda _: write_json(
-        probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()})
+        probes_file, {repr(p.setting): [p.n_bytes, p.encode_s] for p in search.stored.values()}
+    )
     rows = [_match_one(job, codec, search, pixels, target, codec_dir) for target in job.targets]
     return JobResult(job, rows, search.fresh_encodes)
 
 
-def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: float,
-               codec_dir: Path) -> dict:
+def _match_one(
+    job: Job, codec, search: RateSearch, pixels: np.ndarray, target: float, codec_dir: Path
+) -> dict:
     m = search.match(target, job.policy, job.rtol)
     cached = codec_dir / f"{m.setting!r}.{codec.extension}"
     data = cached.read_bytes() if cached.is_file() else b""
-    if len(data) != m.n_bytes:      # not cached, or a cached file cut short: encode it again
+    if len(data) != m.n_bytes:  # not cached, or a cached file cut short: encode it again
         data = search.bitstream(m.setting)
     if len(data) != m.n_bytes:
-        raise RuntimeError(f"{codec.name} is not deterministic: {len(data)} bytes now, "
-                           f"{m.n_bytes} when probed at {codec.axis.name}={m.setting}")
+        raise RuntimeError(
+            f"{codec.name} is not deterministic: {len(data)} bytes now, "
+            f"{m.n_bytes} when probed at {codec.axis.name}={m.setting}"
+        )
     if not (cached.is_file() and cached.stat().st_size == len(data)):
         write_bytes(cached, data)
 
@@ -168,34 +182,66 @@ def _match_one(job: Job, codec, search: RateSearch, pixels: np.ndarray, target: 
     if not (bitstream.is_file() and bitstream.read_bytes() == data):
         write_bytes(bitstream, data)
     before = job.previous.get(target, {})
-    reusable = (recon.is_file() and before.get("image_sha") == job.image_sha
-                and before.get("codec_version") == codec.library_version()
-                and before.get("setting") == m.setting and before.get("bytes") == m.n_bytes)
+    reusable = (
+        recon.is_file()
+        and before.get("image_sha") == job.image_sha
+        and before.get("codec_version") == codec.library_version()
+        and before.get("setting") == m.setting
+        and before.get("bytes") == m.n_bytes
+    )
     if reusable:
         decode_s = float(before["decode_s"])
     elif search.cache_only:
         raise CacheMiss(f"{codec.name}: {recon} must be decoded again")
     else:
         start = time.perf_counter()
-        decoded = codec.decode(bitstream.read_bytes())   # always through the bytes on disk
+        decoded = codec.decode(bitstream.read_bytes())  # always through the bytes on disk
         decode_s = time.perf_counter() - start
         if decoded.shape != pixels.shape:
             raise RuntimeError(f"{codec.name} decoded {decoded.shape}, original is {pixels.shape}")
         save_png(decoded, recon)
     h, w = pixels.shape[:2]
-    return asdict(ManifestRow(
-        image=job.image, reference=_relative(job.out_dir / "references" / f"{job.image}.png", job.out_dir),
-        codec=job.codec, target_bpp=target, bpp=m.bpp, bytes=m.n_bytes, setting=m.setting,
-        reconstruction=_relative(recon, job.out_dir), bitstream=_relative(bitstream, job.out_dir),
-        encode_s=m.encode_s, decode_s=decode_s, encodes=m.encodes, policy=m.policy, flag=m.flag,
-        rel_error=m.rel_error, setting_name=codec.axis.name, codec_version=codec.library_version(),
-        height=h, width=w, source=job.source, image_sha=job.image_sha))
+    return asdict(
+        ManifestRow(
+            image=job.image,
+            reference=_relative(job.out_dir / "references" / f"{job.image}.png", job.out_dir),
+            codec=job.codec,
+            target_bpp=target,
+            bpp=m.bpp,
+            bytes=m.n_bytes,
+            setting=m.setting,
+            reconstruction=_relative(recon, job.out_dir),
+            bitstream=_relative(bitstream, job.out_dir),
+            encode_s=m.encode_s,
+            decode_s=decode_s,
+            encodes=m.encodes,
+            policy=m.policy,
+            flag=m.flag,
+            rel_error=m.rel_error,
+            setting_name=codec.axis.name,
+            codec_version=codec.library_version(),
+            height=h,
+            width=w,
+            source=job.source,
+            image_sha=job.image_sha,
+        )
+    )
 
 
-def compress(images: list[ImageRef], codecs: list[str], targets: list[float], out_dir: str | Path,
-             policy: str = "closest", rtol: float = 0.01, workers: int | None = None,
-             progress: bool = True, device: str = "auto", weights_dir: str | None = None,
-             executor=None, shard: Shard | None = None) -> CompressResult:
+def compress(
+    images: list[ImageRef],
+    codecs: list[str],
+    targets: list[float],
+    out_dir: str | Path,
+    policy: str = "closest",
+    rtol: float = 0.01,
+    workers: int | None = None,
+    progress: bool = True,
+    device: str = "auto",
+    weights_dir: str | None = None,
+    executor=None,
+    shard: Shard | None = None,
+) -> CompressResult:
     """Reconstruct ``images`` with each codec at each target bpp; write ``out_dir/manifest.csv``.
 
     Unknown or unavailable codecs (for learned ones: checkpoints that cannot be found or
@@ -218,9 +264,14 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
     if shard is not None:
         plan = plan_hash([[[r.name, r.source, c] for r, c in planned], targets, policy, rtol])
         planned = shard.take(planned)
-        write_record(out_dir / SHARD_RECORD, "compress", shard, plan,
-                     [[r.name, c, t] for r, c in planned for t in targets])
-    else:   # the whole plan: this folder is no longer a shard
+        write_record(
+            out_dir / SHARD_RECORD,
+            "compress",
+            shard,
+            plan,
+            [[r.name, c, t] for r, c in planned for t in targets],
+        )
+    else:  # the whole plan: this folder is no longer a shard
         (out_dir / SHARD_RECORD).unlink(missing_ok=True)
     errors, notes, jobs = [], [], []
     for ref in dict.fromkeys(ref for ref, _ in planned):
@@ -236,9 +287,23 @@ def compress(images: list[ImageRef], codecs: list[str], targets: list[float], ou
         sha = image_hash(pixels)
         save_png(pixels, reference)
         for codec in (c for r, c in planned if r is ref):
-            jobs.append(Job(ref.name, reference, sha, ref.source, codec, tuple(targets), policy, rtol,
-                            out_dir, {t: previous.get((ref.name, codec, t), {}) for t in targets},
-                            device, weights_dir, added_zoo_folders()))
+            jobs.append(
+                Job(
+                    ref.name,
+                    reference,
+                    sha,
+                    ref.source,
+                    codec,
+                    tuple(targets),
+                    policy,
+                    rtol,
+                    out_dir,
+                    {t: previous.get((ref.name, codec, t), {}) for t in targets},
+                    device,
+                    weights_dir,
+                    added_zoo_folders(),
+                )
+            )
     executor = executor or LocalExecutor(workers)
     rows, fresh = [], 0
     bar = tqdm(total=len(jobs), desc="compress", unit="job", disable=not progress)
@@ -272,8 +337,18 @@ def _cached_first(jobs: list[Job], executor):
 
 
 #: Manifest columns that hold numbers; every other column but ``flag`` holds text on every row.
-NUMBER_COLUMNS = ["target_bpp", "bpp", "bytes", "setting", "encode_s", "decode_s", "encodes",
-                  "rel_error", "height", "width"]
+NUMBER_COLUMNS = [
+    "target_bpp",
+    "bpp",
+    "bytes",
+    "setting",
+    "encode_s",
+    "decode_s",
+    "encodes",
+    "rel_error",
+    "height",
+    "width",
+]
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -282,8 +357,13 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     :class:`~evalkit.errors.InputError` naming the file and the line (a file cut mid-row, say).
     Numbers are read exactly as written (``round_trip``)."""
     table = read_csv_table(path, "manifest", written_by_evalkit=True)
-    check_columns(table, path, "manifest", numbers=NUMBER_COLUMNS,
-                  text=[c for c in MANIFEST_COLUMNS if c not in NUMBER_COLUMNS and c != "flag"])
+    check_columns(
+        table,
+        path,
+        "manifest",
+        numbers=NUMBER_COLUMNS,
+        text=[c for c in MANIFEST_COLUMNS if c not in NUMBER_COLUMNS and c != "flag"],
+    )
     return table
 
 

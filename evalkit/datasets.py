@@ -4,21 +4,22 @@
 ``$EVALKIT_KODAK_DIR`` (or the ``--kodak-dir`` flag), then in the cache, and downloaded there from
 its public host when a network exists, each file checked against its known SHA-256.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .errors import InputError
-from .images import DECODERS, ImageReadError, load_image, to_rgb8
 from .files import cache_dir, write_bytes
+from .images import DECODERS, ImageReadError, load_image, to_rgb8
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}"
 KODAK_SHA256 = {
@@ -61,12 +62,13 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 #: images for a codec that is then judged on the samples (the loop demo, ``studies/loop-demo``).
 TRAINING_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
     name: (lambda name=name: _skimage(name))
-    for name in ("rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass",
-                 "gravel")}
+    for name in ("rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass", "gravel")
+}
 
 
 def _skimage(name: str):
     import skimage.data
+
     return getattr(skimage.data, name)()
 
 
@@ -98,8 +100,10 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
     """The images named by ``spec``: ``samples``, ``training-samples``, ``kodak``, a folder, or
     one image file."""
     if spec in BUNDLED:
-        return [ImageRef(name, f"skimage.data:{name}", lambda f=f, n=name: to_rgb8(f(), n))
-                for name, f in BUNDLED[spec].items()]
+        return [
+            ImageRef(name, f"skimage.data:{name}", lambda f=f, n=name: to_rgb8(f(), n))
+            for name, f in BUNDLED[spec].items()
+        ]
     if spec == "kodak":
         return folder_images(kodak_path(kodak_dir))
     path = Path(spec)
@@ -110,16 +114,17 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
         return refs
     if path.is_file():
         return [ImageRef(path.stem, str(path.resolve()), lambda: load_image(path))]
-    raise InputError(f"{spec!r} is not 'samples', 'training-samples', 'kodak', a folder or an "
-                     "image file")
+    raise InputError(f"{spec!r} is not 'samples', 'training-samples', 'kodak', a folder or an image file")
 
 
 def folder_images(folder: Path) -> list[ImageRef]:
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in DECODERS and p.is_file())
     names = [p.stem for p in files]
     duplicated = {n for n in names if names.count(n) > 1}
-    return [ImageRef(p.name if p.stem in duplicated else p.stem, str(p.resolve()),
-                     lambda p=p: load_image(p)) for p in files]
+    return [
+        ImageRef(p.name if p.stem in duplicated else p.stem, str(p.resolve()), lambda p=p: load_image(p))
+        for p in files
+    ]
 
 
 def kodak_path(kodak_dir: str | Path | None = None) -> Path:
@@ -130,8 +135,7 @@ def kodak_path(kodak_dir: str | Path | None = None) -> Path:
         folder = Path(given)
         missing = [n for n in KODAK_SHA256 if not (folder / n).is_file()]
         if missing:
-            raise InputError(f"Kodak folder {folder} lacks {len(missing)} of 24 images "
-                                    f"(e.g. {missing[0]})")
+            raise InputError(f"Kodak folder {folder} lacks {len(missing)} of 24 images (e.g. {missing[0]})")
         return folder
     folder = cache_dir() / "datasets" / "kodak"
     for name, digest in KODAK_SHA256.items():
@@ -147,7 +151,8 @@ def _download(url: str, dest: Path, sha256: str) -> None:
     except (urllib.error.URLError, OSError) as exc:
         raise InputError(
             f"cannot download {url} ({exc}). Put the 24 Kodak PNGs (kodim01.png … kodim24.png) in "
-            f"{dest.parent}, or point --kodak-dir / EVALKIT_KODAK_DIR at a folder that has them") from exc
+            f"{dest.parent}, or point --kodak-dir / EVALKIT_KODAK_DIR at a folder that has them"
+        ) from exc
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ImageReadError(f"{url}: downloaded file does not match its known SHA-256; not saved")
     write_bytes(dest, data)

@@ -6,6 +6,7 @@ by simulated raters whose latent quality per codec is known, analysed, and a com
 fitted on its judgements (``evalkit fit``'s functions). The report then shows the study sections
 (``evalkit.report.study_sections``) read from the copy's ``out/`` and ``out/analysis/``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,15 @@ def copy_example_study(folder: Path, source: Path = EXAMPLE_STUDY) -> StudyConfi
     return config
 
 
-def run_study(folder: Path, fit_metrics: list[str], weights_dir=None, device: str | None = None,
-              bootstrap: int = 200, seed: int = 0, progress: bool = True) -> StudyConfig:
+def run_study(
+    folder: Path,
+    fit_metrics: list[str],
+    weights_dir=None,
+    device: str | None = None,
+    bootstrap: int = 200,
+    seed: int = 0,
+    progress: bool = True,
+) -> StudyConfig:
     """Build, serve, crowd, analyse and fit the example study in ``folder``; returns its config
     (its ``out/`` holds what the report's study sections show)."""
     config = copy_example_study(folder)
@@ -44,11 +52,25 @@ def run_study(folder: Path, fit_metrics: list[str], weights_dir=None, device: st
     crowd = Crowd(CrowdModel(evenly_spaced_quality(config.codecs), seed=seed))
     crowd_on_served_study(config, design, url, crowd, progress=progress)
     options = {"weights_dir": weights_dir, "device": device}
-    result = analyze(responses(connect(url)), ScreeningRules(), codecs=config.codecs, n_boot=bootstrap,
-                     seed=seed, metrics=fit_metrics, root=config.out_dir, engine_options=options,
-                     progress=progress)
+    result = analyze(
+        responses(connect(url)),
+        ScreeningRules(),
+        codecs=config.codecs,
+        n_boot=bootstrap,
+        seed=seed,
+        metrics=fit_metrics,
+        root=config.out_dir,
+        engine_options=options,
+        progress=progress,
+    )
     analysis = config.out_dir / "analysis"
     write_analysis(result, analysis)
-    fit_judgements(analysis / "judgements.csv", fit_metrics, config.out_dir / "combined.json", options,
-                   seed=seed, n_hypotheses=1000)
+    fit_judgements(
+        analysis / "judgements.csv",
+        fit_metrics,
+        config.out_dir / "combined.json",
+        options,
+        seed=seed,
+        n_hypotheses=1000,
+    )
     return config

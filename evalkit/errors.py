@@ -6,6 +6,7 @@ raised where the input is checked. The CLI prints it as one line and exits with 
 exception is a bug in evalkit and keeps its traceback. It is a ``ValueError``, so code written to scikit-learn's conventions
 (which expect one for bad parameters and data) works unchanged.
 """
+
 from __future__ import annotations
 
 

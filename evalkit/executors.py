@@ -19,16 +19,17 @@ on one worker — is reported and the other units go on. ``fn`` and the units mu
 worker needs the package and the files the units name (the run folder, on a shared filesystem),
 nothing else.
 """
+
 from __future__ import annotations
 
 import os
 import socket
 import traceback
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Callable, Iterator, Sequence
 
 from .errors import InputError
 
@@ -44,7 +45,7 @@ class Failure:
 
     where: str
     error: str
-    input_error: bool       # the cause is an InputError: the input or the worker's setup, not a bug
+    input_error: bool  # the cause is an InputError: the input or the worker's setup, not a bug
     traceback: str = ""
 
     def __str__(self) -> str:
@@ -54,8 +55,9 @@ class Failure:
 def _here() -> str:
     try:
         from distributed import get_worker
+
         return f"Dask worker {get_worker().address}"
-    except (ImportError, ValueError):   # ValueError: not inside a Dask worker
+    except (ImportError, ValueError):  # ValueError: not inside a Dask worker
         return f"process {os.getpid()} on {socket.gethostname()}"
 
 
@@ -64,8 +66,9 @@ def guarded(fn: Callable, unit):
     try:
         return fn(unit)
     except Exception as exc:
-        return Failure(_here(), f"{type(exc).__name__}: {exc}", isinstance(exc, InputError),
-                       traceback.format_exc())
+        return Failure(
+            _here(), f"{type(exc).__name__}: {exc}", isinstance(exc, InputError), traceback.format_exc()
+        )
 
 
 def _guarded_batch(fn: Callable, units: list) -> list:
@@ -104,20 +107,24 @@ class DaskExecutor:
     """A Dask distributed cluster at ``address`` (``tcp://HOST:8786``), or an existing
     ``distributed.Client``. An unreachable scheduler is an :class:`InputError`."""
 
-    def __init__(self, address: str | None = None, batch: int = DEFAULT_BATCH, client=None,
-                 timeout: float = 10.0):
+    def __init__(
+        self, address: str | None = None, batch: int = DEFAULT_BATCH, client=None, timeout: float = 10.0
+    ):
         if batch < 1:
             raise InputError(f"the batch must be at least 1 unit, got {batch}")
         self.batch = batch
         self._own = client is None
         if client is None:
             from distributed import Client
+
             try:
                 client = Client(address, timeout=timeout, set_as_default=False)
             except (OSError, TimeoutError, ValueError) as exc:
-                raise InputError(f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
-                                 "with `dask scheduler` (and workers with `dask worker ADDRESS`), or "
-                                 f"check --scheduler / ${SCHEDULER_ENV}") from None
+                raise InputError(
+                    f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
+                    "with `dask scheduler` (and workers with `dask worker ADDRESS`), or "
+                    f"check --scheduler / ${SCHEDULER_ENV}"
+                ) from None
         self.client = client
 
     def run(self, fn: Callable, units: Sequence) -> Iterator[tuple[int, object]]:
@@ -126,16 +133,22 @@ class DaskExecutor:
         futures = {}
         for n, start in enumerate(range(0, len(units), self.batch)):
             indices = list(range(start, min(start + self.batch, len(units))))
-            future = self.client.submit(_guarded_batch, fn, [units[i] for i in indices],
-                                        key=f"evalkit-{name}-{run_id}-{n}", pure=False)
+            future = self.client.submit(
+                _guarded_batch,
+                fn,
+                [units[i] for i in indices],
+                key=f"evalkit-{name}-{run_id}-{n}",
+                pure=False,
+            )
             futures[future] = indices
         from distributed import as_completed as dask_completed
+
         try:
             for future in dask_completed(list(futures)):
                 indices = futures[future]
                 try:
                     outcomes = future.result()
-                except Exception as exc:   # e.g. KilledWorker: the task took down workers repeatedly
+                except Exception as exc:  # e.g. KilledWorker: the task took down workers repeatedly
                     failure = Failure("the Dask cluster", f"{type(exc).__name__}: {exc}", False)
                     outcomes = [failure] * len(indices)
                 yield from zip(indices, outcomes)
@@ -148,8 +161,7 @@ class DaskExecutor:
             self.client.close()
 
 
-def executor_for(scheduler: str | None = None, workers: int | None = None,
-                 batch: int | None = None):
+def executor_for(scheduler: str | None = None, workers: int | None = None, batch: int | None = None):
     """The executor a command asked for: Dask when ``scheduler`` or ``$EVALKIT_DASK_SCHEDULER``
     names one, else :class:`LocalExecutor` with ``workers`` processes (``local`` is this machine
     too). ``workers`` concerns the local executor only; a cluster has its own."""

@@ -13,6 +13,7 @@ the same shape (``<point>/<image>.<ext>``, any extension), whose size gives the 
 ``target_bpp`` is the mean bpp its images reached (the report's tables and curves group by it),
 and no point is flagged.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -28,13 +29,32 @@ from .errors import InputError
 from .files import image_hash
 from .images import save_png
 
-COLUMNS = ["image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting_name",
-           "reconstruction", "bitstream", "flag", "height", "width", "source", "image_sha"]
+COLUMNS = [
+    "image",
+    "reference",
+    "codec",
+    "target_bpp",
+    "bpp",
+    "bytes",
+    "setting_name",
+    "reconstruction",
+    "bitstream",
+    "flag",
+    "height",
+    "width",
+    "source",
+    "image_sha",
+]
 
 
-def import_reconstructions(originals: str | Path, reconstructions: str | Path, codec: str,
-                           out: str | Path, bitstreams: str | Path | None = None,
-                           bpp: pd.DataFrame | None = None) -> pd.DataFrame:
+def import_reconstructions(
+    originals: str | Path,
+    reconstructions: str | Path,
+    codec: str,
+    out: str | Path,
+    bitstreams: str | Path | None = None,
+    bpp: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Write ``out/manifest.csv`` (see the module docstring) for ``codec``'s reconstructions of
     ``originals`` and return it; bpp from ``bitstreams`` or from the table ``bpp`` (columns
     ``image``, ``point``, ``bpp``). Refused, with what is missing, when an image of a point has
@@ -60,24 +80,38 @@ def import_reconstructions(originals: str | Path, reconstructions: str | Path, c
             (h, w), sha, source = sizes[rec.name]
             decoded = rec.load()
             if decoded.shape[:2] != (h, w):
-                raise InputError(f"{rec.source}: {decoded.shape[1]}×{decoded.shape[0]} but its original "
-                                 f"is {w}×{h}")
-            row = {"image": rec.name, "reference": f"references/{rec.name}.png", "codec": codec,
-                   "setting_name": point.name, "flag": "", "height": h, "width": w, "source": source,
-                   "image_sha": sha}
+                raise InputError(
+                    f"{rec.source}: {decoded.shape[1]}×{decoded.shape[0]} but its original is {w}×{h}"
+                )
+            row = {
+                "image": rec.name,
+                "reference": f"references/{rec.name}.png",
+                "codec": codec,
+                "setting_name": point.name,
+                "flag": "",
+                "height": h,
+                "width": w,
+                "source": source,
+                "image_sha": sha,
+            }
             target = Path(folder_name(codec)) / point.name / f"{rec.name}.png"
             save_png(decoded, out / target)
             row["reconstruction"] = str(target)
             if bitstreams is not None:
                 found = sorted((Path(bitstreams) / point.name).glob(f"{rec.name}.*"))
                 if len(found) != 1:
-                    raise InputError(f"{Path(bitstreams) / point.name}: {len(found)} bitstreams named "
-                                     f"{rec.name}.*; one is needed")
+                    raise InputError(
+                        f"{Path(bitstreams) / point.name}: {len(found)} bitstreams named "
+                        f"{rec.name}.*; one is needed"
+                    )
                 kept = Path(folder_name(codec)) / point.name / found[0].name
                 if (out / kept).resolve() != found[0].resolve():
                     shutil.copyfile(found[0], out / kept)
-                row.update(bytes=found[0].stat().st_size, bitstream=str(kept),
-                           bpp=bitstream_bpp(found[0].stat().st_size, h, w))
+                row.update(
+                    bytes=found[0].stat().st_size,
+                    bitstream=str(kept),
+                    bpp=bitstream_bpp(found[0].stat().st_size, h, w),
+                )
             else:
                 if (rec.name, point.name) not in given:
                     raise InputError(f"the bpp table has no row for image {rec.name} at point {point.name}")

@@ -12,6 +12,7 @@ place; :func:`missing_extra` turns it into the extra to install, which the CLI p
 >>> missing_extra(ModuleNotFoundError("No module named 'foo'", name="foo")) is None
 True
 """
+
 from __future__ import annotations
 
 #: Each extra and the top-level modules it installs (as ``import`` names them).
@@ -32,7 +33,9 @@ def missing_extra(error: ModuleNotFoundError) -> str | None:
     """The message for an import that failed because an optional extra is not installed, or None
     when the missing module is not one of evalkit's extras (then it is a real error)."""
     extra = extra_of(error.name)
-    if extra is None:
+    if extra is None or error.name is None:
         return None
-    return (f"this needs the optional '{extra}' dependencies ({error.name.partition('.')[0]} is not "
-            f"installed): pip install 'evalkit[{extra}]'")
+    return (
+        f"this needs the optional '{extra}' dependencies ({error.name.partition('.')[0]} is not "
+        f"installed): pip install 'evalkit[{extra}]'"
+    )

@@ -1,4 +1,5 @@
 """Where evalkit keeps things on disk, and how it writes them without ever leaving half a file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,8 +66,10 @@ def read_toml(path: str | Path, what: str) -> dict:
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder; give the {what} itself (a .toml file)") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: {what} is not UTF-8 text (TOML files are UTF-8; byte "
-                         f"{exc.start} is {exc.object[exc.start:exc.start + 1]!r})") from None
+        raise InputError(
+            f"{path}: {what} is not UTF-8 text (TOML files are UTF-8; byte "
+            f"{exc.start} is {exc.object[exc.start : exc.start + 1]!r})"
+        ) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {what}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -91,24 +94,26 @@ def read_csv_table(path: str | Path, what: str = "table", written_by_evalkit: bo
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            table = pd.read_csv(path, keep_default_na=False, float_precision="round_trip",
-                                index_col=False, encoding="utf-8")
+            table = pd.read_csv(
+                path, keep_default_na=False, float_precision="round_trip", index_col=False, encoding="utf-8"
+            )
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the {what} is empty (not even a header row)") from None
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError, ValueError) as exc:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: the {what} is not a readable CSV table ({cause})") from None
-    short = table.isna().any(axis=1).to_numpy()   # with keep_default_na=False only a missing field is NaN
+    short = table.isna().any(axis=1).to_numpy()  # with keep_default_na=False only a missing field is NaN
     if short.any():
-        raise InputError(f"{path}: line {int(np.argmax(short)) + 2} of the {what} has fewer fields "
-                         "than its header (a file cut short?)")
+        raise InputError(
+            f"{path}: line {int(np.argmax(short)) + 2} of the {what} has fewer fields "
+            "than its header (a file cut short?)"
+        )
     if written_by_evalkit and not path.read_bytes().endswith(b"\n"):
         raise InputError(f"{path}: the {what} does not end with a line break: it was cut short")
     return table
 
 
-def check_columns(table, path: str | Path, what: str, text: list[str] = (),
-                  numbers: list[str] = ()) -> None:
+def check_columns(table, path: str | Path, what: str, text: list[str] = (), numbers: list[str] = ()) -> None:
     """Refuse a table lacking a column of ``text`` or ``numbers``, or with a row whose cell in one
     of them is empty or (in ``numbers``) not a finite number: a file cut mid-row, say. The
     message names the file, its line and the column."""
@@ -116,8 +121,10 @@ def check_columns(table, path: str | Path, what: str, text: list[str] = (),
 
     missing = [c for c in [*text, *numbers] if c not in table.columns]
     if missing:
-        raise InputError(f"{path}: the {what} lacks the column(s) {', '.join(missing)}; "
-                         f"it has {', '.join(map(str, table.columns)) or 'none'}")
+        raise InputError(
+            f"{path}: the {what} lacks the column(s) {', '.join(missing)}; "
+            f"it has {', '.join(map(str, table.columns)) or 'none'}"
+        )
     for column in [*text, *numbers]:
         values = table[column]
         if column in numbers:
@@ -127,6 +134,8 @@ def check_columns(table, path: str | Path, what: str, text: list[str] = (),
             bad = (values.isna() | (values.astype(str) == "")).to_numpy()
         if bad.any():
             row = int(np.argmax(bad))
-            raise InputError(f"{path}: line {row + 2} of the {what} has "
-                             f"{'no value' if values.iloc[row] in ('', None) else repr(values.iloc[row])} "
-                             f"in column {column} (a file cut short, or edited?)")
+            raise InputError(
+                f"{path}: line {row + 2} of the {what} has "
+                f"{'no value' if values.iloc[row] in ('', None) else repr(values.iloc[row])} "
+                f"in column {column} (a file cut short, or edited?)"
+            )

@@ -15,6 +15,7 @@ its "corrupt data" warnings into errors). Inside the entropy-coded data of a for
 checksum (JPEG, JPEG 2000, VP8, HEVC, AV1) a flipped bit can decode to another valid image; no
 decoder can tell, and evalkit does not pretend to.
 """
+
 from __future__ import annotations
 
 import struct
@@ -57,12 +58,18 @@ def check_png(data: bytes) -> None:
     pos, first = len(PNG_SIGNATURE), True
     while True:
         _need(pos + 12 <= len(data), f"the PNG file is truncated (cut at byte {len(data)}, no IEND chunk)")
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         kind, end = kind.decode("latin-1"), pos + 12 + length
-        _need(end <= len(data), f"the PNG file is truncated (its {kind!r} chunk needs {length} "
-                                f"bytes, {len(data) - pos - 12} are left)")
-        (crc,) = struct.unpack(">I", data[end - 4:end])
-        _need(zlib.crc32(data[pos + 4:end - 4]) == crc, f"the PNG file is corrupt (CRC mismatch in its {kind!r} chunk)")
+        _need(
+            end <= len(data),
+            f"the PNG file is truncated (its {kind!r} chunk needs {length} "
+            f"bytes, {len(data) - pos - 12} are left)",
+        )
+        (crc,) = struct.unpack(">I", data[end - 4 : end])
+        _need(
+            zlib.crc32(data[pos + 4 : end - 4]) == crc,
+            f"the PNG file is corrupt (CRC mismatch in its {kind!r} chunk)",
+        )
         _need(not first or kind == "IHDR", "the PNG file is corrupt (it does not start with IHDR)")
         first, pos = False, end
         if kind == "IEND":
@@ -73,15 +80,21 @@ def check_png(data: bytes) -> None:
 def check_riff_webp(data: bytes) -> None:
     """WebP (RFC 9649 §2.4): the RIFF size covers the file exactly, and so do its chunks."""
     _need(len(data) > 0, "the file is empty")
-    _need(len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP", "not a WebP file (no RIFF/WEBP header)")
+    _need(
+        len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP",
+        "not a WebP file (no RIFF/WEBP header)",
+    )
     (size,) = struct.unpack("<I", data[4:8])
-    _need(size + 8 == len(data), f"the WebP file is truncated or padded: its RIFF header announces "
-                                 f"{size + 8} bytes, the file holds {len(data)}")
+    _need(
+        size + 8 == len(data),
+        f"the WebP file is truncated or padded: its RIFF header announces "
+        f"{size + 8} bytes, the file holds {len(data)}",
+    )
     pos = 12
     while pos < len(data):
         _need(pos + 8 <= len(data), "the WebP file is corrupt (a chunk header is cut)")
-        (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
-        kind = data[pos:pos + 4].decode("latin-1")
+        (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        kind = data[pos : pos + 4].decode("latin-1")
         pos += 8 + length + (length & 1)
         _need(pos <= len(data), f"the WebP file is truncated (its {kind!r} chunk is cut)")
 
@@ -91,8 +104,10 @@ def check_bmp(data: bytes) -> None:
     _need(len(data) > 0, "the file is empty")
     _need(len(data) >= 14 and data[:2] == b"BM", "not a BMP file (no BM header)")
     (size,) = struct.unpack("<I", data[2:6])
-    _need(size in (0, len(data)), f"the BMP file is truncated or padded: its header announces "
-                                  f"{size} bytes, the file holds {len(data)}")
+    _need(
+        size in (0, len(data)),
+        f"the BMP file is truncated or padded: its header announces {size} bytes, the file holds {len(data)}",
+    )
 
 
 def check_j2k_codestream(data: bytes) -> None:
@@ -101,22 +116,30 @@ def check_j2k_codestream(data: bytes) -> None:
     _need(len(data) > 0, "the codestream is empty")
     _need(data[:4] == b"\xff\x4f\xff\x51", "not a JPEG 2000 codestream (no SOC and SIZ markers)")
     pos = 2
-    while True:                                   # main header: segments with a length
+    while True:  # main header: segments with a length
         _need(pos + 4 <= len(data), "the JPEG 2000 codestream is truncated in its main header")
-        marker, length = struct.unpack(">HH", data[pos:pos + 4])
+        marker, length = struct.unpack(">HH", data[pos : pos + 4])
         if marker == 0xFF90:
             break
-        _need(marker >> 8 == 0xFF and length >= 2, f"the JPEG 2000 codestream is corrupt (bad marker {marker:#06x})")
+        _need(
+            marker >> 8 == 0xFF and length >= 2,
+            f"the JPEG 2000 codestream is corrupt (bad marker {marker:#06x})",
+        )
         pos += 2 + length
-    while marker == 0xFF90:                       # tile-parts: SOT Lsot Isot Psot TPsot TNsot
+    while marker == 0xFF90:  # tile-parts: SOT Lsot Isot Psot TPsot TNsot
         _need(pos + 12 <= len(data), "the JPEG 2000 codestream is truncated in a tile-part header")
-        (psot,) = struct.unpack(">I", data[pos + 6:pos + 10])
-        pos = len(data) - 2 if psot == 0 else pos + psot   # 0: the last tile-part, up to EOC
-        _need(pos + 2 <= len(data), f"the JPEG 2000 codestream is truncated (a tile-part announces "
-                                    f"{psot} bytes that the file does not hold)")
-        (marker,) = struct.unpack(">H", data[pos:pos + 2])
-    _need(marker == 0xFFD9 and pos + 2 == len(data),
-          "the JPEG 2000 codestream is corrupt or truncated (no EOC marker after the last tile-part)")
+        (psot,) = struct.unpack(">I", data[pos + 6 : pos + 10])
+        pos = len(data) - 2 if psot == 0 else pos + psot  # 0: the last tile-part, up to EOC
+        _need(
+            pos + 2 <= len(data),
+            f"the JPEG 2000 codestream is truncated (a tile-part announces "
+            f"{psot} bytes that the file does not hold)",
+        )
+        (marker,) = struct.unpack(">H", data[pos : pos + 2])
+    _need(
+        marker == 0xFFD9 and pos + 2 == len(data),
+        "the JPEG 2000 codestream is corrupt or truncated (no EOC marker after the last tile-part)",
+    )
 
 
 def check_boxes(data: bytes, first: bytes = b"ftyp") -> None:
@@ -127,16 +150,18 @@ def check_boxes(data: bytes, first: bytes = b"ftyp") -> None:
     pos = 0
     while pos < len(data):
         _need(pos + 8 <= len(data), "the file is truncated (a box header is cut)")
-        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
         kind = kind.decode("latin-1")
         if size == 1:
             _need(pos + 16 <= len(data), "the file is truncated (a box header is cut)")
-            (size,) = struct.unpack(">Q", data[pos + 8:pos + 16])
-        elif size == 0:                            # the last box, up to the end of the file
+            (size,) = struct.unpack(">Q", data[pos + 8 : pos + 16])
+        elif size == 0:  # the last box, up to the end of the file
             size = len(data) - pos
-        _need(size >= 8 and pos + size <= len(data),
-              f"the file is truncated or corrupt (its {kind!r} box announces {size} bytes, "
-              f"{len(data) - pos} are left)")
+        _need(
+            size >= 8 and pos + size <= len(data),
+            f"the file is truncated or corrupt (its {kind!r} box announces {size} bytes, "
+            f"{len(data) - pos} are left)",
+        )
         pos += size
 
 
@@ -158,7 +183,7 @@ def check_bpg(data: bytes) -> None:
     _need(len(data) > 0, "the file is empty")
     _need(data[:4] == b"BPG\xfb" and len(data) > 6, "not a BPG file (no BPG signature)")
     pos, values = 6, []
-    for _ in range(3):                             # picture_width, picture_height, picture_data_length
+    for _ in range(3):  # picture_width, picture_height, picture_data_length
         value = 0
         while True:
             _need(pos < len(data), "the BPG file is truncated in its header")
@@ -166,5 +191,8 @@ def check_bpg(data: bytes) -> None:
             if not data[pos - 1] & 0x80:
                 break
         values.append(value)
-    _need(values[2] <= len(data) - pos, f"the BPG file is truncated: its header announces "
-                                        f"{values[2]} bytes of picture data, {len(data) - pos} are left")
+    _need(
+        values[2] <= len(data) - pos,
+        f"the BPG file is truncated: its header announces "
+        f"{values[2]} bytes of picture data, {len(data) - pos} are left",
+    )

@@ -5,6 +5,7 @@ samples are rounded to 8 bits, each with a :class:`ImageConversionWarning` sayin
 An unreadable, truncated or damaged file raises :class:`ImageReadError` naming the file: each
 format's framing is checked first (:mod:`evalkit.formats`), since decoders conceal a cut.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -18,9 +19,15 @@ from .formats import IncompleteStream, check_bmp, check_jpeg, check_png, check_r
 
 #: File types read from a folder, the imagecodecs decoder for each, and the check that the file is
 #: whole (None for TIFF: libtiff itself refuses a strip or tile cut short).
-DECODERS = {".png": ("png", check_png), ".jpg": ("jpeg8", check_jpeg), ".jpeg": ("jpeg8", check_jpeg),
-            ".bmp": ("bmp", check_bmp), ".tif": ("tiff", None), ".tiff": ("tiff", None),
-            ".webp": ("webp", check_riff_webp)}
+DECODERS = {
+    ".png": ("png", check_png),
+    ".jpg": ("jpeg8", check_jpeg),
+    ".jpeg": ("jpeg8", check_jpeg),
+    ".bmp": ("bmp", check_bmp),
+    ".tif": ("tiff", None),
+    ".tiff": ("tiff", None),
+    ".webp": ("webp", check_riff_webp),
+}
 
 
 class ImageReadError(InputError):
@@ -38,8 +45,9 @@ def load_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     decoder, check = DECODERS.get(path.suffix.lower(), (None, None))
     if decoder is None:
-        raise ImageReadError(f"{path}: unsupported file type {path.suffix!r}; "
-                             f"use one of {', '.join(sorted(DECODERS))}")
+        raise ImageReadError(
+            f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(DECODERS))}"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -54,8 +62,9 @@ def load_image(path: str | Path) -> np.ndarray:
     except (ValueError, RuntimeError) as exc:  # imagecodecs: ValueError for data it cannot
         # parse, one RuntimeError subclass per codec (PngError, JpegError, …) for corrupt data
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageReadError(f"{path}: not a readable {path.suffix[1:].upper()} image "
-                             f"(truncated or corrupt?): {cause}") from exc
+        raise ImageReadError(
+            f"{path}: not a readable {path.suffix[1:].upper()} image (truncated or corrupt?): {cause}"
+        ) from exc
     return to_rgb8(pixels, str(path))
 
 
@@ -67,16 +76,23 @@ def to_rgb8(pixels: np.ndarray, name: str = "image") -> np.ndarray:
     if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4) or 0 in pixels.shape:
         raise ImageReadError(f"{name}: expected an H×W image with 1–4 channels, got shape {pixels.shape}")
     if pixels.shape[2] in (2, 4):
-        warnings.warn(f"{name}: alpha channel dropped (codecs are compared on RGB)",
-                      ImageConversionWarning, stacklevel=2)
+        warnings.warn(
+            f"{name}: alpha channel dropped (codecs are compared on RGB)",
+            ImageConversionWarning,
+            stacklevel=2,
+        )
         pixels = pixels[:, :, :-1]
     if pixels.dtype == np.uint16:
-        warnings.warn(f"{name}: 16-bit samples rounded to 8 bits (v/257)",
-                      ImageConversionWarning, stacklevel=2)
+        warnings.warn(
+            f"{name}: 16-bit samples rounded to 8 bits (v/257)", ImageConversionWarning, stacklevel=2
+        )
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
     elif np.issubdtype(pixels.dtype, np.floating):
-        warnings.warn(f"{name}: floating-point samples clipped to [0, 1] and rounded to 8 bits",
-                      ImageConversionWarning, stacklevel=2)
+        warnings.warn(
+            f"{name}: floating-point samples clipped to [0, 1] and rounded to 8 bits",
+            ImageConversionWarning,
+            stacklevel=2,
+        )
         pixels = np.round(np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 255.0).astype(np.uint8)
     elif pixels.dtype != np.uint8:
         raise ImageReadError(f"{name}: unsupported sample type {pixels.dtype}")

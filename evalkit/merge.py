@@ -19,6 +19,7 @@ inputs that both hold the same row, and two different files at one path are
 :class:`~evalkit.errors.InputError`\\ s. Everything is written into a temporary folder beside
 the output first and moved into place only when it is whole, so a refused merge writes nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,17 +51,17 @@ def record_path(table: Path) -> Path:
 
 @dataclass
 class MergeResult:
-    manifest: pd.DataFrame | None     # the joined manifest (None: no run folders were given)
-    pairs: pd.DataFrame | None        # the joined metrics table (None: nothing was measured)
-    sets: pd.DataFrame | None         # FID / KID from the joined features
-    files: int                        # files linked or copied into the output folder
+    manifest: pd.DataFrame | None  # the joined manifest (None: no run folders were given)
+    pairs: pd.DataFrame | None  # the joined metrics table (None: nothing was measured)
+    sets: pd.DataFrame | None  # FID / KID from the joined features
+    files: int  # files linked or copied into the output folder
 
 
 @dataclass
 class _Table:
     rows: pd.DataFrame
-    root: Path | None          # the folder its paths are relative to; None: a run folder's own table,
-    features: Path | None      # whose files keep their relative paths in the output
+    root: Path | None  # the folder its paths are relative to; None: a run folder's own table,
+    features: Path | None  # whose files keep their relative paths in the output
 
 
 def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
@@ -85,8 +86,10 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
                 measured = set(zip(pairs["reference"], pairs["reconstruction"]))
                 listed = set(zip(manifest["reference"], manifest["reconstruction"]))
                 if measured != listed:
-                    raise InputError(f"{given / METRICS_TABLE}: measures {len(measured & listed)} of the "
-                                     f"{len(listed)} pairs its manifest lists; measure the run again")
+                    raise InputError(
+                        f"{given / METRICS_TABLE}: measures {len(measured & listed)} of the "
+                        f"{len(listed)} pairs its manifest lists; measure the run again"
+                    )
                 tables.append(_Table(pairs, None, _optional(features_path(path / METRICS_TABLE))))
         elif path.is_file():
             record = read_record(record_path(path))
@@ -114,7 +117,7 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
             sets = set_metrics(pairs, features)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.merging-") as tmp:
-        staged = Path(tmp)             # every check has passed: write here, then move it all
+        staged = Path(tmp)  # every check has passed: write here, then move it all
         for target, source in placed.items():
             _place(source, staged / target.relative_to(out))
         if manifest is not None:
@@ -129,7 +132,11 @@ def merge_runs(inputs: list[str | Path], out: str | Path) -> MergeResult:
 
 
 def _read_pairs(path: Path) -> pd.DataFrame:
-    table = read_csv_table(path, "metrics table", written_by_evalkit=True) if path.suffix == ".csv" else read_table(path)
+    table = (
+        read_csv_table(path, "metrics table", written_by_evalkit=True)
+        if path.suffix == ".csv"
+        else read_table(path)
+    )
     check_columns(table, path, "metrics table", text=["reference", "reconstruction"])
     return table
 
@@ -138,20 +145,27 @@ def _check_rows(given: Path, table: pd.DataFrame, key: list[str], record: dict |
     """A shard's table must hold exactly the rows its record lists."""
     if record is None:
         return
+
     def normal(row):
         if len(row) != len(key):
             raise ValueError(row)
         return tuple(float(v) if k == "target_bpp" else str(v) for k, v in zip(key, row))
+
     try:
         wanted = {normal(r) for r in record["rows"]}
     except (TypeError, ValueError):
-        raise InputError(f"{given}: the rows its shard record lists are damaged; run that shard again") from None
+        raise InputError(
+            f"{given}: the rows its shard record lists are damaged; run that shard again"
+        ) from None
     held = {normal(r) for r in table[key].itertuples(index=False)}
     missing, extra = sorted(wanted - held), sorted(held - wanted)
     if missing or extra:
         name = f"{record['command']} shard {record['shard']}/{record['of']}"
-        problem = (f"lacks {len(missing)} of the {len(wanted)} rows its plan lists (first: {', '.join(map(str, missing[0]))})"
-                   if missing else f"holds {len(extra)} rows its plan does not list (first: {', '.join(map(str, extra[0]))})")
+        problem = (
+            f"lacks {len(missing)} of the {len(wanted)} rows its plan lists (first: {', '.join(map(str, missing[0]))})"
+            if missing
+            else f"holds {len(extra)} rows its plan does not list (first: {', '.join(map(str, extra[0]))})"
+        )
         raise InputError(f"{given}: {name} {problem}: it failed or was cut short; run that shard again")
 
 
@@ -160,7 +174,7 @@ def _move_into(staged: Path, out: Path) -> None:
     file by file (the output may already hold files of an earlier merge)."""
     if not out.exists():
         staged.rename(out)
-        staged.mkdir()              # for TemporaryDirectory's clean-up
+        staged.mkdir()  # for TemporaryDirectory's clean-up
         return
     for path in sorted(p for p in staged.rglob("*") if p.is_file()):
         target = out / path.relative_to(staged)
@@ -182,29 +196,36 @@ def _check_shards(command: str, found: list[tuple[Path, dict | None]]) -> None:
         raise InputError(f"{', '.join(plain)}: not a shard, but merged with {command} shards")
     plans = {(r["plan"], r["of"]) for _, r in sharded}
     if len(plans) > 1:
-        raise InputError(f"the {command} shards come from different commands (different images, "
-                         "codecs, rates or metrics, or a different N); merge shards of one command")
+        raise InputError(
+            f"the {command} shards come from different commands (different images, "
+            "codecs, rates or metrics, or a different N); merge shards of one command"
+        )
     count = sharded[0][1]["of"]
     seen: dict[int, Path] = {}
     for given, r in sharded:
         if r["shard"] in seen:
-            raise InputError(f"{command} shard {r['shard']}/{count} given twice: {seen[r['shard']]} and {given}")
+            raise InputError(
+                f"{command} shard {r['shard']}/{count} given twice: {seen[r['shard']]} and {given}"
+            )
         seen[r["shard"]] = given
     missing = [f"{k}/{count}" for k in range(1, count + 1) if k not in seen]
     if missing:
-        raise InputError(f"{command} shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                         "missing: merge all N shards (FID/KID need every image)")
+        raise InputError(
+            f"{command} shard{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            "missing: merge all N shards (FID/KID need every image)"
+        )
 
 
 def _join_tables(tables: list[_Table], out: Path) -> tuple[pd.DataFrame, Features | None]:
     columns = {tuple(t.rows.columns) for t in tables}
     if len(columns) > 1:
-        raise InputError("the metrics tables have different columns (different metrics?): "
-                         + " vs ".join(str(list(c)) for c in columns))
+        raise InputError(
+            "the metrics tables have different columns (different metrics?): "
+            + " vs ".join(str(list(c)) for c in columns)
+        )
     parts, features = [], []
     for t in tables:
-        move = ((lambda p: p) if t.root is None else
-                (lambda p, root=t.root: os.path.relpath(root / p, out)))
+        move = (lambda p: p) if t.root is None else (lambda p, root=t.root: os.path.relpath(root / p, out))
         rows = t.rows.copy()
         for column in ("reference", "reconstruction"):
             rows[column] = [move(p) for p in rows[column]]
@@ -212,11 +233,16 @@ def _join_tables(tables: list[_Table], out: Path) -> tuple[pd.DataFrame, Feature
         if t.features is not None:
             features.append(Features.load(t.features).rebased(move))
     if features and len(features) < len(tables):
-        raise InputError("some metrics tables have a features file beside them and some not; "
-                         "measure every shard with the same metrics")
+        raise InputError(
+            "some metrics tables have a features file beside them and some not; "
+            "measure every shard with the same metrics"
+        )
     pairs = pd.concat(parts, ignore_index=True)
     _refuse_duplicates(pairs, ["reference", "reconstruction"], "pair")
-    order = [c for c in ("image", "codec", "target_bpp") if c in pairs.columns] or ["reference", "reconstruction"]
+    order = [c for c in ("image", "codec", "target_bpp") if c in pairs.columns] or [
+        "reference",
+        "reconstruction",
+    ]
     pairs = pairs.sort_values(order, kind="stable").reset_index(drop=True)
     return pairs, (Features.union(features) if features else None)
 
@@ -225,8 +251,9 @@ def _refuse_duplicates(table: pd.DataFrame, key: list[str], what: str) -> None:
     repeated = table[table.duplicated(key, keep=False)]
     if len(repeated):
         first = ", ".join(f"{k}={repeated.iloc[0][k]}" for k in key)
-        raise InputError(f"{len(repeated)} rows repeat a {what} held by another run ({first}): "
-                         "the runs overlap")
+        raise InputError(
+            f"{len(repeated)} rows repeat a {what} held by another run ({first}): the runs overlap"
+        )
 
 
 def _files_to_place(folders: list[Path], manifests: list[pd.DataFrame], out: Path) -> dict[Path, Path]:
@@ -238,11 +265,14 @@ def _files_to_place(folders: list[Path], manifests: list[pd.DataFrame], out: Pat
             for rel in dict.fromkeys(manifest[column]):
                 source, target = folder / rel, out / rel
                 if not source.is_file():
-                    raise InputError(f"{source}: listed in {folder / 'manifest.csv'} ({column}) but "
-                                     "missing; run that compress again")
+                    raise InputError(
+                        f"{source}: listed in {folder / 'manifest.csv'} ({column}) but "
+                        "missing; run that compress again"
+                    )
                 if out not in target.parents:
-                    raise InputError(f"{folder / 'manifest.csv'}: the {column} path {rel!r} leads "
-                                     "outside the run folder")
+                    raise InputError(
+                        f"{folder / 'manifest.csv'}: the {column} path {rel!r} leads outside the run folder"
+                    )
                 other = placed.get(target) or (target if target.is_file() else None)
                 if other is not None:
                     if other.read_bytes() != source.read_bytes():

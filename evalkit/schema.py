@@ -12,6 +12,7 @@ value not a list. Adding a key to such a file is one field::
 
 :func:`check_keys` returns every mistake, each naming its key, what was expected and an example.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,15 +37,34 @@ class Key:
     less_than: float | None = None
     choices: tuple | None = None
     safe_name: bool = False
-    why: str = ""             # said after a range or choice mistake: what the limit protects
+    why: str = ""  # said after a range or choice mistake: what the limit protects
 
 
-def key(default=MISSING, *, factory=MISSING, example=None, at_least=None, more_than=None,
-        at_most=None, less_than=None, choices=None, safe_name=False, why="") -> dataclasses.Field:
+def key(
+    default=MISSING,
+    *,
+    factory=MISSING,
+    example=None,
+    at_least=None,
+    more_than=None,
+    at_most=None,
+    less_than=None,
+    choices=None,
+    safe_name=False,
+    why="",
+) -> dataclasses.Field:
     """A dataclass field declared as a file key (see the module docstring); ``example`` defaults
     to ``default``."""
-    spec = Key(default if example is None else example, at_least, more_than, at_most, less_than,
-               None if choices is None else tuple(choices), safe_name, why)
+    spec = Key(
+        default if example is None else example,
+        at_least,
+        more_than,
+        at_most,
+        less_than,
+        None if choices is None else tuple(choices),
+        safe_name,
+        why,
+    )
     return dataclasses.field(default=default, default_factory=factory, metadata={"key": spec})
 
 
@@ -66,8 +86,7 @@ def _toml(name: str, value) -> str:
     return f"{name} = {_inline(value)}"
 
 
-_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false",
-          dict: "a table"}
+_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", dict: "a table"}
 
 
 def _kind(hint) -> tuple[type | tuple[type, ...], type | None, bool]:
@@ -114,8 +133,12 @@ def _range_text(spec: Key) -> str:
 
 
 def _in_range(value: float, spec: Key) -> bool:
-    return ((spec.at_least is None or value >= spec.at_least) and (spec.more_than is None or value > spec.more_than)
-            and (spec.at_most is None or value <= spec.at_most) and (spec.less_than is None or value < spec.less_than))
+    return (
+        (spec.at_least is None or value >= spec.at_least)
+        and (spec.more_than is None or value > spec.more_than)
+        and (spec.at_most is None or value <= spec.at_most)
+        and (spec.less_than is None or value < spec.less_than)
+    )
 
 
 def check_value(name: str, value, hint, spec: Key) -> str | None:
@@ -127,12 +150,16 @@ def check_value(name: str, value, hint, spec: Key) -> str | None:
     if not _is(value, kind) or (kind is list and not all(_is(v, element) for v in value)):
         return f"{name}: expected {_describe(kind, element)}, got {value!r} {example}".strip()
     if spec.safe_name and not SAFE_NAME.fullmatch(value):
-        return (f"{name} must be a plain name (letters, digits, '.', '_', '-'; not a path), got "
-                f"{value!r} {example}").strip()
+        return (
+            f"{name} must be a plain name (letters, digits, '.', '_', '-'; not a path), got "
+            f"{value!r} {example}"
+        ).strip()
     if spec.choices is not None and value not in spec.choices:
-        return (f"{name} must be one of {', '.join(map(_inline, spec.choices))}, got {_inline(value)}"
-                f"{': ' + spec.why if spec.why else ''}")
-    for item in (value if kind is list else [value]):
+        return (
+            f"{name} must be one of {', '.join(map(_inline, spec.choices))}, got {_inline(value)}"
+            f"{': ' + spec.why if spec.why else ''}"
+        )
+    for item in value if kind is list else [value]:
         if isinstance(item, (int, float)) and not _in_range(item, spec):
             return f"{name} must be {_range_text(spec)}, got {item!r}{': ' + spec.why if spec.why else ''}"
     return None
@@ -141,7 +168,9 @@ def check_value(name: str, value, hint, spec: Key) -> str | None:
 def declared_keys(cls) -> dict[str, tuple[object, Key]]:
     """Key name → (type annotation, declaration) of every :func:`key` field of ``cls``."""
     hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name], f.metadata["key"]) for f in dataclasses.fields(cls) if "key" in f.metadata}
+    return {
+        f.name: (hints[f.name], f.metadata["key"]) for f in dataclasses.fields(cls) if "key" in f.metadata
+    }
 
 
 def check_keys(cls, data: dict) -> list[str]:
@@ -149,8 +178,11 @@ def check_keys(cls, data: dict) -> list[str]:
     required keys (those without a default), and each value's type, range and allowed values."""
     keys = declared_keys(cls)
     problems = [f"unknown key {k!r} (known: {', '.join(keys)})" for k in data if k not in keys]
-    required = [f.name for f in dataclasses.fields(cls) if f.name in keys
-                and f.default is MISSING and f.default_factory is MISSING]
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name in keys and f.default is MISSING and f.default_factory is MISSING
+    ]
     for name in required:
         if name not in data:
             _, spec = keys[name]

@@ -7,6 +7,7 @@ scopes cuDNN's flags alike, but matmul's TF32 flag and the thread count have no 
 torch); compressai's import warns about something that is not the caller's concern, and only
 that warning is silenced, only while it is imported (:func:`importing_compressai`).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,8 +20,7 @@ import torch
 def torch_settings(tf32: bool | None = None, threads: int | None = None):
     """Within the block: TF32 allowed or not in cuDNN convolutions and CUDA matmuls (``tf32``),
     ``threads`` intra-op CPU threads; None leaves a setting alone. Restored on the way out."""
-    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
-              torch.get_num_threads())
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.get_num_threads())
     try:
         if tf32 is not None:
             torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -40,6 +40,7 @@ def importing_compressai():
     that on every import, in every worker. It is not evalkit's to fix and says nothing to a user,
     so that one message is ignored inside the block (the caller's warning filters are restored)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
-                                category=FutureWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+        )
         yield

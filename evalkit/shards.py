@@ -7,13 +7,15 @@ record (:func:`write_record`) beside its output. ``evalkit merge`` (:mod:`evalki
 the N outputs and refuses a set of shards that is incomplete, repeated or from different
 commands (the record's ``plan`` is a hash of the whole unit list).
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from .errors import InputError
 from .files import text_hash, write_json
@@ -23,11 +25,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Shard:
-    index: int    # K, from 1
-    count: int    # N
+    index: int  # K, from 1
+    count: int  # N
 
     @classmethod
-    def parse(cls, text: str) -> "Shard":
+    def parse(cls, text: str) -> Shard:
         """``"K/N"`` with 1 ≤ K ≤ N; anything else is an :class:`InputError`."""
         found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
         if not found:
@@ -47,7 +49,7 @@ class Shard:
 
     def take(self, units: Sequence[T]) -> list[T]:
         """This shard's units: positions K−1, K−1+N, K−1+2N, …"""
-        return list(units[self.index - 1::self.count])
+        return list(units[self.index - 1 :: self.count])
 
 
 def plan_hash(description) -> str:
@@ -59,8 +61,10 @@ def write_record(path: Path, command: str, shard: Shard, plan: str, rows: list[l
     """The shard record ``merge`` reads: which command, which shard of how many, of which plan,
     and the key of every row this shard's output must hold (``merge`` refuses a shard whose
     table lacks one: a run that failed or a file cut short)."""
-    write_json(path, {"command": command, "shard": shard.index, "of": shard.count, "plan": plan,
-                      "rows": rows, **extra})
+    write_json(
+        path,
+        {"command": command, "shard": shard.index, "of": shard.count, "plan": plan, "rows": rows, **extra},
+    )
 
 
 def read_record(path: Path) -> dict | None:
@@ -74,11 +78,18 @@ def read_record(path: Path) -> dict | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable shard record ({exc}); run that shard again") from None
     fields = {"command": str, "shard": int, "of": int, "plan": str, "rows": list}
-    wrong = [k for k, kind in fields.items() if not isinstance(record, dict)
-             or not isinstance(record.get(k), kind) or isinstance(record.get(k), bool)]
+    wrong = [
+        k
+        for k, kind in fields.items()
+        if not isinstance(record, dict)
+        or not isinstance(record.get(k), kind)
+        or isinstance(record.get(k), bool)
+    ]
     if wrong:
-        raise InputError(f"{path}: a damaged shard record (no valid {', '.join(wrong)}), or one "
-                         "written by an older evalkit; run that shard again")
+        raise InputError(
+            f"{path}: a damaged shard record (no valid {', '.join(wrong)}), or one "
+            "written by an older evalkit; run that shard again"
+        )
     if not 1 <= record["shard"] <= record["of"]:
         raise InputError(f"{path}: a damaged shard record (shard {record['shard']} of {record['of']})")
     return record

@@ -5,6 +5,7 @@ or the converted files described in ``../shared/README.md``. When a file is neit
 in the torch hub cache and cannot be downloaded, :class:`WeightsError` says which file, where it
 comes from, and where to put it.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ def local_file(names: list[str], override: str | Path | None = None) -> Path | N
     return next((d / n for d in folders for n in names if (d / n).is_file()), None)
 
 
-def fetch(url: str, what: str, alternatives: str, override: str | Path | None = None,
-          check_hash: bool = False) -> Path:
+def fetch(
+    url: str, what: str, alternatives: str, override: str | Path | None = None, check_hash: bool = False
+) -> Path:
     """Download ``url`` into the torch hub cache (if not there already) and return its path.
 
     ``check_hash``: the file name carries the first hex digits of its SHA-256 (torch hub's
@@ -45,13 +47,13 @@ def fetch(url: str, what: str, alternatives: str, override: str | Path | None = 
     if found:
         return found
     try:
-        torch.hub.load_state_dict_from_url(url, progress=True, map_location="cpu",
-                                       check_hash=check_hash)
+        torch.hub.load_state_dict_from_url(url, progress=True, map_location="cpu", check_hash=check_hash)
     except (OSError, RuntimeError) as exc:  # no network, proxy, HTTP error (URLError is an
         # OSError); a download whose hash does not match (torch.hub raises RuntimeError)
         where = weights_dir(override) or "$EVALKIT_WEIGHTS_DIR"
         raise WeightsError(
             f"{what} needs {name}, which is not in {where} or {hub_checkpoints()} and could not "
             f"be downloaded from {url} ({type(exc).__name__}: {exc}). Download it elsewhere and "
-            f"put it in one of those folders{alternatives}.") from exc
+            f"put it in one of those folders{alternatives}."
+        ) from exc
     return hub_checkpoints() / name

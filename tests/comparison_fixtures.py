@@ -1,4 +1,5 @@
 """Comparison tables (:mod:`evalkit.study.comparisons`) of simulated raters with a known scale."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,9 @@ def simulate(gains, levels=6, raters=30, per_rater=80, boosted_share=0.5, seed=0
                 i, j = rng.choice(len(names), 2, replace=False)
                 boosted = bool(rng.random() < boosted_share)
                 p = special.ndtr((gain if boosted else 1.0) * (q[i] - q[j]) / JOD_SIGMA)
-                rows.append(row(f"r{r}", image, names[i], names[j], "left" if rng.random() < p else "right", boosted))
+                rows.append(
+                    row(f"r{r}", image, names[i], names[j], "left" if rng.random() < p else "right", boosted)
+                )
     return table(rows), truth
 
 
@@ -43,7 +46,15 @@ def stimuli_table(truth, seed=0):
     for image, scale in truth.items():
         for stimulus, q in scale.items():
             source = stimulus == "reference"
-            rows.append((image, stimulus, "" if source else "codec", np.nan if source else float(stimulus[1:]),
-                         "" if source else f"{image}_{stimulus}.png",
-                         np.nan if source else q + rng.normal(0, 0.05), np.nan if source else rng.normal()))
+            rows.append(
+                (
+                    image,
+                    stimulus,
+                    "" if source else "codec",
+                    np.nan if source else float(stimulus[1:]),
+                    "" if source else f"{image}_{stimulus}.png",
+                    np.nan if source else q + rng.normal(0, 0.05),
+                    np.nan if source else rng.normal(),
+                )
+            )
     return pd.DataFrame(rows, columns=["image", "stimulus", "codec", "level", "file", "good", "noise"])

@@ -1,6 +1,7 @@
 """Shared fixtures. Files from ``../shared`` are found through ``$EVALKIT_SHARED_DIR`` and a
 PostgreSQL server through ``$EVALKIT_TEST_POSTGRES_URL``; see ``needs.py`` for what happens
 when they are missing."""
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def kodak_dir(shared_dir) -> Path:
 def kodak(kodak_dir):
     """A loader of Kodak images by number, as RGB uint8."""
     from evalkit.images import load_image
+
     return lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
 
 
@@ -52,10 +54,11 @@ def photo_crop(kodak) -> np.ndarray:
 @pytest.fixture(scope="session")
 def built_study(tmp_path_factory, kodak_dir):
     """A small real study, built once: 2 images × 3 codecs × 2 rates, 4 assignments of 10 trials."""
+    from study_fixtures import make_study
+
     from evalkit.images import load_image
     from evalkit.study.config import load_config
     from evalkit.study.design import build_study
-    from study_fixtures import make_study
 
     kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
     folder = tmp_path_factory.mktemp("served-study")
@@ -70,17 +73,24 @@ def built_study(tmp_path_factory, kodak_dir):
 def built_active_study(tmp_path_factory, kodak_dir):
     """The same images, codecs and rates as ``built_study``, sampled actively: 6 pairs per
     assignment, complete at 12 judgements."""
+    from study_fixtures import make_study
+
     from evalkit.images import load_image
     from evalkit.study.config import load_config
     from evalkit.study.design import build_study
-    from study_fixtures import make_study
 
     kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
     folder = tmp_path_factory.mktemp("active-study")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("active-study-cache")))
-        config = load_config(make_study(folder, kodak, name="active-study",
-                                        extra='sampling = "active"\nstop_when = { judgements = 12 }\n'))
+        config = load_config(
+            make_study(
+                folder,
+                kodak,
+                name="active-study",
+                extra='sampling = "active"\nstop_when = { judgements = 12 }\n',
+            )
+        )
         build_study(config, progress=False)
     return config
 
@@ -95,7 +105,9 @@ def database_url(request, tmp_path):
     if not url:
         unavailable("EVALKIT_TEST_POSTGRES_URL is not set (a PostgreSQL server for storage tests)")
     from sqlalchemy import create_engine, text
+
     from evalkit.study.database import Base
+
     url = _worker_schema(url, create_engine, text)
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
@@ -117,8 +129,15 @@ def _worker_schema(url: str, create_engine, text) -> str:
 
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture
@@ -127,6 +146,7 @@ def browser():
     if shutil.which(CHROMIUM) is None:
         unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -137,7 +157,9 @@ def browser():
 def app(built_study, database_url):
     """The web app of the built study, on each database."""
     from study_fixtures import ADMIN_TOKEN
+
     from webapp import create_app
+
     return create_app(built_study, database_url, admin_token=ADMIN_TOKEN)
 
 

@@ -1,5 +1,6 @@
 """What a test does when something it needs is missing here: skip with the reason, except under
 CI (``CI=true``), where a skip would hide a gap and so the test fails instead."""
+
 import os
 
 import pytest

@@ -1,5 +1,6 @@
 """A study served on loopback: by real gunicorn processes, for the load test and the benchmark;
 by werkzeug in this process, for tests that look inside the app while a client drives it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,10 +19,9 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
-from evalkit.study.server import free_port
 from evalkit.study.config import StudyConfig
 from evalkit.study.design import Design, assignment_id
-from evalkit.study.server import gunicorn_command, wait_until_up
+from evalkit.study.server import free_port, gunicorn_command, wait_until_up
 from webapp import create_app
 
 
@@ -43,7 +43,9 @@ def many_assignments(source: StudyConfig, folder: Path, count: int) -> Path:
     (same images), so that ``count`` raters can work at once — all from this one address, so
     it may hold that many leases (``claims_per_client``). Returns the new study.toml."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "study.toml").write_text((source.folder / "study.toml").read_text() + f"claims_per_client = {count}\n")
+    (folder / "study.toml").write_text(
+        (source.folder / "study.toml").read_text() + f"claims_per_client = {count}\n"
+    )
     out = folder / "out"
     out.mkdir(exist_ok=True)
     for name in ("compress", "sentinels"):
@@ -66,15 +68,20 @@ class Gunicorn:
     def __init__(self, study_toml: Path, database_url: str, workers: int = 4, **options):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "EVALKIT_STUDY": str(study_toml), "EVALKIT_DATABASE_URL": database_url,
-                    "EVALKIT_ADMIN_TOKEN": "load-test"}
+        self.env = {
+            **os.environ,
+            "EVALKIT_STUDY": str(study_toml),
+            "EVALKIT_DATABASE_URL": database_url,
+            "EVALKIT_ADMIN_TOKEN": "load-test",
+        }
         self.command = gunicorn_command(f"127.0.0.1:{self.port}", workers, **options)
         self.process = None
 
-    def start(self, timeout: float = 60) -> "Gunicorn":
+    def start(self, timeout: float = 60) -> Gunicorn:
         self.log = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=self.log)
+        self.process = subprocess.Popen(
+            self.command, env=self.env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=self.log
+        )
         try:
             wait_until_up(self.url, self.process, self.log, timeout)
         except RuntimeError:
@@ -108,11 +115,11 @@ class SlowClients:
 
     def __init__(self, port: int, count: int = 50):
         self.port, self.count = port, count
-        self.connections = 0          # opened, reconnects included
+        self.connections = 0  # opened, reconnects included
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
-    def start(self) -> "SlowClients":
+    def start(self) -> SlowClients:
         self._thread.start()
         return self
 
@@ -127,8 +134,10 @@ class SlowClients:
         if headers:
             head, drip, every = b"GET /task HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Slow: 1\r\n", 2.0
         else:
-            head = (b"POST /api/response HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 60000\r\n\r\n")
+            head = (
+                b"POST /api/response HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 60000\r\n\r\n"
+            )
             drip, every = b" ", 0.5
         while not self._stop.is_set():
             try:
@@ -138,8 +147,8 @@ class SlowClients:
                 while not self._stop.is_set():
                     try:
                         if await asyncio.wait_for(reader.read(1024), every) == b"":
-                            break                       # the server hung up: come back
-                    except asyncio.TimeoutError:
+                            break  # the server hung up: come back
+                    except TimeoutError:
                         writer.write(drip)
                         await writer.drain()
                 writer.close()
@@ -147,8 +156,9 @@ class SlowClients:
                 await asyncio.sleep(0.1)
 
 
-def rater_latencies(base_url: str, seconds: float, raters: int = 10, think: float = 0.2,
-                    prefix: str = "normal") -> tuple[list[float], list[str]]:
+def rater_latencies(
+    base_url: str, seconds: float, raters: int = 10, think: float = 0.2, prefix: str = "normal"
+) -> tuple[list[float], list[str]]:
     """``raters`` threads that, for ``seconds``, each take assignment after assignment and answer
     it as the page does (session, one image, answers); returns every request's latency in
     seconds and the failures (errors, timeouts, unexpected statuses)."""
@@ -183,9 +193,21 @@ def rater_latencies(base_url: str, seconds: float, raters: int = 10, think: floa
                 if time.time() >= deadline:
                     return
                 time.sleep(think)
-                timed(http, "POST", "/api/response", json={
-                    "token": session["token"], "trial": trial["id"], "choice": "left", "response_ms": 800,
-                    "magnifier_ms": 0, "viewport_w": 1280, "viewport_h": 800, "device_pixel_ratio": 1})
+                timed(
+                    http,
+                    "POST",
+                    "/api/response",
+                    json={
+                        "token": session["token"],
+                        "trial": trial["id"],
+                        "choice": "left",
+                        "response_ms": 800,
+                        "magnifier_ms": 0,
+                        "viewport_w": 1280,
+                        "viewport_h": 800,
+                        "device_pixel_ratio": 1,
+                    },
+                )
 
     threads = [threading.Thread(target=rater, args=(n,)) for n in range(raters)]
     for t in threads:

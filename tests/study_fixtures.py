@@ -1,4 +1,5 @@
 """Building small real studies for the study and web-app tests."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,9 @@ reward = "$0.50"
 """
 
 
-def make_study(folder: Path, kodak, name: str = "test-study", judgements: int = 2, per: int = 6,
-               extra: str = "") -> Path:
+def make_study(
+    folder: Path, kodak, name: str = "test-study", judgements: int = 2, per: int = 6, extra: str = ""
+) -> Path:
     """Two real photo crops (one landscape, one portrait) × three codecs × two rates; ``extra``
     lines are appended to study.toml."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -45,6 +47,7 @@ def copy_study(built, folder: Path, extra: str = "") -> Path:
         (folder / "out" / name).symlink_to(built.out_dir / name)
     return folder / "study.toml"
 
+
 #: The admin token of the apps the web tests build, and the header scripts send it in.
 ADMIN_TOKEN = "admin-secret-123"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -57,6 +60,7 @@ class AdvancingClock:
 
     def __init__(self):
         import time
+
         self.now = time.time()
 
     def time(self) -> float:

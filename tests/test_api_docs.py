@@ -1,5 +1,6 @@
 """The API reference (docs/api.md, built by mkdocstrings in CI) covers every public name: each
 name ``import evalkit`` offers is listed under the module that defines it."""
+
 import re
 from pathlib import Path
 
@@ -16,8 +17,11 @@ def documented() -> dict[str, set[str]]:
 
 def test_every_public_name_is_in_the_api_reference():
     pages = documented()
-    missing = [f"{name} ({module})" for name, module in evalkit.EXPORTS.items()
-               if name not in pages.get(module, set())]
+    missing = [
+        f"{name} ({module})"
+        for name, module in evalkit.EXPORTS.items()
+        if name not in pages.get(module, set())
+    ]
     assert missing == []
 
 

@@ -7,6 +7,7 @@ by a folder, a study or experiment file with a wrong type. Each case must exit 2
 stderr naming the file or the key (or, where one item of many was bad, report it and finish the
 rest, exit 1) — never a traceback, never exit 0 on a partial result.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ FIXED = 'name = "tiny"\nimages = "IMAGES"\ncodecs = ["jpeg", "webp"]\nbpp = [1.0
 @dataclass
 class Bed:
     """The tiny run and the folder a case writes its damaged copies into."""
-    images: Path        # two PNG crops
-    run: Path           # compress + metrics (psnr) of both
+
+    images: Path  # two PNG crops
+    run: Path  # compress + metrics (psnr) of both
     shards: list[Path]  # compress --shard 1/2 and 2/2 of both
     tables: list[Path]  # metrics --shard 1/2 and 2/2 over run/manifest.csv
     tmp: Path
@@ -62,8 +64,22 @@ def tiny(tmp_path_factory):
     manifest = str(root / "run" / "manifest.csv")
     assert main(["metrics", "--manifest", manifest, "--metrics", "psnr", "--quiet", "--no-cache"]) == 0
     for k in (1, 2):
-        assert main(["metrics", "--manifest", manifest, "--metrics", "psnr", "--quiet", "--no-cache",
-                     "--shard", f"{k}/2"]) == 0
+        assert (
+            main(
+                [
+                    "metrics",
+                    "--manifest",
+                    manifest,
+                    "--metrics",
+                    "psnr",
+                    "--quiet",
+                    "--no-cache",
+                    "--shard",
+                    f"{k}/2",
+                ]
+            )
+            == 0
+        )
     return images, root / "run", shards, [root / "run" / f"metrics-shard-{k}-of-2.csv" for k in (1, 2)]
 
 
@@ -78,7 +94,7 @@ def cut(data: bytes, keep: float = 1 / 3) -> bytes:
 
 def flip(data: bytes, at: float = 0.5) -> bytes:
     i = int(len(data) * at)
-    return data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
 
 
 def manifest_line_cut(bed: Bed, folder: Path) -> Path:
@@ -101,13 +117,15 @@ def damaged_image(bed: Bed, ext: str, damage) -> Path:
     from PIL import Image
 
     from evalkit.images import load_image
+
     folder = bed.tmp / f"images-{ext}"
     folder.mkdir()
     pixels = load_image(bed.images / "im0.png")
     shutil.copy(bed.images / "im1.png", folder / "good.png")
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, {"jpg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF",
-                                          "webp": "WEBP"}[ext])
+    Image.fromarray(pixels).save(
+        buffer, {"jpg": "JPEG", "png": "PNG", "bmp": "BMP", "tif": "TIFF", "webp": "WEBP"}[ext]
+    )
     (folder / f"bad.{ext}").write_bytes(damage(buffer.getvalue()))
     return folder
 
@@ -121,12 +139,14 @@ def run_with_bad_reconstruction(bed: Bed, damage) -> Path:
 
 def json_free_first(folder: Path, column: str) -> str:
     import pandas as pd
+
     return pd.read_csv(folder / "manifest.csv")[column].iloc[0]
 
 
 def pairs_with_jpeg(bed: Bed, damage) -> Path:
     """A pairs table whose one reconstruction is a damaged JPEG of its reference."""
     from PIL import Image
+
     folder = bed.tmp / "pairs"
     folder.mkdir()
     shutil.copy(bed.images / "im0.png", folder / "ref.png")
@@ -136,13 +156,34 @@ def pairs_with_jpeg(bed: Bed, damage) -> Path:
 
 
 def compress_args(images: Path, bed: Bed) -> list[str]:
-    return ["compress", "--images", str(images), "--codecs", "jpeg", "--bpp", "1", "--quiet",
-            "--workers", "1", "--out", str(bed.tmp / "out")]
+    return [
+        "compress",
+        "--images",
+        str(images),
+        "--codecs",
+        "jpeg",
+        "--bpp",
+        "1",
+        "--quiet",
+        "--workers",
+        "1",
+        "--out",
+        str(bed.tmp / "out"),
+    ]
 
 
 def metrics_args(manifest: Path) -> list[str]:
-    return ["metrics", "--manifest", str(manifest), "--metrics", "psnr", "--quiet", "--no-cache",
-            "--out", str(manifest.parent / "measured.csv")]
+    return [
+        "metrics",
+        "--manifest",
+        str(manifest),
+        "--metrics",
+        "psnr",
+        "--quiet",
+        "--no-cache",
+        "--out",
+        str(manifest.parent / "measured.csv"),
+    ]
 
 
 def merge_args(*runs: Path, out: Path) -> list[str]:
@@ -186,17 +227,26 @@ def report_of(bed: Bed, damage) -> list[str]:
 
 
 def judgements(bed: Bed, text: str | bytes) -> list[str]:
-    return ["fit", "--judgements", str(bed.write("judgements.csv", text)), "--metrics", "psnr",
-            "--out", str(bed.tmp / "combined.json")]
+    return [
+        "fit",
+        "--judgements",
+        str(bed.write("judgements.csv", text)),
+        "--metrics",
+        "psnr",
+        "--out",
+        str(bed.tmp / "combined.json"),
+    ]
 
 
 def study(action: str, bed: Bed, extra: str = "", base: str = FIXED) -> list[str]:
     return ["study", action, str(bed.study(extra, base))]
 
 
-LOOP = ('name = "tiny-loop"\nseed = 1\n[study]\nimages = "samples"\ncodecs = ["jpeg", "webp"]\n'
-        'bpp = [0.5]\n[fit]\nmetrics = ["psnr"]\n[train]\nbase = "ek-variable-rate-mse"\n'
-        'data = "training-samples"\nsteps = 1\n[second_study]\nbpp = [0.5]\n')
+LOOP = (
+    'name = "tiny-loop"\nseed = 1\n[study]\nimages = "samples"\ncodecs = ["jpeg", "webp"]\n'
+    'bpp = [0.5]\n[fit]\nmetrics = ["psnr"]\n[train]\nbase = "ek-variable-rate-mse"\n'
+    'data = "training-samples"\nsteps = 1\n[second_study]\nbpp = [0.5]\n'
+)
 
 
 def loop(bed: Bed, text: str | bytes) -> list[str]:
@@ -208,99 +258,333 @@ RECIPE = Path(__file__).parents[1] / "codecs" / "ek-hyperprior-mse.toml"
 
 def train(bed: Bed, recipe: str | bytes | None = None, data: Path | None = None) -> list[str]:
     path = RECIPE if recipe is None else bed.write("recipe/r.toml", recipe)
-    return ["train", "--recipe", str(path), "--data", str(data or bed.images),
-            "--out", str(bed.tmp / "train-out"), "--steps", "1", "--quiet"]
+    return [
+        "train",
+        "--recipe",
+        str(path),
+        "--data",
+        str(data or bed.images),
+        "--out",
+        str(bed.tmp / "train-out"),
+        "--steps",
+        "1",
+        "--quiet",
+    ]
 
 
 # (id, argv builder, expected exit status, text the one stderr line must hold)
 CASES = [
     # compress: an unreadable image is reported, the other one done (exit 1)
     ("compress-jpeg-cut", lambda b: compress_args(damaged_image(b, "jpg", cut), b), 1, "bad.jpg"),
-    ("compress-jpeg-cut-tail", lambda b: compress_args(damaged_image(b, "jpg", lambda d: d[:-2]), b), 1, "bad.jpg"),
+    (
+        "compress-jpeg-cut-tail",
+        lambda b: compress_args(damaged_image(b, "jpg", lambda d: d[:-2]), b),
+        1,
+        "bad.jpg",
+    ),
     ("compress-jpeg-empty", lambda b: compress_args(damaged_image(b, "jpg", lambda d: b""), b), 1, "bad.jpg"),
     ("compress-png-cut", lambda b: compress_args(damaged_image(b, "png", cut), b), 1, "bad.png"),
-    ("compress-png-no-iend", lambda b: compress_args(damaged_image(b, "png", lambda d: d[:-12]), b), 1, "bad.png"),
+    (
+        "compress-png-no-iend",
+        lambda b: compress_args(damaged_image(b, "png", lambda d: d[:-12]), b),
+        1,
+        "bad.png",
+    ),
     ("compress-png-flipped", lambda b: compress_args(damaged_image(b, "png", flip), b), 1, "bad.png"),
     ("compress-png-empty", lambda b: compress_args(damaged_image(b, "png", lambda d: b""), b), 1, "bad.png"),
     ("compress-bmp-cut", lambda b: compress_args(damaged_image(b, "bmp", lambda d: d[:-3]), b), 1, "bad.bmp"),
     ("compress-tiff-cut", lambda b: compress_args(damaged_image(b, "tif", cut), b), 1, "bad.tif"),
-    ("compress-webp-cut", lambda b: compress_args(damaged_image(b, "webp", lambda d: d[:-5]), b), 1, "bad.webp"),
-    ("compress-webp-empty", lambda b: compress_args(damaged_image(b, "webp", lambda d: b""), b), 1, "bad.webp"),
-    ("compress-no-images", lambda b: compress_args(b.write("noimages/notes.txt", "x").parent, b), 2, "noimages"),
+    (
+        "compress-webp-cut",
+        lambda b: compress_args(damaged_image(b, "webp", lambda d: d[:-5]), b),
+        1,
+        "bad.webp",
+    ),
+    (
+        "compress-webp-empty",
+        lambda b: compress_args(damaged_image(b, "webp", lambda d: b""), b),
+        1,
+        "bad.webp",
+    ),
+    (
+        "compress-no-images",
+        lambda b: compress_args(b.write("noimages/notes.txt", "x").parent, b),
+        2,
+        "noimages",
+    ),
     ("compress-image-file-missing", lambda b: compress_args(b.tmp / "none.png", b), 2, "none.png"),
-    ("compress-garbage-old-manifest", lambda b: [*compress_args(b.images, b)[:-1],
-                                                 str(b.write("out/manifest.csv", b"\x89PNG\xff\x00").parent)],
-     2, "manifest.csv"),
+    (
+        "compress-garbage-old-manifest",
+        lambda b: [
+            *compress_args(b.images, b)[:-1],
+            str(b.write("out/manifest.csv", b"\x89PNG\xff\x00").parent),
+        ],
+        2,
+        "manifest.csv",
+    ),
     # metrics
     ("metrics-empty-file", lambda b: metrics_args(b.write("m/manifest.csv", "")), 2, "manifest.csv"),
-    ("metrics-garbage", lambda b: metrics_args(b.write("m/manifest.csv", b"\xff\xfe\x00garbage")), 2, "manifest.csv"),
-    ("metrics-binary", lambda b: metrics_args(b.write("m/manifest.csv", (b.images / "im0.png").read_bytes())), 2, "manifest.csv"),
+    (
+        "metrics-garbage",
+        lambda b: metrics_args(b.write("m/manifest.csv", b"\xff\xfe\x00garbage")),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "metrics-binary",
+        lambda b: metrics_args(b.write("m/manifest.csv", (b.images / "im0.png").read_bytes())),
+        2,
+        "manifest.csv",
+    ),
     ("metrics-no-columns", lambda b: metrics_args(b.write("m/manifest.csv", "a,b\n1,2\n")), 2, "reference"),
     ("metrics-folder", lambda b: metrics_args(b.run), 2, str(Path("run"))),
     ("metrics-missing", lambda b: metrics_args(b.tmp / "none.csv"), 2, "none.csv"),
-    ("metrics-cut-mid-row", lambda b: metrics_args(manifest_line_cut(b, b.copy(b.run, "run")) / "manifest.csv"), 2, "manifest.csv"),
-    ("metrics-extra-fields", lambda b: metrics_args(b.write("m/manifest.csv", "reference,reconstruction\na,b,c,d\n")), 2, "manifest.csv"),
-    ("metrics-bad-parquet", lambda b: metrics_args(b.write("m/pairs.parquet", "not parquet")), 2, "pairs.parquet"),
-    ("metrics-recon-cut", lambda b: metrics_args(run_with_bad_reconstruction(b, cut) / "manifest.csv"), 2, ".png"),
-    ("metrics-recon-no-iend", lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: d[:-12]) / "manifest.csv"), 2, ".png"),
-    ("metrics-recon-flipped", lambda b: metrics_args(run_with_bad_reconstruction(b, flip) / "manifest.csv"), 2, ".png"),
-    ("metrics-recon-empty", lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: b"") / "manifest.csv"), 2, ".png"),
+    (
+        "metrics-cut-mid-row",
+        lambda b: metrics_args(manifest_line_cut(b, b.copy(b.run, "run")) / "manifest.csv"),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "metrics-extra-fields",
+        lambda b: metrics_args(b.write("m/manifest.csv", "reference,reconstruction\na,b,c,d\n")),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "metrics-bad-parquet",
+        lambda b: metrics_args(b.write("m/pairs.parquet", "not parquet")),
+        2,
+        "pairs.parquet",
+    ),
+    (
+        "metrics-recon-cut",
+        lambda b: metrics_args(run_with_bad_reconstruction(b, cut) / "manifest.csv"),
+        2,
+        ".png",
+    ),
+    (
+        "metrics-recon-no-iend",
+        lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: d[:-12]) / "manifest.csv"),
+        2,
+        ".png",
+    ),
+    (
+        "metrics-recon-flipped",
+        lambda b: metrics_args(run_with_bad_reconstruction(b, flip) / "manifest.csv"),
+        2,
+        ".png",
+    ),
+    (
+        "metrics-recon-empty",
+        lambda b: metrics_args(run_with_bad_reconstruction(b, lambda d: b"") / "manifest.csv"),
+        2,
+        ".png",
+    ),
     ("metrics-recon-jpeg-cut", lambda b: metrics_args(pairs_with_jpeg(b, lambda d: d[:-2])), 2, "recon.jpg"),
-    ("metrics-recon-jpeg-third", lambda b: metrics_args(pairs_with_jpeg(b, lambda d: d[: len(d) * 2 // 3])), 2, "recon.jpg"),
-    ("metrics-recon-missing", lambda b: metrics_args(remove_listed(b.copy(b.run, "run"), "reconstruction") / "manifest.csv"), 2, ".png"),
+    (
+        "metrics-recon-jpeg-third",
+        lambda b: metrics_args(pairs_with_jpeg(b, lambda d: d[: len(d) * 2 // 3])),
+        2,
+        "recon.jpg",
+    ),
+    (
+        "metrics-recon-missing",
+        lambda b: metrics_args(remove_listed(b.copy(b.run, "run"), "reconstruction") / "manifest.csv"),
+        2,
+        ".png",
+    ),
     # merge: run folders
-    ("merge-manifest-cut-mid-row", lambda b: shard_with(b, lambda f: manifest_line_cut(b, f)), 2, "manifest.csv"),
-    ("merge-manifest-header-only", lambda b: shard_with(b, lambda f: header_only(f / "manifest.csv")), 2, "s1"),
-    ("merge-manifest-empty", lambda b: shard_with(b, lambda f: (f / "manifest.csv").write_text("")), 2, "manifest.csv"),
-    ("merge-manifest-garbage", lambda b: shard_with(b, lambda f: (f / "manifest.csv").write_bytes(b"\x00\xff" * 50)), 2, "manifest.csv"),
-    ("merge-manifest-a-row-dropped", lambda b: shard_with(b, lambda f: (f / "manifest.csv").write_text(
-        "\n".join((f / "manifest.csv").read_text().splitlines()[:-1]) + "\n")), 2, "shard 1/2"),
-    ("merge-reconstruction-missing", lambda b: shard_with(b, lambda f: remove_listed(f, "reconstruction")), 2, ".png"),
+    (
+        "merge-manifest-cut-mid-row",
+        lambda b: shard_with(b, lambda f: manifest_line_cut(b, f)),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "merge-manifest-header-only",
+        lambda b: shard_with(b, lambda f: header_only(f / "manifest.csv")),
+        2,
+        "s1",
+    ),
+    (
+        "merge-manifest-empty",
+        lambda b: shard_with(b, lambda f: (f / "manifest.csv").write_text("")),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "merge-manifest-garbage",
+        lambda b: shard_with(b, lambda f: (f / "manifest.csv").write_bytes(b"\x00\xff" * 50)),
+        2,
+        "manifest.csv",
+    ),
+    (
+        "merge-manifest-a-row-dropped",
+        lambda b: shard_with(
+            b,
+            lambda f: (f / "manifest.csv").write_text(
+                "\n".join((f / "manifest.csv").read_text().splitlines()[:-1]) + "\n"
+            ),
+        ),
+        2,
+        "shard 1/2",
+    ),
+    (
+        "merge-reconstruction-missing",
+        lambda b: shard_with(b, lambda f: remove_listed(f, "reconstruction")),
+        2,
+        ".png",
+    ),
     ("merge-bitstream-missing", lambda b: shard_with(b, lambda f: remove_listed(f, "bitstream")), 2, ".jpg"),
-    ("merge-shard-json-broken", lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("{broken")), 2, "shard.json"),
-    ("merge-shard-json-empty", lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("")), 2, "shard.json"),
-    ("merge-shard-json-list", lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("[1, 2]")), 2, "shard.json"),
-    ("merge-shard-json-no-rows", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.pop("rows"))), 2, "shard.json"),
-    ("merge-shard-json-bad-index", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(shard=7))), 2, "shard.json"),
-    ("merge-shard-json-bad-rows", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(rows=[["im0", "jpeg", "x"], 1]))), 2, "s1"),
-    ("merge-shard-json-string-count", lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(of="2"))), 2, "shard.json"),
-    ("merge-metrics-in-folder-cut", lambda b: shard_with(b, lambda f: (f / "metrics.csv").write_text("reference,reconstruction\n")), 2, "metrics.csv"),
+    (
+        "merge-shard-json-broken",
+        lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("{broken")),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-shard-json-empty",
+        lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("")),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-shard-json-list",
+        lambda b: shard_with(b, lambda f: (f / "shard.json").write_text("[1, 2]")),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-shard-json-no-rows",
+        lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.pop("rows"))),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-shard-json-bad-index",
+        lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(shard=7))),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-shard-json-bad-rows",
+        lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(rows=[["im0", "jpeg", "x"], 1]))),
+        2,
+        "s1",
+    ),
+    (
+        "merge-shard-json-string-count",
+        lambda b: shard_with(b, lambda f: edit_record(f, lambda r: r.update(of="2"))),
+        2,
+        "shard.json",
+    ),
+    (
+        "merge-metrics-in-folder-cut",
+        lambda b: shard_with(b, lambda f: (f / "metrics.csv").write_text("reference,reconstruction\n")),
+        2,
+        "metrics.csv",
+    ),
     ("merge-not-a-run", lambda b: merge_args(b.images, out=b.tmp / "merged"), 2, "manifest.csv"),
     ("merge-missing-input", lambda b: merge_args(b.tmp / "none", out=b.tmp / "merged"), 2, "none"),
     # merge: metrics tables
     ("merge-table-header-only", lambda b: table_with(b, header_only), 2, "metrics-shard-1-of-2.csv"),
     ("merge-table-empty", lambda b: table_with(b, lambda t: t.write_text("")), 2, "metrics-shard-1-of-2.csv"),
-    ("merge-table-garbage", lambda b: table_with(b, lambda t: t.write_bytes(b"\xff" * 20)), 2, "metrics-shard-1-of-2.csv"),
-    ("merge-table-record-broken", lambda b: table_with(b, lambda t: t.with_name(f"{t.stem}_shard.json").write_text("{")), 2, "_shard.json"),
+    (
+        "merge-table-garbage",
+        lambda b: table_with(b, lambda t: t.write_bytes(b"\xff" * 20)),
+        2,
+        "metrics-shard-1-of-2.csv",
+    ),
+    (
+        "merge-table-record-broken",
+        lambda b: table_with(b, lambda t: t.with_name(f"{t.stem}_shard.json").write_text("{")),
+        2,
+        "_shard.json",
+    ),
     # report
     ("report-no-run", lambda b: ["report", str(b.tmp / "none")], 2, "none"),
-    ("report-metrics-garbage", lambda b: report_of(b, lambda f: (f / "metrics.csv").write_bytes(b"\xff\x00" * 9)), 2, "metrics.csv"),
-    ("report-metrics-empty", lambda b: report_of(b, lambda f: (f / "metrics.csv").write_text("")), 2, "metrics.csv"),
-    ("report-metrics-no-columns", lambda b: report_of(b, lambda f: (f / "metrics.csv").write_text("a,b\n1,2\n")), 2, "metrics.csv"),
+    (
+        "report-metrics-garbage",
+        lambda b: report_of(b, lambda f: (f / "metrics.csv").write_bytes(b"\xff\x00" * 9)),
+        2,
+        "metrics.csv",
+    ),
+    (
+        "report-metrics-empty",
+        lambda b: report_of(b, lambda f: (f / "metrics.csv").write_text("")),
+        2,
+        "metrics.csv",
+    ),
+    (
+        "report-metrics-no-columns",
+        lambda b: report_of(b, lambda f: (f / "metrics.csv").write_text("a,b\n1,2\n")),
+        2,
+        "metrics.csv",
+    ),
     # fit
     ("fit-judgements-empty", lambda b: judgements(b, ""), 2, "judgements.csv"),
     ("fit-judgements-garbage", lambda b: judgements(b, b"\xff\xfe\x00\x01"), 2, "judgements.csv"),
     ("fit-judgements-no-columns", lambda b: judgements(b, "a,b\n1,2\n"), 2, "judgements.csv"),
     ("fit-judgements-header-only", lambda b: judgements(b, "reference,a,b,n_a,n_b\n"), 2, "judgements.csv"),
-    ("fit-judgements-text-counts", lambda b: judgements(b, "reference,a,b,n_a,n_b\nr.png,a.png,b.png,x,y\n"), 2, "n_a"),
+    (
+        "fit-judgements-text-counts",
+        lambda b: judgements(b, "reference,a,b,n_a,n_b\nr.png,a.png,b.png,x,y\n"),
+        2,
+        "n_a",
+    ),
     ("fit-judgements-missing", lambda b: ["fit", "--judgements", str(b.tmp / "none.csv")], 2, "none.csv"),
     # study files (the issue's list, and more)
     ("study-bpp-not-a-list", lambda b: study("build", b, base=FIXED.replace("[1.0]", "0.5")), 2, "bpp"),
-    ("study-judgements-string", lambda b: study("build", b, 'judgements_per_pair = "5"\n'), 2, "judgements_per_pair"),
-    ("study-codecs-numbers", lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', "[1, 2]")), 2, "codecs"),
-    ("study-codecs-one-string", lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', '"jpegwebp"')), 2,
-     "codecs: expected a list of strings, got 'jpegwebp'"),
+    (
+        "study-judgements-string",
+        lambda b: study("build", b, 'judgements_per_pair = "5"\n'),
+        2,
+        "judgements_per_pair",
+    ),
+    (
+        "study-codecs-numbers",
+        lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', "[1, 2]")),
+        2,
+        "codecs",
+    ),
+    (
+        "study-codecs-one-string",
+        lambda b: study("build", b, base=FIXED.replace('["jpeg", "webp"]', '"jpegwebp"')),
+        2,
+        "codecs: expected a list of strings, got 'jpegwebp'",
+    ),
     ("study-seed-string", lambda b: study("build", b, 'seed = "x"\n'), 2, "seed"),
-    ("study-repeats-flag-string", lambda b: study("build", b, 'allow_pair_repeats = "no"\n'), 2, "allow_pair_repeats"),
+    (
+        "study-repeats-flag-string",
+        lambda b: study("build", b, 'allow_pair_repeats = "no"\n'),
+        2,
+        "allow_pair_repeats",
+    ),
     ("study-name-path", lambda b: study("build", b, base=FIXED.replace('"tiny"', '"../../evil"')), 2, "name"),
     ("study-minutes-fraction", lambda b: study("build", b, "minutes = 2.5\n"), 2, "minutes"),
-    ("study-instructions-list", lambda b: study("build", b, 'instructions = ["a", "b"]\n'), 2, "instructions"),
+    (
+        "study-instructions-list",
+        lambda b: study("build", b, 'instructions = ["a", "b"]\n'),
+        2,
+        "instructions",
+    ),
     ("study-layout-unknown", lambda b: study("build", b, 'layout = "grid"\n'), 2, "layout"),
-    ("study-flicker-too-fast", lambda b: study("build", b, 'layout = "flicker"\nflicker_hz = 8\n'), 2, "flicker_hz"),
+    (
+        "study-flicker-too-fast",
+        lambda b: study("build", b, 'layout = "flicker"\nflicker_hz = 8\n'),
+        2,
+        "flicker_hz",
+    ),
     ("study-unknown-key", lambda b: study("build", b, "colour = 1\n"), 2, "colour"),
     ("study-missing-key", lambda b: study("build", b, base=FIXED.replace('bpp = [1.0]\n', "")), 2, "bpp"),
     ("study-not-toml", lambda b: study("build", b, "name = \n"), 2, "study.toml"),
-    ("study-not-utf8", lambda b: ["study", "build", str(b.write("study/study.toml", b"name = \"\xff\xfe\"\n"))], 2, "study.toml"),
+    (
+        "study-not-utf8",
+        lambda b: ["study", "build", str(b.write("study/study.toml", b"name = \"\xff\xfe\"\n"))],
+        2,
+        "study.toml",
+    ),
     ("study-a-folder", lambda b: ["study", "build", str(b.images)], 2, str(Path("images"))),
     ("study-missing-file", lambda b: ["study", "build", str(b.tmp / "none.toml")], 2, "none.toml"),
     ("study-serve-seed-string", lambda b: study("serve", b, 'seed = "x"\n'), 2, "seed"),
@@ -311,16 +595,41 @@ CASES = [
     ("loop-not-toml", lambda b: loop(b, "name = \n"), 2, "experiment.toml"),
     ("loop-not-utf8", lambda b: loop(b, b"name = \"\xff\"\n"), 2, "experiment.toml"),
     ("loop-a-folder", lambda b: ["loop", str(b.images)], 2, str(Path("images"))),
-    ("loop-study-bpp-not-a-list", lambda b: loop(b, LOOP.replace("bpp = [0.5]\n[fit]", "bpp = 0.5\n[fit]")), 2, "bpp"),
-    ("loop-study-minutes-fraction", lambda b: loop(b, LOOP.replace("[fit]", "minutes = 2.5\n[fit]")), 2, "minutes"),
+    (
+        "loop-study-bpp-not-a-list",
+        lambda b: loop(b, LOOP.replace("bpp = [0.5]\n[fit]", "bpp = 0.5\n[fit]")),
+        2,
+        "bpp",
+    ),
+    (
+        "loop-study-minutes-fraction",
+        lambda b: loop(b, LOOP.replace("[fit]", "minutes = 2.5\n[fit]")),
+        2,
+        "minutes",
+    ),
     ("loop-steps-string", lambda b: loop(b, LOOP.replace("steps = 1", 'steps = "x"')), 2, "steps"),
     ("loop-unknown-section", lambda b: loop(b, LOOP + "[extra]\n"), 2, "extra"),
     # train
-    ("train-recipe-missing", lambda b: [*train(b)[:2], str(b.tmp / "none.toml"), *train(b)[3:]], 2, "none.toml"),
+    (
+        "train-recipe-missing",
+        lambda b: [*train(b)[:2], str(b.tmp / "none.toml"), *train(b)[3:]],
+        2,
+        "none.toml",
+    ),
     ("train-recipe-not-toml", lambda b: train(b, "architecture = \n"), 2, "r.toml"),
     ("train-recipe-not-utf8", lambda b: train(b, b"architecture = \"\xff\"\n"), 2, "r.toml"),
-    ("train-recipe-steps-string", lambda b: train(b, RECIPE.read_text().replace("steps = ", 'steps = "x" #')), 2, "steps"),
-    ("train-recipe-a-folder", lambda b: [*train(b)[:2], str(b.images), *train(b)[3:]], 2, str(Path("images"))),
+    (
+        "train-recipe-steps-string",
+        lambda b: train(b, RECIPE.read_text().replace("steps = ", 'steps = "x" #')),
+        2,
+        "steps",
+    ),
+    (
+        "train-recipe-a-folder",
+        lambda b: [*train(b)[:2], str(b.images), *train(b)[3:]],
+        2,
+        str(Path("images")),
+    ),
     ("train-data-missing", lambda b: train(b, data=b.tmp / "none"), 2, "none"),
 ]
 
@@ -329,7 +638,7 @@ CASES = [
 def test_bad_input_is_one_line_and_no_traceback(bed, build, status, names, capsys):
     argv = build(bed)
     capsys.readouterr()
-    assert main(argv) == status          # a traceback would fail the test here
+    assert main(argv) == status  # a traceback would fail the test here
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1, err
     assert names in err[0] and "Traceback" not in err[0], err[0]
@@ -348,7 +657,7 @@ def test_a_refused_merge_writes_nothing(bed):
     out = bed.tmp / "merged"
     assert main(merge_args(bed.shards[0], broken, out=out)) == 2
     assert not out.exists()
-    assert not [p for p in bed.tmp.iterdir() if "merging" in p.name]     # no staging folder left
+    assert not [p for p in bed.tmp.iterdir() if "merging" in p.name]  # no staging folder left
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert main(merge_args(bed.shards[0], broken, out=out)) == 2
@@ -361,6 +670,7 @@ def test_whole_shards_still_merge_into_an_existing_folder(bed, capsys):
     (out / "notes.txt").write_text("mine")
     assert main(merge_args(*bed.shards, out=out)) == 0
     import pandas as pd
+
     manifest = pd.read_csv(out / "manifest.csv")
     assert len(manifest) == 4 and (out / "notes.txt").read_text() == "mine"
     assert all((out / p).is_file() for p in manifest["reconstruction"])
@@ -368,23 +678,42 @@ def test_whole_shards_still_merge_into_an_existing_folder(bed, capsys):
     assert len(pd.read_csv(bed.tmp / "tables" / "metrics.csv")) == 4
 
 
-ZOO = ('architecture = "bmshj2018-hyperprior"\nloss = "mse"\nqualities = [3]\n'
-       '[checkpoints.3]\nfile = "m.pth"\nurl = ""\nsha256 = ""\n')
+ZOO = (
+    'architecture = "bmshj2018-hyperprior"\nloss = "mse"\nqualities = [3]\n'
+    '[checkpoints.3]\nfile = "m.pth"\nurl = ""\nsha256 = ""\n'
+)
 
 
-@pytest.mark.parametrize("text, names", [
-    (ZOO.replace("qualities = [3]", 'qualities = "3"'), "qualities: expected a list of whole numbers"),
-    (ZOO.replace("qualities = [3]", "qualities = [3]\nlambdas = [-1.0]"), "lambdas must be more than 0"),
-    (ZOO.replace('file = "m.pth"', "file = 3"), "[checkpoints.3] file: expected a string"),
-    (ZOO.replace('file = "m.pth"\n', ""), "[checkpoints.3] missing key 'file'"),
-    (ZOO.replace("[checkpoints.3]", "[checkpoints.best]"), "[checkpoints.best]: a quality is a whole number"),
-    (ZOO.split("[checkpoints")[0], "no [checkpoint] table"),
-    (ZOO.replace("qualities", "qualitys"), "unknown key 'qualitys'"),
-    (ZOO.replace('"bmshj2018-hyperprior"', "5"), "architecture: expected a string"),
-    (b"architecture = \"\xff\"\n", "not UTF-8"),
-    ("architecture = \n", "not valid TOML"),
-], ids=["qualities-string", "lambda-negative", "file-number", "file-missing", "quality-name",
-        "no-checkpoint", "unknown-key", "architecture-number", "not-utf8", "not-toml"])
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        (ZOO.replace("qualities = [3]", 'qualities = "3"'), "qualities: expected a list of whole numbers"),
+        (ZOO.replace("qualities = [3]", "qualities = [3]\nlambdas = [-1.0]"), "lambdas must be more than 0"),
+        (ZOO.replace('file = "m.pth"', "file = 3"), "[checkpoints.3] file: expected a string"),
+        (ZOO.replace('file = "m.pth"\n', ""), "[checkpoints.3] missing key 'file'"),
+        (
+            ZOO.replace("[checkpoints.3]", "[checkpoints.best]"),
+            "[checkpoints.best]: a quality is a whole number",
+        ),
+        (ZOO.split("[checkpoints")[0], "no [checkpoint] table"),
+        (ZOO.replace("qualities", "qualitys"), "unknown key 'qualitys'"),
+        (ZOO.replace('"bmshj2018-hyperprior"', "5"), "architecture: expected a string"),
+        (b"architecture = \"\xff\"\n", "not UTF-8"),
+        ("architecture = \n", "not valid TOML"),
+    ],
+    ids=[
+        "qualities-string",
+        "lambda-negative",
+        "file-number",
+        "file-missing",
+        "quality-name",
+        "no-checkpoint",
+        "unknown-key",
+        "architecture-number",
+        "not-utf8",
+        "not-toml",
+    ],
+)
 def test_a_broken_zoo_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch, capsys, text, names):
     from evalkit.codecs import learned_zoo
 
@@ -406,7 +735,18 @@ def test_a_cached_bitstream_cut_short_is_encoded_again(bed):
     (nor blamed on the codec as non-determinism)."""
     from evalkit.files import cache_dir
 
-    args = ["compress", "--images", str(bed.images), "--codecs", "jpeg", "--bpp", "1", "--quiet", "--workers", "1"]
+    args = [
+        "compress",
+        "--images",
+        str(bed.images),
+        "--codecs",
+        "jpeg",
+        "--bpp",
+        "1",
+        "--quiet",
+        "--workers",
+        "1",
+    ]
     assert main([*args, "--out", str(bed.tmp / "first")]) == 0
     cached = sorted((cache_dir() / "encodes" / "jpeg").rglob("*.jpg"))
     assert cached

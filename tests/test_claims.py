@@ -2,6 +2,7 @@
 reads only what changed since the last claim; one address cannot take every assignment by
 sending a new rater id per claim; control characters and oversized chunked bodies are refused at
 the edge; every gunicorn server has its own control socket."""
+
 import socket
 
 import pytest
@@ -26,10 +27,22 @@ def active_copy(built_active_study, folder, budget: int):
 def answer_all(client, session, engine):
     correct = {t.id: t.correct for t in database.trials_of(engine, session["assignment"])}
     for trial in session["trials"]:
-        assert client.post("/api/response", json={
-            "token": session["token"], "trial": trial["id"], "choice": correct[trial["id"]] or "left",
-            "response_ms": 2000, "magnifier_ms": 0, "viewport_w": 1280, "viewport_h": 800,
-            "device_pixel_ratio": 1}).status_code == 201
+        assert (
+            client.post(
+                "/api/response",
+                json={
+                    "token": session["token"],
+                    "trial": trial["id"],
+                    "choice": correct[trial["id"]] or "left",
+                    "response_ms": 2000,
+                    "magnifier_ms": 0,
+                    "viewport_w": 1280,
+                    "viewport_h": 800,
+                    "device_pixel_ratio": 1,
+                },
+            ).status_code
+            == 201
+        )
     assert client.post("/api/finish", json={"token": session["token"]}).get_json()["done"]
 
 
@@ -38,12 +51,14 @@ def test_an_active_claim_needs_one_connection(built_active_study, database_url, 
     connection and wait for a second: with 15 claims at once on a 5 + 10 pool, all of them)."""
     monkeypatch.setattr(database, "time", AdvancingClock())
     config = active_copy(built_active_study, tmp_path / "study", 1000)
-    create_app(config, database_url)                                   # tables and the secret
+    create_app(config, database_url)  # tables and the secret
     one = create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=3)
     try:
         planner = LivePlanner(one, ActiveSampler(config, *_pairs_and_sentinels(config)))
         for n in range(3):
-            assignment, _ = database.start_session(one, f"lab:one{n}", "lab", None, "", 1, 600, planner=planner)
+            assignment, _ = database.start_session(
+                one, f"lab:one{n}", "lab", None, "", 1, 600, planner=planner
+            )
             assert assignment.id == f"a{n + 1:03d}"
     finally:
         one.dispose()
@@ -54,7 +69,9 @@ def _pairs_and_sentinels(config):
     return design.pairs, design.sentinels
 
 
-def test_a_claim_screens_only_the_answers_that_changed(built_active_study, database_url, tmp_path, monkeypatch):
+def test_a_claim_screens_only_the_answers_that_changed(
+    built_active_study, database_url, tmp_path, monkeypatch
+):
     """The planner keeps finished assignments' answers: a claim screens the newly finished and
     those in progress, never every stored answer again (its cost would grow with the study)."""
     monkeypatch.setattr(database, "time", AdvancingClock())
@@ -69,9 +86,9 @@ def test_a_claim_screens_only_the_answers_that_changed(built_active_study, datab
     screened.clear()
     session = client.post("/api/session", json={"rater": "inc-last"}).get_json()
     assert session["assignment"] == "a006"
-    assert screened and max(screened) <= len(session["trials"])        # one assignment's answers, not 50
+    assert screened and max(screened) <= len(session["trials"])  # one assignment's answers, not 50
     progress = app.extensions["evalkit"]["planner"].progress()
-    assert progress.judgements == 30 and progress.in_flight == 6        # every kept answer still counts
+    assert progress.judgements == 30 and progress.in_flight == 6  # every kept answer still counts
 
 
 def test_one_address_cannot_take_every_assignment(built_study, tmp_path):
@@ -81,7 +98,7 @@ def test_one_address_cannot_take_every_assignment(built_study, tmp_path):
     assert [r.status_code for r in taken] == [200, 200, 429]
     assert "claims_per_client" in taken[2].get_json()["error"]
     resumed = client.post("/api/session", json={"rater": "sock0", "token": taken[0].get_json()["token"]})
-    assert resumed.status_code == 200                                   # a resume is not a new claim
+    assert resumed.status_code == 200  # a resume is not a new claim
     other = client.post("/api/session", json={"rater": "elsewhere"}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
     assert other.status_code == 200
 
@@ -103,19 +120,24 @@ def test_a_chunked_body_over_the_limit_is_413(built_study, tmp_path):
         body = b'{"rater": "chunky"}' + b" " * (70 * 1024)
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-            conn.sendall(b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            conn.sendall(
+                b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            )
             for start in range(0, len(body), 8192):
-                piece = body[start:start + 8192]
+                piece = body[start : start + 8192]
                 conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
             conn.sendall(b"0\r\n\r\n")
             assert status(conn) == b"413"
         small = b'{"rater": "chunky"}'
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
-            conn.sendall(b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                         + b"%x\r\n%s\r\n0\r\n\r\n" % (len(small), small))
-            assert status(conn) == b"200"                              # a small chunked body is served
+            conn.sendall(
+                b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + b"%x\r\n%s\r\n0\r\n\r\n"
+                % (len(small), small)
+            )
+            assert status(conn) == b"200"  # a small chunked body is served
 
 
 def status(conn) -> bytes:
@@ -132,8 +154,11 @@ def test_every_server_has_its_own_control_socket(built_study, tmp_path):
 
     def control_socket(server):
         command = server.command
-        return command[command.index("--control-socket") + 1] if "--control-socket" in command \
+        return (
+            command[command.index("--control-socket") + 1]
+            if "--control-socket" in command
             else _get_default_control_socket()
+        )
 
     url = f"sqlite:///{tmp_path / 'study.sqlite'}"
     first = Gunicorn(built_study.folder / "study.toml", url, workers=1).start()
@@ -145,7 +170,7 @@ def test_every_server_has_its_own_control_socket(built_study, tmp_path):
                     assert control.send_command("show stats")["pid"] == server.process.pid
         finally:
             second.stop()
-        with ControlClient(control_socket(first), timeout=10) as control:       # still there
+        with ControlClient(control_socket(first), timeout=10) as control:  # still there
             assert control.send_command("show stats")["pid"] == first.process.pid
     finally:
         first.stop()

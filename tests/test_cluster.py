@@ -6,6 +6,7 @@ Kept small: 3 crops of Kodak images (320×480: one 256-px patch each) × jpeg, w
 Inception network depend on the number of threads (pool3 features move by ~1e-6), so the local
 runs these are compared with use one torch thread too: same code, same threads, same values.
 """
+
 import os
 import signal
 import threading
@@ -29,7 +30,7 @@ IMAGES = ("kodim03", "kodim07", "kodim23")
 CODECS = ["jpeg", "webp"]
 TARGETS = [0.4, 0.8]
 METRICS = ["psnr", "ms-ssim", "lpips", "fid", "kid"]
-TIMINGS = ["encode_s", "decode_s"]          # seconds: the only columns that may differ
+TIMINGS = ["encode_s", "decode_s"]  # seconds: the only columns that may differ
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,7 +44,9 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def images(kodak_dir, tmp_path_factory):
     from PIL import Image
+
     from evalkit.images import load_image
+
     folder = tmp_path_factory.mktemp("crops")
     for name in IMAGES:
         Image.fromarray(load_image(kodak_dir / f"{name}.png")[:320, :480]).save(folder / f"{name}.png")
@@ -59,10 +62,13 @@ def weights(shared_dir):
 def cluster(tmp_path_factory):
     """2 worker processes of one thread each, with an encode cache of their own."""
     from distributed import Client, LocalCluster
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("worker-cache")))
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as lc, Client(lc) as client:
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc,
+            Client(lc) as client,
+        ):
             yield client
 
 
@@ -74,7 +80,8 @@ def local_run(images, weights, tmp_path_factory):
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("local-cache")))
         manifest = compress(images, CODECS, TARGETS, out, workers=1, progress=False).manifest
         result = MetricEngine(METRICS, weights_dir=weights, device="cpu").evaluate(
-            read_pairs(out / "manifest.csv"), root=out, progress=False)
+            read_pairs(out / "manifest.csv"), root=out, progress=False
+        )
     return out, manifest, result
 
 
@@ -97,21 +104,40 @@ def test_dask_cluster_gives_the_local_run(cluster, local_run, images, weights, t
     assert set(cluster.run(torch.get_num_threads).values()) == {1}
     executor = DaskExecutor(client=cluster, batch=1)
     result = compress(images, CODECS, TARGETS, tmp_path / "run", progress=False, executor=executor)
-    assert result.errors == [] and result.fresh_encodes > 0     # encoded on the workers, not cached
+    assert result.errors == [] and result.fresh_encodes > 0  # encoded on the workers, not cached
     assert_same_run(tmp_path / "run", result.manifest, local_out, local_manifest)
 
-    engine = MetricEngine(METRICS, weights_dir=weights, device="cpu")   # this test's empty cache
-    measured = engine.evaluate(read_pairs(tmp_path / "run" / "manifest.csv"), root=tmp_path / "run",
-                               progress=False, executor=DaskExecutor(client=cluster))
-    assert engine._inception is None      # the features were computed on the workers
+    engine = MetricEngine(METRICS, weights_dir=weights, device="cpu")  # this test's empty cache
+    measured = engine.evaluate(
+        read_pairs(tmp_path / "run" / "manifest.csv"),
+        root=tmp_path / "run",
+        progress=False,
+        executor=DaskExecutor(client=cluster),
+    )
+    assert engine._inception is None  # the features were computed on the workers
     assert_same_values(measured.pairs, measured.sets, local_metrics)
     assert (measured.sets["n_samples_patch"] > 0).all() and np.isfinite(measured.sets["fid_patch"]).all()
 
-    address = cluster.scheduler.address       # the command line, through the scheduler's address
-    assert main(["metrics", "--manifest", str(tmp_path / "run" / "manifest.csv"), "--metrics", "psnr",
-                 "--no-cache", "--scheduler", address, "--quiet"]) == 0
-    np.testing.assert_array_equal(read_table(tmp_path / "run" / "metrics.csv")["psnr"],
-                                  local_metrics.pairs["psnr"])
+    address = cluster.scheduler.address  # the command line, through the scheduler's address
+    assert (
+        main(
+            [
+                "metrics",
+                "--manifest",
+                str(tmp_path / "run" / "manifest.csv"),
+                "--metrics",
+                "psnr",
+                "--no-cache",
+                "--scheduler",
+                address,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read_table(tmp_path / "run" / "metrics.csv")["psnr"], local_metrics.pairs["psnr"]
+    )
 
 
 def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_path):
@@ -133,8 +159,14 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_p
 
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
-    result = compress(images, CODECS, TARGETS, tmp_path / "run", progress=False,
-                      executor=DaskExecutor(client=cluster, batch=1))
+    result = compress(
+        images,
+        CODECS,
+        TARGETS,
+        tmp_path / "run",
+        progress=False,
+        executor=DaskExecutor(client=cluster, batch=1),
+    )
     killer.join()
     assert "pid" in killed, "no worker was busy to be killed"
     with pytest.raises(ProcessLookupError):
@@ -142,7 +174,7 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_p
     assert killed["done_before"] < len(local_manifest), "the run had finished before the kill"
     assert result.errors == []
     assert_same_run(tmp_path / "run", result.manifest, local_out, local_manifest)
-    cluster.wait_for_workers(2, timeout=60)      # the nanny restarts it, for the next test
+    cluster.wait_for_workers(2, timeout=60)  # the nanny restarts it, for the next test
 
 
 def test_shards_merged_equal_the_unsharded_run(local_run, images, weights, tmp_path, capsys):
@@ -153,28 +185,61 @@ def test_shards_merged_equal_the_unsharded_run(local_run, images, weights, tmp_p
         shard = tmp_path / f"shard{k}"
         part = compress(images, CODECS, TARGETS, shard, workers=1, progress=False, shard=Shard(k, 3))
         assert 0 < len(part.manifest) < len(local_manifest)
-        assert main(["metrics", "--manifest", str(shard / "manifest.csv"), "--metrics", metrics,
-                     "--weights-dir", weights, "--device", "cpu", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "metrics",
+                    "--manifest",
+                    str(shard / "manifest.csv"),
+                    "--metrics",
+                    metrics,
+                    "--weights-dir",
+                    weights,
+                    "--device",
+                    "cpu",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         shards.append(str(shard))
     assert main(["merge", *shards, "--out", str(tmp_path / "merged")]) == 0
     merged = tmp_path / "merged"
     manifest = read_table(merged / "manifest.csv")
     assert_same_run(merged, manifest, local_out, local_manifest)
     # FID from one shard's images alone is not the FID of the set: merge recomputes it
-    assert_same_values(read_table(merged / "metrics.csv"), read_table(merged / "metrics_sets.csv"),
-                       local_metrics)
+    assert_same_values(
+        read_table(merged / "metrics.csv"), read_table(merged / "metrics_sets.csv"), local_metrics
+    )
 
     # metrics sharded by reference over one manifest, joined in its folder
     tables = []
     for k in (1, 2, 3):
-        assert main(["metrics", "--manifest", str(merged / "manifest.csv"), "--metrics", metrics,
-                     "--weights-dir", weights, "--device", "cpu", "--shard", f"{k}/3", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "metrics",
+                    "--manifest",
+                    str(merged / "manifest.csv"),
+                    "--metrics",
+                    metrics,
+                    "--weights-dir",
+                    weights,
+                    "--device",
+                    "cpu",
+                    "--shard",
+                    f"{k}/3",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         tables.append(str(merged / f"metrics-shard-{k}-of-3.csv"))
         assert not (merged / f"metrics-shard-{k}-of-3_sets.csv").exists()
     again = tmp_path / "again"
     result = merge_runs(tables, again)
     assert_same_values(result.pairs, result.sets, local_metrics)
-    assert (again / result.pairs["reconstruction"][0]).is_file()   # paths rebased onto the output
+    assert (again / result.pairs["reconstruction"][0]).is_file()  # paths rebased onto the output
 
 
 def test_merge_refuses_what_does_not_add_up(tmp_path, images, capsys):
@@ -188,7 +253,7 @@ def test_merge_refuses_what_does_not_add_up(tmp_path, images, capsys):
     compress(one, CODECS, [0.5], tmp_path / "other", workers=1, progress=False, shard=Shard(3, 3))
     with pytest.raises(InputError, match="different commands"):
         merge_runs([tmp_path / "s1", tmp_path / "s2", tmp_path / "other"], tmp_path / "out")
-    assert not (tmp_path / "out").exists()          # nothing written
+    assert not (tmp_path / "out").exists()  # nothing written
     compress(one, CODECS, [1.0], tmp_path / "s3", workers=1, progress=False, shard=Shard(3, 3))
     assert main(["merge", str(tmp_path / "s1"), str(tmp_path / "s2"), "--out", str(tmp_path / "out")]) == 2
     assert "compress shard 3/3 missing" in capsys.readouterr().err
@@ -215,12 +280,28 @@ def test_a_worker_without_the_codec_reports_its_jobs(images, tmp_path):
     """A worker whose zoo lacks a learned codec the client has: its jobs are reported with the
     worker's address and the reason, the others done."""
     from distributed import Client, LocalCluster
+
     empty = tmp_path / "no-codecs"
     empty.mkdir()
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env={"EVALKIT_CODECS_DIR": str(empty)}) as lc, Client(lc) as client:
-        result = compress(images[:1], ["jpeg", "ek-variable-rate-mse"], [0.5], tmp_path / "run",
-                          device="cpu", progress=False, executor=DaskExecutor(client=client))
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"EVALKIT_CODECS_DIR": str(empty)},
+        ) as lc,
+        Client(lc) as client,
+    ):
+        result = compress(
+            images[:1],
+            ["jpeg", "ek-variable-rate-mse"],
+            [0.5],
+            tmp_path / "run",
+            device="cpu",
+            progress=False,
+            executor=DaskExecutor(client=client),
+        )
     assert list(result.manifest["codec"]) == ["jpeg"]
     [error] = result.errors
     assert error.startswith(f"{IMAGES[0]} × ek-variable-rate-mse: InputError: unknown codec")
@@ -231,6 +312,7 @@ def test_a_unit_failing_on_a_worker_is_reported_and_the_others_kept(cluster, loc
     """One reference whose reconstruction does not fit it: the error names the worker, the other
     references' values are in the cache, so the re-run after the fix computes only that one."""
     from PIL import Image
+
     local_out, _, local_metrics = local_run
     table = read_pairs(local_out / "manifest.csv")
     table["reference"] = [str(local_out / p) for p in table["reference"]]
@@ -240,8 +322,11 @@ def test_a_unit_failing_on_a_worker_is_reported_and_the_others_kept(cluster, loc
     broken = table.copy()
     broken.loc[0, "reconstruction"] = str(small)
     engine = MetricEngine(["psnr"], device="cpu")
-    with pytest.raises(InputError, match=r"(?s)1 of 3 references could not be measured.*small\.png is "
-                                         r"200×200.*\(on Dask worker tcp://"):
+    with pytest.raises(
+        InputError,
+        match=r"(?s)1 of 3 references could not be measured.*small\.png is "
+        r"200×200.*\(on Dask worker tcp://",
+    ):
         engine.evaluate(broken, progress=False, executor=DaskExecutor(client=cluster))
     reference = broken.loc[0, "reference"]
     units = []

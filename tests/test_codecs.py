@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.codecs import (FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec,
-                            learned_zoo, zoo)
+from evalkit.codecs import FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec, learned_zoo, zoo
 from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
 from evalkit.errors import InputError
@@ -44,8 +43,8 @@ def test_round_trip_through_bytes(name, photo_crop, tmp_path):
 
 
 def test_bitstream_bpp_counts_every_byte_over_the_original_pixels():
-    assert bitstream_bpp(1000, 100, 80) == 1.0         # 8000 bits over 8000 pixels
-    assert bitstream_bpp(125, 10, 20) == 5.0           # (H, W) order does not matter, sizes do
+    assert bitstream_bpp(1000, 100, 80) == 1.0  # 8000 bits over 8000 pixels
+    assert bitstream_bpp(125, 10, 20) == 5.0  # (H, W) order does not matter, sizes do
     assert bitstream_bpp(3, 1, 1) == 24.0
 
 
@@ -94,6 +93,7 @@ def test_jpeg2000_is_rate_driven(kodak):
 
 def test_heic_keeps_full_chroma_by_default(photo_crop):
     import pillow_heif
+
     heif = pillow_heif.open_heif(io.BytesIO(get_codec("heic").encode(photo_crop, 30)))
     assert heif.info["chroma"] == 444
     heif = pillow_heif.open_heif(io.BytesIO(get_codec("heic-420").encode(photo_crop, 30)))
@@ -137,28 +137,30 @@ def test_corrupt_bitstream_gives_codec_error(photo_crop):
 
 # ---------------------------------------------------------------- hevc-bpg (x265 as BPG uses it)
 
+
 @pytest.mark.parametrize("height, width", [(61, 97), (321, 481), (16, 17)])
 def test_hevc_bpg_round_trips_odd_sizes(height, width, kodak):
     image = np.ascontiguousarray(kodak(7)[:height, :width])
     codec = get_codec("hevc-bpg")
-    decoded = codec.decode(codec.encode(image, 22 * 16))     # QP 22, in sixteenths
+    decoded = codec.decode(codec.encode(image, 22 * 16))  # QP 22, in sixteenths
     assert decoded.shape == image.shape and psnr(image, decoded) > 36
 
 
 def test_hevc_bpg_keeps_gray_gray(kodak):
     gray = np.asarray(Image.fromarray(kodak(8)).convert("L"))[:128, :160]
-    image = np.repeat(gray[..., None], 3, axis=2)         # what load_image makes of grayscale
+    image = np.repeat(gray[..., None], 3, axis=2)  # what load_image makes of grayscale
     codec = get_codec("hevc-bpg")
     decoded = codec.decode(codec.encode(image, 24 * 16)).astype(int)
     assert psnr(image, decoded) > 36
-    assert np.abs(decoded[..., 0] - decoded[..., 2]).max() <= 2   # no colour cast appears
+    assert np.abs(decoded[..., 0] - decoded[..., 2]).max() <= 2  # no colour cast appears
 
 
 def test_hevc_bpg_colour_transform_is_bt601_full_range(kodak):
     from evalkit.codecs.hevc import rgb_to_ycbcr, ycbcr_to_rgb
+
     image = kodak(3)
     planes = rgb_to_ycbcr(image)
-    reference = np.asarray(Image.fromarray(image).convert("YCbCr"))   # JFIF: BT.601, full range
+    reference = np.asarray(Image.fromarray(image).convert("YCbCr"))  # JFIF: BT.601, full range
     assert np.abs(planes.transpose(1, 2, 0).astype(int) - reference).max() <= 1
     assert np.abs(ycbcr_to_rgb(planes).astype(int) - image).max() <= 1
 
@@ -167,6 +169,7 @@ def test_hevc_bpg_colour_transform_is_bt601_full_range(kodak):
 def test_hevc_bpg_bitstream_is_hevc_444_with_a_small_header(name, setting, most, photo_crop, tmp_path):
     """The fine form adds a flat scaling list to the SPS: about 40 bytes."""
     from evalkit.codecs.hevc import MAGIC, annexb_units, nal_type, unpack
+
     data = get_codec(name).encode(photo_crop, setting)
     stream = unpack(data)
     assert [nal_type(u) for u in annexb_units(stream)] == [32, 33, 34, 20]  # VPS SPS PPS IDR_N_LP
@@ -174,8 +177,11 @@ def test_hevc_bpg_bitstream_is_hevc_444_with_a_small_header(name, setting, most,
     assert len(data) - slice_bytes < most, "container + parameter sets must stay small"
     (tmp_path / "s.hevc").write_bytes(stream)
     # ffmpeg describes the stream it reads (ffprobe's fields, in one line; no ffprobe is bundled)
-    probe = subprocess.run([find_ffmpeg("libx265").path, "-hide_banner", "-i", str(tmp_path / "s.hevc")],
-                           capture_output=True, text=True).stderr
+    probe = subprocess.run(
+        [find_ffmpeg("libx265").path, "-hide_banner", "-i", str(tmp_path / "s.hevc")],
+        capture_output=True,
+        text=True,
+    ).stderr
     assert re.search(r"Video: hevc \(Rext\), yuv444p\(pc, smpte170m\b.*, 131x97,", probe), probe
     assert data.startswith(MAGIC)
 
@@ -209,35 +215,41 @@ def test_hevc_bpg_sixteenths_are_bpgs_qp_with_steps_between(qp, kodak):
 
 def test_hevc_bpg_quantiser_is_a_flat_list_around_qp_minus_18():
     from evalkit.codecs.hevc_fine import effective_qp, quantiser, scaling_list_text
+
     assert quantiser(30 * 16) == (12, 128) and effective_qp(12, 128) == 30
     assert quantiser(30 * 16 + 15) == (12, 143) and 30.9 < effective_qp(12, 143) < 31
     steps = [effective_qp(*quantiser(30 * 16 + i)) - 30 for i in range(16)]
     assert np.abs(np.array(steps) - np.arange(16) / 16).max() < 0.03, steps
     assert quantiser(0) == (0, 16) and quantiser(17 * 16 + 15)[0] == 0
     assert [effective_qp(*quantiser(k)) for k in range(0, 817)] == sorted(
-        effective_qp(*quantiser(k)) for k in range(0, 817))
+        effective_qp(*quantiser(k)) for k in range(0, 817)
+    )
     text = scaling_list_text(70)
-    lines = text.splitlines()      # 4×4 and 8×8: 6 lists; 16×16: 6 with DC; 32×32: 2 with DC
+    lines = text.splitlines()  # 4×4 and 8×8: 6 lists; 16×16: 6 with DC; 32×32: 2 with DC
     assert len(lines) == 2 * 6 + 2 * 6 + 4 * 6 + 4 * 2 and set(lines[1].split(",")) == {"70"}
 
 
 def test_hevc_bpg_matches_a_target_within_one_percent(kodak):
     """What the integer QP could not: 0.5 bpp within 1 % on Kodak crops."""
     from evalkit.codecs.ratematch import RateSearch
+
     for n in (1, 5):
         image = np.ascontiguousarray(kodak(n)[:256, :256])
         match = RateSearch(get_codec("hevc-bpg"), image).match(0.5)
         assert match.flag == "" and abs(match.rel_error) <= 0.01, match
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: b"", "no b'EKH1' header"),
-    (lambda d: d[:5], "header is truncated|announces"),
-    (lambda d: d[: len(d) - 40], "truncated or damaged"),
-    (lambda d: d + b"\x00\x01", "truncated or damaged"),
-    (lambda d: d[:7] + d[7:40][::-1] + d[40:], "VPS, SPS, PPS|failed"),
-    (lambda d: b"\x89PNG" + d[4:], "not an evalkit HEVC-intra file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: b"", "no b'EKH1' header"),
+        (lambda d: d[:5], "header is truncated|announces"),
+        (lambda d: d[: len(d) - 40], "truncated or damaged"),
+        (lambda d: d + b"\x00\x01", "truncated or damaged"),
+        (lambda d: d[:7] + d[7:40][::-1] + d[40:], "VPS, SPS, PPS|failed"),
+        (lambda d: b"\x89PNG" + d[4:], "not an evalkit HEVC-intra file"),
+    ],
+)
 def test_hevc_bpg_damaged_bitstreams_give_clear_errors(damage, message, photo_crop):
     codec = get_codec("hevc-bpg")
     with pytest.raises(CodecError, match=message):
@@ -263,7 +275,8 @@ def test_hevc_bpg_runs_through_the_bundled_ffmpeg_without_a_system_one(monkeypat
 
 def test_a_system_ffmpeg_with_libx265_comes_before_the_bundled_one(monkeypatch, tmp_path):
     from evalkit.codecs.ffmpeg import bundled_ffmpeg
-    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())     # a real ffmpeg, found on PATH
+
+    (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())  # a real ffmpeg, found on PATH
     monkeypatch.setenv("PATH", str(tmp_path))
     found = find_ffmpeg("libx265")
     assert (found.path, found.origin) == (str(tmp_path / "ffmpeg"), "system")
@@ -272,18 +285,19 @@ def test_a_system_ffmpeg_with_libx265_comes_before_the_bundled_one(monkeypatch, 
 
 def test_hevc_bpg_without_any_ffmpeg_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))   # imageio-ffmpeg's pointed away
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no-ffmpeg"))  # imageio-ffmpeg's pointed away
     with pytest.raises(CodecError, match="no ffmpeg with libx265.*pip install imageio-ffmpeg"):
         get_codec("hevc-bpg")
 
 
 # ---------------------------------------------------------------- vvc (VVenC + ffmpeg's VVC decoder)
 
+
 @pytest.mark.parametrize("height, width", [(61, 97), (128, 128), (17, 16)])
 def test_vvc_round_trips_real_bytes_at_odd_sizes(height, width, kodak, tmp_path):
     image = np.ascontiguousarray(kodak(7)[:height, :width])
     codec = get_codec("vvc")
-    data = codec.encode(image, 27 * 16)          # QP 27, in sixteenths
+    data = codec.encode(image, 27 * 16)  # QP 27, in sixteenths
     (tmp_path / "x.vvc").write_bytes(data)
     decoded = codec.decode((tmp_path / "x.vvc").read_bytes())
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
@@ -293,25 +307,35 @@ def test_vvc_round_trips_real_bytes_at_odd_sizes(height, width, kodak, tmp_path)
 def test_vvc_bitstream_is_10_bit_420_vvc_intra(photo_crop, tmp_path):
     from evalkit.codecs.hevc import annexb_units
     from evalkit.codecs.vvc import MAGIC, vvc_nal_type
+
     data = get_codec("vvc").encode(photo_crop, 32 * 16)
     assert data.startswith(MAGIC)
-    assert data[len(MAGIC)] == 0b11                    # 131×97: padded by a column and a row
-    stream = data[len(MAGIC) + 7:]                     # CRC-32, a 2-byte length: under 16 KiB
+    assert data[len(MAGIC)] == 0b11  # 131×97: padded by a column and a row
+    stream = data[len(MAGIC) + 7 :]  # CRC-32, a 2-byte length: under 16 KiB
     types = [vvc_nal_type(u) for u in annexb_units(stream)]
     assert 15 in types and 16 in types and types.count(8) + types.count(7) == 1, types  # SPS PPS one IDR
     (tmp_path / "s.vvc").write_bytes(stream)
-    probe = subprocess.run([find_ffmpeg("libvvenc").path, "-hide_banner", "-i", str(tmp_path / "s.vvc")],
-                           capture_output=True, text=True).stderr
+    probe = subprocess.run(
+        [find_ffmpeg("libvvenc").path, "-hide_banner", "-i", str(tmp_path / "s.vvc")],
+        capture_output=True,
+        text=True,
+    ).stderr
     assert re.search(r"Video: vvc.*yuv420p10le.*132x98", probe), probe
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: b"", "no b'EKV1' header"),
-    (lambda d: d[: len(d) - 30], "truncated or damaged"),
-    (lambda d: d[:6], "header is truncated"),
-    (lambda d: b"EKH1" + d[4:], "not an evalkit VVC-intra file"),
-] + [(lambda d, at=at: d[:at] + bytes([d[at] ^ 0x08]) + d[at + 1:], "checksum")
-     for at in (5, -20, -200, -600)])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: b"", "no b'EKV1' header"),
+        (lambda d: d[: len(d) - 30], "truncated or damaged"),
+        (lambda d: d[:6], "header is truncated"),
+        (lambda d: b"EKH1" + d[4:], "not an evalkit VVC-intra file"),
+    ]
+    + [
+        (lambda d, at=at: d[:at] + bytes([d[at] ^ 0x08]) + d[at + 1 :], "checksum")
+        for at in (5, -20, -200, -600)
+    ],
+)
 def test_vvc_damaged_bitstreams_give_clear_errors(damage, message, kodak):
     """Empty, cut, zeroed, foreign and bit-flipped files are refused, never decoded wrong."""
     image = np.ascontiguousarray(kodak(3)[:96, :128])
@@ -340,6 +364,7 @@ def test_vvc_fractions_of_a_qp_sit_on_the_curve_through_integer_qps(kodak):
 
 def test_vvc_matches_half_a_bit_per_pixel_within_one_percent(kodak):
     from evalkit.codecs.ratematch import RateSearch
+
     for n in (1, 5):
         image = np.ascontiguousarray(kodak(n)[:256, :256])
         match = RateSearch(get_codec("vvc"), image).match(0.5)
@@ -348,7 +373,8 @@ def test_vvc_matches_half_a_bit_per_pixel_within_one_percent(kodak):
 
 def test_vvc_upsampling_inverts_the_2x2_means_on_smooth_chroma():
     from evalkit.codecs.vvc import upsample_chroma
-    ramp = np.add.outer(np.arange(9.0), 2 * np.arange(11.0))          # linear: exactly recoverable
+
+    ramp = np.add.outer(np.arange(9.0), 2 * np.arange(11.0))  # linear: exactly recoverable
     half = np.pad(ramp, ((0, 1), (0, 1)), mode="edge")
     half = (half[0::2, 0::2] + half[1::2, 0::2] + half[0::2, 1::2] + half[1::2, 1::2]) / 4
     up = upsample_chroma(half, 9, 11)
@@ -357,12 +383,15 @@ def test_vvc_upsampling_inverts_the_2x2_means_on_smooth_chroma():
 
 # ---------------------------------------------------------------- avif (SVT-AV1, quarter-step CRF)
 
+
 def test_avif_rate_control_is_finer_than_libaoms(kodak):
     """Over the same span of rates SVT-AV1's quarter-step CRF has over three times as many
     rungs as libavif/libaom's quality ladder (64 quantisers in all)."""
     image = np.ascontiguousarray(kodak(1)[:96, :128])
-    ladders = {name: {len(get_codec(name).encode(image, s)) for s in settings}
-               for name, settings in (("avif", range(120, 200)), ("avif-aom", range(30, 90)))}
+    ladders = {
+        name: {len(get_codec(name).encode(image, s)) for s in settings}
+        for name, settings in (("avif", range(120, 200)), ("avif-aom", range(30, 90)))
+    }
     low = max(min(sizes) for sizes in ladders.values())
     high = min(max(sizes) for sizes in ladders.values())
     rungs = {name: sum(low <= n <= high for n in sizes) for name, sizes in ladders.items()}
@@ -380,7 +409,7 @@ def test_avif_meets_one_percent_where_libaom_cannot(kodak):
         return flags.count("")
 
     svt, aom = met("avif"), met("avif-aom")
-    assert svt >= 10 and svt > aom + 3, (svt, aom)      # 11 and 6 of 12 here
+    assert svt >= 10 and svt > aom + 3, (svt, aom)  # 11 and 6 of 12 here
 
 
 @pytest.mark.parametrize("height, width", [(61, 97), (8, 8), (3, 2), (17, 16)])
@@ -390,12 +419,13 @@ def test_avif_round_trips_odd_sizes_in_full_range_bt601(height, width, kodak):
     decoded = codec.decode(codec.encode(image, 60))
     assert decoded.shape == image.shape and psnr(image, decoded) > 32
     gray = np.full((32, 48, 3), 200, np.uint8)
-    assert np.abs(codec.decode(codec.encode(gray, 60)).astype(int) - 200).max() <= 1   # no range shift
+    assert np.abs(codec.decode(codec.encode(gray, 60)).astype(int) - 200).max() <= 1  # no range shift
 
 
 def test_avif_takes_the_bundled_ffmpeg_first(monkeypatch, tmp_path):
     """A system ffmpeg (Debian 12's SVT-AV1 1.4 has whole CRF steps only) comes after the pinned one."""
     from evalkit.codecs.ffmpeg import bundled_ffmpeg
+
     (tmp_path / "ffmpeg").symlink_to(bundled_ffmpeg())
     monkeypatch.setenv("PATH", str(tmp_path))
     assert get_codec("avif").library_version().endswith("(imageio-ffmpeg)")
@@ -410,9 +440,15 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
     assert codec.decode(codec.encode(np.zeros((1, 4, 3), np.uint8), 100)).shape == (1, 4, 3)
 
 
-@pytest.mark.parametrize("family, options, message", [
-    ("jpeg", {"quality": 3}, "no option"), ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
-    ("hevc", {"preset": "fastest"}, "preset='fastest'"), ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13")])
+@pytest.mark.parametrize(
+    "family, options, message",
+    [
+        ("jpeg", {"quality": 3}, "no option"),
+        ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
+        ("hevc", {"preset": "fastest"}, "preset='fastest'"),
+        ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13"),
+    ],
+)
 def test_zoo_option_mistakes_are_input_errors(family, options, message):
     """An option a zoo entry gives is the user's input: refused with InputError (CLI exit 2)."""
     with pytest.raises(InputError, match=re.escape(message)):
@@ -420,6 +456,7 @@ def test_zoo_option_mistakes_are_input_errors(family, options, message):
 
 
 # ---------------------------------------------------------------- htj2k (OpenJPH, quantisation step)
+
 
 def test_htj2k_is_a_bare_codestream_with_the_ht_capability(photo_crop):
     """T.814 codestreams start SOC, CAP (0xFF50: Part 15 capabilities), or SIZ then CAP."""
@@ -430,6 +467,7 @@ def test_htj2k_is_a_bare_codestream_with_the_ht_capability(photo_crop):
 @pytest.mark.parametrize("n", [3, 19])
 def test_htj2k_rate_is_monotone_in_the_step_and_matched_to_one_percent(n, kodak):
     from evalkit.codecs.ratematch import RateSearch
+
     codec, image = get_codec("htj2k"), kodak(n)
     sizes = [len(codec.encode(image, q)) for q in np.geomspace(0.002, 0.5, 12)]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 12, sizes
@@ -455,8 +493,9 @@ def test_htj2k_decodes_without_wrapping_samples_around(kodak):
     assert error.max() <= 8, error.max()
 
 
-@pytest.mark.parametrize("damage", [lambda d: d[: len(d) // 3], lambda d: b"\x00" * 40,
-                                    lambda d: d[::-1], lambda d: b""])
+@pytest.mark.parametrize(
+    "damage", [lambda d: d[: len(d) // 3], lambda d: b"\x00" * 40, lambda d: d[::-1], lambda d: b""]
+)
 def test_htj2k_damaged_bitstreams_give_codec_errors(damage, photo_crop):
     codec = get_codec("htj2k")
     with pytest.raises(CodecError, match="htj2k: (cannot decode|not a whole htj2k) bitstream"):

@@ -17,8 +17,20 @@ from evalkit.datasets import resolve_images
 from evalkit.errors import InputError
 from evalkit.images import load_image
 
-REQUIRED = ["image", "reference", "codec", "target_bpp", "bpp", "bytes", "setting",
-            "reconstruction", "bitstream", "encode_s", "decode_s", "encodes"]
+REQUIRED = [
+    "image",
+    "reference",
+    "codec",
+    "target_bpp",
+    "bpp",
+    "bytes",
+    "setting",
+    "reconstruction",
+    "bitstream",
+    "encode_s",
+    "decode_s",
+    "encodes",
+]
 
 
 @pytest.fixture
@@ -36,8 +48,7 @@ def image_folder(tmp_path, kodak):
 def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
     out = tmp_path / "run"
     codecs = ["jpeg", "webp", "heic", "jpegxl"]
-    result = compress(resolve_images(str(image_folder)), codecs, [0.5, 1.0], out, workers=2,
-                      progress=False)
+    result = compress(resolve_images(str(image_folder)), codecs, [0.5, 1.0], out, workers=2, progress=False)
     assert any("truncated.png" in e for e in result.errors)
     assert any("alpha" in w for w in result.warnings)
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
@@ -47,20 +58,22 @@ def test_compress_writes_real_bitstreams_and_a_manifest(image_folder, tmp_path):
         bitstream = out / row.bitstream
         reference = load_image(out / row.reference)
         assert bitstream.stat().st_size == row.bytes
-        assert bitstream_bpp(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(row.bpp, rel=1e-12)
+        assert bitstream_bpp(bitstream.stat().st_size, *reference.shape[:2]) == pytest.approx(
+            row.bpp, rel=1e-12
+        )
         decoded = get_codec(row.codec).decode(bitstream.read_bytes())
         assert np.array_equal(decoded, load_image(out / row.reconstruction))
         assert (row.flag == "") == (abs(row.bpp / row.target_bpp - 1) <= 0.01)
-    continuous = manifest[manifest.codec.isin(["jpeg", "webp", "jpegxl"])]   # real-valued settings
+    continuous = manifest[manifest.codec.isin(["jpeg", "webp", "jpegxl"])]  # real-valued settings
     assert (continuous.flag == "").all(), "every target inside a continuous range must be met"
     original = load_image(image_folder / "crop_a.png")
     assert np.array_equal(load_image(out / "references" / "crop_a.png"), original)
 
-    again = compress(resolve_images(str(image_folder)), codecs, [0.5, 1.0], out, workers=2,
-                     progress=False)
+    again = compress(resolve_images(str(image_folder)), codecs, [0.5, 1.0], out, workers=2, progress=False)
     assert again.fresh_encodes == 0
-    pd.testing.assert_frame_equal(again.manifest.drop(columns="decode_s"),
-                                  result.manifest.drop(columns="decode_s"))
+    pd.testing.assert_frame_equal(
+        again.manifest.drop(columns="decode_s"), result.manifest.drop(columns="decode_s")
+    )
 
 
 def test_a_cached_rerun_decodes_nothing_and_starts_no_worker(image_folder, tmp_path, monkeypatch):
@@ -106,16 +119,27 @@ def test_a_bug_met_in_the_cached_pass_keeps_its_traceback(tmp_path, monkeypatch)
 
 def test_one_pixel_image_is_flagged_not_faked(tmp_path):
     Image.fromarray(np.array([[[90, 30, 200]]], np.uint8)).save(tmp_path / "dot.png")
-    result = compress(resolve_images(str(tmp_path / "dot.png")), ["jpeg", "webp", "jpegxl"],
-                      [1.0], tmp_path / "run", workers=1, progress=False)
+    result = compress(
+        resolve_images(str(tmp_path / "dot.png")),
+        ["jpeg", "webp", "jpegxl"],
+        [1.0],
+        tmp_path / "run",
+        workers=1,
+        progress=False,
+    )
     assert not result.errors
-    assert (result.manifest["flag"] == "below-range").all()   # headers alone exceed 1 bpp
+    assert (result.manifest["flag"] == "below-range").all()  # headers alone exceed 1 bpp
     assert (result.manifest["bpp"] > 1.0).all()
 
 
 def _run_cli(args, env):
-    return subprocess.Popen([sys.executable, "-m", "evalkit.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "evalkit.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_killed_run_resumes_without_redoing_work(tmp_path, kodak_dir):
@@ -123,8 +147,20 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, kodak_dir):
     folder.mkdir()
     for n in ("kodim05.png", "kodim21.png"):
         (folder / n).symlink_to(kodak_dir / n)
-    args = ["compress", "--images", str(folder), "--codecs", "heic,avif", "--bpp", "0.3,0.8",
-            "--out", str(tmp_path / "run"), "--workers", "1", "--quiet"]
+    args = [
+        "compress",
+        "--images",
+        str(folder),
+        "--codecs",
+        "heic,avif",
+        "--bpp",
+        "0.3,0.8",
+        "--out",
+        str(tmp_path / "run"),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     env = {**os.environ}
     first = _run_cli(args, env)
     manifest = tmp_path / "run" / "manifest.csv"
@@ -139,14 +175,16 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, kodak_dir):
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err
     fresh = int(re.search(r"(\d+) new encodes", out).group(1))
-    stored = sum(len(pd.read_json(p, typ="series")) for p in
-                 Path(env["EVALKIT_CACHE_DIR"]).rglob("probes.json"))
+    stored = sum(
+        len(pd.read_json(p, typ="series")) for p in Path(env["EVALKIT_CACHE_DIR"]).rglob("probes.json")
+    )
     assert fresh < stored
     assert len(pd.read_csv(manifest)) == 8
 
 
 def test_cli_usage_errors(capsys):
     from evalkit.cli import main
+
     with pytest.raises(SystemExit) as exc:
         main(["compress", "--bpp", "-1"])
     assert exc.value.code == 2 and "positive" in capsys.readouterr().err
@@ -159,17 +197,31 @@ def test_cli_usage_errors(capsys):
 
 def test_cli_codecs_lists_all(capsys):
     from evalkit.cli import main
+
     assert main(["codecs"]) == 0
     out = capsys.readouterr().out
     for name in ("jpeg", "jpeg2000", "webp", "hevc-bpg", "heic", "bpg", "avif", "jpegxl"):
-        assert re.search(rf"^  {name}\s", out, re.M), name   # indented under its group
+        assert re.search(rf"^  {name}\s", out, re.M), name  # indented under its group
     assert "libjpeg-turbo" in out
 
 
 def test_cli_compress_prints_the_table(tmp_path, capsys):
     from evalkit.cli import main
+
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 96, 3), np.uint8)).save(tmp_path / "n.png")
-    code = main(["compress", "--images", str(tmp_path / "n.png"), "--codecs", "jpeg,jpeg2000",
-                 "--bpp", "2", "--out", str(tmp_path / "run"), "--quiet"])
+    code = main(
+        [
+            "compress",
+            "--images",
+            str(tmp_path / "n.png"),
+            "--codecs",
+            "jpeg,jpeg2000",
+            "--bpp",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "jpeg2000" in out and "2 reconstructions" in out

@@ -1,5 +1,6 @@
 """``evalkit demo --study``: the example study served on loopback, answered by a simulated crowd,
 analysed and fitted, and its sections in the demo's report."""
+
 import json
 
 import pandas as pd
@@ -8,9 +9,9 @@ import requests
 from test_report import _Page
 
 from evalkit.cli import main
-from evalkit.study.server import served
 from evalkit.study.analysis import responses
 from evalkit.study.database import connect
+from evalkit.study.server import served
 
 
 def test_served_study_stops_even_when_the_work_fails(built_study, tmp_path):
@@ -22,12 +23,12 @@ def test_served_study_stops_even_when_the_work_fails(built_study, tmp_path):
             1 / 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/task", timeout=5)
-    assert responses(connect(url)).empty      # the design was loaded, nobody answered
+    assert responses(connect(url)).empty  # the design was loaded, nobody answered
 
 
 @pytest.mark.slow
 def test_demo_with_study_adds_the_study_sections(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))    # no LPIPS/FID weights
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))  # no LPIPS/FID weights
     monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--codecs", "jpeg,webp", "--study", "--quiet"]) == 0
@@ -50,5 +51,5 @@ def test_demo_with_study_adds_the_study_sections(tmp_path, monkeypatch, capsys):
     for section in ("study-rankings", "study-preference", "study-quality", "study-fit"):
         assert section in page.ids, section
     assert "report_files/study_ranking.png" in page.links
-    assert "psnr + ms-ssim" in html          # the fitted combination's held-out 2AFC
+    assert "psnr + ms-ssim" in html  # the fitted combination's held-out 2AFC
     assert all((out / link).is_file() for link in page.links if not link.startswith("#"))

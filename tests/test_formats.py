@@ -5,6 +5,7 @@ Every image format evalkit reads and every codec's bitstream is cut at every len
 :class:`~evalkit.errors.InputError` (``ImageReadError`` / ``CodecError``) naming the file or the
 codec. See :mod:`evalkit.formats` for what a format without a checksum cannot show.
 """
+
 from __future__ import annotations
 
 import io
@@ -16,17 +17,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from evalkit.codecs import CodecError, FAMILIES, get_codec, zoo
+from evalkit.codecs import FAMILIES, CodecError, get_codec, zoo
 from evalkit.datasets import resolve_images
 from evalkit.formats import IncompleteStream, check_boxes, check_j2k_codestream, check_png, check_riff_webp
 from evalkit.images import ImageReadError, load_image
 
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "tif": "TIFF", "webp": "WEBP"}
-SETTINGS = {"jpeg": 50, "jpeg-444": 50, "jpeg2000": 1.0, "webp": 50, "hevc-bpg": 30 * 16, "hevc-bpg-qp": 30,
-            "vvc": 32 * 16, "heic": 30,
-            "heic-420": 30, "bpg": 30, "avif": 120, "avif-aom": 50, "avif-444": 50,
-            "jpegxl": 2.0, "htj2k": 0.05}
-LEARNED = "ek-variable-rate-mse"        # its checkpoint ships in codecs/
+SETTINGS = {
+    "jpeg": 50,
+    "jpeg-444": 50,
+    "jpeg2000": 1.0,
+    "webp": 50,
+    "hevc-bpg": 30 * 16,
+    "hevc-bpg-qp": 30,
+    "vvc": 32 * 16,
+    "heic": 30,
+    "heic-420": 30,
+    "bpg": 30,
+    "avif": 120,
+    "avif-aom": 50,
+    "avif-444": 50,
+    "jpegxl": 2.0,
+    "htj2k": 0.05,
+}
+LEARNED = "ek-variable-rate-mse"  # its checkpoint ships in codecs/
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +98,10 @@ def available(name: str) -> bool:
     return FAMILIES[zoo()[name]["family"]].unavailable_reason() is None
 
 
-CODECS = [pytest.param(name, marks=pytest.mark.skipif(not available(name), reason=f"{name} not available here"))
-          for name in zoo()] + [LEARNED]
+CODECS = [
+    pytest.param(name, marks=pytest.mark.skipif(not available(name), reason=f"{name} not available here"))
+    for name in zoo()
+] + [LEARNED]
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +114,7 @@ def bitstreams(small):
             setting = SETTINGS.get(name, codec.initial_setting(1.0))
             cache[name] = codec, codec.encode(small, setting)
         return cache[name]
+
     return bitstream
 
 
@@ -145,15 +162,15 @@ def test_a_damaged_length_field_is_refused(bitstreams):
         check_riff_webp(webp[:4] + struct.pack("<I", struct.unpack("<I", webp[4:8])[0] ^ 4) + webp[8:])
     j2k = bitstreams("jpeg2000")[1]
     sot = j2k.index(b"\xff\x90")
-    psot = struct.unpack(">I", j2k[sot + 6:sot + 10])[0]
+    psot = struct.unpack(">I", j2k[sot + 6 : sot + 10])[0]
     with pytest.raises(IncompleteStream, match="JPEG 2000"):
-        check_j2k_codestream(j2k[:sot + 6] + struct.pack(">I", psot - 3) + j2k[sot + 10:])
+        check_j2k_codestream(j2k[: sot + 6] + struct.pack(">I", psot - 3) + j2k[sot + 10 :])
     heic, last = bitstreams("heic")[1], 0
-    while last + struct.unpack(">I", heic[last:last + 4])[0] < len(heic):    # to the last box
-        last += struct.unpack(">I", heic[last:last + 4])[0]
-    size = struct.unpack(">I", heic[last:last + 4])[0]
+    while last + struct.unpack(">I", heic[last : last + 4])[0] < len(heic):  # to the last box
+        last += struct.unpack(">I", heic[last : last + 4])[0]
+    size = struct.unpack(">I", heic[last : last + 4])[0]
     with pytest.raises(IncompleteStream, match="box announces"):
-        check_boxes(heic[:last] + struct.pack(">I", size + 1) + heic[last + 4:])
+        check_boxes(heic[:last] + struct.pack(">I", size + 1) + heic[last + 4 :])
 
 
 def test_a_codec_must_declare_how_its_bitstream_is_checked():

@@ -22,6 +22,7 @@ def test_truncated_png_names_the_file(kodak_dir, tmp_path):
 
 def test_sixteen_bit_is_rounded_with_a_warning(tmp_path):
     import imagecodecs
+
     values = np.array([[[0, 257, 65535], [32896, 128, 129]]], np.uint16)
     imagecodecs.imwrite(tmp_path / "deep.png", values)
     with pytest.warns(ImageConversionWarning, match="16-bit"):
@@ -81,6 +82,7 @@ def test_kodak_offline_error_says_where_to_put_files(monkeypatch):
 
     def offline(*a, **k):
         raise OSError("network unreachable")
+
     monkeypatch.delenv("EVALKIT_KODAK_DIR", raising=False)
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(InputError, match="kodim01.png .*--kodak-dir / EVALKIT_KODAK_DIR"):

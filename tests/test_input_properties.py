@@ -2,6 +2,7 @@
 whatever a study file or a manifest holds, the answer is a checked value or one InputError —
 never another exception, never a value of the wrong type.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,9 +21,14 @@ from evalkit.study.config import StudyConfig, config_from_dict
 
 VALID = {"name": "s", "images": "samples", "codecs": ["jpeg", "webp"], "bpp": [0.5]}
 TOML_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 KEYS = list(declared_keys(StudyConfig))
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -39,11 +45,14 @@ def accepted_types_hold(config: StudyConfig) -> None:
             element = typing.get_args(hint)[0]
             assert isinstance(value, list) and all(
                 isinstance(v, (int, float) if element is float else element) and not isinstance(v, bool)
-                for v in value), (name, value)
+                for v in value
+            ), (name, value)
         elif hint is bool:
             assert isinstance(value, bool), (name, value)
         elif hint in (int, float):
-            assert isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool), (name, value)
+            assert isinstance(value, (int, float) if hint is float else int) and not isinstance(
+                value, bool
+            ), (name, value)
         elif hint is str:
             assert isinstance(value, str), (name, value)
 
@@ -94,23 +103,46 @@ def test_a_new_key_is_one_declaration():
 
     assert check_keys(WithNotSure, {"name": "s", "not_sure": True}) == []
     assert check_keys(WithNotSure, {"name": "s", "not_sure": "yes"}) == [
-        "not_sure: expected true or false, got 'yes' (e.g. not_sure = true)"]
+        "not_sure: expected true or false, got 'yes' (e.g. not_sure = true)"
+    ]
 
 
 # --- manifest and shard readers ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def manifest_text():
     """A real manifest of two images × one codec (written by evalkit compress)."""
-    from evalkit.compress import MANIFEST_COLUMNS, write_manifest
     import tempfile
-    rows = [{c: "" for c in MANIFEST_COLUMNS} | {
-        "image": f"im{i}", "reference": f"references/im{i}.png", "codec": "jpeg", "target_bpp": 1.0,
-        "bpp": 0.99, "bytes": 380, "setting": 6.2, "reconstruction": f"reconstructions/jpeg/im{i}_1bpp.png",
-        "bitstream": f"bitstreams/jpeg/im{i}_1bpp.jpg", "encode_s": 0.001, "decode_s": 0.001, "encodes": 8,
-        "policy": "closest", "rel_error": -0.008, "setting_name": "quality", "codec_version": "libjpeg-turbo 3",
-        "height": 48, "width": 64, "source": f"/data/im{i}.png", "image_sha": "80348a11def86cb5b775393f"}
-        for i in range(2)]
+
+    from evalkit.compress import MANIFEST_COLUMNS, write_manifest
+
+    rows = [
+        {c: "" for c in MANIFEST_COLUMNS}
+        | {
+            "image": f"im{i}",
+            "reference": f"references/im{i}.png",
+            "codec": "jpeg",
+            "target_bpp": 1.0,
+            "bpp": 0.99,
+            "bytes": 380,
+            "setting": 6.2,
+            "reconstruction": f"reconstructions/jpeg/im{i}_1bpp.png",
+            "bitstream": f"bitstreams/jpeg/im{i}_1bpp.jpg",
+            "encode_s": 0.001,
+            "decode_s": 0.001,
+            "encodes": 8,
+            "policy": "closest",
+            "rel_error": -0.008,
+            "setting_name": "quality",
+            "codec_version": "libjpeg-turbo 3",
+            "height": 48,
+            "width": 64,
+            "source": f"/data/im{i}.png",
+            "image_sha": "80348a11def86cb5b775393f",
+        }
+        for i in range(2)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "manifest.csv"
         write_manifest(rows, path)
@@ -155,8 +187,12 @@ def test_any_bytes_as_a_manifest_or_pairs_table_are_a_table_or_one_input_error(d
 
 
 @FAST
-@given(record=st.dictionaries(st.sampled_from(["command", "shard", "of", "plan", "rows", "root"]),
-                              TOML_VALUES, max_size=6) | TOML_VALUES)
+@given(
+    record=st.dictionaries(
+        st.sampled_from(["command", "shard", "of", "plan", "rows", "root"]), TOML_VALUES, max_size=6
+    )
+    | TOML_VALUES
+)
 def test_any_json_as_a_shard_record_is_a_checked_record_or_one_input_error(record, tmp_path_factory):
     from evalkit.shards import read_record
 

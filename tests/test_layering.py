@@ -2,6 +2,7 @@
 import the ones its row of the package table in docs/architecture.md lists under "must not
 import" (checked on the source, so a lazy import inside a function counts too). The table is read
 here, so the document and the check cannot drift apart."""
+
 import ast
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ def table_rows(doc: Path = DOC) -> list[tuple[list[str], str]]:
     """Each row of the package table: its modules (``evalkit/images.py``, ``datasets.py`` →
     ``evalkit.images``, ``evalkit.datasets``) and its "must not import" cell."""
     lines = doc.read_text().splitlines()
-    start = lines.index(HEADER) + 2                  # past the header and the --- row
+    start = lines.index(HEADER) + 2  # past the header and the --- row
     rows = []
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -47,7 +48,7 @@ def forbidden_imports(rows: list[tuple[list[str], str]]) -> dict[str, list[str]]
 
     table = {}
     for n, (paths, text) in enumerate(rows):
-        below = [m for later, _ in rows[n + 1:] for m in later]
+        below = [m for later, _ in rows[n + 1 :] for m in later]
         after = re.fullmatch(r"(\S+) and everything after", text)
         but = re.fullmatch(r"any evalkit module but (.+)", text)
         if text in ("—", "code"):
@@ -113,8 +114,12 @@ def test_every_module_has_a_row():
     """A new module cannot slip past the table: each one of evalkit and webapp is in a row."""
     rows = set(FORBIDDEN)
     files = [p for top in ("evalkit", "webapp") for p in sorted((ROOT / top).rglob("*.py"))]
-    unlisted = [str(p.relative_to(ROOT)) for p in files if p != ROOT / "evalkit" / "__init__.py"
-                and not any(m in rows for m in _prefixes(_module(str(p.relative_to(ROOT)))))]
+    unlisted = [
+        str(p.relative_to(ROOT))
+        for p in files
+        if p != ROOT / "evalkit" / "__init__.py"
+        and not any(m in rows for m in _prefixes(_module(str(p.relative_to(ROOT)))))
+    ]
     assert unlisted == []
 
 
@@ -148,6 +153,9 @@ def test_the_check_sees_relative_and_lazy_imports(tmp_path):
     assert "evalkit.metrics.base" in imports_of(ROOT / "evalkit" / "metrics" / "psnr.py")
     (tmp_path / "evalkit" / "metrics").mkdir(parents=True)
     (tmp_path / "evalkit" / "metrics" / "probe.py").write_text(
-        "import numpy\nfrom .base import PairMetric\n\ndef f():\n    from ..fit import model\n")
-    assert violations("evalkit.metrics", tmp_path) == ["evalkit/metrics/probe.py imports evalkit.fit",
-                                                       "evalkit/metrics/probe.py imports evalkit.fit.model"]
+        "import numpy\nfrom .base import PairMetric\n\ndef f():\n    from ..fit import model\n"
+    )
+    assert violations("evalkit.metrics", tmp_path) == [
+        "evalkit/metrics/probe.py imports evalkit.fit",
+        "evalkit/metrics/probe.py imports evalkit.fit.model",
+    ]

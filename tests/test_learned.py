@@ -5,13 +5,14 @@ No pretrained checkpoint can be downloaded here: CompressAI's architectures run 
 weights (through the same loading code, from files in a weights folder), and our variable-rate
 model is trained by the fixture below for a few hundred steps on BSDS500 crops (never Kodak).
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def bsds_crops(shared_dir) -> torch.Tensor:
         image = load_image(f)
         for _ in range(4):
             y, x = rng.integers(0, image.shape[0] - 64), rng.integers(0, image.shape[1] - 64)
-            crops.append(image[y:y + 64, x:x + 64])
+            crops.append(image[y : y + 64, x : x + 64])
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
 
 
@@ -49,19 +50,19 @@ def trained(bsds_crops, tmp_path_factory):
     checkpoint; (model, path)."""
     torch.manual_seed(0)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small layers: threads only wait on each other
+    torch.set_num_threads(1)  # small layers: threads only wait on each other
     model = VariableRateHyperprior(N=24, M=32, lambda_range=LAMBDAS).train()
     main = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     aux = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
     opt, aux_opt = torch.optim.Adam(main, 3e-3), torch.optim.Adam(aux, 1e-2)
     log_lo, log_hi = map(math.log, LAMBDAS)
-    for step in range(200):
+    for step in range(200):  # noqa: B007
         x = bsds_crops[torch.randint(len(bsds_crops), (4,))]
         lmbda = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(4))
         delta = torch.exp(math.log(2) * (2 * torch.rand(4) - 1))
-        out = model(x, lmbda, delta)   # CompressAI's loss: bpp + λ·255²·MSE
+        out = model(x, lmbda, delta)  # CompressAI's loss: bpp + λ·255²·MSE
         mse = (out["x_hat"] - x).square().mean(dim=(1, 2, 3))
-        loss = (estimated_bpp(out["likelihoods"], 64 * 64) + lmbda * 255 ** 2 * mse).mean()
+        loss = (estimated_bpp(out["likelihoods"], 64 * 64) + lmbda * 255**2 * mse).mean()
         opt.zero_grad(), aux_opt.zero_grad()
         (loss + model.aux_loss()).backward()
         opt.step(), aux_opt.step()
@@ -87,11 +88,12 @@ def random_codec(name: str, quality: int = 1):
 
 
 # ---------------------------------------------------------------- round trips
-@pytest.mark.parametrize("name", ["bmshj2018-hyperprior-mse", "mbt2018-mean-mse",
-                                  "bmshj2018-hyperprior-vbr-mse", "ours"])
+@pytest.mark.parametrize(
+    "name", ["bmshj2018-hyperprior-mse", "mbt2018-mean-mse", "bmshj2018-hyperprior-vbr-mse", "ours"]
+)
 def test_decode_equals_eval_reconstruction(name, ours, kodak):
     codec = ours if name == "ours" else random_codec(name)
-    image = np.ascontiguousarray(kodak(23)[100:197, 200:261])          # 97×61
+    image = np.ascontiguousarray(kodak(23)[100:197, 200:261])  # 97×61
     setting = codec.axis.from_unit(0.6)
     data = codec.encode(image, setting)
     decoded = codec.decode(data)
@@ -105,6 +107,7 @@ def test_decode_equals_eval_reconstruction(name, ours, kodak):
 
 def test_odd_size_and_grayscale(ours, kodak, tmp_path):
     from PIL import Image
+
     image = np.ascontiguousarray(kodak(5)[:481, :321])
     decoded = ours.decode(ours.encode(image, 0.18))
     assert decoded.shape == (481, 321, 3)
@@ -112,7 +115,7 @@ def test_odd_size_and_grayscale(ours, kodak, tmp_path):
     # transposed crop would not correlate)
     assert np.corrcoef(decoded.mean(axis=2).ravel(), image.mean(axis=2).ravel())[0, 1] > 0.3
     Image.fromarray(kodak(5)[:97, :61, 1]).save(tmp_path / "gray.png")
-    gray = load_image(tmp_path / "gray.png")                          # expanded to RGB
+    gray = load_image(tmp_path / "gray.png")  # expanded to RGB
     assert ours.decode(ours.encode(gray, 0.01)).shape == (97, 61, 3)
 
 
@@ -123,8 +126,10 @@ def test_file_bpp_is_the_likelihood_estimate_plus_header(ours, kodak):
         payload = sum(map(len, ours._read(data).strings))
         header = len(data) - payload
         estimate = ours.likelihood_bits(image, setting) / 8
-        print(f"λ-axis {setting}: file {len(data)} B, payload {payload} B, estimate "
-              f"{estimate:.0f} B, header {header} B = {header / len(data):.1%} of the file")
+        print(
+            f"λ-axis {setting}: file {len(data)} B, payload {payload} B, estimate "
+            f"{estimate:.0f} B, header {header} B = {header / len(data):.1%} of the file"
+        )
         # The toy model's training path depends on the CPU's float kernels: on one machine the
         # payload was 1.4–4.9 % below the estimate, on an AMD EPYC 10.8 % at λ-axis 0.02.
         assert abs(payload / estimate - 1) < 0.15
@@ -135,8 +140,8 @@ def test_batched_coding_equals_one_by_one(ours, kodak):
     images = [np.ascontiguousarray(kodak(n)[:128, :192]) for n in (1, 2, 3)]
     batch = ours.encode_batch(images, 0.01)
     assert batch == [ours.encode(im, 0.01) for im in images]
-    for one, decoded in zip(batch, ours.decode_batch(batch)):   # batched convolutions may round
-        assert np.abs(decoded.astype(int) - ours.decode(one)).max() <= 1   # differently
+    for one, decoded in zip(batch, ours.decode_batch(batch)):  # batched convolutions may round
+        assert np.abs(decoded.astype(int) - ours.decode(one)).max() <= 1  # differently
 
 
 # ------------------------------------------------------------ bad bitstreams
@@ -198,11 +203,16 @@ def zoo_folder(tmp_path, monkeypatch):
     learned_zoo.cache_clear()
 
 
-@pytest.mark.parametrize("lines, message", [
-    ('architecture = "bmshj2018-factorised"', "unknown architecture 'bmshj2018-factorised'; known: "
-                                              "bmshj2018-factorized"),
-    ('architecture = "mbt2018-vbr"\nkind = "ladder"', "of kind 'vbr', not 'ladder'"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (
+            'architecture = "bmshj2018-factorised"',
+            "unknown architecture 'bmshj2018-factorised'; known: bmshj2018-factorized",
+        ),
+        ('architecture = "mbt2018-vbr"\nkind = "ladder"', "of kind 'vbr', not 'ladder'"),
+    ],
+)
 def test_a_zoo_file_names_a_known_architecture_whose_kind_it_takes(zoo_folder, lines, message):
     """The architecture decides the kind; a zoo file that states another one is refused."""
     (zoo_folder / "bad-mse.toml").write_text(lines + '\n[checkpoint]\nfile = "bad.pth"\n')
@@ -217,11 +227,13 @@ def test_offline_error_names_file_url_and_folder(zoo_folder, monkeypatch):
     (zoo_folder / "offline-mse.toml").write_text(
         'architecture = "bmshj2018-factorized"\nkind = "ladder"\n[checkpoints.1]\n'
         'file = "offline-1-abcdef12.pth.tar"\n'
-        'url = "http://127.0.0.1:9/offline-1-abcdef12.pth.tar"\nsha256 = "abcdef12"\n')
+        'url = "http://127.0.0.1:9/offline-1-abcdef12.pth.tar"\nsha256 = "abcdef12"\n'
+    )
     monkeypatch.setenv("TORCH_HOME", str(zoo_folder / "torch"))
     with pytest.raises(CodecError) as error:
         get_codec("offline-mse-q1", device="cpu", weights_dir=zoo_folder / "w").encode(
-            np.zeros((64, 64, 3), np.uint8), 1)
+            np.zeros((64, 64, 3), np.uint8), 1
+        )
     message = str(error.value)
     assert "offline-1-abcdef12.pth.tar" in message and "http://127.0.0.1:9/" in message
     assert str(zoo_folder / "w") in message
@@ -238,8 +250,8 @@ def tiny_ladder(zoo_folder, monkeypatch):
         torch.manual_seed(0)
         net = build_network(LearnedSpec("x", "bmshj2018-factorized"), 1, None)
         with torch.no_grad():
-            net.g_a[-1].weight.mul_(10.0 ** q)
-            net.g_s[0].weight.div_(10.0 ** q)
+            net.g_a[-1].weight.mul_(10.0**q)
+            net.g_s[0].weight.div_(10.0**q)
         path = weights / f"tiny-{q}.pth.tar"
         torch.save(net.state_dict(), path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -269,26 +281,72 @@ def test_ladder_is_coarse_and_rungs_are_addressable(tiny_ladder, kodak):
 
 
 def test_compress_mixes_classical_and_learned(tiny_ladder, trained, kodak, tmp_path):
+    import pandas as pd
+
     from evalkit.cli import main
     from evalkit.images import save_png
-    import pandas as pd
+
     save_png(np.ascontiguousarray(kodak(23)[:128, :192]), tmp_path / "img.png")
     out = tmp_path / "run"
     names = f"jpeg,tiny-mse-q2,tiny-mse,variable-rate@{trained[1]}"
-    code = main(["compress", "--images", str(tmp_path / "img.png"), "--codecs", names,
-                 "--bpp", "0.1", "--out", str(out), "--workers", "1", "--quiet", "--device", "cpu"])
+    code = main(
+        [
+            "compress",
+            "--images",
+            str(tmp_path / "img.png"),
+            "--codecs",
+            names,
+            "--bpp",
+            "0.1",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     assert sorted(manifest["codec"]) == sorted(names.split(","))
     row = manifest.set_index("codec").loc[f"variable-rate@{trained[1]}"]
     assert row["flag"] == "" and abs(row["rel_error"]) <= 0.01 and row["setting_name"] == "lambda"
     assert (out / row["bitstream"]).stat().st_size == row["bytes"]
-    assert (out / row["bitstream"]).parent.parent == out / "bitstreams"   # one folder per codec
-    assert main(["compress", "--images", str(tmp_path / "img.png"), "--codecs", "nope-q3",
-                 "--out", str(out), "--quiet"]) == 2
+    assert (out / row["bitstream"]).parent.parent == out / "bitstreams"  # one folder per codec
+    assert (
+        main(
+            [
+                "compress",
+                "--images",
+                str(tmp_path / "img.png"),
+                "--codecs",
+                "nope-q3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     if not torch.cuda.is_available():
-        assert main(["compress", "--images", str(tmp_path / "img.png"), "--codecs", "tiny-mse",
-                     "--out", str(out), "--quiet", "--device", "cuda"]) == 2
+        assert (
+            main(
+                [
+                    "compress",
+                    "--images",
+                    str(tmp_path / "img.png"),
+                    "--codecs",
+                    "tiny-mse",
+                    "--out",
+                    str(out),
+                    "--quiet",
+                    "--device",
+                    "cuda",
+                ]
+            )
+            == 2
+        )
 
 
 # ------------------------------------------------------------------ realism input (β)
@@ -306,7 +364,8 @@ def realism_zoo(zoo_folder):
     torch.save(model.checkpoint(), path)
     (zoo_folder / "realism.toml").write_text(
         'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\n'
-        f'file = "{path.name}"\nsha256 = "{hashlib.sha256(path.read_bytes()).hexdigest()}"\n')
+        f'file = "{path.name}"\nsha256 = "{hashlib.sha256(path.read_bytes()).hexdigest()}"\n'
+    )
     return model
 
 
@@ -315,13 +374,13 @@ def test_realism_is_chosen_at_decode_time(realism_zoo, kodak):
     plain, realistic = get_codec("realism", device="cpu"), get_codec("realism-beta2.56", device="cpu")
     assert plain.beta == 0.0 and realistic.beta == pytest.approx(2.56)
     data, data_hi = plain.encode(image, 0.02), realistic.encode(image, 0.02)
-    assert len(data) == len(data_hi)                      # β is not coded: same latents, same size
+    assert len(data) == len(data_hi)  # β is not coded: same latents, same size
     assert plain.at_realism(data, realistic.beta) == data_hi
     low, high = plain.decode(data), plain.decode(plain.at_realism(data, 2.56))
     assert np.array_equal(high, realistic.decode(data_hi))
-    assert np.abs(low.astype(int) - high).mean() > 1      # the decoder follows β
+    assert np.abs(low.astype(int) - high).mean() > 1  # the decoder follows β
     assert np.abs(high.astype(int) - realistic.reconstruct(image, 0.02)).max() <= 1
-    assert plain.key != realistic.key                     # cached results keep them apart
+    assert plain.key != realistic.key  # cached results keep them apart
     with pytest.raises(CodecError, match="outside the trained range"):
         plain.at_realism(data, 3.0)
     with pytest.raises(CodecError, match="outside the trained range"):
@@ -330,7 +389,8 @@ def test_realism_is_chosen_at_decode_time(realism_zoo, kodak):
 
 def test_model_without_realism_input_refuses_beta(ours, trained, kodak, zoo_folder):
     (zoo_folder / "plain.toml").write_text(
-        f'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\nfile = "{trained[1]}"\n')
+        f'architecture = "variable-rate"\nkind = "variable-rate"\n[checkpoint]\nfile = "{trained[1]}"\n'
+    )
     with pytest.raises(CodecError, match="no realism input"):
         get_codec("plain-beta1", device="cpu").encode(np.zeros((64, 64, 3), np.uint8), 0.01)
     data = ours.encode(np.ascontiguousarray(kodak(4)[:64, :64]), 0.01)
@@ -343,11 +403,19 @@ def test_no_future_warning_from_dependencies_reaches_the_user():
     evalkit (every compress worker too) must not see that FutureWarning where evalkit imports
     compressai (its networks, CompressAI's zoo); the filter is scoped to those imports (see
     test_no_side_effects.py)."""
-    done = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c",
-                           "import evalkit.codecs, evalkit.models.variable_rate, lpips, pytorch_fid\n"
-                           "from evalkit.codecs.architectures import architecture\n"
-                           "architecture('bmshj2018-hyperprior')._zoo()"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::FutureWarning",
+            "-c",
+            "import evalkit.codecs, evalkit.models.variable_rate, lpips, pytorch_fid\n"
+            "from evalkit.codecs.architectures import architecture\n"
+            "architecture('bmshj2018-hyperprior')._zoo()",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and "FutureWarning" not in done.stderr, done.stderr[-2000:]
 
 
@@ -357,7 +425,9 @@ def test_widened_model_computes_the_same_inside_its_old_range(kodak):
     range recorded. The shipped model, whose conditioning and hyperprior are trained."""
     from evalkit.codecs.architectures import architecture
 
-    model = architecture("variable-rate").load(Path(__file__).parent.parent / "codecs" / "ek-variable-rate-mse.pth")
+    model = architecture("variable-rate").load(
+        Path(__file__).parent.parent / "codecs" / "ek-variable-rate-mse.pth"
+    )
     lo, hi = model.config["lambda_range"]
     wide = model.widened([lo / 4, hi * 2])
     assert wide.config["lambda_range"] == [lo / 4, hi * 2]
@@ -370,7 +440,7 @@ def test_widened_model_computes_the_same_inside_its_old_range(kodak):
             for part in ("y", "z"):
                 assert torch.allclose(ours["likelihoods"][part], theirs["likelihoods"][part], rtol=1e-4)
             assert wide.compress(x, lmbda)["strings"] == model.compress(x, lmbda)["strings"]
-        below = wide(x, lo / 4)["likelihoods"]["y"]              # the new low end: fewer bits
+        below = wide(x, lo / 4)["likelihoods"]["y"]  # the new low end: fewer bits
         assert below.log().sum() > model(x, lo)["likelihoods"]["y"].log().sum()
     with pytest.raises(ValueError, match="conditional-conv"):
         VariableRateHyperprior(8, 8, conditioning="interpolated-attention").widened([1e-3, 1e-1])

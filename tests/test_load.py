@@ -1,17 +1,18 @@
 """100 concurrent raters against gunicorn on loopback, the server SIGKILLed and restarted in the
 middle: afterwards every acknowledged response is stored exactly once."""
+
 import secrets
 import threading
 import time
 
 import requests
+from serving import Gunicorn, many_assignments
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evalkit.study import analysis
-from evalkit.study.design import Design
 from evalkit.study.database import Response, connect
-from serving import Gunicorn, many_assignments
+from evalkit.study.design import Design
 
 RATERS = 100
 
@@ -31,12 +32,20 @@ def rater(url_holder, name, acknowledged, lock, deadline):
             time.sleep(0.2)
         raise TimeoutError(f"{name}: {path} never answered")
 
-    secret = secrets.token_urlsafe(32)          # as the page does: drawn before the first request
+    secret = secrets.token_urlsafe(32)  # as the page does: drawn before the first request
     session = post("/api/session", {"rater": name, "token": secret}).json()
     for k, trial in enumerate(session["trials"]):
         choice = "left" if (k + len(name)) % 2 else "right"
-        body = {"token": session["token"], "trial": trial["id"], "choice": choice, "response_ms": 900 + k,
-                "magnifier_ms": 0, "viewport_w": 1280, "viewport_h": 800, "device_pixel_ratio": 1}
+        body = {
+            "token": session["token"],
+            "trial": trial["id"],
+            "choice": choice,
+            "response_ms": 900 + k,
+            "magnifier_ms": 0,
+            "viewport_w": 1280,
+            "viewport_h": 800,
+            "device_pixel_ratio": 1,
+        }
         r = post("/api/response", body)
         assert r.status_code in (200, 201), (r.status_code, r.text)
         with lock:
@@ -66,7 +75,7 @@ def test_kill_and_restart_mid_study_loses_nothing(built_study, tmp_path):
         acked_before_kill = len(acknowledged)
         server.kill()
         time.sleep(1.0)
-        server.start()          # same port, same database: clients retry until it is back
+        server.start()  # same port, same database: clients retry until it is back
         for t in threads:
             t.join(timeout=max(1, deadline - time.time()))
     finally:

@@ -1,4 +1,5 @@
 """``evalkit loop``: study → fitted metric → codecs trained on it → second study → answer."""
+
 import json
 import shutil
 from pathlib import Path
@@ -55,16 +56,25 @@ def write(folder: Path, text: str) -> Path:
     return folder / "experiment.toml"
 
 
-@pytest.mark.parametrize("change, message", [
-    (("[crowd]\n", "[crowd]\nvotes = 3\n"), "crowd.votes is not a key"),
-    (('metrics = ["psnr", "ms-ssim"]', 'metrics = ["fid"]'), "unknown pair-level metric 'fid'"),
-    (("[second_study]\n", "[second_study]\ncodecs = [\"jpeg\", \"webp\"]\n"), "its codecs are the two trained"),
-    (("weight = 100.0", "weight = -1.0"), "train.weight = -1.0 must be a positive number"),
-    (("weight = 100.0", 'weight = "auto"'), "need two or more rates"),
-    (("steps = 2\n", 'steps = "many"\n'), "train.steps = 'many' must be int"),
-    (('codecs = ["jpeg", "webp", "ek-variable-rate-mse"]', 'codecs = ["jpeg"]'), "at least two distinct codecs"),
-    (('name = "tiny"', 'name = "tiny loop"'), "letters, digits and dashes"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("[crowd]\n", "[crowd]\nvotes = 3\n"), "crowd.votes is not a key"),
+        (('metrics = ["psnr", "ms-ssim"]', 'metrics = ["fid"]'), "unknown pair-level metric 'fid'"),
+        (
+            ("[second_study]\n", "[second_study]\ncodecs = [\"jpeg\", \"webp\"]\n"),
+            "its codecs are the two trained",
+        ),
+        (("weight = 100.0", "weight = -1.0"), "train.weight = -1.0 must be a positive number"),
+        (("weight = 100.0", 'weight = "auto"'), "need two or more rates"),
+        (("steps = 2\n", 'steps = "many"\n'), "train.steps = 'many' must be int"),
+        (
+            ('codecs = ["jpeg", "webp", "ek-variable-rate-mse"]', 'codecs = ["jpeg"]'),
+            "at least two distinct codecs",
+        ),
+        (('name = "tiny"', 'name = "tiny loop"'), "letters, digits and dashes"),
+    ],
+)
 def test_experiment_file_mistakes_are_named(tmp_path, change, message):
     path = write(tmp_path, TINY.replace(*change))
     with pytest.raises(InputError, match=message):
@@ -80,15 +90,31 @@ def test_the_demo_experiment_is_valid():
 def test_a_crowd_that_follows_a_metric_prefers_by_it():
     """P(an attentive rater picks A) = Φ((q_A − q_B) / σ_JOD), q the reconstruction's own JOD:
     with no image spread, rater taste and trial noise make up the whole JOD scale."""
-    design = synthetic_design(["a", "b"], images=200, bpp=[0.5], judgements_per_pair=40,
-                              trials_per_assignment=40, sentinels=0, repeats=0)
+    design = synthetic_design(
+        ["a", "b"],
+        images=200,
+        bpp=[0.5],
+        judgements_per_pair=40,
+        trials_per_assignment=40,
+        sentinels=0,
+        repeats=0,
+    )
     truth = {}
     for trial in (t for a in design.assignments for t in a):
-        for side in (trial.left, trial.right):   # b beats a by 0.5 JOD on even images only
+        for side in (trial.left, trial.right):  # b beats a by 0.5 JOD on even images only
             even = int(trial.image[3:]) % 2 == 0
             truth[side.path] = 0.5 if side.codec == "b" and even else 0.0
-    crowd = Crowd(CrowdModel({"a": 0.0, "b": 0.0}, image_sd=0.0, reconstruction_quality=truth,
-                             careless=0, inverted=0, abandons=0, seed=1))
+    crowd = Crowd(
+        CrowdModel(
+            {"a": 0.0, "b": 0.0},
+            image_sd=0.0,
+            reconstruction_quality=truth,
+            careless=0,
+            inverted=0,
+            abandons=0,
+            seed=1,
+        )
+    )
     picks = {True: [], False: []}
     for number, trials in enumerate(design.assignments):
         rater = crowd.rater(f"r{number}", "attentive")
@@ -126,7 +152,7 @@ def test_loop_runs_end_to_end_and_resumes_from_its_cache(tmp_path, capsys):
 
 def test_real_raters_stop_the_loop_until_continue(tmp_path, capsys):
     """Without [crowd], the loop builds the first study and waits (exit status 3) for people."""
-    text = TINY[:TINY.index("[crowd]")] + TINY[TINY.index("[fit]"):]
+    text = TINY[: TINY.index("[crowd]")] + TINY[TINY.index("[fit]") :]
     path = write(tmp_path / "real", text)
     assert main(["loop", str(path), "--quiet"]) == 3
     err = capsys.readouterr().err

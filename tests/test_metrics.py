@@ -1,16 +1,26 @@
 """Every metric against its reference implementation, on Kodak and on real reconstructions."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from evalkit.errors import InputError
-from evalkit.metrics import (METRICS, MetricEngine, WeightsError, frechet_distance,
-                             kernel_inception_distance, pair_metric, patches, read_pairs, to_tensor)
-from evalkit.metrics.psnr import psnr, psnr_y
+from evalkit.metrics import (
+    METRICS,
+    MetricEngine,
+    WeightsError,
+    frechet_distance,
+    kernel_inception_distance,
+    pair_metric,
+    patches,
+    read_pairs,
+    to_tensor,
+)
 from evalkit.metrics.fid import load_inception, statistics
 from evalkit.metrics.lpips import LPIPS
 from evalkit.metrics.msssim import MSSSIM
+from evalkit.metrics.psnr import psnr, psnr_y
 from evalkit.metrics.ssim import SSIM
 
 
@@ -24,11 +34,15 @@ def run(tmp_path_factory, shared_dir):
     """A real compress run: two Kodak images (one portrait) × JPEG, WebP × two rates."""
     from evalkit.compress import compress
     from evalkit.datasets import resolve_images
+
     out = tmp_path_factory.mktemp("run")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        refs = [r for r in resolve_images("kodak", shared_dir / "data" / "kodak")
-                if r.name in ("kodim04", "kodim23")]
+        refs = [
+            r
+            for r in resolve_images("kodak", shared_dir / "data" / "kodak")
+            if r.name in ("kodim04", "kodim23")
+        ]
         compress(refs, ["jpeg", "webp"], [0.3, 0.8], out, workers=1, progress=False)
     return out
 
@@ -37,8 +51,11 @@ def run(tmp_path_factory, shared_dir):
 def pairs(run):
     table = read_pairs(run / "manifest.csv")
     from evalkit.images import load_image
-    return [(load_image(run / a), load_image(run / b)) for a, b in
-            zip(table["reference"], table["reconstruction"])]
+
+    return [
+        (load_image(run / a), load_image(run / b))
+        for a, b in zip(table["reference"], table["reconstruction"])
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +66,7 @@ def weights(shared_dir):
 def test_psnr_matches_scikit_image(pairs):
     from skimage.color import rgb2ycbcr
     from skimage.metrics import peak_signal_noise_ratio
+
     for ref, rec in pairs:
         assert psnr(ref, rec) == pytest.approx(peak_signal_noise_ratio(ref, rec, data_range=255), rel=1e-12)
         expected = peak_signal_noise_ratio(rgb2ycbcr(ref)[..., 0], rgb2ycbcr(rec)[..., 0], data_range=255)
@@ -66,17 +84,20 @@ def assert_each_pair_matches(metric, reference, pairs):
 
 def test_ms_ssim_matches_pytorch_msssim(pairs):
     from pytorch_msssim import ms_ssim
+
     assert_each_pair_matches(MSSSIM(), ms_ssim, pairs)
     ref = pairs[0][0]
     metric = MSSSIM()
-    batch = metric.score(metric.prepare(tensor([ref])),
-                         tensor([rec for r, rec in pairs if np.array_equal(r, ref)]))
+    batch = metric.score(
+        metric.prepare(tensor([ref])), tensor([rec for r, rec in pairs if np.array_equal(r, ref)])
+    )
     assert batch.shape[0] == 4 and (batch < 1).all()
     assert metric(tensor([ref]), tensor([ref])).item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_ssim_matches_pytorch_msssim(pairs):
     from pytorch_msssim import ssim
+
     assert_each_pair_matches(SSIM(), ssim, pairs)
     ref = pairs[0][0]
     recs = tensor([rec for r, rec in pairs if np.array_equal(r, ref)])
@@ -96,6 +117,7 @@ def test_ms_ssim_refuses_small_images():
 
 def test_lpips_matches_the_package(pairs, weights):
     import lpips
+
     reference = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
     reference.load_state_dict(torch.load(weights / "lpips-alex-v0.1.pth"))
     reference.eval()
@@ -121,9 +143,12 @@ def test_lpips_small_images_and_reduced_precision(pairs, weights):
 def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
     def offline(url, *a, **k):
         raise OSError("network unreachable")
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(WeightsError, match=r"vgg16-397923af\.pth.*download\.pytorch\.org.*lpips-vgg-v0\.1\.pth"):
+    with pytest.raises(
+        WeightsError, match=r"vgg16-397923af\.pth.*download\.pytorch\.org.*lpips-vgg-v0\.1\.pth"
+    ):
         LPIPS("vgg", weights_dir=tmp_path)
     with pytest.raises(WeightsError, match=r"pt_inception-2015-12-05-6726825d\.pth.*github\.com/mseitzer"):
         load_inception(tmp_path)
@@ -131,6 +156,7 @@ def test_missing_weights_say_which_file_and_where(tmp_path, monkeypatch):
 
 def test_inception_features_and_fid_match_pytorch_fid(run, weights, tmp_path):
     from pytorch_fid.fid_score import calculate_frechet_distance, get_activations
+
     model = load_inception(weights)
     table = read_pairs(run / "manifest.csv")
     refs = [str(run / p) for p in table["reference"].unique()]
@@ -139,8 +165,10 @@ def test_inception_features_and_fid_match_pytorch_fid(run, weights, tmp_path):
     theirs_rec = get_activations(recs, model, batch_size=1, dims=2048, device="cpu")
     engine = MetricEngine(["fid"], weights_dir=weights, device="cpu")
     from evalkit.images import load_image
-    features = engine.inception_features([str(i) for i in range(len(recs))],
-                                         lambda i: load_image(recs[i]), "image")
+
+    features = engine.inception_features(
+        [str(i) for i in range(len(recs))], lambda i: load_image(recs[i]), "image"
+    )
     ours = np.concatenate(features)
     # Batched against one image at a time: the convolutions may sum in another order (seen: one
     # feature of 16 384 off by 3.3e-6 on an AMD EPYC; features are of order 0.1–1).
@@ -159,12 +187,16 @@ def test_inception_features_and_fid_match_pytorch_fid(run, weights, tmp_path):
 def test_frechet_distance_on_known_gaussians():
     rng = np.random.default_rng(0)
     from pytorch_fid.fid_score import calculate_frechet_distance
+
     for n, d in ((5000, 8), (30, 64)):
         a, b = rng.normal(size=(n, d)), rng.normal(0.5, 2.0, size=(n, d))
         assert frechet_distance(a, b) == pytest.approx(
-            calculate_frechet_distance(*statistics(a), *statistics(b)), rel=1e-6)
+            calculate_frechet_distance(*statistics(a), *statistics(b)), rel=1e-6
+        )
     a, b = rng.normal(size=(20000, 2)), rng.normal([1, 0], 2.0, size=(20000, 2))
-    assert frechet_distance(a, b) == pytest.approx(1 + 2 * (1 + 4 - 2 * 2), rel=0.03)  # |Δμ|² + tr(Σ1+Σ2−2(Σ1Σ2)^½)
+    assert frechet_distance(a, b) == pytest.approx(
+        1 + 2 * (1 + 4 - 2 * 2), rel=0.03
+    )  # |Δμ|² + tr(Σ1+Σ2−2(Σ1Σ2)^½)
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance(a[:1], b)
 
@@ -187,11 +219,13 @@ def test_patches_grid_and_shifted_grid():
 
 def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch):
     table = read_pairs(run / "manifest.csv")
-    engine = MetricEngine(["psnr", "psnr-y", "ms-ssim", "lpips", "fid", "kid"], weights_dir=weights,
-                          device="cpu", batch_size=3)
+    engine = MetricEngine(
+        ["psnr", "psnr-y", "ms-ssim", "lpips", "fid", "kid"], weights_dir=weights, device="cpu", batch_size=3
+    )
     result = engine.evaluate(table, root=run, progress=False)
     from pytorch_msssim import ms_ssim
     from skimage.metrics import peak_signal_noise_ratio
+
     for (ref, rec), row in zip(pairs, result.pairs.itertuples()):
         assert row.psnr == pytest.approx(peak_signal_noise_ratio(ref, rec, data_range=255), rel=1e-12)
         theirs = ms_ssim(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255)
@@ -201,6 +235,7 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
     assert (sets["fid_patch"] > 0).all() and np.isfinite(sets["kid"]).all()
 
     import evalkit.metrics.engine as engine_module
+
     decoded = []
     monkeypatch.setattr(engine_module, "load_image", lambda p: decoded.append(p))
     again = MetricEngine(["psnr", "ms-ssim", "lpips", "fid"], weights_dir=weights, device="cpu")
@@ -212,6 +247,7 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
 
 def test_engine_errors(run, tmp_path, weights):
     from PIL import Image
+
     table = read_pairs(run / "manifest.csv")
     with pytest.raises(InputError, match="unknown metric.*'butteraugli'.*choose from psnr"):
         MetricEngine(["butteraugli"])
@@ -225,8 +261,9 @@ def test_engine_errors(run, tmp_path, weights):
     with pytest.raises(InputError, match="at least 161 px"):
         MetricEngine(["ms-ssim"], cache=False).evaluate(tiny, progress=False)
     with pytest.raises(InputError, match="nothere.png"):
-        MetricEngine(["psnr"]).evaluate(pd.DataFrame({"reference": ["nothere.png"],
-                                                      "reconstruction": ["nothere.png"]}))
+        MetricEngine(["psnr"]).evaluate(
+            pd.DataFrame({"reference": ["nothere.png"], "reconstruction": ["nothere.png"]})
+        )
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     with pytest.raises(InputError, match=r"lacks the column\(s\) reference, reconstruction; it has a, b"):
         read_pairs(tmp_path / "t.csv")
@@ -234,9 +271,24 @@ def test_engine_errors(run, tmp_path, weights):
 
 def test_cli_metrics_writes_csv_and_parquet(run, weights, capsys):
     from evalkit.cli import main
+
     out = run / "m.parquet"
-    code = main(["metrics", "--manifest", str(run / "manifest.csv"), "--metrics", "psnr,ms-ssim,fid",
-                 "--weights-dir", str(weights), "--fid-patch-size", "0", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "metrics",
+            "--manifest",
+            str(run / "manifest.csv"),
+            "--metrics",
+            "psnr,ms-ssim,fid",
+            "--weights-dir",
+            str(weights),
+            "--fid-patch-size",
+            "0",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     # whole-image FID only: the patches are the engine's (test_engine_equals_direct_calls_and_caches)
     assert code == 0
     table = pd.read_parquet(out)
@@ -255,6 +307,7 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     import io
 
     from PIL import Image
+
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=quality)
     return np.array(Image.open(buffer).convert("RGB"))
@@ -308,6 +361,7 @@ def test_a_metric_not_differentiable_is_never_a_training_loss(name, tmp_path):
     as a term of a combined loss."""
     from evalkit.fit import CombinationModel, CombinedLoss
     from evalkit.train.losses.distortion import distortion
+
     assert not METRICS[name].trainable
     with pytest.raises(InputError, match=f"unknown distortion '{name}'"):
         distortion(name)
@@ -332,11 +386,12 @@ def feature_ladder(kodak, weights):
     """Inception pool3 features of eight 96-px crops of a real photo, and of their JPEGs at
     quality 10 (one network load for every set metric)."""
     image = kodak(23)
-    crops = [image[r:r + 96, c:c + 96] for r in (0, 200) for c in (0, 150, 300, 450)]
+    crops = [image[r : r + 96, c : c + 96] for r in (0, 200) for c in (0, 150, 300, 450)]
     with torch.no_grad():
         inception = load_inception(weights)
-        return [inception(tensor(s))[0].flatten(1).double().numpy()
-                for s in (crops, [jpeg(c, 10) for c in crops])]
+        return [
+            inception(tensor(s))[0].flatten(1).double().numpy() for s in (crops, [jpeg(c, 10) for c in crops])
+        ]
 
 
 @pytest.mark.parametrize("name", [n for n, m in METRICS.items() if m.level == "set"])
@@ -359,7 +414,7 @@ def test_torch_form_equals_the_engine_on_kodak(name, run, pairs, weights):
     reported = engine.evaluate(read_pairs(run / "manifest.csv"), root=run, progress=False).pairs[column]
     form = pair_metric(name, weights)
     with torch.no_grad():
-        for (ref, rec), value in zip(pairs, reported):       # one at a time: portrait and landscape
+        for (ref, rec), value in zip(pairs, reported):  # one at a time: portrait and landscape
             assert abs(form(tensor([ref]), tensor([rec])).item() - value) <= 1e-6
 
 
@@ -391,7 +446,7 @@ def test_lpips_gradient_passes_gradcheck(weights):
     x = torch.rand(1, 3, 48, 40, dtype=torch.float64, generator=generator)
     x_hat = torch.rand(1, 3, 48, 40, dtype=torch.float64, generator=generator)
     assert torch.autograd.gradcheck(metric, (x, x_hat.requires_grad_()), fast_mode=True)
-    assert not any(p.requires_grad for p in metric.parameters())   # the network stays frozen
+    assert not any(p.requires_grad for p in metric.parameters())  # the network stays frozen
 
 
 def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, weights):
@@ -402,6 +457,7 @@ def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, w
     from sklearn.metrics.pairwise import polynomial_kernel
 
     from evalkit.images import load_image
+
     table = read_pairs(run / "manifest.csv")
     group = table[(table.codec == "webp") & (table.target_bpp == 0.8)]
     engine = MetricEngine(["fid", "kid"], weights_dir=weights, device="cpu", cache=False)
@@ -416,7 +472,7 @@ def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, w
             for offset in (0, 128):
                 for top in range(offset, h - 255, 256):
                     for left in range(offset, w - 255, 256):
-                        tiles.append(image[top:top + 256, left:left + 256])
+                        tiles.append(image[top : top + 256, left : left + 256])
         with torch.no_grad():
             return model(tensor(tiles))[0].flatten(1).double().numpy()
 
@@ -424,7 +480,7 @@ def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, w
     assert row.n_samples_patch == len(b) == 16
     mu_a, mu_b = a.mean(0), b.mean(0)
     expected_fid = calculate_frechet_distance(mu_a, np.cov(a, rowvar=False), mu_b, np.cov(b, rowvar=False))
-    assert row.fid_patch == pytest.approx(expected_fid, rel=1e-4)   # sqrtm of a singular product: ~1e-5
+    assert row.fid_patch == pytest.approx(expected_fid, rel=1e-4)  # sqrtm of a singular product: ~1e-5
     kernel = lambda x, y: polynomial_kernel(x, y, degree=3, gamma=1 / x.shape[1], coef0=1)
     n = len(a)
     off_diagonal = lambda k: (k.sum() - np.trace(k)) / (n * (n - 1))
@@ -440,10 +496,12 @@ def test_batched_and_on_each_device_within_the_registry_tolerance(device, run, w
     """What a GPU worker computes — batches of 8, on CUDA when there is one — equals the CPU's
     one image at a time within each metric's ``rtol`` (on this CPU: the batching alone)."""
     table = read_pairs(run / "manifest.csv")
-    table = table[table.codec == "jpeg"]               # 2 images × 2 rates; FID on whole images
+    table = table[table.codec == "jpeg"]  # 2 images × 2 rates; FID on whole images
     names = ["psnr", "psnr-y", "ms-ssim", "lpips", "fid", "kid"]
-    one, batched = (MetricEngine(names, weights_dir=weights, device=d, batch_size=n, cache=False,
-                                 patch_size=None) for d, n in (("cpu", 1), (device, 8)))
+    one, batched = (
+        MetricEngine(names, weights_dir=weights, device=d, batch_size=n, cache=False, patch_size=None)
+        for d, n in (("cpu", 1), (device, 8))
+    )
     a, b = (e.evaluate(table, root=run, progress=False) for e in (one, batched))
     for name in names:
         m = METRICS[name]

@@ -6,6 +6,7 @@ against independent routes. No SSIMULACRA2 reference tool is shipped by Debian 1
 the reference values below were printed by the C++ tool itself, built here from
 cloudinary/ssimulacra2 at 81feacf (libjxl's code, "SSIMULACRA 2.1"), on the same crops.
 """
+
 import io
 import json
 import subprocess
@@ -40,14 +41,13 @@ def posterize(x):
 
 
 def blocky(x):
-    return np.repeat(np.repeat(x[::2, ::2], 2, 0), 2, 1)[:x.shape[0], :x.shape[1]]
+    return np.repeat(np.repeat(x[::2, ::2], 2, 0), 2, 1)[: x.shape[0], : x.shape[1]]
 
 
 @pytest.fixture(scope="module")
 def crops(kodak):
     """Two 192 × 192 Kodak crops (VMAF's features do not depend on the size beyond its filters)."""
-    return [np.ascontiguousarray(kodak(4)[64:256, 96:288]),
-            np.ascontiguousarray(kodak(23)[100:292, 200:392])]
+    return [np.ascontiguousarray(kodak(4)[64:256, 96:288]), np.ascontiguousarray(kodak(23)[100:292, 200:392])]
 
 
 # --------------------------------------------------------------------------------------- VMAF
@@ -56,6 +56,7 @@ def test_vmaf_matches_an_independent_implementation(name, neg, crops):
     """vmaf-torch (Aistov & Koroteev 2023, a PyTorch port of libvmaf's features and SVM; within
     0.03 of libvmaf on Netflix's public set, by its README) on the same luma, motion 0."""
     from vmaf_torch import VMAF as VMAFTorch
+
     independent = VMAFTorch(enable_motion=False, clip_score=True, NEG=neg)
     metric = pair_metric(name)
     for ref in crops:
@@ -65,7 +66,7 @@ def test_vmaf_matches_an_independent_implementation(name, neg, crops):
         y_recs = torch.from_numpy(luma8(tensor(recs), "test")).float()[:, None]
         theirs = independent(y_ref.expand_as(y_recs), y_recs).flatten().numpy()
         np.testing.assert_allclose(ours, theirs, atol=0.2)
-        assert ours[0] < ours[1] < ours[2]          # better JPEG, higher VMAF
+        assert ours[0] < ours[1] < ours[2]  # better JPEG, higher VMAF
 
 
 def test_vmaf_equals_ffmpeg_on_the_files(crops, tmp_path):
@@ -78,11 +79,24 @@ def test_vmaf_equals_ffmpeg_on_the_files(crops, tmp_path):
             rec = jpeg(ref, quality)
             save_png(rec, tmp_path / "rec.png")
             log = tmp_path / "log.json"
-            subprocess.run([ffmpeg_with("libvmaf"), "-loglevel", "error", "-i", str(tmp_path / "rec.png"),
-                            "-i", str(tmp_path / "ref.png"), "-lavfi",
-                            f"[0:v]format=yuv444p[a];[1:v]format=yuv444p[b];[a][b]libvmaf="
-                            f"model=version={model}:log_fmt=json:log_path={log}", "-f", "null", "-"],
-                           check=True)
+            subprocess.run(
+                [
+                    ffmpeg_with("libvmaf"),
+                    "-loglevel",
+                    "error",
+                    "-i",
+                    str(tmp_path / "rec.png"),
+                    "-i",
+                    str(tmp_path / "ref.png"),
+                    "-lavfi",
+                    f"[0:v]format=yuv444p[a];[1:v]format=yuv444p[b];[a][b]libvmaf="
+                    f"model=version={model}:log_fmt=json:log_path={log}",
+                    "-f",
+                    "null",
+                    "-",
+                ],
+                check=True,
+            )
             plain = json.loads(log.read_text())["frames"][0]["metrics"]["vmaf"]
             assert pair_metric(name)(tensor([ref]), tensor([rec])).item() == pytest.approx(plain, abs=0.25)
 
@@ -96,7 +110,7 @@ def test_vmaf_batches_identical_images_and_refuses_what_it_cannot_measure(crops)
     # No motion: an identical still scores libvmaf's 97.43, not 100 (vmaf_v0.6.1).
     assert batch[2] == pytest.approx(97.43, abs=0.01)
     assert pair_metric("vmaf-neg")(tensor([ref]), tensor([ref])).item() == pytest.approx(97.43, abs=0.01)
-    with pytest.raises(InputError, match="at least 17 px"):       # libvmaf segfaults at 16
+    with pytest.raises(InputError, match="at least 17 px"):  # libvmaf segfaults at 16
         metric(tensor([ref[:16, :40]]), tensor([ref[:16, :40]]))
     with pytest.raises(InputError, match="8-bit images"):
         metric(tensor([ref]), tensor([ref]) + 0.001)
@@ -105,8 +119,8 @@ def test_vmaf_batches_identical_images_and_refuses_what_it_cannot_measure(crops)
 def test_without_an_ffmpeg_that_has_the_filter_the_error_says_what_to_install(monkeypatch, tmp_path):
     """Debian 12's ffmpeg has neither libvmaf nor xpsnr: with only it (or nothing) to find, the
     metric is refused with one line naming the fix."""
-    monkeypatch.setenv("PATH", str(tmp_path))                       # no ffmpeg on PATH
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/usr/bin/ffmpeg")     # Debian's, or none at all
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg on PATH
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", "/usr/bin/ffmpeg")  # Debian's, or none at all
     for name, filter_name in (("vmaf", "libvmaf"), ("xpsnr", "xpsnr")):
         with pytest.raises(InputError, match=f"no ffmpeg here has the {filter_name} filter.*imageio-ffmpeg"):
             pair_metric(name)
@@ -124,7 +138,9 @@ def test_xpsnr_is_a_still_images_weighting(kodak):
     # than on a busy one (its activity floored at 4, 8-bit).
     flat = np.full((64, 64, 3), 128, np.uint8)
     noisy = (flat + np.random.default_rng(0).integers(-20, 21, flat.shape)).astype(np.uint8)
-    assert metric(tensor([flat]), tensor([noisy])).item() + 10 < metric(tensor([noisy]), tensor([flat])).item()
+    assert (
+        metric(tensor([flat]), tensor([noisy])).item() + 10 < metric(tensor([noisy]), tensor([flat])).item()
+    )
     # Under 2025 px the filter's blocks vanish and it is plain PSNR-Y on the 8-bit luma.
     small, small_rec = ref[:40, :50], recs[0][:40, :50]
     y, y_rec = (luma8(tensor([x]), "test")[0].astype(float) for x in (small, small_rec))
@@ -145,8 +161,11 @@ def xpsnr_by_definition(y: np.ndarray, y_rec: np.ndarray) -> float:
     o, err = y.astype(np.int64), (y.astype(np.int64) - y_rec) ** 2
     high = np.zeros_like(o)
     c = o[1:-1, 1:-1]
-    high[1:-1, 1:-1] = np.abs(12 * c - 2 * (o[1:-1, :-2] + o[1:-1, 2:] + o[:-2, 1:-1] + o[2:, 1:-1])
-                              - (o[:-2, :-2] + o[:-2, 2:] + o[2:, :-2] + o[2:, 2:]))
+    high[1:-1, 1:-1] = np.abs(
+        12 * c
+        - 2 * (o[1:-1, :-2] + o[1:-1, 2:] + o[:-2, 1:-1] + o[2:, 1:-1])
+        - (o[:-2, :-2] + o[:-2, 2:] + o[2:, :-2] + o[2:, 2:])
+    )
     inner = np.zeros((h, w), bool)
     inner[1:-1, 1:-1] = True
     wsse = 0.0
@@ -171,13 +190,25 @@ def test_xpsnr_equals_its_definition_on_a_kodak_image(kodak):
 #: (Kodak image, rows, columns of the crop) → distortion → what the C++ ssimulacra2 tool printed
 #: (see the module's docstring).
 SSIMULACRA2_TOOL = {
-    (4, (50, 178), (100, 300)): {"posterize": 54.02363832, "blocky": 21.97364901,
-                                 "jpeg30": 43.66512123, "jpeg90": 81.58924781},
-    (23, (0, 37), (0, 53)): {"posterize": -54.13487759, "blocky": 85.37700339,
-                             "jpeg30": 69.22284106, "jpeg90": 78.85242138},
+    (4, (50, 178), (100, 300)): {
+        "posterize": 54.02363832,
+        "blocky": 21.97364901,
+        "jpeg30": 43.66512123,
+        "jpeg90": 81.58924781,
+    },
+    (23, (0, 37), (0, 53)): {
+        "posterize": -54.13487759,
+        "blocky": 85.37700339,
+        "jpeg30": 69.22284106,
+        "jpeg90": 78.85242138,
+    },
 }
-DISTORTIONS = {"posterize": posterize, "blocky": blocky, "jpeg30": lambda x: jpeg(x, 30),
-               "jpeg90": lambda x: jpeg(x, 90)}
+DISTORTIONS = {
+    "posterize": posterize,
+    "blocky": blocky,
+    "jpeg30": lambda x: jpeg(x, 30),
+    "jpeg90": lambda x: jpeg(x, 90),
+}
 
 
 def test_ssimulacra2_matches_the_cpp_tool_on_kodak_crops(kodak):
@@ -215,7 +246,7 @@ def test_the_recursive_gaussian_is_libjxls():
     impulse[15, 15] = 1
     out = blur(impulse)[..., 0]
     assert out.sum() == pytest.approx(1.0, abs=1e-3) and np.allclose(out, out.T, atol=1e-12)
-    assert out[15, 15] == pytest.approx(1 / (2 * np.pi * 1.5**2), rel=0.05)   # a Gaussian's peak
+    assert out[15, 15] == pytest.approx(1 / (2 * np.pi * 1.5**2), rel=0.05)  # a Gaussian's peak
 
 
 def test_ssimulacra2_refuses_small_and_non_8_bit_images(kodak):
@@ -231,11 +262,13 @@ def test_the_new_metrics_are_measured_fitted_and_never_trained_on(tmp_path, crop
     """Pair metrics with a column, not differentiable (so no recipe or loop trains on them), and
     the engine writes the values their torch forms give."""
     from evalkit.train.losses.distortion import DISTORTIONS as TRAINABLE
+
     for name in NEW:
         m = METRICS[name]
         assert m.level == "pair" and not m.differentiable and not m.trainable and m.higher_is_better
         assert name not in TRAINABLE
     import pandas as pd
+
     ref = crops[0]
     save_png(ref, tmp_path / "ref.png")
     for q in (20, 60):
@@ -252,15 +285,17 @@ def test_a_combination_of_them_measures_but_never_trains(tmp_path):
     recipe — rather than training with no gradient from it."""
     from evalkit.fit import CombinationModel, CombinedLoss
     from evalkit.train.recipe import _check_whole
+
     model = CombinationModel(["psnr", "vmaf"], [0.1, 0.05], 0.0, "pairwise", 0.7)
     model.save(tmp_path / "q.json")
     assert model.quality(np.array([[30.0, 80.0]]))[0] == pytest.approx(7.0)
     with pytest.raises(InputError, match="vmaf, which is not differentiable"):
         CombinedLoss.from_model(tmp_path / "q.json")
 
-    class Recipe:       # only what the whole-recipe check reads
+    class Recipe:  # only what the whole-recipe check reads
         gan, variable_rate, patch = None, True, 256
         losses = {f"combined:{tmp_path / 'q.json'}": 1.0}
+
     with pytest.raises(InputError, match=r"combined:.*q\.json uses vmaf"):
         _check_whole(Recipe())
 
@@ -271,9 +306,11 @@ def test_a_simulated_crowd_can_follow_vmaf(built_study):
     from evalkit.images import load_image
     from evalkit.study.crowd import metric_following_quality
     from evalkit.study.design import Design
+
     design = Design.load(built_study.trials_path)
-    quality = metric_following_quality(design, "vmaf", 0.05, built_study.out_dir,
-                                       engine_options={"cache": False, "device": "cpu"})
+    quality = metric_following_quality(
+        design, "vmaf", 0.05, built_study.out_dir, engine_options={"cache": False, "device": "cpu"}
+    )
     assert quality and all(0 < q <= 5 for q in quality.values())
     trial = next(t for a in design.assignments for t in a if t.kind == "pair")
     reference = tensor([load_image(built_study.out_dir / trial.reference)])

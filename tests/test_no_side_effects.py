@@ -1,4 +1,5 @@
 """Importing or calling evalkit changes nothing in the caller's process and edits no tracked file."""
+
 import hashlib
 import os
 import subprocess
@@ -78,8 +79,14 @@ CALLER = textwrap.dedent('''
 
 
 def test_importing_and_calling_evalkit_leaves_the_callers_process_as_it_was():
-    result = subprocess.run([sys.executable, "-c", CALLER], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", CALLER],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "changed: []" in result.stdout
 
@@ -93,6 +100,7 @@ def _tracked_state() -> dict:
 
 def test_training_a_zoo_recipe_writes_only_to_its_output_folder(tmp_path, shared_dir):
     from evalkit.cli import main
+
     bsds = shared_dir / "data" / "bsds500"
     for part, size, count in (("train", (160, 160), 2), ("val", (192, 176), 1)):
         (tmp_path / "data" / part).mkdir(parents=True)
@@ -101,12 +109,49 @@ def test_training_a_zoo_recipe_writes_only_to_its_output_folder(tmp_path, shared
     recipe = ROOT / "codecs" / "ek-hyperprior-mse.toml"
     before = _tracked_state()
     out = tmp_path / "run"
-    assert main(["train", "--recipe", str(recipe), "--data", str(tmp_path / "data"), "--out", str(out),
-                 "--steps", "1", "--device", "cpu", "--threads", "1", "--quiet",
-                 "--weights-dir", str(shared_dir / "weights")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                str(recipe),
+                "--data",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--steps",
+                "1",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--quiet",
+                "--weights-dir",
+                str(shared_dir / "weights"),
+            ]
+        )
+        == 0
+    )
     assert _tracked_state() == before
     assert "[trained]" in (out / "ek-hyperprior-mse.toml").read_text()
     assert "[trained]" not in recipe.read_text()
-    assert main(["train", "--recipe", str(recipe), "--data", str(tmp_path / "data"), "--out", str(out),
-                 "--zoo", str(recipe.parent), "--steps", "1", "--quiet"]) == 2   # over the recipe: refused
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                str(recipe),
+                "--data",
+                str(tmp_path / "data"),
+                "--out",
+                str(out),
+                "--zoo",
+                str(recipe.parent),
+                "--steps",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 2
+    )  # over the recipe: refused
     assert _tracked_state() == before

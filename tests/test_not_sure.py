@@ -1,7 +1,10 @@
 """The ternary answer: a "not sure" option in study.toml, the button and its key on the real task
 page (Flask's test client on SQLite and PostgreSQL, and headless Chromium), and what every
 analysis does with it — half a win each way or left out, as the study says."""
+
 import pytest
+from serving import in_thread
+from study_fixtures import ADMIN_TOKEN, copy_study
 
 from evalkit.errors import InputError
 from evalkit.study import analysis, ranking
@@ -9,8 +12,6 @@ from evalkit.study.comparisons import from_responses, settle_not_sure
 from evalkit.study.config import load_config, not_sure_rule
 from evalkit.study.report import analyze, format_report
 from evalkit.study.screening import ScreeningRules
-from serving import in_thread
-from study_fixtures import ADMIN_TOKEN, copy_study
 from webapp import create_app
 
 
@@ -18,9 +19,17 @@ def study_with(built_study, folder, line):
     return load_config(copy_study(built_study, folder, line))
 
 
-@pytest.mark.parametrize("line, message", [
-    ("not_sure = true", "not_sure must be one of false, \"split\", \"drop\", got true"), ('not_sure = "half"', "'split' .* or 'drop'"),
-    ('not_sure = "split"\nsampling = "active"\nstop_when = { judgements = 10 }', "not offered in active studies")])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("not_sure = true", "not_sure must be one of false, \"split\", \"drop\", got true"),
+        ('not_sure = "half"', "'split' .* or 'drop'"),
+        (
+            'not_sure = "split"\nsampling = "active"\nstop_when = { judgements = 10 }',
+            "not offered in active studies",
+        ),
+    ],
+)
 def test_study_files_say_whether_and_how(built_study, tmp_path, line, message):
     with pytest.raises(InputError, match=message):
         study_with(built_study, tmp_path / "s", line + "\n")
@@ -31,13 +40,25 @@ def test_off_by_default(built_study):
 
 
 def post(client, session, trial, choice):
-    return client.post("/api/response", json={
-        "token": session["token"], "trial": trial, "choice": choice, "response_ms": 1500.0, "magnifier_ms": 0.0,
-        "viewport_w": 1600, "viewport_h": 900, "device_pixel_ratio": 1.0})
+    return client.post(
+        "/api/response",
+        json={
+            "token": session["token"],
+            "trial": trial,
+            "choice": choice,
+            "response_ms": 1500.0,
+            "magnifier_ms": 0.0,
+            "viewport_w": 1600,
+            "viewport_h": 900,
+            "device_pixel_ratio": 1.0,
+        },
+    )
 
 
 def test_not_sure_through_the_app_the_export_and_the_analysis(built_study, tmp_path, database_url):
-    plain = create_app(built_study, f"sqlite:///{tmp_path / 'plain.sqlite'}", admin_token=ADMIN_TOKEN).test_client()
+    plain = create_app(
+        built_study, f"sqlite:///{tmp_path / 'plain.sqlite'}", admin_token=ADMIN_TOKEN
+    ).test_client()
     session = plain.post("/api/session", json={"rater": "x"}).json
     refused = post(plain, session, session["trials"][0]["id"], "not_sure")
     assert refused.status_code == 400 and "'left' or 'right'" in refused.json["error"]
@@ -62,11 +83,14 @@ def test_not_sure_through_the_app_the_export_and_the_analysis(built_study, tmp_p
     dropped = analysis.judgement_table(engine, not_sure="drop")
     votes = lambda t: float((t["n_a"] + t["n_b"]).sum())
     assert votes(split) == len(pairs) and votes(dropped) == len(pairs) - unsure_pairs
-    assert unsure_pairs > 0 and (split["n_a"] % 1 != 0).any()           # halves
+    assert unsure_pairs > 0 and (split["n_a"] % 1 != 0).any()  # halves
 
     comps = ranking.comparisons(settle_not_sure(stored, "split"))
     assert comps["weight"].sum() == len(pairs)
-    assert from_responses(stored, "ns")["answer"].value_counts()["not_sure"] == (unsure["kind"] != "repeat").sum()
+    assert (
+        from_responses(stored, "ns")["answer"].value_counts()["not_sure"]
+        == (unsure["kind"] != "repeat").sum()
+    )
 
     rules = ScreeningRules(None, None, 0.0, None)
     for rule, said in (("split", "counted as half a win each way"), ("drop", "left out")):

@@ -15,7 +15,7 @@ class SizeCurve(Codec):
     checked against rate curves with known shape (smooth, stepped, out of range)."""
 
     family, extension = "curve", "bin"
-    stream_check = staticmethod(len)      # never decoded
+    stream_check = staticmethod(len)  # never decoded
 
     def __init__(self, size, axis):
         super().__init__()
@@ -32,7 +32,7 @@ class SizeCurve(Codec):
         raise AssertionError("not used")
 
 
-IMAGE = np.zeros((100, 80, 3), np.uint8)   # 8000 px: bpp = bytes / 1000
+IMAGE = np.zeros((100, 80, 3), np.uint8)  # 8000 px: bpp = bytes / 1000
 
 
 def search_for(size, axis=Axis("q", 0, 100)):
@@ -54,7 +54,7 @@ def test_not_above_never_exceeds_target():
 
 
 def test_out_of_range_targets_are_flagged_not_replaced():
-    s = search_for(lambda q: 100 + 10 * q)       # 0.1 … 1.1 bpp
+    s = search_for(lambda q: 100 + 10 * q)  # 0.1 … 1.1 bpp
     high, low = s.match(5.0), s.match(0.01)
     assert high.flag == ABOVE_RANGE and high.setting == 100 and high.bpp == pytest.approx(1.1)
     assert low.flag == BELOW_RANGE and low.setting == 0 and low.bpp == pytest.approx(0.1)
@@ -62,7 +62,7 @@ def test_out_of_range_targets_are_flagged_not_replaced():
 
 
 def test_integer_axis_reports_the_gap_it_cannot_close():
-    s = search_for(lambda q: 50 * 1.3 ** q, Axis("qp", 0, 20, integer=True))
+    s = search_for(lambda q: 50 * 1.3**q, Axis("qp", 0, 20, integer=True))
     m = s.match(0.5)
     assert m.flag == COARSE_AXIS
     neighbours = sorted(s.bpp(p) for p in s.known.values() if abs(p.setting - m.setting) == 1)
@@ -120,6 +120,7 @@ def test_matching_on_kodak(name, policy, kodak):
 
 def test_bad_targets_and_policies_are_input_errors():
     from evalkit.errors import InputError
+
     with pytest.raises(InputError, match="positive"):
         search_for(lambda q: 100).match(-1)
     with pytest.raises(InputError, match="policy must be one of"):

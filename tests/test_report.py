@@ -1,6 +1,7 @@
 """The comparison report on a small real run (two bundled photos, JPEG and WebP at four rates,
 every metric): its tables equal the metrics files, every image and link resolves, BD-rate and
 BD-metric equal the ``bjontegaard`` package's, and ``evalkit demo`` writes a report without weights."""
+
 from __future__ import annotations
 
 import math
@@ -39,9 +40,23 @@ def small_run(tmp_path_factory, shared_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("report-cache")))
         compress(resolve_images(str(photos)), CODECS, TARGETS, folder, workers=1, progress=False)
-        assert main(["metrics", "--manifest", str(folder / "manifest.csv"), "--quiet",
-                     "--metrics", "psnr,ms-ssim,lpips,fid,kid", "--fid-patch-size", "128",
-                     "--weights-dir", str(shared_dir / "weights")]) == 0
+        assert (
+            main(
+                [
+                    "metrics",
+                    "--manifest",
+                    str(folder / "manifest.csv"),
+                    "--quiet",
+                    "--metrics",
+                    "psnr,ms-ssim,lpips,fid,kid",
+                    "--fid-patch-size",
+                    "128",
+                    "--weights-dir",
+                    str(shared_dir / "weights"),
+                ]
+            )
+            == 0
+        )
     assert main(["report", str(folder), "--out", str(folder / "report.html")]) == 0
     return folder
 
@@ -76,9 +91,13 @@ def _page(run: Path) -> _Page:
 
 
 def _cells(page: _Page, table_id: str) -> dict[tuple[str, str], dict]:
-    return {(r["attrs"]["data-codec"], c["data-column"]): c
-            for r in page.tables[table_id] if "data-codec" in r["attrs"]
-            for c in r["cells"] if "data-column" in c}
+    return {
+        (r["attrs"]["data-codec"], c["data-column"]): c
+        for r in page.tables[table_id]
+        if "data-codec" in r["attrs"]
+        for c in r["cells"]
+        if "data-column" in c
+    }
 
 
 def _read_off_curve(pairs: pd.DataFrame, image: str, codec: str, target: float, column: str) -> float:
@@ -93,8 +112,10 @@ def _expected_at(pairs: pd.DataFrame, sets: pd.DataFrame, target: float, codec: 
     off = rows[rows["flag"].fillna("") != ""]
     out = {"images": len(ok), "interpolated": len(off), "flagged": len(off)}
     for column in ("bpp", "psnr", "ms_ssim", "lpips"):
-        read = [target if column == "bpp" else _read_off_curve(pairs, i, codec, target, column)
-                for i in off["image"]]
+        read = [
+            target if column == "bpp" else _read_off_curve(pairs, i, codec, target, column)
+            for i in off["image"]
+        ]
         out[column] = np.mean([*ok[column], *read])
     group = sets[(sets["target_bpp"] == target) & (sets["codec"] == codec)].iloc[0]
     for column in ("fid", "fid_patch", "kid", "kid_patch"):
@@ -114,7 +135,9 @@ def _check_tables(run: Path):
             assert {k for (c, k) in cells if c == codec} == set(expected)
             for column, value in expected.items():
                 assert float(cells[codec, column]["data-value"]) == pytest.approx(value, rel=1e-12, abs=0)
-        complete = [c for c in CODECS if cells[c, "flagged"]["data-value"] == cells[c, "interpolated"]["data-value"]]
+        complete = [
+            c for c in CODECS if cells[c, "flagged"]["data-value"] == cells[c, "interpolated"]["data-value"]
+        ]
         for column in ("psnr", "ms_ssim", "lpips", "fid", "kid_patch"):
             values = {codec: float(cells[codec, column]["data-value"]) for codec in complete}
             best = (max if column in ("psnr", "ms_ssim") else min)(values.values())
@@ -139,14 +162,16 @@ def test_flagged_points_are_read_from_their_image_curve(small_run, tmp_path):
     _check_tables(run)
     cells = _cells(_page(run), "table-at-0_5")
     assert cells["webp", "flagged"]["data-value"] == "1.0"
-    assert cells["webp", "interpolated"]["data-value"] == "1.0"     # read off coffee's webp curve
-    measured = pairs[(pairs["codec"] == "webp") & (pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")]
+    assert cells["webp", "interpolated"]["data-value"] == "1.0"  # read off coffee's webp curve
+    measured = pairs[
+        (pairs["codec"] == "webp") & (pairs["target_bpp"] == 0.5) & (pairs["image"] == "chelsea")
+    ]
     read = _read_off_curve(pairs, "coffee", "webp", 0.5, "psnr")
     assert float(cells["webp", "psnr"]["data-value"]) == pytest.approx((measured["psnr"].item() + read) / 2)
     html = (run / "report.html").read_text()
     assert "‡" in html and "read at the target from that image" in html
     assert "†" in html
-    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html   # and why, in words
+    assert '<span class="flags" data-codec="webp">webp 1 coarse-axis</span>' in html  # and why, in words
     assert "falls between two neighbouring rungs of the codec" in html
 
 
@@ -160,7 +185,7 @@ def test_a_rerun_redraws_only_the_figures_whose_data_changed(small_run, tmp_path
     drawn = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
     (files / "stale.png").write_bytes(b"from an older report")
     pairs = pd.read_csv(run / "metrics.csv", keep_default_na=False, na_values=[""])
-    pairs.loc[0, "psnr"] += 1.0                    # one PSNR value changes, nothing else
+    pairs.loc[0, "psnr"] += 1.0  # one PSNR value changes, nothing else
     pairs.to_csv(run / "metrics.csv", index=False)
     assert main(["report", str(run)]) == 0
     now = {p.name: p.stat().st_ino for p in files.iterdir() if p.suffix in (".png", ".svg")}
@@ -195,8 +220,12 @@ def _reference_curves(run: Path):
 
 
 def _arrays(anchor: pd.DataFrame, test: pd.DataFrame):
-    return (anchor["bpp"].to_numpy(), anchor["value"].to_numpy(), test["bpp"].to_numpy(),
-            test["value"].to_numpy())
+    return (
+        anchor["bpp"].to_numpy(),
+        anchor["value"].to_numpy(),
+        test["bpp"].to_numpy(),
+        test["value"].to_numpy(),
+    )
 
 
 @pytest.mark.parametrize("interpolation", ["pchip", "cubic"])
@@ -210,7 +239,7 @@ def test_bd_equals_the_bjontegaard_package(small_run, interpolation):
         try:
             ours_rate = bd_rate(*args, interpolation, min_overlap=0).value
             ours_metric = bd_metric(*args, interpolation, min_overlap=0).value
-        except BDRefusal as exc:      # e.g. a curve that is not monotone: the reference would err
+        except BDRefusal as exc:  # e.g. a curve that is not monotone: the reference would err
             assert "monotone" in str(exc) or "overlap" in str(exc), (name, exc)
             continue
         # the package wants its integration axis ascending: the metric for BD-rate, rate for BD-metric
@@ -263,16 +292,26 @@ def test_bd_over_a_small_overlap_is_computed_with_a_warning_as_the_reference_doe
     bjontegaard = pytest.importorskip("bjontegaard")
     rate = np.array([0.25, 0.5, 0.75, 1.0])
     psnr = np.array([28.0, 31.0, 33.0, 34.5])
-    shifted = psnr + 5.0                          # metric ranges 28–34.5 and 33–39.5: 1.5 of 11.5
+    shifted = psnr + 5.0  # metric ranges 28–34.5 and 33–39.5: 1.5 of 11.5
     ours = bd_rate(rate, psnr, rate, shifted)
     assert ours.overlap == pytest.approx(1.5 / 11.5) and "share 13% of their metric range" in ours.warning
     with pytest.warns(UserWarning, match="Insufficient curve overlap"):
         reference = bjontegaard.bd_rate(rate, psnr, rate, shifted, method="pchip", min_overlap=0.25)
     assert ours.value == pytest.approx(reference, abs=1e-6)
-    assert bd_rate(rate, psnr, rate * 0.9, psnr).warning == ""             # full overlap: none
-    table = codec_summary(pd.DataFrame({
-        "image": "a", "codec": ["x"] * 4 + ["y"] * 4 + ["z"] * 4, "target_bpp": [*rate] * 3,
-        "bpp": [*rate, *rate, *rate * 0.9], "flag": "", "psnr": [*psnr, *shifted, *psnr]}), anchor="x")
+    assert bd_rate(rate, psnr, rate * 0.9, psnr).warning == ""  # full overlap: none
+    table = codec_summary(
+        pd.DataFrame(
+            {
+                "image": "a",
+                "codec": ["x"] * 4 + ["y"] * 4 + ["z"] * 4,
+                "target_bpp": [*rate] * 3,
+                "bpp": [*rate, *rate, *rate * 0.9],
+                "flag": "",
+                "psnr": [*psnr, *shifted, *psnr],
+            }
+        ),
+        anchor="x",
+    )
     assert table.loc["y", "bd_rate_psnr"] == pytest.approx(reference, abs=1e-6)
     assert table.loc["y", "note_psnr"] == "13% overlap" and table.loc["z", "note_psnr"] == ""
 
@@ -300,7 +339,7 @@ def test_demo_without_weights_names_the_missing_files(tmp_path, monkeypatch, cap
     err = printed.err
     bd = pd.read_csv(out / "report_files" / "bd.csv").set_index(["codec", "metric"])
     summary = printed.out.split("BD-rate against jpeg", 1)[1].splitlines()
-    assert summary[1].split() == ["PSNR", "MS-SSIM", "flagged"]          # no LPIPS: no weights
+    assert summary[1].split() == ["PSNR", "MS-SSIM", "flagged"]  # no LPIPS: no weights
     rows = {line.split()[0]: line.split()[1:] for line in summary[3:5]}
     assert rows["jpeg"] == ["+0.0", "+0.0", "0", "of", "16"]
     assert rows["webp"][:2] == [f"{bd.loc[('webp', m), 'bd_rate']:+.1f}" for m in ("psnr", "ms_ssim")]
@@ -323,7 +362,9 @@ def test_report_in_chromium_every_image_loads_without_errors(small_run, browser,
     page.goto((small_run / "report.html").as_uri())
     page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
     page.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
-    images = page.evaluate("() => Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+    images = page.evaluate(
+        "() => Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])"
+    )
     assert len(images) >= 2 * (1 + len(CODECS)) * 2 + 7
     assert [src for src, width in images if width == 0] == []
     assert errors == []
@@ -348,6 +389,7 @@ def test_report_tables_fit_a_1280_px_window(small_run, browser, tmp_path):
     shot = tmp_path / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     from PIL import Image
+
     width = Image.open(shot).width
     tables = page.evaluate("""() => Array.from(document.querySelectorAll('main table')).map(t => ({
         id: t.id, scrolls: t.parentElement.scrollWidth > t.parentElement.clientWidth,
@@ -366,16 +408,18 @@ def test_study_results_get_a_section_each(small_run, tmp_path):
     (study / "out" / "analysis").mkdir(parents=True)
     (study / "study.toml").write_text("name = 'x'\n")
     pd.DataFrame({"rater": ["r1", "r2"], "answers": [12, 12], "sentinel_accuracy": [1.0, 0.5]}).to_csv(
-        study / "out" / "quality.csv", index=False)
+        study / "out" / "quality.csv", index=False
+    )
     pd.DataFrame({"metrics": ["psnr", "lpips"], "2afc": [0.61, 0.7234]}).to_csv(
-        study / "out" / "combined_2afc.csv", index=False)
+        study / "out" / "combined_2afc.csv", index=False
+    )
     pd.DataFrame({"codec": ["jpeg"], "worth": [0.1]}).to_csv(study / "out" / "responses.csv", index=False)
     save_png(np.full((20, 30, 3), 200, np.uint8), study / "out" / "analysis" / "ranking.png")
     out = tmp_path / "page.html"
     assert main(["report", str(small_run), "--out", str(out), "--study", str(study / "study.toml")]) == 0
     page = _Page(out.read_text())
     assert {"study-quality", "study-fit", "study-rankings"} <= page.ids
-    assert "study-other" not in page.ids                      # raw exports are not results
+    assert "study-other" not in page.ids  # raw exports are not results
     html = out.read_text()
     assert "Rater screening" in html and "0.7234" in html and ">r2<" in html
     assert "page_files/study_ranking.png" in page.links

@@ -2,9 +2,9 @@
 the study served as ``evalkit study serve`` serves it, on loopback, while normal raters answer:
 the raters' p99 latency stays under 1 s and none of their requests fails. (With gunicorn's
 sync workers every rater fails: see bench/study_slow_clients.py.)"""
+
 import numpy as np
 import pytest
-
 from serving import Gunicorn, SlowClients, many_assignments, rater_latencies
 
 
@@ -20,7 +20,7 @@ def slow_clients_beside_raters(built_study, tmp_path, seconds: float):
     finally:
         server.stop()
     assert failures == []
-    assert len(latencies) > 10 * seconds               # raters kept answering throughout
+    assert len(latencies) > 10 * seconds  # raters kept answering throughout
     assert np.percentile(latencies, 99) < 1.0
     assert clients.connections >= 50
     assert "Traceback" not in server.stderr()

@@ -1,12 +1,13 @@
 """Per-stimulus scales anchored at the source, boosted comparisons, "not sure", the distance prior
 and the prior notes, on data whose answer is known."""
+
 import numpy as np
 import pandas as pd
 import pytest
+from comparison_fixtures import row, simulate, table
 from scipy import special
 
 from evalkit.errors import InputError
-from comparison_fixtures import row, simulate, table
 from evalkit.study import ranking
 from evalkit.study.ranking import JOD_SIGMA
 from evalkit.study.stimulus_scale import scale_stimuli
@@ -20,7 +21,7 @@ def test_the_boosted_model_recovers_a_planted_gain_and_the_plain_scale():
         assert gains.loc[image, "gain"] == pytest.approx(planted, rel=0.15)
         assert gains.loc[image, "ci_low"] < planted < gains.loc[image, "ci_high"]
     errors = [s.scale - truth[s.image][s.stimulus] for s in result.scores.itertuples()]
-    assert np.abs(errors).mean() < 0.2                      # JND, plain units
+    assert np.abs(errors).mean() < 0.2  # JND, plain units
     # Boosted answers treated as plain ones would stretch the scale by about the gain.
     as_plain = scale_stimuli(comparisons.assign(boosted=False), prior="none", n_boot=0).scores
     deepest = as_plain[(as_plain["image"] == "a") & (as_plain["stimulus"] == "l6")]["scale"].item()
@@ -29,9 +30,14 @@ def test_the_boosted_model_recovers_a_planted_gain_and_the_plain_scale():
 
 def test_the_scale_is_anchored_at_the_source_with_levels_averaged_over_images():
     comparisons, truth = simulate({"a": 2.0, "b": 2.0, "c": 2.0}, per_rater=40, seed=3)
-    stimuli = pd.DataFrame([(image, s, "" if s == "reference" else "codec", np.nan if s == "reference" else float(s[1:]), "")
-                            for image in truth for s in truth[image]],
-                           columns=["image", "stimulus", "codec", "level", "file"])
+    stimuli = pd.DataFrame(
+        [
+            (image, s, "" if s == "reference" else "codec", np.nan if s == "reference" else float(s[1:]), "")
+            for image in truth
+            for s in truth[image]
+        ],
+        columns=["image", "stimulus", "codec", "level", "file"],
+    )
     result = scale_stimuli(comparisons, stimuli=stimuli, n_boot=20)
     reference = result.scores[result.scores["stimulus"] == "reference"]
     assert (reference[["scale", "ci_low", "ci_high"]].to_numpy() == 0).all()
@@ -82,8 +88,10 @@ def test_the_distance_prior_keeps_a_one_sided_link_near_what_the_data_show():
         result = scale_stimuli(comparisons, prior=prior, n_boot=0)
         s = result.scores.set_index("stimulus")["scale"]
         gap[prior] = s["l2"] - s["l3"]
-        assert any("l2 was judged better than l3 every time" in note and prior in note for note in result.notes)
-    assert gap["normal"] > 3.0                   # the N(0, 10²) prior: far beyond the truth
+        assert any(
+            "l2 was judged better than l3 every time" in note and prior in note for note in result.notes
+        )
+    assert gap["normal"] > 3.0  # the N(0, 10²) prior: far beyond the truth
     assert abs(gap["distance"] - true_gap) < 0.6 * abs(gap["normal"] - true_gap)
     assert gap["distance"] < 3.0
 

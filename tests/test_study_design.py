@@ -26,7 +26,7 @@ def test_every_pair_gets_its_judgements_counterbalanced(built):
             sides[(key, t.left.codec)] += 1
             assert abs(t.left.bpp / t.right.bpp - 1) <= config.bpp_tolerance
     assert len(pairs) == 2 * 2 * 3 and set(pairs.values()) == {config.judgements_per_pair}
-    assert set(sides.values()) == {config.judgements_per_pair // 2}   # each side half the time
+    assert set(sides.values()) == {config.judgements_per_pair // 2}  # each side half the time
 
 
 def test_sentinels_and_repeats(built):
@@ -39,7 +39,7 @@ def test_sentinels_and_repeats(built):
         for s in sentinels:
             faithful, degraded = (s.left, s.right) if s.correct == "left" else (s.right, s.left)
             assert (faithful.codec, degraded.codec) == ("faithful", "degraded")
-            assert s.reference not in (faithful.path, degraded.path)   # no side equals the middle
+            assert s.reference not in (faithful.path, degraded.path)  # no side equals the middle
         by_id = {t.id: t for t in trials}
         for r in repeats:
             source = by_id[r.repeat_of]
@@ -65,13 +65,21 @@ def test_no_pair_twice_in_an_assignment_when_numbers_do_not_divide(built, judgem
     """Slots dealt round by round and cut into assignments used to put a pair twice into an
     assignment that spans two rounds (the second time swapped)."""
     from dataclasses import replace as with_
+
     from evalkit.study.design import build_design
+
     config, design = built
     config = with_(config, judgements_per_pair=judgements, trials_per_assignment=per)
-    pairs = {(t.image, t.target_bpp, t.left.codec, t.right.codec): (t.left, t.right)
-             for a in design.assignments for t in a if t.kind == "pair" and t.left.codec < t.right.codec}
-    planned = [(left, right, {"image": key[0], "target_bpp": key[1], "reference": "r.png"})
-               for key, (left, right) in sorted(pairs.items())]
+    pairs = {
+        (t.image, t.target_bpp, t.left.codec, t.right.codec): (t.left, t.right)
+        for a in design.assignments
+        for t in a
+        if t.kind == "pair" and t.left.codec < t.right.codec
+    }
+    planned = [
+        (left, right, {"image": key[0], "target_bpp": key[1], "reference": "r.png"})
+        for key, (left, right) in sorted(pairs.items())
+    ]
     rebuilt = build_design(config, planned, [], {})
     counts, _ = _pairs_and_sides(rebuilt)
     assert len(counts) == len(planned) and set(counts.values()) == {judgements}
@@ -93,9 +101,12 @@ def test_unmatched_bpp_is_refused_or_left_out_loudly(built, tmp_path):
     config, _ = built
     (tmp_path / "strict").mkdir()
     strict = tmp_path / "strict" / "study.toml"
-    strict.write_text((config.folder / "study.toml").read_text()
-                      .replace('seed = 11', 'seed = 11\nbpp_tolerance = 0.0')
-                      .replace('images = "images"', f'images = "{config.folder / "images"}"'))
+    strict.write_text(
+        (config.folder / "study.toml")
+        .read_text()
+        .replace('seed = 11', 'seed = 11\nbpp_tolerance = 0.0')
+        .replace('images = "images"', f'images = "{config.folder / "images"}"')
+    )
     tight = load_config(strict)
     with pytest.warns(BppMismatchWarning, match="differ by"):
         design = build_study(tight, progress=False)
@@ -130,6 +141,7 @@ def test_example_study_is_valid():
 
 def test_serving_a_study_never_built_is_one_line_and_exit_2(tmp_path, capsys):
     from evalkit.cli import main
+
     study = tmp_path / "study.toml"
     study.write_text('name = "x"\nimages = "samples"\ncodecs = ["jpeg", "webp"]\nbpp = [0.5]\n')
     assert main(["study", "serve", str(study)]) == 2

@@ -1,4 +1,5 @@
 """Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
+
 import json
 
 import pandas as pd
@@ -22,9 +23,30 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
     server = Gunicorn(study_copy, url, workers=2).start()
     try:
-        code = main(["study", "simulate", str(study_copy), "--url", server.url, "--raters", str(assignments + 2),
-                     "--careless", "0.25", "--inverted", "0", "--abandons", "0", "--seed", "5", "--concurrency", "3",
-                     "--time-scale", "0.4", "--quiet"])
+        code = main(
+            [
+                "study",
+                "simulate",
+                str(study_copy),
+                "--url",
+                server.url,
+                "--raters",
+                str(assignments + 2),
+                "--careless",
+                "0.25",
+                "--inverted",
+                "0",
+                "--abandons",
+                "0",
+                "--seed",
+                "5",
+                "--concurrency",
+                "3",
+                "--time-scale",
+                "0.4",
+                "--quiet",
+            ]
+        )
         # seed 5: raters 1, 3, 5 careless; 2, 4, 6 attentive. The crowd waits 0.4 × each simulated
         # response time, so the server's own clock sees attentive raters take ~1.2 s and careless
         # ones ~0.15 s, and the fast-answer rule has something real to judge.
@@ -35,28 +57,88 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
     assert f"{assignments} assignments finished, 2 raters turned away" in printed
     kinds = pd.read_csv(study_copy.parent / "out" / "simulated_raters.csv").set_index("rater")["kind"]
     stored = responses(connect(url))
-    trials = sum(len(a) for a in json.loads((study_copy.parent / "out" / "trials.json").read_text())["assignments"])
+    trials = sum(
+        len(a) for a in json.loads((study_copy.parent / "out" / "trials.json").read_text())["assignments"]
+    )
     assert len(stored) == trials and set(stored["rater"]) == set(kinds.index)
     assert (stored["viewport_w"] == 1920).all()
 
     out = tmp_path / "analysis"
-    assert main(["study", "analyze", str(study_copy), "--database", url, "--out", str(out),
-                 "--bootstrap", "50", "--metrics", "psnr", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "analyze",
+                str(study_copy),
+                "--database",
+                url,
+                "--out",
+                str(out),
+                "--bootstrap",
+                "50",
+                "--metrics",
+                "psnr",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     report = capsys.readouterr().out
     assert "thurstone (JOD" in report and "2AFC psnr" in report and "ceiling" in report
     raters = pd.read_csv(out / "raters.csv").set_index("rater")
     careless = kinds[kinds == "careless"].index
     assert len(careless) and raters.loc[careless, "excluded"].all()
     assert not raters.loc[kinds[kinds == "attentive"].index, "excluded"].all()
-    for name in ("ranking.png", "ranking.svg", "preferences.png", "raters.png", "judgements.csv", "metrics.csv"):
+    for name in (
+        "ranking.png",
+        "ranking.svg",
+        "preferences.png",
+        "raters.png",
+        "judgements.csv",
+        "metrics.csv",
+    ):
         assert (out / name).stat().st_size > 0, name
 
     model = tmp_path / "model.json"
-    assert main(["fit", "--judgements", str(out / "judgements_all.csv"), "--metrics", "psnr,psnr-y",
-                 "--folds", "2", "--hypotheses", "50", "--out", str(model)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--judgements",
+                str(out / "judgements_all.csv"),
+                "--metrics",
+                "psnr,psnr-y",
+                "--folds",
+                "2",
+                "--hypotheses",
+                "50",
+                "--out",
+                str(model),
+            ]
+        )
+        == 0
+    )
     assert json.loads(model.read_text())["metrics"] == ["psnr", "psnr-y"]
-    assert main(["study", "analyze", str(study_copy), "--database", url, "--out", str(out),
-                 "--bootstrap", "20", "--metrics", "none", "--model", str(model)]) == 0
+    assert (
+        main(
+            [
+                "study",
+                "analyze",
+                str(study_copy),
+                "--database",
+                url,
+                "--out",
+                str(out),
+                "--bootstrap",
+                "20",
+                "--metrics",
+                "none",
+                "--model",
+                str(model),
+            ]
+        )
+        == 0
+    )
     assert "2AFC combined(psnr+psnr-y)" in capsys.readouterr().out
 
 
@@ -74,8 +156,21 @@ def test_simulated_crowd_sends_what_each_layout_measures(layout, built_study, tm
     study = copy_study(built_study, tmp_path / layout, f'layout = "{layout}"\n')
     url = f"sqlite:///{tmp_path / 'layout.sqlite'}"
     with in_thread(load_config(study), url) as (_, base):
-        code = main(["study", "simulate", str(study), "--url", base,
-                     "--raters", "2", "--abandons", "0", "--no-images", "--quiet"])
+        code = main(
+            [
+                "study",
+                "simulate",
+                str(study),
+                "--url",
+                base,
+                "--raters",
+                "2",
+                "--abandons",
+                "0",
+                "--no-images",
+                "--quiet",
+            ]
+        )
     assert code == 0, capsys.readouterr()
     stored = responses(connect(url))
     measures = [m.name for m in LAYOUTS[layout].measures]

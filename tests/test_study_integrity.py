@@ -1,6 +1,7 @@
 """Each way a hostile crowd or an unlucky study owner could corrupt or game a study (issue #11),
 through Flask's test client on SQLite and PostgreSQL: identity, leases, blinding, timing,
 completion codes, malformed requests, and old databases."""
+
 import hashlib
 import io
 import threading
@@ -11,12 +12,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.orm import Session
+from study_fixtures import BEARER
 
 from evalkit.errors import InputError
 from evalkit.images import load_image
 from evalkit.study import analysis
 from evalkit.study.database import Assignment, connect, trials_of
-from study_fixtures import BEARER
 
 MTURK = {"hitId": "H1", "turkSubmitTo": "https://www.mturk.com"}
 
@@ -26,9 +27,19 @@ def session(client, **body):
 
 
 def answer(client, s, trial, choice="left"):
-    return client.post("/api/response", json={
-        "token": s["token"], "trial": trial, "choice": choice, "response_ms": 50.0,
-        "magnifier_ms": 0.0, "viewport_w": 1600, "viewport_h": 900, "device_pixel_ratio": 1.0})
+    return client.post(
+        "/api/response",
+        json={
+            "token": s["token"],
+            "trial": trial,
+            "choice": choice,
+            "response_ms": 50.0,
+            "magnifier_ms": 0.0,
+            "viewport_w": 1600,
+            "viewport_h": 900,
+            "device_pixel_ratio": 1.0,
+        },
+    )
 
 
 def answer_all(client, s, pick=lambda t: "left"):
@@ -54,15 +65,17 @@ def test_a_rater_id_alone_never_yields_a_session(client):
     assert thief.status_code == 403 and "trials" not in thief.json
     # The one who holds the secret resumes, and nothing of alice's changed.
     assert session(client, rater="alice", token=alice["token"]).json["answered"] == [alice["trials"][0]["id"]]
-    assert session(client, workerId="W1", assignmentId="A1", token=worker["token"], **MTURK).status_code == 200
+    assert (
+        session(client, workerId="W1", assignmentId="A1", token=worker["token"], **MTURK).status_code == 200
+    )
 
 
 def test_the_browsers_own_secret_makes_a_retried_first_request_resume(client):
     secret = "s" * 43
-    first = session(client, rater="flaky", token=secret).json       # its answer lost on the way
+    first = session(client, rater="flaky", token=secret).json  # its answer lost on the way
     retry = session(client, rater="flaky", token=secret).json
     assert retry["assignment"] == first["assignment"] and retry["token"] == secret
-    taken = session(client, rater="copycat", token=secret)            # another's secret
+    taken = session(client, rater="copycat", token=secret)  # another's secret
     assert taken.status_code == 409 and "token" not in taken.json
     for bad in ("short", "x" * 129, "has space" * 5, 7, ["a" * 40]):
         assert session(client, rater="odd", token=bad).status_code == 400
@@ -104,19 +117,21 @@ def test_expired_leases_return_to_the_pool_with_answers_kept_and_marked(client, 
     answer(client, first, first["trials"][0]["id"], "right")
     for n in range(3):
         session(client, rater=f"busy{n}")
-    assert session(client, rater="late").status_code == 409          # all four leased
+    assert session(client, rater="late").status_code == 409  # all four leased
     expire(app, first["assignment"])
     late = session(client, rater="late").json
     assert late["assignment"] == first["assignment"] and late["answered"] == []
     assert late["token"] != first["token"] and late["trials"] == first["trials"]
     stale = answer(client, first, first["trials"][1]["id"])
-    assert stale.status_code in (403, 410)                            # the old secret is dead
+    assert stale.status_code in (403, 410)  # the old secret is dead
     assert answer(client, late, first["trials"][0]["id"], "left").status_code == 201
     stored = analysis.responses(app.extensions["evalkit"]["engine"])
     assert sorted(zip(stored["rater"], stored["lease"], stored["abandoned"])) == [
-        ("lab:late", 2, False), ("lab:quitter", 1, True)]
+        ("lab:late", 2, False),
+        ("lab:quitter", 1, True),
+    ]
     judged = analysis.judgement_table(app.extensions["evalkit"]["engine"])
-    assert judged[["n_a", "n_b"]].to_numpy().sum() <= 1               # the abandoned vote is left out
+    assert judged[["n_a", "n_b"]].to_numpy().sum() <= 1  # the abandoned vote is left out
 
 
 def test_expired_lease_cannot_be_finished_and_admin_can_release(client, app):
@@ -125,7 +140,7 @@ def test_expired_lease_cannot_be_finished_and_admin_can_release(client, app):
     expire(app, s["assignment"])
     assert client.post("/api/finish", json={"token": s["token"]}).status_code == 410
     lost = session(client, rater="lost").json
-    assert session(client, rater="lost").status_code == 403          # new browser, no secret
+    assert session(client, rater="lost").status_code == 403  # new browser, no secret
     assert client.post("/admin/release", data={"assignment": lost["assignment"]}).status_code == 403
     r = client.post("/admin/release", data={"assignment": lost["assignment"]}, headers=BEARER)
     assert r.status_code == 303
@@ -138,29 +153,32 @@ def test_image_urls_reveal_neither_codec_nor_trial_kind(client, app, built_study
     s = session(client, rater="bot").json
     trials = {t.id: t for t in trials_of(app.extensions["evalkit"]["engine"], s["assignment"])}
     urls = [u for t in s["trials"] for u in (t["reference"], t["left"], t["right"])]
-    assert len(set(urls)) == len(urls)                      # no URL shared by two trials or sides
+    assert len(set(urls)) == len(urls)  # no URL shared by two trials or sides
     files = [client.get(u).data for u in urls]
-    assert len(set(files)) == len(files)                    # nor a file: hashing one tells nothing
+    assert len(set(files)) == len(files)  # nor a file: hashing one tells nothing
     for t in s["trials"]:
         planned = trials[t["id"]]
-        for side, path in (("reference", planned.reference), ("left", planned.left_path),
-                           ("right", planned.right_path)):
+        for side, path in (
+            ("reference", planned.reference),
+            ("left", planned.left_path),
+            ("right", planned.right_path),
+        ):
             assert hashlib.sha256(path.encode()).hexdigest()[:20] not in t[side]
             assert planned.left_codec not in t[side] and planned.kind not in t[side]
             served = np.asarray(Image.open(io.BytesIO(client.get(t[side]).data)))
-            assert np.array_equal(served, load_image(built_study.out_dir / path))   # same pixels
-        if planned.kind == "sentinel":                      # no side is the middle image itself
+            assert np.array_equal(served, load_image(built_study.out_dir / path))  # same pixels
+        if planned.kind == "sentinel":  # no side is the middle image itself
             assert planned.reference not in (planned.left_path, planned.right_path)
     assert any(trials[t["id"]].kind == "repeat" for t in s["trials"])
 
 
 def test_server_times_every_answer_and_the_filter_drops_a_bot(client, app):
     bot = session(client, rater="bot").json
-    answer_all(client, bot)                                   # as fast as the test client goes
+    answer_all(client, bot)  # as fast as the test client goes
     stored = analysis.responses(app.extensions["evalkit"]["engine"])
     assert stored["server_ms"].notna().all() and (stored["server_ms"] >= 0).all()
     assert (stored["server_ms"] < 2000).all()
-    assert (stored["response_ms"] == 50.0).all()              # what the page claimed
+    assert (stored["response_ms"] == 50.0).all()  # what the page claimed
     quality = analysis.rater_quality(app.extensions["evalkit"]["engine"]).set_index("rater")
     assert quality.loc["lab:bot", "median_server_s"] < 2
     kept = client.get("/admin/export/judgements.csv", headers=BEARER)
@@ -177,8 +195,14 @@ def test_completion_codes_are_per_assignment_and_verifiable(client, app):
     assert len(set(codes.values())) == 2 and all(c.startswith("DONE-123-") for c in codes.values())
     assert not any(a in c for a, c in codes.items())
     exported = pd.read_csv(io.BytesIO(client.get("/admin/export/assignments.csv", headers=BEARER).data))
-    assert dict(exported.dropna(subset=["completion_code"])[["assignment", "completion_code"]]
-                .itertuples(index=False)) == codes
+    assert (
+        dict(
+            exported.dropna(subset=["completion_code"])[["assignment", "completion_code"]].itertuples(
+                index=False
+            )
+        )
+        == codes
+    )
 
 
 def test_mturk_resume_under_a_new_assignment_id_submits_to_the_new_one(client):
@@ -190,10 +214,18 @@ def test_mturk_resume_under_a_new_assignment_id_submits_to_the_new_one(client):
     assert done["mturk"]["assignmentId"] == "NEW"
 
 
-@pytest.mark.parametrize("body", [
-    b"[" * 1000 + b"]" * 1000, b'{"rater": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-    b'{"rater": "\\ud800"}', b'{"token": "\\udfff", "trial": "a001t01", "choice": "left"}',
-    b'{"\\ud800": 1, "rater": "x"}', b'{"rater": "ok", "x": [{"y": "\\udbff"}]}', b"\xff\xfe{}"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"rater": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"rater": "\\ud800"}',
+        b'{"token": "\\udfff", "trial": "a001t01", "choice": "left"}',
+        b'{"\\ud800": 1, "rater": "x"}',
+        b'{"rater": "ok", "x": [{"y": "\\udbff"}]}',
+        b"\xff\xfe{}",
+    ],
+)
 def test_nested_json_and_lone_surrogates_are_400_not_500(client, body):
     for path in ("/api/session", "/api/response", "/api/finish"):
         r = client.post(path, data=body, content_type="application/json")
@@ -203,10 +235,13 @@ def test_nested_json_and_lone_surrogates_are_400_not_500(client, body):
 def test_surrogates_in_valid_fields_are_400(client):
     s = session(client, rater="u").json
     answer_all(client, s)
-    r = client.post("/api/finish", data=b'{"token": "%s", "comment": "hi \\ud83d"}' % s["token"].encode(),
-                    content_type="application/json")
+    r = client.post(
+        "/api/finish",
+        data=b'{"token": "%s", "comment": "hi \\ud83d"}' % s["token"].encode(),
+        content_type="application/json",
+    )
     assert r.status_code == 400
-    nul = client.post("/api/finish", json={"token": s["token"], "comment": "a\x00b"})   # PostgreSQL: 500
+    nul = client.post("/api/finish", json={"token": s["token"], "comment": "a\x00b"})  # PostgreSQL: 500
     assert nul.status_code == 400
     assert client.post("/api/finish", json={"token": s["token"], "comment": "fine 😀"}).status_code == 200
 
@@ -215,9 +250,15 @@ def test_an_old_database_gets_a_clear_error(tmp_path):
     path = tmp_path / "old.sqlite"
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as c:
-        c.execute(text("CREATE TABLE assignments (id VARCHAR(32) PRIMARY KEY, position INTEGER, "
-                       "rater VARCHAR(128), token VARCHAR(64))"))
+        c.execute(
+            text(
+                "CREATE TABLE assignments (id VARCHAR(32) PRIMARY KEY, position INTEGER, "
+                "rater VARCHAR(128), token VARCHAR(64))"
+            )
+        )
     with pytest.raises(InputError, match="older evalkit"):
         connect(f"sqlite:///{path}")
-    with engine.connect() as c:                         # and it was left as it was
-        assert [r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))] == ["assignments"]
+    with engine.connect() as c:  # and it was left as it was
+        assert [r[0] for r in c.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))] == [
+            "assignments"
+        ]

@@ -1,6 +1,7 @@
 """What ``evalkit study serve`` asks of the library before gunicorn starts: the admin token (given,
 from the environment, or drawn and left in a file only its owner can read), the environment the
 workers read, and how many assignments an active study's judgement budget needs."""
+
 import stat
 
 from evalkit.study.config import StudyConfig
@@ -38,5 +39,15 @@ def test_the_workers_environment_names_the_study_database_and_token(tmp_path):
 
 def test_the_judgement_budget_sizes_an_active_study():
     active = dict(sampling="active", trials_per_assignment=20)
-    assert StudyConfig("a", "samples", ["jpeg"], [0.5], stop_when={"judgements": 41}, **active).budget_assignments == 3
-    assert StudyConfig("a", "samples", ["jpeg"], [0.5], stop_when={"gap_ci_jod": 0.5}, **active).budget_assignments is None
+    assert (
+        StudyConfig(
+            "a", "samples", ["jpeg"], [0.5], stop_when={"judgements": 41}, **active
+        ).budget_assignments
+        == 3
+    )
+    assert (
+        StudyConfig(
+            "a", "samples", ["jpeg"], [0.5], stop_when={"gap_ci_jod": 0.5}, **active
+        ).budget_assignments
+        is None
+    )

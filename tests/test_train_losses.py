@@ -1,4 +1,5 @@
 """Every training loss against values worked out by hand on small tensors."""
+
 import math
 from pathlib import Path
 
@@ -7,12 +8,24 @@ import torch
 
 from evalkit.errors import InputError
 from evalkit.metrics import pair_metric
-from evalkit.train.losses import (MSE, LossTerm, MaskWeighted, RecipeTerm, estimated_bpp,
-                                  correlation_loss, correlation_map, correlation_mask, distortion,
-                                  hrrgan, ragan, rgan, softplus_gan)
+from evalkit.train.losses import (
+    MSE,
+    LossTerm,
+    MaskWeighted,
+    RecipeTerm,
+    correlation_loss,
+    correlation_map,
+    correlation_mask,
+    distortion,
+    estimated_bpp,
+    hrrgan,
+    ragan,
+    rgan,
+    softplus_gan,
+)
 
 
-def sp(a):   # softplus by hand
+def sp(a):  # softplus by hand
     return math.log(1 + math.exp(a))
 
 
@@ -25,8 +38,8 @@ def test_rate_is_bits_over_pixels():
 def test_mse_on_255_scale():
     x = torch.zeros(1, 3, 2, 2)
     x_hat = torch.zeros(1, 3, 2, 2)
-    x_hat[0, 0, 0, 0] = 0.1   # one of 12 values off by 0.1
-    assert MSE()(x, x_hat).item() == pytest.approx(255 ** 2 * 0.01 / 12)
+    x_hat[0, 0, 0, 0] = 0.1  # one of 12 values off by 0.1
+    assert MSE()(x, x_hat).item() == pytest.approx(255**2 * 0.01 / 12)
 
 
 def test_ms_ssim_term_is_one_minus_the_registry_metric():
@@ -39,40 +52,43 @@ def test_ms_ssim_term_is_one_minus_the_registry_metric():
 def test_mask_weighted_distortion_by_hand():
     x = torch.zeros(1, 3, 1, 2)
     x_hat = torch.zeros(1, 3, 1, 2)
-    x_hat[..., 0] = 0.2    # salient pixel (mask 1) off by 0.2
-    x_hat[..., 1] = 0.4    # background pixel (mask 0) off by 0.4
+    x_hat[..., 0] = 0.2  # salient pixel (mask 1) off by 0.2
+    x_hat[..., 1] = 0.4  # background pixel (mask 0) off by 0.4
     mask = torch.tensor([[[[1.0, 0.0]]]])
     loss = MaskWeighted(MSE(), salient_weight=2.0, background_weight=0.5)(x, x_hat, mask)
-    salient = 255 ** 2 * (0.2 ** 2) / 2       # d(x⊙s, x̂⊙s): one of two pixels differs
-    background = 255 ** 2 * (0.4 ** 2) / 2
+    salient = 255**2 * (0.2**2) / 2  # d(x⊙s, x̂⊙s): one of two pixels differs
+    background = 255**2 * (0.4**2) / 2
     assert loss.item() == pytest.approx(2.0 * salient + 0.5 * background, rel=1e-5)
 
 
 def test_recipe_terms_pick_the_output_and_the_mask_by_hand():
     x = torch.zeros(1, 3, 1, 2)
     out = {"x_hat": torch.zeros(1, 3, 1, 2), "x_hat_main": torch.full((1, 3, 1, 2), 0.1)}
-    out["x_hat"][..., 0] = 0.2     # blended output: salient pixel off by 0.2, background exact
+    out["x_hat"][..., 0] = 0.2  # blended output: salient pixel off by 0.2, background exact
     mask = torch.tensor([[[[1.0, 0.0]]]])
-    assert RecipeTerm("mse")(x, out).item() == pytest.approx(255 ** 2 * 0.04 / 2, rel=1e-5)
-    assert RecipeTerm("main:mse")(x, out).item() == pytest.approx(255 ** 2 * 0.01, rel=1e-5)
+    assert RecipeTerm("mse")(x, out).item() == pytest.approx(255**2 * 0.04 / 2, rel=1e-5)
+    assert RecipeTerm("main:mse")(x, out).item() == pytest.approx(255**2 * 0.01, rel=1e-5)
     roi = RecipeTerm("roi:mse", 3.0, 0.5)(x, out, mask).item()
-    assert roi == pytest.approx(3.0 * 255 ** 2 * 0.04 / 2, rel=1e-5)
+    assert roi == pytest.approx(3.0 * 255**2 * 0.04 / 2, rel=1e-5)
     main_roi = RecipeTerm("main:roi:mse", 3.0, 0.5)(x, out, mask).item()
-    assert main_roi == pytest.approx(3.0 * 255 ** 2 * 0.01 / 2 + 0.5 * 255 ** 2 * 0.01 / 2, rel=1e-5)
+    assert main_roi == pytest.approx(3.0 * 255**2 * 0.01 / 2 + 0.5 * 255**2 * 0.01 / 2, rel=1e-5)
 
 
 def test_paper_002_eq3_is_main_ms_ssim_plus_roi_weighted_ms_ssim():
     """L_d = [1 − MS-SSIM(x, x̂_m)] + λ_p·[1 − MS-SSIM(x⊙t, x̂⊙t)] (background weight 0)."""
     torch.manual_seed(0)
     x = torch.rand(1, 3, 176, 176)
-    out = {"x_hat": (x + 0.1 * torch.randn_like(x)).clamp(0, 1),
-           "x_hat_main": (x + 0.2 * torch.randn_like(x)).clamp(0, 1)}
+    out = {
+        "x_hat": (x + 0.1 * torch.randn_like(x)).clamp(0, 1),
+        "x_hat_main": (x + 0.2 * torch.randn_like(x)).clamp(0, 1),
+    }
     t = torch.zeros(1, 1, 176, 176)
     t[..., 40:120, 30:100] = 1.0
     ms_ssim, lambda_p = pair_metric("ms-ssim"), 4.0
     expected = (1 - ms_ssim(x, out["x_hat_main"])) + lambda_p * (1 - ms_ssim(x * t, out["x_hat"] * t))
-    loss = (RecipeTerm("main:ms-ssim", 1.0, 0.0)(x, out, t)
-            + lambda_p * RecipeTerm("roi:ms-ssim", 1.0, 0.0)(x, out, t))
+    loss = RecipeTerm("main:ms-ssim", 1.0, 0.0)(x, out, t) + lambda_p * RecipeTerm("roi:ms-ssim", 1.0, 0.0)(
+        x, out, t
+    )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert 0 < (1 - ms_ssim(x, out["x_hat_main"])).item() < loss.item()
 
@@ -89,8 +105,8 @@ FAKE = torch.tensor([0.0, -2.0])
 def test_softplus_gan_paper_002_eq4():
     d, g = softplus_gan(REAL, FAKE)
     real_term = (sp(-1) + sp(-3)) / 2
-    assert d.item() == pytest.approx(real_term + (sp(0) + sp(-2)) / 2)     # r = −1
-    assert g.item() == pytest.approx(real_term + (sp(0) + sp(2)) / 2)      # r = +1
+    assert d.item() == pytest.approx(real_term + (sp(0) + sp(-2)) / 2)  # r = −1
+    assert g.item() == pytest.approx(real_term + (sp(0) + sp(2)) / 2)  # r = +1
 
 
 def test_ragan_by_hand():
@@ -116,13 +132,13 @@ def test_hrrgan_formula_and_stop_gradient():
     assert d.item() == pytest.approx((sp(-1) + sp(-5)) / 2)
     assert g.item() == pytest.approx((sp(0.5) + sp(3)) / 2)
     g.backward()
-    assert higher.grad is None                      # sg: no gradient into the higher-rate logits
-    sigmoid = lambda a: 1 / (1 + math.exp(-a))      # d softplus(−a)/da = −σ(−a)
+    assert higher.grad is None  # sg: no gradient into the higher-rate logits
+    sigmoid = lambda a: 1 / (1 + math.exp(-a))  # d softplus(−a)/da = −σ(−a)
     assert fake.grad.tolist() == pytest.approx([-sigmoid(0.5) / 2, -sigmoid(3) / 2])
 
 
 def test_correlation_map_by_hand():
-    n = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])   # one channel, 2×2
+    n = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # one channel, 2×2
     corr = correlation_map(n, k=3)
     # offset (0,0): mean of squares; offset (0,+1): pairs (1,2),(3,4), zeros outside
     assert corr[1, 1].item() == pytest.approx((1 + 4 + 9 + 16) / 4)
@@ -139,7 +155,7 @@ def test_correlation_masks():
 
 def test_correlation_loss_by_hand():
     y = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
-    means, scales = torch.zeros_like(y), torch.full_like(y, 2.0)   # n = y / 2
+    means, scales = torch.zeros_like(y), torch.full_like(y, 2.0)  # n = y / 2
     loss = correlation_loss(y, means, scales, k=3, mask="causal")
     # causal offsets: (−1,−1): 4·1/4 → 1; (−1,0): (3·1 + 4·2)/4; (−1,+1): 3·2/4; (0,−1): (2·1 + 4·3)/4
     values = [4 * 1 / 4, (3 * 1 + 4 * 2) / 4, 3 * 2 / 4, (2 * 1 + 4 * 3) / 4]

@@ -1,16 +1,17 @@
 """Every route and rule of the study web app, through Flask's test client, on SQLite and PostgreSQL."""
+
 import io
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from study_fixtures import ADMIN_TOKEN as TOKEN
+from study_fixtures import BEARER
 
 from evalkit.study import analysis
 from evalkit.study.database import connect
-from study_fixtures import ADMIN_TOKEN as TOKEN, BEARER
 from webapp import create_app
-
 
 
 def start(client, token=None, **who):
@@ -27,8 +28,16 @@ def login(client):
 
 
 def answer(client, session, trial_id, choice="left", **extra):
-    body = {"token": session["token"], "trial": trial_id, "choice": choice, "response_ms": 1500.0,
-            "magnifier_ms": 200.0, "viewport_w": 1600, "viewport_h": 900, "device_pixel_ratio": 1.0}
+    body = {
+        "token": session["token"],
+        "trial": trial_id,
+        "choice": choice,
+        "response_ms": 1500.0,
+        "magnifier_ms": 200.0,
+        "viewport_w": 1600,
+        "viewport_h": 900,
+        "device_pixel_ratio": 1.0,
+    }
     return client.post("/api/response", json={**body, **extra})
 
 
@@ -48,19 +57,24 @@ def test_sessions_by_source_and_resume(client):
     lab = start(client, rater="alice")
     assert lab["assignment"] == "a001" and len(lab["trials"]) == 10 and lab["answered"] == []
     prolific = start(client, PROLIFIC_PID="p1", STUDY_ID="s1", SESSION_ID="x1")
-    mturk = start(client, workerId="W1", assignmentId="A1", hitId="H1",
-                  turkSubmitTo="https://workersandbox.mturk.com")
+    mturk = start(
+        client, workerId="W1", assignmentId="A1", hitId="H1", turkSubmitTo="https://workersandbox.mturk.com"
+    )
     assert len({lab["assignment"], prolific["assignment"], mturk["assignment"]}) == 3
     assert answer(client, lab, lab["trials"][0]["id"]).status_code == 201
-    again = start(client, rater="alice", token=lab["token"])   # reload: same lease, answers remembered
+    again = start(client, rater="alice", token=lab["token"])  # reload: same lease, answers remembered
     assert again["assignment"] == "a001" and again["answered"] == [lab["trials"][0]["id"]]
     assert again["token"] == lab["token"] and again["trials"] == lab["trials"]
     assert "codec" not in str(lab["trials"]) and "correct" not in str(lab["trials"])
 
 
 def test_session_refusals(client):
-    preview = {"workerId": "W", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H",
-               "turkSubmitTo": "https://www.mturk.com"}
+    preview = {
+        "workerId": "W",
+        "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE",
+        "hitId": "H",
+        "turkSubmitTo": "https://www.mturk.com",
+    }
     assert client.post("/api/session", json=preview).status_code == 403
     evil = {**preview, "assignmentId": "A2", "turkSubmitTo": "https://evil.example"}
     assert client.post("/api/session", json=evil).status_code == 400
@@ -82,7 +96,12 @@ def test_responses_are_stored_once_and_first_answer_stands(client, app):
     stored = analysis.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 1 and stored.iloc[0]["choice"] == "left"
     row = stored.iloc[0]
-    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.response_ms) == (1600, 900, 1.0, 1500.0)
+    assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.response_ms) == (
+        1600,
+        900,
+        1.0,
+        1500.0,
+    )
     assert row.left_codec and row.chosen_codec == row.left_codec
 
 
@@ -93,10 +112,22 @@ def test_raters_cannot_touch_each_others_data(client):
     assert client.post("/api/finish", json={"token": "forged"}).status_code == 403
 
 
-@pytest.mark.parametrize("bad", [
-    {"choice": "middle"}, {"choice": None}, {"trial": "../../etc/passwd"}, {"trial": 5},
-    {"response_ms": -1}, {"response_ms": "fast"}, {"response_ms": True}, {"viewport_w": 0},
-    {"device_pixel_ratio": 1e9}, {"magnifier_ms": None}, {"token": 12}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"choice": "middle"},
+        {"choice": None},
+        {"trial": "../../etc/passwd"},
+        {"trial": 5},
+        {"response_ms": -1},
+        {"response_ms": "fast"},
+        {"response_ms": True},
+        {"viewport_w": 0},
+        {"device_pixel_ratio": 1e9},
+        {"magnifier_ms": None},
+        {"token": 12},
+    ],
+)
 def test_malformed_responses_get_4xx_and_change_nothing(client, app, bad):
     s = start(client)
     r = answer(client, s, s["trials"][0]["id"], **bad)
@@ -110,8 +141,13 @@ def test_hostile_requests(client):
     big = client.post("/api/response", data=b"{" + b" " * 100_000 + b"}", content_type="application/json")
     assert big.status_code == 413
     assert client.get("/api/response").status_code == 405
-    for path in ("/img/../../../etc/passwd", "/img/%2e%2e%2f%2e%2e%2fstudy.toml.png", "/img/deadbeef.png",
-                 "/static/../study.toml", "/nothing"):
+    for path in (
+        "/img/../../../etc/passwd",
+        "/img/%2e%2e%2f%2e%2e%2fstudy.toml.png",
+        "/img/deadbeef.png",
+        "/static/../study.toml",
+        "/nothing",
+    ):
         assert client.get(path).status_code == 404, path
 
 
@@ -123,6 +159,7 @@ def test_images_are_cacheable(client):
     assert "max-age" in first.headers["Cache-Control"] and first.headers["ETag"]
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     from PIL import Image
+
     assert Image.open(io.BytesIO(first.data)).size[0] > 100
 
 
@@ -135,12 +172,15 @@ def test_finish_only_when_everything_is_stored(client, app):
     html = "<img src=x onerror=alert(1)>"
     done = client.post("/api/finish", json={"token": s["token"], "comment": html})
     assert done.status_code == 200 and done.json["code"].startswith("DONE-123-")
-    assert client.post("/api/finish", json={"token": s["token"]}).json == done.json   # idempotent
+    assert client.post("/api/finish", json={"token": s["token"]}).json == done.json  # idempotent
     assert answer(client, s, s["trials"][0]["id"], "right").status_code == 409
     page = login(client).get("/admin/").data.decode()
     assert html not in page and "&lt;img src=x" in page
     too_long = start(client, rater="dave")
-    assert client.post("/api/finish", json={"token": too_long["token"], "comment": "x" * 2001}).status_code == 400
+    assert (
+        client.post("/api/finish", json={"token": too_long["token"], "comment": "x" * 2001}).status_code
+        == 400
+    )
 
 
 def test_completion_for_prolific_and_mturk(client):
@@ -155,11 +195,15 @@ def test_completion_for_prolific_and_mturk(client):
 
 def test_admin_login_keeps_the_token_out_of_urls(client):
     """The token was taken from ``?token=``: it landed in access logs and every export link."""
-    paths = ("/admin/", "/admin/export/judgements.csv", "/admin/export/responses.csv",
-             "/admin/export/assignments.csv")
+    paths = (
+        "/admin/",
+        "/admin/export/judgements.csv",
+        "/admin/export/responses.csv",
+        "/admin/export/assignments.csv",
+    )
     for path in paths:
         assert client.get(path).status_code == 403
-        assert client.get(f"{path}?token={TOKEN}").status_code == 403   # never from a URL
+        assert client.get(f"{path}?token={TOKEN}").status_code == 403  # never from a URL
     assert client.post("/admin/login", data={"token": "wrong"}).status_code == 403
     r = client.post("/admin/login", data={"token": TOKEN})
     cookie = r.headers["Set-Cookie"]
@@ -179,6 +223,7 @@ def test_admin_login_keeps_the_token_out_of_urls(client):
 
 def test_exports_and_rater_quality(client, tmp_path, built_study):
     from evalkit.fit import read_judgements
+
     good = start(client, rater="good")
     answer_all(client, good, lambda t: "left")
     careless = start(client, rater="careless")
@@ -203,12 +248,14 @@ def test_exports_and_rater_quality(client, tmp_path, built_study):
             votes[chosen != first] += 1
     exported = {(r.image, r.target_bpp, r.codec_a, r.codec_b): [r.n_a, r.n_b] for r in table.itertuples()}
     assert exported == given
-    quality = pd.read_csv(io.BytesIO(client.get("/admin/export/quality.csv", headers=BEARER).data)).set_index("rater")
+    quality = pd.read_csv(io.BytesIO(client.get("/admin/export/quality.csv", headers=BEARER).data)).set_index(
+        "rater"
+    )
     sentinels = raw[raw["kind"] == "sentinel"]
     for rater, pick in (("lab:good", "left"), ("lab:careless", "right")):
         mine = sentinels[sentinels["rater"] == rater]
         assert quality.loc[rater, "sentinel_accuracy"] == pytest.approx((mine["correct"] == pick).mean())
-        assert quality.loc[rater, "repeat_consistency"] == 0.0   # same side, swapped codecs
+        assert quality.loc[rater, "repeat_consistency"] == 0.0  # same side, swapped codecs
     strict = client.get("/admin/export/judgements.csv?min_sentinel_accuracy=1.01", headers=BEARER)
     assert len(pd.read_csv(io.BytesIO(strict.data))) == 0
 
@@ -233,14 +280,16 @@ def test_storage_survives_reconnect(built_study, database_url):
     s = start(app.test_client())
     answer(app.test_client(), s, s["trials"][0]["id"])
     app.extensions["evalkit"]["engine"].dispose()
-    again = create_app(built_study, database_url, admin_token=TOKEN)       # design loaded once
+    again = create_app(built_study, database_url, admin_token=TOKEN)  # design loaded once
     assert len(analysis.responses(connect(database_url))) == 1
     assert start(again.test_client(), token=s["token"])["answered"] == [s["trials"][0]["id"]]
 
 
 def test_flip_layout_records_flips_and_view_times(built_study, tmp_path):
-    from evalkit.study.config import load_config
     from study_fixtures import copy_study
+
+    from evalkit.study.config import load_config
+
     with pytest.raises(ValueError, match="layout must be"):
         load_config(copy_study(built_study, tmp_path / "bad", 'layout = "sideways"\n'))
     study = load_config(copy_study(built_study, tmp_path / "flip", 'layout = "flip"\n'))
@@ -248,32 +297,36 @@ def test_flip_layout_records_flips_and_view_times(built_study, tmp_path):
     assert b"flip.js" in client.get("/task").data
     s = start(client)
     trial = s["trials"][0]["id"]
-    assert answer(client, s, trial).status_code == 400                      # flips are required
+    assert answer(client, s, trial).status_code == 400  # flips are required
     assert answer(client, s, trial, flips=-1, left_view_ms=1.0, right_view_ms=1.0).status_code == 400
     assert answer(client, s, trial, flips=2, left_view_ms=900.0, right_view_ms=600.0).status_code == 201
     raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert raw[["flips", "left_view_ms", "right_view_ms"]].values.tolist() == [[2, 900.0, 600.0]]
 
 
-
 def test_flicker_layout_at_a_safe_rate_records_the_cycles_shown(built_study, tmp_path):
-    from evalkit.study.config import load_config
     from study_fixtures import copy_study
+
+    from evalkit.study.config import load_config
+
     with pytest.raises(ValueError, match=r"flicker_hz must be in \(0, 3\].*WCAG 2.3.1"):
         load_config(copy_study(built_study, tmp_path / "fast", 'layout = "flicker"\nflicker_hz = 8\n'))
-    study = load_config(copy_study(built_study, tmp_path / "flicker", 'layout = "flicker"\nflicker_hz = 2.5\n'))
+    study = load_config(
+        copy_study(built_study, tmp_path / "flicker", 'layout = "flicker"\nflicker_hz = 2.5\n')
+    )
     client = create_app(study, f"sqlite:///{tmp_path / 'flicker.sqlite'}", admin_token=TOKEN).test_client()
     page = client.get("/task").data
     assert b"flicker.js" in page and b'LAYOUT_SETTINGS = {"flicker_hz": 2.5}' in page
-    assert b"flip.js" not in page and b'id="flip-name"' not in page            # A and B keep their places
+    assert b"flip.js" not in page and b'id="flip-name"' not in page  # A and B keep their places
     s = start(client)
     trial = s["trials"][0]["id"]
-    assert answer(client, s, trial).status_code == 400                          # the count is required
+    assert answer(client, s, trial).status_code == 400  # the count is required
     assert answer(client, s, trial, flicker_cycles=-1).status_code == 400
-    assert answer(client, s, trial, flicker_cycles=1.5).status_code == 400     # a count of whole cycles
+    assert answer(client, s, trial, flicker_cycles=1.5).status_code == 400  # a count of whole cycles
     assert answer(client, s, trial, flicker_cycles=1).status_code == 201
     raw = pd.read_csv(io.BytesIO(client.get("/admin/export/responses.csv", headers=BEARER).data))
     assert raw["flicker_cycles"].tolist() == [1] and raw["flips"].isna().all()
+
 
 def test_every_layout_measure_is_an_answer_field_and_a_response_column():
     """A layout's measures go page → Answer → Response → export under one name each."""
@@ -281,6 +334,7 @@ def test_every_layout_measure_is_an_answer_field_and_a_response_column():
 
     from evalkit.study.database import Answer, Response
     from evalkit.study.layouts import LAYOUTS, MEASURES
+
     answer_fields = {f.name for f in dataclass_fields(Answer)}
     for m in MEASURES:
         assert m.name in answer_fields and Response.__table__.c[m.name].nullable, m

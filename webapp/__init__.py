@@ -2,6 +2,7 @@
 
 Everything that is not HTTP — trials, storage, analysis — lives in :mod:`evalkit.study`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,10 +20,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.datastructures import MultiDict
 
 from evalkit.errors import InputError
-from evalkit.study.config import StudyConfig, load_config, database_url as default_database
+from evalkit.study.config import StudyConfig, load_config
+from evalkit.study.config import database_url as default_database
+from evalkit.study.database import StudyComplete, StudyError, connect, load_design, study_secret, trials_after
 from evalkit.study.design import Design
-from evalkit.study.database import (StudyComplete, StudyError, connect, load_design, study_secret,
-                                    trials_after)
 from evalkit.study.sampling import ActiveSampler, LivePlanner
 from evalkit.study.server import THREADS_PER_WORKER
 
@@ -44,29 +45,37 @@ def check_text(text: str) -> None:
         raise StudyError(400, "text cannot contain control characters (NUL and the like)")
 
 
-def create_app(study: str | Path | StudyConfig, database_url: str | None = None,
-               admin_token: str | None = None) -> Flask:
+def create_app(
+    study: str | Path | StudyConfig, database_url: str | None = None, admin_token: str | None = None
+) -> Flask:
     """The app for one built study. ``database_url`` defaults to SQLite in the study's output
     folder; ``admin_token`` to ``$EVALKIT_ADMIN_TOKEN`` (a random one if neither is set)."""
     config = study if isinstance(study, StudyConfig) else load_config(study)
     design = Design.load(config.trials_path)
     if (config.sampling == "active") != design.active:
-        raise InputError(f"{config.trials_path} was built for a {'fixed' if config.sampling == 'active' else 'active'} "
-                         f"design but study.toml says sampling = {config.sampling!r}: run 'evalkit study build' again")
+        raise InputError(
+            f"{config.trials_path} was built for a {'fixed' if config.sampling == 'active' else 'active'} "
+            f"design but study.toml says sampling = {config.sampling!r}: run 'evalkit study build' again"
+        )
     engine = _open_storage(default_database(config, database_url), design)
     secret = study_secret(engine)
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["evalkit"] = {
-        "config": config, "engine": engine, "secret": secret,
+        "config": config,
+        "engine": engine,
+        "secret": secret,
         "images": ImageIndex(engine, secret, config.out_dir),
-        "planner": LivePlanner(engine, ActiveSampler(config, design.pairs, design.sentinels)) if design.active else None,
+        "planner": LivePlanner(engine, ActiveSampler(config, design.pairs, design.sentinels))
+        if design.active
+        else None,
         "admin_token": admin_token or os.environ.get("EVALKIT_ADMIN_TOKEN") or secrets.token_urlsafe(24),
     }
 
     from .admin import admin
     from .task import task
+
     app.register_blueprint(task)
     app.register_blueprint(admin)
 
@@ -155,7 +164,7 @@ class ImageIndex:
     def __init__(self, engine, secret: bytes, out_dir: Path):
         self.engine, self.secret, self.out_dir = engine, secret, out_dir
         self.files: dict[str, Path] = {}
-        self.seen = 0                     # assignments indexed: positions 1 … seen
+        self.seen = 0  # assignments indexed: positions 1 … seen
         self.lock = threading.Lock()
         self._read()
 

@@ -5,6 +5,7 @@ headers): a browser posts it once to ``/admin/login`` and gets an HttpOnly, Same
 cookie holding an HMAC of it; scripts send ``Authorization: Bearer TOKEN``. Every admin
 response is ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,7 @@ import hmac
 from dataclasses import asdict
 
 import pandas as pd
-from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
 from evalkit.study import analysis, database
 
@@ -54,8 +54,14 @@ def login():
     if not _given_token_ok(request.form.get("token", "")):
         return render_template("admin_login.html", failed=True), 403
     response = redirect(url_for("admin.overview"), code=303)
-    response.set_cookie(COOKIE, _session_value(current_app.extensions["evalkit"]["admin_token"]),
-                        httponly=True, samesite="Strict", secure=request.is_secure, path="/admin")
+    response.set_cookie(
+        COOKIE,
+        _session_value(current_app.extensions["evalkit"]["admin_token"]),
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/admin",
+    )
     return response
 
 
@@ -76,8 +82,11 @@ def release():
 
 
 def _csv(frame, name: str) -> Response:
-    return Response(frame.to_csv(index=False), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return Response(
+        frame.to_csv(index=False),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={name}"},
+    )
 
 
 def _wanted(study) -> int | None:
@@ -91,22 +100,30 @@ def overview():
     per_pair, per_assignment = analysis.progress(study["engine"], _wanted(study))
     quality = analysis.rater_quality(study["engine"])
     progress = study["planner"].progress() if study["planner"] is not None else None
-    gaps = pd.DataFrame(map(asdict, progress.gaps)).rename(columns={"width": "ci95_width"}) if progress else None
-    return render_template("admin.html", config=study["config"], progress=progress,
-                           gaps=gaps.to_html(index=False, classes="table", float_format="%.2f") if progress else "",
-                           releasable=per_assignment.loc[per_assignment["state"] == "in progress", "assignment"],
-                           per_pair=per_pair.to_html(index=False, classes="table"),
-                           per_assignment=per_assignment.to_html(index=False, classes="table"),
-                           quality=quality.to_html(index=False, classes="table", float_format="%.3f"))
+    gaps = (
+        pd.DataFrame(map(asdict, progress.gaps)).rename(columns={"width": "ci95_width"}) if progress else None
+    )
+    return render_template(
+        "admin.html",
+        config=study["config"],
+        progress=progress,
+        gaps=gaps.to_html(index=False, classes="table", float_format="%.2f") if progress else "",
+        releasable=per_assignment.loc[per_assignment["state"] == "in progress", "assignment"],
+        per_pair=per_pair.to_html(index=False, classes="table"),
+        per_assignment=per_assignment.to_html(index=False, classes="table"),
+        quality=quality.to_html(index=False, classes="table", float_format="%.3f"),
+    )
 
 
 @admin.get("/export/judgements.csv")
 def export_judgements():
     study = current_app.extensions["evalkit"]
     table = analysis.judgement_table(
-        study["engine"], root=study["config"].out_dir,
+        study["engine"],
+        root=study["config"].out_dir,
         min_sentinel_accuracy=request.args.get("min_sentinel_accuracy", type=float),
-        min_median_server_s=request.args.get("min_median_server_s", type=float))
+        min_median_server_s=request.args.get("min_median_server_s", type=float),
+    )
     return _csv(table, "judgements.csv")
 
 

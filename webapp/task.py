@@ -34,6 +34,7 @@ with ``{"error": message}``; the page and a simulated crowd make exactly these r
 
 ``GET /api/preview`` — the first trial, for MTurk's preview (nothing is claimed).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,9 @@ from functools import lru_cache
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from evalkit.study import database
+from evalkit.study.database import StudyError
 from evalkit.study.design import assignment_id
 from evalkit.study.layouts import LAYOUTS
-from evalkit.study.database import StudyError
 
 from . import check_text
 
@@ -79,7 +80,9 @@ def _payload() -> dict:
     stack = [data]
     while stack:
         value = stack.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        )
         for key, item in items:
             for text in (key, item):
                 if isinstance(text, str):
@@ -117,9 +120,14 @@ def page():
     study = _study()
     complete = study["planner"].notice() if study["planner"] is not None else None
     config, layout = study["config"], LAYOUTS[study["config"].layout]
-    return render_template("task.html", config=config, layout=layout, complete=complete,
-                           layout_settings=layout.settings_of(config),
-                           preview=request.args.get("assignmentId") == PREVIEW)
+    return render_template(
+        "task.html",
+        config=config,
+        layout=layout,
+        complete=complete,
+        layout_settings=layout.settings_of(config),
+        preview=request.args.get("assignmentId") == PREVIEW,
+    )
 
 
 @task.get("/img/<name>.png")
@@ -143,7 +151,7 @@ def _png_named(png: bytes, name: str) -> bytes:
     """The PNG with a text chunk holding its URL's name after the header: the same pixels, but
     bytes of their own for every URL, so a hash of the file does not tell that a repeat shows
     an image seen before (PNG spec §11.3.4: tEXt; §5.3: chunk layout)."""
-    header_end = 8 + 25                     # signature, then IHDR (4 length + 4 type + 13 + 4 CRC)
+    header_end = 8 + 25  # signature, then IHDR (4 length + 4 type + 13 + 4 CRC)
     data = b"Comment\x00" + name.encode()
     chunk = struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
     return png[:header_end] + chunk + png[header_end:]
@@ -159,9 +167,12 @@ def preview():
 
 def _trial_json(t) -> dict:
     from . import image_id
+
     secret = _study()["secret"]
-    return {"id": t.id, **{side: f"/img/{image_id(secret, t.id, side)}.png"
-                           for side in ("reference", "left", "right")}}
+    return {
+        "id": t.id,
+        **{side: f"/img/{image_id(secret, t.id, side)}.png" for side in ("reference", "left", "right")},
+    }
 
 
 def _who(data: dict) -> tuple[str, str, dict | None]:
@@ -174,11 +185,24 @@ def _who(data: dict) -> tuple[str, str, dict | None]:
         submit_to = data.get("turkSubmitTo")
         if not isinstance(submit_to, str) or submit_to.rstrip("/") not in MTURK_HOSTS:
             raise StudyError(400, f"turkSubmitTo must be one of {', '.join(MTURK_HOSTS)}")
-        return rater, "mturk", {"assignmentId": assignment, "hitId": _text_id(data, "hitId"),
-                                "turkSubmitTo": submit_to.rstrip("/")}
+        return (
+            rater,
+            "mturk",
+            {
+                "assignmentId": assignment,
+                "hitId": _text_id(data, "hitId"),
+                "turkSubmitTo": submit_to.rstrip("/"),
+            },
+        )
     if "PROLIFIC_PID" in data:
-        return _text_id(data, "PROLIFIC_PID"), "prolific", {
-            "STUDY_ID": _text_id(data, "STUDY_ID", False), "SESSION_ID": _text_id(data, "SESSION_ID", False)}
+        return (
+            _text_id(data, "PROLIFIC_PID"),
+            "prolific",
+            {
+                "STUDY_ID": _text_id(data, "STUDY_ID", False),
+                "SESSION_ID": _text_id(data, "SESSION_ID", False),
+            },
+        )
     return _text_id(data, "rater"), "lab", None
 
 
@@ -193,14 +217,26 @@ def session():
     if token is not None and not (isinstance(token, str) and _SECRET.match(token)):
         raise StudyError(400, "token must be 32–128 letters, digits, _ or -")
     assignment, token = database.start_session(
-        engine, f"{source}:{rater}", source, external, token or "",
-        limit=config.assignments_per_rater, lease_seconds=config.lease_seconds, planner=study["planner"],
-        client=request.remote_addr, client_limit=config.claims_per_client)
+        engine,
+        f"{source}:{rater}",
+        source,
+        external,
+        token or "",
+        limit=config.assignments_per_rater,
+        lease_seconds=config.lease_seconds,
+        planner=study["planner"],
+        client=request.remote_addr,
+        client_limit=config.claims_per_client,
+    )
     trials = database.trials_of(engine, assignment.id)
-    return jsonify(token=token, assignment=assignment.id, trials=[_trial_json(t) for t in trials],
-                   answered=sorted(database.answered(engine, assignment)),
-                   finished=assignment.finished_at is not None,
-                   expires_in_s=None if assignment.finished_at else round(assignment.expires_s - time.time()))
+    return jsonify(
+        token=token,
+        assignment=assignment.id,
+        trials=[_trial_json(t) for t in trials],
+        answered=sorted(database.answered(engine, assignment)),
+        finished=assignment.finished_at is not None,
+        expires_in_s=None if assignment.finished_at else round(assignment.expires_s - time.time()),
+    )
 
 
 @task.post("/api/response")
@@ -212,12 +248,15 @@ def response():
         raise StudyError(400, f"choice must be {' or '.join(map(repr, choices))}")
     token = _token(data)
     answer = database.Answer(
-        _text_id(data, "trial"), choice,
+        _text_id(data, "trial"),
+        choice,
         response_ms=_number(data, "response_ms", 0, 1e8),
         magnifier_ms=_number(data, "magnifier_ms", 0, 1e8),
         viewport_w=int(_number(data, "viewport_w", 1, 100000)),
         viewport_h=int(_number(data, "viewport_h", 1, 100000)),
-        device_pixel_ratio=_number(data, "device_pixel_ratio", 0.1, 16), **_layout_measures(data))
+        device_pixel_ratio=_number(data, "device_pixel_ratio", 0.1, 16),
+        **_layout_measures(data),
+    )
     stored_now = database.record_response(_study()["engine"], token, answer)
     return jsonify(stored=True, duplicate=not stored_now), 201 if stored_now else 200
 
@@ -225,8 +264,9 @@ def response():
 def _layout_measures(data: dict) -> dict:
     """The measures the study's layout sends with an answer, each checked against its range (and
     a count for a whole number)."""
-    measures = {m.name: (m, _number(data, m.name, m.low, m.high))
-                for m in LAYOUTS[_study()["config"].layout].measures}
+    measures = {
+        m.name: (m, _number(data, m.name, m.low, m.high)) for m in LAYOUTS[_study()["config"].layout].measures
+    }
     for name, (m, value) in measures.items():
         if m.integer and not value.is_integer():
             raise StudyError(400, f"{name} must be a whole number")
@@ -246,9 +286,14 @@ def finish():
     prefix = f"{config.completion_code}-" if config.completion_code else ""
     code = database.finish(engine, assignment, comment, prefix)
     if assignment.source == "mturk":
-        return jsonify(done=True, code=code, mturk={
-            "action": f"{assignment.external['turkSubmitTo']}/mturk/externalSubmit",
-            "assignmentId": assignment.external["assignmentId"]})
+        return jsonify(
+            done=True,
+            code=code,
+            mturk={
+                "action": f"{assignment.external['turkSubmitTo']}/mturk/externalSubmit",
+                "assignmentId": assignment.external["assignmentId"],
+            },
+        )
     if assignment.source == "prolific" and config.prolific_completion_url:
         return jsonify(done=True, code=code, redirect=config.prolific_completion_url)
     return jsonify(done=True, code=code)

@@ -1,5 +1,6 @@
 """Entry point for gunicorn (``evalkit study serve`` sets these variables):
 ``EVALKIT_STUDY`` (study.toml), ``EVALKIT_DATABASE_URL`` (optional), ``EVALKIT_ADMIN_TOKEN``."""
+
 import os
 
 from . import create_app

@@ -6,6 +6,7 @@ One module per subcommand, each with ``add_parser(subparsers)`` (its options) an
 Exit codes: 0 success, 1 the run finished but some images or codecs failed, 2 usage error (an
 :class:`~evalkit.errors.InputError`, or an optional extra that is not installed: :mod:`evalkit.extras`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,25 @@ from ..extras import missing_extra
 from . import codecs, compress, demo, external, fit, loop, merge, metrics, report, study, train
 
 #: The subcommands, in the order ``evalkit --help`` lists them.
-COMMANDS = {"codecs": codecs, "compress": compress, "import": external, "metrics": metrics, "merge": merge, "fit": fit,
-            "report": report, "demo": demo, "loop": loop, "train": train, "study": study}
+COMMANDS = {
+    "codecs": codecs,
+    "compress": compress,
+    "import": external,
+    "metrics": metrics,
+    "merge": merge,
+    "fit": fit,
+    "report": report,
+    "demo": demo,
+    "loop": loop,
+    "train": train,
+    "study": study,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evalkit", description="Judge image codecs the way people see them.")
+        prog="evalkit", description="Judge image codecs the way people see them."
+    )
     parser.add_argument("--version", action="version", version=f"evalkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS.values():

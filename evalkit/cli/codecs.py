@@ -1,5 +1,6 @@
 """``evalkit codecs``: every codec, whether it can run here, and its version; learned codecs
 whose checkpoints download on first use, and the zoo's recipes that are not trained yet, apart."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,11 @@ SECTIONS = {
 
 def add_parser(sub) -> argparse.ArgumentParser:
     cs = sub.add_parser("codecs", help="list every codec, whether it can run here, and its version")
-    cs.add_argument("--weights-dir", help="folder with learned-codec checkpoints "
-                                          "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)")
+    cs.add_argument(
+        "--weights-dir",
+        help="folder with learned-codec checkpoints "
+        "(default: $EVALKIT_WEIGHTS_DIR, then the torch hub cache)",
+    )
     return cs
 
 
@@ -26,9 +30,13 @@ def run(args) -> int:
 
     rows = codec_table(args.weights_dir)
     width = max(len(r.name) for r in rows)
-    axes = {r.name: "" if r.status == "untrained" else   # an untrained recipe has no rates yet
-            f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
-            for r in rows}
+    axes = {
+        r.name: ""
+        if r.status == "untrained"
+        # an untrained recipe has no rates yet
+        else f"{r.axis.name} {r.axis.lo:g}–{r.axis.hi:g}{' (integer)' if r.axis.integer else ''}"
+        for r in rows
+    }
     axis_width = max(map(len, axes.values()))
     for status, title in SECTIONS.items():
         section = [r for r in rows if r.status == status]
@@ -36,8 +44,9 @@ def run(args) -> int:
             continue
         print(f"{title}:")
         for r in section:
-            opts = " ".join(f"{k}={v}" for k, v in r.options.items()
-                            if not (status == "untrained" and k == "rungs"))
+            opts = " ".join(
+                f"{k}={v}" for k, v in r.options.items() if not (status == "untrained" and k == "rungs")
+            )
             state = {"ready": r.version, "unavailable": r.unavailable}.get(status, "")
             print(f"  {r.name:<{width}}  {axes[r.name]:<{axis_width}} {opts:<28} {state}".rstrip())
         print()

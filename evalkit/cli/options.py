@@ -1,5 +1,6 @@
 """What several subcommands share: argument types, the cluster options, the metric names and
 codecs they offer, and the executor ``--scheduler`` asks for."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,6 +39,7 @@ def name_list(text: str) -> list[str]:
 
 def shard_spec(text: str):
     from ..shards import Shard
+
     try:
         return Shard.parse(text)
     except InputError as exc:
@@ -47,18 +49,29 @@ def shard_spec(text: str):
 def add_cluster_options(p: argparse.ArgumentParser, unit: str) -> None:
     """--scheduler, --batch and --shard, shared by compress and metrics."""
     from ..executors import DEFAULT_BATCH, SCHEDULER_ENV
-    p.add_argument("--scheduler", help="run on a Dask cluster: its scheduler's address, e.g. "
-                                       f"tcp://HOST:8786 (default: ${SCHEDULER_ENV}, else this machine; "
-                                       "'local' for this machine)")
-    p.add_argument("--batch", type=int, default=None,
-                   help=f"Dask: {unit}s per Dask task (default: {DEFAULT_BATCH})")
-    p.add_argument("--shard", type=shard_spec, default=None, metavar="K/N",
-                   help=f"do only the K-th of N shares of the {unit}s (job arrays: Slurm --array=1-N "
-                        "with K=$SLURM_ARRAY_TASK_ID); join the N outputs with 'evalkit merge'")
+
+    p.add_argument(
+        "--scheduler",
+        help="run on a Dask cluster: its scheduler's address, e.g. "
+        f"tcp://HOST:8786 (default: ${SCHEDULER_ENV}, else this machine; "
+        "'local' for this machine)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=None, help=f"Dask: {unit}s per Dask task (default: {DEFAULT_BATCH})"
+    )
+    p.add_argument(
+        "--shard",
+        type=shard_spec,
+        default=None,
+        metavar="K/N",
+        help=f"do only the K-th of N shares of the {unit}s (job arrays: Slurm --array=1-N "
+        "with K=$SLURM_ARRAY_TASK_ID); join the N outputs with 'evalkit merge'",
+    )
 
 
 def metric_names(level: str | None = None) -> list[str]:
     from ..metrics import METRICS
+
     return [name for name, m in METRICS.items() if level in (None, m.level)]
 
 
@@ -68,14 +81,17 @@ def add_training_options(p: argparse.ArgumentParser, threads_help: str, device: 
     bars."""
     p.add_argument("--device", default=device, help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--threads", type=int, help=threads_help)
-    p.add_argument("--weights-dir", help="LPIPS weights, for losses, metrics and validation "
-                                         "(default: $EVALKIT_WEIGHTS_DIR)")
+    p.add_argument(
+        "--weights-dir",
+        help="LPIPS weights, for losses, metrics and validation (default: $EVALKIT_WEIGHTS_DIR)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def default_metrics() -> list[str]:
     """The metrics measured when none are named: the registry's shown pair metrics."""
     from ..metrics import DEFAULT_METRICS
+
     return list(DEFAULT_METRICS)
 
 
@@ -83,6 +99,7 @@ def default_metrics() -> list[str]:
 def cluster_executor(args, local_workers):
     """The executor ``--scheduler`` asks for, closed when the command ends."""
     from ..executors import executor_for
+
     chosen = executor_for(args.scheduler, local_workers, args.batch)
     try:
         yield chosen
@@ -94,5 +111,9 @@ def available_codecs() -> list[str]:
     """The primary codecs that can run on this machine (the shipped model when its file is there)."""
     from ..codecs import FAMILIES, get_codec, zoo
 
-    classical = [n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()]
-    return classical + ([SHIPPED_MODEL] if get_codec(SHIPPED_MODEL, device="cpu").unavailable_here() is None else [])
+    classical = [
+        n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()
+    ]
+    return classical + (
+        [SHIPPED_MODEL] if get_codec(SHIPPED_MODEL, device="cpu").unavailable_here() is None else []
+    )

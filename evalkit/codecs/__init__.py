@@ -17,6 +17,7 @@ True
 >>> restored.shape, restored.dtype.name
 ((256, 256, 3), 'uint8')
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -38,10 +39,35 @@ from .svtav1 import AVIFSVT
 from .vvc import VVCIntra
 
 FAMILIES: dict[str, type[Codec]] = {
-    c.family: c for c in (JPEG, JPEG2000, WebP, HEVCIntra, HEVCIntraFine, HEIC, BPG, AVIF, AVIFSVT, JPEGXL, HTJ2K, VVCIntra)}
+    c.family: c
+    for c in (
+        JPEG,
+        JPEG2000,
+        WebP,
+        HEVCIntra,
+        HEVCIntraFine,
+        HEIC,
+        BPG,
+        AVIF,
+        AVIFSVT,
+        JPEGXL,
+        HTJ2K,
+        VVCIntra,
+    )
+}
 
-__all__ = ["Axis", "Codec", "CodecError", "CodecInfo", "bitstream_bpp", "codec_table",
-           "get_codec", "learned_zoo", "zoo", "FAMILIES"]
+__all__ = [
+    "FAMILIES",
+    "Axis",
+    "Codec",
+    "CodecError",
+    "CodecInfo",
+    "bitstream_bpp",
+    "codec_table",
+    "get_codec",
+    "learned_zoo",
+    "zoo",
+]
 
 
 @cache
@@ -74,8 +100,9 @@ def _learned_codec(name: str, device, weights_dir) -> Codec:
     if parsed is None:
         known = ", ".join([*zoo(), *learned_zoo()])
         raise InputError(f"unknown codec {name!r}; known codecs: {known} (and {FORMS})")
-    return CODEC_CLASSES[parsed.spec.kind](parsed.spec, parsed.name, device=device,
-                                           weights_dir=weights_dir, **parsed.options)
+    return CODEC_CLASSES[parsed.spec.kind](
+        parsed.spec, parsed.name, device=device, weights_dir=weights_dir, **parsed.options
+    )
 
 
 #: What a row of :func:`codec_table` can be: runs here, a learned codec whose checkpoints download
@@ -106,19 +133,39 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
         family = FAMILIES[entry["family"]]
         reason = family.unavailable_reason()
         version = None if reason else family.library_version()
-        rows.append(CodecInfo(name, family.family, options, family.axis, version, reason,
-                              "unavailable" if reason else "ready"))
+        rows.append(
+            CodecInfo(
+                name,
+                family.family,
+                options,
+                family.axis,
+                version,
+                reason,
+                "unavailable" if reason else "ready",
+            )
+        )
     for name, spec in learned_zoo().items():
         codec = CODEC_CLASSES[spec.kind](spec, device="cpu", weights_dir=weights_dir)
         reason = codec.unavailable_here()
-        axis = (codec.axis if spec.kind != "variable-rate"   # without reading the checkpoint
-                else lambda_axis(spec.lambdas[0], spec.lambdas[-1]))
+        axis = (
+            codec.axis
+            if spec.kind != "variable-rate"  # without reading the checkpoint
+            else lambda_axis(spec.lambdas[0], spec.lambdas[-1])
+        )
         options = {"arch": spec.architecture, "loss": spec.loss}
         if spec.kind == "ladder" and spec.checkpoints:
             options["rungs"] = f"{rung_name(name, min(spec.checkpoints))}…q{max(spec.checkpoints)}"
-        rows.append(CodecInfo(name, LearnedCodec.family, options, axis,
-                              None if reason else LearnedCodec.library_version(), reason,
-                              _learned_status(spec, reason, weights_dir)))
+        rows.append(
+            CodecInfo(
+                name,
+                LearnedCodec.family,
+                options,
+                axis,
+                None if reason else LearnedCodec.library_version(),
+                reason,
+                _learned_status(spec, reason, weights_dir),
+            )
+        )
     return rows
 
 

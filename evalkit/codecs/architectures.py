@@ -12,6 +12,7 @@ variable-rate and selective-detail models) through their self-describing checkpo
 ``from_checkpoint``. Nothing here imports compressai or the networks until one is built:
 importing them takes seconds (torch_geometric comes with compressai).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -40,9 +41,11 @@ def evalkit_checkpoint(architecture: str, path: Path) -> dict:
     """A self-describing checkpoint of one of evalkit's own architectures (``models/checkpoint.py``)."""
     checkpoint = read_state_dict(path)
     if checkpoint.get("architecture") != architecture or "config" not in checkpoint:
-        raise CodecError(f"checkpoint {path} is not an evalkit {architecture} model (no "
-                         f"architecture={architecture!r} and config entries); export it with "
-                         "`evalkit train`")
+        raise CodecError(
+            f"checkpoint {path} is not an evalkit {architecture} model (no "
+            f"architecture={architecture!r} and config entries); export it with "
+            "`evalkit train`"
+        )
     return checkpoint
 
 
@@ -82,8 +85,10 @@ class Architecture(ABC):
 
     def coded_shape(self, height: int, width: int) -> tuple[int, int]:
         """The ``shape`` argument of ``decompress`` for an image of ``height`` × ``width``."""
+
         def side(n: int) -> int:
             return -(-n // self.padding) * self.padding // self.downsampling
+
         return side(height), side(width)
 
     @abstractmethod
@@ -135,8 +140,7 @@ class CompressAIArchitecture(Architecture):
         state = read_state_dict(path)
         state = load_pretrained(state.get("state_dict", state))
         try:
-            return self._zoo().model_architectures[self.name].from_state_dict(
-                state, **self._options()).eval()
+            return self._zoo().model_architectures[self.name].from_state_dict(state, **self._options()).eval()
         except (RuntimeError, KeyError) as exc:
             raise CodecError(f"checkpoint {path} does not fit architecture {self.name}: {exc}") from exc
 
@@ -177,22 +181,33 @@ class EvalkitArchitecture(Architecture):
         return model.config
 
 
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
-    CompressAIArchitecture("bmshj2018-factorized", downsampling=16, strings=1),
-    CompressAIArchitecture("bmshj2018_factorized_relu", downsampling=16, strings=1),
-    CompressAIArchitecture("bmshj2018-hyperprior", trainable=True),
-    CompressAIArchitecture("mbt2018-mean", trainable=True),
-    CompressAIArchitecture("mbt2018", trainable=True),
-    CompressAIArchitecture("cheng2020-anchor"),
-    CompressAIArchitecture("cheng2020-attn"),
-    CompressAIArchitecture("bmshj2018-hyperprior-vbr", "vbr", variable_bottleneck=True),
-    CompressAIArchitecture("mbt2018-mean-vbr", "vbr", variable_bottleneck=True),
-    CompressAIArchitecture("mbt2018-vbr", "vbr"),
-    EvalkitArchitecture("variable-rate", "variable-rate", trainable=True,
-                        network="evalkit.models.variable_rate:VariableRateHyperprior"),
-    EvalkitArchitecture("selective-detail", trainable=True, main_decoder=True,
-                        network="evalkit.models.selective_detail:SelectiveDetailHyperprior"),
-)}
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        CompressAIArchitecture("bmshj2018-factorized", downsampling=16, strings=1),
+        CompressAIArchitecture("bmshj2018_factorized_relu", downsampling=16, strings=1),
+        CompressAIArchitecture("bmshj2018-hyperprior", trainable=True),
+        CompressAIArchitecture("mbt2018-mean", trainable=True),
+        CompressAIArchitecture("mbt2018", trainable=True),
+        CompressAIArchitecture("cheng2020-anchor"),
+        CompressAIArchitecture("cheng2020-attn"),
+        CompressAIArchitecture("bmshj2018-hyperprior-vbr", "vbr", variable_bottleneck=True),
+        CompressAIArchitecture("mbt2018-mean-vbr", "vbr", variable_bottleneck=True),
+        CompressAIArchitecture("mbt2018-vbr", "vbr"),
+        EvalkitArchitecture(
+            "variable-rate",
+            "variable-rate",
+            trainable=True,
+            network="evalkit.models.variable_rate:VariableRateHyperprior",
+        ),
+        EvalkitArchitecture(
+            "selective-detail",
+            trainable=True,
+            main_decoder=True,
+            network="evalkit.models.selective_detail:SelectiveDetailHyperprior",
+        ),
+    )
+}
 
 TRAINABLE = tuple(name for name, a in ARCHITECTURES.items() if a.trainable)
 

@@ -4,13 +4,14 @@ Shaped after CompressAI's ``utils/bench/codecs.py``: a small abstract ``Codec`` 
 that differ only in how they call their library. A codec turns an RGB uint8 image into the
 bytes of a real, self-contained bitstream and back; nothing is estimated.
 """
+
 from __future__ import annotations
 
 import functools
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -84,7 +85,8 @@ def check_rgb8(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise InputError(
             f"codecs take RGB uint8 images of shape (H, W, 3), got {image.dtype} {image.shape}; "
-            "load images with evalkit.images.load_image")
+            "load images with evalkit.images.load_image"
+        )
     return np.ascontiguousarray(image)
 
 
@@ -116,13 +118,17 @@ class Codec(ABC):
     def __init__(self, name: str | None = None, **options):
         unknown = set(options) - set(self.default_options())
         if unknown:
-            raise InputError(f"codec family {self.family!r} has no option(s) {sorted(unknown)}; "
-                             f"known: {sorted(self.default_options())}")
+            raise InputError(
+                f"codec family {self.family!r} has no option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_options())}"
+            )
         self.options = {**self.default_options(), **options}
         self.name = name or self.family
         if self.stream_check is None:
-            raise TypeError(f"{type(self).__name__} declares no stream_check: say how a whole "
-                            "bitstream is recognised (evalkit.formats)")
+            raise TypeError(
+                f"{type(self).__name__} declares no stream_check: say how a whole "
+                "bitstream is recognised (evalkit.formats)"
+            )
 
     @classmethod
     def default_options(cls) -> dict:
@@ -146,7 +152,7 @@ class Codec(ABC):
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a bitstream produced by :meth:`encode` into an RGB uint8 image."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027
         """Fetch what encoding needs (e.g. network weights) now, so that a missing piece fails
         before any work starts; nothing for codecs that only call a library."""
 
@@ -172,6 +178,7 @@ def _verified(decode):
         except InputError as exc:
             raise CodecError(f"{self.name}: not a whole {self.family} bitstream: {exc}") from exc
         return decode(self, data)
+
     return verified
 
 

@@ -1,4 +1,5 @@
 """BPG (Bellard's HEVC-intra format) through the ``bpgenc`` / ``bpgdec`` programs."""
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,10 @@ class BPG(HEVCChroma, Codec):
     def unavailable_reason(cls):
         missing = [p for p in ("bpgenc", "bpgdec") if shutil.which(p) is None]
         if missing:
-            return (f"{' and '.join(missing)} not on PATH: build libbpg (bellard.org/bpg) and add "
-                    "its programs to PATH, or use 'hevc-bpg' (x265 configured as bpgenc does)")
+            return (
+                f"{' and '.join(missing)} not on PATH: build libbpg (bellard.org/bpg) and add "
+                "its programs to PATH, or use 'hevc-bpg' (x265 configured as bpgenc does)"
+            )
         return None
 
     @classmethod
@@ -47,7 +50,9 @@ class BPG(HEVCChroma, Codec):
         with tempfile.TemporaryDirectory() as tmp:
             src, dst = Path(tmp, "in.png"), Path(tmp, "out.bpg")
             Image.fromarray(check_rgb8(image)).save(src)
-            self._run(["bpgenc", "-q", str(int(setting)), "-f", self.chroma_digits(), "-o", str(dst), str(src)])
+            self._run(
+                ["bpgenc", "-q", str(int(setting)), "-f", self.chroma_digits(), "-o", str(dst), str(src)]
+            )
             return dst.read_bytes()
 
     def decode(self, data):

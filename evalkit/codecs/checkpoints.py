@@ -7,6 +7,7 @@ produced them. This module reads those files, finds checkpoints (``--weights-dir
 CompressAI's own zoo loads them), checks their hashes, and builds the networks through their
 architecture's descriptor (:mod:`.architectures`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,7 +61,7 @@ def zoo_with(*folders):
     try:
         yield
     finally:
-        del _ADDED[:len(folders)]
+        del _ADDED[: len(folders)]
         learned_zoo.cache_clear()
 
 
@@ -68,17 +69,21 @@ def zoo_with(*folders):
 class CheckpointSource:
     """A ``[checkpoint]`` (or ``[checkpoints.N]``) table of a zoo file; each key declared once."""
 
-    file: str = key(example="bmshj2018-hyperprior-mse-3.pth")   # the file name looked for locally
+    file: str = key(example="bmshj2018-hyperprior-mse-3.pth")  # the file name looked for locally
     url: str = key("", example="https://example.org/model.pth")  # where it is published ("" when it is not)
-    sha256: str = key("", example="0123abcd")   # the full digest, or its first hex digits when only those are published
+    sha256: str = key(
+        "", example="0123abcd"
+    )  # the full digest, or its first hex digits when only those are published
 
     def verify(self, path: Path) -> str:
         """The file's SHA-256, after checking it against the recorded one."""
         digest = file_sha256(path)
         if self.sha256 and not digest.startswith(self.sha256.lower()):
-            raise CodecError(f"checkpoint {path} has SHA-256 {digest}, but {self.sha256} is "
-                             f"recorded for it: the file is damaged or a different model; "
-                             f"remove it and fetch it again from {self.url or 'its source'}")
+            raise CodecError(
+                f"checkpoint {path} has SHA-256 {digest}, but {self.sha256} is "
+                f"recorded for it: the file is damaged or a different model; "
+                f"remove it and fetch it again from {self.url or 'its source'}"
+            )
         return digest
 
 
@@ -96,7 +101,7 @@ class ZooFile:
     checkpoints: dict = key(factory=dict, example={"1": {"file": "model-q1.pth", "url": "", "sha256": ""}})
     source: str = key("", example="CompressAI's model zoo")
     recipe: str = key("", example="evalkit train --recipe codecs/NAME.toml --data DIR --out runs/NAME")
-    kind: str = key("", example="ladder")    # older files state it; the architecture decides
+    kind: str = key("", example="ladder")  # older files state it; the architecture decides
     train: dict = key(factory=dict, example={"steps": 1000})
     trained: dict = key(factory=dict, example={"steps": 1000})
 
@@ -108,14 +113,21 @@ class ZooFile:
             return problems
         if "checkpoints" in data:
             entries = {f"checkpoints.{q}": entry for q, entry in data["checkpoints"].items()}
-            problems += [f"[checkpoints.{q}]: a quality is a whole number" for q in data["checkpoints"] if not q.isdigit()]
+            problems += [
+                f"[checkpoints.{q}]: a quality is a whole number"
+                for q in data["checkpoints"]
+                if not q.isdigit()
+            ]
         elif "checkpoint" in data:
             entries = {"checkpoint": data["checkpoint"]}
         else:
             return ["no [checkpoint] table (or [checkpoints.N] tables) says which file holds the model"]
         for where, entry in entries.items():
-            problems += ([f"[{where}]: expected a table"] if not isinstance(entry, dict) else
-                         [f"[{where}] {p}" for p in check_keys(CheckpointSource, entry)])
+            problems += (
+                [f"[{where}]: expected a table"]
+                if not isinstance(entry, dict)
+                else [f"[{where}] {p}" for p in check_keys(CheckpointSource, entry)]
+            )
         return problems
 
 
@@ -128,13 +140,13 @@ class LearnedSpec:
     loss: str = "mse"
     qualities: tuple[int, ...] = ()
     lambdas: tuple[float, ...] = ()
-    checkpoints: dict = field(default_factory=dict)   # quality (0: the only model) → CheckpointSource
+    checkpoints: dict = field(default_factory=dict)  # quality (0: the only model) → CheckpointSource
     source: str = ""
     recipe: str = ""
-    path: Path | None = None                           # a checkpoint file given directly
+    path: Path | None = None  # a checkpoint file given directly
 
     def __post_init__(self):
-        architecture(self.architecture)     # an unknown name fails here, with the known ones
+        architecture(self.architecture)  # an unknown name fails here, with the known ones
 
     @property
     def arch(self) -> Architecture:
@@ -145,7 +157,7 @@ class LearnedSpec:
         return self.arch.kind
 
     @classmethod
-    def from_toml(cls, path: Path) -> "LearnedSpec":
+    def from_toml(cls, path: Path) -> LearnedSpec:
         data = read_toml(path, "learned-codec zoo file")
         problems = ZooFile.problems(data)
         if problems:
@@ -154,10 +166,13 @@ class LearnedSpec:
             kind = architecture(data.get("architecture", "")).kind
         except CodecError as exc:
             raise InputError(f"{path}: {exc}") from exc
-        if data.get("kind", kind) != kind:   # older files state it; the architecture decides
-            raise InputError(f"{path}: architecture {data['architecture']!r} is of kind {kind!r}, "
-                             f"not {data['kind']!r}; remove the kind line")
-        def source(entry: dict) -> CheckpointSource:   # a file beside the zoo file is found there
+        if data.get("kind", kind) != kind:  # older files state it; the architecture decides
+            raise InputError(
+                f"{path}: architecture {data['architecture']!r} is of kind {kind!r}, "
+                f"not {data['kind']!r}; remove the kind line"
+            )
+
+        def source(entry: dict) -> CheckpointSource:  # a file beside the zoo file is found there
             beside = path.parent / entry["file"]
             return CheckpointSource(**{**entry, "file": str(beside.resolve())} if beside.is_file() else entry)
 
@@ -165,9 +180,16 @@ class LearnedSpec:
             checkpoints = {int(q): source(c) for q, c in data["checkpoints"].items()}
         else:
             checkpoints = {0: source(data["checkpoint"])}
-        return cls(path.stem, data["architecture"], data.get("loss", "mse"),
-                   tuple(data.get("qualities", ())), tuple(data.get("lambdas", ())), checkpoints,
-                   data.get("source", ""), data.get("recipe", ""))
+        return cls(
+            path.stem,
+            data["architecture"],
+            data.get("loss", "mse"),
+            tuple(data.get("qualities", ())),
+            tuple(data.get("lambdas", ())),
+            checkpoints,
+            data.get("source", ""),
+            data.get("recipe", ""),
+        )
 
 
 @cache
@@ -212,10 +234,12 @@ def checkpoint_path(spec: LearnedSpec, quality: int, override=None) -> Path:
         return found
     if not source.url:
         where = weights_dir(override) or "$EVALKIT_WEIGHTS_DIR"
-        raise CodecError(f"{spec.name} needs the checkpoint {source.file}, which is not in {where} "
-                         f"or {hub_checkpoints()} and has no public URL; {spec.recipe or ''} "
-                         f"Put the file there or give a checkpoint by path as "
-                         f"{spec.architecture}@PATH.")
+        raise CodecError(
+            f"{spec.name} needs the checkpoint {source.file}, which is not in {where} "
+            f"or {hub_checkpoints()} and has no public URL; {spec.recipe or ''} "
+            f"Put the file there or give a checkpoint by path as "
+            f"{spec.architecture}@PATH."
+        )
     try:
         return fetch(source.url, f"learned codec {spec.name}", "", override, check_hash=True)
     except InputError as exc:

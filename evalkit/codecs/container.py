@@ -10,6 +10,7 @@ The rate parameters are what the decoder must know besides the model (quality, g
 the strings are the entropy coder's output, as CompressAI's ``compress`` returns them. The whole
 file is counted in bpp. The CRC makes a corrupt file an error instead of a wrong image.
 """
+
 from __future__ import annotations
 
 import struct
@@ -25,12 +26,12 @@ HASH_BYTES = 4
 
 @dataclass(frozen=True)
 class Bitstream:
-    model: str                    # the codec name that wrote it
-    checkpoint: bytes             # first HASH_BYTES of the checkpoint's SHA-256
+    model: str  # the codec name that wrote it
+    checkpoint: bytes  # first HASH_BYTES of the checkpoint's SHA-256
     height: int
     width: int
-    params: tuple[float, ...]     # rate parameters, as float32 values
-    strings: tuple[bytes, ...]    # one per latent (y, z, ...)
+    params: tuple[float, ...]  # rate parameters, as float32 values
+    strings: tuple[bytes, ...]  # one per latent (y, z, ...)
 
 
 def _varint(value: int) -> bytes:
@@ -53,12 +54,20 @@ def pack(stream: Bitstream) -> bytes:
         raise ValueError("model name, parameter list and string list must each be under 256")
     if len(stream.checkpoint) != HASH_BYTES:
         raise ValueError(f"checkpoint hash must be {HASH_BYTES} bytes")
-    body = b"".join([
-        MAGIC, bytes([VERSION, len(name)]), name, stream.checkpoint,
-        _varint(stream.height), _varint(stream.width),
-        bytes([len(stream.params)]), struct.pack(f"<{len(stream.params)}f", *stream.params),
-        bytes([len(stream.strings)]),
-        *(_varint(len(s)) + s for s in stream.strings)])
+    body = b"".join(
+        [
+            MAGIC,
+            bytes([VERSION, len(name)]),
+            name,
+            stream.checkpoint,
+            _varint(stream.height),
+            _varint(stream.width),
+            bytes([len(stream.params)]),
+            struct.pack(f"<{len(stream.params)}f", *stream.params),
+            bytes([len(stream.strings)]),
+            *(_varint(len(s)) + s for s in stream.strings),
+        ]
+    )
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -69,7 +78,7 @@ class _Reader:
     def take(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
             raise CodecError(f"{self.what}: bitstream is truncated")
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -94,8 +103,7 @@ def unpack(data: bytes, what: str = "learned codec") -> Bitstream:
     if len(data) < 3 + 4:
         raise CodecError(f"{what}: bitstream is truncated")
     if data[2] != VERSION:
-        raise CodecError(f"{what}: bitstream format version {data[2]}; this evalkit reads "
-                         f"version {VERSION}")
+        raise CodecError(f"{what}: bitstream format version {data[2]}; this evalkit reads version {VERSION}")
     body, (crc,) = data[:-4], struct.unpack("<I", data[-4:])
     if zlib.crc32(body) != crc:
         raise CodecError(f"{what}: bitstream is corrupt or truncated (checksum mismatch)")

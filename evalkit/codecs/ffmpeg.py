@@ -8,6 +8,7 @@ lacks the encoder, the static build inside the ``imageio-ffmpeg`` wheel is used
 libjxl; ``$IMAGEIO_FFMPEG_EXE`` names another), so ``pip install evalkit`` alone gives every
 classical anchor. The answer is cached per value of PATH and ``$IMAGEIO_FFMPEG_EXE``.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,15 @@ from functools import cache
 @dataclass(frozen=True)
 class FFmpeg:
     path: str
-    origin: str     # "system" or "imageio-ffmpeg"
+    origin: str  # "system" or "imageio-ffmpeg"
 
 
 def has_encoder(program: str, encoder: str) -> bool:
     """Whether ``program -encoders`` lists the video encoder ``encoder``."""
     try:
-        listed = subprocess.run([program, "-hide_banner", "-encoders"], capture_output=True,
-                                text=True, timeout=30).stdout
+        listed = subprocess.run(
+            [program, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30
+        ).stdout
     except OSError:
         return False
     return re.search(rf"^\s*V\S*\s+{re.escape(encoder)}\s", listed, re.MULTILINE) is not None
@@ -38,6 +40,7 @@ def bundled_ffmpeg() -> str | None:
     """imageio-ffmpeg's ffmpeg (``$IMAGEIO_FFMPEG_EXE`` if set, else the binary in its wheel), or None."""
     try:
         import imageio_ffmpeg
+
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError):
         return None

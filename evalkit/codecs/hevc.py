@@ -25,6 +25,7 @@ anchor's protocol) it lies 0.08, 0.04 and 0.00 dB below CompressAI's BPG curve a
   data, against ~30 for BPG's compacted header and ~360 for HEIF's boxes. The length is needed:
   an HEVC decoder conceals a slice cut short without a word.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,14 +43,17 @@ from .ffmpeg import FFmpeg, describe, find_ffmpeg
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
-_RGB_TO_YCC = np.array([
-    [_KR, _KG, _KB],
-    [-0.5 * _KR / (1 - _KB), -0.5 * _KG / (1 - _KB), 0.5],
-    [0.5, -0.5 * _KG / (1 - _KR), -0.5 * _KB / (1 - _KR)]])
+_RGB_TO_YCC = np.array(
+    [
+        [_KR, _KG, _KB],
+        [-0.5 * _KR / (1 - _KB), -0.5 * _KG / (1 - _KB), 0.5],
+        [0.5, -0.5 * _KG / (1 - _KR), -0.5 * _KB / (1 - _KR)],
+    ]
+)
 _YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
 _CHROMA_OFFSET = np.array([0.0, 128.0, 128.0])
 
-_MIN_SIDE = 16     # x265 refuses smaller pictures
+_MIN_SIDE = 16  # x265 refuses smaller pictures
 _PRESETS = ("medium", "slow", "slower", "veryslow", "placebo")
 _START = b"\x00\x00\x01"
 #: First bytes of the container (see :func:`pack`).
@@ -110,8 +114,10 @@ class HEVCIntra(Codec):
     @classmethod
     def unavailable_reason(cls):
         if find_ffmpeg("libx265") is None:
-            return ("no ffmpeg with libx265: neither on PATH nor from imageio-ffmpeg; "
-                    "pip install imageio-ffmpeg, or apt-get install ffmpeg (Debian's has libx265)")
+            return (
+                "no ffmpeg with libx265: neither on PATH nor from imageio-ffmpeg; "
+                "pip install imageio-ffmpeg, or apt-get install ffmpeg (Debian's has libx265)"
+            )
         return None
 
     @classmethod
@@ -126,43 +132,96 @@ class HEVCIntra(Codec):
     @staticmethod
     def bpg_params(qp: int) -> str:
         """BPG's x265 configuration at slice QP ``qp``."""
-        return ":".join([
-            f"qp={int(qp)}", "ipratio=1", "keyint=1",
-            "aq-mode=0", "psy-rd=0", "psy-rdoq=0",
-            "range=full", "colormatrix=smpte170m",     # signalled in the SPS (VUI), 3 bytes
-            "info=0", "vui-timing-info=0", "vui-hrd-info=0", "log-level=error"])
+        return ":".join(
+            [
+                f"qp={int(qp)}",
+                "ipratio=1",
+                "keyint=1",
+                "aq-mode=0",
+                "psy-rd=0",
+                "psy-rdoq=0",
+                "range=full",
+                "colormatrix=smpte170m",  # signalled in the SPS (VUI), 3 bytes
+                "info=0",
+                "vui-timing-info=0",
+                "vui-hrd-info=0",
+                "log-level=error",
+            ]
+        )
 
     def _ffmpeg(self, args: list[str], stdin: bytes, what: str) -> bytes:
         found = find_ffmpeg("libx265")
         if found is None:
             raise CodecError(f"{self.name}: {self.unavailable_reason()}")
-        done = subprocess.run([found.path, "-hide_banner", "-nostdin", "-loglevel", "error",
-                               *args], input=stdin, capture_output=True)
+        done = subprocess.run(
+            [found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
+            input=stdin,
+            capture_output=True,
+        )
         errors = done.stderr.decode(errors="replace").strip().splitlines()
         if done.returncode != 0 or errors or not done.stdout:
-            raise CodecError(f"{self.name}: {what} failed: "
-                             f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}")
+            raise CodecError(
+                f"{self.name}: {what} failed: "
+                f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
+            )
         return done.stdout
 
     def encode(self, image, setting):
         image = check_rgb8(image)
         height, width = image.shape[:2]
         if min(height, width) < _MIN_SIDE:
-            raise CodecError(f"{self.name}: x265 codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
-                             f"pixels, this one is {width}×{height}")
+            raise CodecError(
+                f"{self.name}: x265 codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
+                f"pixels, this one is {width}×{height}"
+            )
         with tempfile.TemporaryDirectory() as folder:
             stream = self._ffmpeg(
-                ["-f", "rawvideo", "-pix_fmt", "yuv444p", "-s", f"{width}x{height}", "-i", "-",
-                 "-c:v", "libx265", "-preset", self.options["preset"],
-                 "-x265-params", self.x265_params(setting, Path(folder)), "-f", "hevc", "-"],
-                rgb_to_ycbcr(image).tobytes(), f"encoding at {self.axis.name}={setting:g}")
+                [
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    "yuv444p",
+                    "-s",
+                    f"{width}x{height}",
+                    "-i",
+                    "-",
+                    "-c:v",
+                    "libx265",
+                    "-preset",
+                    self.options["preset"],
+                    "-x265-params",
+                    self.x265_params(setting, Path(folder)),
+                    "-f",
+                    "hevc",
+                    "-",
+                ],
+                rgb_to_ycbcr(image).tobytes(),
+                f"encoding at {self.axis.name}={setting:g}",
+            )
         return pack(b"".join(_START + unit for unit in annexb_units(stream)))
 
     def decode(self, data):
         stream = unpack(data, self.name)
-        y4m = self._ffmpeg(["-err_detect", "explode", "-xerror", "-f", "hevc", "-i", "-",
-                            "-frames:v", "1", "-f", "yuv4mpegpipe", "-pix_fmt", "yuv444p", "-"],
-                           stream, "decoding")
+        y4m = self._ffmpeg(
+            [
+                "-err_detect",
+                "explode",
+                "-xerror",
+                "-f",
+                "hevc",
+                "-i",
+                "-",
+                "-frames:v",
+                "1",
+                "-f",
+                "yuv4mpegpipe",
+                "-pix_fmt",
+                "yuv444p",
+                "-",
+            ],
+            stream,
+            "decoding",
+        )
         header, _, frame = y4m.partition(b"\n")
         size = re.search(rb" W(\d+) H(\d+) ", header)
         width, height = (int(v) for v in size.groups()) if size else (0, 0)
@@ -175,9 +234,27 @@ class HEVCIntra(Codec):
 @cache
 def _versions(ffmpeg: FFmpeg) -> str:
     """x265's version in the program ``ffmpeg``, and that program's (see :func:`.ffmpeg.describe`)."""
-    done = subprocess.run([ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=16x16",
-                           "-frames:v", "1", "-c:v", "libx265", "-x265-params", "log-level=info",
-                           "-f", "null", "-"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            ffmpeg.path,
+            "-hide_banner",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=s=16x16",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=info",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
     return f"x265 {x265.group(1) if x265 else 'unknown'}, {describe(ffmpeg)}"
 
@@ -218,8 +295,10 @@ def unpack_length(data: bytes, name: str, magic: bytes, what: str) -> bytes:
             break
     else:
         raise CodecError(f"{name}: the header is truncated")
-    stream = data[pos + 1:]
+    stream = data[pos + 1 :]
     if len(stream) != length:
-        raise CodecError(f"{name}: the header announces {length} bytes of {what} data, the "
-                         f"file holds {len(stream)}: it is truncated or damaged")
+        raise CodecError(
+            f"{name}: the header announces {length} bytes of {what} data, the "
+            f"file holds {len(stream)}: it is truncated or damaged"
+        )
     return stream

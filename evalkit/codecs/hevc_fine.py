@@ -31,6 +31,7 @@ x265 reads the list file as HM does (``scaling-list``; sizes 4×4 to 32×32, int
 luma and chroma, DC values for 16×16 and 32×32), in the order x265 3.5 (Debian 12) and 4.x
 (imageio-ffmpeg) both accept.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,12 +40,12 @@ from pathlib import Path
 from .base import Axis
 from .hevc import HEVCIntra
 
-STEPS = 16                # settings per QP
-_SHIFT = 18               # slice QP below the effective one; the list scales by 2^(18/6) = 8
-_FLAT = 16                # the list entry that leaves the step as it is
+STEPS = 16  # settings per QP
+_SHIFT = 18  # slice QP below the effective one; the list scales by 2^(18/6) = 8
+_FLAT = 16  # the list entry that leaves the step as it is
 _MAX_QP = 51
-_DEBLOCK_MAX = 6          # slice_beta/tc_offset_div2 range: −6…6
-_LAMBDA_ENTRIES = 70      # x265's QP_MAX_MAX + 1 for 8-bit
+_DEBLOCK_MAX = 6  # slice_beta/tc_offset_div2 range: −6…6
+_LAMBDA_ENTRIES = 70  # x265's QP_MAX_MAX + 1 for 8-bit
 
 
 def quantiser(setting: int) -> tuple[int, int]:
@@ -94,5 +95,11 @@ class HEVCIntraFine(HEVCIntra):
         scaling.write_text(scaling_list_text(entry))
         lambdas.write_text(lambda_text(offset))
         deblock = min(round(offset / 2), _DEBLOCK_MAX)
-        return ":".join([self.bpg_params(slice_qp), f"scaling-list={scaling}",
-                         f"lambda-file={lambdas}", f"deblock={deblock},{deblock}"])
+        return ":".join(
+            [
+                self.bpg_params(slice_qp),
+                f"scaling-list={scaling}",
+                f"lambda-file={lambdas}",
+                f"deblock={deblock},{deblock}",
+            ]
+        )

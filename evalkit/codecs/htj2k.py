@@ -10,6 +10,7 @@ exposes it, wraps samples that fall outside 0–255 instead of clamping them (on
 astronaut at qstep 0.002, 0.07 % of the pixels come back off by up to 255, PSNR 41.4 dB where
 OpenJPEG gives 57.1 dB); OpenJPEG ≥ 2.5 decodes HT codestreams and clamps.
 """
+
 from __future__ import annotations
 
 from PIL import features

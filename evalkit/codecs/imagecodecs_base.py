@@ -4,6 +4,7 @@ imagecodecs wraps each library behind ``<name>_encode`` / ``<name>_decode``, a `
 flag, a ``<name>_version()`` and one exception class per codec, so a family only says which
 library it is and which encode arguments a setting becomes.
 """
+
 from __future__ import annotations
 
 from abc import abstractmethod
@@ -16,8 +17,8 @@ from .base import Codec, CodecError, check_rgb8
 class ImagecodecsCodec(Codec):
     """A codec whose bitstream is ``imagecodecs.<library>_encode(image, **encode_args(setting))``."""
 
-    library: str          # imagecodecs' lower-case name: "jpegxl", "htj2k", ...
-    library_name: str     # what to call the library in a message: "libjxl", "OpenJPH", ...
+    library: str  # imagecodecs' lower-case name: "jpegxl", "htj2k", ...
+    library_name: str  # what to call the library in a message: "libjxl", "OpenJPH", ...
 
     @abstractmethod
     def encode_args(self, setting: float) -> dict:
@@ -36,14 +37,17 @@ class ImagecodecsCodec(Codec):
     @classmethod
     def library_version(cls):
         import imagecodecs
+
         return getattr(imagecodecs, f"{cls.library}_version")().replace("-", " ")
 
     def _error(self):
         import imagecodecs
+
         return getattr(imagecodecs, f"{self.library.capitalize()}Error")
 
     def encode(self, image, setting):
         import imagecodecs
+
         encode = getattr(imagecodecs, f"{self.library}_encode")
         try:
             return bytes(encode(check_rgb8(image), **self.encode_args(setting)))
@@ -52,9 +56,10 @@ class ImagecodecsCodec(Codec):
 
     def decode(self, data):
         import imagecodecs
+
         try:
             image = getattr(imagecodecs, f"{self.library}_decode")(data)
-        except (ValueError, RuntimeError) as exc:   # the codec's own error (a RuntimeError) or
+        except (ValueError, RuntimeError) as exc:  # the codec's own error (a RuntimeError) or
             # a plain one: libjxl's "could not determine frame count" on a codestream cut short
             raise CodecError(f"{self.name}: cannot decode bitstream: {exc}") from exc
         if image.ndim != 3 or image.shape[2] != 3:

@@ -1,4 +1,5 @@
 """JPEG XL through libjxl (imagecodecs), driven by the Butteraugli distance."""
+
 from __future__ import annotations
 
 from ..formats import check_jpegxl

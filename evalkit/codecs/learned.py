@@ -26,6 +26,7 @@ bit-exact between runs on one kind of device; a file encoded on a GPU and decode
 the reverse) is not guaranteed to decode, because the entropy parameters come out of
 floating-point networks.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,19 +43,17 @@ import torch.nn.functional as F
 from . import container
 from .architectures import checkpoint_config
 from .base import Axis, Codec, CodecError, check_rgb8
-from .checkpoints import (LearnedSpec, build_network, checkpoint_path, file_sha256,
-                          missing_checkpoints)
+from .checkpoints import LearnedSpec, build_network, checkpoint_path, file_sha256, missing_checkpoints
 
 MAX_SIDE = 1 << 16
-_NETWORKS: dict[tuple, "Network"] = {}   # per process: (spec, quality, path, device) → Network
+_NETWORKS: dict[tuple, Network] = {}  # per process: (spec, quality, path, device) → Network
 
 
 def resolve_device(device: str | None) -> str:
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CodecError(f"device {device!r} asked for, but torch sees no CUDA device here; "
-                         "use --device cpu")
+        raise CodecError(f"device {device!r} asked for, but torch sees no CUDA device here; use --device cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise CodecError(f"device must be auto, cpu or cuda[:N], got {device!r}")
     return device
@@ -83,7 +82,7 @@ class Network:
         self.net.update(force=True)
         self.identity = identity
         self.device = device
-        self.gain = None   # the -vbr gain the bottleneck was last updated for
+        self.gain = None  # the -vbr gain the bottleneck was last updated for
 
     @staticmethod
     def state_identity(net: torch.nn.Module) -> bytes:
@@ -92,7 +91,7 @@ class Network:
         for key, value in sorted(net.state_dict().items()):
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-        return digest.digest()[:container.HASH_BYTES]
+        return digest.digest()[: container.HASH_BYTES]
 
 
 class LearnedCodec(Codec):
@@ -100,16 +99,26 @@ class LearnedCodec(Codec):
     those parameters drive the network."""
 
     family, extension = "learned", "ekl"
-    stream_check = staticmethod(container.unpack)   # its CRC-32 covers every byte
+    stream_check = staticmethod(container.unpack)  # its CRC-32 covers every byte
 
-    def __init__(self, spec: LearnedSpec, name: str | None = None, device: str | None = "auto",
-                 weights_dir=None, network: torch.nn.Module | None = None):
+    def __init__(
+        self,
+        spec: LearnedSpec,
+        name: str | None = None,
+        device: str | None = "auto",
+        weights_dir=None,
+        network: torch.nn.Module | None = None,
+    ):
         self.spec = spec
         self.device = resolve_device(device)
-        super().__init__(name or spec.name, architecture=spec.architecture, loss=spec.loss,
-                         device=self.device.split(":")[0])
+        super().__init__(
+            name or spec.name,
+            architecture=spec.architecture,
+            loss=spec.loss,
+            device=self.device.split(":")[0],
+        )
         self.weights_dir = weights_dir
-        self._given = network      # an in-memory network (tests, benchmarks, freshly trained)
+        self._given = network  # an in-memory network (tests, benchmarks, freshly trained)
 
     @classmethod
     def default_options(cls) -> dict:
@@ -117,21 +126,23 @@ class LearnedCodec(Codec):
         return {"architecture": None, "loss": "mse", "device": "cpu"}
 
     @classmethod
-    def from_network(cls, network: torch.nn.Module, spec: LearnedSpec, **kwargs) -> "LearnedCodec":
+    def from_network(cls, network: torch.nn.Module, spec: LearnedSpec, **kwargs) -> LearnedCodec:
         """This codec around a network in memory instead of a checkpoint."""
         return cls(spec, network=network, **kwargs)
 
     @classmethod
     def library_version(cls) -> str:
-        return f"compressai {metadata.version('compressai')} torch {torch.__version__}"   # no import: seconds
+        return f"compressai {metadata.version('compressai')} torch {torch.__version__}"  # no import: seconds
 
     @property
     def key(self) -> str:
         ids = ",".join(f"{q}:{c.sha256}" for q, c in sorted(self.spec.checkpoints.items()))
         if self._given is not None or self.spec.path is not None:
             ids = self.network(self.default_quality()).identity.hex()
-        return (f"learned[{self.spec.architecture},{self.spec.kind},{self.spec.loss},{ids},"
-                f"{self.options['device']},{self.axis}]@{self.library_version()}")
+        return (
+            f"learned[{self.spec.architecture},{self.spec.kind},{self.spec.loss},{ids},"
+            f"{self.options['device']},{self.axis}]@{self.library_version()}"
+        )
 
     def prepare(self) -> None:
         """Fetch every checkpoint now, so a missing one fails before any work starts."""
@@ -146,9 +157,11 @@ class LearnedCodec(Codec):
             return None
         first = missing[0]
         source = f"downloads from {first.url} on first use" if first.url else "has no public URL"
-        return (f"{len(missing)} of {len(self.spec.checkpoints)} checkpoint(s) not in the weights "
-                f"folder or the torch hub cache, e.g. {first.file} ({source}; or put it in "
-                f"$EVALKIT_WEIGHTS_DIR)")
+        return (
+            f"{len(missing)} of {len(self.spec.checkpoints)} checkpoint(s) not in the weights "
+            f"folder or the torch hub cache, e.g. {first.file} ({source}; or put it in "
+            f"$EVALKIT_WEIGHTS_DIR)"
+        )
 
     # ---------------------------------------------------------------- networks
     def default_quality(self) -> int:
@@ -160,8 +173,11 @@ class LearnedCodec(Codec):
             if not isinstance(self._given, Network):
                 self._given = Network(self._given, Network.state_identity(self._given), self.device)
             return self._given
-        path = None if self.spec.path is None and not self.spec.checkpoints else \
-            checkpoint_path(self.spec, quality, self.weights_dir)
+        path = (
+            None
+            if self.spec.path is None and not self.spec.checkpoints
+            else checkpoint_path(self.spec, quality, self.weights_dir)
+        )
         if path is None:
             raise CodecError(f"{self.name}: no checkpoint for quality {quality}")
         source = self.spec.checkpoints.get(quality)
@@ -169,7 +185,7 @@ class LearnedCodec(Codec):
         key = (self.spec.name, self.spec.architecture, quality, digest, self.device)
         if key not in _NETWORKS:
             net = build_network(self.spec, quality, path)
-            _NETWORKS[key] = Network(net, bytes.fromhex(digest)[:container.HASH_BYTES], self.device)
+            _NETWORKS[key] = Network(net, bytes.fromhex(digest)[: container.HASH_BYTES], self.device)
         return _NETWORKS[key]
 
     # --------------------------------------------------- rate parameters (per kind)
@@ -242,9 +258,14 @@ class LearnedCodec(Codec):
         network = self.network(self.quality_of(params))
         with torch.inference_mode():
             out = self.run_compress(network, self._to_tensor(images), params)
-        return [container.pack(container.Bitstream(
-            self.spec.name, network.identity, h, w, params, tuple(s[i] for s in out["strings"])))
-            for i in range(len(images))]
+        return [
+            container.pack(
+                container.Bitstream(
+                    self.spec.name, network.identity, h, w, params, tuple(s[i] for s in out["strings"])
+                )
+            )
+            for i in range(len(images))
+        ]
 
     def decode_batch(self, datas: list[bytes]) -> list[np.ndarray]:
         """Decode files; those of one size and rate go through the network together."""
@@ -255,7 +276,9 @@ class LearnedCodec(Codec):
         images: list = [None] * len(streams)
         for (h, w, params), members in groups.items():
             network = self.network(self.quality_of(params))
-            strings = [[streams[i].strings[k] for i in members] for k in range(len(streams[members[0]].strings))]
+            strings = [
+                [streams[i].strings[k] for i in members] for k in range(len(streams[members[0]].strings))
+            ]
             shape = self.spec.arch.coded_shape(h, w)
             with torch.inference_mode():
                 x_hat = self.run_decompress(network, strings, shape, params)
@@ -266,18 +289,23 @@ class LearnedCodec(Codec):
     def _read(self, data: bytes) -> container.Bitstream:
         stream = container.unpack(data, self.name)
         if stream.model != self.spec.name:
-            raise CodecError(f"{self.name}: bitstream was written by {stream.model!r}, not by "
-                             f"{self.spec.name!r}; decode it with that codec")
+            raise CodecError(
+                f"{self.name}: bitstream was written by {stream.model!r}, not by "
+                f"{self.spec.name!r}; decode it with that codec"
+            )
         self.check_params(stream.params)
         network = self.network(self.quality_of(stream.params))
         if stream.checkpoint != network.identity:
-            raise CodecError(f"{self.name}: bitstream was written by checkpoint "
-                             f"{stream.checkpoint.hex()}…, this codec has {network.identity.hex()}…; "
-                             "decode it with the network that wrote it")
+            raise CodecError(
+                f"{self.name}: bitstream was written by checkpoint "
+                f"{stream.checkpoint.hex()}…, this codec has {network.identity.hex()}…; "
+                "decode it with the network that wrote it"
+            )
         expected = self.spec.arch.strings
         if len(stream.strings) != expected:
-            raise CodecError(f"{self.name}: bitstream has {len(stream.strings)} coded strings, "
-                             f"expected {expected}")
+            raise CodecError(
+                f"{self.name}: bitstream has {len(stream.strings)} coded strings, expected {expected}"
+            )
         return stream
 
 
@@ -302,8 +330,9 @@ class LadderCodec(LearnedCodec):
         super().check_params(params)
         known = params[0] in self.spec.checkpoints or self.axis.lo <= params[0] <= self.axis.hi
         if params[0] != round(params[0]) or not known:
-            raise CodecError(f"{self.name}: bitstream asks for quality {params[0]:g}, which "
-                             f"{self.spec.name} does not have")
+            raise CodecError(
+                f"{self.name}: bitstream asks for quality {params[0]:g}, which {self.spec.name} does not have"
+            )
 
 
 class VbrCodec(LearnedCodec):
@@ -317,8 +346,9 @@ class VbrCodec(LearnedCodec):
     def check_params(self, params):
         super().check_params(params)
         if not self.axis.lo <= params[0] <= self.axis.hi:
-            raise CodecError(f"{self.name}: bitstream quality {params[0]:g} is outside "
-                             f"{self.axis.lo:g}–{self.axis.hi:g}")
+            raise CodecError(
+                f"{self.name}: bitstream quality {params[0]:g} is outside {self.axis.lo:g}–{self.axis.hi:g}"
+            )
 
     def gain(self, network: Network, quality: float) -> torch.Tensor:
         """The model's trained gains at qualities 1…8, interpolated linearly in log(gain)."""
@@ -329,7 +359,7 @@ class VbrCodec(LearnedCodec):
     def _gain_for(self, network: Network, params) -> torch.Tensor:
         gain = self.gain(network, params[0])
         if network.net.vr_entbttlnck and network.gain != float(gain):
-            network.net.update(force=True, scale=gain)   # the bottleneck's step follows the gain
+            network.net.update(force=True, scale=gain)  # the bottleneck's step follows the gain
             network.gain = float(gain)
         return gain
 
@@ -337,8 +367,9 @@ class VbrCodec(LearnedCodec):
         return network.net.compress(x, stage=2, s=0, inputscale=self._gain_for(network, params))
 
     def run_decompress(self, network, strings, shape, params):
-        return network.net.decompress(strings, shape, stage=2, s=0,
-                                      inputscale=self._gain_for(network, params))["x_hat"]
+        return network.net.decompress(
+            strings, shape, stage=2, s=0, inputscale=self._gain_for(network, params)
+        )["x_hat"]
 
     def run_forward(self, network, x, params):
         return network.net(x, stage=2, s=0, inputscale=self._gain_for(network, params))
@@ -387,8 +418,10 @@ class VariableRateCodec(LearnedCodec):
         """The β this codec decodes at (None for a model without a realism input)."""
         if self.beta_range is None:
             if self.requested_beta is not None:
-                raise CodecError(f"{self.name}: {self.spec.name} has no realism input (β); "
-                                 f"use {self.spec.name} without -beta")
+                raise CodecError(
+                    f"{self.name}: {self.spec.name} has no realism input (β); "
+                    f"use {self.spec.name} without -beta"
+                )
             return None
         beta = self.beta_range[0] if self.requested_beta is None else self.requested_beta
         return self._checked_beta(beta)
@@ -396,8 +429,7 @@ class VariableRateCodec(LearnedCodec):
     def _checked_beta(self, beta: float) -> float:
         lo, hi = self.beta_range
         if not lo <= beta <= hi:
-            raise CodecError(f"{self.name}: β = {beta:g} is outside the trained range "
-                             f"[{lo:g}, {hi:g}]")
+            raise CodecError(f"{self.name}: β = {beta:g} is outside the trained range [{lo:g}, {hi:g}]")
         return container.float32(beta)
 
     @cached_property
@@ -420,8 +452,10 @@ class VariableRateCodec(LearnedCodec):
         lo, hi = self.lambda_range
         lmbda, delta = params[:2]
         if not (0.99 * lo <= lmbda <= 1.01 * hi and 0.49 <= delta <= 2.01):
-            raise CodecError(f"{self.name}: bitstream rate parameters λ={lmbda:g}, Δ={delta:g} "
-                             "are outside what this codec writes")
+            raise CodecError(
+                f"{self.name}: bitstream rate parameters λ={lmbda:g}, Δ={delta:g} "
+                "are outside what this codec writes"
+            )
         if self.beta is not None:
             self._checked_beta(params[2])
 
@@ -434,7 +468,7 @@ class VariableRateCodec(LearnedCodec):
         return container.pack(replace(stream, params=(*stream.params[:2], self._checked_beta(beta))))
 
     def run_compress(self, network, x, params):
-        return network.net.compress(x, *params[:2])      # the latents do not depend on β
+        return network.net.compress(x, *params[:2])  # the latents do not depend on β
 
     def run_decompress(self, network, strings, shape, params):
         return network.net.decompress(strings, shape, *params)["x_hat"]

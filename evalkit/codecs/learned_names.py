@@ -4,6 +4,7 @@
 decoding at realism β (paper 003), and ``<architecture>@<path>`` any checkpoint file of a known
 architecture (:mod:`.architectures`).
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,7 @@ class LearnedName:
     options: dict = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, name: str, zoo: dict[str, LearnedSpec]) -> "LearnedName | None":
+    def parse(cls, name: str, zoo: dict[str, LearnedSpec]) -> LearnedName | None:
         """``name`` read against the learned zoo; None when it is none of the forms."""
         if name in zoo:
             return cls(name, zoo[name])
@@ -37,8 +38,9 @@ class LearnedName:
             return cls(name, zoo[realism[1]], {"beta": float(realism[2])})
         if "@" in name:
             architecture, path = name.split("@", 1)
-            spec = LearnedSpec(f"{architecture}@{Path(path).name}", architecture,
-                               source=str(path), path=Path(path))
+            spec = LearnedSpec(
+                f"{architecture}@{Path(path).name}", architecture, source=str(path), path=Path(path)
+            )
             return cls(name, spec, file_options(spec.kind))
         return None
 

@@ -3,6 +3,7 @@
 They share one round trip (array → ``Image.save`` → bytes → ``Image.open``) and differ only in
 the ``save`` arguments, the way CompressAI's ``PillowCodec`` family does.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,7 @@ class PillowCodec(Codec):
     def encode(self, image: np.ndarray, setting: float) -> bytes:
         buf, image = io.BytesIO(), check_rgb8(image)
         try:
-            Image.fromarray(image, "RGB").save(
-                buf, self.pillow_format, **self.save_args(setting))
+            Image.fromarray(image, "RGB").save(buf, self.pillow_format, **self.save_args(setting))
         except (OSError, ValueError) as exc:
             raise CodecError(f"{self.name}: encoding at {self.axis.name}={setting} failed: {exc}") from exc
         return buf.getvalue()
@@ -52,21 +52,118 @@ def pillow_decode(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
-    except (OSError, ValueError, SyntaxError, RuntimeError,   # RuntimeError: libavif's
-            Image.DecompressionBombError) as exc:   # a damaged size field: billions of pixels
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        RuntimeError,  # RuntimeError: libavif's
+        Image.DecompressionBombError,
+    ) as exc:  # a damaged size field: billions of pixels
         raise CodecError(f"{name}: cannot decode bitstream: {exc}") from exc
 
 
 # ITU-T T.81 Annex K tables (luminance, chrominance) in natural row-major order: the base
 # tables libjpeg scales by its quality factor.
 _ANNEX_K_LUMA = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
+]
 _ANNEX_K_CHROMA = [
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32
+    17,
+    18,
+    24,
+    47,
+    99,
+    99,
+    99,
+    99,
+    18,
+    21,
+    26,
+    66,
+    99,
+    99,
+    99,
+    99,
+    24,
+    26,
+    56,
+    99,
+    99,
+    99,
+    99,
+    99,
+    47,
+    66,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+] + [99] * 32
 
 
 def jpeg_qtables(quality: float) -> list[list[int]]:
@@ -77,8 +174,10 @@ def jpeg_qtables(quality: float) -> list[list[int]]:
     JPEG a much finer rate axis than 100 steps while staying monotone.
     """
     scale = math.floor(5000.0 / quality) if quality < 50 else 200.0 - 2.0 * quality
-    return [[int(min(max((q * scale + 50.0) // 100.0, 1), 255)) for q in base]
-            for base in (_ANNEX_K_LUMA, _ANNEX_K_CHROMA)]
+    return [
+        [int(min(max((q * scale + 50.0) // 100.0, 1), 255)) for q in base]
+        for base in (_ANNEX_K_LUMA, _ANNEX_K_CHROMA)
+    ]
 
 
 class JPEG(PillowCodec):
@@ -101,8 +200,11 @@ class JPEG(PillowCodec):
         return f"libjpeg-turbo {features.version('libjpeg_turbo')}"
 
     def save_args(self, setting):
-        return {"qtables": jpeg_qtables(setting), "optimize": True,
-                "subsampling": 0 if self.options["subsampling"] == "4:4:4" else 2}
+        return {
+            "qtables": jpeg_qtables(setting),
+            "optimize": True,
+            "subsampling": 0 if self.options["subsampling"] == "4:4:4" else 2,
+        }
 
 
 class WebP(PillowCodec):
@@ -122,8 +224,12 @@ class WebP(PillowCodec):
         return f"libwebp {features.version('webp')}"
 
     def save_args(self, setting):
-        return {"quality": float(setting), "lossless": False, "method": int(self.options["method"]),
-                "exact": False}
+        return {
+            "quality": float(setting),
+            "lossless": False,
+            "method": int(self.options["method"]),
+            "exact": False,
+        }
 
     def encode(self, image, setting):
         data = super().encode(image, setting)
@@ -149,11 +255,16 @@ class JPEG2000(PillowCodec):
         return f"OpenJPEG {features.version('jpg_2000')}"
 
     def initial_setting(self, target_bpp):
-        return self.axis.clip(target_bpp)   # the setting is a rate: start at the target
+        return self.axis.clip(target_bpp)  # the setting is a rate: start at the target
 
     def save_args(self, setting):
-        return {"quality_mode": "rates", "quality_layers": [24.0 / setting],
-                "irreversible": True, "mct": 1, "no_jp2": True}
+        return {
+            "quality_mode": "rates",
+            "quality_layers": [24.0 / setting],
+            "irreversible": True,
+            "mct": 1,
+            "no_jp2": True,
+        }
 
 
 class AVIF(PillowCodec):
@@ -177,6 +288,7 @@ class AVIF(PillowCodec):
         if not features.check("avif"):
             return "this Pillow has no AVIF support: pip install 'pillow>=11.3'"
         from PIL import _avif
+
         if not _avif.encoder_codec_available("aom"):
             return "Pillow's libavif was built without the aom encoder"
         return None
@@ -184,11 +296,16 @@ class AVIF(PillowCodec):
     @classmethod
     def library_version(cls):
         from PIL import _avif
+
         return f"libavif {features.version('avif')} ({_avif.codec_versions()})"
 
     def save_args(self, setting):
-        return {"quality": int(setting), "speed": int(self.options["speed"]), "codec": "aom",
-                "subsampling": self.options["subsampling"]}
+        return {
+            "quality": int(setting),
+            "speed": int(self.options["speed"]),
+            "codec": "aom",
+            "subsampling": self.options["subsampling"],
+        }
 
 
 class HEIC(HEVCChroma, PillowCodec):
@@ -218,14 +335,19 @@ class HEIC(HEVCChroma, PillowCodec):
         super().__init__(name, **options)
         _check_choice("chroma", self.options["chroma"], self.CHROMA)
         import pillow_heif
+
         pillow_heif.register_heif_opener()  # lets Image.save/open speak HEIF
 
     @classmethod
     def library_version(cls):
         import pillow_heif
+
         info = pillow_heif.libheif_info()
         return f"libheif {info['libheif']} ({info['encoders'].get('x265', 'no x265')})"
 
     def save_args(self, setting):
-        return {"chroma": int(self.chroma_digits()),
-                "enc_params": {"x265:crf": str(int(setting))}, "save_nclx_profile": False}
+        return {
+            "chroma": int(self.chroma_digits()),
+            "enc_params": {"x265:crf": str(int(setting))},
+            "save_nclx_profile": False,
+        }

@@ -6,12 +6,14 @@ in most quality axes, so interpolation lands within a percent in a few encodes â
 bisection whenever two steps in a row fail to move both ends, so it can never stall on plateaus.
 Every encode is remembered and reused, across the targets of one image as well.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -22,18 +24,19 @@ Policy = Literal["closest", "not-above"]
 POLICIES = ("closest", "not-above")
 
 #: Flags a matched point can carry; an empty flag means the target was met within tolerance.
-BELOW_RANGE = "below-range"   # even the lowest setting spends more bits than the target
-ABOVE_RANGE = "above-range"   # even the highest setting spends fewer bits than the target
-COARSE_AXIS = "coarse-axis"   # the target falls between two adjacent reachable rates
+BELOW_RANGE = "below-range"  # even the lowest setting spends more bits than the target
+ABOVE_RANGE = "above-range"  # even the highest setting spends fewer bits than the target
+COARSE_AXIS = "coarse-axis"  # the target falls between two adjacent reachable rates
 #: What each flag means, in words for tables and reports.
 FLAG_MEANINGS = {
     BELOW_RANGE: "even the codec's lowest setting spends more bits than the target",
     ABOVE_RANGE: "even the codec's highest setting spends fewer bits than the target",
     COARSE_AXIS: "the target falls between two neighbouring rungs of the codec's integer setting "
-                 "(a quality or QP ladder) and neither lands within the tolerance"}
+    "(a quality or QP ladder) and neither lands within the tolerance",
+}
 
-_MIN_WIDTH = 1e-4     # stop narrowing below this fraction of the axis
-_MAX_PROBES = 40      # hard guard per target; never reached on sane codecs
+_MIN_WIDTH = 1e-4  # stop narrowing below this fraction of the axis
+_MAX_PROBES = 40  # hard guard per target; never reached on sane codecs
 
 
 class CacheMiss(Exception):
@@ -57,7 +60,7 @@ class Match:
     bpp: float
     n_bytes: int
     encode_s: float
-    encodes: int          # settings this target's search evaluated beyond those already known
+    encodes: int  # settings this target's search evaluated beyond those already known
     flag: str = ""
 
     @property
@@ -143,28 +146,30 @@ class RateSearch:
                 return self._result(best, target_bpp, policy, before, "")
             if len(set(self.known) - before) >= _MAX_PROBES:
                 return self._result(best, target_bpp, policy, before, COARSE_AXIS)
-            points = sorted(((axis.to_unit(p.setting), y(p), p) for p in self.known.values()),
-                            key=lambda q: q[0])
+            points = sorted(
+                ((axis.to_unit(p.setting), y(p), p) for p in self.known.values()), key=lambda q: q[0]
+            )
             if not points:
                 candidate = self.codec.initial_setting(target_bpp)
-            elif points[-1][1] <= goal:                      # everything known is too small
+            elif points[-1][1] <= goal:  # everything known is too small
                 if points[-1][2].setting == axis.clip(axis.from_unit(1.0)):
                     return self._result(best, target_bpp, policy, before, ABOVE_RANGE)
                 candidate = self._step_out(points[-2:], goal, up=True)
-            elif points[0][1] > goal:                        # everything known is too large
+            elif points[0][1] > goal:  # everything known is too large
                 if points[0][2].setting == axis.clip(axis.from_unit(0.0)):
                     return self._result(best, target_bpp, policy, before, BELOW_RANGE)
                 candidate = self._step_out(points[:2], goal, up=False)
             else:
                 (t0, y0, _), (t1, y1, _) = next(
-                    (a, b) for a, b in zip(points, points[1:]) if a[1] <= goal < b[1])
+                    (a, b) for a, b in zip(points, points[1:]) if a[1] <= goal < b[1]
+                )
                 stalled = len(last_sides) >= 2 and last_sides[-1] == last_sides[-2]
                 t_next = (t0 + t1) / 2 if stalled else t0 + (goal - y0) * (t1 - t0) / (y1 - y0)
                 t_next = min(max(t_next, t0 + 0.01 * (t1 - t0)), t1 - 0.01 * (t1 - t0))
                 candidate = axis.clip(axis.from_unit(t_next))
                 if t1 - t0 < _MIN_WIDTH or candidate in self.known:
                     candidate = self._between(t0, t1, goal, y0, y1)
-                    if candidate is None:                    # no setting left between them
+                    if candidate is None:  # no setting left between them
                         return self._result(best, target_bpp, policy, before, COARSE_AXIS)
                 last_sides.append(y(self.probe(candidate)) <= goal)
                 continue
@@ -174,12 +179,12 @@ class RateSearch:
         """An unknown setting beyond the known range toward the target, from the local slope."""
         axis = self.codec.axis
         t_edge, y_edge, edge = points[-1] if up else points[0]
-        slope = 5.0   # log-bpp per unit of axis when no slope is known: ~0.05 to ~8 bpp
+        slope = 5.0  # log-bpp per unit of axis when no slope is known: ~0.05 to ~8 bpp
         if len(points) == 2 and points[1][1] > points[0][1]:
             slope = (points[1][1] - points[0][1]) / (points[1][0] - points[0][0])
         step = min(max(abs(goal - y_edge) / slope * 1.1, 0.02), 0.5)
         candidate = axis.clip(axis.from_unit(min(max(t_edge + (step if up else -step), 0.0), 1.0)))
-        if candidate == edge.setting:                        # rounding an integer axis back
+        if candidate == edge.setting:  # rounding an integer axis back
             more_bits = up == axis.increasing
             candidate = axis.clip(edge.setting + (1 if more_bits else -1))
         return candidate
@@ -216,8 +221,17 @@ class RateSearch:
         return min(rates, key=lambda r: abs(r - target))
 
     def _result(self, best_bpp: float, target: float, policy: str, before: set, flag: str) -> Match:
-        probe = min((p for p in self.known.values() if self.bpp(p) == best_bpp),
-                    key=lambda p: self.codec.axis.to_unit(p.setting))
-        return Match(target, policy, probe.setting, best_bpp, probe.n_bytes, probe.encode_s,
-                     len(set(self.known) - before), flag)
-
+        probe = min(
+            (p for p in self.known.values() if self.bpp(p) == best_bpp),
+            key=lambda p: self.codec.axis.to_unit(p.setting),
+        )
+        return Match(
+            target,
+            policy,
+            probe.setting,
+            best_bpp,
+            probe.n_bytes,
+            probe.encode_s,
+            len(set(self.known) - before),
+            flag,
+        )

@@ -20,6 +20,7 @@ the ``imageio-ffmpeg`` wheel (SVT-AV1 4.2 in 0.8.1), else the system's (:mod:`.f
   ``avif=1``) gives PSNR −12.9 % but MS-SSIM +16.1 % and LPIPS +23.3 %: a worse anchor for a
   toolkit that judges what people see.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,8 +39,8 @@ from .hevc import rgb_to_ycbcr, rgb_to_ycbcr_float
 from .pillow import pillow_decode
 
 _ENCODER = "libsvtav1"
-_MIN_PIXELS = 4     # SVT-AV1 4.2 fails on smaller pictures (1×3 and 3×1 included)
-_STEPS = 4          # SVT-AV1's CRF resolution: quarter steps
+_MIN_PIXELS = 4  # SVT-AV1 4.2 fails on smaller pictures (1×3 and 3×1 included)
+_STEPS = 4  # SVT-AV1's CRF resolution: quarter steps
 
 
 def _ffmpeg() -> FFmpeg | None:
@@ -57,7 +58,7 @@ def yuv420_planes(image: np.ndarray, bits: int = 8) -> bytes:
         y, cb, cr = rgb_to_ycbcr(image).astype(np.float64)
         dtype = np.uint8
     else:
-        scale, middle = (2 ** bits - 1) / 255, 2 ** (bits - 1)
+        scale, middle = (2**bits - 1) / 255, 2 ** (bits - 1)
         y, cb, cr = rgb_to_ycbcr_float(image)
         y, cb, cr = y * scale, (cb - 128) * scale + middle, (cr - 128) * scale + middle
         dtype = np.dtype("<u2")
@@ -65,7 +66,7 @@ def yuv420_planes(image: np.ndarray, bits: int = 8) -> bytes:
     pad = ((0, height % 2), (0, width % 2))
 
     def level(plane):
-        return np.clip(np.rint(plane), 0, 2 ** bits - 1).astype(dtype).tobytes()
+        return np.clip(np.rint(plane), 0, 2**bits - 1).astype(dtype).tobytes()
 
     def half(plane):
         p = np.pad(plane, pad, mode="edge")
@@ -93,8 +94,10 @@ class AVIFSVT(Codec):
     @classmethod
     def unavailable_reason(cls):
         if _ffmpeg() is None:
-            return ("no ffmpeg with SVT-AV1 (libsvtav1): neither on PATH nor from imageio-ffmpeg; "
-                    "pip install imageio-ffmpeg")
+            return (
+                "no ffmpeg with SVT-AV1 (libsvtav1): neither on PATH nor from imageio-ffmpeg; "
+                "pip install imageio-ffmpeg"
+            )
         return None
 
     @classmethod
@@ -105,24 +108,57 @@ class AVIFSVT(Codec):
         image = check_rgb8(image)
         height, width = image.shape[:2]
         if height * width < _MIN_PIXELS:
-            raise CodecError(f"{self.name}: SVT-AV1 codes pictures of at least {_MIN_PIXELS} "
-                             f"pixels, this one is {width}×{height}")
+            raise CodecError(
+                f"{self.name}: SVT-AV1 codes pictures of at least {_MIN_PIXELS} "
+                f"pixels, this one is {width}×{height}"
+            )
         crf = int(setting) / _STEPS
         with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp, "out.avif")        # the AVIF muxer needs a seekable file
+            out = Path(tmp, "out.avif")  # the AVIF muxer needs a seekable file
             done = subprocess.run(
-                [_ffmpeg().path, "-hide_banner", "-nostdin", "-loglevel", "error",
-                 "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}",
-                 "-color_range", "pc", "-colorspace", "smpte170m", "-i", "-",
-                 "-c:v", _ENCODER, "-preset", str(int(self.options["preset"])),
-                 "-svtav1-params", f"crf={crf:g}:tune={int(self.options['tune'])}:avif=1",
-                 "-frames:v", "1", "-f", "avif", str(out)],
-                input=yuv420_planes(image), capture_output=True)
-            errors = [line for line in done.stderr.decode(errors="replace").splitlines()
-                      if line.strip() and not line.startswith("Svt[")]   # SVT's own log is chatter
+                [
+                    _ffmpeg().path,
+                    "-hide_banner",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-s",
+                    f"{width}x{height}",
+                    "-color_range",
+                    "pc",
+                    "-colorspace",
+                    "smpte170m",
+                    "-i",
+                    "-",
+                    "-c:v",
+                    _ENCODER,
+                    "-preset",
+                    str(int(self.options["preset"])),
+                    "-svtav1-params",
+                    f"crf={crf:g}:tune={int(self.options['tune'])}:avif=1",
+                    "-frames:v",
+                    "1",
+                    "-f",
+                    "avif",
+                    str(out),
+                ],
+                input=yuv420_planes(image),
+                capture_output=True,
+            )
+            errors = [
+                line
+                for line in done.stderr.decode(errors="replace").splitlines()
+                if line.strip() and not line.startswith("Svt[")
+            ]  # SVT's own log is chatter
             if done.returncode != 0 or errors or not out.is_file():
-                raise CodecError(f"{self.name}: encoding at crf={crf:g} failed: "
-                                 f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}")
+                raise CodecError(
+                    f"{self.name}: encoding at crf={crf:g} failed: "
+                    f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
+                )
             return out.read_bytes()
 
     def decode(self, data):
@@ -132,8 +168,24 @@ class AVIFSVT(Codec):
 @cache
 def _version(ffmpeg: FFmpeg) -> str:
     """SVT-AV1's version in the program ``ffmpeg``, and that program's."""
-    done = subprocess.run([ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=64x64",
-                           "-frames:v", "1", "-c:v", _ENCODER, "-f", "null", "-"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            ffmpeg.path,
+            "-hide_banner",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=s=64x64",
+            "-frames:v",
+            "1",
+            "-c:v",
+            _ENCODER,
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     svt = re.search(r"SVT-AV1 Encoder Lib (\S+)", done.stderr)
     return f"SVT-AV1 {svt.group(1) if svt else 'unknown'}, {describe(ffmpeg)}"

@@ -31,6 +31,7 @@ crops the quarter-QP points between two QPs lie between their rates, at most 4 %
 within 0.05 dB of PSNR of the line through them in log rate (``tests/test_codecs.py``), so 0.5
 bpp is met within 1 %.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,12 +50,12 @@ from .svtav1 import yuv420_planes
 _ENCODER = "libvvenc"
 _BITS = 10
 _MAX_QP = 63
-STEPS = 16               # settings per QP
-_MIN_SIDE = 16           # VVenC refuses smaller pictures (8×8 and 10×8 fail)
+STEPS = 16  # settings per QP
+_MIN_SIDE = 16  # VVenC refuses smaller pictures (8×8 and 10×8 fail)
 _PRESETS = ("faster", "fast", "medium", "slow", "slower")
 #: First bytes of the container.
 MAGIC = b"EKV1"
-_CHATTER = ("Configuration warning", "vvenc [")     # VVenC's own log, printed past ffmpeg's level
+_CHATTER = ("Configuration warning", "vvenc [")  # VVenC's own log, printed past ffmpeg's level
 
 
 def vvc_nal_type(unit: bytes) -> int:
@@ -92,7 +93,7 @@ def unpack_vvc(data: bytes, name: str = "vvc") -> tuple[bytes, int]:
     """The VVC stream inside a file :meth:`VVCIntra.encode` wrote and the code of the padding it
     added, checked for truncation (the length) and damage (the CRC-32: ffmpeg's decoder accepts a
     stream with a flipped slice bit)."""
-    header = data[len(MAGIC):len(MAGIC) + 5] if data.startswith(MAGIC) else b""
+    header = data[len(MAGIC) : len(MAGIC) + 5] if data.startswith(MAGIC) else b""
     stream = unpack_length(data, name, MAGIC + header, "VVC-intra")
     padding, crc = header[0], int.from_bytes(header[1:], "big")
     if padding > 3 or zlib.crc32(stream) != crc:
@@ -119,8 +120,10 @@ class VVCIntra(Codec):
     @classmethod
     def unavailable_reason(cls):
         if _ffmpeg() is None:
-            return ("no ffmpeg with libvvenc (VVenC): neither on PATH nor from imageio-ffmpeg; "
-                    "pip install imageio-ffmpeg (0.8 and later ship it)")
+            return (
+                "no ffmpeg with libvvenc (VVenC): neither on PATH nor from imageio-ffmpeg; "
+                "pip install imageio-ffmpeg (0.8 and later ship it)"
+            )
         return None
 
     @classmethod
@@ -131,39 +134,96 @@ class VVCIntra(Codec):
         found = _ffmpeg()
         if found is None:
             raise CodecError(f"{self.name}: {self.unavailable_reason()}")
-        done = subprocess.run([found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
-                              input=stdin, capture_output=True)
-        errors = [line for line in done.stderr.decode(errors="replace").splitlines()
-                  if line.strip() and not line.startswith(_CHATTER)]
+        done = subprocess.run(
+            [found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
+            input=stdin,
+            capture_output=True,
+        )
+        errors = [
+            line
+            for line in done.stderr.decode(errors="replace").splitlines()
+            if line.strip() and not line.startswith(_CHATTER)
+        ]
         if done.returncode != 0 or errors or not done.stdout:
-            raise CodecError(f"{self.name}: {what} failed: "
-                             f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}")
+            raise CodecError(
+                f"{self.name}: {what} failed: "
+                f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
+            )
         return done.stdout
 
     def encode(self, image, setting):
         image = check_rgb8(image)
         height, width = image.shape[:2]
         if min(height, width) < _MIN_SIDE:
-            raise CodecError(f"{self.name}: VVenC codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
-                             f"pixels, this one is {width}×{height}")
+            raise CodecError(
+                f"{self.name}: VVenC codes pictures of at least {_MIN_SIDE}×{_MIN_SIDE} "
+                f"pixels, this one is {width}×{height}"
+            )
         qp, modifier = qp_and_lambda(int(setting))
         padding = (width % 2) | (height % 2) << 1
         image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         height, width = image.shape[:2]
         stream = self._run(
-            ["-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-s", f"{width}x{height}",
-             "-color_range", "pc", "-colorspace", "smpte170m", "-i", "-",
-             "-c:v", _ENCODER, "-preset", self.options["preset"], "-qp", str(qp), "-qpa", "0",
-             "-vvenc-params", f"IntraPeriod=1:GOPSize=1:LambdaModifier={modifier:.6f}",
-             "-frames:v", "1", "-f", "vvc", "-"],
-            yuv420_planes(image, _BITS), f"encoding at {self.axis.name}={int(setting)}")
+            [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuv420p10le",
+                "-s",
+                f"{width}x{height}",
+                "-color_range",
+                "pc",
+                "-colorspace",
+                "smpte170m",
+                "-i",
+                "-",
+                "-c:v",
+                _ENCODER,
+                "-preset",
+                self.options["preset"],
+                "-qp",
+                str(qp),
+                "-qpa",
+                "0",
+                "-vvenc-params",
+                f"IntraPeriod=1:GOPSize=1:LambdaModifier={modifier:.6f}",
+                "-frames:v",
+                "1",
+                "-f",
+                "vvc",
+                "-",
+            ],
+            yuv420_planes(image, _BITS),
+            f"encoding at {self.axis.name}={int(setting)}",
+        )
         return pack(stream, MAGIC + bytes([padding]) + zlib.crc32(stream).to_bytes(4, "big"))
 
     def decode(self, data):
         stream, padding = unpack_vvc(data, self.name)
-        y4m = self._run(["-err_detect", "explode", "-xerror", "-c:v", "vvc", "-f", "vvc", "-i", "-",
-                         "-frames:v", "1", "-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p10le",
-                         "-strict", "-1", "-"], stream, "decoding")
+        y4m = self._run(
+            [
+                "-err_detect",
+                "explode",
+                "-xerror",
+                "-c:v",
+                "vvc",
+                "-f",
+                "vvc",
+                "-i",
+                "-",
+                "-frames:v",
+                "1",
+                "-f",
+                "yuv4mpegpipe",
+                "-pix_fmt",
+                "yuv420p10le",
+                "-strict",
+                "-1",
+                "-",
+            ],
+            stream,
+            "decoding",
+        )
         header, _, frame = y4m.partition(b"\n")
         size = re.search(rb" W(\d+) H(\d+) ", header)
         width, height = (int(v) for v in size.groups()) if size else (0, 0)
@@ -172,18 +232,42 @@ class VVCIntra(Codec):
         if not size or planes.size != height * width + 2 * chroma[0] * chroma[1]:
             raise CodecError(f"{self.name}: the decoder returned no whole 4:2:0 picture")
         luma, cb, cr = np.split(planes, [height * width, height * width + chroma[0] * chroma[1]])
-        scale, middle = 255 / (2 ** _BITS - 1), 2 ** (_BITS - 1)
-        ycc = np.stack([luma.reshape(height, width) * scale,
-                        (upsample_chroma(cb.reshape(chroma), height, width) - middle) * scale + 128,
-                        (upsample_chroma(cr.reshape(chroma), height, width) - middle) * scale + 128])
-        return ycbcr_to_rgb(ycc[:, :height - (padding >> 1), :width - (padding & 1)])
+        scale, middle = 255 / (2**_BITS - 1), 2 ** (_BITS - 1)
+        ycc = np.stack(
+            [
+                luma.reshape(height, width) * scale,
+                (upsample_chroma(cb.reshape(chroma), height, width) - middle) * scale + 128,
+                (upsample_chroma(cr.reshape(chroma), height, width) - middle) * scale + 128,
+            ]
+        )
+        return ycbcr_to_rgb(ycc[:, : height - (padding >> 1), : width - (padding & 1)])
 
 
 @cache
 def _version(ffmpeg: FFmpeg) -> str:
     """VVenC's version in the program ``ffmpeg``, and that program's."""
-    done = subprocess.run([ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=64x64",
-                           "-frames:v", "1", "-pix_fmt", "yuv420p10le", "-c:v", _ENCODER,
-                           "-preset", "faster", "-f", "null", "-"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            ffmpeg.path,
+            "-hide_banner",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=s=64x64",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-c:v",
+            _ENCODER,
+            "-preset",
+            "faster",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     found = re.search(r"libvvenc version: (\S+)", done.stderr)
     return f"VVenC {found.group(1) if found else 'unknown'}, {describe(ffmpeg)}"

@@ -28,6 +28,7 @@ The combined quality of an image is q = d·m (+ intercept); A is predicted to be
 q(A) > q(B). :meth:`score` is the mean 2AFC score, so cross-validation maximises agreement with
 people.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +41,7 @@ from .ransac import ransac
 from .scoring import preferences, score_2afc
 
 FORMULATIONS = ("pairwise", "per-sample")
-INLIER_BAND = 2.0   # a row is an inlier within this many of its own standard errors
+INLIER_BAND = 2.0  # a row is an inlier within this many of its own standard errors
 
 
 def combined_quality(values, coef, intercept):
@@ -70,9 +71,16 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
     ``n_metrics_``, ``threshold_`` (a number, or one per equation).
     """
 
-    def __init__(self, formulation: str = "pairwise", residual_threshold: float | None = None,
-                 n_hypotheses: int = 1000, standardize: bool = False, fit_intercept: bool = False,
-                 random_state: int | None = 0, link: str = "probit"):
+    def __init__(
+        self,
+        formulation: str = "pairwise",
+        residual_threshold: float | None = None,
+        n_hypotheses: int = 1000,
+        standardize: bool = False,
+        fit_intercept: bool = False,
+        random_state: int | None = 0,
+        link: str = "probit",
+    ):
         self.formulation = formulation
         self.link = link
         self.residual_threshold = residual_threshold
@@ -89,8 +97,10 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
             raise InputError(f"X must be (n, 2k): k metric values of A then k of B; got {X.shape}")
         if not np.isfinite(X).all():
             rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise InputError(f"metric values are NaN or infinite in {len(rows)} judgement(s), "
-                             f"first at row {rows[0]} (identical images give PSNR = inf: drop or cap them)")
+            raise InputError(
+                f"metric values are NaN or infinite in {len(rows)} judgement(s), "
+                f"first at row {rows[0]} (identical images give PSNR = inf: drop or cap them)"
+            )
         k = X.shape[1] // 2
         return X[:, :k], X[:, k:]
 
@@ -103,7 +113,7 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
         if self.fit_intercept:
             a = np.hstack([a, np.ones((len(a), 1))])
         both, n2 = np.concatenate([p, 1.0 - p]), np.concatenate([n, n])
-        paper = 0.5 if self.link == "linear" else 0.0      # the paper's target b is p itself
+        paper = 0.5 if self.link == "linear" else 0.0  # the paper's target b is p itself
         return a, ell.target(both, n2) + paper, ell.band(both, n2)
 
     # -------------------------------------------------------------------- API
@@ -126,8 +136,9 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
         k = xa.shape[1]
         needed = k + self.fit_intercept
         if len(xa) < max(needed, 2):
-            raise InputError(f"{len(xa)} judgement(s) cannot fit {k} metric weight(s): "
-                             f"need at least {max(needed, 2)}")
+            raise InputError(
+                f"{len(xa)} judgement(s) cannot fit {k} metric weight(s): need at least {max(needed, 2)}"
+            )
         values = np.vstack([xa, xb])
         self.scale_ = values.std(axis=0) if self.standardize else np.ones(k)
         if (self.scale_ == 0).any():
@@ -135,8 +146,10 @@ class CombinedMetric(RegressorMixin, BaseEstimator):
         a, b, band = self._equations(xa, xb, p, n)
         s = np.linalg.svd(a, compute_uv=False)
         if s[-1] <= 1e-9 * s[0]:
-            raise InputError("the metrics are collinear on these judgements (the design matrix is "
-                             "rank-deficient): drop one of them")
+            raise InputError(
+                "the metrics are collinear on these judgements (the design matrix is "
+                "rank-deficient): drop one of them"
+            )
         if self.residual_threshold is not None:
             self.threshold_ = float(self.residual_threshold)
         elif counted:

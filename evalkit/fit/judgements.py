@@ -8,6 +8,7 @@ them. A metric the registry does not declare (VMAF, SSIMULACRA2, CVVDP, … meas
 named by its column stem and taken from the table: ``vmaf_neg`` reads ``vmaf_neg_a`` and
 ``vmaf_neg_b``. evalkit's study export writes this format; ``evalkit fit`` reads it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,15 +32,18 @@ def check_judgements(table: pd.DataFrame, where: str = "judgement table") -> pd.
     """The table with ``p_a`` = n_a / (n_a + n_b), after checking its columns and counts."""
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
-        raise InputError(f"{where}: a judgement table needs the columns {', '.join(REQUIRED)}; "
-                         f"lacks {', '.join(missing)}")
+        raise InputError(
+            f"{where}: a judgement table needs the columns {', '.join(REQUIRED)}; lacks {', '.join(missing)}"
+        )
     if table.empty:
         raise InputError(f"{where}: no judgements")
     counts = table[["n_a", "n_b"]].apply(pd.to_numeric, errors="coerce")
     bad = counts.isna().any(axis=1) | (counts < 0).any(axis=1) | (counts.sum(axis=1) == 0)
     if bad.any():
-        raise InputError(f"{where}: n_a and n_b must be non-negative counts with a positive sum; "
-                         f"{int(bad.sum())} row(s) are not, first at row {int(np.flatnonzero(bad)[0])}")
+        raise InputError(
+            f"{where}: n_a and n_b must be non-negative counts with a positive sum; "
+            f"{int(bad.sum())} row(s) are not, first at row {int(np.flatnonzero(bad)[0])}"
+        )
     table = table.assign(n_a=counts["n_a"], n_b=counts["n_b"])
     return table.assign(p_a=table["n_a"] / (table["n_a"] + table["n_b"]))
 
@@ -50,8 +54,9 @@ def metric_column(name: str) -> str:
     return metric(name, "pair").column if name in METRICS else name
 
 
-def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".",
-                  engine_options: dict | None = None) -> pd.DataFrame:
+def metric_values(
+    table: pd.DataFrame, metrics: list[str], root: str | Path = ".", engine_options: dict | None = None
+) -> pd.DataFrame:
     """Columns ``<column>_a`` and ``<column>_b`` for each metric: taken from the table where
     present, otherwise computed by the metric engine (cached) on (reference, a) and (reference, b);
     a metric the registry does not declare must be in the table."""
@@ -59,14 +64,21 @@ def metric_values(table: pd.DataFrame, metrics: list[str], root: str | Path = ".
     todo = [m for m in metrics if not {f"{columns[m]}_a", f"{columns[m]}_b"} <= set(table.columns)]
     foreign = [m for m in todo if m not in METRICS]
     if foreign:
-        raise InputError(f"{', '.join(foreign)}: not a metric evalkit computes, and the table has no "
-                         f"{', '.join(f'{m}_a/{m}_b' for m in foreign)} columns to take it from "
-                         f"(evalkit computes {', '.join(n for n, m in METRICS.items() if m.level == 'pair')})")
+        raise InputError(
+            f"{', '.join(foreign)}: not a metric evalkit computes, and the table has no "
+            f"{', '.join(f'{m}_a/{m}_b' for m in foreign)} columns to take it from "
+            f"(evalkit computes {', '.join(n for n, m in METRICS.items() if m.level == 'pair')})"
+        )
     out = table.copy()
     if todo:
         from ..metrics import MetricEngine
-        pairs = pd.DataFrame({"reference": pd.concat([table["reference"], table["reference"]]),
-                              "reconstruction": pd.concat([table["a"], table["b"]])})
+
+        pairs = pd.DataFrame(
+            {
+                "reference": pd.concat([table["reference"], table["reference"]]),
+                "reconstruction": pd.concat([table["a"], table["b"]]),
+            }
+        )
         result = MetricEngine(todo, **(engine_options or {})).evaluate(pairs, root=root).pairs
         n = len(table)
         for m in todo:

@@ -12,10 +12,11 @@ each side), on every link. The sampling band of a row — the standard error of 
 target under binomial sampling, by the delta method, (dℓ/dp)·√(p̃(1 − p̃)/n) — is what the RANSAC
 inlier threshold is measured in when the counts are known (:class:`~evalkit.fit.CombinedMetric`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import special, stats
@@ -26,9 +27,9 @@ from ..errors import InputError
 @dataclass(frozen=True)
 class Link:
     name: str
-    forward: Callable[[np.ndarray], np.ndarray]      # p → target (finite for 0 < p < 1)
-    inverse: Callable[[np.ndarray], np.ndarray]      # margin → p
-    slope: Callable[[np.ndarray], np.ndarray]        # d target / dp
+    forward: Callable[[np.ndarray], np.ndarray]  # p → target (finite for 0 < p < 1)
+    inverse: Callable[[np.ndarray], np.ndarray]  # margin → p
+    slope: Callable[[np.ndarray], np.ndarray]  # d target / dp
 
     def target(self, p: np.ndarray, n: np.ndarray) -> np.ndarray:
         """The least-squares target of rows with preference fractions ``p`` from ``n`` judgements

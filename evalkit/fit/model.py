@@ -8,6 +8,7 @@ and linear —, the held-out ``score_2afc`` with its confidence interval, the st
 into a differentiable loss. All three compute q with the one rule
 :func:`~evalkit.fit.estimator.combined_quality`; q grows with human preference.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,13 +46,27 @@ class CombinationModel:
     link: str = "linear"
 
     @classmethod
-    def from_estimator(cls, estimator: CombinedMetric, metrics: list[str], score_2afc: float,
-                       score_2afc_ci: list[float], n_judgements: int) -> "CombinationModel":
+    def from_estimator(
+        cls,
+        estimator: CombinedMetric,
+        metrics: list[str],
+        score_2afc: float,
+        score_2afc_ci: list[float],
+        n_judgements: int,
+    ) -> CombinationModel:
         """What a fitted estimator learned, with its held-out score, ready to save."""
-        return cls(list(metrics), estimator.coef_.tolist(), estimator.intercept_,
-                   estimator.formulation, float(score_2afc), list(score_2afc_ci),
-                   estimator.coef_scaled_.tolist(), estimator.scale_.tolist(), n_judgements,
-                   link=estimator.link)
+        return cls(
+            list(metrics),
+            estimator.coef_.tolist(),
+            estimator.intercept_,
+            estimator.formulation,
+            float(score_2afc),
+            list(score_2afc_ci),
+            estimator.coef_scaled_.tolist(),
+            estimator.scale_.tolist(),
+            n_judgements,
+            link=estimator.link,
+        )
 
     @property
     def columns(self) -> list[str]:
@@ -66,16 +81,18 @@ class CombinationModel:
         without a gradient (VMAF, SSIMULACRA2, XPSNR) would silently train nothing."""
         fixed = [m for m in self.metrics if not metric(m).differentiable]
         if fixed:
-            raise InputError(f"{where} uses {', '.join(fixed)}, which "
-                             f"{'is' if len(fixed) == 1 else 'are'} not differentiable, so it cannot "
-                             "train a codec; fit one on differentiable metrics to train with "
-                             "(it can still measure and report)")
+            raise InputError(
+                f"{where} uses {', '.join(fixed)}, which "
+                f"{'is' if len(fixed) == 1 else 'are'} not differentiable, so it cannot "
+                "train a codec; fit one on differentiable metrics to train with "
+                "(it can still measure and report)"
+            )
 
     def save(self, path: str | Path) -> None:
         write_json(path, asdict(self))
 
     @classmethod
-    def load(cls, path: str | Path) -> "CombinationModel":
+    def load(cls, path: str | Path) -> CombinationModel:
         path = Path(path)
         try:
             model = cls(**json.loads(path.read_text()))
@@ -96,16 +113,23 @@ def combined_column(path: str | Path) -> str:
 def split_metric_names(names: list[str]) -> tuple[list[str], dict[str, CombinationModel]]:
     """Engine metric names, and the fitted models named ``combined:MODEL.json``; the engine names
     include every metric a model needs."""
-    models = {n[len(COMBINED_PREFIX):]: CombinationModel.load(n[len(COMBINED_PREFIX):])
-              for n in names if n.startswith(COMBINED_PREFIX)}
+    models = {
+        n[len(COMBINED_PREFIX) :]: CombinationModel.load(n[len(COMBINED_PREFIX) :])
+        for n in names
+        if n.startswith(COMBINED_PREFIX)
+    }
     plain = [n for n in names if not n.startswith(COMBINED_PREFIX)]
     return list(dict.fromkeys(plain + [m for model in models.values() for m in model.metrics])), models
 
 
 def add_combined_columns(pairs: pd.DataFrame, models: dict[str, CombinationModel]) -> pd.DataFrame:
     """``pairs`` (the engine's output) with one quality column per fitted model."""
-    return pairs.assign(**{combined_column(path): model.quality(pairs[model.columns].to_numpy(np.float64))
-                           for path, model in models.items()})
+    return pairs.assign(
+        **{
+            combined_column(path): model.quality(pairs[model.columns].to_numpy(np.float64))
+            for path, model in models.items()
+        }
+    )
 
 
 class CombinedLoss(torch.nn.Module):
@@ -122,10 +146,11 @@ class CombinedLoss(torch.nn.Module):
         self.register_buffer("coef", torch.tensor(model.coef, dtype=torch.float64))
 
     @classmethod
-    def from_model(cls, model: CombinationModel | str | Path, weights_dir=None) -> "CombinedLoss":
+    def from_model(cls, model: CombinationModel | str | Path, weights_dir=None) -> CombinedLoss:
         """The loss of a model, or of a saved model file."""
-        return cls(model if isinstance(model, CombinationModel) else CombinationModel.load(model),
-                   weights_dir)
+        return cls(
+            model if isinstance(model, CombinationModel) else CombinationModel.load(model), weights_dir
+        )
 
     def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         values = torch.stack([term(x, x_hat).double() for term in self.terms], dim=1)

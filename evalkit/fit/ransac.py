@@ -11,6 +11,7 @@ then the weight of the inliers and the refit is weighted least squares.
 All hypotheses are drawn, solved and scored as arrays; ``bench/fit.py`` measures this against
 scikit-learn's ``RANSACRegressor``, which fits and scores one hypothesis at a time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,14 +20,14 @@ import numpy as np
 
 from ..errors import InputError
 
-_CHUNK = 32   # hypotheses scored together
+_CHUNK = 32  # hypotheses scored together
 
 
 @dataclass(frozen=True)
 class RansacResult:
-    coef: np.ndarray          # d refitted on the inliers
-    inlier_mask: np.ndarray   # samples within the threshold of the winning hypothesis
-    n_valid: int              # hypotheses that were not degenerate
+    coef: np.ndarray  # d refitted on the inliers
+    inlier_mask: np.ndarray  # samples within the threshold of the winning hypothesis
+    n_valid: int  # hypotheses that were not degenerate
 
 
 def svd_solve(a: np.ndarray, b: np.ndarray, rcond: float = 1e-10) -> np.ndarray:
@@ -39,8 +40,15 @@ def svd_solve(a: np.ndarray, b: np.ndarray, rcond: float = 1e-10) -> np.ndarray:
     return np.einsum("...mj,...m->...j", vt, s_inv * ub)
 
 
-def ransac(a: np.ndarray, b: np.ndarray, threshold, n_hypotheses: int = 1000,
-           seed: int | None = 0, rcond: float = 1e-10, weights: np.ndarray | None = None) -> RansacResult:
+def ransac(
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold,
+    n_hypotheses: int = 1000,
+    seed: int | None = 0,
+    rcond: float = 1e-10,
+    weights: np.ndarray | None = None,
+) -> RansacResult:
     """Fit d·a = b robustly. ``a`` is (n, m), ``b`` is (n,); ``threshold`` a number or one per
     sample (n,); ``weights`` (n,) non-negative, None for all 1."""
     n, m = a.shape
@@ -48,20 +56,22 @@ def ransac(a: np.ndarray, b: np.ndarray, threshold, n_hypotheses: int = 1000,
     weights = np.ones(n) if weights is None else np.asarray(weights, np.float64)
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n, size=(n_hypotheses, m))
-    hypotheses = svd_solve(a[picks], b[picks], rcond)             # (H, m); NaN where degenerate
+    hypotheses = svd_solve(a[picks], b[picks], rcond)  # (H, m); NaN where degenerate
     valid = np.flatnonzero(np.isfinite(hypotheses).all(axis=1))
     if len(valid) == 0:
-        raise InputError("every minimal sample set was degenerate: the metrics are (nearly) "
-                         "collinear on these samples, or there are too few distinct samples")
+        raise InputError(
+            "every minimal sample set was degenerate: the metrics are (nearly) "
+            "collinear on these samples, or there are too few distinct samples"
+        )
     # Inlier counts in float32, a block of hypotheses at a time, residuals as one product
     # [d, −1]·[a, b]ᵀ: the block × n residual matrix stays small and its rows are contiguous.
-    ab_t = np.ascontiguousarray(np.hstack([a, b[:, None]]).T, dtype=np.float32)   # (m + 1, n)
+    ab_t = np.ascontiguousarray(np.hstack([a, b[:, None]]).T, dtype=np.float32)  # (m + 1, n)
     dh = np.hstack([hypotheses, -np.ones((len(hypotheses), 1))]).astype(np.float32)
     limit, w32 = threshold.astype(np.float32), weights.astype(np.float32)
-    counts = np.full(len(hypotheses), -1.0)                    # -1: degenerate, never chosen
+    counts = np.full(len(hypotheses), -1.0)  # -1: degenerate, never chosen
     for start in range(0, len(valid), _CHUNK):
-        chunk = valid[start:start + _CHUNK]
-        residual = np.abs(dh[chunk] @ ab_t)                    # (chunk, n): rows are contiguous
+        chunk = valid[start : start + _CHUNK]
+        residual = np.abs(dh[chunk] @ ab_t)  # (chunk, n): rows are contiguous
         counts[chunk] = (residual <= limit) @ w32
 
     def inlier_residual_sum(h: np.ndarray) -> float:

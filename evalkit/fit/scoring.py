@@ -5,6 +5,7 @@ For a judgement where a fraction p of raters preferred A, and a metric that pref
 raters the metric agrees with. It is the formula of ``score_2afc_dataset`` in the LPIPS
 repository (Zhang et al. 2018), there written with distances d0, d1 and the fraction preferring B.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ def score_2afc(prefers_a: np.ndarray, p_a: np.ndarray) -> np.ndarray:
     return p * x + (1.0 - p) * (1.0 - x)
 
 
-def bootstrap_ci(scores: np.ndarray, n_boot: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    scores: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of the mean of ``scores`` (judgements resampled
     with replacement)."""
     scores = np.asarray(scores, np.float64)
@@ -31,7 +33,7 @@ def bootstrap_ci(scores: np.ndarray, n_boot: int = 2000, level: float = 0.95,
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     means = np.empty(n_boot)
-    for start in range(0, n_boot, 256):                 # bounded memory for large data sets
+    for start in range(0, n_boot, 256):  # bounded memory for large data sets
         stop = min(start + 256, n_boot)
         idx = rng.integers(0, len(scores), size=(stop - start, len(scores)))
         means[start:stop] = scores[idx].mean(axis=1)

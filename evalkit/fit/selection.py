@@ -1,6 +1,7 @@
 """Which metrics, and which combination, agree best with people: every subset of the chosen
 metrics fitted and scored on held-out judgements (k-fold, grouped by reference image so that no
 image is in both the training and the test part, or a given train/test split)."""
+
 from __future__ import annotations
 
 from itertools import combinations
@@ -12,14 +13,25 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from ..errors import InputError
 from .estimator import CombinedMetric
-from .judgements import (check_judgements, features_and_targets, judgement_counts, metric_values,
-                         read_judgements)
+from .judgements import (
+    check_judgements,
+    features_and_targets,
+    judgement_counts,
+    metric_values,
+    read_judgements,
+)
 from .model import CombinationModel
 from .scoring import bootstrap_ci
 
 
-def held_out_scores(table: pd.DataFrame, metrics: list[str], folds: int = 5,
-                    split_column: str | None = None, seed: int = 0, **params) -> np.ndarray:
+def held_out_scores(
+    table: pd.DataFrame,
+    metrics: list[str],
+    folds: int = 5,
+    split_column: str | None = None,
+    seed: int = 0,
+    **params,
+) -> np.ndarray:
     """Per-judgement 2AFC scores of the combination, each from a model that did not see it (rows
     weighted in the fit by how many people judged them)."""
     x, y = features_and_targets(table, metrics)
@@ -47,9 +59,14 @@ def _splits(table, folds, split_column, seed):
     return list(KFold(folds, shuffle=True, random_state=seed).split(table))
 
 
-def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5,
-                         split_column: str | None = None, seed: int = 0,
-                         **params) -> tuple[pd.DataFrame, dict[tuple, CombinationModel]]:
+def compare_combinations(
+    table: pd.DataFrame,
+    metrics: list[str],
+    folds: int = 5,
+    split_column: str | None = None,
+    seed: int = 0,
+    **params,
+) -> tuple[pd.DataFrame, dict[tuple, CombinationModel]]:
     """Fit every non-empty subset of ``metrics``; return a table (weights on all judgements,
     held-out 2AFC score with a 95 % bootstrap CI) and the fitted models by subset."""
     rows, models = [], {}
@@ -59,20 +76,33 @@ def compare_combinations(table: pd.DataFrame, metrics: list[str], folds: int = 5
             lo, hi = bootstrap_ci(scores, seed=seed)
             x, y = features_and_targets(table, list(subset))
             fitted = CombinedMetric(random_state=seed, **params).fit(x, y, judgement_counts(table))
-            model = CombinationModel.from_estimator(fitted, list(subset), scores.mean(), [lo, hi],
-                                                    len(table))
+            model = CombinationModel.from_estimator(fitted, list(subset), scores.mean(), [lo, hi], len(table))
             models[subset] = model
-            rows.append({"metrics": " + ".join(subset),
-                         "weights": ", ".join(f"{c:+.4g}·{m}" for m, c in zip(subset, model.coef)),
-                         "weights_scaled": ", ".join(f"{c:+.4g}" for c in model.coef_scaled),
-                         "2afc": model.score_2afc, "ci_low": lo, "ci_high": hi,
-                         "inliers": float(fitted.inlier_mask_.mean()), "n_test": len(scores)})
+            rows.append(
+                {
+                    "metrics": " + ".join(subset),
+                    "weights": ", ".join(f"{c:+.4g}·{m}" for m, c in zip(subset, model.coef)),
+                    "weights_scaled": ", ".join(f"{c:+.4g}" for c in model.coef_scaled),
+                    "2afc": model.score_2afc,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "inliers": float(fitted.inlier_mask_.mean()),
+                    "n_test": len(scores),
+                }
+            )
     return pd.DataFrame(rows), models
 
 
-def fit_judgements(judgements: str | Path, metrics: list[str], out: str | Path,
-                   engine_options: dict | None = None, folds: int = 5, split_column: str | None = None,
-                   seed: int = 0, **params) -> tuple[pd.DataFrame, CombinationModel]:
+def fit_judgements(
+    judgements: str | Path,
+    metrics: list[str],
+    out: str | Path,
+    engine_options: dict | None = None,
+    folds: int = 5,
+    split_column: str | None = None,
+    seed: int = 0,
+    **params,
+) -> tuple[pd.DataFrame, CombinationModel]:
     """``evalkit fit``: :func:`fit_table` on the judgement table ``judgements`` (metric values
     computed where the table lacks them), the model of all the metrics saved to ``out`` and the
     held-out 2AFC of every subset, best first, to ``<out stem>_2afc.csv`` beside it. Returns that
@@ -85,15 +115,22 @@ def fit_judgements(judgements: str | Path, metrics: list[str], out: str | Path,
     return results, model
 
 
-def fit_table(table: pd.DataFrame, metrics: list[str], folds: int = 5, split_column: str | None = None,
-              seed: int = 0, **params) -> tuple[pd.DataFrame, CombinationModel]:
+def fit_table(
+    table: pd.DataFrame,
+    metrics: list[str],
+    folds: int = 5,
+    split_column: str | None = None,
+    seed: int = 0,
+    **params,
+) -> tuple[pd.DataFrame, CombinationModel]:
     """Every subset of ``metrics`` fitted on a judgement DataFrame (``reference``, ``a``, ``b``,
     ``n_a``, ``n_b`` and each metric's ``<column>_a`` / ``<column>_b``), scored on held-out
     judgements: that table, best first (the standardised weights only when ``standardize`` is
     asked for), and the model of all of them (``CombinationModel``: ``quality``, ``save``)."""
     table = table if "p_a" in table.columns else check_judgements(table)
-    results, models = compare_combinations(table, metrics, folds=folds, split_column=split_column,
-                                           seed=seed, **params)
+    results, models = compare_combinations(
+        table, metrics, folds=folds, split_column=split_column, seed=seed, **params
+    )
     results = results.sort_values("2afc", ascending=False)
     if not params.get("standardize"):
         results = results.drop(columns="weights_scaled")

@@ -7,7 +7,8 @@ fitted metric → a second study of those two at matched bpp → a report that a
 training on what people prefer make a codec people prefer?" with the second study's intervals.
 The experiment file is :mod:`.experiment`; the stages and their caching are :mod:`.stages`.
 """
+
 from .experiment import Experiment, load_experiment
 from .stages import QUESTION, WaitingForPeople, run_loop
 
-__all__ = ["Experiment", "QUESTION", "WaitingForPeople", "load_experiment", "run_loop"]
+__all__ = ["QUESTION", "Experiment", "WaitingForPeople", "load_experiment", "run_loop"]

@@ -24,6 +24,7 @@
 
 Every problem is an :class:`~evalkit.errors.InputError` naming the key.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,11 +37,26 @@ from ..metrics import metric
 from ..study.config import StudyConfig, config_from_dict
 
 SECTIONS = {"name", "seed", "study", "crowd", "fit", "train", "second_study"}
-CROWD_KEYS = {"metric": str, "jod_per_unit": float, "careless": float, "inverted": float,
-              "abandons": float, "rater_sd": float, "raters": int}
+CROWD_KEYS = {
+    "metric": str,
+    "jod_per_unit": float,
+    "careless": float,
+    "inverted": float,
+    "abandons": float,
+    "rater_sd": float,
+    "raters": int,
+}
 FIT_KEYS = {"metrics": list, "folds": int, "hypotheses": int, "threshold": float}
-TRAIN_KEYS = {"base": str, "data": str, "steps": int, "weight": (str, float),
-              "metric_share": float, "patch": int, "batch": int, "lr": float}
+TRAIN_KEYS = {
+    "base": str,
+    "data": str,
+    "steps": int,
+    "weight": (str, float),
+    "metric_share": float,
+    "patch": int,
+    "batch": int,
+    "lr": float,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ class CrowdSpec:
     inverted: float = 0.05
     abandons: float = 0.1
     rater_sd: float = 0.2
-    raters: int | None = None          # default: one per assignment
+    raters: int | None = None  # default: one per assignment
 
 
 @dataclass(frozen=True)
@@ -59,7 +75,7 @@ class FitSpec:
     metrics: list[str]
     folds: int = 5
     hypotheses: int = 1000
-    threshold: float | None = None     # RANSAC's inlier threshold (None: twice each row's sampling band)
+    threshold: float | None = None  # RANSAC's inlier threshold (None: twice each row's sampling band)
 
 
 @dataclass(frozen=True)
@@ -67,16 +83,16 @@ class TrainSpec:
     base: str
     data: str
     steps: int
-    weight: float | None = None        # None: "auto"
+    weight: float | None = None  # None: "auto"
     metric_share: float = 0.5
-    overrides: dict = field(default_factory=dict)   # patch, batch, lr
+    overrides: dict = field(default_factory=dict)  # patch, batch, lr
 
 
 @dataclass(frozen=True)
 class Experiment:
     name: str
     seed: int
-    folder: Path                       # the experiment file's folder; out/ goes there
+    folder: Path  # the experiment file's folder; out/ goes there
     study: dict
     second_study: dict
     crowd: CrowdSpec | None
@@ -96,8 +112,11 @@ class Experiment:
             keys["codecs"] = list(codecs)
         keys["images"] = image_spec_in(keys["images"], self.folder)
         data = {"name": f"{self.name}-study{number}", "seed": self.seed + number - 1, **keys}
-        return config_from_dict(data, self.out_dir / f"study{number}",
-                                f"{self.source} [{'study' if number == 1 else 'second_study'}]")
+        return config_from_dict(
+            data,
+            self.out_dir / f"study{number}",
+            f"{self.source} [{'study' if number == 1 else 'second_study'}]",
+        )
 
 
 def _typed(table, where: str, keys: dict, required: tuple[str, ...] = ()) -> dict:
@@ -128,16 +147,22 @@ def load_experiment(path: str | Path) -> Experiment:
         if key not in data:
             raise InputError(f"{path}: {key} is missing")
     if not isinstance(data["name"], str) or not data["name"].replace("-", "").isalnum():
-        raise InputError(f"{path}: name = {data['name']!r} must be letters, digits and dashes "
-                         "(it names the trained codecs)")
+        raise InputError(
+            f"{path}: name = {data['name']!r} must be letters, digits and dashes "
+            "(it names the trained codecs)"
+        )
     study = data["study"]
     if not isinstance(study, dict) or {"name", "seed"} & set(study):
-        raise InputError(f"{path}: [study] is a table of study.toml keys without name and seed "
-                         "(the experiment's own name and seed are used)")
+        raise InputError(
+            f"{path}: [study] is a table of study.toml keys without name and seed "
+            "(the experiment's own name and seed are used)"
+        )
     second = data.get("second_study", {})
     if not isinstance(second, dict) or {"name", "seed", "codecs"} & set(second):
-        raise InputError(f"{path}: [second_study] changes [study] keys but name, seed and codecs "
-                         "(its codecs are the two trained ones)")
+        raise InputError(
+            f"{path}: [second_study] changes [study] keys but name, seed and codecs "
+            "(its codecs are the two trained ones)"
+        )
     crowd = None
     if "crowd" in data:
         raw = _typed(data["crowd"], "crowd", CROWD_KEYS, ("metric", "jod_per_unit"))
@@ -149,8 +174,9 @@ def load_experiment(path: str | Path) -> Experiment:
     for name in fit.metrics:
         metric(name, "pair")
         if not metric(name).differentiable:
-            raise InputError(f"fit.metrics: {name} is not differentiable, so the combined metric "
-                             "could not train a codec")
+            raise InputError(
+                f"fit.metrics: {name} is not differentiable, so the combined metric could not train a codec"
+            )
     raw = dict(_typed(data["train"], "train", TRAIN_KEYS, ("base", "data", "steps")))
     weight = raw.pop("weight", "auto")
     if weight != "auto" and (isinstance(weight, str) or not weight > 0):
@@ -162,12 +188,15 @@ def load_experiment(path: str | Path) -> Experiment:
     base, data_spec, steps = raw.pop("base"), raw.pop("data"), raw.pop("steps")
     share = float(raw.pop("metric_share", 0.5))
     train = TrainSpec(base, data_spec, steps, None if weight == "auto" else float(weight), share, raw)
-    experiment = Experiment(data["name"], int(data.get("seed", 0)), path.parent.resolve(), study,
-                            second, crowd, fit, train, path)
+    experiment = Experiment(
+        data["name"], int(data.get("seed", 0)), path.parent.resolve(), study, second, crowd, fit, train, path
+    )
     if experiment.train.weight is None and len(experiment.study_config(1).bpp) < 2:
-        raise InputError("train.weight = \"auto\" is calibrated on the first study's rate–quality "
-                         "curves, which need two or more rates in [study] bpp; add one or give "
-                         "train.weight")
+        raise InputError(
+            "train.weight = \"auto\" is calibrated on the first study's rate–quality "
+            "curves, which need two or more rates in [study] bpp; add one or give "
+            "train.weight"
+        )
     experiment.study_config(1)
     experiment.study_config(2, ["a", "b"])
     return experiment

@@ -20,6 +20,7 @@ with the convention named when they do not fit)::
 
 :func:`pair_metric` is the unchecked torch form training losses call (inputs in [0, 1]).
 """
+
 from importlib import import_module
 
 #: What the package exports: name → the module that defines it, imported when first asked for,
@@ -27,14 +28,37 @@ from importlib import import_module
 #: ``psnr`` and ``psnr_y`` on uint8 arrays are :mod:`evalkit.metrics.psnr`'s (``evalkit.metrics.psnr``
 #: is that module); the checked forms are :mod:`.functional`'s.
 EXPORTS = {
-    "WeightsError": "..weights", "PairMetric": ".base", "to_tensor": ".base",
-    "ConventionError": ".contract", "CheckedMetric": ".functional", "create_metric": ".functional",
-    "measure": ".functional", "MetricEngine": ".engine", "MetricsResult": ".engine",
-    "read_pairs": ".engine", "read_table": ".engine", "set_metrics": ".engine", "write_table": ".engine",
-    "Features": ".features", "frechet_distance": ".fid", "kernel_inception_distance": ".fid",
+    "WeightsError": "..weights",
+    "PairMetric": ".base",
+    "to_tensor": ".base",
+    "ConventionError": ".contract",
+    "CheckedMetric": ".functional",
+    "create_metric": ".functional",
+    "measure": ".functional",
+    "MetricEngine": ".engine",
+    "MetricsResult": ".engine",
+    "read_pairs": ".engine",
+    "read_table": ".engine",
+    "set_metrics": ".engine",
+    "write_table": ".engine",
+    "Features": ".features",
+    "frechet_distance": ".fid",
+    "kernel_inception_distance": ".fid",
     "patches": ".fid",
-    **{name: ".registry" for name in ("DEFAULT_METRICS", "METRICS", "PAIR_METRICS", "SET_METRICS",
-                                      "TRAINABLE_METRICS", "Metric", "label", "metric", "pair_metric")},
+    **{
+        name: ".registry"
+        for name in (
+            "DEFAULT_METRICS",
+            "METRICS",
+            "PAIR_METRICS",
+            "SET_METRICS",
+            "TRAINABLE_METRICS",
+            "Metric",
+            "label",
+            "metric",
+            "pair_metric",
+        )
+    },
 }
 __all__ = ["functional", *EXPORTS]
 

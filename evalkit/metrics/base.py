@@ -7,6 +7,7 @@ per reference, :meth:`score` for each batch of its reconstructions — which is 
 MS-SSIM pyramid or LPIPS features are computed once for all its reconstructions. (torchmetrics
 pairs a functional and a stateful form over one implementation in the same spirit.)
 """
+
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
@@ -61,8 +62,14 @@ def to_rgb8(images: torch.Tensor, what: str) -> np.ndarray:
         raise InputError(f"{what} takes RGB images (N, 3, H, W); got shape {tuple(images.shape)}")
     levels = images.detach().to("cpu", torch.float64) * 255
     rounded = levels.round()
-    if not torch.isfinite(levels).all() or (levels - rounded).abs().max() > 1e-3 \
-            or rounded.min() < 0 or rounded.max() > 255:
-        raise InputError(f"{what} is computed on 8-bit images: values k/255 in [0, 1] "
-                         "(round reconstructions to 8 bits, as a decoder's output is, first)")
+    if (
+        not torch.isfinite(levels).all()
+        or (levels - rounded).abs().max() > 1e-3
+        or rounded.min() < 0
+        or rounded.max() > 255
+    ):
+        raise InputError(
+            f"{what} is computed on 8-bit images: values k/255 in [0, 1] "
+            "(round reconstructions to 8 bits, as a decoder's output is, first)"
+        )
     return rounded.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

@@ -3,6 +3,7 @@
 Keys are (metric with its version, content hash of the reference file, content hash of the
 reconstruction file), so a re-run computes only what changed, whatever the files are called.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,29 +29,37 @@ class MetricCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path)
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("CREATE TABLE IF NOT EXISTS pair_values (metric TEXT, ref TEXT, rec TEXT,"
-                            " value REAL, PRIMARY KEY (metric, ref, rec))")
-            self.db.execute("CREATE TABLE IF NOT EXISTS features (model TEXT, image TEXT, shape TEXT,"
-                            " data BLOB, PRIMARY KEY (model, image))")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS pair_values (metric TEXT, ref TEXT, rec TEXT,"
+                " value REAL, PRIMARY KEY (metric, ref, rec))"
+            )
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS features (model TEXT, image TEXT, shape TEXT,"
+                " data BLOB, PRIMARY KEY (model, image))"
+            )
 
     def values(self, metric: str, ref: str) -> dict[str, float]:
         """Stored values of ``metric`` between reference ``ref`` and any reconstruction."""
         if not self.enabled:
             return {}
-        return dict(self.db.execute(
-            "SELECT rec, value FROM pair_values WHERE metric = ? AND ref = ?", (metric, ref)))
+        return dict(
+            self.db.execute("SELECT rec, value FROM pair_values WHERE metric = ? AND ref = ?", (metric, ref))
+        )
 
     def put_values(self, metric: str, ref: str, values: dict[str, float]) -> None:
         if self.enabled and values:
             with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO pair_values VALUES (?, ?, ?, ?)",
-                                    [(metric, ref, rec, v) for rec, v in values.items()])
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO pair_values VALUES (?, ?, ?, ?)",
+                    [(metric, ref, rec, v) for rec, v in values.items()],
+                )
 
     def features(self, model: str, image: str) -> np.ndarray | None:
         if not self.enabled:
             return None
-        row = self.db.execute("SELECT shape, data FROM features WHERE model = ? AND image = ?",
-                              (model, image)).fetchone()
+        row = self.db.execute(
+            "SELECT shape, data FROM features WHERE model = ? AND image = ?", (model, image)
+        ).fetchone()
         if row is None:
             return None
         shape = tuple(int(s) for s in row[0].split("x"))
@@ -60,5 +69,7 @@ class MetricCache:
         if self.enabled:
             array = np.ascontiguousarray(array, dtype=np.float32)
             with self.db:
-                self.db.execute("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?)",
-                                (model, image, "x".join(map(str, array.shape)), array.tobytes()))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?)",
+                    (model, image, "x".join(map(str, array.shape)), array.tobytes()),
+                )

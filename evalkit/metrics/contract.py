@@ -17,6 +17,7 @@ plausible wrong number. So the public forms (:mod:`.functional`) pass both image
 
 The images come back as (N, 3, H, W) tensors in [0, 1], differentiable in the inputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,21 +47,27 @@ class Convention:
     name: str
 
     @classmethod
-    def of(cls, data_range: float | None = None, convention: str | None = None) -> "Convention":
+    def of(cls, data_range: float | None = None, convention: str | None = None) -> Convention:
         if data_range is not None and convention is not None:
-            raise ConventionError("give data_range (values in [0, data_range]) or convention "
-                                  f"({', '.join(CONVENTIONS)}), not both")
+            raise ConventionError(
+                "give data_range (values in [0, data_range]) or convention "
+                f"({', '.join(CONVENTIONS)}), not both"
+            )
         if convention is not None:
             key = convention.replace(" ", "").replace("−", "-")
             if key not in CONVENTIONS:
-                raise ConventionError(f"unknown convention {convention!r}; choose from "
-                                      f"{', '.join(CONVENTIONS)} (or give data_range=R for [0, R])")
+                raise ConventionError(
+                    f"unknown convention {convention!r}; choose from "
+                    f"{', '.join(CONVENTIONS)} (or give data_range=R for [0, R])"
+                )
             return cls(*CONVENTIONS[key], key)
         if data_range is None:
             return cls(0.0, 1.0, "[0,1]")
         if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
-            raise ConventionError(f"data_range must be a positive number (the peak value: 1 for "
-                                  f"[0, 1], 255 for [0, 255]), got {data_range!r}")
+            raise ConventionError(
+                f"data_range must be a positive number (the peak value: 1 for "
+                f"[0, 1], 255 for [0, 255]), got {data_range!r}"
+            )
         return cls(0.0, float(data_range), f"data_range={data_range:g}")
 
     def describe(self) -> str:
@@ -78,20 +85,24 @@ def _as_tensor(image, role: str) -> tuple[torch.Tensor, bool]:
         layout, numpy, tensor = "(3, H, W) or (N, 3, H, W)", False, image
         ok = tensor.ndim in (3, 4) and tensor.shape[-3] == 3
     else:
-        raise ConventionError(f"{role} must be a torch tensor (N, 3, H, W) or a NumPy array "
-                              f"(N, H, W, 3), got {type(image).__name__}")
+        raise ConventionError(
+            f"{role} must be a torch tensor (N, 3, H, W) or a NumPy array "
+            f"(N, H, W, 3), got {type(image).__name__}"
+        )
     if not ok:
         raise ConventionError(f"{role} has shape {tuple(image.shape)}; RGB images are {layout}")
     if not tensor.is_floating_point():
         raise ConventionError(
             f"{role} is {str(image.dtype).replace('torch.', '')}: give floating-point images in "
             "the declared range — [0, 1] by default (e.g. x.float() / 255), or [0, 255] floats "
-            "with data_range=255 — an integer image's scale is not guessed")
+            "with data_range=255 — an integer image's scale is not guessed"
+        )
     return (tensor[None] if tensor.ndim == 3 else tensor), numpy
 
 
-def checked_images(images, role: str, data_range: float | None = None,
-                   convention: str | None = None) -> tuple[torch.Tensor, bool, bool]:
+def checked_images(
+    images, role: str, data_range: float | None = None, convention: str | None = None
+) -> tuple[torch.Tensor, bool, bool]:
     """One image or a batch as (N, 3, H, W) in [0, 1] after the layout, dtype and value checks
     of the module docstring; then whether it was NumPy and whether it was one image."""
     declared = Convention.of(data_range, convention)
@@ -102,14 +113,17 @@ def checked_images(images, role: str, data_range: float | None = None,
     span = declared.high - declared.low
     low, high = (x.min().item(), x.max().item()) if x.numel() else (declared.low, declared.low)
     if low < declared.low - SLACK * span or high > declared.high + SLACK * span:
-        raise ConventionError(f"{role} has values in [{low:.4g}, {high:.4g}], outside "
-                              f"{declared.describe()}{_hint(low, high, declared)}")
+        raise ConventionError(
+            f"{role} has values in [{low:.4g}, {high:.4g}], outside "
+            f"{declared.describe()}{_hint(low, high, declared)}"
+        )
     scaled = (tensor - declared.low) / span if (declared.low, span) != (0.0, 1.0) else tensor
     return scaled, numpy, images.ndim == 3
 
 
-def checked_pair(reference, distorted, data_range: float | None = None,
-                 convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor, bool, bool]:
+def checked_pair(
+    reference, distorted, data_range: float | None = None, convention: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, bool, bool]:
     """Both images as (N, 3, H, W) tensors in [0, 1], after every check of the module docstring;
     then whether the inputs were NumPy and whether they were one image (not a batch)."""
     ref, ref_numpy, single = checked_images(reference, "reference", data_range, convention)
@@ -117,14 +131,18 @@ def checked_pair(reference, distorted, data_range: float | None = None,
     if ref_numpy != dist_numpy:
         raise ConventionError("reference and distorted must both be torch tensors or both NumPy arrays")
     if ref.shape != dist.shape:
-        raise ConventionError(f"reference is {_shape(reference)} but distorted is {_shape(distorted)}; "
-                              "a full-reference metric compares images of the same size")
+        raise ConventionError(
+            f"reference is {_shape(reference)} but distorted is {_shape(distorted)}; "
+            "a full-reference metric compares images of the same size"
+        )
     declared = Convention.of(data_range, convention)
     if declared.high > 1 and declared.low == 0:
         peak = max(reference.max().item(), distorted.max().item())
         if 0 < peak <= 1:
-            raise ConventionError(f"all values are within [0, 1] but {declared.name} declares "
-                                  f"[0, {declared.high:g}]: images in [0, 1] need no data_range")
+            raise ConventionError(
+                f"all values are within [0, 1] but {declared.name} declares "
+                f"[0, {declared.high:g}]: images in [0, 1] need no data_range"
+            )
     return ref, dist, ref_numpy, single
 
 

@@ -8,6 +8,7 @@ the registry's, so a set measured here equals the same set measured by ``evalkit
 With ``patch_size``, the distance is over the 256-px patches of :func:`~evalkit.metrics.fid.patches`
 (grid plus half-shifted grid) instead of whole images. The result carries its sample count.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".p
 class SetScore:
     name: str
     value: float
-    samples: int          # the distorted set's samples (images, or patches)
+    samples: int  # the distorted set's samples (images, or patches)
     reference_samples: int
 
     def __float__(self) -> float:
@@ -40,8 +41,11 @@ def _images(images, role: str, data_range, convention) -> list:
     """A set as a list of (1, 3, H, W) tensors in [0, 1]."""
     if isinstance(images, (str, Path)):
         folder = Path(images)
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
-            if folder.is_dir() else []
+        files = (
+            sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if folder.is_dir()
+            else []
+        )
         if not files:
             raise InputError(f"{role}: {folder} is not a folder of images ({', '.join(IMAGE_SUFFIXES)})")
         return [to_tensor(load_image(p)) for p in files]
@@ -53,24 +57,35 @@ def _images(images, role: str, data_range, convention) -> list:
     return out
 
 
-def set_metric(name: str, *, reference, distorted, patch_size: int | None = None,
-               data_range: float | None = None, convention: str | None = None, weights_dir=None,
-               device: str | None = None) -> SetScore:
+def set_metric(
+    name: str,
+    *,
+    reference,
+    distorted,
+    patch_size: int | None = None,
+    data_range: float | None = None,
+    convention: str | None = None,
+    weights_dir=None,
+    device: str | None = None,
+) -> SetScore:
     """The set-level metric ``name`` (``fid``, ``kid``) of the ``distorted`` set against the
     ``reference`` set (see the module docstring for what a set may be)."""
     from .engine import MetricEngine
 
     entry = metric(name, "set")
     mode = "patch" if patch_size else "image"
-    engine = MetricEngine([entry.name], device=device, weights_dir=weights_dir, cache=False,
-                          patch_size=patch_size or 256)
+    engine = MetricEngine(
+        [entry.name], device=device, weights_dir=weights_dir, cache=False, patch_size=patch_size or 256
+    )
     sets = []
     for role, images in (("reference", reference), ("distorted", distorted)):
         features = engine.features(_images(images, role, data_range, convention), mode)
         sets.append(np.concatenate(features) if features else np.zeros((0, 2048), np.float32))
     if min(len(f) for f in sets) < 2:
-        raise InputError(f"{name} needs at least 2 samples in each set; got {len(sets[0])} and "
-                         f"{len(sets[1])}{' (images smaller than a patch give none)' if patch_size else ''}")
+        raise InputError(
+            f"{name} needs at least 2 samples in each set; got {len(sets[0])} and "
+            f"{len(sets[1])}{' (images smaller than a patch give none)' if patch_size else ''}"
+        )
     return SetScore(entry.name, float(entry.compute(*sets)), len(sets[1]), len(sets[0]))
 
 

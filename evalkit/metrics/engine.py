@@ -14,6 +14,7 @@ engine from :class:`EngineOptions` once per process, with no cache of their own;
 return goes into this process's cache as it arrives, so an interrupted run redoes nothing that
 had come back.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,9 +44,9 @@ PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 @dataclass
 class MetricsResult:
-    pairs: pd.DataFrame          # the input rows plus one column per pair metric
-    sets: pd.DataFrame | None    # FID / KID per group, with sample counts (None if not asked)
-    features: Features | None = None   # the Inception features behind ``sets``
+    pairs: pd.DataFrame  # the input rows plus one column per pair metric
+    sets: pd.DataFrame | None  # FID / KID per group, with sample counts (None if not asked)
+    features: Features | None = None  # the Inception features behind ``sets``
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,19 @@ class Unit:
 
     options: EngineOptions
     reference: str
-    pairs: dict[str, tuple[str, ...]]                      # metric → reconstruction paths
-    features: dict[str, tuple[str, ...]] = field(default_factory=dict)   # mode → image paths
-    sha: dict[str, str] = field(default_factory=dict)      # path → content hash
+    pairs: dict[str, tuple[str, ...]]  # metric → reconstruction paths
+    features: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mode → image paths
+    sha: dict[str, str] = field(default_factory=dict)  # path → content hash
 
 
 @dataclass
 class UnitResult:
-    values: dict[str, dict[str, float]]                    # metric → reconstruction hash → value
-    features: dict[tuple[str, str], np.ndarray]            # (mode, hash) → features
+    values: dict[str, dict[str, float]]  # metric → reconstruction hash → value
+    features: dict[tuple[str, str], np.ndarray]  # (mode, hash) → features
 
 
 #: One engine per worker process and options: its networks are loaded once.
-_WORKER_ENGINES: dict[EngineOptions, "MetricEngine"] = {}
+_WORKER_ENGINES: dict[EngineOptions, MetricEngine] = {}
 
 
 def compute_unit(unit: Unit) -> UnitResult:
@@ -99,7 +100,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{path}: no such table")
     try:
         return pd.read_parquet(path)
-    except (OSError, ValueError) as exc:     # pyarrow's ArrowInvalid is a ValueError
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise InputError(f"{path}: not a readable Parquet table ({exc})") from None
 
 
@@ -147,17 +148,29 @@ class MetricEngine:
     >>> folder.cleanup()
     """
 
-    def __init__(self, metrics: list[str], device: str | None = None, weights_dir=None,
-                 precision: str = "fp32", batch_size: int | None = None, cache: bool = True,
-                 patch_size: int | None = 256):
+    def __init__(
+        self,
+        metrics: list[str],
+        device: str | None = None,
+        weights_dir=None,
+        precision: str = "fp32",
+        batch_size: int | None = None,
+        cache: bool = True,
+        patch_size: int | None = 256,
+    ):
         if not metrics:
             raise InputError(f"no metrics asked for; choose from {', '.join(METRICS)}")
         self.metrics = [metric(name).name for name in dict.fromkeys(metrics)]
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-        self.options = EngineOptions(tuple(self.metrics), device,
-                                     None if weights_dir is None else str(weights_dir),
-                                     precision, batch_size, patch_size)
+        self.options = EngineOptions(
+            tuple(self.metrics),
+            device,
+            None if weights_dir is None else str(weights_dir),
+            precision,
+            batch_size,
+            patch_size,
+        )
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         # Batches pay off on a GPU; on a CPU one image at a time is as fast or faster (it stays
         # in cache), so that is the default there.
@@ -169,9 +182,10 @@ class MetricEngine:
         self._inception = None
 
     @classmethod
-    def from_options(cls, options: EngineOptions, cache: bool = True) -> "MetricEngine":
-        return cls(list(options.metrics), **{k: v for k, v in asdict(options).items() if k != "metrics"},
-                   cache=cache)
+    def from_options(cls, options: EngineOptions, cache: bool = True) -> MetricEngine:
+        return cls(
+            list(options.metrics), **{k: v for k, v in asdict(options).items() if k != "metrics"}, cache=cache
+        )
 
     # ----------------------------------------------------------------- networks
     def _exact(self):
@@ -184,7 +198,9 @@ class MetricEngine:
 
     def _autocast(self, network: bool = True):
         dtype = PRECISIONS[self.precision]
-        return nullcontext() if dtype is None or not network else torch.autocast(self.device.type, dtype=dtype)
+        return (
+            nullcontext() if dtype is None or not network else torch.autocast(self.device.type, dtype=dtype)
+        )
 
     def pair_metric(self, name: str) -> PairMetric:
         if name not in self._pair:
@@ -232,7 +248,7 @@ class MetricEngine:
             chunks = []
             for start in range(0, len(stacked), self.batch_size):
                 with self._autocast():
-                    f = self._inception(stacked[start:start + self.batch_size].to(self.device))[0]
+                    f = self._inception(stacked[start : start + self.batch_size].to(self.device))[0]
                 chunks.append(f.float().flatten(1).cpu().numpy())
             features = np.concatenate(chunks) if chunks else np.zeros((0, 2048), np.float32)
             for i, part in zip(group, np.split(features, np.cumsum([len(inputs[i]) for i in group])[:-1])):
@@ -244,8 +260,14 @@ class MetricEngine:
         return MODES if self.patch_size else MODES[:1]
 
     # ------------------------------------------------------------------- engine
-    def evaluate(self, table: pd.DataFrame, root: str | Path = ".", progress: bool = True,
-                 executor=None, sets: bool = True) -> MetricsResult:
+    def evaluate(
+        self,
+        table: pd.DataFrame,
+        root: str | Path = ".",
+        progress: bool = True,
+        executor=None,
+        sets: bool = True,
+    ) -> MetricsResult:
         """Add a column per pair metric to ``table`` (paths relative to ``root`` or absolute)
         and, if FID/KID were asked for, compute them per (codec, target_bpp) group (unless
         ``sets`` is false: a shard's part, whose FID comes from the merged features).
@@ -267,21 +289,29 @@ class MetricEngine:
         sha = {p: file_hash(p) for p in dict.fromkeys(refs + recs)}
         pair_metrics = [m for m in self.metrics if METRICS[m].level == "pair"]
         want_sets = any(METRICS[m].level == "set" for m in self.metrics)
-        values = {m: {} for m in pair_metrics}          # metric → (ref sha, rec sha) → value
-        features = {}                                   # (mode, sha) → features
+        values = {m: {} for m in pair_metrics}  # metric → (ref sha, rec sha) → value
+        features = {}  # (mode, sha) → features
         by_ref: dict[str, list[str]] = {}
         for ref, rec in zip(refs, recs):
             by_ref.setdefault(ref, [])
             if rec not in by_ref[ref]:
                 by_ref[ref].append(rec)
-        units = [u for u in (self._unit(ref, ref_recs, sha, pair_metrics, values, features, want_sets)
-                             for ref, ref_recs in by_ref.items()) if u is not None]
-        here = executor is None or isinstance(executor, LocalExecutor) and executor.workers == 1
-        outcomes = (((i, self.compute(u)) for i, u in enumerate(units)) if here else
-                    executor.run(compute_unit, units))
+        units = [
+            u
+            for u in (
+                self._unit(ref, ref_recs, sha, pair_metrics, values, features, want_sets)
+                for ref, ref_recs in by_ref.items()
+            )
+            if u is not None
+        ]
+        here = executor is None or (isinstance(executor, LocalExecutor) and executor.workers == 1)
+        outcomes = (
+            ((i, self.compute(u)) for i, u in enumerate(units)) if here else executor.run(compute_unit, units)
+        )
         failures = []
-        for i, outcome in tqdm(outcomes, total=len(units), desc="metrics", unit="reference",
-                               disable=not progress or not units):
+        for i, outcome in tqdm(
+            outcomes, total=len(units), desc="metrics", unit="reference", disable=not progress or not units
+        ):
             if isinstance(outcome, Failure):
                 failures.append((units[i].reference, outcome))
                 continue
@@ -299,9 +329,12 @@ class MetricEngine:
             out[METRICS[m].column] = [values[m][(sha[r], sha[c])] for r, c in zip(refs, recs)]
         if not want_sets:
             return MetricsResult(out, None)
-        found = Features({p: sha[r] for p, r in zip(table["reference"], refs)}
-                         | {p: sha[c] for p, c in zip(table["reconstruction"], recs)}, features,
-                         tuple(m for m in self.metrics if METRICS[m].level == "set"))
+        found = Features(
+            {p: sha[r] for p, r in zip(table["reference"], refs)}
+            | {p: sha[c] for p, c in zip(table["reconstruction"], recs)},
+            features,
+            tuple(m for m in self.metrics if METRICS[m].level == "set"),
+        )
         return MetricsResult(out, set_metrics(table, found) if sets else None, found)
 
     def _unit(self, ref, recs, sha, pair_metrics, values, features, want_sets) -> Unit | None:
@@ -324,7 +357,7 @@ class MetricEngine:
                 if (mode, sha[p]) in features:
                     continue
                 cached = self.cache.features(self._feature_key(mode), sha[p])
-                features[(mode, sha[p])] = cached    # None: asked of this unit
+                features[(mode, sha[p])] = cached  # None: asked of this unit
                 if cached is None:
                     paths.append(p)
             if paths:
@@ -349,8 +382,10 @@ class MetricEngine:
             reference = image(ref)
             for rec in todo:
                 if image(rec).shape != reference.shape:
-                    raise InputError(f"{rec} is {image(rec).shape[1]}×{image(rec).shape[0]} but its "
-                                     f"reference {ref} is {reference.shape[1]}×{reference.shape[0]}")
+                    raise InputError(
+                        f"{rec} is {image(rec).shape[1]}×{image(rec).shape[0]} but its "
+                        f"reference {ref} is {reference.shape[1]}×{reference.shape[0]}"
+                    )
             computed = self._pair_metric(m, reference, [image(r) for r in todo])
             bad = [r for r, v in zip(todo, computed) if math.isnan(v)]
             if bad:
@@ -363,7 +398,9 @@ class MetricEngine:
         return UnitResult(values, features)
 
     @torch.inference_mode()
-    def _pair_metric(self, name: str, reference: np.ndarray, reconstructions: list[np.ndarray]) -> list[float]:
+    def _pair_metric(
+        self, name: str, reference: np.ndarray, reconstructions: list[np.ndarray]
+    ) -> list[float]:
         """One reference against its reconstructions: the reference prepared once, the
         reconstructions scored in batches."""
         metric = self.pair_metric(name)
@@ -371,15 +408,17 @@ class MetricEngine:
         with self._exact(), self._autocast(metric.uses_network):
             prepared = metric.prepare(to_tensor(reference, metric.dtype).to(self.device))
             for start in range(0, len(reconstructions), self.batch_size):
-                batch = to_tensor(np.stack(reconstructions[start:start + self.batch_size]), metric.dtype)
+                batch = to_tensor(np.stack(reconstructions[start : start + self.batch_size]), metric.dtype)
                 out.extend(metric.score(prepared, batch.to(self.device)).double().tolist())
         return out
 
 
 def _raise(failures: list[tuple[str, Failure]], total: int):
     lines = "\n".join(f"  {ref}: {f}" for ref, f in failures)
-    message = (f"{len(failures)} of {total} references could not be measured (the others are "
-               f"cached; a re-run computes only these):\n{lines}")
+    message = (
+        f"{len(failures)} of {total} references could not be measured (the others are "
+        f"cached; a re-run computes only these):\n{lines}"
+    )
     if all(f.input_error for _, f in failures):
         raise InputError(message)
     raise RuntimeError(f"{message}\n\nfirst traceback:\n{failures[0][1].traceback}")
@@ -393,8 +432,7 @@ def set_metrics(table: pd.DataFrame, features: Features) -> pd.DataFrame:
     ``features`` maps the table's paths to content hashes and those to features."""
     measured = [METRICS[m] for m in SET_METRICS if m in features.metrics]
     groups = [c for c in GROUP_COLUMNS if c in table.columns]
-    keys = (table[groups].itertuples(index=False, name=None) if groups
-            else [("all",)] * len(table))
+    keys = table[groups].itertuples(index=False, name=None) if groups else [("all",)] * len(table)
     members: dict[tuple, list[int]] = {}
     for i, key in enumerate(keys):
         members.setdefault(key, []).append(i)

@@ -10,6 +10,7 @@ libvmaf with its built-in models. The answer is cached per value of PATH and
 (which image goes first is each filter's convention: libvmaf takes the reconstruction first,
 xpsnr the original), and returns the text of the filter's log file.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ from .psnr import Y_WEIGHTS
 def has_filter(program: str, name: str) -> bool:
     """Whether ``program -filters`` lists the filter ``name``."""
     try:
-        listed = subprocess.run([program, "-hide_banner", "-filters"], capture_output=True,
-                                text=True, timeout=30).stdout
+        listed = subprocess.run(
+            [program, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30
+        ).stdout
     except OSError:
         return False
     return re.search(rf"^\s*\S+\s+{re.escape(name)}\s", listed, re.MULTILINE) is not None
@@ -43,9 +45,11 @@ def ffmpeg_with(name: str) -> str:
     an :class:`InputError` saying what to install if neither has it."""
     found = _find(name, os.environ.get("PATH", ""), os.environ.get("IMAGEIO_FFMPEG_EXE"))
     if found is None:
-        raise InputError(f"no ffmpeg here has the {name} filter (the system's lacks it and so does "
-                         "imageio-ffmpeg's); pip install imageio-ffmpeg==0.8.1, whose static ffmpeg "
-                         "has it, or set IMAGEIO_FFMPEG_EXE to an ffmpeg that does")
+        raise InputError(
+            f"no ffmpeg here has the {name} filter (the system's lacks it and so does "
+            "imageio-ffmpeg's); pip install imageio-ffmpeg==0.8.1, whose static ffmpeg "
+            "has it, or set IMAGEIO_FFMPEG_EXE to an ffmpeg that does"
+        )
     return found
 
 
@@ -67,6 +71,7 @@ def _find(name: str, path_env: str, imageio_exe: str | None) -> str | None:
     candidates = [shutil.which("ffmpeg", path=path_env)]
     try:
         import imageio_ffmpeg
+
         candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
     except (ImportError, RuntimeError):
         pass
@@ -79,8 +84,10 @@ def run_filter(name: str, options: str, pix_fmt: str, first: np.ndarray, second:
     ``pix_fmt``'s plane order; the log file's text. A failure of ffmpeg is a plain error: the
     inputs were checked before."""
     if first.shape != second.shape or first.dtype != np.uint8 or second.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 of one shape; got {first.shape} {first.dtype} and "
-                         f"{second.shape} {second.dtype}")
+        raise ValueError(
+            f"frames must be uint8 of one shape; got {first.shape} {first.dtype} and "
+            f"{second.shape} {second.dtype}"
+        )
     height, width = first.shape[-2:]
     raw = ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{width}x{height}"]
     with tempfile.TemporaryDirectory(prefix="evalkit-ffmpeg-") as folder:
@@ -90,13 +97,29 @@ def run_filter(name: str, options: str, pix_fmt: str, first: np.ndarray, second:
             paths[role] = folder / f"{role}.raw"
             paths[role].write_bytes(np.ascontiguousarray(frames).tobytes())
         log = folder / "log"
-        command = [ffmpeg_with(name), "-nostdin", "-hide_banner", "-loglevel", "error",
-                   *raw, "-i", str(paths["first"]), *raw, "-i", str(paths["second"]),
-                   "-lavfi", f"[0:v][1:v]{name}={options.format(log=log)}", "-f", "null", "-"]
+        command = [
+            ffmpeg_with(name),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            *raw,
+            "-i",
+            str(paths["first"]),
+            *raw,
+            "-i",
+            str(paths["second"]),
+            "-lavfi",
+            f"[0:v][1:v]{name}={options.format(log=log)}",
+            "-f",
+            "null",
+            "-",
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0 or not log.is_file():
-            raise RuntimeError(f"ffmpeg's {name} filter failed (exit {done.returncode}): "
-                               f"{done.stderr.strip()[-500:]}")
+            raise RuntimeError(
+                f"ffmpeg's {name} filter failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+            )
         return log.read_text()
 
 

@@ -18,6 +18,7 @@ papers (Mentzer et al. 2020, HiFiC) — to give patch FID more samples. KID (Bi�
 is the unbiased MMD² with the cubic polynomial kernel (x·y/d + 1)³, averaged over subsets.
 Every value is reported beside the number of samples it came from.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -42,8 +43,8 @@ def load_inception(weights_dir=None, device="cpu"):
 
     name = FID_WEIGHTS_URL.rsplit("/", 1)[-1]
     weights = local_file([name, CONVERTED_NAME], weights_dir) or fetch(
-        FID_WEIGHTS_URL, "FID (Inception)", f", or the converted state dict {CONVERTED_NAME}",
-        weights_dir)
+        FID_WEIGHTS_URL, "FID (Inception)", f", or the converted state dict {CONVERTED_NAME}", weights_dir
+    )
     previous = torch.hub.get_dir()
     with tempfile.TemporaryDirectory() as hub:
         (Path(hub) / "checkpoints").mkdir()
@@ -96,8 +97,9 @@ def frechet_distance(features1: np.ndarray, features2: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + trace1 + trace2 - 2 * tr_sqrt)
 
 
-def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray,
-                              subset_size: int = 1000, subsets: int = 100, seed: int = 0) -> float:
+def kernel_inception_distance(
+    features1: np.ndarray, features2: np.ndarray, subset_size: int = 1000, subsets: int = 100, seed: int = 0
+) -> float:
     """KID: unbiased MMD² with k(x, y) = (x·y/d + 1)³, averaged over random subsets (all samples
     in one subset when a set is smaller than ``subset_size``)."""
     f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
@@ -112,6 +114,5 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray,
         y = f2 if single else f2[rng.choice(len(f2), m, replace=False)]
         kxx, kyy, kxy = ((x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3)
         off = m * (m - 1)
-        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off
-                      - 2 * kxy.mean())
+        values.append((kxx.sum() - np.trace(kxx)) / off + (kyy.sum() - np.trace(kyy)) / off - 2 * kxy.mean())
     return float(np.mean(values))

@@ -18,9 +18,10 @@ engine's floating type (PSNR in float64): on 8-bit images the values equal the e
 (tested to 1e-6 on Kodak). A batch (N, …) gives N values, one image a scalar: torch in, torch
 out (differentiable), NumPy in, NumPy out.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -34,15 +35,16 @@ class CheckedMetric(torch.nn.Module):
     images (:mod:`.contract`) and gives one value per image. ``higher_is_better`` and ``name``
     come from the registry. Move it with ``.to(device)`` like any module."""
 
-    def __init__(self, name: str, data_range: float | None = None, convention: str | None = None,
-                 weights_dir=None):
+    def __init__(
+        self, name: str, data_range: float | None = None, convention: str | None = None, weights_dir=None
+    ):
         super().__init__()
         entry = metric(name, "pair")
         self.name, self.higher_is_better = entry.name, entry.higher_is_better
         self.data_range, self.convention = data_range, convention
-        Convention.of(data_range, convention)          # a wrong declaration fails here
+        Convention.of(data_range, convention)  # a wrong declaration fails here
         self.form: PairMetric = pair_metric(name, weights_dir)
-        self.register_buffer("_where", torch.empty(0), persistent=False)   # follows .to(device)
+        self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(device)
 
     def forward(self, *, reference, distorted):
         x, x_hat, numpy, single = checked_pair(reference, distorted, self.data_range, self.convention)
@@ -55,22 +57,35 @@ class CheckedMetric(torch.nn.Module):
         return f"{self.name!r}, data_range={self.data_range}, convention={self.convention!r}"
 
 
-def create_metric(name: str, *, data_range: float | None = None, convention: str | None = None,
-                  weights_dir=None, device: str | torch.device = "cpu") -> CheckedMetric:
+def create_metric(
+    name: str,
+    *,
+    data_range: float | None = None,
+    convention: str | None = None,
+    weights_dir=None,
+    device: str | torch.device = "cpu",
+) -> CheckedMetric:
     """The module form of the pair metric ``name`` (pyiqa's ``create_metric``), frozen, in eval
     mode, on ``device``, for images in the declared range (``data_range=R``: [0, R];
     ``convention="[-1,1]"``; neither: [0, 1])."""
     return CheckedMetric(name, data_range, convention, weights_dir).to(device).eval()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _form(name: str, weights_dir, device: str) -> PairMetric:
     """One torch form per (metric, weights, device), built on first use (networks load once)."""
     return pair_metric(name, weights_dir, device)
 
 
-def measure(name: str, *, reference, distorted, data_range: float | None = None,
-            convention: str | None = None, weights_dir=None):
+def measure(
+    name: str,
+    *,
+    reference,
+    distorted,
+    data_range: float | None = None,
+    convention: str | None = None,
+    weights_dir=None,
+):
     """The pair metric ``name`` of ``distorted`` against ``reference``: one value per image.
     Runs where the images are (a CUDA tensor on its GPU); networks are loaded once per process."""
     x, x_hat, numpy, single = checked_pair(reference, distorted, data_range, convention)
@@ -81,14 +96,28 @@ def measure(name: str, *, reference, distorted, data_range: float | None = None,
 
 
 def _functional(name: str):
-    def function(*, reference, distorted, data_range: float | None = None,
-                 convention: str | None = None, weights_dir=None):
-        return measure(name, reference=reference, distorted=distorted, data_range=data_range,
-                       convention=convention, weights_dir=weights_dir)
+    def function(
+        *,
+        reference,
+        distorted,
+        data_range: float | None = None,
+        convention: str | None = None,
+        weights_dir=None,
+    ):
+        return measure(
+            name,
+            reference=reference,
+            distorted=distorted,
+            data_range=data_range,
+            convention=convention,
+            weights_dir=weights_dir,
+        )
 
     function.__name__ = function.__qualname__ = name.replace("-", "_")
-    function.__doc__ = (f"{metric(name).labels[0]} of ``distorted`` against ``reference`` "
-                        f"(:func:`measure` with {name!r}; reference: {metric(name).reference}).")
+    function.__doc__ = (
+        f"{metric(name).labels[0]} of ``distorted`` against ``reference`` "
+        f"(:func:`measure` with {name!r}; reference: {metric(name).reference})."
+    )
     return function
 
 

@@ -6,6 +6,7 @@ features are computed once and compared with every reconstruction of it, with th
 layers (scaling layer, trunk, 1×1 linear heads) and its arithmetic: unit-normalise each layer's
 channels, square the difference, weight by the linear head, average spatially, sum over layers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,11 @@ def lpips_weights(net: str = "alex", weights_dir=None) -> Path:
     if net not in TRUNKS:
         raise InputError(f"LPIPS trunk must be one of {sorted(TRUNKS)}, got {net!r}")
     return local_file([full_state_dict_name(net)], weights_dir) or fetch(
-        TRUNKS[net], f"LPIPS ({net})", f", or put a full LPIPS state dict named "
-        f"{full_state_dict_name(net)} in $EVALKIT_WEIGHTS_DIR", weights_dir)
+        TRUNKS[net],
+        f"LPIPS ({net})",
+        f", or put a full LPIPS state dict named {full_state_dict_name(net)} in $EVALKIT_WEIGHTS_DIR",
+        weights_dir,
+    )
 
 
 def load_lpips(net: str = "alex", weights_dir=None):
@@ -49,7 +53,7 @@ def load_lpips(net: str = "alex", weights_dir=None):
     import lpips
 
     weights = lpips_weights(net, weights_dir)
-    with warnings.catch_warnings():   # lpips calls torchvision's deprecated `pretrained=`
+    with warnings.catch_warnings():  # lpips calls torchvision's deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
     state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -121,8 +125,10 @@ class LPIPS(PairMetric):
             if "too small" not in str(exc):
                 raise
             h, w = images.shape[-2:]
-            raise InputError(f"image of {w}×{h} px is too small for LPIPS-{self.net}'s trunk "
-                             "(AlexNet needs at least 31 px a side)") from exc
+            raise InputError(
+                f"image of {w}×{h} px is too small for LPIPS-{self.net}'s trunk "
+                "(AlexNet needs at least 31 px a side)"
+            ) from exc
 
     def score(self, reference: list[torch.Tensor], reconstructions: torch.Tensor) -> torch.Tensor:
         total = 0
@@ -131,4 +137,4 @@ class LPIPS(PairMetric):
         return total.flatten()
 
 
-__all__ = ["LPIPS", "load_lpips", "TRUNKS"]
+__all__ = ["LPIPS", "TRUNKS", "load_lpips"]

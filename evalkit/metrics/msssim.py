@@ -8,6 +8,7 @@ The reference's pyramid and its filtered moments (μ_x, E[x²]) depend on the re
 reconstruction of it. Images are (N, 3, H, W) in [0, 1], scaled to [0, 255] inside; gradients
 flow to both images (the clamp of the cs and SSIM terms at 0 has zero gradient where it acts).
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +16,6 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from .base import PairMetric
-
 from .window import C1, C2, DATA_RANGE, K1, K2, WEIGHTS, WIN_SIGMA, WIN_SIZE  # noqa: F401
 from .window import MSSSIM_MIN_SIDE as MIN_SIDE
 
@@ -35,11 +35,11 @@ def _blur(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
     width = x.shape[-1] - len(taps) + 1
     rows = x[..., :width] * taps[0]
     for k in range(1, len(taps)):
-        rows.add_(x[..., k:k + width], alpha=taps[k])
+        rows.add_(x[..., k : k + width], alpha=taps[k])
     height = rows.shape[-2] - len(taps) + 1
     out = rows[..., :height, :] * taps[0]
     for k in range(1, len(taps)):
-        out.add_(rows[..., k:k + height, :], alpha=taps[k])
+        out.add_(rows[..., k : k + height, :], alpha=taps[k])
     return out
 
 
@@ -97,6 +97,6 @@ class MSSSIM(PairMetric):
             last = level == len(WEIGHTS) - 1
             value = ssim_map(prepared, y, taps) if last else contrast_structure(prepared, y, taps)[0]
             terms.append(torch.relu(value.flatten(2).mean(-1)))
-        stacked = torch.stack(terms, dim=0)                       # (levels, N, 3)
+        stacked = torch.stack(terms, dim=0)  # (levels, N, 3)
         weights = stacked.new_tensor(WEIGHTS).view(-1, 1, 1)
         return torch.prod(stacked**weights, dim=0).mean(dim=1)

@@ -5,6 +5,7 @@ does) it equals ``skimage.metrics.peak_signal_noise_ratio(data_range=255)``. Y: 
 ``skimage.color.rgb2ycbcr`` (range 16–235, not rounded), peak 255 — the convention of most
 compression and SR papers; the +16 offset cancels in the difference. Identical images give +inf.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ SSIM map: the reference's filtered moments are computed once by :meth:`SSIM.prep
 for each reconstruction. Images are (N, 3, H, W) in [0, 1], scaled to [0, 255] inside;
 differentiable in both images.
 """
+
 from __future__ import annotations
 
 import torch

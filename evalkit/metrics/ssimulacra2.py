@@ -27,6 +27,7 @@ from the tool built from cloudinary/ssimulacra2 81feacf (neither Debian 12 nor P
 
 Not differentiable (NumPy): measured and fitted, never trained on.
 """
+
 from __future__ import annotations
 
 from functools import cache
@@ -57,8 +58,10 @@ def recursive_gaussian(sigma: float = SIGMA) -> tuple[int, np.ndarray, np.ndarra
     rho = np.exp(-0.5 * sigma * sigma * omega * omega) / radius
     d13, d35, d51 = p[0] * r[1] - r[0] * p[1], p[1] * r[2] - r[1] * p[2], p[2] * r[0] - r[2] * p[0]
     zeta15, zeta35 = d35 / d13, d51 / d13
-    beta = np.linalg.solve(np.array([p, r, [zeta15, zeta35, 1.0]]),
-                           [1.0, radius * radius - sigma * sigma, zeta15 * rho[0] + zeta35 * rho[1] + rho[2]])
+    beta = np.linalg.solve(
+        np.array([p, r, [zeta15, zeta35, 1.0]]),
+        [1.0, radius * radius - sigma * sigma, zeta15 * rho[0] + zeta35 * rho[1] + rho[2]],
+    )
     return int(radius), -beta * np.cos(omega * (radius + 1.0)), -2.0 * np.cos(omega)
 
 
@@ -69,8 +72,9 @@ def _recursive_blur(x: np.ndarray, axis: int) -> np.ndarray:
     pad = [(0, 0)] * x.ndim
     pad[axis] = (2 * n, n - 1)
     padded = np.pad(x, pad)
-    summed = (np.take(padded, range(0, length + n - 1), axis)
-              + np.take(padded, range(2 * n, length + 3 * n - 1), axis))
+    summed = np.take(padded, range(0, length + n - 1), axis) + np.take(
+        padded, range(2 * n, length + 3 * n - 1), axis
+    )
     out = sum(lfilter([gain], [1.0, d1, 1.0], summed, axis=axis) for gain, d1 in zip(gains, feedbacks))
     return np.take(out, range(n - 1, length + n - 1), axis)
 
@@ -84,7 +88,7 @@ def kernel() -> np.ndarray:
     impulse = np.zeros(4 * n + 1)
     impulse[2 * n] = 1.0
     response = _recursive_blur(impulse, 0)
-    return response[n + 1:3 * n]
+    return response[n + 1 : 3 * n]
 
 
 def blur(x: np.ndarray) -> np.ndarray:
@@ -125,8 +129,10 @@ class SSIMULACRA2(PairMetric):
     def score(self, prepared: np.ndarray, reconstructions: torch.Tensor) -> torch.Tensor:
         distorted = to_rgb8(reconstructions, "SSIMULACRA2")
         if distorted.shape[1:] != prepared.shape[1:] or len(prepared) not in (1, len(distorted)):
-            raise ValueError(f"{len(distorted)} reconstructions of {distorted.shape[1:3]} against "
-                             f"{len(prepared)} references of {prepared.shape[1:3]}")
+            raise ValueError(
+                f"{len(distorted)} reconstructions of {distorted.shape[1:3]} against "
+                f"{len(prepared)} references of {prepared.shape[1:3]}"
+            )
         references = np.broadcast_to(prepared, distorted.shape)
         values = [ssimulacra2(a, b) for a, b in zip(references, distorted)]
         return torch.tensor(values, dtype=torch.float64, device=reconstructions.device)

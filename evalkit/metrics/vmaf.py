@@ -12,6 +12,7 @@ libvmaf's, clipped to [0, 100] as its models are; six decimals, as its JSON log 
 
 Not differentiable (libvmaf runs outside torch): it is measured and fitted, never trained on.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,18 @@ class VMAF(PairMetric):
     def score(self, prepared: np.ndarray, reconstructions: torch.Tensor) -> torch.Tensor:
         main = luma8(reconstructions, "VMAF")
         if main.shape[1:] != prepared.shape[1:] or len(prepared) not in (1, len(main)):
-            raise ValueError(f"{len(main)} reconstructions of {main.shape[1:]} against "
-                             f"{len(prepared)} references of {prepared.shape[1:]}")
-        reference = np.broadcast_to(prepared, main.shape)     # libvmaf: distorted first
-        log = run_filter("libvmaf", f"model=version={self.model}:log_fmt=json:log_path={{log}}",
-                         "yuv444p", _yuv444(main), _yuv444(reference))
+            raise ValueError(
+                f"{len(main)} reconstructions of {main.shape[1:]} against "
+                f"{len(prepared)} references of {prepared.shape[1:]}"
+            )
+        reference = np.broadcast_to(prepared, main.shape)  # libvmaf: distorted first
+        log = run_filter(
+            "libvmaf",
+            f"model=version={self.model}:log_fmt=json:log_path={{log}}",
+            "yuv444p",
+            _yuv444(main),
+            _yuv444(reference),
+        )
         frames = sorted(json.loads(log)["frames"], key=lambda f: f["frameNum"])
         if len(frames) != len(main):
             raise RuntimeError(f"libvmaf scored {len(frames)} frames of {len(main)}")

@@ -2,6 +2,7 @@
 metric computed outside torch is defined on, without torch: what the registry declares is known
 before a network or torch loads.
 """
+
 #: Weights of the five MS-SSIM scales.
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WIN_SIZE, WIN_SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0

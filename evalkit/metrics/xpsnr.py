@@ -15,6 +15,7 @@ identical images give +inf, as PSNR does. Four decimals, as the filter's stats f
 
 Not differentiable: measured and fitted, never trained on.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,12 +48,16 @@ class XPSNR(PairMetric):
     def score(self, prepared: np.ndarray, reconstructions: torch.Tensor) -> torch.Tensor:
         distorted = luma8(reconstructions, "XPSNR")
         if distorted.shape[1:] != prepared.shape[1:] or len(prepared) not in (1, len(distorted)):
-            raise ValueError(f"{len(distorted)} reconstructions of {distorted.shape[1:]} against "
-                             f"{len(prepared)} references of {prepared.shape[1:]}")
+            raise ValueError(
+                f"{len(distorted)} reconstructions of {distorted.shape[1:]} against "
+                f"{len(prepared)} references of {prepared.shape[1:]}"
+            )
         if len(prepared) == 1:
             values = _still_xpsnr(prepared[0], distorted)
         else:
-            values = [v for original, one in zip(prepared, distorted) for v in _still_xpsnr(original, one[None])]
+            values = [
+                v for original, one in zip(prepared, distorted) for v in _still_xpsnr(original, one[None])
+            ]
         return torch.tensor(values, dtype=torch.float64, device=reconstructions.device)
 
 

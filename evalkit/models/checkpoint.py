@@ -4,6 +4,7 @@ The file holds the architecture's name and the constructor's arguments beside th
 learned-codec zoo (:func:`evalkit.codecs.checkpoints.build_network`) rebuilds the network from the
 file alone — CompressAI's architectures, by contrast, infer N and M from the weights' shapes.
 """
+
 from __future__ import annotations
 
 
@@ -16,8 +17,7 @@ class SelfDescribing:
 
     def checkpoint(self) -> dict:
         """What ``torch.save`` should write: architecture, configuration and weights."""
-        return {"architecture": self.architecture, "config": self.config,
-                "state_dict": self.state_dict()}
+        return {"architecture": self.architecture, "config": self.config, "state_dict": self.state_dict()}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict):

@@ -11,6 +11,7 @@ through one of paper 003's head layouts:
 - ``"independent"`` — a whole discriminator (backbone and head) per level.
 - ``"hybrid"`` — one backbone shared by every level, a head per level ("hybrid-head").
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,10 @@ HEADS = ("shared", "independent", "hybrid")
 def _backbone(in_channels: int, width: int) -> nn.Sequential:
     layers, channels = [], in_channels
     for out in (width, 2 * width, 4 * width):
-        layers += [nn.utils.spectral_norm(nn.Conv2d(channels, out, 4, stride=2, padding=1)),
-                   nn.LeakyReLU(0.2)]
+        layers += [
+            nn.utils.spectral_norm(nn.Conv2d(channels, out, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+        ]
         channels = out
     return nn.Sequential(*layers)
 
@@ -34,8 +37,14 @@ def _head(width: int) -> nn.Conv2d:
 
 
 class ConditionalPatchDiscriminator(nn.Module):
-    def __init__(self, latent_channels: int, heads: str = "hybrid", levels: int = 4,
-                 width: int = 64, latent_features: int = 12):
+    def __init__(
+        self,
+        latent_channels: int,
+        heads: str = "hybrid",
+        levels: int = 4,
+        width: int = 64,
+        latent_features: int = 12,
+    ):
         super().__init__()
         if heads not in HEADS:
             raise ValueError(f"heads must be one of {HEADS}, got {heads!r}")

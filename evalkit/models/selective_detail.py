@@ -12,6 +12,7 @@ CompressAI's range coder. ``forward`` adds ``x_hat_main`` and ``mask`` to Compre
 trainer can apply paper 002's eq. 3 (MS-SSIM on x̂_m, ROI-weighted MS-SSIM on x̂). Its checkpoint
 records N and M (:class:`~evalkit.models.checkpoint.SelfDescribing`), so the zoo rebuilds it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,15 @@ with importing_compressai():
 
 
 def _synthesis(N: int, M: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                         deconv(N, N), GDN(N, inverse=True), deconv(N, out_channels))
+    return nn.Sequential(
+        deconv(M, N),
+        GDN(N, inverse=True),
+        deconv(N, N),
+        GDN(N, inverse=True),
+        deconv(N, N),
+        GDN(N, inverse=True),
+        deconv(N, out_channels),
+    )
 
 
 class SelectiveDetailSynthesis(nn.Module):

@@ -42,6 +42,7 @@ models do, with λ (and Δ) per batch element, so a trainer minimises the rate�
 what it computes inside its old one, so training can continue from it over the wider range (a
 warm start the recipe's ``init`` check accepts, since the file then records the new range).
 """
+
 from __future__ import annotations
 
 import math
@@ -67,12 +68,12 @@ class ConditionalScaleBias(nn.Module):
 
     def __init__(self, channels: int, condition_dim: int = 2, hidden: int = 32):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(condition_dim, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, 2 * channels))
+        self.mlp = nn.Sequential(nn.Linear(condition_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * channels))
         nn.init.zeros_(self.mlp[-1].weight)
-        with torch.no_grad():   # start as the identity: softplus(s) = 1, b = 0
-            self.mlp[-1].bias.copy_(torch.cat([torch.full((channels,), math.log(math.e - 1)),
-                                               torch.zeros(channels)]))
+        with torch.no_grad():  # start as the identity: softplus(s) = 1, b = 0
+            self.mlp[-1].bias.copy_(
+                torch.cat([torch.full((channels,), math.log(math.e - 1)), torch.zeros(channels)])
+            )
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         scale, bias = self.mlp(condition).chunk(2, dim=1)
@@ -102,8 +103,11 @@ class _ConditionedStack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.conditions = nn.ModuleList(
-            make_condition(layer.out_channels) if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
-            else nn.Identity() for layer in layers)
+            make_condition(layer.out_channels)
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+            else nn.Identity()
+            for layer in layers
+        )
 
     def forward(self, x, condition, level):
         for layer, cond in zip(self.layers, self.conditions):
@@ -121,35 +125,69 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
     """
 
     architecture = "variable-rate"
-    multiple = 64   # four stride-2 analysis layers and two hyper-analysis ones
+    multiple = 64  # four stride-2 analysis layers and two hyper-analysis ones
 
-    def __init__(self, N: int = 128, M: int = 192, lambda_range=(0.0018, 0.18),
-                 conditioning: str = "conditional-conv", levels: int = 8, beta_range=None):
+    def __init__(
+        self,
+        N: int = 128,
+        M: int = 192,
+        lambda_range=(0.0018, 0.18),
+        conditioning: str = "conditional-conv",
+        levels: int = 8,
+        beta_range=None,
+    ):
         super().__init__()
         if conditioning not in CONDITIONINGS:
             raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         if beta_range is not None and conditioning != "conditional-conv":
             raise ValueError("a realism input (beta_range) needs conditioning='conditional-conv'")
-        self.config = {"N": N, "M": M, "lambda_range": [float(v) for v in lambda_range],
-                       "conditioning": conditioning, "levels": levels,
-                       "beta_range": None if beta_range is None else [float(v) for v in beta_range]}
+        self.config = {
+            "N": N,
+            "M": M,
+            "lambda_range": [float(v) for v in lambda_range],
+            "conditioning": conditioning,
+            "levels": levels,
+            "beta_range": None if beta_range is None else [float(v) for v in beta_range],
+        }
         self.levels = levels
         self.beta_range = self.config["beta_range"]
         self.register_buffer("log_lambda_range", torch.log(torch.tensor(lambda_range, dtype=torch.float32)))
         self.step_span = nn.Parameter(torch.tensor(math.log(10) / 2))
-        make = ((lambda c: ConditionalScaleBias(c)) if conditioning == "conditional-conv"
-                else (lambda c: InterpolatedChannelAttention(c, levels)))
+        make = (
+            (lambda c: ConditionalScaleBias(c))
+            if conditioning == "conditional-conv"
+            else (lambda c: InterpolatedChannelAttention(c, levels))
+        )
         make_synthesis = make if beta_range is None else (lambda c: ConditionalScaleBias(c, 3))
-        self.g_a = _ConditionedStack([conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N),
-                                      conv(N, M)], make)
-        self.g_s = _ConditionedStack([deconv(M, N), GDN(N, inverse=True), deconv(N, N),
-                                      GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-                                      deconv(N, 3)], make_synthesis)
-        self.h_a = _ConditionedStack([conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(),
-                                      conv(N, N), nn.LeakyReLU(), conv(N, N)], make)
-        self.h_s = _ConditionedStack([deconv(N, M), nn.LeakyReLU(), deconv(M, M * 3 // 2),
-                                      nn.LeakyReLU(), conv(M * 3 // 2, M * 2, stride=1, kernel_size=3)],
-                                     make)
+        self.g_a = _ConditionedStack(
+            [conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M)], make
+        )
+        self.g_s = _ConditionedStack(
+            [
+                deconv(M, N),
+                GDN(N, inverse=True),
+                deconv(N, N),
+                GDN(N, inverse=True),
+                deconv(N, N),
+                GDN(N, inverse=True),
+                deconv(N, 3),
+            ],
+            make_synthesis,
+        )
+        self.h_a = _ConditionedStack(
+            [conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(), conv(N, N), nn.LeakyReLU(), conv(N, N)],
+            make,
+        )
+        self.h_s = _ConditionedStack(
+            [
+                deconv(N, M),
+                nn.LeakyReLU(),
+                deconv(M, M * 3 // 2),
+                nn.LeakyReLU(),
+                conv(M * 3 // 2, M * 2, stride=1, kernel_size=3),
+            ],
+            make,
+        )
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
 
@@ -173,8 +211,11 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
                 raise ValueError("this model has no realism input; decode it without beta")
             return condition
         lo, hi = self.beta_range
-        beta = torch.as_tensor(lo if beta is None else beta, dtype=condition.dtype,
-                               device=condition.device).reshape(-1, 1).expand(len(condition), 1)
+        beta = (
+            torch.as_tensor(lo if beta is None else beta, dtype=condition.dtype, device=condition.device)
+            .reshape(-1, 1)
+            .expand(len(condition), 1)
+        )
         return torch.cat([condition, 2 * (beta - lo) / max(hi - lo, 1e-12) - 1], dim=1)
 
     def _params(self, z_hat, condition, level, step):
@@ -193,7 +234,7 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
         return {"x_hat": x_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     # ------------------------------------------------------------------ widening
-    def widened(self, lambda_range) -> "VariableRateHyperprior":
+    def widened(self, lambda_range) -> VariableRateHyperprior:
         """A copy over ``lambda_range`` that computes the same function of λ inside the old range.
 
         The condition 2p − 1 (p: position of log λ in the range) is affine in log λ, so the old
@@ -205,8 +246,10 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
         (``conditioning="conditional-conv"``) has that form.
         """
         if self.config["conditioning"] != "conditional-conv":
-            raise ValueError("only a conditional-conv model can be widened; the interpolated "
-                             "attention's levels are not affine in log λ")
+            raise ValueError(
+                "only a conditional-conv model can be widened; the interpolated "
+                "attention's levels are not affine in log λ"
+            )
         lo, hi = (float(v) for v in lambda_range)
         if not 0 < lo < hi:
             raise ValueError(f"lambda_range must be (lo, hi) with 0 < lo < hi, got {lambda_range!r}")
@@ -253,13 +296,15 @@ class VariableRateHyperprior(SelfDescribing, CompressionModel):
         return {"x_hat": x_hat.clamp_(0, 1)}
 
 
-
 def _rescale(stack: _ConditionedStack, index: int, factor: float, bias: bool) -> None:
     """Multiply the output of the ``index``-th convolution of ``stack`` by ``factor`` (``bias``:
     with its conditional bias, so the whole layer output scales), or, with ``bias=False``, only
     its weights, so that it reads an input scaled by 1/``factor`` as before."""
-    convs = [(layer, cond) for layer, cond in zip(stack.layers, stack.conditions)
-             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [
+        (layer, cond)
+        for layer, cond in zip(stack.layers, stack.conditions)
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d))
+    ]
     layer, cond = convs[index]
     layer.weight.mul_(factor)
     if bias:

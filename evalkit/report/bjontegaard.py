@@ -19,6 +19,7 @@ less than ``min_overlap`` of their combined range the value is still computed ov
 interval and carries a warning with the overlap, as the ``bjontegaard`` package does (it warns
 below its ``min_overlap`` and gives up only at zero overlap).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from scipy.interpolate import PchipInterpolator
 from ..errors import InputError
 
 INTERPOLATIONS = {"pchip": "piecewise cubic Hermite (PCHIP)", "cubic": "cubic polynomial fit"}
-MIN_POINTS = 4            # VCEG-M33 fits a cubic through (at least) four rate points
+MIN_POINTS = 4  # VCEG-M33 fits a cubic through (at least) four rate points
 DEFAULT_MIN_OVERLAP = 0.25
 
 
@@ -39,10 +40,10 @@ class BDRefusal(InputError):
 
 @dataclass(frozen=True)
 class BDResult:
-    value: float          # percent for BD-rate, metric units for BD-metric
-    overlap: float        # shared fraction of the combined range on the integration axis
+    value: float  # percent for BD-rate, metric units for BD-metric
+    overlap: float  # shared fraction of the combined range on the integration axis
     interpolation: str
-    warning: str = ""     # set when the overlap is below the threshold asked for
+    warning: str = ""  # set when the overlap is below the threshold asked for
 
 
 def _curve(rate, metric, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -53,18 +54,22 @@ def _curve(rate, metric, label: str) -> tuple[np.ndarray, np.ndarray]:
         raise BDRefusal(f"{label}: {len(rate)} rates but {len(metric)} metric values")
     if not (np.isfinite(rate).all() and np.isfinite(metric).all() and (rate > 0).all()):
         raise BDRefusal(f"{label}: rates must be positive and all values finite")
-    rates, inverse = np.unique(rate, return_inverse=True)     # sorted, one per distinct rate
+    rates, inverse = np.unique(rate, return_inverse=True)  # sorted, one per distinct rate
     metrics = np.bincount(inverse, metric) / np.bincount(inverse)
     if not np.allclose(metric, metrics[inverse], rtol=1e-12, atol=0):
         raise BDRefusal(f"{label}: two points at the same rate have different metric values")
     rate, metric = rates, metrics
     if len(rate) < MIN_POINTS:
-        raise BDRefusal(f"{label}: {len(rate)} distinct rate points; the Bjøntegaard computation "
-                        f"needs at least {MIN_POINTS}")
+        raise BDRefusal(
+            f"{label}: {len(rate)} distinct rate points; the Bjøntegaard computation "
+            f"needs at least {MIN_POINTS}"
+        )
     steps = np.diff(metric)
     if not ((steps > 0).all() or (steps < 0).all()):
-        raise BDRefusal(f"{label}: the metric is not strictly monotone in rate, so the curve "
-                        "cannot be interpolated as a function")
+        raise BDRefusal(
+            f"{label}: the metric is not strictly monotone in rate, so the curve "
+            "cannot be interpolated as a function"
+        )
     return np.log10(rate), metric
 
 
@@ -86,23 +91,39 @@ def _delta(xa, ya, xt, yt, interpolation: str, min_overlap: float, axis: str) ->
     overlap = max(hi - lo, 0.0) / (max(xa.max(), xt.max()) - min(xa.min(), xt.min()))
     if overlap <= 0:
         raise BDRefusal(f"the curves share 0% of their {axis} range: there is nothing to compare")
-    warning = (f"the curves share {overlap:.0%} of their {axis} range (less than {min_overlap:.0%}): "
-               "the value covers that part only" if overlap < min_overlap else "")
+    warning = (
+        f"the curves share {overlap:.0%} of their {axis} range (less than {min_overlap:.0%}): "
+        "the value covers that part only"
+        if overlap < min_overlap
+        else ""
+    )
     mean = (_integral(xt, yt, lo, hi, interpolation) - _integral(xa, ya, lo, hi, interpolation)) / (hi - lo)
     return mean, overlap, warning
 
 
-def bd_rate(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
-            min_overlap: float = DEFAULT_MIN_OVERLAP) -> BDResult:
+def bd_rate(
+    anchor_rate,
+    anchor_metric,
+    test_rate,
+    test_metric,
+    interpolation: str = "pchip",
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> BDResult:
     """Mean rate difference of the test curve against the anchor at equal metric, in percent."""
     la, ma = _curve(anchor_rate, anchor_metric, "anchor")
     lt, mt = _curve(test_rate, test_metric, "test")
     mean_log, overlap, warning = _delta(ma, la, mt, lt, interpolation, min_overlap, "metric")
-    return BDResult((10.0 ** mean_log - 1.0) * 100.0, overlap, interpolation, warning)
+    return BDResult((10.0**mean_log - 1.0) * 100.0, overlap, interpolation, warning)
 
 
-def bd_metric(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
-              min_overlap: float = DEFAULT_MIN_OVERLAP) -> BDResult:
+def bd_metric(
+    anchor_rate,
+    anchor_metric,
+    test_rate,
+    test_metric,
+    interpolation: str = "pchip",
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> BDResult:
     """Mean metric difference of the test curve against the anchor at equal (log) rate."""
     la, ma = _curve(anchor_rate, anchor_metric, "anchor")
     lt, mt = _curve(test_rate, test_metric, "test")

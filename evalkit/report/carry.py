@@ -6,6 +6,7 @@ comparison dozens of PNG encodes). Each group of drawn files is recorded under a
 everything it is drawn from (``inputs.json`` in the folder); when a rerun's inputs hash the
 same, the previous files are moved into the new folder and not drawn.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ class Carry:
 
     def __init__(self, files: Path):
         self.files, self.previous = files, files.with_name(f".{files.name}.previous")
-        if self.previous.exists():          # left by a rendering that failed: start afresh
+        if self.previous.exists():  # left by a rendering that failed: start afresh
             shutil.rmtree(self.previous)
         if files.exists():
             files.rename(self.previous)

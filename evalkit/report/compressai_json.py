@@ -19,6 +19,7 @@ Read, a file becomes rows of an RD table (``codec``, ``bpp``, metric columns; pe
 (the mean over images at each target, as the report's mean curve) and, optionally, one file per
 (image, codec, target). Writing then reading gives the same numbers (JSON keeps every digit).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,13 @@ from ..files import write_json
 from ..metrics.registry import BY_COLUMN
 
 #: CompressAI's result keys ↔ evalkit's columns (every other key keeps its name).
-KEYS = {"psnr-rgb": "psnr", "ms-ssim-rgb": "ms_ssim", "bpp": "bpp",
-        "encoding_time": "encode_s", "decoding_time": "decode_s"}
+KEYS = {
+    "psnr-rgb": "psnr",
+    "ms-ssim-rgb": "ms_ssim",
+    "bpp": "bpp",
+    "encoding_time": "encode_s",
+    "decoding_time": "decode_s",
+}
 COLUMNS = {column: key for key, column in KEYS.items()}
 
 
@@ -45,8 +51,10 @@ def read_eval_model(path: str | Path) -> pd.DataFrame:
         data = json.loads(path.read_text())
         name, results = data["name"], data["results"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a CompressAI eval_model JSON file ({type(exc).__name__}: "
-                         f"{exc}); it needs 'name' and 'results'") from exc
+        raise InputError(
+            f"{path}: not a CompressAI eval_model JSON file ({type(exc).__name__}: "
+            f"{exc}); it needs 'name' and 'results'"
+        ) from exc
     if "bpp" not in results:
         raise InputError(f"{path}: its results have no 'bpp' (keys: {', '.join(results)})")
     columns = {KEYS.get(k, k): v for k, v in results.items()}
@@ -54,8 +62,9 @@ def read_eval_model(path: str | Path) -> pd.DataFrame:
         return pd.DataFrame([{"image": data["source"], "codec": name, **columns}])
     lengths = {k: len(v) for k, v in columns.items() if isinstance(v, list)}
     if len(set(lengths.values())) != 1 or len(lengths) != len(columns):
-        raise InputError(f"{path}: every result must be a list of one value per rate point; "
-                         f"lengths {lengths}")
+        raise InputError(
+            f"{path}: every result must be a list of one value per rate point; lengths {lengths}"
+        )
     return pd.DataFrame({"codec": name, **columns})
 
 
@@ -70,27 +79,36 @@ def write_eval_model(pairs: pd.DataFrame, folder: str | Path, per_image: bool = 
     ``<image>-<codec>-<target>bpp.json`` per row. Returns the files written."""
     missing = {"codec", "target_bpp", "bpp", "image"} - set(pairs.columns)
     if missing:
-        raise InputError(f"the table lacks {', '.join(sorted(missing))}: give a manifest or metrics "
-                         "table of evalkit compress / metrics")
+        raise InputError(
+            f"the table lacks {', '.join(sorted(missing))}: give a manifest or metrics "
+            "table of evalkit compress / metrics"
+        )
     folder = Path(folder)
     written = []
     for codec, rows in pairs.groupby("codec", sort=True):
         columns = _kept(rows.columns)
         mean = rows.groupby("target_bpp", sort=True)[columns].mean()
         written.append(folder / f"{codec}.json")
-        write_json(written[-1], {"name": codec, "description": _description(len(rows["image"].unique())),
-                                 "results": {COLUMNS.get(c, c): mean[c].tolist() for c in columns}})
+        write_json(
+            written[-1],
+            {
+                "name": codec,
+                "description": _description(len(rows["image"].unique())),
+                "results": {COLUMNS.get(c, c): mean[c].tolist() for c in columns},
+            },
+        )
         for _, row in rows.iterrows() if per_image else ():
             results = {COLUMNS.get(c, c): float(row[c]) for c in columns}
             written.append(folder / f"{row['image']}-{codec}-{row['target_bpp']:g}bpp.json")
-            write_json(written[-1], {"source": row["image"], "name": codec,
-                                     "description": _description(1), "results": results})
+            write_json(
+                written[-1],
+                {"source": row["image"], "name": codec, "description": _description(1), "results": results},
+            )
     return written
 
 
 def _description(images: int) -> str:
-    return (f"evalkit {__version__}: real bitstreams at matched bpp, mean over {images} image(s) "
-            "per target")
+    return f"evalkit {__version__}: real bitstreams at matched bpp, mean over {images} image(s) per target"
 
 
 #: How a published curve is named in the report: its file's name, marked.
@@ -110,6 +128,7 @@ def with_published(curves: dict[str, pd.DataFrame], files) -> tuple[dict[str, pd
         names.append(name)
         for column in (c for c in table.columns if c in out):
             points = table[["bpp", column]].rename(columns={column: "value"})
-            out[column] = pd.concat([out[column], points.assign(panel="all", codec=name)],
-                                    ignore_index=True).sort_values(["panel", "codec", "bpp"], ignore_index=True)
+            out[column] = pd.concat(
+                [out[column], points.assign(panel="all", codec=name)], ignore_index=True
+            ).sort_values(["panel", "codec", "bpp"], ignore_index=True)
     return out, names

@@ -18,6 +18,7 @@ column — and gives one row per codec:
 >>> round(bd_rate([0.25, 0.5, 1, 2], [30, 33, 36, 39], [0.2, 0.4, 0.8, 1.6], [30, 33, 36, 39]), 6)
 -20.0
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,24 +31,45 @@ from .bjontegaard import DEFAULT_MIN_OVERLAP, BDRefusal
 PER = ("curve", "image")
 
 
-def bd_rate(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
-            min_overlap: float = DEFAULT_MIN_OVERLAP) -> float:
+def bd_rate(
+    anchor_rate,
+    anchor_metric,
+    test_rate,
+    test_metric,
+    interpolation: str = "pchip",
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> float:
     """Mean rate difference (%) of the test curve against the anchor at equal metric (negative:
     the test needs fewer bits); rates in any unit (bpp, kbps), the metric higher or lower better."""
-    return bjontegaard.bd_rate(anchor_rate, anchor_metric, test_rate, test_metric,
-                               interpolation, min_overlap).value
+    return bjontegaard.bd_rate(
+        anchor_rate, anchor_metric, test_rate, test_metric, interpolation, min_overlap
+    ).value
 
 
-def bd_metric(anchor_rate, anchor_metric, test_rate, test_metric, interpolation: str = "pchip",
-              min_overlap: float = DEFAULT_MIN_OVERLAP) -> float:
+def bd_metric(
+    anchor_rate,
+    anchor_metric,
+    test_rate,
+    test_metric,
+    interpolation: str = "pchip",
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> float:
     """Mean metric difference of the test curve against the anchor at equal (log) rate."""
-    return bjontegaard.bd_metric(anchor_rate, anchor_metric, test_rate, test_metric,
-                                 interpolation, min_overlap).value
+    return bjontegaard.bd_metric(
+        anchor_rate, anchor_metric, test_rate, test_metric, interpolation, min_overlap
+    ).value
 
 
-def bd_table_of(table: pd.DataFrame, anchor: str, metric: str, *, per: str = "curve",
-                rate: str = "bpp", interpolation: str = "pchip",
-                min_overlap: float = DEFAULT_MIN_OVERLAP) -> pd.DataFrame:
+def bd_table_of(
+    table: pd.DataFrame,
+    anchor: str,
+    metric: str,
+    *,
+    per: str = "curve",
+    rate: str = "bpp",
+    interpolation: str = "pchip",
+    min_overlap: float = DEFAULT_MIN_OVERLAP,
+) -> pd.DataFrame:
     """BD-rate (%) and BD-metric of every codec of ``table`` but ``anchor`` against it, on the
     column ``metric`` (see the module docstring for ``per``): one row per codec with ``bd_rate``,
     ``bd_metric`` (NaN where refused), ``images`` (deltas averaged) and ``refused`` (why not)."""
@@ -56,12 +78,17 @@ def bd_table_of(table: pd.DataFrame, anchor: str, metric: str, *, per: str = "cu
     needed = {"codec", rate, metric} | ({"image"} if per == "image" else set())
     missing = sorted(needed - set(table.columns))
     if missing:
-        raise InputError(f"the table lacks the column(s) {', '.join(missing)} (BD needs codec, "
-                         f"{rate}, {metric}{' and image' if per == 'image' else ''})")
+        raise InputError(
+            f"the table lacks the column(s) {', '.join(missing)} (BD needs codec, "
+            f"{rate}, {metric}{' and image' if per == 'image' else ''})"
+        )
     if anchor not in set(table["codec"]):
-        raise InputError(f"anchor codec {anchor!r} is not in the table (codecs: "
-                         f"{', '.join(sorted(set(table['codec'])))})")
-    curves = dict(tuple(table.groupby("image"))) if per == "image" else {"mean": _mean_curves(table, rate, metric)}
+        raise InputError(
+            f"anchor codec {anchor!r} is not in the table (codecs: {', '.join(sorted(set(table['codec'])))})"
+        )
+    curves = (
+        dict(tuple(table.groupby("image"))) if per == "image" else {"mean": _mean_curves(table, rate, metric)}
+    )
     rows = []
     for codec in sorted(set(table["codec"]) - {anchor}):
         deltas, reasons = {"bd_rate": [], "bd_metric": []}, []
@@ -71,15 +98,23 @@ def bd_table_of(table: pd.DataFrame, anchor: str, metric: str, *, per: str = "cu
                 continue
             try:
                 for key, delta in (("bd_rate", bd_rate), ("bd_metric", bd_metric)):
-                    deltas[key].append(delta(a[rate], a[metric], t[rate], t[metric], interpolation,
-                                             min_overlap))
+                    deltas[key].append(
+                        delta(a[rate], a[metric], t[rate], t[metric], interpolation, min_overlap)
+                    )
             except BDRefusal as exc:
                 reasons.append(str(exc))
-        rows.append({"codec": codec, "anchor": anchor, "metric": metric, "per": per,
-                     "bd_rate": np.mean(deltas["bd_rate"]) if deltas["bd_rate"] else np.nan,
-                     "bd_metric": np.mean(deltas["bd_metric"]) if deltas["bd_metric"] else np.nan,
-                     "images": len(deltas["bd_rate"]) if per == "image" else np.nan,
-                     "refused": "; ".join(dict.fromkeys(reasons))})
+        rows.append(
+            {
+                "codec": codec,
+                "anchor": anchor,
+                "metric": metric,
+                "per": per,
+                "bd_rate": np.mean(deltas["bd_rate"]) if deltas["bd_rate"] else np.nan,
+                "bd_metric": np.mean(deltas["bd_metric"]) if deltas["bd_metric"] else np.nan,
+                "images": len(deltas["bd_rate"]) if per == "image" else np.nan,
+                "refused": "; ".join(dict.fromkeys(reasons)),
+            }
+        )
     return pd.DataFrame(rows)
 
 

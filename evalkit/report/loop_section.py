@@ -5,6 +5,7 @@ with its held-out 2AFC score, the two trained codecs, and per bpp the Thurstone 
 95 % intervals and the gap of the metric-trained codec over the MSE baseline (and, for a
 simulated crowd, the gap its known preference implies).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,17 @@ def loop_section(path: str | Path) -> dict:
         cells["verdict"] = row["verdict"]
         rows.append(cells)
     weights = ", ".join(f"{c:+.4g}·{m}" for m, c in zip(fit["metrics"], fit["coef"]))
-    return {"question": answer["question"], "codecs": codecs, "rows": rows,
-            "simulated": answer["simulated"], "fit": f"q = {weights}",
-            "fit_score": f"{fit['score_2afc']:.3f} [{lo:.3f}, {hi:.3f}]",
-            "judgements": fit["judgements"], "steps": answer["train"]["steps"],
-            "weight": f"{answer['train']['weight']:.4g}", "base": answer["train"]["base"],
-            "raters": answer["second_study"]["raters"], "experiment": answer["experiment"]}
+    return {
+        "question": answer["question"],
+        "codecs": codecs,
+        "rows": rows,
+        "simulated": answer["simulated"],
+        "fit": f"q = {weights}",
+        "fit_score": f"{fit['score_2afc']:.3f} [{lo:.3f}, {hi:.3f}]",
+        "judgements": fit["judgements"],
+        "steps": answer["train"]["steps"],
+        "weight": f"{answer['train']['weight']:.4g}",
+        "base": answer["train"]["base"],
+        "raters": answer["second_study"]["raters"],
+        "experiment": answer["experiment"],
+    }

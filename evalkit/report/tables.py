@@ -1,4 +1,5 @@
 """Summary tables of a compress manifest."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pandas as pd
 
 from ..metrics import features
 from ..metrics.features import MODES
-from ..metrics.registry import BY_COLUMN, PAIR_METRICS, METRICS, shown_columns
+from ..metrics.registry import BY_COLUMN, METRICS, PAIR_METRICS, shown_columns
 
 
 def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -15,11 +16,17 @@ def summary_table(manifest: pd.DataFrame) -> pd.DataFrame:
     A flagged point is one where the target could not be met within tolerance: out of the
     codec's range, or between two adjacent settings of a coarse axis (``flag`` says which).
     """
-    m = manifest.assign(abs_err=manifest["rel_error"].abs() * 100,
-                        flagged=manifest["flag"].fillna("").astype(str) != "")
+    m = manifest.assign(
+        abs_err=manifest["rel_error"].abs() * 100, flagged=manifest["flag"].fillna("").astype(str) != ""
+    )
     table = m.groupby(["codec", "target_bpp"], sort=True).agg(
-        images=("image", "count"), bpp=("bpp", "mean"), max_err_pct=("abs_err", "max"),
-        flagged=("flagged", "sum"), encodes=("encodes", "mean"), encode_s=("encode_s", "mean"))
+        images=("image", "count"),
+        bpp=("bpp", "mean"),
+        max_err_pct=("abs_err", "max"),
+        flagged=("flagged", "sum"),
+        encodes=("encodes", "mean"),
+        encode_s=("encode_s", "mean"),
+    )
     return table.round({"bpp": 4, "max_err_pct": 2, "encodes": 2, "encode_s": 3})
 
 
@@ -38,8 +45,11 @@ def metrics_summary(pairs: pd.DataFrame) -> pd.DataFrame:
 def metric_directions(columns) -> dict[str, bool]:
     """Metric column → higher_is_better, for the columns of ``columns`` that are metrics (from
     the metric registry; fitted combinations, ``combined…``, are qualities: higher is better)."""
-    return {c: BY_COLUMN[c].higher_is_better if c in BY_COLUMN else True
-            for c in columns if c in BY_COLUMN or c.startswith("combined")}
+    return {
+        c: BY_COLUMN[c].higher_is_better if c in BY_COLUMN else True
+        for c in columns
+        if c in BY_COLUMN or c.startswith("combined")
+    }
 
 
 def sample_count_column(column: str) -> str:
@@ -65,8 +75,14 @@ def read_at_target(pairs: pd.DataFrame, points: pd.DataFrame, target: float) -> 
         if len(curve) < 2 or not curve.index[0] <= target <= curve.index[-1]:
             continue
         logs = np.log(curve.index.to_numpy(dtype=np.float64))
-        rows.append({"image": image, "codec": codec, "bpp": target,
-                     **{c: float(np.interp(np.log(target), logs, curve[c])) for c in columns}})
+        rows.append(
+            {
+                "image": image,
+                "codec": codec,
+                "bpp": target,
+                **{c: float(np.interp(np.log(target), logs, curve[c])) for c in columns},
+            }
+        )
     return pd.DataFrame(rows, columns=["image", "codec", "bpp", *columns])
 
 
@@ -83,9 +99,17 @@ def table_at_target(pairs: pd.DataFrame, sets: pd.DataFrame | None, target: floa
     pair_columns = ["bpp", *metric_directions(at.columns)]
     read = read_at_target(pairs, at[flagged], target)
     shown = pd.concat([at[~flagged][["codec", *pair_columns]], read[["codec", *pair_columns]]])
-    table = pd.DataFrame({"images": at[~flagged].groupby("codec").size(),
-                          "interpolated": read.groupby("codec").size(),
-                          "flagged": flagged.groupby(at["codec"]).sum()}).fillna(0).astype(int)
+    table = (
+        pd.DataFrame(
+            {
+                "images": at[~flagged].groupby("codec").size(),
+                "interpolated": read.groupby("codec").size(),
+                "flagged": flagged.groupby(at["codec"]).sum(),
+            }
+        )
+        .fillna(0)
+        .astype(int)
+    )
     table = table.join(shown.groupby("codec")[pair_columns].mean())
     if sets is not None and len(sets):
         group = sets[sets["target_bpp"] == target].set_index("codec")
@@ -120,19 +144,28 @@ def rd_curves(pairs: pd.DataFrame, sets: pd.DataFrame | None) -> dict[str, pd.Da
     curves = {}
     for column in metric_directions(pairs.columns):
         per_image = pairs[["image", "codec", "target_bpp", "bpp", column]].rename(
-            columns={"image": "panel", column: "value"})
+            columns={"image": "panel", column: "value"}
+        )
         overall = per_image.groupby(["codec", "target_bpp"], as_index=False)[["bpp", "value"]].mean()
         curves[column] = pd.concat([overall.assign(panel="all"), per_image], ignore_index=True)
     if sets is not None and len(sets):
         mean_bpp = pairs.groupby(["codec", "target_bpp"], as_index=False)["bpp"].mean()
         for column in metric_directions(sets.columns):
-            curves[column] = sets[["codec", "target_bpp", column]].rename(
-                columns={column: "value"}).merge(mean_bpp, on=["codec", "target_bpp"]).assign(panel="all")
+            curves[column] = (
+                sets[["codec", "target_bpp", column]]
+                .rename(columns={column: "value"})
+                .merge(mean_bpp, on=["codec", "target_bpp"])
+                .assign(panel="all")
+            )
     return {c: f.sort_values(["panel", "codec", "bpp"], ignore_index=True) for c, f in curves.items()}
 
 
-def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = "pchip",
-             min_overlap: float | None = None) -> pd.DataFrame:
+def bd_table(
+    curves: dict[str, pd.DataFrame],
+    anchor: str,
+    interpolation: str = "pchip",
+    min_overlap: float | None = None,
+) -> pd.DataFrame:
     """BD-rate (%) and BD-metric of every codec against ``anchor`` on the set curves, one row per
     (metric, codec), each over the range both curves cover with that overlap (``bd_rate_overlap``)
     and, below ``min_overlap``, a warning (``bd_rate_warning``); a refused value is NaN with its
@@ -147,20 +180,49 @@ def bd_table(curves: dict[str, pd.DataFrame], anchor: str, interpolation: str = 
         a = overall[overall["codec"] == anchor]
         for codec, t in overall[overall["codec"] != anchor].groupby("codec"):
             row = {"metric": column, "codec": codec, "anchor": anchor, "interpolation": interpolation}
-            args = (a["bpp"], a["value"], t["bpp"], t["value"], interpolation,
-                    DEFAULT_MIN_OVERLAP if min_overlap is None else min_overlap)
+            args = (
+                a["bpp"],
+                a["value"],
+                t["bpp"],
+                t["value"],
+                interpolation,
+                DEFAULT_MIN_OVERLAP if min_overlap is None else min_overlap,
+            )
             for key, delta in (("bd_rate", bd_rate), ("bd_metric", bd_metric)):
                 try:
                     result = delta(*args)
-                    row.update({key: result.value, f"{key}_overlap": result.overlap,
-                                f"{key}_warning": result.warning, f"{key}_refused": ""})
+                    row.update(
+                        {
+                            key: result.value,
+                            f"{key}_overlap": result.overlap,
+                            f"{key}_warning": result.warning,
+                            f"{key}_refused": "",
+                        }
+                    )
                 except BDRefusal as exc:
-                    row.update({key: float("nan"), f"{key}_overlap": float("nan"),
-                                f"{key}_warning": "", f"{key}_refused": str(exc)})
+                    row.update(
+                        {
+                            key: float("nan"),
+                            f"{key}_overlap": float("nan"),
+                            f"{key}_warning": "",
+                            f"{key}_refused": str(exc),
+                        }
+                    )
             rows.append(row)
-    return pd.DataFrame(rows, columns=["metric", "codec", "anchor", "interpolation",
-                                       *(f"{key}{part}" for key in ("bd_rate", "bd_metric")
-                                         for part in ("", "_overlap", "_warning", "_refused"))])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "metric",
+            "codec",
+            "anchor",
+            "interpolation",
+            *(
+                f"{key}{part}"
+                for key in ("bd_rate", "bd_metric")
+                for part in ("", "_overlap", "_warning", "_refused")
+            ),
+        ],
+    )
 
 
 #: Anchors BD figures refer to unless told otherwise, in order: HEVC intra as BPG (the anchor
@@ -191,8 +253,10 @@ def codec_summary(pairs: pd.DataFrame, anchor: str | None = None) -> pd.DataFram
         rows = bd[bd["metric"] == column].set_index("codec")
         table[f"bd_rate_{column}"] = rows["bd_rate"].reindex(codecs).astype(float)
         table.loc[anchor, f"bd_rate_{column}"] = 0.0
-        notes = [f"{o:.0%} overlap" if w else r
-                 for o, w, r in zip(rows["bd_rate_overlap"], rows["bd_rate_warning"], rows["bd_rate_refused"])]
+        notes = [
+            f"{o:.0%} overlap" if w else r
+            for o, w, r in zip(rows["bd_rate_overlap"], rows["bd_rate_warning"], rows["bd_rate_refused"])
+        ]
         table[f"note_{column}"] = pd.Series(notes, index=rows.index, dtype=object).reindex(codecs).fillna("")
     table["flagged"] = is_flagged(pairs).groupby(pairs["codec"]).sum().astype(int)
     table["points"] = pairs.groupby("codec").size()

@@ -5,6 +5,7 @@ Compression With a Conditional Autoencoder", ICCV 2019, supplement figs. 11–22
 original and each codec at about the same bpp, the same boxed region enlarged below each), the
 region is either given or the one where the codecs' reconstructions differ most from each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from ..errors import InputError
 from ..files import text_hash
 from ..images import save_png
 
-BOX_COLOR = (255, 127, 14)      # the orange of the papers' boxes (matplotlib tab:orange)
-MAGNIFIED_SIDE = 240            # pixels of the enlarged crop on the page
+BOX_COLOR = (255, 127, 14)  # the orange of the papers' boxes (matplotlib tab:orange)
+MAGNIFIED_SIDE = 240  # pixels of the enlarged crop on the page
 #: What a panel's look depends on besides its pixels and region: this module's code.
 DRAWING = text_hash(Path(__file__).read_text())
 
@@ -31,7 +32,7 @@ class Region:
     height: int
 
     @classmethod
-    def parse(cls, text: str) -> "Region":
+    def parse(cls, text: str) -> Region:
         """``x,y,width,height`` in pixels of the original."""
         try:
             x, y, w, h = (int(v) for v in text.split(","))
@@ -44,11 +45,12 @@ class Region:
     def check(self, shape) -> None:
         h, w = shape[:2]
         if self.x + self.width > w or self.y + self.height > h:
-            raise InputError(f"region {self.x},{self.y},{self.width},{self.height} does not fit "
-                             f"in the {w}×{h} image")
+            raise InputError(
+                f"region {self.x},{self.y},{self.width},{self.height} does not fit in the {w}×{h} image"
+            )
 
     def crop(self, image: np.ndarray) -> np.ndarray:
-        return image[self.y:self.y + self.height, self.x:self.x + self.width]
+        return image[self.y : self.y + self.height, self.x : self.x + self.width]
 
 
 def most_different_region(reconstructions: list[np.ndarray], side: int) -> Region:
@@ -60,8 +62,9 @@ def most_different_region(reconstructions: list[np.ndarray], side: int) -> Regio
     h, w = spread.shape
     side = max(1, min(side, h, w))
     integral = np.pad(spread.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    sums = (integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side]
-            + integral[:-side, :-side])
+    sums = (
+        integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    )
     y, x = np.unravel_index(np.argmax(sums), sums.shape)
     return Region(int(x), int(y), side, side)
 
@@ -71,20 +74,31 @@ def boxed(image: np.ndarray, region: Region) -> np.ndarray:
     out = Image.fromarray(image)
     line = max(3, round(max(image.shape[:2]) / 120))
     ImageDraw.Draw(out).rectangle(
-        [region.x - line, region.y - line, region.x + region.width + line - 1,
-         region.y + region.height + line - 1], outline=BOX_COLOR, width=line)
+        [
+            region.x - line,
+            region.y - line,
+            region.x + region.width + line - 1,
+            region.y + region.height + line - 1,
+        ],
+        outline=BOX_COLOR,
+        width=line,
+    )
     return np.asarray(out)
 
 
 def magnified(image: np.ndarray, region: Region) -> np.ndarray:
     """The region enlarged with nearest-neighbour sampling (pixels stay visible as blocks)."""
     factor = max(1, round(MAGNIFIED_SIDE / max(region.width, region.height)))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(region.crop(image))).resize(
-        (region.width * factor, region.height * factor), Image.NEAREST))
+    return np.asarray(
+        Image.fromarray(np.ascontiguousarray(region.crop(image))).resize(
+            (region.width * factor, region.height * factor), Image.NEAREST
+        )
+    )
 
 
-def write_panels(original: np.ndarray, reconstructions: dict[str, np.ndarray], region: Region,
-                 folder: Path, stem: str) -> dict[str, tuple[Path, Path]]:
+def write_panels(
+    original: np.ndarray, reconstructions: dict[str, np.ndarray], region: Region, folder: Path, stem: str
+) -> dict[str, tuple[Path, Path]]:
     """For the original and each codec: the boxed full image and the magnified crop, as PNGs
     ``folder/stem_<name>.png`` and ``folder/stem_<name>_zoom.png``."""
     region.check(original.shape)

@@ -29,6 +29,7 @@ comparisons via approximate message passing and information gain maximization", 
   judgements pooled over images, as the analysis ranks them), with the 95 % interval of each
   gap between neighbours in the ranking from the same Laplace posterior.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -40,12 +41,13 @@ from scipy import sparse, special, stats
 
 from .ranking import JOD_SIGMA, PRIOR_SD, connected_groups, thurstone_map
 
-Group = tuple[str, float]                    # (image, target bpp)
+Group = tuple[str, float]  # (image, target bpp)
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A pair that may be asked for: two codecs on one image at one target bpp (at matched bpp)."""
+
     image: str
     target_bpp: float
     a: str
@@ -85,21 +87,21 @@ def _difference(mean, cov, i, j):
 def predictive(mean: np.ndarray, cov: np.ndarray, i, j) -> np.ndarray:
     """P(i is preferred to j) under the posterior: Φ(μ_d / √(σ² + s_d²))."""
     mu, s2 = _difference(mean, cov, i, j)
-    return special.ndtr(mu / np.sqrt(JOD_SIGMA ** 2 + s2))
+    return special.ndtr(mu / np.sqrt(JOD_SIGMA**2 + s2))
 
 
 def information_gain(mean: np.ndarray, cov: np.ndarray, i, j) -> np.ndarray:
     """Expected KL divergence (nats) between the posterior after comparing i with j and the
     posterior now, for index arrays ``i``, ``j`` (see the module docstring)."""
     mu, s2 = _difference(mean, cov, np.asarray(i), np.asarray(j))
-    c = np.sqrt(JOD_SIGMA ** 2 + s2)
+    c = np.sqrt(JOD_SIGMA**2 + s2)
     gain = np.zeros(np.shape(mu))
-    for sign in (1.0, -1.0):                 # i preferred, then j preferred
+    for sign in (1.0, -1.0):  # i preferred, then j preferred
         z = sign * mu / c
         p = special.ndtr(z)
-        v = np.exp(stats.norm.logpdf(z) - special.log_ndtr(z))      # φ(z) / Φ(z)
-        shrink = 1 - s2 / c ** 2 * v * (v + z)                      # var_after / var_now of d
-        shift2 = (s2 / c * v) ** 2                                   # (mean_after − mean_now)²
+        v = np.exp(stats.norm.logpdf(z) - special.log_ndtr(z))  # φ(z) / Φ(z)
+        shrink = 1 - s2 / c**2 * v * (v + z)  # var_after / var_now of d
+        shift2 = (s2 / c * v) ** 2  # (mean_after − mean_now)²
         gain += p * 0.5 * (shrink + shift2 / s2 - 1 - np.log(shrink))
     return gain
 
@@ -117,7 +119,7 @@ class PairGraph:
         offsets = np.cumsum([0] + [len(n) for n in self.groups.values()])
         self.offset = dict(zip(self.groups, offsets[:-1].tolist()))
         self.nodes = int(offsets[-1])
-        self.edges = {g: [] for g in self.groups}              # group → candidate numbers
+        self.edges = {g: [] for g in self.groups}  # group → candidate numbers
         for number, c in enumerate(self.candidates):
             self.edges[c.group].append(number)
 
@@ -143,8 +145,10 @@ class PairGraph:
 
     def _ends(self, numbers) -> tuple[np.ndarray, np.ndarray]:
         where = self.index[self.candidates[numbers[0]].group]
-        return (np.array([where[self.candidates[n].a] for n in numbers]),
-                np.array([where[self.candidates[n].b] for n in numbers]))
+        return (
+            np.array([where[self.candidates[n].a] for n in numbers]),
+            np.array([where[self.candidates[n].b] for n in numbers]),
+        )
 
     def gains(self, judgements, pending=(), prior_sd: float = PRIOR_SD) -> np.ndarray:
         """The expected information gain of every candidate."""
@@ -154,31 +158,48 @@ class PairGraph:
             gain[numbers] = information_gain(*posterior(wins, prior_sd), *self._ends(numbers))
         return gain
 
-    def choose(self, judgements, pending=(), size: int = 20, rng: np.random.Generator | None = None,
-               prior_sd: float = PRIOR_SD) -> list[int]:
+    def choose(
+        self,
+        judgements,
+        pending=(),
+        size: int = 20,
+        rng: np.random.Generator | None = None,
+        prior_sd: float = PRIOR_SD,
+    ) -> list[int]:
         """Up to ``size`` distinct candidates (numbers) to ask for next, in rounds: each round
         takes the edges of the minimum spanning forest over 1 / EIG among the candidates not yet
         taken, in order of gain, and counts them as pending for the next round's gains. Ties
         (as at the start, when every pair is alike) are broken by ``rng``."""
         rng = rng or np.random.default_rng()
-        ends = np.array([(self.offset[c.group] + self.index[c.group][c.a],
-                          self.offset[c.group] + self.index[c.group][c.b]) for c in self.candidates])
+        ends = np.array(
+            [
+                (
+                    self.offset[c.group] + self.index[c.group][c.a],
+                    self.offset[c.group] + self.index[c.group][c.b],
+                )
+                for c in self.candidates
+            ]
+        )
         chosen: list[int] = []
         while len(chosen) < min(size, len(self.candidates)):
             gain = self.gains(judgements, [*pending, *chosen], prior_sd)
             free = np.setdiff1d(np.arange(len(gain)), chosen)
-            forest = sparse.csgraph.minimum_spanning_tree(sparse.coo_matrix(
-                (1.0 / np.maximum(gain[free], 1e-300), tuple(ends[free].T)), shape=(self.nodes,) * 2).tocsr())
+            forest = sparse.csgraph.minimum_spanning_tree(
+                sparse.coo_matrix(
+                    (1.0 / np.maximum(gain[free], 1e-300), tuple(ends[free].T)), shape=(self.nodes,) * 2
+                ).tocsr()
+            )
             tree = {tuple(e) for e in np.transpose(forest.nonzero())}
             taken = free[[(a, b) in tree or (b, a) in tree for a, b in ends[free]]]
             taken = rng.permutation(taken)
-            chosen += taken[np.argsort(-gain[taken], kind="stable")][:size - len(chosen)].tolist()
+            chosen += taken[np.argsort(-gain[taken], kind="stable")][: size - len(chosen)].tolist()
         return chosen
 
 
 @dataclass(frozen=True)
 class Gap:
     """Two neighbours in one bpp's ranking and the 95 % interval of their JOD difference."""
+
     target_bpp: float
     better: str
     worse: str

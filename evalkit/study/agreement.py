@@ -13,6 +13,7 @@ For a compared pair (image, bpp, codec A, codec B) where a fraction p of people 
   max(p̂, 1 − p̂), is what a metric could at most score on exactly this table (it is higher than
   the ceiling, since p̂ also carries sampling noise).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,23 +37,41 @@ def rater_agreement(responses: pd.DataFrame) -> dict:
 def agreement_of(comps: pd.DataFrame) -> dict:
     """:func:`rater_agreement` of decided judgements given as rater, image, target_bpp, winner,
     loser (one row per judgement; a pair is (image, target_bpp, unordered winner/loser))."""
-    summary = {"pairs": 0, "pairs_judged_by_two_raters": 0, "agreement": None, "ceiling": None,
-               "best_possible_on_these_judgements": None, "note": ""}
+    summary = {
+        "pairs": 0,
+        "pairs_judged_by_two_raters": 0,
+        "agreement": None,
+        "ceiling": None,
+        "best_possible_on_these_judgements": None,
+        "note": "",
+    }
     if comps.empty:
         summary["note"] = "no pair judgements"
         return summary
     a = np.minimum(comps["winner"], comps["loser"])
-    votes = (comps.assign(codec_a=a, codec_b=np.maximum(comps["winner"], comps["loser"]), k=comps["winner"] == a)
-             .groupby(["image", "target_bpp", "codec_a", "codec_b", "rater"])["k"].agg(k="sum", n="count"))
-    same = lambda k, n: k * (k - 1) + (n - k) * (n - k - 1)           # ordered agreeing pairs
-    per_rater = pd.DataFrame({"k": votes["k"], "n": votes["n"], "same": same(votes["k"], votes["n"]),
-                              "all": votes["n"] * (votes["n"] - 1)})
+    votes = (
+        comps.assign(codec_a=a, codec_b=np.maximum(comps["winner"], comps["loser"]), k=comps["winner"] == a)
+        .groupby(["image", "target_bpp", "codec_a", "codec_b", "rater"])["k"]
+        .agg(k="sum", n="count")
+    )
+    same = lambda k, n: k * (k - 1) + (n - k) * (n - k - 1)  # ordered agreeing pairs
+    per_rater = pd.DataFrame(
+        {
+            "k": votes["k"],
+            "n": votes["n"],
+            "same": same(votes["k"], votes["n"]),
+            "all": votes["n"] * (votes["n"] - 1),
+        }
+    )
     pair = per_rater.groupby(level=[0, 1, 2, 3]).sum()
     between = (same(pair["k"], pair["n"]) - pair["same"]).to_numpy(float)
     total = (pair["n"] * (pair["n"] - 1) - pair["all"]).to_numpy(float)
     p_hat = (pair["k"] / pair["n"]).to_numpy(float)
-    summary.update(pairs=int(len(pair)), pairs_judged_by_two_raters=int((total > 0).sum()),
-                   best_possible_on_these_judgements=float(np.maximum(p_hat, 1 - p_hat).mean()))
+    summary.update(
+        pairs=len(pair),
+        pairs_judged_by_two_raters=int((total > 0).sum()),
+        best_possible_on_these_judgements=float(np.maximum(p_hat, 1 - p_hat).mean()),
+    )
     if not (total > 0).any():
         summary["note"] = "no pair was judged by two raters: agreement and ceiling cannot be estimated"
         return summary

@@ -22,6 +22,7 @@ the majority would expect on new judgements of these pairs. Pairs with a stimulu
 value of a metric (the source itself, in tables of distorted images only) are left out, and
 counted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,13 +41,16 @@ from .stimulus_scale import answers
 
 @dataclass(frozen=True)
 class Benchmark:
-    scores: pd.DataFrame    # candidate, metrics, link, 2afc (+ CI), accuracy (+ CI), srocc (+ CI), inliers, pairs
-    agreement: dict         # agreement_of(): agreement, ceiling, best possible on these judgements
-    left_out: int           # pairs without a value of every metric
+    scores: (
+        pd.DataFrame
+    )  # candidate, metrics, link, 2afc (+ CI), accuracy (+ CI), srocc (+ CI), inliers, pairs
+    agreement: dict  # agreement_of(): agreement, ceiling, best possible on these judgements
+    left_out: int  # pairs without a value of every metric
 
 
-def judgement_pairs(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str],
-                    not_sure: str = "split") -> tuple[pd.DataFrame, int]:
+def judgement_pairs(
+    comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str], not_sure: str = "split"
+) -> tuple[pd.DataFrame, int]:
     """Per compared pair of one image (a before b alphabetically): n_a, n_b ("not sure" split or
     dropped), p_a, and ``<metric>_a`` / ``<metric>_b`` from the stimuli table — the judgement table
     the fit reads (``reference`` = the image). Returns it and the number of pairs left out
@@ -54,14 +58,25 @@ def judgement_pairs(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: l
     cmp.check_stimuli(stimuli)
     missing = [m for m in metrics if m not in stimuli.columns]
     if missing:
-        raise InputError(f"the stimuli table has no column {', '.join(missing)}; metric columns it has: "
-                         f"{', '.join(c for c in stimuli.columns if c not in cmp.STIMULUS_COLUMNS) or 'none'}")
+        raise InputError(
+            f"the stimuli table has no column {', '.join(missing)}; metric columns it has: "
+            f"{', '.join(c for c in stimuli.columns if c not in cmp.STIMULUS_COLUMNS) or 'none'}"
+        )
     rows = answers(comparisons, not_sure)
     a = np.minimum(rows["winner"], rows["loser"])
-    rows = rows.assign(a=a, b=np.maximum(rows["winner"], rows["loser"]),
-                       n_a=np.where(rows["winner"] == a, rows["weight"], 0.0))
-    pairs = rows.groupby(["image", "a", "b"], sort=True).agg(n_a=("n_a", "sum"), n=("weight", "sum")).reset_index()
-    pairs = pairs.assign(n_b=pairs["n"] - pairs["n_a"]).drop(columns="n").rename(columns={"image": "reference"})
+    rows = rows.assign(
+        a=a,
+        b=np.maximum(rows["winner"], rows["loser"]),
+        n_a=np.where(rows["winner"] == a, rows["weight"], 0.0),
+    )
+    pairs = (
+        rows.groupby(["image", "a", "b"], sort=True)
+        .agg(n_a=("n_a", "sum"), n=("weight", "sum"))
+        .reset_index()
+    )
+    pairs = (
+        pairs.assign(n_b=pairs["n"] - pairs["n_a"]).drop(columns="n").rename(columns={"image": "reference"})
+    )
     values = stimuli.astype({cmp.IMAGE: str}).set_index([cmp.IMAGE, cmp.STIMULUS])[metrics]
     for side in ("a", "b"):
         found = values.reindex(pd.MultiIndex.from_arrays([pairs["reference"], pairs[side]]))
@@ -77,9 +92,18 @@ def candidates(metrics: list[str], pairs: bool = True) -> list[tuple[str, ...]]:
     return [(m,) for m in metrics] + (list(combinations(metrics, 2)) if pairs else [])
 
 
-def benchmark(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str],
-              scale: pd.DataFrame | None = None, link: str = "probit", pairs: bool = True,
-              not_sure: str = "split", n_boot: int = 2000, seed: int = 0, **params) -> Benchmark:
+def benchmark(
+    comparisons: pd.DataFrame,
+    stimuli: pd.DataFrame,
+    metrics: list[str],
+    scale: pd.DataFrame | None = None,
+    link: str = "probit",
+    pairs: bool = True,
+    not_sure: str = "split",
+    n_boot: int = 2000,
+    seed: int = 0,
+    **params,
+) -> Benchmark:
     """The held-out agreement of each metric of ``metrics`` (columns of ``stimuli``) and, with
     ``pairs``, of each fitted pair, on the judgements of ``comparisons`` (see the module
     docstring). ``scale`` is :attr:`StimulusScale.scores` for the rank correlation (left out
@@ -89,13 +113,21 @@ def benchmark(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[st
     table, left_out = judgement_pairs(comparisons, stimuli, metrics, not_sure)
     images = table["reference"].unique()
     if len(images) < 2:
-        raise InputError(f"judgements of {len(images)} image(s): held-out scores need at least two "
-                         "source images (each is left out in turn)")
+        raise InputError(
+            f"judgements of {len(images)} image(s): held-out scores need at least two "
+            "source images (each is left out in turn)"
+        )
     scaled = None
     if scale is not None:
-        scaled = (scale[scale["stimulus"] != cmp.REFERENCE].astype({"image": str})
-                  .merge(stimuli.astype({cmp.IMAGE: str})[[cmp.IMAGE, cmp.STIMULUS, *metrics]],
-                         on=[cmp.IMAGE, cmp.STIMULUS]).dropna(subset=metrics))
+        scaled = (
+            scale[scale["stimulus"] != cmp.REFERENCE]
+            .astype({"image": str})
+            .merge(
+                stimuli.astype({cmp.IMAGE: str})[[cmp.IMAGE, cmp.STIMULUS, *metrics]],
+                on=[cmp.IMAGE, cmp.STIMULUS],
+            )
+            .dropna(subset=metrics)
+        )
     n = (table["n_a"] + table["n_b"]).to_numpy(float)
     p = table["p_a"].to_numpy(float)
     decided = p != 0.5
@@ -115,12 +147,21 @@ def benchmark(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[st
         per_pair = score_2afc(prefers, p)
         agrees = (prefers[decided] == (p[decided] > 0.5)).astype(float)
         inliers = CombinedMetric(link=link, random_state=seed, **params).fit(x, p, n).inlier_mask_
-        row = {"candidate": " + ".join(names), "metrics": len(names), "link": link,
-               "2afc": per_pair.mean(), **_ci("2afc", per_pair, seed, n_boot),
-               "accuracy": agrees.mean(), **_ci("accuracy", agrees, seed, n_boot),
-               "inliers": float(np.average(inliers, weights=n)), "pairs": len(table)}
+        row = {
+            "candidate": " + ".join(names),
+            "metrics": len(names),
+            "link": link,
+            "2afc": per_pair.mean(),
+            **_ci("2afc", per_pair, seed, n_boot),
+            "accuracy": agrees.mean(),
+            **_ci("accuracy", agrees, seed, n_boot),
+            "inliers": float(np.average(inliers, weights=n)),
+            "pairs": len(table),
+        }
         if scaled is not None:
-            row.update(_srocc(quality, scaled["scale"].to_numpy(float), scaled["image"].to_numpy(), seed, n_boot))
+            row.update(
+                _srocc(quality, scaled["scale"].to_numpy(float), scaled["image"].to_numpy(), seed, n_boot)
+            )
         rows.append(row)
     scores = pd.DataFrame(rows).sort_values("2afc", ascending=False, kind="stable").reset_index(drop=True)
     sure = answers(comparisons, "drop")

@@ -23,6 +23,7 @@ Stimuli columns (:data:`STIMULUS_COLUMNS`): ``image, stimulus, codec, level, fil
 stimulus of an image; ``level`` is a float (NaN when unknown), ``file`` the distorted image's
 file name, by which metric tables are joined.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,13 @@ from ..errors import InputError
 
 RATER, IMAGE, LEFT, RIGHT, ANSWER = "rater", "image", "left", "right", "answer"
 BOOSTED, TRAP, EXPECTED, RESPONSE_TIME_S, CONDITION, PIVOT = (
-    "boosted", "trap", "expected", "response_time_s", "condition", "pivot")
+    "boosted",
+    "trap",
+    "expected",
+    "response_time_s",
+    "condition",
+    "pivot",
+)
 #: The columns every comparison table has, in this order; :data:`PIVOT` may follow.
 COLUMNS = [RATER, IMAGE, LEFT, RIGHT, ANSWER, BOOSTED, TRAP, EXPECTED, RESPONSE_TIME_S, CONDITION]
 OPTIONAL_COLUMNS = [PIVOT]
@@ -57,8 +64,10 @@ _FLAGS = (BOOSTED, TRAP)
 def _missing(table: pd.DataFrame, columns: list[str], what: str) -> None:
     absent = [c for c in columns if c not in table.columns]
     if absent:
-        raise InputError(f"the {what} table lacks column(s) {', '.join(absent)}; it needs "
-                         f"{', '.join(columns)} (see evalkit.study.comparisons)")
+        raise InputError(
+            f"the {what} table lacks column(s) {', '.join(absent)}; it needs "
+            f"{', '.join(columns)} (see evalkit.study.comparisons)"
+        )
 
 
 def _text_column(table: pd.DataFrame, column: str, what: str, allow_empty: bool = False) -> None:
@@ -68,9 +77,11 @@ def _text_column(table: pd.DataFrame, column: str, what: str, allow_empty: bool 
         bad |= values.map(lambda v: v == "" if isinstance(v, str) else False)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"the {what} table's column {column!r} must hold "
-                         f"{'strings' if allow_empty else 'non-empty strings'}; row {row} holds "
-                         f"{values.iloc[row]!r}")
+        raise InputError(
+            f"the {what} table's column {column!r} must hold "
+            f"{'strings' if allow_empty else 'non-empty strings'}; row {row} holds "
+            f"{values.iloc[row]!r}"
+        )
 
 
 def check_comparisons(table: pd.DataFrame) -> pd.DataFrame:
@@ -85,20 +96,28 @@ def check_comparisons(table: pd.DataFrame) -> pd.DataFrame:
         _text_column(table, PIVOT, "comparison", allow_empty=True)
     for column in _FLAGS:
         if table[column].dtype != bool:
-            raise InputError(f"the comparison table's column {column!r} must be bool, not {table[column].dtype}")
-    rules = [(ANSWER, ~table[ANSWER].isin(ANSWERS), f"one of {', '.join(ANSWERS)}"),
-             (EXPECTED, table[TRAP] & ~table[EXPECTED].isin(SIDES), "'left' or 'right' on a trap row"),
-             (EXPECTED, ~table[TRAP] & (table[EXPECTED] != ""), "'' on a row that is not a trap")]
+            raise InputError(
+                f"the comparison table's column {column!r} must be bool, not {table[column].dtype}"
+            )
+    rules = [
+        (ANSWER, ~table[ANSWER].isin(ANSWERS), f"one of {', '.join(ANSWERS)}"),
+        (EXPECTED, table[TRAP] & ~table[EXPECTED].isin(SIDES), "'left' or 'right' on a trap row"),
+        (EXPECTED, ~table[TRAP] & (table[EXPECTED] != ""), "'' on a row that is not a trap"),
+    ]
     if not pd.api.types.is_float_dtype(table[RESPONSE_TIME_S]):
-        raise InputError(f"the comparison table's column {RESPONSE_TIME_S!r} must be float seconds "
-                         f"(NaN when unknown), not {table[RESPONSE_TIME_S].dtype}")
+        raise InputError(
+            f"the comparison table's column {RESPONSE_TIME_S!r} must be float seconds "
+            f"(NaN when unknown), not {table[RESPONSE_TIME_S].dtype}"
+        )
     rules.append((RESPONSE_TIME_S, table[RESPONSE_TIME_S] < 0, "seconds ≥ 0 (or NaN)"))
     rules.append((RIGHT, table[LEFT] == table[RIGHT], "a stimulus other than the row's left one"))
     for column, bad, wanted in rules:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"the comparison table's column {column!r} must hold {wanted}; row {row} "
-                             f"holds {table[column].iloc[row]!r}")
+            raise InputError(
+                f"the comparison table's column {column!r} must hold {wanted}; row {row} "
+                f"holds {table[column].iloc[row]!r}"
+            )
     return table
 
 
@@ -111,12 +130,16 @@ def check_stimuli(table: pd.DataFrame) -> pd.DataFrame:
     for column in (CODEC, FILE):
         _text_column(table, column, "stimuli", allow_empty=True)
     if not pd.api.types.is_float_dtype(table[LEVEL]):
-        raise InputError(f"the stimuli table's column 'level' must be float (NaN when unknown), not {table[LEVEL].dtype}")
+        raise InputError(
+            f"the stimuli table's column 'level' must be float (NaN when unknown), not {table[LEVEL].dtype}"
+        )
     twice = table.duplicated([IMAGE, STIMULUS])
     if twice.any():
         row = int(np.flatnonzero(twice.to_numpy())[0])
-        raise InputError(f"the stimuli table lists stimulus {table[STIMULUS].iloc[row]!r} of image "
-                         f"{table[IMAGE].iloc[row]!r} twice (row {row}); one row per stimulus of an image")
+        raise InputError(
+            f"the stimuli table lists stimulus {table[STIMULUS].iloc[row]!r} of image "
+            f"{table[IMAGE].iloc[row]!r} twice (row {row}); one row per stimulus of an image"
+        )
     return table
 
 
@@ -127,8 +150,10 @@ def split_not_sure(rows: pd.DataFrame, answer: str = ANSWER, rule: str = "split"
     Bradley–Terry fits (Rao & Kupper 1967 give a tie half a win each way in the limit of a narrow
     tie band)."""
     if rule not in NOT_SURE_RULES:
-        raise InputError(f"not_sure must be one of {', '.join(NOT_SURE_RULES)} (what an analysis does "
-                         f"with a not-sure answer), not {rule!r}")
+        raise InputError(
+            f"not_sure must be one of {', '.join(NOT_SURE_RULES)} (what an analysis does "
+            f"with a not-sure answer), not {rule!r}"
+        )
     unsure = (rows[answer] == NOT_SURE).to_numpy()
     decided = rows[~unsure].assign(weight=1.0)
     if rule == "drop" or not unsure.any():
@@ -144,9 +169,14 @@ def settle_not_sure(responses: pd.DataFrame, rule: str = "split") -> pd.DataFram
     and repeats are kept as they are: not sure on a sentinel is not its right answer."""
     pair = (responses["kind"] == "pair").to_numpy()
     settled = split_not_sure(responses[pair], "choice", rule)
-    settled = settled.assign(chosen_codec=np.where(settled["choice"] == "left", settled["left_codec"],
-                                                   settled["right_codec"]))
-    return pd.concat([settled, responses[~pair].assign(weight=1.0)]).sort_index(kind="stable").reset_index(drop=True)
+    settled = settled.assign(
+        chosen_codec=np.where(settled["choice"] == "left", settled["left_codec"], settled["right_codec"])
+    )
+    return (
+        pd.concat([settled, responses[~pair].assign(weight=1.0)])
+        .sort_index(kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def judgements(table: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
@@ -155,8 +185,9 @@ def judgements(table: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
     kept: leave them out (``table[~table.trap]``) where they would bias a scale."""
     rows = split_not_sure(check_comparisons(table), ANSWER, not_sure)
     left_won = (rows[ANSWER] == "left").to_numpy()
-    return rows.assign(winner=np.where(left_won, rows[LEFT], rows[RIGHT]),
-                       loser=np.where(left_won, rows[RIGHT], rows[LEFT])).reset_index(drop=True)
+    return rows.assign(
+        winner=np.where(left_won, rows[LEFT], rows[RIGHT]), loser=np.where(left_won, rows[RIGHT], rows[LEFT])
+    ).reset_index(drop=True)
 
 
 def stimulus_id(codec: str, target_bpp: float | None) -> str:
@@ -175,14 +206,21 @@ def from_responses(responses: pd.DataFrame, condition: str) -> pd.DataFrame:
     if "abandoned" in r:
         r = r[~r["abandoned"].astype(bool)]
     trap = (r["kind"] == "sentinel").to_numpy()
-    table = pd.DataFrame({
-        RATER: r["rater"].astype(str).to_numpy(), IMAGE: r["image"].astype(str).to_numpy(),
-        LEFT: [stimulus_id(c, b) for c, b in zip(r["left_codec"], r["target_bpp"])],
-        RIGHT: [stimulus_id(c, b) for c, b in zip(r["right_codec"], r["target_bpp"])],
-        ANSWER: r["choice"].astype(str).to_numpy(), BOOSTED: np.zeros(len(r), dtype=bool), TRAP: trap,
-        EXPECTED: np.where(trap, r["correct"].fillna("").astype(str), ""),
-        RESPONSE_TIME_S: r["response_ms"].to_numpy(dtype=float) / 1000,
-        CONDITION: condition, PIVOT: REFERENCE})
+    table = pd.DataFrame(
+        {
+            RATER: r["rater"].astype(str).to_numpy(),
+            IMAGE: r["image"].astype(str).to_numpy(),
+            LEFT: [stimulus_id(c, b) for c, b in zip(r["left_codec"], r["target_bpp"])],
+            RIGHT: [stimulus_id(c, b) for c, b in zip(r["right_codec"], r["target_bpp"])],
+            ANSWER: r["choice"].astype(str).to_numpy(),
+            BOOSTED: np.zeros(len(r), dtype=bool),
+            TRAP: trap,
+            EXPECTED: np.where(trap, r["correct"].fillna("").astype(str), ""),
+            RESPONSE_TIME_S: r["response_ms"].to_numpy(dtype=float) / 1000,
+            CONDITION: condition,
+            PIVOT: REFERENCE,
+        }
+    )
     return check_comparisons(table)
 
 
@@ -191,12 +229,23 @@ def stimuli_from_responses(responses: pd.DataFrame) -> pd.DataFrame:
     in a pair trial (``level`` = the target bpp, ``file`` = the path relative to the study's
     output folder; ``""`` where the responses carry no paths, as a simulated crowd's)."""
     pairs = responses[responses["kind"] == "pair"]
-    sides = [pd.DataFrame({IMAGE: pairs["image"].astype(str), CODEC: pairs[f"{side}_codec"],
-                           LEVEL: pairs["target_bpp"].astype(float), FILE: pairs.get(f"{side}_path", "")})
-             for side in SIDES]
-    references = pd.DataFrame({IMAGE: pairs["image"].astype(str), CODEC: "", LEVEL: np.nan,
-                               FILE: pairs.get("reference", "")})
+    sides = [
+        pd.DataFrame(
+            {
+                IMAGE: pairs["image"].astype(str),
+                CODEC: pairs[f"{side}_codec"],
+                LEVEL: pairs["target_bpp"].astype(float),
+                FILE: pairs.get(f"{side}_path", ""),
+            }
+        )
+        for side in SIDES
+    ]
+    references = pd.DataFrame(
+        {IMAGE: pairs["image"].astype(str), CODEC: "", LEVEL: np.nan, FILE: pairs.get("reference", "")}
+    )
     table = pd.concat([references, *sides], ignore_index=True)
-    table[STIMULUS] = [REFERENCE if c == "" else stimulus_id(c, b) for c, b in zip(table[CODEC], table[LEVEL])]
+    table[STIMULUS] = [
+        REFERENCE if c == "" else stimulus_id(c, b) for c, b in zip(table[CODEC], table[LEVEL])
+    ]
     table = table.drop_duplicates([IMAGE, STIMULUS]).sort_values([IMAGE, LEVEL, CODEC], na_position="first")
     return check_stimuli(table.reset_index(drop=True)[STIMULUS_COLUMNS])

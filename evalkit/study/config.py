@@ -4,6 +4,7 @@ Everything a study needs is here — the images, the codecs and target bpps, whi
 compare, how many judgements, what raters are told and paid — so a study can be rebuilt and
 reviewed from the file alone. Unknown keys are errors (a typo must not silently change a study).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -21,42 +22,55 @@ class StudyConfig:
     """The keys of a study.toml, each declared once (:func:`evalkit.schema.key`: its type, range,
     allowed values and an example), checked whole by :func:`config_from_dict`."""
 
-    name: str = key(example="kodak-jpeg-vs-webp", safe_name=True)   # its out/ and database name it
-    images: str = key(example="kodak")   # anything `evalkit compress --images` accepts
+    name: str = key(example="kodak-jpeg-vs-webp", safe_name=True)  # its out/ and database name it
+    images: str = key(example="kodak")  # anything `evalkit compress --images` accepts
     codecs: list[str] = key(example=["jpeg", "webp"])
     bpp: list[float] = key(example=[0.25, 0.5, 1.0], more_than=0)
     seed: int = key(0, example=7)
-    pairs: str = key("all", choices=("all", "anchor"))   # "all" codec pairs, or "anchor": each codec vs anchor
+    pairs: str = key("all", choices=("all", "anchor"))  # "all" codec pairs, or "anchor": each codec vs anchor
     anchor: str | None = key(None, example="jpeg")
-    bpp_tolerance: float = key(0.05, at_least=0, less_than=1)   # max |bpp_A / bpp_B − 1| for a pair to be shown
+    bpp_tolerance: float = key(
+        0.05, at_least=0, less_than=1
+    )  # max |bpp_A / bpp_B − 1| for a pair to be shown
     judgements_per_pair: int = key(5, at_least=1)
     trials_per_assignment: int = key(20, at_least=1)
     sentinels_per_assignment: int = key(2, at_least=0)
     repeats_per_assignment: int = key(2, at_least=0)
-    allow_pair_repeats: bool = key(False, example=True)   # may an assignment show a pair twice (unlabelled)?
-    assignments_per_rater: int = key(1, at_least=1)       # how many assignments one rater may take
-    claims_per_client: int = key(20, at_least=1)          # leases in progress one address (IP) may hold at
-                                         # once, whatever rater ids it sends; a lab behind one address raises it
-    lease_minutes: int = key(0, example=30, at_least=0)   # an unfinished claim returns to the pool after this
-                                                          # (0: 3 × minutes, the MTurk HIT's assignment duration)
+    allow_pair_repeats: bool = key(False, example=True)  # may an assignment show a pair twice (unlabelled)?
+    assignments_per_rater: int = key(1, at_least=1)  # how many assignments one rater may take
+    claims_per_client: int = key(20, at_least=1)  # leases in progress one address (IP) may hold at
+    # once, whatever rater ids it sends; a lab behind one address raises it
+    lease_minutes: int = key(0, example=30, at_least=0)  # an unfinished claim returns to the pool after this
+    # (0: 3 × minutes, the MTurk HIT's assignment duration)
     title: str = key("Which image is closer to the original?")
     instructions: str = key(
         "The middle image is the original. Decide which of the two images beside it, left or "
         "right, looks closer to it. Move the mouse over any image to compare details in the "
-        "magnified windows below.", example="Which of the two looks closer to the middle one?")
-    reward: str = key("", example="$1.50")   # shown to raters
-    minutes: int = key(10, at_least=1)       # expected time, shown to raters
-    completion_code: str = key("", example="C1A2B3")   # shown (lab) or sent (Prolific) when every answer is stored
+        "magnified windows below.",
+        example="Which of the two looks closer to the middle one?",
+    )
+    reward: str = key("", example="$1.50")  # shown to raters
+    minutes: int = key(10, at_least=1)  # expected time, shown to raters
+    completion_code: str = key(
+        "", example="C1A2B3"
+    )  # shown (lab) or sent (Prolific) when every answer is stored
     prolific_completion_url: str = key("", example="https://app.prolific.com/submissions/complete?cc=C1A2B3")
-    layout: str = key("side-by-side", choices=LAYOUTS)   # how a trial is shown: a name in study/layouts.py
-    flicker_hz: float = key(2.0, more_than=0, at_most=3, why="more than three flashes a second can "
-                            "trigger seizures (WCAG 2.3.1)")   # flicker layout: original ↔ reconstruction cycles a second
-    sampling: str = key("fixed", choices=("fixed", "active"))   # "active": each assignment's pairs chosen from
-                                         # the answers so far (study/sampling.py); judgements_per_pair is unused
-    stop_when: dict = key(factory=dict, example={"gap_ci_jod": 0.5, "judgements": 2000})   # active only
-    not_sure: bool | str = key(False, choices=(False, *NOT_SURE_RULES), example="split", why=(
-        "false (no 'not sure' button) or, with the button (key N), what the analysis does with the "
-        "answer: 'split' (half a win each way) or 'drop' (left out)"))
+    layout: str = key("side-by-side", choices=LAYOUTS)  # how a trial is shown: a name in study/layouts.py
+    flicker_hz: float = key(
+        2.0, more_than=0, at_most=3, why="more than three flashes a second can trigger seizures (WCAG 2.3.1)"
+    )  # flicker layout: original ↔ reconstruction cycles a second
+    sampling: str = key("fixed", choices=("fixed", "active"))  # "active": each assignment's pairs chosen from
+    # the answers so far (study/sampling.py); judgements_per_pair is unused
+    stop_when: dict = key(factory=dict, example={"gap_ci_jod": 0.5, "judgements": 2000})  # active only
+    not_sure: bool | str = key(
+        False,
+        choices=(False, *NOT_SURE_RULES),
+        example="split",
+        why=(
+            "false (no 'not sure' button) or, with the button (key N), what the analysis does with the "
+            "answer: 'split' (half a win each way) or 'drop' (left out)"
+        ),
+    )
     folder: Path = field(default=Path("."), compare=False)
 
     @property
@@ -106,8 +120,11 @@ def save_config(config: StudyConfig) -> Path:
     """Write ``config`` as its folder's study.toml (what :func:`load_config` reads back)."""
     import tomli_w
 
-    keys = {f.name: getattr(config, f.name) for f in fields(StudyConfig)
-            if f.name != "folder" and getattr(config, f.name) is not None}
+    keys = {
+        f.name: getattr(config, f.name)
+        for f in fields(StudyConfig)
+        if f.name != "folder" and getattr(config, f.name) is not None
+    }
     path = config.folder / "study.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(keys))
@@ -117,7 +134,7 @@ def save_config(config: StudyConfig) -> Path:
 def config_from_dict(data: dict, folder: Path, where) -> StudyConfig:
     """A checked study from the keys of a study.toml (``where``: what messages name, e.g. the
     file); ``folder`` is where it lives (its ``out/`` goes there)."""
-    problems = check_keys(StudyConfig, data)      # types, ranges, choices: before anything else
+    problems = check_keys(StudyConfig, data)  # types, ranges, choices: before anything else
     if not problems:
         config = StudyConfig(**data, folder=folder)
         problems = _together_problems(config)
@@ -138,8 +155,9 @@ def _together_problems(c: StudyConfig) -> list[str]:
     if c.repeats_per_assignment > c.trials_per_assignment:
         problems.append("repeats_per_assignment cannot exceed trials_per_assignment")
     if c.not_sure and c.sampling == "active":
-        problems.append("not_sure is not offered in active studies (the sampler's posterior takes "
-                        "decided answers only)")
+        problems.append(
+            "not_sure is not offered in active studies (the sampler's posterior takes decided answers only)"
+        )
     return problems + _stop_problems(c)
 
 
@@ -152,12 +170,24 @@ def _stop_problems(c: StudyConfig) -> list[str]:
     answers are stored (whichever comes first)."""
     if c.stop_when and c.sampling != "active":
         return ["stop_when needs sampling = 'active' (a fixed design stops when its assignments are done)"]
-    problems = [f"stop_when: unknown rule {k!r}; known: {sorted(STOP_RULES)}" for k in c.stop_when if k not in STOP_RULES]
+    problems = [
+        f"stop_when: unknown rule {k!r}; known: {sorted(STOP_RULES)}"
+        for k in c.stop_when
+        if k not in STOP_RULES
+    ]
     for rule, kind in STOP_RULES.items():
         value = c.stop_when.get(rule)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or (kind is int and value != int(value)) or not value > 0):
-            problems.append(f"stop_when.{rule} must be a positive {'whole number' if kind is int else 'number'}")
+        if value is not None and (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and value != int(value))
+            or not value > 0
+        ):
+            problems.append(
+                f"stop_when.{rule} must be a positive {'whole number' if kind is int else 'number'}"
+            )
     if c.sampling == "active" and not c.stop_when:
-        problems.append("an active study needs stop_when (gap_ci_jod, judgements or both): it has no fixed end")
+        problems.append(
+            "an active study needs stop_when (gap_ci_jod, judgements or both): it has no fixed end"
+        )
     return problems

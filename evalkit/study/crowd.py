@@ -19,6 +19,7 @@ Raters come in four kinds: attentive ones, careless ones (random answers, fast),
 (who misread the task and pick the worse image — they fail sentinels), and attentive ones who
 abandon the task halfway.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,28 +53,32 @@ def evenly_spaced_quality(codecs: list[str], step: float = JOD_STEP) -> dict[str
 
 @dataclass(frozen=True)
 class CrowdModel:
-    quality: dict[str, float]          # latent quality per codec, JOD (the same at every bpp)
-    image_sd: float = 0.3              # JOD spread of a codec's quality from image to image
-    rater_sd: float = 0.2              # JOD spread of a codec's quality from rater to rater
-    careless: float = 0.1              # shares of rater kinds; the rest are attentive
+    quality: dict[str, float]  # latent quality per codec, JOD (the same at every bpp)
+    image_sd: float = 0.3  # JOD spread of a codec's quality from image to image
+    rater_sd: float = 0.2  # JOD spread of a codec's quality from rater to rater
+    careless: float = 0.1  # shares of rater kinds; the rest are attentive
     inverted: float = 0.05
     abandons: float = 0.1
-    sentinel_lapse: float = 0.02       # attentive raters miss a sentinel this often
-    median_response_s: float = 3.0     # attentive raters; careless ones answer in ~0.35 s
+    sentinel_lapse: float = 0.02  # attentive raters miss a sentinel this often
+    median_response_s: float = 3.0  # attentive raters; careless ones answer in ~0.35 s
     seed: int = 0
-    reconstruction_quality: dict[str, float] | None = None   # path → JOD, instead of quality
+    reconstruction_quality: dict[str, float] | None = None  # path → JOD, instead of quality
 
     def __post_init__(self):
         if self.trial_sd <= 0:
-            raise InputError(f"image_sd = {self.image_sd} and rater_sd = {self.rater_sd} leave no room "
-                             f"for trial noise: 2·image_sd² + 2·rater_sd² must be below σ_JOD² = {JOD_SIGMA ** 2:.3f}")
+            raise InputError(
+                f"image_sd = {self.image_sd} and rater_sd = {self.rater_sd} leave no room "
+                f"for trial noise: 2·image_sd² + 2·rater_sd² must be below σ_JOD² = {JOD_SIGMA**2:.3f}"
+            )
         shares = (self.careless, self.inverted, self.abandons)
         if min(shares) < 0 or sum(shares) > 1:
-            raise InputError("the shares of careless, inverted and abandoning raters must be ≥ 0 and sum to ≤ 1")
+            raise InputError(
+                "the shares of careless, inverted and abandoning raters must be ≥ 0 and sum to ≤ 1"
+            )
 
     @property
     def trial_sd(self) -> float:
-        left = JOD_SIGMA ** 2 - 2 * self.image_sd ** 2 - 2 * self.rater_sd ** 2
+        left = JOD_SIGMA**2 - 2 * self.image_sd**2 - 2 * self.rater_sd**2
         return float(np.sqrt(left)) if left > 0 else 0.0
 
 
@@ -85,7 +90,7 @@ def _stable_seed(*parts) -> int:
 class SimulatedRater:
     id: str
     kind: str
-    offsets: dict[str, float]        # per-codec deviation of this rater's taste
+    offsets: dict[str, float]  # per-codec deviation of this rater's taste
     rng: np.random.Generator = field(repr=False)
 
     def stops_after(self, trials: int) -> int:
@@ -95,7 +100,8 @@ class SimulatedRater:
 
 class Reply(NamedTuple):
     """A simulated rater's answer to one trial."""
-    choice: str             # "left" or "right"
+
+    choice: str  # "left" or "right"
     response_ms: float
     magnifier_ms: float
 
@@ -116,8 +122,12 @@ class Crowd:
         m = self.model
         rng = np.random.default_rng([m.seed, _stable_seed("rater", rater_id)])
         if kind is None:
-            kind = rng.choice(KINDS, p=[1 - m.careless - m.inverted - m.abandons, m.careless, m.inverted, m.abandons])
-        return SimulatedRater(rater_id, str(kind), {c: float(rng.normal(0, m.rater_sd)) for c in m.quality}, rng)
+            kind = rng.choice(
+                KINDS, p=[1 - m.careless - m.inverted - m.abandons, m.careless, m.inverted, m.abandons]
+            )
+        return SimulatedRater(
+            rater_id, str(kind), {c: float(rng.normal(0, m.rater_sd)) for c in m.quality}, rng
+        )
 
     def latent(self, image: str, side: Side) -> float:
         """The true quality (JOD) of one side of a trial, before rater taste and trial noise."""
@@ -125,8 +135,10 @@ class Crowd:
             try:
                 return self.model.reconstruction_quality[side.path]
             except KeyError:
-                raise InputError(f"the simulated crowd has no quality for {side.path}; give "
-                                 "reconstruction_quality for every image the study shows") from None
+                raise InputError(
+                    f"the simulated crowd has no quality for {side.path}; give "
+                    "reconstruction_quality for every image the study shows"
+                ) from None
         return self.model.quality[side.codec] + self.image_offset(image, side.codec)
 
     def _utility(self, rater: SimulatedRater, image: str, side: Side) -> float:
@@ -142,8 +154,11 @@ class Crowd:
             right_answer = rng.random() >= m.sentinel_lapse
             choice = trial.correct if right_answer else ("left" if trial.correct == "right" else "right")
         else:
-            margin = (self._utility(rater, trial.image, trial.left)
-                      - self._utility(rater, trial.image, trial.right) + rng.normal(0, m.trial_sd))
+            margin = (
+                self._utility(rater, trial.image, trial.left)
+                - self._utility(rater, trial.image, trial.right)
+                + rng.normal(0, m.trial_sd)
+            )
             choice = "left" if margin > 0 else "right"
         if rater.kind == "inverted":
             choice = "left" if choice == "right" else "right"
@@ -155,11 +170,12 @@ class Crowd:
         noise integrated out): the per-pair truth behind the agreement between raters."""
         m = self.model
         margin = m.quality[a] + self.image_offset(image, a) - m.quality[b] - self.image_offset(image, b)
-        return float(stats.norm.cdf(margin / np.sqrt(m.trial_sd ** 2 + 2 * m.rater_sd ** 2)))
+        return float(stats.norm.cdf(margin / np.sqrt(m.trial_sd**2 + 2 * m.rater_sd**2)))
 
 
-def metric_following_quality(design: Design, metric_name: str, jod_per_unit: float, root,
-                             engine_options: dict | None = None) -> dict[str, float]:
+def metric_following_quality(
+    design: Design, metric_name: str, jod_per_unit: float, root, engine_options: dict | None = None
+) -> dict[str, float]:
     """Latent JOD of every reconstruction ``design`` shows (sentinels excepted): ±``jod_per_unit``
     × the metric on (reference, reconstruction), the sign making better images higher; computed
     by the metric engine on the study's files under ``root`` (its output folder)."""
@@ -178,13 +194,20 @@ def shown_pairs(design: Design) -> list[CandidatePair]:
     reference})``: its candidate pairs when active, else the pair trials of its assignments."""
     if design.pairs:
         return design.pairs
-    return [CandidatePair(t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference})
-            for a in design.assignments for t in a if t.kind == "pair"]
+    return [
+        CandidatePair(
+            t.left, t.right, {"image": t.image, "target_bpp": t.target_bpp, "reference": t.reference}
+        )
+        for a in design.assignments
+        for t in a
+        if t.kind == "pair"
+    ]
 
 
 class SimulatedResponse(NamedTuple):
     """A row of :func:`simulate_responses`: the columns of the study's raw responses that a
     simulation has, plus the rater's true kind."""
+
     rater: str
     assignment: str
     trial: str
@@ -209,34 +232,69 @@ def simulate_responses(design: Design, crowd: Crowd, kinds: list[str] | None = N
     """Every assignment of ``design`` answered by a new simulated rater (the k-th of kind
     ``kinds[k]`` if given), as a table with the columns of the study's raw responses plus the
     rater's true kind."""
-    return pd.concat([answer_assignment(crowd, number, trials, kinds[number - 1] if kinds else None)
-                      for number, trials in enumerate(design.assignments, start=1)], ignore_index=True)
+    return pd.concat(
+        [
+            answer_assignment(crowd, number, trials, kinds[number - 1] if kinds else None)
+            for number, trials in enumerate(design.assignments, start=1)
+        ],
+        ignore_index=True,
+    )
 
 
-def answer_assignment(crowd: Crowd, number: int, trials: list[PlannedTrial], kind: str | None = None) -> pd.DataFrame:
+def answer_assignment(
+    crowd: Crowd, number: int, trials: list[PlannedTrial], kind: str | None = None
+) -> pd.DataFrame:
     """Assignment ``number`` answered by the new simulated rater ``sim:<number>`` (of ``kind``, or
     drawn), as :func:`simulate_responses` tabulates it."""
     rater = crowd.rater(f"sim:{number:04d}", kind)
     rows = []
-    for trial in trials[:rater.stops_after(len(trials))]:
+    for trial in trials[: rater.stops_after(len(trials))]:
         reply = crowd.answer(rater, trial)
         side = trial.left if reply.choice == "left" else trial.right
-        rows.append(SimulatedResponse(
-            rater.id, assignment_id(number), trial.id, trial.kind, trial.image, trial.target_bpp,
-            trial.left.codec, trial.right.codec, reply.choice, side.codec, trial.correct,
-            trial.repeat_of, reply.response_ms, reply.magnifier_ms, rater.kind))
+        rows.append(
+            SimulatedResponse(
+                rater.id,
+                assignment_id(number),
+                trial.id,
+                trial.kind,
+                trial.image,
+                trial.target_bpp,
+                trial.left.codec,
+                trial.right.codec,
+                reply.choice,
+                side.codec,
+                trial.correct,
+                trial.repeat_of,
+                reply.response_ms,
+                reply.magnifier_ms,
+                rater.kind,
+            )
+        )
     return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
 
 
-def synthetic_design(codecs: list[str], images: int, bpp: list[float], judgements_per_pair: int,
-                     trials_per_assignment: int = 20, sentinels: int = 2, repeats: int = 2,
-                     seed: int = 0) -> Design:
+def synthetic_design(
+    codecs: list[str],
+    images: int,
+    bpp: list[float],
+    judgements_per_pair: int,
+    trials_per_assignment: int = 20,
+    sentinels: int = 2,
+    repeats: int = 2,
+    seed: int = 0,
+) -> Design:
     """A study design over made-up images (no pixels): every codec pair on every image and bpp,
     dealt into assignments exactly as :func:`~evalkit.study.design.build_design` does."""
     config, pairs, sentinel_files = synthetic_study(
-        codecs, images, bpp, seed=seed, judgements_per_pair=judgements_per_pair,
-        trials_per_assignment=trials_per_assignment, sentinels_per_assignment=sentinels,
-        repeats_per_assignment=repeats)
+        codecs,
+        images,
+        bpp,
+        seed=seed,
+        judgements_per_pair=judgements_per_pair,
+        trials_per_assignment=trials_per_assignment,
+        sentinels_per_assignment=sentinels,
+        repeats_per_assignment=repeats,
+    )
     return build_design(config, pairs, [], sentinel_files)
 
 
@@ -245,8 +303,21 @@ def synthetic_study(codecs: list[str], images: int, bpp: list[float], **settings
     on every image and bpp is a pair at matched bpp; ``settings`` are further study.toml keys."""
     config = StudyConfig(name="synthetic", images="none", codecs=list(codecs), bpp=list(bpp), **settings)
     names = [f"img{n:03d}" for n in range(images)]
-    pairs = [CandidatePair(Side(a, f"{image}/{a}@{b_}.png", b_), Side(b, f"{image}/{b}@{b_}.png", b_),
-                           {"image": image, "target_bpp": b_, "reference": f"{image}.png"})
-             for image in names for b_ in bpp for a, b in itertools.combinations(codecs, 2)]
-    return config, pairs, {image: Sentinel(f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
-                           for image in names}
+    pairs = [
+        CandidatePair(
+            Side(a, f"{image}/{a}@{b_}.png", b_),
+            Side(b, f"{image}/{b}@{b_}.png", b_),
+            {"image": image, "target_bpp": b_, "reference": f"{image}.png"},
+        )
+        for image in names
+        for b_ in bpp
+        for a, b in itertools.combinations(codecs, 2)
+    ]
+    return (
+        config,
+        pairs,
+        {
+            image: Sentinel(f"{image}.png", f"{image}-faithful.png", f"{image}-degraded.png")
+            for image in names
+        },
+    )

@@ -21,6 +21,7 @@ Rules the web app relies on, enforced here and by the schema:
 * a finished assignment gets a completion code derived from the study's secret, stored in
   ``assignments.completion_code`` so the owner can check what a rater submits.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,14 +32,30 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint,
-                        bindparam, case, create_engine, event, func, insert, inspect, or_, select,
-                        update)
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -52,11 +69,12 @@ class Base(DeclarativeBase):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class StudyMeta(Base):
     """Study-wide values: ``secret`` keys image URLs and completion codes (same in every worker)."""
+
     __tablename__ = "study_meta"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
@@ -65,8 +83,9 @@ class StudyMeta(Base):
 class Rater(Base):
     """One row per rater id ever seen: the row claims lock, so one rater's concurrent first
     requests cannot take several assignments."""
+
     __tablename__ = "raters"
-    id: Mapped[str] = mapped_column(String(160), primary_key=True)    # "<source>:<id>"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)  # "<source>:<id>"
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -74,14 +93,14 @@ class Assignment(Base):
     __tablename__ = "assignments"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, index=True)
-    lease: Mapped[int] = mapped_column(Integer, default=0)          # claims so far; 0: never claimed
+    lease: Mapped[int] = mapped_column(Integer, default=0)  # claims so far; 0: never claimed
     rater: Mapped[str | None] = mapped_column(String(160), index=True)
-    source: Mapped[str | None] = mapped_column(String(16))         # mturk, prolific or lab
-    external: Mapped[dict | None] = mapped_column(JSON)            # hitId, assignmentId, …
-    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)   # SHA-256 of the secret
+    source: Mapped[str | None] = mapped_column(String(16))  # mturk, prolific or lab
+    external: Mapped[dict | None] = mapped_column(JSON)  # hitId, assignmentId, …
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # SHA-256 of the secret
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    expires_s: Mapped[float | None] = mapped_column(Float)          # epoch s when the lease ends
-    session_s: Mapped[float | None] = mapped_column(Float)          # epoch s of the last session request
+    expires_s: Mapped[float | None] = mapped_column(Float)  # epoch s when the lease ends
+    session_s: Mapped[float | None] = mapped_column(Float)  # epoch s of the last session request
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comment: Mapped[str | None] = mapped_column(String(2000))
     completion_code: Mapped[str | None] = mapped_column(String(32))
@@ -90,6 +109,7 @@ class Assignment(Base):
 class ClientLease(Base):
     """The client (IP address) each lease was taken from: one client may hold at most
     ``StudyConfig.claims_per_client`` leases in progress, whatever rater ids it sends."""
+
     __tablename__ = "client_leases"
     assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), primary_key=True)
     lease: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -123,13 +143,13 @@ class Response(Base):
     assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
     lease: Mapped[int] = mapped_column(Integer)
     rater: Mapped[str] = mapped_column(String(160), index=True)
-    choice: Mapped[str] = mapped_column(String(8))                 # "left", "right" or "not_sure"
-    chosen_codec: Mapped[str] = mapped_column(String(64))         # "" for not sure
+    choice: Mapped[str] = mapped_column(String(8))  # "left", "right" or "not_sure"
+    chosen_codec: Mapped[str] = mapped_column(String(64))  # "" for not sure
     left_codec: Mapped[str] = mapped_column(String(64))
     right_codec: Mapped[str] = mapped_column(String(64))
-    response_ms: Mapped[float] = mapped_column(Float)              # as the page measured it
-    server_ms: Mapped[float] = mapped_column(Float)                # as the server saw it
-    received_s: Mapped[float] = mapped_column(Float)               # epoch seconds, server clock
+    response_ms: Mapped[float] = mapped_column(Float)  # as the page measured it
+    server_ms: Mapped[float] = mapped_column(Float)  # as the server saw it
+    received_s: Mapped[float] = mapped_column(Float)  # epoch seconds, server clock
     magnifier_ms: Mapped[float] = mapped_column(Float)
     viewport_w: Mapped[int]
     viewport_h: Mapped[int]
@@ -149,18 +169,24 @@ def connect(url: str, threads: int | None = None):
     request waits for a connection while another thread holds a spare."""
     sqlite = url.startswith("sqlite")
     pool = {"pool_size": threads, "max_overflow": 0} if threads and not sqlite else {}
-    engine = create_engine(url, pool_pre_ping=not sqlite,   # a server may drop idle connections
-                           connect_args={"timeout": 30} if sqlite else {}, **pool)
+    engine = create_engine(
+        url,
+        pool_pre_ping=not sqlite,  # a server may drop idle connections
+        connect_args={"timeout": 30} if sqlite else {},
+        **pool,
+    )
     if sqlite:
+
         @event.listens_for(engine, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")   # a committed response survives a crash
+            cursor.execute("PRAGMA synchronous=FULL")  # a committed response survives a crash
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
     _check_folder(engine)
-    _check_schema(engine)           # before creating anything: an old file is left as it was
+    _check_schema(engine)  # before creating anything: an old file is left as it was
     Base.metadata.create_all(engine)
     return engine
 
@@ -175,8 +201,10 @@ def _check_folder(engine) -> None:
     build``): say so instead of SQLite's "unable to open database file"."""
     path = _sqlite_file(engine)
     if path and path != ":memory:" and not Path(path).parent.is_dir():
-        raise InputError(f"{path}: its folder does not exist; build the study first "
-                         "('evalkit study build STUDY.toml') or give --database")
+        raise InputError(
+            f"{path}: its folder does not exist; build the study first "
+            "('evalkit study build STUDY.toml') or give --database"
+        )
 
 
 def _check_schema(engine) -> None:
@@ -189,10 +217,12 @@ def _check_schema(engine) -> None:
         have = {c["name"] for c in found.get_columns(table.name)}
         missing = sorted({c.name for c in table.columns} - have)
         if missing:
-            raise InputError(f"{engine.url.render_as_string(hide_password=True)}: table {table.name!r} "
-                             f"lacks {missing}: this study database was made by an older evalkit. "
-                             "Keep it for its data and serve this study from a new database "
-                             "(move the file away, or give --database)")
+            raise InputError(
+                f"{engine.url.render_as_string(hide_password=True)}: table {table.name!r} "
+                f"lacks {missing}: this study database was made by an older evalkit. "
+                "Keep it for its data and serve this study from a new database "
+                "(move the file away, or give --database)"
+            )
 
 
 @contextmanager
@@ -219,8 +249,11 @@ def load_design(engine, design: Design) -> int:
         if s.get(StudyMeta, "secret") is None:
             s.add(StudyMeta(key="secret", value=secrets.token_hex(32)))
         existing = set(s.scalars(select(Assignment.id)))
-        new = [(n, assignment_id(n), trials) for n, trials in enumerate(design.assignments, start=1)
-               if assignment_id(n) not in existing]
+        new = [
+            (n, assignment_id(n), trials)
+            for n, trials in enumerate(design.assignments, start=1)
+            if assignment_id(n) not in existing
+        ]
         if new:
             _insert_assignments(s, new)
         added = len(new)
@@ -230,8 +263,14 @@ def load_design(engine, design: Design) -> int:
 def _insert_assignments(s: Session, new: list[tuple[int, str, list[PlannedTrial]]]) -> None:
     """Insert (position, id, trials) assignments, unclaimed, with their trials."""
     s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
-    s.execute(insert(Trial), [{**_trial_row(t), "assignment_id": aid, "position": k}
-                              for _, aid, trials in new for k, t in enumerate(trials, start=1)])
+    s.execute(
+        insert(Trial),
+        [
+            {**_trial_row(t), "assignment_id": aid, "position": k}
+            for _, aid, trials in new
+            for k, t in enumerate(trials, start=1)
+        ],
+    )
 
 
 _SIDES = ("left", "right")
@@ -254,8 +293,9 @@ def planned_trial(engine, trial_id: str) -> PlannedTrial | None:
     if t is None:
         return None
     sides = {side: Side(*(getattr(t, f"{side}_{f.name}") for f in fields(Side))) for side in _SIDES}
-    return PlannedTrial(**{f.name: sides[f.name] if f.name in sides else getattr(t, f.name)
-                           for f in fields(PlannedTrial)})
+    return PlannedTrial(
+        **{f.name: sides[f.name] if f.name in sides else getattr(t, f.name) for f in fields(PlannedTrial)}
+    )
 
 
 def study_secret(engine) -> bytes:
@@ -292,7 +332,8 @@ class StudyComplete(StudyError):
 
 class Planning(Protocol):
     """An active study as one claim sees it."""
-    complete: str | None              # why the study is complete, or None while it is not
+
+    complete: str | None  # why the study is complete, or None while it is not
 
     def plan(self, number: int) -> list[PlannedTrial]:
         """The trials of new assignment ``number``."""
@@ -307,9 +348,18 @@ class Planner(Protocol):
         and wait for another until the pool times out)."""
 
 
-def start_session(engine, rater: str, source: str, external: dict | None, token: str,
-                  limit: int, lease_seconds: float, planner: Planner | None = None,
-                  client: str | None = None, client_limit: int | None = None) -> tuple[Assignment, str]:
+def start_session(
+    engine,
+    rater: str,
+    source: str,
+    external: dict | None,
+    token: str,
+    limit: int,
+    lease_seconds: float,
+    planner: Planner | None = None,
+    client: str | None = None,
+    client_limit: int | None = None,
+) -> tuple[Assignment, str]:
     """The rater's assignment for this browser: resumed when ``token`` is the secret of one of
     their leases, else a new lease of the first free assignment bound to ``token`` (the page
     makes its secret before its first request, so a retry after a lost answer resumes; one is
@@ -331,17 +381,24 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
     now = time.time()
     with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
         _lock_rater(s, rater)
-        mine = s.scalars(select(Assignment).where(
-            Assignment.rater == rater,
-            or_(Assignment.finished_at.is_not(None), Assignment.expires_s > now))
-            .order_by(Assignment.position)).all()
+        mine = s.scalars(
+            select(Assignment)
+            .where(
+                Assignment.rater == rater,
+                or_(Assignment.finished_at.is_not(None), Assignment.expires_s > now),
+            )
+            .order_by(Assignment.position)
+        ).all()
         resumed = _resume(mine, token, now, source, external)
         if resumed is not None:
             return resumed, token
         if any(row.finished_at is None for row in mine):
-            raise StudyError(403, "this rater id has an assignment in progress in another browser "
-                                  "(or this browser lost its session): continue there, or ask the "
-                                  "study owner to release it")
+            raise StudyError(
+                403,
+                "this rater id has an assignment in progress in another browser "
+                "(or this browser lost its session): continue there, or ask the "
+                "study owner to release it",
+            )
         if len(mine) >= limit:
             raise StudyError(409, f"you have done the {limit} assignment(s) one rater may take; thank you")
         if client is not None and client_limit:
@@ -354,8 +411,14 @@ def start_session(engine, rater: str, source: str, external: dict | None, token:
             planning = planner.at_claim(s)
             if planning.complete:
                 raise StudyComplete(planning.complete)
-        claim = {"rater": rater, "source": source, "external": external, "token_hash": _hash(token),
-                 "expires_s": now + lease_seconds, "session_s": now}
+        claim = {
+            "rater": rater,
+            "source": source,
+            "external": external,
+            "token_hash": _hash(token),
+            "expires_s": now + lease_seconds,
+            "session_s": now,
+        }
         taken = _claim(s, claim, now, planning)
         if client is not None:
             s.add(ClientLease(assignment_id=taken.id, lease=taken.lease, client=client))
@@ -367,16 +430,25 @@ def _check_client(s: Session, client: str, client_limit: int, now: float) -> Non
     taken one at a time (SQLite's writer lock; an advisory lock per client on a server)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"evalkit client:{client}"))))
-    held = s.scalar(select(func.count()).select_from(ClientLease).join(
-        Assignment, (Assignment.id == ClientLease.assignment_id) & (Assignment.lease == ClientLease.lease))
-        .where(ClientLease.client == client, Assignment.finished_at.is_(None), Assignment.expires_s > now))
+    held = s.scalar(
+        select(func.count())
+        .select_from(ClientLease)
+        .join(
+            Assignment, (Assignment.id == ClientLease.assignment_id) & (Assignment.lease == ClientLease.lease)
+        )
+        .where(ClientLease.client == client, Assignment.finished_at.is_(None), Assignment.expires_s > now)
+    )
     if held >= client_limit:
-        raise StudyError(429, f"this address holds {held} assignments in progress, the most one "
-                              f"address may (claims_per_client); finish one first")
+        raise StudyError(
+            429,
+            f"this address holds {held} assignments in progress, the most one "
+            f"address may (claims_per_client); finish one first",
+        )
 
 
-def _resume(mine: list[Assignment], token: str, now: float, source: str,
-            external: dict | None) -> Assignment | None:
+def _resume(
+    mine: list[Assignment], token: str, now: float, source: str, external: dict | None
+) -> Assignment | None:
     """The rater's lease whose secret is ``token`` (its session time and MTurk ids brought up to
     date while unfinished), or None."""
     for row in mine:
@@ -392,9 +464,16 @@ def _resume(mine: list[Assignment], token: str, now: float, source: str,
 def _take_token(s: Session, rater: str, token: str, now: float) -> None:
     """Make ``token`` free for a new lease: the secret of this rater's own expired lease may be
     used again; anyone else's may not (StudyError 409)."""
-    s.execute(update(Assignment).where(Assignment.token_hash == _hash(token), Assignment.rater == rater,
-                                       Assignment.finished_at.is_(None), Assignment.expires_s <= now)
-              .values(token_hash=None))
+    s.execute(
+        update(Assignment)
+        .where(
+            Assignment.token_hash == _hash(token),
+            Assignment.rater == rater,
+            Assignment.finished_at.is_(None),
+            Assignment.expires_s <= now,
+        )
+        .values(token_hash=None)
+    )
     if s.scalar(select(Assignment.id).where(Assignment.token_hash == _hash(token))) is not None:
         raise StudyError(409, "this session secret belongs to another session; reload the page")
 
@@ -405,14 +484,20 @@ def _claim(s: Session, claim: dict, now: float, planning: Planning | None) -> As
     or unfinished with its lease expired."""
     free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
     while True:
-        candidate = s.scalars(select(Assignment.id).where(free)
-                              .order_by(Assignment.position).limit(1)).first()
+        candidate = s.scalars(
+            select(Assignment.id).where(free).order_by(Assignment.position).limit(1)
+        ).first()
         if candidate is None and planning is not None:
             candidate = _add_planned(s, planning)
         if candidate is None:
             raise StudyError(409, "every assignment of this study is taken; thank you for your interest")
-        done = s.execute(update(Assignment).where(Assignment.id == candidate, free).values(
-            lease=Assignment.lease + 1, claimed_at=_now(), comment=None, completion_code=None, **claim))
+        done = s.execute(
+            update(Assignment)
+            .where(Assignment.id == candidate, free)
+            .values(
+                lease=Assignment.lease + 1, claimed_at=_now(), comment=None, completion_code=None, **claim
+            )
+        )
         if done.rowcount == 1:
             return s.get(Assignment, candidate, populate_existing=True)
 
@@ -437,44 +522,64 @@ _PLAN_LOCK = int.from_bytes(hashlib.sha256(b"evalkit: plan an assignment").diges
 def release(engine, assignment: str) -> bool:
     """End an unfinished lease now, so the assignment returns to the pool (its answers kept)."""
     with _writer(engine), engine.begin() as connection:
-        done = connection.execute(update(Assignment).where(
-            Assignment.id == assignment, Assignment.lease > 0, Assignment.finished_at.is_(None))
-            .values(expires_s=time.time()))
+        done = connection.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment, Assignment.lease > 0, Assignment.finished_at.is_(None))
+            .values(expires_s=time.time())
+        )
     return done.rowcount == 1
 
 
 def assignment_for(engine, token: str) -> Assignment:
     """The lease whose secret is ``token``: StudyError 403 if none, 410 if it has expired."""
     with Session(engine, expire_on_commit=False) as s:
-        found = s.scalars(select(Assignment).where(Assignment.token_hash == _hash(token))).first() if token else None
+        found = (
+            s.scalars(select(Assignment).where(Assignment.token_hash == _hash(token))).first()
+            if token
+            else None
+        )
     if found is None:
         raise StudyError(403, "unknown session: reload the task page")
     if found.finished_at is None and found.expires_s <= time.time():
-        raise StudyError(410, "the time for this assignment ran out and it went back to the pool; "
-                              "reload the task page to start another")
+        raise StudyError(
+            410,
+            "the time for this assignment ran out and it went back to the pool; "
+            "reload the task page to start another",
+        )
     return found
 
 
 def trials_of(engine, assignment_id: str) -> list[Trial]:
     with Session(engine, expire_on_commit=False) as s:
-        return list(s.scalars(select(Trial).where(Trial.assignment_id == assignment_id)
-                              .order_by(Trial.position)))
+        return list(
+            s.scalars(select(Trial).where(Trial.assignment_id == assignment_id).order_by(Trial.position))
+        )
 
 
 def trials_after(engine, position: int) -> tuple[list[Trial], int]:
     """The trials of assignments after ``position``, and the last position there is."""
     with Session(engine, expire_on_commit=False) as s:
         last = s.scalar(select(func.max(Assignment.position))) or 0
-        trials = list(s.scalars(select(Trial).join(Assignment, Assignment.id == Trial.assignment_id)
-                                .where(Assignment.position > position, Assignment.position <= last)))
+        trials = list(
+            s.scalars(
+                select(Trial)
+                .join(Assignment, Assignment.id == Trial.assignment_id)
+                .where(Assignment.position > position, Assignment.position <= last)
+            )
+        )
     return trials, max(last, position)
 
 
 def answered(engine, assignment: Assignment) -> dict[str, str]:
     """The current lease's stored answers, by trial."""
     with Session(engine) as s:
-        return dict(s.execute(select(Response.trial_id, Response.choice).where(
-            Response.assignment_id == assignment.id, Response.lease == assignment.lease)).all())
+        return dict(
+            s.execute(
+                select(Response.trial_id, Response.choice).where(
+                    Response.assignment_id == assignment.id, Response.lease == assignment.lease
+                )
+            ).all()
+        )
 
 
 @dataclass(frozen=True)
@@ -483,8 +588,9 @@ class Answer:
     stored in the :class:`Response` column of the same name; the fields after
     ``device_pixel_ratio`` are the layouts' measures (``study/layouts.py``), None where the
     study's layout has none."""
+
     trial: str
-    choice: str                     # "left", "right" or "not_sure" (where the study offers it)
+    choice: str  # "left", "right" or "not_sure" (where the study offers it)
     response_ms: float
     magnifier_ms: float
     viewport_w: int
@@ -506,19 +612,39 @@ def _insert_response_statement():
     earlier = r.alias("earlier")
     answer = {f.name: bindparam(f.name, type_=r.c[f.name].type) for f in fields(Answer) if f.name != "trial"}
     received = bindparam("received_s", type_=r.c.received_s.type)
-    previous = (select(func.max(earlier.c.received_s))
-                .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease).scalar_subquery())
+    previous = (
+        select(func.max(earlier.c.received_s))
+        .where(earlier.c.assignment_id == a.c.id, earlier.c.lease == a.c.lease)
+        .scalar_subquery()
+    )
     since = case((previous > a.c.session_s, previous), else_=a.c.session_s)
-    values = {"trial_id": t.c.id, "assignment_id": a.c.id, "lease": a.c.lease, "rater": a.c.rater,
-              "chosen_codec": case((answer["choice"] == "left", t.c.left_codec),
-                                   (answer["choice"] == "right", t.c.right_codec), else_=""),
-              "left_codec": t.c.left_codec, "right_codec": t.c.right_codec,
-              "server_ms": (received - since) * 1000, "received_s": received,
-              "stored_at": bindparam("stored_at", type_=r.c.stored_at.type), **answer}
-    source = (select(*values.values())
-              .select_from(t.join(a, a.c.id == t.c.assignment_id))
-              .where(t.c.id == bindparam("trial"), a.c.token_hash == bindparam("token_hash"),
-                     a.c.finished_at.is_(None), a.c.expires_s > received))
+    values = {
+        "trial_id": t.c.id,
+        "assignment_id": a.c.id,
+        "lease": a.c.lease,
+        "rater": a.c.rater,
+        "chosen_codec": case(
+            (answer["choice"] == "left", t.c.left_codec),
+            (answer["choice"] == "right", t.c.right_codec),
+            else_="",
+        ),
+        "left_codec": t.c.left_codec,
+        "right_codec": t.c.right_codec,
+        "server_ms": (received - since) * 1000,
+        "received_s": received,
+        "stored_at": bindparam("stored_at", type_=r.c.stored_at.type),
+        **answer,
+    }
+    source = (
+        select(*values.values())
+        .select_from(t.join(a, a.c.id == t.c.assignment_id))
+        .where(
+            t.c.id == bindparam("trial"),
+            a.c.token_hash == bindparam("token_hash"),
+            a.c.finished_at.is_(None),
+            a.c.expires_s > received,
+        )
+    )
     return insert(r).from_select(list(values), source).returning(r.c.id)
 
 
@@ -540,13 +666,18 @@ def record_response(engine, token: str, answer: Answer) -> bool:
         trial = s.get(Trial, answer.trial)
         if trial is None or trial.assignment_id != assignment.id:
             raise StudyError(404, f"trial {answer.trial!r} is not part of this assignment")
-        previous = s.scalar(select(Response.choice).where(Response.trial_id == answer.trial,
-                                                          Response.lease == assignment.lease))
+        previous = s.scalar(
+            select(Response.choice).where(
+                Response.trial_id == answer.trial, Response.lease == assignment.lease
+            )
+        )
     if previous == answer.choice:
         return False
     if previous is None:
         raise StudyError(409, "this assignment is already finished")
-    raise StudyError(409, f"trial {answer.trial!r} was already answered '{previous}'; the first answer stands")
+    raise StudyError(
+        409, f"trial {answer.trial!r} was already answered '{previous}'; the first answer stands"
+    )
 
 
 def completion_code(secret: bytes, assignment: str, lease: int) -> str:
@@ -561,8 +692,11 @@ def finish(engine, assignment: Assignment, comment: str | None, prefix: str = ""
     secret = study_secret(engine)
     with _writer(engine), Session(engine) as s, s.begin():
         total = s.scalar(select(func.count()).select_from(Trial).where(Trial.assignment_id == assignment.id))
-        done = s.scalar(select(func.count()).select_from(Response).where(
-            Response.assignment_id == assignment.id, Response.lease == assignment.lease))
+        done = s.scalar(
+            select(func.count())
+            .select_from(Response)
+            .where(Response.assignment_id == assignment.id, Response.lease == assignment.lease)
+        )
         if done < total:
             raise StudyError(409, f"{total - done} of {total} answers are not stored yet")
         row = s.get(Assignment, assignment.id, with_for_update=True)

@@ -17,6 +17,7 @@
   to measure a rater's consistency.
 * Order is shuffled per assignment. Everything is deterministic under the study's seed.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,16 +33,18 @@ import pandas as pd
 from PIL import Image
 
 from ..errors import InputError
-from ..images import load_image, save_png
 from ..files import write_json
+from ..images import load_image, save_png
 from .config import StudyConfig
 
-SENTINEL_JPEG_QUALITY = 3   # blocky enough that anyone paying attention sees it
+SENTINEL_JPEG_QUALITY = 3  # blocky enough that anyone paying attention sees it
 FAITHFUL_JPEG_QUALITY = 95  # the sentinel's right answer: indistinguishable from the original by eye
 
 
-NO_PAIRS = ("no pair of reconstructions is at a matched bpp; raise bpp_tolerance or check the codecs' "
-            "flags in the manifest")
+NO_PAIRS = (
+    "no pair of reconstructions is at a matched bpp; raise bpp_tolerance or check the codecs' "
+    "flags in the manifest"
+)
 
 
 class BppMismatchWarning(UserWarning):
@@ -50,27 +53,28 @@ class BppMismatchWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Side:
-    codec: str        # "faithful" and "degraded" for sentinels
-    path: str         # relative to the study's output folder
+    codec: str  # "faithful" and "degraded" for sentinels
+    path: str  # relative to the study's output folder
     bpp: float | None
 
 
 @dataclass(frozen=True)
 class PlannedTrial:
     id: str
-    kind: str         # "pair", "sentinel" or "repeat"
+    kind: str  # "pair", "sentinel" or "repeat"
     image: str
     target_bpp: float | None
     reference: str
     left: Side
     right: Side
-    correct: str | None = None    # sentinels: the side showing the faithful copy
+    correct: str | None = None  # sentinels: the side showing the faithful copy
     repeat_of: str | None = None
 
 
 class CandidatePair(NamedTuple):
     """Two reconstructions at matched bpp that a study may compare; ``context`` holds the image,
     target_bpp and reference they share (as trials.json stores it: ``[a, b, context]``)."""
+
     a: Side
     b: Side
     context: dict
@@ -78,9 +82,10 @@ class CandidatePair(NamedTuple):
 
 class Sentinel(NamedTuple):
     """An image's sentinel files, relative to the study's output folder."""
+
     reference: str
-    faithful: str       # JPEG quality 95: the right answer
-    degraded: str       # JPEG quality 3
+    faithful: str  # JPEG quality 95: the right answer
+    degraded: str  # JPEG quality 3
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Design:
     """A study's trial set. A fixed design lists its assignments; an active one (``sampling =
     "active"``) lists none but keeps its candidate ``pairs`` and ``sentinels``, from which the
     server plans each assignment when it is claimed (:mod:`evalkit.study.sampling`)."""
+
     study: str
     seed: int
     assignments: list[list[PlannedTrial]]
@@ -100,22 +106,31 @@ class Design:
         return not self.assignments and bool(self.pairs)
 
     def to_json(self) -> dict:
-        return {"study": self.study, "seed": self.seed, "rejected": self.rejected,
-                "assignments": [[asdict(t) for t in a] for a in self.assignments],
-                "pairs": [[asdict(a), asdict(b), context] for a, b, context in self.pairs],
-                "sentinels": {image: list(files) for image, files in self.sentinels.items()}}
+        return {
+            "study": self.study,
+            "seed": self.seed,
+            "rejected": self.rejected,
+            "assignments": [[asdict(t) for t in a] for a in self.assignments],
+            "pairs": [[asdict(a), asdict(b), context] for a, b, context in self.pairs],
+            "sentinels": {image: list(files) for image, files in self.sentinels.items()},
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Design":
+    def from_json(cls, data: dict) -> Design:
         def trial(t):
             return PlannedTrial(**{**t, "left": Side(**t["left"]), "right": Side(**t["right"])})
-        return cls(data["study"], data["seed"], [[trial(t) for t in a] for a in data["assignments"]],
-                   data["rejected"], [CandidatePair(Side(**a), Side(**b), context)
-                                      for a, b, context in data.get("pairs", [])],
-                   {image: Sentinel(*files) for image, files in data.get("sentinels", {}).items()})
+
+        return cls(
+            data["study"],
+            data["seed"],
+            [[trial(t) for t in a] for a in data["assignments"]],
+            data["rejected"],
+            [CandidatePair(Side(**a), Side(**b), context) for a, b, context in data.get("pairs", [])],
+            {image: Sentinel(*files) for image, files in data.get("sentinels", {}).items()},
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Design":
+    def load(cls, path: str | Path) -> Design:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no trial set; run 'evalkit study build' first")
@@ -136,12 +151,19 @@ def plan_pairs(manifest: pd.DataFrame, config: StudyConfig) -> tuple[list[Candid
             ra, rb = rows[a], rows[b]
             gap = abs(ra["bpp"] / rb["bpp"] - 1)
             if gap > config.bpp_tolerance:
-                rejected.append(f"{image} @ {target:g} bpp: {a} {ra['bpp']:.4f} vs {b} {rb['bpp']:.4f} "
-                                f"bpp differ by {gap:.1%} > {config.bpp_tolerance:.1%}")
+                rejected.append(
+                    f"{image} @ {target:g} bpp: {a} {ra['bpp']:.4f} vs {b} {rb['bpp']:.4f} "
+                    f"bpp differ by {gap:.1%} > {config.bpp_tolerance:.1%}"
+                )
                 continue
             context = {"image": image, "target_bpp": float(target), "reference": ra["reference"]}
-            pairs.append(CandidatePair(Side(a, ra["reconstruction"], float(ra["bpp"])),
-                                       Side(b, rb["reconstruction"], float(rb["bpp"])), context))
+            pairs.append(
+                CandidatePair(
+                    Side(a, ra["reconstruction"], float(ra["bpp"])),
+                    Side(b, rb["reconstruction"], float(rb["bpp"])),
+                    context,
+                )
+            )
     return pairs, rejected
 
 
@@ -149,8 +171,9 @@ def assignment_id(number: int) -> str:
     return f"a{number:03d}"
 
 
-def build_design(config: StudyConfig, pairs: list[CandidatePair], rejected: list[str],
-                 sentinels: dict[str, Sentinel]) -> Design:
+def build_design(
+    config: StudyConfig, pairs: list[CandidatePair], rejected: list[str], sentinels: dict[str, Sentinel]
+) -> Design:
     """Assignments from planned pairs, with the sentinels of each image."""
     if not pairs:
         raise InputError(NO_PAIRS)
@@ -160,21 +183,32 @@ def build_design(config: StudyConfig, pairs: list[CandidatePair], rejected: list
     for round_ in range(config.judgements_per_pair):
         for index in rng.permutation(len(pairs)):
             slots.append((int(index), (round_ + int(index)) % 2 == 1))
-    assignments = [assignment_of_pairs(number, [(pairs[index], swapped) for index, swapped in dealt],
-                                       config, sentinels, rng)
-                   for number, dealt in enumerate(_deal(slots, per, config.allow_pair_repeats), start=1)]
+    assignments = [
+        assignment_of_pairs(
+            number, [(pairs[index], swapped) for index, swapped in dealt], config, sentinels, rng
+        )
+        for number, dealt in enumerate(_deal(slots, per, config.allow_pair_repeats), start=1)
+    ]
     return Design(config.name, config.seed, assignments, rejected)
 
 
-def assignment_of_pairs(number: int, pairs: list[tuple[CandidatePair, bool]], config: StudyConfig,
-                        sentinels: dict[str, Sentinel], rng: np.random.Generator) -> list[PlannedTrial]:
+def assignment_of_pairs(
+    number: int,
+    pairs: list[tuple[CandidatePair, bool]],
+    config: StudyConfig,
+    sentinels: dict[str, Sentinel],
+    rng: np.random.Generator,
+) -> list[PlannedTrial]:
     """Assignment ``number``: each planned pair shown with its sides swapped or not, plus the
     study's sentinels and repeats, in a shuffled order."""
     trials = []
     for (a, b, context), swapped in pairs:
         left, right = (b, a) if swapped else (a, b)
-        trials.append(PlannedTrial("", "pair", context["image"], context["target_bpp"], context["reference"],
-                                   left, right))
+        trials.append(
+            PlannedTrial(
+                "", "pair", context["image"], context["target_bpp"], context["reference"], left, right
+            )
+        )
     return _finish_assignment(number, trials, config, sentinels, rng)
 
 
@@ -202,24 +236,40 @@ def _finish_assignment(number, trials, config, sentinels, rng) -> list[PlannedTr
         files = sentinels[image]
         original, worse = Side("faithful", files.faithful, None), Side("degraded", files.degraded, None)
         left_is_original = bool(rng.integers(2))
-        trials.append(PlannedTrial("", "sentinel", image, None, files.reference,
-                            original if left_is_original else worse,
-                            worse if left_is_original else original,
-                            correct="left" if left_is_original else "right"))
+        trials.append(
+            PlannedTrial(
+                "",
+                "sentinel",
+                image,
+                None,
+                files.reference,
+                original if left_is_original else worse,
+                worse if left_is_original else original,
+                correct="left" if left_is_original else "right",
+            )
+        )
     order = [trials[i] for i in rng.permutation(len(trials))]
     regular = [i for i, t in enumerate(order) if t.kind == "pair"]
-    chosen = (sorted(rng.choice(regular, size=min(config.repeats_per_assignment, len(regular)),
-                                replace=False).tolist()) if regular else [])
-    entries = [(t, i, None) for i, t in enumerate(order)]    # (trial, own index, index repeated)
-    for position in reversed(chosen):                        # later inserts never move earlier ones
+    chosen = (
+        sorted(
+            rng.choice(regular, size=min(config.repeats_per_assignment, len(regular)), replace=False).tolist()
+        )
+        if regular
+        else []
+    )
+    entries = [(t, i, None) for i, t in enumerate(order)]  # (trial, own index, index repeated)
+    for position in reversed(chosen):  # later inserts never move earlier ones
         source = order[position]
         at = int(rng.integers(position + 1, len(entries) + 1))
-        entries.insert(at, (replace(source, kind="repeat", left=source.right, right=source.left),
-                            None, position))
+        entries.insert(
+            at, (replace(source, kind="repeat", left=source.right, right=source.left), None, position)
+        )
     prefix = assignment_id(number)
     ids = {own: f"{prefix}t{k:02d}" for k, (_, own, _) in enumerate(entries, start=1) if own is not None}
-    return [replace(t, id=f"{prefix}t{k:02d}", repeat_of=None if of is None else ids[of])
-            for k, (t, _, of) in enumerate(entries, start=1)]
+    return [
+        replace(t, id=f"{prefix}t{k:02d}", repeat_of=None if of is None else ids[of])
+        for k, (t, _, of) in enumerate(entries, start=1)
+    ]
 
 
 def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, Sentinel]:
@@ -242,15 +292,24 @@ def build_study(config: StudyConfig, strict: bool = False, progress: bool = True
     from ..compress import compress
     from ..datasets import image_spec_in, resolve_images
 
-    result = compress(resolve_images(image_spec_in(config.images, config.folder)), config.codecs, config.bpp, config.out_dir / "compress",
-                      progress=progress)
+    result = compress(
+        resolve_images(image_spec_in(config.images, config.folder)),
+        config.codecs,
+        config.bpp,
+        config.out_dir / "compress",
+        progress=progress,
+    )
     if result.errors:
         raise InputError("compress failed: " + "; ".join(result.errors))
-    manifest = result.manifest.assign(reference="compress/" + result.manifest["reference"],
-                                      reconstruction="compress/" + result.manifest["reconstruction"])
+    manifest = result.manifest.assign(
+        reference="compress/" + result.manifest["reference"],
+        reconstruction="compress/" + result.manifest["reconstruction"],
+    )
     pairs, rejected = plan_pairs(manifest, config)
     if rejected:
-        message = f"{len(rejected)} pair(s) are not at matched bpp and are left out:\n  " + "\n  ".join(rejected)
+        message = f"{len(rejected)} pair(s) are not at matched bpp and are left out:\n  " + "\n  ".join(
+            rejected
+        )
         if strict:
             raise InputError(message)
         warnings.warn(message, BppMismatchWarning, stacklevel=2)

@@ -26,6 +26,7 @@ another ``scale`` is given), and the rater's own judgements there are scored und
   round. A rater whose skill is below ``floor`` (default :data:`SKILL_FLOOR` = 0.25: no more than
   a quarter of the way from a coin to the crowd) is an outlier whatever the rest of the crowd does.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,7 +54,9 @@ def quartiles(values) -> tuple[float, float]:
     return float(q1), float(q3)
 
 
-def observer_likelihoods(judgements: pd.DataFrame, likelihood: str = "bernoulli", scale=thurstone_jod) -> pd.DataFrame:
+def observer_likelihoods(
+    judgements: pd.DataFrame, likelihood: str = "bernoulli", scale=thurstone_jod
+) -> pd.DataFrame:
     """Per rater of ``judgements`` (columns rater, scene, winner, loser, weight): judgements, the
     mean leave-one-rater-out log-likelihood (see the module's docstring for ``likelihood``) and
     the skill. ``scale`` maps a win matrix to JOD scores."""
@@ -61,19 +64,25 @@ def observer_likelihoods(judgements: pd.DataFrame, likelihood: str = "bernoulli"
         raise InputError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {likelihood!r}")
     weights = judgements["weight"].to_numpy(dtype=float)
     if likelihood == "pwcmp" and np.any(weights != np.round(weights)):
-        raise InputError("pwcmp's binomial likelihood needs whole judgements: drop not-sure answers "
-                         "(not_sure='drop') or use the Bernoulli likelihood")
+        raise InputError(
+            "pwcmp's binomial likelihood needs whole judgements: drop not-sure answers "
+            "(not_sure='drop') or use the Bernoulli likelihood"
+        )
     items = sorted(set(judgements["winner"]) | set(judgements["loser"]))
     index = {c: n for n, c in enumerate(items)}
     j = judgements.assign(w=judgements["winner"].map(index), l=judgements["loser"].map(index))
     raters = list(dict.fromkeys(j["rater"]))
-    sums = {r: np.zeros(6) for r in raters}   # likelihood, its units, Bernoulli, chance, ideal, judgements
+    sums = {r: np.zeros(6) for r in raters}  # likelihood, its units, Bernoulli, chance, ideal, judgements
     for _, scene in j.groupby("scene", sort=False):
-        everyone = win_matrix(scene["w"].to_numpy(), scene["l"].to_numpy(), len(items), scene["weight"].to_numpy(float))
+        everyone = win_matrix(
+            scene["w"].to_numpy(), scene["l"].to_numpy(), len(items), scene["weight"].to_numpy(float)
+        )
         for rater, own in scene.groupby("rater", sort=False):
-            mine = win_matrix(own["w"].to_numpy(), own["l"].to_numpy(), len(items), own["weight"].to_numpy(float))
+            mine = win_matrix(
+                own["w"].to_numpy(), own["l"].to_numpy(), len(items), own["weight"].to_numpy(float)
+            )
             jod = scale(everyone - mine)
-            p = stats.norm.cdf((jod[:, None] - jod[None, :]) / JOD_SIGMA)     # P(row preferred to column)
+            p = stats.norm.cdf((jod[:, None] - jod[None, :]) / JOD_SIGMA)  # P(row preferred to column)
             pair = mine + mine.T
             upper = np.triu(np.ones_like(p, dtype=bool), 1) & (pair > 0)
             k, n, pu = mine[upper], pair[upper], p[upper]
@@ -97,7 +106,9 @@ def _log(p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(p, 1e-200))
 
 
-def flag(likelihoods: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD, floor: float | None = SKILL_FLOOR) -> pd.DataFrame:
+def flag(
+    likelihoods: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD, floor: float | None = SKILL_FLOOR
+) -> pd.DataFrame:
     """``likelihoods`` with the relative outlier score, pwcmp's ``dist_L`` (type-5 quartiles), and
     ``outlier``: above ``threshold``, or skill below ``floor`` (None: no floor). Worst first."""
     table = likelihoods.copy()
@@ -110,11 +121,17 @@ def flag(likelihoods: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD, floor:
     table["outlier"] = table["outlier_score"] > threshold
     if floor is not None:
         table["outlier"] |= table["skill"].fillna(np.inf) < floor
-    return table.sort_values("outlier_score", ascending=False, kind="stable").reset_index(drop=True)[OUTLIER_COLUMNS]
+    return table.sort_values("outlier_score", ascending=False, kind="stable").reset_index(drop=True)[
+        OUTLIER_COLUMNS
+    ]
 
 
-def outlier_scores(responses: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD,
-                   floor: float | None = SKILL_FLOOR, likelihood: str = "bernoulli") -> pd.DataFrame:
+def outlier_scores(
+    responses: pd.DataFrame,
+    threshold: float = OUTLIER_THRESHOLD,
+    floor: float | None = SKILL_FLOOR,
+    likelihood: str = "bernoulli",
+) -> pd.DataFrame:
     """Per rater of evalkit's responses who judged a pair: judgements, mean leave-one-rater-out
     log-likelihood, outlier score, skill and whether the rater is an outlier. A scene is one
     image at one target bpp; not-sure answers count as the responses carry them
@@ -126,8 +143,14 @@ def outlier_scores(responses: pd.DataFrame, threshold: float = OUTLIER_THRESHOLD
     return flag(observer_likelihoods(judgements, likelihood), threshold, floor)
 
 
-def comparison_outliers(table: pd.DataFrame, not_sure: str = "split", threshold: float = OUTLIER_THRESHOLD,
-                        floor: float | None = SKILL_FLOOR, likelihood: str = "bernoulli", scale=thurstone_jod) -> pd.DataFrame:
+def comparison_outliers(
+    table: pd.DataFrame,
+    not_sure: str = "split",
+    threshold: float = OUTLIER_THRESHOLD,
+    floor: float | None = SKILL_FLOOR,
+    likelihood: str = "bernoulli",
+    scale=thurstone_jod,
+) -> pd.DataFrame:
     """The same for a comparison table (:mod:`evalkit.study.comparisons`): a scene is one image of
     one condition, plain or boosted, and the crowd whose quartiles the relative score takes is the
     raters of one condition (AIC-3's PTC and BTC are separate experiments with separate workers); traps are left out (:func:`~evalkit.study.screening.trap_screening`
@@ -136,7 +159,13 @@ def comparison_outliers(table: pd.DataFrame, not_sure: str = "split", threshold:
     decided = cmp.judgements(cmp.check_comparisons(table)[~table[cmp.TRAP]], not_sure)
     if decided.empty:
         return pd.DataFrame(columns=OUTLIER_COLUMNS)
-    judgements = decided.assign(scene=list(zip(decided[cmp.CONDITION], decided[cmp.IMAGE], decided[cmp.BOOSTED])))
-    parts = [flag(observer_likelihoods(part, likelihood, scale), threshold, floor)
-             for _, part in judgements.groupby(cmp.CONDITION, sort=True)]
-    return pd.concat(parts).sort_values("outlier_score", ascending=False, kind="stable").reset_index(drop=True)
+    judgements = decided.assign(
+        scene=list(zip(decided[cmp.CONDITION], decided[cmp.IMAGE], decided[cmp.BOOSTED]))
+    )
+    parts = [
+        flag(observer_likelihoods(part, likelihood, scale), threshold, floor)
+        for _, part in judgements.groupby(cmp.CONDITION, sort=True)
+    ]
+    return (
+        pd.concat(parts).sort_values("outlier_score", ascending=False, kind="stable").reset_index(drop=True)
+    )

@@ -3,6 +3,7 @@
 Each is drawn on its own ``matplotlib.figure.Figure``, never through pyplot: no backend is
 chosen and no figure is registered, so a caller's matplotlib (a notebook's inline backend) is
 left as it was."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,13 @@ def ranking_plot(view, stem: Path) -> list[Path]:
     if scores.empty:
         return _message("nothing to rank: " + "; ".join(view.ranking.notes[:3]), stem)
     bpps, methods = sorted(scores["target_bpp"].unique()), list(dict.fromkeys(scores["method"]))
-    figure, axes = _subplots(len(methods), len(bpps), squeeze=False, sharey="row",
-                                figsize=(1.2 + 3.2 * len(bpps), 0.6 + 2.8 * len(methods)))
+    figure, axes = _subplots(
+        len(methods),
+        len(bpps),
+        squeeze=False,
+        sharey="row",
+        figsize=(1.2 + 3.2 * len(bpps), 0.6 + 2.8 * len(methods)),
+    )
     codecs = sorted(scores["codec"].unique())
     colours = {c: matplotlib.colormaps["tab10"](n % 10) for n, c in enumerate(codecs)}
     for row, method in enumerate(methods):
@@ -51,8 +57,14 @@ def ranking_plot(view, stem: Path) -> list[Path]:
             axis = axes[row][column]
             group = scores[(scores["method"] == method) & (scores["target_bpp"] == bpp)].sort_values("score")
             y = np.arange(len(group))
-            axis.errorbar(group["score"], y, xerr=[group["score"] - group["ci_low"], group["ci_high"] - group["score"]],
-                          fmt="none", ecolor="0.4", capsize=3)
+            axis.errorbar(
+                group["score"],
+                y,
+                xerr=[group["score"] - group["ci_low"], group["ci_high"] - group["score"]],
+                fmt="none",
+                ecolor="0.4",
+                capsize=3,
+            )
             axis.scatter(group["score"], y, c=[colours[c] for c in group["codec"]], zorder=3)
             axis.set_yticks(y, group["codec"])
             axis.axvline(0, color="0.85", lw=0.8, zorder=0)
@@ -71,8 +83,9 @@ def preference_plot(view, stem: Path) -> list[Path]:
         return _message("no pair judgements", stem)
     bpps = sorted(table["target_bpp"].unique())
     codecs = sorted(set(table["row"]) | set(table["column"]))
-    figure, axes = _subplots(1, len(bpps), squeeze=False,
-                                figsize=(1.5 + 0.9 * len(codecs) * len(bpps) + 1, 1 + 0.8 * len(codecs)))
+    figure, axes = _subplots(
+        1, len(bpps), squeeze=False, figsize=(1.5 + 0.9 * len(codecs) * len(bpps) + 1, 1 + 0.8 * len(codecs))
+    )
     for axis, bpp in zip(axes[0], bpps):
         group = table[table["target_bpp"] == bpp]
         matrix = np.full((len(codecs), len(codecs)), np.nan)
@@ -83,10 +96,19 @@ def preference_plot(view, stem: Path) -> list[Path]:
         image = axis.imshow(matrix, cmap="RdBu", vmin=0, vmax=1)
         for i in range(len(codecs)):
             for j in range(len(codecs)):
-                text = "—" if i == j else ("not compared" if np.isnan(matrix[i, j])
-                                           else f"{matrix[i, j]:.0%}\nn={int(counts[i, j])}")
+                text = (
+                    "—"
+                    if i == j
+                    else (
+                        "not compared"
+                        if np.isnan(matrix[i, j])
+                        else f"{matrix[i, j]:.0%}\nn={int(counts[i, j])}"
+                    )
+                )
                 strong = not np.isnan(matrix[i, j]) and abs(matrix[i, j] - 0.5) > 0.3
-                axis.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if strong else "black")
+                axis.text(
+                    j, i, text, ha="center", va="center", fontsize=7, color="white" if strong else "black"
+                )
         axis.set_xticks(range(len(codecs)), codecs, rotation=45, ha="right")
         axis.set_yticks(range(len(codecs)), codecs)
         axis.set_title(f"{bpp:g} bpp: row preferred to column")
@@ -101,11 +123,19 @@ def rater_plot(raters: pd.DataFrame, stem: Path, rules=None) -> list[Path]:
         return _message("no raters", stem)
     figure, axis = _subplots(figsize=(6, 4))
     accuracy = raters["sentinel_accuracy"].astype(float)
-    jitter = np.random.default_rng(0).uniform(-0.015, 0.015, len(raters))   # identical scores stay visible
-    for excluded, marker, colour, label in ((False, "o", "tab:blue", "kept"), (True, "x", "tab:red", "excluded")):
+    jitter = np.random.default_rng(0).uniform(-0.015, 0.015, len(raters))  # identical scores stay visible
+    for excluded, marker, colour, label in (
+        (False, "o", "tab:blue", "kept"),
+        (True, "x", "tab:red", "excluded"),
+    ):
         mine = (raters["excluded"] == excluded) & accuracy.notna()
-        axis.scatter(raters.loc[mine, "median_response_s"], accuracy[mine] + jitter[mine],
-                     marker=marker, color=colour, label=f"{label} ({int((raters['excluded'] == excluded).sum())})")
+        axis.scatter(
+            raters.loc[mine, "median_response_s"],
+            accuracy[mine] + jitter[mine],
+            marker=marker,
+            color=colour,
+            label=f"{label} ({int((raters['excluded'] == excluded).sum())})",
+        )
     axis.set_xscale("log")
     axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
     axis.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -113,7 +143,9 @@ def rater_plot(raters: pd.DataFrame, stem: Path, rules=None) -> list[Path]:
     if rules is not None and rules.min_sentinel_accuracy is not None:
         axis.axhline(rules.min_sentinel_accuracy, color="tab:red", lw=0.8, ls="--")
     if rules is not None:
-        axis.axvline(rules.fast_answer_s, color="tab:red", lw=0.8, ls=":", label=f"{rules.fast_answer_s:g} s: too fast")
+        axis.axvline(
+            rules.fast_answer_s, color="tab:red", lw=0.8, ls=":", label=f"{rules.fast_answer_s:g} s: too fast"
+        )
     axis.set_xlabel("median response time (s)")
     axis.set_ylabel("sentinel accuracy")
     axis.set_ylim(-0.05, 1.05)
@@ -141,17 +173,29 @@ def stimulus_scale_plot(scale, stem: Path, condition: str) -> list[Path]:
     for axis, image in zip(axes[0], images):
         group = scores[scores["image"] == image].sort_values("scale", ascending=False)
         y = np.arange(len(group))
-        axis.errorbar(group["scale"], y, xerr=_extent(group["scale"], group["ci_low"], group["ci_high"]),
-                      fmt="o", ms=3, color="C0", ecolor="0.5", capsize=2)
+        axis.errorbar(
+            group["scale"],
+            y,
+            xerr=_extent(group["scale"], group["ci_low"], group["ci_high"]),
+            fmt="o",
+            ms=3,
+            color="C0",
+            ecolor="0.5",
+            capsize=2,
+        )
         axis.set_yticks(y, group["stimulus"], fontsize=6)
         axis.axvline(0, color="0.8", lw=0.8, zorder=0)
         gain = scale.gains.loc[scale.gains["image"] == image, "gain"]
-        axis.set_title(f"image {image}" + (f" (boost gain {gain.item():.2f})" if len(gain) else ""), fontsize=9)
+        axis.set_title(
+            f"image {image}" + (f" (boost gain {gain.item():.2f})" if len(gain) else ""), fontsize=9
+        )
         axis.set_xlabel("JND from the source")
         axis.grid(axis="x", alpha=0.3)
         axis.invert_yaxis()
-    figure.suptitle(f"{condition}: scale per source image (95 % CI, raters resampled; "
-                    f"not sure {scale.not_sure}, {scale.prior} prior)")
+    figure.suptitle(
+        f"{condition}: scale per source image (95 % CI, raters resampled; "
+        f"not sure {scale.not_sure}, {scale.prior} prior)"
+    )
     figure.tight_layout()
     return _save(figure, stem)
 
@@ -164,8 +208,14 @@ def benchmark_plot(bench, stem: Path, condition: str) -> list[Path]:
     figure, axis = _subplots(figsize=(6.5, 0.9 + 0.22 * len(scores)))
     y = np.arange(len(scores))
     colours = ["C0" if n == 1 else "C2" for n in scores["metrics"]]
-    axis.errorbar(scores["2afc"], y, xerr=_extent(scores["2afc"], scores["2afc_low"], scores["2afc_high"]),
-                  fmt="none", ecolor="0.5", capsize=2)
+    axis.errorbar(
+        scores["2afc"],
+        y,
+        xerr=_extent(scores["2afc"], scores["2afc_low"], scores["2afc_high"]),
+        fmt="none",
+        ecolor="0.5",
+        capsize=2,
+    )
     axis.scatter(scores["2afc"], y, c=colours, zorder=3, s=14)
     axis.set_yticks(y, scores["candidate"], fontsize=7)
     ceiling = bench.agreement.get("ceiling")

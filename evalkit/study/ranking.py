@@ -20,6 +20,7 @@ double count of judgement-level noise is removed (see :func:`_without_double_cou
 Codecs with no comparison, or linked to the rest only through a separate graph component, are
 listed as such and not put on the scale.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,9 @@ from tqdm import tqdm
 
 from .comparisons import split_not_sure
 
-JOD_SIGMA = 1.0 / stats.norm.ppf(0.75)   # ≈ 1.4826: 1 JOD ↔ 75 % preference
-BT_UNIT = np.log(3.0)                     # logistic log-odds of 75 % preference
-PRIOR_SD = 10.0                           # weak prior on scores, in scale units
+JOD_SIGMA = 1.0 / stats.norm.ppf(0.75)  # ≈ 1.4826: 1 JOD ↔ 75 % preference
+BT_UNIT = np.log(3.0)  # logistic log-odds of 75 % preference
+PRIOR_SD = 10.0  # weak prior on scores, in scale units
 METHODS = ("thurstone", "bradley_terry")
 
 
@@ -48,11 +49,16 @@ def comparisons(responses: pd.DataFrame) -> pd.DataFrame:
     if "weight" not in r:
         r = split_not_sure(r, "choice", "split")
     left_won = (r["choice"] == "left").to_numpy()
-    return pd.DataFrame({"rater": r["rater"].to_numpy(), "image": r["image"].to_numpy(),
-                         "target_bpp": r["target_bpp"].to_numpy(dtype=float),
-                         "winner": np.where(left_won, r["left_codec"], r["right_codec"]),
-                         "loser": np.where(left_won, r["right_codec"], r["left_codec"]),
-                         "weight": r["weight"].to_numpy(dtype=float)})
+    return pd.DataFrame(
+        {
+            "rater": r["rater"].to_numpy(),
+            "image": r["image"].to_numpy(),
+            "target_bpp": r["target_bpp"].to_numpy(dtype=float),
+            "winner": np.where(left_won, r["left_codec"], r["right_codec"]),
+            "loser": np.where(left_won, r["right_codec"], r["left_codec"]),
+            "weight": r["weight"].to_numpy(dtype=float),
+        }
+    )
 
 
 def win_matrix(winners: np.ndarray, losers: np.ndarray, k: int, weights=None) -> np.ndarray:
@@ -75,18 +81,18 @@ def thurstone_map(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> tuple[np.ndar
     k = len(wins)
     i, j = np.nonzero(wins)
     w = wins[i, j]
-    alpha = 1.0 / prior_sd ** 2
+    alpha = 1.0 / prior_sd**2
     pairs = np.zeros((len(i), k))
-    pairs[np.arange(len(i)), i], pairs[np.arange(len(i)), j] = 1.0, -1.0   # rows e_i − e_j
+    pairs[np.arange(len(i)), i], pairs[np.arange(len(i)), j] = 1.0, -1.0  # rows e_i − e_j
 
     def log_posterior(q):
         return w @ special.log_ndtr(pairs @ q / JOD_SIGMA) - alpha / 2 * q @ q
 
     def derivatives(q):
         z = pairs @ q / JOD_SIGMA
-        ratio = np.exp(-z * z / 2 - special.log_ndtr(z)) / np.sqrt(2 * np.pi)   # φ(z) / Φ(z)
+        ratio = np.exp(-z * z / 2 - special.log_ndtr(z)) / np.sqrt(2 * np.pi)  # φ(z) / Φ(z)
         grad = pairs.T @ (w * ratio) / JOD_SIGMA - alpha * q
-        curvature = w * ratio * (z + ratio) / JOD_SIGMA ** 2                  # −d² log Φ / dq²
+        curvature = w * ratio * (z + ratio) / JOD_SIGMA**2  # −d² log Φ / dq²
         return grad, (pairs.T * curvature) @ pairs + alpha * np.eye(k)
 
     q = np.zeros(k)
@@ -121,15 +127,18 @@ def connected_groups(wins: np.ndarray) -> tuple[int, np.ndarray]:
 @dataclass(frozen=True)
 class Ranking:
     """The scale at one bpp: per-codec scores and intervals, adjacent gaps, and notes."""
-    scores: pd.DataFrame    # target_bpp, method, codec, score, ci_low, ci_high, rank, comparisons
-    gaps: pd.DataFrame      # target_bpp, method, better, worse, gap, ci_low, ci_high, p_value
-    notes: list[str]        # codecs not ranked, and why; separated data
+
+    scores: pd.DataFrame  # target_bpp, method, codec, score, ci_low, ci_high, rank, comparisons
+    gaps: pd.DataFrame  # target_bpp, method, better, worse, gap, ci_low, ci_high, p_value
+    notes: list[str]  # codecs not ranked, and why; separated data
 
 
 def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.ndarray, list[str]]:
     """Indices of the codecs to rank (the component with most judgements) and notes on the rest."""
     compared = (wins + wins.T).sum(axis=1) > 0
-    notes = [f"{bpp:g} bpp: {c} was never compared; not ranked" for c, seen in zip(codecs, compared) if not seen]
+    notes = [
+        f"{bpp:g} bpp: {c} was never compared; not ranked" for c, seen in zip(codecs, compared) if not seen
+    ]
     _, labels = connected_groups(wins)
     groups = [g for g in np.unique(labels[compared])]
     if not groups:
@@ -139,16 +148,20 @@ def _ranked_subset(wins: np.ndarray, codecs: list[str], bpp: float) -> tuple[np.
     for g in groups:
         if g != main:
             names = [c for c, label in zip(codecs, labels) if label == g]
-            notes.append(f"{bpp:g} bpp: {', '.join(names)} compared only among themselves, never with "
-                         f"{', '.join(c for c, label in zip(codecs, labels) if label == main)}; not ranked")
+            notes.append(
+                f"{bpp:g} bpp: {', '.join(names)} compared only among themselves, never with "
+                f"{', '.join(c for c, label in zip(codecs, labels) if label == main)}; not ranked"
+            )
     keep = np.flatnonzero((labels == main) & compared)
     if len(keep) == 1:
         notes.append(f"{bpp:g} bpp: only {codecs[keep[0]]} left; nothing to rank")
         return np.array([], dtype=int), notes
     sub = wins[np.ix_(keep, keep)]
     for winner, loser in split_links(sub):
-        notes.append(f"{bpp:g} bpp: {codecs[keep[winner]]} won all {int(sub[winner, loser])} comparisons "
-                     f"with {codecs[keep[loser]]}; their distance is set by the prior (a lower bound)")
+        notes.append(
+            f"{bpp:g} bpp: {codecs[keep[winner]]} won all {int(sub[winner, loser])} comparisons "
+            f"with {codecs[keep[loser]]}; their distance is set by the prior (a lower bound)"
+        )
     return keep, notes
 
 
@@ -158,15 +171,19 @@ def split_links(wins: np.ndarray) -> list[tuple[int, int]]:
     of wins leads back from the loser to the winner and nothing but the prior bounds how far apart
     they are (Ford 1957: maximum likelihood is finite exactly when that graph is strongly
     connected). A one-sided pair inside such a part is bounded by the data: no note."""
-    _, part = sparse.csgraph.connected_components(sparse.csr_matrix(wins > 0), directed=True,
-                                                  connection="strong")
-    return [(a, b) if wins[b, a] == 0 else (b, a)
-            for a, b in zip(*np.nonzero(np.triu(wins + wins.T)))
-            if (wins[a, b] == 0 or wins[b, a] == 0) and part[a] != part[b]]
+    _, part = sparse.csgraph.connected_components(
+        sparse.csr_matrix(wins > 0), directed=True, connection="strong"
+    )
+    return [
+        (a, b) if wins[b, a] == 0 else (b, a)
+        for a, b in zip(*np.nonzero(np.triu(wins + wins.T)))
+        if (wins[a, b] == 0 or wins[b, a] == 0) and part[a] != part[b]
+    ]
 
 
 class Score(NamedTuple):
     """One codec's score at one bpp by one method: a row of :attr:`Ranking.scores`."""
+
     target_bpp: float
     method: str
     codec: str
@@ -179,6 +196,7 @@ class Score(NamedTuple):
 
 class Gap(NamedTuple):
     """The gap between adjacent codecs in a ranking: a row of :attr:`Ranking.gaps`."""
+
     target_bpp: float
     method: str
     better: str
@@ -193,8 +211,15 @@ def _frame(rows: list[tuple], row_type) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(row_type._fields))
 
 
-def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, level: float = 0.95,
-         seed: int = 0, methods=METHODS, progress: bool = False) -> Ranking:
+def rank(
+    responses: pd.DataFrame,
+    codecs: list[str] = (),
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    methods=METHODS,
+    progress: bool = False,
+) -> Ranking:
     """Scores per bpp and method with two-level bootstrap intervals (raters and images resampled)
     and the significance of each adjacent gap (two-sided bootstrap p-value). ``codecs`` names the
     study's codecs, so that one never compared is reported."""
@@ -208,8 +233,10 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
     images, image_idx = np.unique(comps["image"].astype(str), return_inverse=True)
     for count, what in ((len(raters), "rater"), (len(images), "image")):
         if count == 1:
-            notes.append(f"all judgements come from one {what}: the intervals cannot show how "
-                         f"another {what} would differ")
+            notes.append(
+                f"all judgements come from one {what}: the intervals cannot show how "
+                f"another {what} would differ"
+            )
     rng = np.random.default_rng(seed)
     rater_draws, image_draws = _draws(rng, len(raters), n_boot), _draws(rng, len(images), n_boot)
     groups = comps.groupby("target_bpp", sort=True)
@@ -225,14 +252,21 @@ def rank(responses: pd.DataFrame, codecs: list[str] = (), n_boot: int = 1000, le
             continue
         weights = rater_draws[:, rater_idx[rows]] * image_draws[:, image_idx[rows]]
         single = rng.multinomial(len(rows), np.full(len(rows), 1 / len(rows)), size=n_boot)
-        replicate = lambda fit, draws: np.array([
-            fit(win_matrix(w_idx, l_idx, len(codecs), b * weight)[np.ix_(keep, keep)]) for b in draws
-        ]).reshape(len(draws), len(keep))
+        replicate = lambda fit, draws: np.array(
+            [fit(win_matrix(w_idx, l_idx, len(codecs), b * weight)[np.ix_(keep, keep)]) for b in draws]  # noqa: B023
+        ).reshape(len(draws), len(keep))  # noqa: B023
         for method in methods:
             fit = FITS[method]
-            scores, gaps = _ranked(bpp, method, [codecs[k] for k in keep], fit(wins[np.ix_(keep, keep)]),
-                                   replicate(fit, weights), replicate(fit, single), level,
-                                   (wins + wins.T).sum(axis=1)[keep])
+            scores, gaps = _ranked(
+                bpp,
+                method,
+                [codecs[k] for k in keep],
+                fit(wins[np.ix_(keep, keep)]),
+                replicate(fit, weights),
+                replicate(fit, single),
+                level,
+                (wins + wins.T).sum(axis=1)[keep],
+            )
             score_rows += scores
             gap_rows += gaps
     return Ranking(_frame(score_rows, Score), _frame(gap_rows, Gap), notes)
@@ -245,23 +279,37 @@ def _draws(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
     return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
 
 
-def _ranked(bpp: float, method: str, codecs: list[str], point: np.ndarray, boot: np.ndarray,
-            boot_single: np.ndarray, level: float, played: np.ndarray) -> tuple[list[Score], list[Gap]]:
+def _ranked(
+    bpp: float,
+    method: str,
+    codecs: list[str],
+    point: np.ndarray,
+    boot: np.ndarray,
+    boot_single: np.ndarray,
+    level: float,
+    played: np.ndarray,
+) -> tuple[list[Score], list[Gap]]:
     """The scores of ``codecs`` at one bpp by one method, best first, and the gaps between
     neighbours, from the point estimate and the two bootstraps (none when they are empty)."""
     tail = (1 - level) / 2
     n_boot = len(boot)
     scores_boot = _without_double_count(boot, boot_single, point) if n_boot else boot
-    lo, hi = (np.quantile(scores_boot, [tail, 1 - tail], axis=0) if n_boot else (point, point))
+    lo, hi = np.quantile(scores_boot, [tail, 1 - tail], axis=0) if n_boot else (point, point)
     order = np.argsort(-point, kind="stable")
-    scores = [Score(bpp, method, codecs[n], point[n], lo[n], hi[n], place, int(played[n]))
-              for place, n in enumerate(order, start=1)]
+    scores = [
+        Score(bpp, method, codecs[n], point[n], lo[n], hi[n], place, int(played[n]))
+        for place, n in enumerate(order, start=1)
+    ]
     gaps = []
     for better, worse in zip(order[:-1], order[1:]):
         gap = point[better] - point[worse]
-        gap_boot = (_without_double_count(boot[:, better] - boot[:, worse],
-                                          boot_single[:, better] - boot_single[:, worse], gap)
-                    if n_boot else np.array([gap]))
+        gap_boot = (
+            _without_double_count(
+                boot[:, better] - boot[:, worse], boot_single[:, better] - boot_single[:, worse], gap
+            )
+            if n_boot
+            else np.array([gap])
+        )
         glo, ghi = np.quantile(gap_boot, [tail, 1 - tail])
         p_value = min(1.0, 2 * min((gap_boot <= 0).mean(), (gap_boot >= 0).mean()))
         gaps.append(Gap(bpp, method, codecs[better], codecs[worse], gap, glo, ghi, p_value))
@@ -290,7 +338,7 @@ def preference_matrices(responses: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     won = comps.groupby(["target_bpp", "winner", "loser"])["weight"].sum()
     rows = []
-    for (bpp, a, b) in sorted(set(won.index) | {(t, l, w) for t, w, l in won.index}):
+    for bpp, a, b in sorted(set(won.index) | {(t, l, w) for t, w, l in won.index}):
         n_ab, n_ba = _count(won.get((bpp, a, b), 0)), _count(won.get((bpp, b, a), 0))
         rows.append((bpp, a, b, n_ab, n_ab + n_ba, n_ab / (n_ab + n_ba)))
     return pd.DataFrame(rows, columns=columns)
@@ -309,10 +357,16 @@ def pair_counts(responses: pd.DataFrame) -> pd.DataFrame:
     if comps.empty:
         return pd.DataFrame(columns=columns)
     a = np.minimum(comps["winner"], comps["loser"])
-    frame = comps.assign(codec_a=a, codec_b=np.maximum(comps["winner"], comps["loser"]),
-                         chose_a=(comps["winner"] == a) * comps["weight"])
-    table = (frame.groupby(["image", "target_bpp", "codec_a", "codec_b"], sort=True)
-             .agg(n_a=("chose_a", "sum"), judgements=("weight", "sum")).reset_index())
+    frame = comps.assign(
+        codec_a=a,
+        codec_b=np.maximum(comps["winner"], comps["loser"]),
+        chose_a=(comps["winner"] == a) * comps["weight"],
+    )
+    table = (
+        frame.groupby(["image", "target_bpp", "codec_a", "codec_b"], sort=True)
+        .agg(n_a=("chose_a", "sum"), judgements=("weight", "sum"))
+        .reset_index()
+    )
     table["n_a"], table["judgements"] = table["n_a"].map(_count), table["judgements"].map(_count)
     table["n_b"] = table["judgements"] - table["n_a"]
     table["p_a"] = table["n_a"] / table["judgements"]

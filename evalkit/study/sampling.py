@@ -11,6 +11,7 @@ the next, and adds sentinels and repeats as a planned design does. The same code
 app (through :class:`LivePlanner`, which keeps the study's state incrementally) and the in-process
 simulation of the benchmark and tests (:func:`simulate_active`).
 """
+
 from __future__ import annotations
 
 import threading
@@ -28,7 +29,7 @@ from .config import StudyConfig
 from .design import PlannedTrial, Sentinel, assignment_of_pairs
 from .screening import ScreeningRules, screen
 
-PairKey = tuple[str, float, frozenset]          # image, target bpp, the two codecs
+PairKey = tuple[str, float, frozenset]  # image, target bpp, the two codecs
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class StudyState:
     """What the sampler reads: the judgements the posterior uses (screened; a list, or a tally
     ``Counter[Judgement]``), the pair trials that raters hold unanswered, and how often each pair
     has been put in a trial."""
+
     judgements: list[Judgement] | Counter
     pending: list[PairKey]
     asked: Counter
@@ -46,6 +48,7 @@ class Progress:
     """How far a study is from its ``stop_when``: judgements kept, the widest gap interval, the
     reason it is complete (None while it is not), and the pair trials leased and not answered yet
     (``in_flight``), which the judgement budget counts."""
+
     judgements: int
     gaps: list[Gap]
     complete: str | None
@@ -63,11 +66,17 @@ def pair_key(image: str, target_bpp: float, a: str, b: str) -> PairKey:
 class ActiveSampler:
     """Plans the assignments of one active study (and judges its stopping rule)."""
 
-    def __init__(self, config: StudyConfig, pairs, sentinels: dict[str, Sentinel],
-                 rules: ScreeningRules = ScreeningRules()):
+    def __init__(
+        self,
+        config: StudyConfig,
+        pairs,
+        sentinels: dict[str, Sentinel],
+        rules: ScreeningRules = ScreeningRules(),
+    ):
         self.config, self.pairs, self.sentinels, self.rules = config, list(pairs), sentinels, rules
-        self.graph = PairGraph([Candidate(ctx["image"], float(ctx["target_bpp"]), a.codec, b.codec)
-                                for a, b, ctx in self.pairs])
+        self.graph = PairGraph(
+            [Candidate(ctx["image"], float(ctx["target_bpp"]), a.codec, b.codec) for a, b, ctx in self.pairs]
+        )
         self.keys = [pair_key(c.image, c.target_bpp, c.a, c.b) for c in self.graph.candidates]
         self.number = {key: n for n, key in enumerate(self.keys)}
 
@@ -89,14 +98,21 @@ class ActiveSampler:
         alternating with the times each pair was asked, then sentinels and repeats."""
         pending = [self.number[k] for k in state.pending if k in self.number]
         chosen = self.graph.choose(state.judgements, pending, self.config.trials_per_assignment, rng)
-        return assignment_of_pairs(number, [(self.pairs[n], state.asked[self.keys[n]] % 2 == 1) for n in chosen],
-                                   self.config, self.sentinels, rng)
+        return assignment_of_pairs(
+            number,
+            [(self.pairs[n], state.asked[self.keys[n]] % 2 == 1) for n in chosen],
+            self.config,
+            self.sentinels,
+            rng,
+        )
 
     def progress(self, responses: pd.DataFrame) -> Progress:
         """The study's judgements and gap intervals, and whether ``stop_when`` is met."""
         return self.judged(self.judgements(responses))
 
-    def judged(self, judgements: list[Judgement] | Counter, in_flight: int = 0, gaps: bool = True) -> Progress:
+    def judged(
+        self, judgements: list[Judgement] | Counter, in_flight: int = 0, gaps: bool = True
+    ) -> Progress:
         """:meth:`progress` from the kept judgements (a list or a tally) and the pair trials
         leased and not answered yet. The judgement budget counts those in flight: raters who
         claim at once would otherwise each find it unmet, and all their answers together
@@ -108,19 +124,26 @@ class ActiveSampler:
         rule = self.config.stop_when
         if "judgements" in rule and total + in_flight >= rule["judgements"]:
             made = f" and {in_flight} being made" if in_flight else ""
-            return replace(progress, complete=f"{total} judgements collected{made} (budget {rule['judgements']})")
+            return replace(
+                progress, complete=f"{total} judgements collected{made} (budget {rule['judgements']})"
+            )
         if "gap_ci_jod" in rule and gaps and progress.widest < rule["gap_ci_jod"]:
-            return replace(progress, complete=f"every gap between neighbouring codecs is known to "
-                                              f"±{progress.widest / 2:.2f} JOD (95 %; target width "
-                                              f"{rule['gap_ci_jod']:g} JOD)")
+            return replace(
+                progress,
+                complete=f"every gap between neighbouring codecs is known to "
+                f"±{progress.widest / 2:.2f} JOD (95 %; target width "
+                f"{rule['gap_ci_jod']:g} JOD)",
+            )
         return progress
 
 
 def judgements_of(pairs: pd.DataFrame) -> list[Judgement]:
     """The judgements of pair answers (rows with image, target_bpp, left/right/chosen codec)."""
     loser = np.where(pairs["chosen_codec"] == pairs["left_codec"], pairs["right_codec"], pairs["left_codec"])
-    return [Judgement(i, float(b), w, l) for i, b, w, l in
-            zip(pairs["image"], pairs["target_bpp"], pairs["chosen_codec"], loser)]
+    return [
+        Judgement(i, float(b), w, l)
+        for i, b, w, l in zip(pairs["image"], pairs["target_bpp"], pairs["chosen_codec"], loser)
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,7 @@ class Claim:
     """An active study as one claim sees it: its state and progress, and how to plan assignment
     ``number`` from them (its random choices — tie breaks, sides of sentinels, order — seeded by
     the study's seed and ``number``)."""
+
     sampler: ActiveSampler
     state: StudyState
     progress: Progress
@@ -157,14 +181,14 @@ class LivePlanner:
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
-        self._lock = threading.Lock()                  # a worker's threads share what is kept
-        self._open: set[str] = set()                   # assignments unfinished at the last look
-        self._settled: dict[str, pd.DataFrame] = {}    # rater → answers of their finished assignments
-        self._kept: dict[str, Counter] = {}            # rater → judgements of those, if screening keeps them
-        self._tally: Counter = Counter()               # the sum of _kept
-        self._asked: Counter = Counter()               # pair → times put in a trial, …
-        self._seen = 0                                 # … in assignments 1 … _seen
-        self._noticed = (None, None)                   # (the counts, progress) of notice()
+        self._lock = threading.Lock()  # a worker's threads share what is kept
+        self._open: set[str] = set()  # assignments unfinished at the last look
+        self._settled: dict[str, pd.DataFrame] = {}  # rater → answers of their finished assignments
+        self._kept: dict[str, Counter] = {}  # rater → judgements of those, if screening keeps them
+        self._tally: Counter = Counter()  # the sum of _kept
+        self._asked: Counter = Counter()  # pair → times put in a trial, …
+        self._seen = 0  # … in assignments 1 … _seen
+        self._noticed = (None, None)  # (the counts, progress) of notice()
         self.progress()
 
     def at_claim(self, session: Session) -> Claim:
@@ -180,8 +204,13 @@ class LivePlanner:
             pending = [key for assignment, key in pending if assignment not in finished]
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
-        return Claim(self.sampler, StudyState(judgements, pending, asked), self.sampler.judged(
-            judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when))
+        return Claim(
+            self.sampler,
+            StudyState(judgements, pending, asked),
+            self.sampler.judged(
+                judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when
+            ),
+        )
 
     def progress(self) -> Progress:
         """Where the study stands now, every gap interval included (the admin page)."""
@@ -197,9 +226,16 @@ class LivePlanner:
 
         with Session(self.engine) as s:
             stored = s.execute(select(func.count(Response.id), func.max(Response.id))).one()
-            leases = s.execute(select(func.sum(Assignment.lease), func.count().filter(
-                Assignment.finished_at.is_(None), Assignment.lease > 0,
-                Assignment.expires_s <= time.time()))).one()
+            leases = s.execute(
+                select(
+                    func.sum(Assignment.lease),
+                    func.count().filter(
+                        Assignment.finished_at.is_(None),
+                        Assignment.lease > 0,
+                        Assignment.expires_s <= time.time(),
+                    ),
+                )
+            ).one()
         key = (*stored, *leases)
         seen, progress = self._noticed
         if key != seen:
@@ -219,8 +255,13 @@ class LivePlanner:
         """Fold in the answers of the assignments finished since the last look; their ids."""
         from .database import Assignment, Response
 
-        new = set(s.scalars(select(Assignment.id).where(Assignment.id.in_(sorted(self._open)),
-                                                        Assignment.finished_at.is_not(None))))
+        new = set(
+            s.scalars(
+                select(Assignment.id).where(
+                    Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_not(None)
+                )
+            )
+        )
         if not new:
             return new
         self._open -= new
@@ -228,7 +269,9 @@ class LivePlanner:
         if answers.empty:
             return new
         for rater, theirs in answers.groupby("rater"):
-            self._settled[rater] = pd.concat([self._settled[rater], theirs]) if rater in self._settled else theirs
+            self._settled[rater] = (
+                pd.concat([self._settled[rater], theirs]) if rater in self._settled else theirs
+            )
         for rater, counts in self._screened(answers["rater"].unique()).items():
             self._tally -= self._kept.pop(rater, Counter())
             if counts:
@@ -242,10 +285,16 @@ class LivePlanner:
         last = s.scalar(select(func.max(Assignment.position))) or 0
         if last <= self._seen:
             return
-        planned = list(s.scalars(select(Assignment.id).where(Assignment.position > self._seen,
-                                                             Assignment.position <= last)))
-        trials = s.execute(select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec)
-                           .where(Trial.assignment_id.in_(planned), Trial.kind == "pair")).all()
+        planned = list(
+            s.scalars(
+                select(Assignment.id).where(Assignment.position > self._seen, Assignment.position <= last)
+            )
+        )
+        trials = s.execute(
+            select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec).where(
+                Trial.assignment_id.in_(planned), Trial.kind == "pair"
+            )
+        ).all()
         self._asked.update(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
         self._open.update(planned)
         self._seen = last
@@ -255,15 +304,33 @@ class LivePlanner:
         their assignment)."""
         from .database import Assignment, Response, Trial
 
-        leased = sorted(s.scalars(select(Assignment.id).where(
-            Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_(None), Assignment.lease > 0,
-            Assignment.expires_s > time.time())))
+        leased = sorted(
+            s.scalars(
+                select(Assignment.id).where(
+                    Assignment.id.in_(sorted(self._open)),
+                    Assignment.finished_at.is_(None),
+                    Assignment.lease > 0,
+                    Assignment.expires_s > time.time(),
+                )
+            )
+        )
         answers = self._answers(s, Response.assignment_id.in_(leased))
-        trials = s.execute(select(Trial.id, Trial.assignment_id, Trial.image, Trial.target_bpp, Trial.left_codec,
-                                  Trial.right_codec).where(Trial.assignment_id.in_(leased), Trial.kind == "pair")).all()
+        trials = s.execute(
+            select(
+                Trial.id,
+                Trial.assignment_id,
+                Trial.image,
+                Trial.target_bpp,
+                Trial.left_codec,
+                Trial.right_codec,
+            ).where(Trial.assignment_id.in_(leased), Trial.kind == "pair")
+        ).all()
         answered = set(answers["trial"])
-        return answers, [(t.assignment_id, pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec))
-                         for t in trials if t.id not in answered]
+        return answers, [
+            (t.assignment_id, pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec))
+            for t in trials
+            if t.id not in answered
+        ]
 
     def _tally_with(self, answers: pd.DataFrame) -> Counter:
         """The kept judgements of the finished assignments and of ``answers`` (leases in
@@ -279,7 +346,9 @@ class LivePlanner:
     def _screened(self, raters, more: pd.DataFrame | None = None) -> dict[str, Counter]:
         """Per rater, the judgements the screening keeps of their finished assignments' answers
         and of ``more`` (an empty tally for a rater it excludes)."""
-        frames = [self._settled[r] for r in raters if r in self._settled] + ([more] if more is not None else [])
+        frames = [self._settled[r] for r in raters if r in self._settled] + (
+            [more] if more is not None else []
+        )
         kept = self.sampler.kept(pd.concat(frames, ignore_index=True))
         tallies = {r: Counter() for r in raters}
         for rater, pairs in kept.groupby("rater"):
@@ -287,8 +356,9 @@ class LivePlanner:
         return tallies
 
 
-def simulate_active(sampler: ActiveSampler, crowd, judgements: int, concurrency: int = 4,
-                    seed: int = 0) -> pd.DataFrame:
+def simulate_active(
+    sampler: ActiveSampler, crowd, judgements: int, concurrency: int = 4, seed: int = 0
+) -> pd.DataFrame:
     """An active study answered in-process by ``crowd`` (a :class:`~evalkit.study.crowd.Crowd`)
     until it holds ``judgements`` pair answers: ``concurrency`` raters at a time claim an
     assignment each (the later ones seeing the earlier ones' pairs as pending), then answer. The
@@ -302,13 +372,22 @@ def simulate_active(sampler: ActiveSampler, crowd, judgements: int, concurrency:
         batch = []
         for _ in range(concurrency):
             number += 1
-            pending = [pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
-                       for trials in batch for t in trials if t.kind == "pair"]
+            pending = [
+                pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
+                for trials in batch
+                for t in trials
+                if t.kind == "pair"
+            ]
             trials = sampler.plan(number, StudyState(sampler.judgements(answered), pending, asked), rng)
-            asked.update(pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
-                         for t in trials if t.kind == "pair")
+            asked.update(
+                pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
+                for t in trials
+                if t.kind == "pair"
+            )
             batch.append(trials)
-        answers = [answer_assignment(crowd, number - len(batch) + k + 1, trials) for k, trials in enumerate(batch)]
+        answers = [
+            answer_assignment(crowd, number - len(batch) + k + 1, trials) for k, trials in enumerate(batch)
+        ]
         answered = pd.concat([answered, *answers], ignore_index=True)
     pairs = np.flatnonzero(answered["kind"] == "pair")
-    return answered.iloc[:pairs[judgements - 1] + 1] if len(pairs) > judgements else answered
+    return answered.iloc[: pairs[judgements - 1] + 1] if len(pairs) > judgements else answered

@@ -7,6 +7,7 @@ tables and figures that ``evalkit report --study FOLDER`` shows, with a closing 
 
 What ``evalkit study scale FOLDER`` runs on ``evalkit study import``'s output folder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,18 +21,19 @@ from . import comparisons as cmp
 from .benchmark import Benchmark, benchmark
 from .stimulus_scale import StimulusScale, scale_stimuli
 
-ALL = "together"     # not "all": the report leaves out files named *_all (analyses before screening)
+ALL = "together"  # not "all": the report leaves out files named *_all (analyses before screening)
 
 
 @dataclass
 class ConditionResult:
     """Everything computed for one condition (or all together)."""
+
     name: str
     raters: int
     screened: int
     scale: StimulusScale
     benchmark: Benchmark | None = None
-    links: pd.DataFrame | None = None      # probit vs linear: held-out 2AFC and inlier share
+    links: pd.DataFrame | None = None  # probit vs linear: held-out 2AFC and inlier share
 
 
 @dataclass
@@ -40,14 +42,22 @@ class ScaleAnalysis:
     prior: str
     metrics: list[str]
     conditions: dict[str, ConditionResult] = field(default_factory=dict)
-    raters: pd.DataFrame | None = None     # the screening, when
-                                           # :func:`~evalkit.study.screening.screen_comparisons` ran
+    raters: pd.DataFrame | None = None  # the screening, when
+    # :func:`~evalkit.study.screening.screen_comparisons` ran
 
 
-
-def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: list[str] = (),
-                  excluded: set[str] = frozenset(), not_sure: str = "split", prior: str = "distance",
-                  n_boot: int = 200, seed: int = 0, progress: bool = False, **fit_params) -> ScaleAnalysis:
+def analyze_scale(
+    comparisons: pd.DataFrame,
+    stimuli: pd.DataFrame,
+    metrics: list[str] = (),
+    excluded: set[str] = frozenset(),
+    not_sure: str = "split",
+    prior: str = "distance",
+    n_boot: int = 200,
+    seed: int = 0,
+    progress: bool = False,
+    **fit_params,
+) -> ScaleAnalysis:
     """Scale and benchmark each condition of ``comparisons`` and, with more than one, all of them
     together, leaving out the raters in ``excluded`` (a screening's verdict). ``metrics`` are
     columns of ``stimuli``; ``fit_params`` go to :class:`~evalkit.fit.CombinedMetric`."""
@@ -62,18 +72,35 @@ def analyze_scale(comparisons: pd.DataFrame, stimuli: pd.DataFrame, metrics: lis
         kept = part[~part[cmp.RATER].isin(excluded)]
         if kept.empty:
             raise InputError(f"{name}: every rater was screened out; nothing to scale")
-        scale = scale_stimuli(kept, not_sure=not_sure, prior=prior, stimuli=stimuli, n_boot=n_boot,
-                              seed=seed, progress=progress)
+        scale = scale_stimuli(
+            kept, not_sure=not_sure, prior=prior, stimuli=stimuli, n_boot=n_boot, seed=seed, progress=progress
+        )
         entry = ConditionResult(name, len(raters), len(raters & set(excluded)), scale)
-        if metrics:      # the linear fit is compared on its score and inliers only: no intervals
-            runs = {link: benchmark(kept, stimuli, list(metrics), scale=scale.scores, link=link,
-                                    not_sure=not_sure, n_boot=n_boot * 10 if link == "probit" else 0,
-                                    seed=seed, **fit_params)
-                    for link in ("probit", "linear")}
+        if metrics:  # the linear fit is compared on its score and inliers only: no intervals
+            runs = {
+                link: benchmark(
+                    kept,
+                    stimuli,
+                    list(metrics),
+                    scale=scale.scores,
+                    link=link,
+                    not_sure=not_sure,
+                    n_boot=n_boot * 10 if link == "probit" else 0,
+                    seed=seed,
+                    **fit_params,
+                )
+                for link in ("probit", "linear")
+            }
             entry.benchmark = runs["probit"]
-            entry.links = (runs["probit"].scores[["candidate", "2afc", "inliers"]]
-                           .merge(runs["linear"].scores[["candidate", "2afc", "inliers"]], on="candidate",
-                                  suffixes=("_probit", "_linear")))
+            entry.links = (
+                runs["probit"]
+                .scores[["candidate", "2afc", "inliers"]]
+                .merge(
+                    runs["linear"].scores[["candidate", "2afc", "inliers"]],
+                    on="candidate",
+                    suffixes=("_probit", "_linear"),
+                )
+            )
         result.conditions[name] = entry
     return result
 
@@ -88,10 +115,13 @@ def separate_gains(result: ScaleAnalysis) -> pd.Series:
     plain = [c for c in parts if c not in boosted and c.scale.gains.empty]
     if len(boosted) != 1 or len(plain) != 1:
         return pd.Series(dtype=float)
-    both = boosted[0].scale.scores.merge(plain[0].scale.scores, on=["image", "stimulus"], suffixes=("_b", "_p"))
+    both = boosted[0].scale.scores.merge(
+        plain[0].scale.scores, on=["image", "stimulus"], suffixes=("_b", "_p")
+    )
     both = both[both["stimulus"] != cmp.REFERENCE]
     return both.groupby("image").apply(
-        lambda g: float(g["scale_b"] @ g["scale_p"] / (g["scale_p"] @ g["scale_p"])), include_groups=False)
+        lambda g: float(g["scale_b"] @ g["scale_p"] / (g["scale_p"] @ g["scale_p"])), include_groups=False
+    )
 
 
 def closing_note(result: ScaleAnalysis) -> pd.DataFrame:
@@ -105,10 +135,14 @@ def closing_note(result: ScaleAnalysis) -> pd.DataFrame:
         gains = c.scale.gains["gain"]
         if gains.empty and c.scale.boosted_only:
             gains = separate
-        row = {"condition": name, "raters": c.raters, "screened_share": c.screened / c.raters,
-               "boost_gain": float(gains.median()) if len(gains) else np.nan,
-               "boost_gain_min": float(gains.min()) if len(gains) else np.nan,
-               "boost_gain_max": float(gains.max()) if len(gains) else np.nan}
+        row = {
+            "condition": name,
+            "raters": c.raters,
+            "screened_share": c.screened / c.raters,
+            "boost_gain": float(gains.median()) if len(gains) else np.nan,
+            "boost_gain_min": float(gains.min()) if len(gains) else np.nan,
+            "boost_gain_max": float(gains.max()) if len(gains) else np.nan,
+        }
         if c.benchmark is not None:
             row["ceiling"] = c.benchmark.agreement["ceiling"]
             singles = c.benchmark.scores[c.benchmark.scores["metrics"] == 1].set_index("candidate")["2afc"]
@@ -121,38 +155,56 @@ def closing_note(result: ScaleAnalysis) -> pd.DataFrame:
 
 def format_scale_report(result: ScaleAnalysis) -> str:
     """The analysis as text for a terminal."""
-    lines = [f"not sure: {result.not_sure} (half a win each way)" if result.not_sure == "split"
-             else "not sure: dropped", f"prior: {result.prior}"]
+    lines = [
+        f"not sure: {result.not_sure} (half a win each way)"
+        if result.not_sure == "split"
+        else "not sure: dropped",
+        f"prior: {result.prior}",
+    ]
     if result.raters is not None:
-        lines.append(f"screening: {int(result.raters['trap_excluded'].sum())} rater(s) failed the traps, "
-                     f"{int(result.raters['outlier'].sum())} outlier(s); {int(result.raters['excluded'].sum())} "
-                     f"of {len(result.raters)} left out")
+        lines.append(
+            f"screening: {int(result.raters['trap_excluded'].sum())} rater(s) failed the traps, "
+            f"{int(result.raters['outlier'].sum())} outlier(s); {int(result.raters['excluded'].sum())} "
+            f"of {len(result.raters)} left out"
+        )
     for name, c in result.conditions.items():
-        lines += ["", f"=== {name}: {c.raters} raters, {c.screened} screened out "
-                      f"({c.screened / c.raters:.0%}) ==="]
+        lines += [
+            "",
+            f"=== {name}: {c.raters} raters, {c.screened} screened out ({c.screened / c.raters:.0%}) ===",
+        ]
         for g in c.scale.gains.itertuples(index=False):
             lines.append(f"  image {g.image}: boost gain {g.gain:.2f} [{g.ci_low:.2f}, {g.ci_high:.2f}]")
         if c.scale.boosted_only:
             for image, gain in separate_gains(result).items():
-                lines.append(f"  image {image}: boost gain {gain:.2f} (this scale against the plain "
-                             "condition's, fitted apart)")
+                lines.append(
+                    f"  image {image}: boost gain {gain:.2f} (this scale against the plain "
+                    "condition's, fitted apart)"
+                )
         deepest = c.scale.scores.loc[c.scale.scores.groupby("image")["scale"].idxmin()]
         for s in deepest.itertuples(index=False):
-            lines.append(f"  image {s.image}: deepest {s.stimulus} at {s.scale:+.2f} JND [{s.ci_low:+.2f}, {s.ci_high:+.2f}]")
+            lines.append(
+                f"  image {s.image}: deepest {s.stimulus} at {s.scale:+.2f} JND [{s.ci_low:+.2f}, {s.ci_high:+.2f}]"
+            )
         lines += [f"  note: {note}" for note in c.scale.notes]
         if c.benchmark is not None:
             a = c.benchmark.agreement
             ceiling = "n/a" if a["ceiling"] is None else f"{a['ceiling']:.3f}"
-            lines.append(f"  held-out 2AFC (leave one image out; ceiling {ceiling}; {c.benchmark.left_out} "
-                         "pair(s) without metric values left out):")
+            lines.append(
+                f"  held-out 2AFC (leave one image out; ceiling {ceiling}; {c.benchmark.left_out} "
+                "pair(s) without metric values left out):"
+            )
             for r in c.benchmark.scores.to_dict("records"):
                 srocc = f", ρ {r['srocc']:+.2f}" if "srocc" in r else ""
-                lines.append(f"    {r['candidate']:<28} {r['2afc']:.3f} [{r['2afc_low']:.3f}, {r['2afc_high']:.3f}]  "
-                             f"accuracy {r['accuracy']:.3f}{srocc}, inliers {r['inliers']:.0%}")
+                lines.append(
+                    f"    {r['candidate']:<28} {r['2afc']:.3f} [{r['2afc_low']:.3f}, {r['2afc_high']:.3f}]  "
+                    f"accuracy {r['accuracy']:.3f}{srocc}, inliers {r['inliers']:.0%}"
+                )
             links = c.links
-            lines.append(f"  probit vs linear fit, mean over candidates: held-out 2AFC "
-                         f"{links['2afc_probit'].mean():.4f} vs {links['2afc_linear'].mean():.4f}, inlier share "
-                         f"{links['inliers_probit'].mean():.1%} vs {links['inliers_linear'].mean():.1%}")
+            lines.append(
+                f"  probit vs linear fit, mean over candidates: held-out 2AFC "
+                f"{links['2afc_probit'].mean():.4f} vs {links['2afc_linear'].mean():.4f}, inlier share "
+                f"{links['inliers_probit'].mean():.1%} vs {links['inliers_linear'].mean():.1%}"
+            )
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@
 It lives here, not in ``webapp``, so that ``evalkit study serve``, the demo, the loop and the
 tests can start the server without importing the web app; gunicorn's workers import it.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,15 +27,33 @@ from .design import Design
 THREADS_PER_WORKER = 64
 
 
-def gunicorn_command(bind: str, workers: int = 4, worker_class: str = "gthread",
-                     threads: int = THREADS_PER_WORKER, access_log: bool = False) -> list[str]:
+def gunicorn_command(
+    bind: str,
+    workers: int = 4,
+    worker_class: str = "gthread",
+    threads: int = THREADS_PER_WORKER,
+    access_log: bool = False,
+) -> list[str]:
     """How ``evalkit study serve`` (and the load tests) run the app. Threaded workers, because a
     sync worker serves one connection at a time, so a few clients that trickle their headers or
     bodies stall the whole study (measured: bench/study_slow_clients.py); a thread stuck on a
     slow client leaves the worker's other threads serving. URLs never carry secrets, so the
     access log holds none."""
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", bind,
-               "--worker-class", worker_class, "--backlog", "2048", "--control-socket", control_socket(bind)]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(workers),
+        "--bind",
+        bind,
+        "--worker-class",
+        worker_class,
+        "--backlog",
+        "2048",
+        "--control-socket",
+        control_socket(bind),
+    ]
     if worker_class == "gthread":
         command += ["--threads", str(threads)]
     return command + (["--access-logfile", "-"] if access_log else []) + ["webapp.wsgi:app"]
@@ -59,16 +78,22 @@ def load_for_serving(config: StudyConfig, database_url: str, workers: int | None
             allowed = int(connection.exec_driver_sql("SHOW max_connections").scalar())
         needed = workers * THREADS_PER_WORKER
         if allowed < needed:
-            raise InputError(f"PostgreSQL accepts {allowed} connections (max_connections) but {workers} "
-                             f"workers × {THREADS_PER_WORKER} threads may each hold one: raise "
-                             f"max_connections to at least {needed + 10} in postgresql.conf, or serve "
-                             f"with --workers {max(1, (allowed - 10) // THREADS_PER_WORKER)}")
+            raise InputError(
+                f"PostgreSQL accepts {allowed} connections (max_connections) but {workers} "
+                f"workers × {THREADS_PER_WORKER} threads may each hold one: raise "
+                f"max_connections to at least {needed + 10} in postgresql.conf, or serve "
+                f"with --workers {max(1, (allowed - 10) // THREADS_PER_WORKER)}"
+            )
 
 
 def serving_environment(config: StudyConfig, database_url: str, admin_token: str) -> dict[str, str]:
     """The environment gunicorn's workers read (``webapp.wsgi``) to serve ``config``'s study."""
-    return {**os.environ, "EVALKIT_STUDY": str(config.folder / "study.toml"),
-            "EVALKIT_DATABASE_URL": database_url, "EVALKIT_ADMIN_TOKEN": admin_token}
+    return {
+        **os.environ,
+        "EVALKIT_STUDY": str(config.folder / "study.toml"),
+        "EVALKIT_DATABASE_URL": database_url,
+        "EVALKIT_ADMIN_TOKEN": admin_token,
+    }
 
 
 def admin_token(config: StudyConfig, given: str | None = None) -> tuple[str, str]:
@@ -101,8 +126,13 @@ def served(config: StudyConfig, database_url: str, workers: int = 2, timeout: fl
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", workers), env=env,
-                                   start_new_session=True, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            gunicorn_command(f"127.0.0.1:{port}", workers),
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         try:
             wait_until_up(url, process, log, timeout)
             yield url
@@ -128,4 +158,6 @@ def wait_until_up(url: str, process: subprocess.Popen, log, timeout: float) -> N
             pass
         time.sleep(0.2)
     log.seek(0)
-    raise RuntimeError(f"the study server did not start at {url}:\n{log.read().decode(errors='replace')[-2000:]}")
+    raise RuntimeError(
+        f"the study server did not start at {url}:\n{log.read().decode(errors='replace')[-2000:]}"
+    )

@@ -6,14 +6,15 @@ rater would, knowing which codec is where from the study's own ``trials.json`` (
 tells). Every HTTP call of the task API is in :class:`TaskClient`, so that a change of the API is a
 change here only. Raters run in parallel threads; use it for demos, end-to-end tests and load.
 """
+
 from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import requests
 from tqdm import tqdm
@@ -48,7 +49,7 @@ class TaskClient:
         self.url = url.rstrip("/")
         self.http = requests.Session()
         self.timeout = timeout
-        self.token = secrets.token_urlsafe(32)     # the session secret, drawn as the page draws it
+        self.token = secrets.token_urlsafe(32)  # the session secret, drawn as the page draws it
         self.study_complete = False
 
     def _post(self, path: str, body: dict) -> requests.Response:
@@ -88,25 +89,37 @@ class TaskClient:
 
 @dataclass
 class SimulationSummary:
-    kinds: dict[str, str] = field(default_factory=dict)    # stored rater id → simulated kind
+    kinds: dict[str, str] = field(default_factory=dict)  # stored rater id → simulated kind
     answers: int = 0
     finished: int = 0
-    turned_away: int = 0                                    # every assignment was taken
-    complete: bool = False                                  # … because the study was complete
+    turned_away: int = 0  # every assignment was taken
+    complete: bool = False  # … because the study was complete
     image_bytes: int = 0
     seconds: float = 0.0
 
     def describe(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(self.kinds.values()).items()))
-        return (f"{len(self.kinds)} simulated raters ({kinds}): {self.answers} answers stored, "
-                f"{self.finished} assignments finished, {self.turned_away} raters turned away "
-                f"({'the study is complete' if self.complete else 'no free assignment'}), "
-                f"{self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s")
+        return (
+            f"{len(self.kinds)} simulated raters ({kinds}): {self.answers} answers stored, "
+            f"{self.finished} assignments finished, {self.turned_away} raters turned away "
+            f"({'the study is complete' if self.complete else 'no free assignment'}), "
+            f"{self.image_bytes / 1e6:.1f} MB of images in {self.seconds:.1f} s"
+        )
 
 
-def simulate_crowd(design: Design, config: StudyConfig, url: str, crowd: Crowd, raters: int,
-                   concurrency: int = 4, load_images: bool = True, time_scale: float = 0.0,
-                   progress: bool = True, prefix: str = "sim", engine=None) -> SimulationSummary:
+def simulate_crowd(
+    design: Design,
+    config: StudyConfig,
+    url: str,
+    crowd: Crowd,
+    raters: int,
+    concurrency: int = 4,
+    load_images: bool = True,
+    time_scale: float = 0.0,
+    progress: bool = True,
+    prefix: str = "sim",
+    engine=None,
+) -> SimulationSummary:
     """Send ``raters`` simulated raters to the study (``config``, its trial set ``design``)
     served at ``url``; each answer carries what the study's layout measures. ``time_scale`` = 1
     waits each simulated response time for real (so server-side timing sees it); 0 answers at
@@ -129,21 +142,32 @@ def simulate_crowd(design: Design, config: StudyConfig, url: str, crowd: Crowd, 
             summary.complete |= client.study_complete
             return rater, None, 0, 0, False
         done, size, answers = set(session["answered"]), 0, 0
-        todo = session["trials"][:rater.stops_after(len(session["trials"]))]
+        todo = session["trials"][: rater.stops_after(len(session["trials"]))]
         for trial in todo:
             if trial["id"] in done:
                 continue
             planned = trials.get(trial["id"])
             if planned is None:
-                raise InputError(f"the server at {url} serves trial {trial['id']!r}, which is not in this "
-                                 "study's trials.json or database: is it serving another study?")
+                raise InputError(
+                    f"the server at {url} serves trial {trial['id']!r}, which is not in this "
+                    "study's trials.json or database: is it serving another study?"
+                )
             if load_images:
                 size += client.load_images(trial)
             reply = crowd.answer(rater, planned)
             time.sleep(reply.response_ms / 1000 * time_scale)
-            client.answer(Answer(trial["id"], reply.choice, reply.response_ms, reply.magnifier_ms,
-                                 viewport_w=1920, viewport_h=1080, device_pixel_ratio=1.0,
-                                 **layout.simulated_measures(config, reply.response_ms)))
+            client.answer(
+                Answer(
+                    trial["id"],
+                    reply.choice,
+                    reply.response_ms,
+                    reply.magnifier_ms,
+                    viewport_w=1920,
+                    viewport_h=1080,
+                    device_pixel_ratio=1.0,
+                    **layout.simulated_measures(config, reply.response_ms),
+                )
+            )
             answers += 1
         finished = len(todo) == len(session["trials"])
         if finished:
@@ -179,16 +203,30 @@ def write_rater_kinds(summary: SimulationSummary, config: StudyConfig) -> Path:
     return path
 
 
-def crowd_on_served_study(config: StudyConfig, design: Design, database_url: str, crowd: Crowd,
-                          raters: int | None = None, time_scale: float = SERVED_TIME_SCALE,
-                          progress: bool = True) -> SimulationSummary:
+def crowd_on_served_study(
+    config: StudyConfig,
+    design: Design,
+    database_url: str,
+    crowd: Crowd,
+    raters: int | None = None,
+    time_scale: float = SERVED_TIME_SCALE,
+    progress: bool = True,
+) -> SimulationSummary:
     """The study served on loopback (:func:`~evalkit.study.server.served`) and answered over
     HTTP by ``raters`` simulated raters (default: one per assignment), their kinds written
     beside the study's database."""
     from .server import served
 
     with served(config, database_url) as url:
-        summary = simulate_crowd(design, config, url, crowd, raters or len(design.assignments), concurrency=8,
-                                 time_scale=time_scale, progress=progress)
+        summary = simulate_crowd(
+            design,
+            config,
+            url,
+            crowd,
+            raters or len(design.assignments),
+            concurrency=8,
+            time_scale=time_scale,
+            progress=progress,
+        )
     write_rater_kinds(summary, config)
     return summary

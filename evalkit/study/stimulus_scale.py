@@ -27,6 +27,7 @@ Intervals: a stimulus's from a bootstrap over raters (its image's scale depends 
 answers only); the per-(codec, level) summary — the mean over images — from the two-level
 bootstrap over raters and images of :mod:`evalkit.study.ranking`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from . import comparisons as cmp
 from .ranking import JOD_SIGMA, PRIOR_SD, _draws, split_links
 
 PRIORS = ("distance", "normal", "none")
-_PRIOR_FLOOR = 0.1     # pwcmp's log(prior + 0.1): a pair's prior never vanishes
+_PRIOR_FLOOR = 0.1  # pwcmp's log(prior + 0.1): a pair's prior never vanishes
 
 
 def answers(comparisons: pd.DataFrame, not_sure: str = "split") -> pd.DataFrame:
@@ -65,11 +66,11 @@ def _log_prior(d: np.ndarray, counts: np.ndarray) -> tuple[float, np.ndarray]:
     unique, multiplicity = np.unique(np.c_[k, n], axis=0, return_counts=True)
     ku, nu = unique[:, 0], unique[:, 1]
     log_p, log_q = special.log_ndtr(d), special.log_ndtr(-d)
-    log_aux = np.outer(log_p, ku) + np.outer(log_q, nu - ku)                  # (entries, unique)
-    share = np.exp(log_aux - special.logsumexp(log_aux, axis=0))              # softmax over entries
+    log_aux = np.outer(log_p, ku) + np.outer(log_q, nu - ku)  # (entries, unique)
+    share = np.exp(log_aux - special.logsumexp(log_aux, axis=0))  # softmax over entries
     prior = share @ multiplicity
     v = 1.0 / (prior + _PRIOR_FLOOR)
-    slope = np.outer(_mills(d), ku) - np.outer(_mills(-d), nu - ku)           # d log_aux / d d
+    slope = np.outer(_mills(d), ku) - np.outer(_mills(-d), nu - ku)  # d log_aux / d d
     grad = (multiplicity * share * slope * (v[:, None] - v @ share)).sum(axis=1)
     return float(np.log(prior + _PRIOR_FLOOR).sum()), grad
 
@@ -83,13 +84,15 @@ def _mills(z: np.ndarray) -> np.ndarray:
 class _Image:
     """One source image's comparison graph: its stimuli (the reference first) and, per mode
     (plain, boosted), the ordered pairs (better, worse) that occur."""
+
     stimuli: list[str]
-    modes: dict[bool, tuple[np.ndarray, np.ndarray]]      # boosted → (better idx, worse idx) per row
+    modes: dict[bool, tuple[np.ndarray, np.ndarray]]  # boosted → (better idx, worse idx) per row
     fit_gain: bool
 
 
-def _fit(image: _Image, weights: dict[bool, np.ndarray], prior: str,
-         start: np.ndarray | None = None) -> np.ndarray:
+def _fit(
+    image: _Image, weights: dict[bool, np.ndarray], prior: str, start: np.ndarray | None = None
+) -> np.ndarray:
     """θ = (q of every stimulus but the reference, log gain if fitted) at the posterior mode."""
     k = len(image.stimuli)
     data = {}
@@ -97,11 +100,17 @@ def _fit(image: _Image, weights: dict[bool, np.ndarray], prior: str,
         wins = np.bincount(better * k + worse, weights=weights[mode], minlength=k * k).reshape(k, k)
         i, j = np.nonzero(wins)
         compared_i, compared_j = np.nonzero(np.triu(wins + wins.T, 1))
-        data[mode] = (i, j, wins[i, j], compared_i, compared_j,
-                      np.c_[wins[compared_i, compared_j], (wins + wins.T)[compared_i, compared_j]])
+        data[mode] = (
+            i,
+            j,
+            wins[i, j],
+            compared_i,
+            compared_j,
+            np.c_[wins[compared_i, compared_j], (wins + wins.T)[compared_i, compared_j]],
+        )
 
     def objective(theta):
-        q = np.r_[0.0, theta[:k - 1]]
+        q = np.r_[0.0, theta[: k - 1]]
         value, grad_q, grad_gain = 0.0, np.zeros(k), 0.0
         prior_d, prior_counts, prior_links = [], [], []
 
@@ -127,38 +136,47 @@ def _fit(image: _Image, weights: dict[bool, np.ndarray], prior: str,
             flipped = np.c_[counts[:, 1] - counts[:, 0], counts[:, 1]]
             log_prior, grad = _log_prior(both, np.vstack([counts, flipped]))
             value += log_prior
-            h = grad[:len(d)] - grad[len(d):]
+            h = grad[: len(d)] - grad[len(d) :]
             offsets = np.cumsum([0] + [len(x) for x in prior_d])
             for (ci, cj, gain, mode), a, b in zip(prior_links, offsets[:-1], offsets[1:]):
                 chain(ci, cj, h[a:b], gain, mode)
         elif prior == "normal":
-            value -= q @ q / (2 * PRIOR_SD ** 2)
-            grad_q -= q / PRIOR_SD ** 2
+            value -= q @ q / (2 * PRIOR_SD**2)
+            grad_q -= q / PRIOR_SD**2
         gradient = np.r_[grad_q[1:], [grad_gain] if image.fit_gain else []]
         return -value, -gradient
 
     size = k - 1 + image.fit_gain
     theta0 = np.zeros(size) if start is None else start
-    result = optimize.minimize(objective, theta0, jac=True, method="BFGS",
-                               options={"maxiter": 2000, "gtol": 1e-6})
+    result = optimize.minimize(
+        objective, theta0, jac=True, method="BFGS", options={"maxiter": 2000, "gtol": 1e-6}
+    )
     return result.x
 
 
 @dataclass(frozen=True)
 class StimulusScale:
     """Per-stimulus scales, per-image boost gains, per-(codec, level) means, and notes."""
-    scores: pd.DataFrame    # image, stimulus, scale, ci_low, ci_high, judgements
-    gains: pd.DataFrame     # image, gain, ci_low, ci_high, plain, boosted (judgements)
-    levels: pd.DataFrame    # codec, level, scale, ci_low, ci_high, images (empty without stimuli)
+
+    scores: pd.DataFrame  # image, stimulus, scale, ci_low, ci_high, judgements
+    gains: pd.DataFrame  # image, gain, ci_low, ci_high, plain, boosted (judgements)
+    levels: pd.DataFrame  # codec, level, scale, ci_low, ci_high, images (empty without stimuli)
     notes: list[str]
     not_sure: str
     prior: str
     boosted_only: list[str]  # images with boosted comparisons only: their scale is in boosted units
 
 
-def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str = "distance",
-                  stimuli: pd.DataFrame | None = None, n_boot: int = 200, level: float = 0.95,
-                  seed: int = 0, progress: bool = False) -> StimulusScale:
+def scale_stimuli(
+    comparisons: pd.DataFrame,
+    not_sure: str = "split",
+    prior: str = "distance",
+    stimuli: pd.DataFrame | None = None,
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+    progress: bool = False,
+) -> StimulusScale:
     """Scale every stimulus of every image against its source (``reference`` = 0, JND units;
     see the module docstring), with bootstrap intervals; with a ``stimuli`` table
     (:data:`~evalkit.study.comparisons.STIMULUS_COLUMNS`), also the mean scale of each (codec,
@@ -173,47 +191,72 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
     rater_draws = _draws(rng, len(raters), n_boot)
     notes, images, fitted, boosted_only = [], {}, {}, []
     for name, group in table.groupby("image", sort=True):
-        stimuli_here = sorted(set(group["winner"]) | set(group["loser"]), key=lambda s: (s != cmp.REFERENCE, s))
+        stimuli_here = sorted(
+            set(group["winner"]) | set(group["loser"]), key=lambda s: (s != cmp.REFERENCE, s)
+        )
         if stimuli_here[0] != cmp.REFERENCE:
             notes.append(f"image {name}: no comparison with the {cmp.REFERENCE}; not scaled")
             continue
         index = {s: n for n, s in enumerate(stimuli_here)}
         b, w = group["winner"].map(index).to_numpy(), group["loser"].map(index).to_numpy()
         _, labels = sparse.csgraph.connected_components(
-            sparse.csr_matrix((np.ones(len(b)), (b, w)), shape=(len(index),) * 2), directed=False)
+            sparse.csr_matrix((np.ones(len(b)), (b, w)), shape=(len(index),) * 2), directed=False
+        )
         keep = labels == labels[0]
         if not keep.all():
             lost = [s for s, k in zip(stimuli_here, keep) if not k]
-            notes.append(f"image {name}: {', '.join(lost)} never linked to the {cmp.REFERENCE} by any "
-                         "chain of comparisons; not scaled")
+            notes.append(
+                f"image {name}: {', '.join(lost)} never linked to the {cmp.REFERENCE} by any "
+                "chain of comparisons; not scaled"
+            )
             stimuli_here = [s for s, k in zip(stimuli_here, keep) if k]
             index = {s: n for n, s in enumerate(stimuli_here)}
             group = group[group["winner"].isin(index) & group["loser"].isin(index)]
         boosted = group["boosted"].to_numpy(bool)
-        modes = {mode: (group["winner"].map(index).to_numpy()[boosted == mode],
-                        group["loser"].map(index).to_numpy()[boosted == mode])
-                 for mode in (False, True) if (boosted == mode).any()}
+        modes = {
+            mode: (
+                group["winner"].map(index).to_numpy()[boosted == mode],
+                group["loser"].map(index).to_numpy()[boosted == mode],
+            )
+            for mode in (False, True)
+            if (boosted == mode).any()
+        }
         fit_gain = len(modes) == 2
         if True in modes and not fit_gain:
             boosted_only.append(name)
-            notes.append(f"image {name}: boosted comparisons only; the gain cannot be told from the "
-                         "scale, so the scale is in boosted units")
+            notes.append(
+                f"image {name}: boosted comparisons only; the gain cannot be told from the "
+                "scale, so the scale is in boosted units"
+            )
         image = _Image(stimuli_here, modes, fit_gain)
         k = len(stimuli_here)
-        all_wins = np.bincount(group["winner"].map(index) * k + group["loser"].map(index),
-                               weights=group["weight"], minlength=k * k).reshape(k, k)
+        all_wins = np.bincount(
+            group["winner"].map(index) * k + group["loser"].map(index),
+            weights=group["weight"],
+            minlength=k * k,
+        ).reshape(k, k)
         for winner, loser in split_links(all_wins):
-            notes.append(f"image {name}: {stimuli_here[winner]} was judged better than {stimuli_here[loser]} "
-                         f"every time ({all_wins[winner, loser]:g}×) and no chain of answers leads back: "
-                         f"their distance is set by the {prior} prior")
+            notes.append(
+                f"image {name}: {stimuli_here[winner]} was judged better than {stimuli_here[loser]} "
+                f"every time ({all_wins[winner, loser]:g}×) and no chain of answers leads back: "
+                f"their distance is set by the {prior} prior"
+            )
         rows = group.index.to_numpy()
         base = {mode: group["weight"].to_numpy()[boosted == mode] for mode in modes}
         point = _fit(image, base, prior)
-        replicates = np.array([
-            _fit(image, {mode: base[mode] * draw[rater_idx[rows]][boosted == mode] for mode in modes},
-                 prior, start=point)
-            for draw in tqdm(rater_draws, desc=f"bootstrap image {name}", unit="fit", disable=not progress)
-        ]).reshape(n_boot, len(point))
+        replicates = np.array(
+            [
+                _fit(
+                    image,
+                    {mode: base[mode] * draw[rater_idx[rows]][boosted == mode] for mode in modes},
+                    prior,
+                    start=point,
+                )
+                for draw in tqdm(
+                    rater_draws, desc=f"bootstrap image {name}", unit="fit", disable=not progress
+                )
+            ]
+        ).reshape(n_boot, len(point))
         images[name], fitted[name] = (image, group), (point, replicates)
     if not images:
         raise InputError("no image has comparisons with its reference: nothing to scale")
@@ -222,18 +265,20 @@ def scale_stimuli(comparisons: pd.DataFrame, not_sure: str = "split", prior: str
     for name, (image, group) in images.items():
         point, boot = fitted[name]
         k = len(image.stimuli)
-        q = np.r_[0.0, point[:k - 1]]
-        qb = np.c_[np.zeros(n_boot), boot[:, :k - 1]]
-        lo, hi = (np.quantile(qb, [tail, 1 - tail], axis=0) if n_boot else (q, q))
+        q = np.r_[0.0, point[: k - 1]]
+        qb = np.c_[np.zeros(n_boot), boot[:, : k - 1]]
+        lo, hi = np.quantile(qb, [tail, 1 - tail], axis=0) if n_boot else (q, q)
         seen = pd.concat([group["winner"], group["loser"]]).value_counts()
         for n, s in enumerate(image.stimuli):
             score_rows.append((name, s, q[n], lo[n], hi[n], float(seen.get(s, 0))))
         if image.fit_gain:
             g = np.exp(point[-1])
-            glo, ghi = (np.quantile(np.exp(boot[:, -1]), [tail, 1 - tail]) if n_boot else (g, g))
+            glo, ghi = np.quantile(np.exp(boot[:, -1]), [tail, 1 - tail]) if n_boot else (g, g)
             counts = group.groupby("boosted")["weight"].sum()
             gain_rows.append((name, g, glo, ghi, float(counts.get(False, 0)), float(counts.get(True, 0))))
-    scores = pd.DataFrame(score_rows, columns=["image", "stimulus", "scale", "ci_low", "ci_high", "judgements"])
+    scores = pd.DataFrame(
+        score_rows, columns=["image", "stimulus", "scale", "ci_low", "ci_high", "judgements"]
+    )
     gains = pd.DataFrame(gain_rows, columns=["image", "gain", "ci_low", "ci_high", "plain", "boosted"])
     levels = _levels(scores, fitted, images, stimuli, rng, n_boot, tail)
     return StimulusScale(scores, gains, levels, notes, not_sure, prior, boosted_only)
@@ -249,23 +294,27 @@ def _levels(scores, fitted, images, stimuli, rng, n_boot, tail) -> pd.DataFrame:
     names = list(images)
     image_draws = _draws(rng, len(names), n_boot)
     boot = {}
-    for n, name in enumerate(names):
+    for n, name in enumerate(names):  # noqa: B007
         image = images[name][0]
         k = len(image.stimuli)
         point, reps = fitted[name]
-        boot[name] = pd.DataFrame(np.c_[np.r_[0.0, point[:k - 1]][None, :].T,
-                                        np.c_[np.zeros(n_boot), reps[:, :k - 1]].T],
-                                  index=image.stimuli)
+        boot[name] = pd.DataFrame(
+            np.c_[np.r_[0.0, point[: k - 1]][None, :].T, np.c_[np.zeros(n_boot), reps[:, : k - 1]].T],
+            index=image.stimuli,
+        )
     table = scores[scores["stimulus"] != cmp.REFERENCE].merge(
-        stimuli.astype({cmp.IMAGE: str})[cmp.STIMULUS_COLUMNS], left_on=["image", "stimulus"],
-        right_on=[cmp.IMAGE, cmp.STIMULUS], how="inner")
+        stimuli.astype({cmp.IMAGE: str})[cmp.STIMULUS_COLUMNS],
+        left_on=["image", "stimulus"],
+        right_on=[cmp.IMAGE, cmp.STIMULUS],
+        how="inner",
+    )
     rows = []
     for (codec, lvl), group in table.groupby([cmp.CODEC, cmp.LEVEL], sort=True):
         which = [names.index(i) for i in group["image"]]
         values = np.array([boot[i].loc[s].to_numpy() for i, s in zip(group["image"], group["stimulus"])])
         point = values[:, 0].mean()
         if n_boot:
-            weights = image_draws[:, which]                           # (n_boot, images here)
+            weights = image_draws[:, which]  # (n_boot, images here)
             total = weights.sum(axis=1)
             reps = np.where(total > 0, (weights * values[:, 1:].T).sum(axis=1) / np.maximum(total, 1), np.nan)
             lo, hi = np.nanquantile(reps, [tail, 1 - tail])

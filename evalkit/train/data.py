@@ -23,6 +23,7 @@ to spend bits on (as Ballé et al., "End-to-end optimized image compression", IC
 downsampled their ImageNet training photos). Validation keeps the held-out images whole, as
 the codec will meet them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,21 +41,29 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff", ".we
 def image_files(folder: Path, masks: str | None = None) -> list[Path]:
     """The images below ``folder``, but not those in its mask subfolder ``masks``."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                  and not (masks and p.relative_to(folder).parts[0] == masks))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not (masks and p.relative_to(folder).parts[0] == masks)
+    )
 
 
 def mask_file(image: Path, folder: Path, root: Path) -> Path:
     """The mask of ``image`` (a file below the training folder ``folder``) in the mask folder
     ``root`` (``folder/<masks>``, or where computed masks are cached: :mod:`.saliency`)."""
     stem = root / image.relative_to(folder).with_suffix("")
-    found = sorted(p for p in (stem.parent.iterdir() if stem.parent.is_dir() else ())
-                   if p.stem == stem.name and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = sorted(
+        p
+        for p in (stem.parent.iterdir() if stem.parent.is_dir() else ())
+        if p.stem == stem.name and p.suffix.lower() in IMAGE_SUFFIXES
+    )
     if len(found) != 1:
-        raise InputError(f"{image}: {'no mask' if not found else 'several masks'} "
-                         f"{stem}.* ({', '.join(p.name for p in found) or 'none found'}); "
-                         f"[train.roi] needs exactly one mask per training image (black where "
-                         f"nothing is salient), or remove [train.roi] from the recipe")
+        raise InputError(
+            f"{image}: {'no mask' if not found else 'several masks'} "
+            f"{stem}.* ({', '.join(p.name for p in found) or 'none found'}); "
+            f"[train.roi] needs exactly one mask per training image (black where "
+            f"nothing is salient), or remove [train.roi] from the recipe"
+        )
     return found[0]
 
 
@@ -75,8 +84,10 @@ def load_mask(path: Path, image: torch.Tensor, downscale: float = 1.0) -> torch.
     ``image``'s size."""
     mask = torch.from_numpy(np.ascontiguousarray(read_image(path, downscale).max(axis=2)))[None]
     if mask.shape[1:] != image.shape[1:]:
-        raise InputError(f"{path}: mask is {mask.shape[2]}×{mask.shape[1]} pixels but its image is "
-                         f"{image.shape[2]}×{image.shape[1]}; a mask must have its image's size")
+        raise InputError(
+            f"{path}: mask is {mask.shape[2]}×{mask.shape[1]} pixels but its image is "
+            f"{image.shape[2]}×{image.shape[1]}; a mask must have its image's size"
+        )
     return mask
 
 
@@ -91,11 +102,22 @@ class RandomCrops:
     computed by the ``saliency`` method where a folder has none (:mod:`.saliency`);
     ``downscale``: the images (and masks) shrunk by that factor first."""
 
-    def __init__(self, folders: list[Path], patch: int, seed: int, masks: str | None = None,
-                 downscale: float = 1.0, saliency: str | None = None, progress: bool = False):
+    def __init__(
+        self,
+        folders: list[Path],
+        patch: int,
+        seed: int,
+        masks: str | None = None,
+        downscale: float = 1.0,
+        saliency: str | None = None,
+        progress: bool = False,
+    ):
         files = {folder: image_files(folder, masks) for folder in folders}
-        roots = {folder: mask_root(folder, masks, saliency, found, progress)
-                 for folder, found in files.items()} if masks else {}
+        roots = (
+            {folder: mask_root(folder, masks, saliency, found, progress) for folder, found in files.items()}
+            if masks
+            else {}
+        )
         self.images, self.masks = [], []
         for file, folder in [(f, folder) for folder, found in files.items() for f in found]:
             image = torch.from_numpy(np.ascontiguousarray(read_image(file, downscale))).permute(2, 0, 1)
@@ -104,9 +126,11 @@ class RandomCrops:
                 if masks:
                     self.masks.append(load_mask(mask_file(file, folder, roots[folder]), image, downscale))
         if not self.images:
-            raise InputError(f"no training image of at least {patch}×{patch} pixels in "
-                             f"{', '.join(map(str, folders))}; give another --data or a smaller "
-                             "train.patch")
+            raise InputError(
+                f"no training image of at least {patch}×{patch} pixels in "
+                f"{', '.join(map(str, folders))}; give another --data or a smaller "
+                "train.patch"
+            )
         self.patch, self.seed = patch, seed
 
     def placements(self, step: int, size: int) -> list[tuple[int, int, int, bool]]:
@@ -121,12 +145,11 @@ class RandomCrops:
             drawn.append((i, top, left, torch.rand(1, generator=g).item() < 0.5))
         return drawn
 
-    def _cut(self, sources: list[torch.Tensor], step: int, size: int, rank: int,
-             world: int) -> torch.Tensor:
+    def _cut(self, sources: list[torch.Tensor], step: int, size: int, rank: int, world: int) -> torch.Tensor:
         share = size // world
         crops = []
-        for i, top, left, flipped in self.placements(step, size)[rank * share:(rank + 1) * share]:
-            crop = sources[i][:, top:top + self.patch, left:left + self.patch]
+        for i, top, left, flipped in self.placements(step, size)[rank * share : (rank + 1) * share]:
+            crop = sources[i][:, top : top + self.patch, left : left + self.patch]
             crops.append(crop.flip(2) if flipped else crop)
         return torch.stack(crops).float().div_(255)
 
@@ -148,8 +171,10 @@ def training_folders(data: Path) -> list[Path]:
         raise InputError(f"{data}: no such data folder; give one with train/ (and val/) subfolders of images")
     parts = sorted(p for p in Path(data).iterdir() if p.is_dir() and p.name != "val")
     if not parts:
-        raise InputError(f"{data} has no training subfolder; put training images in "
-                         f"{data}/train and held-out ones in {data}/val")
+        raise InputError(
+            f"{data} has no training subfolder; put training images in "
+            f"{data}/train and held-out ones in {data}/val"
+        )
     return parts
 
 
@@ -157,6 +182,8 @@ def validation_images(data: Path, count: int, masks: str | None = None) -> list[
     """The first ``count`` images of ``DIR/val`` (not its mask subfolder), as uint8 arrays."""
     files = image_files(data / "val", masks)[:count]
     if not files:
-        raise InputError(f"no validation images in {data / 'val'}; the data folder needs a val/ "
-                         "subfolder of held-out images")
+        raise InputError(
+            f"no validation images in {data / 'val'}; the data folder needs a val/ "
+            "subfolder of held-out images"
+        )
     return [load_image(f) for f in files]

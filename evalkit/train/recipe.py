@@ -52,6 +52,7 @@ L_cond: rate, MSE, LPIPS + β·(LPIPS + adversarial)); CompressAI's convention, 
 published meaning for MSE (0.0018…0.18 spans its eight qualities). A β range makes the
 variable-rate model's decoder take β as an input (:mod:`evalkit.models.variable_rate`).
 """
+
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
@@ -66,7 +67,7 @@ from . import saliency
 from .losses import DISTORTIONS, GAN_LOSSES, LossTerm
 
 HEADS = ("shared", "independent", "hybrid")
-LAMBDA_LIMITS = (1e-5, 1e3)     # outside this, no rate–distortion trade-off is left to learn
+LAMBDA_LIMITS = (1e-5, 1e3)  # outside this, no rate–distortion trade-off is left to learn
 
 
 class RecipeError(InputError):
@@ -82,7 +83,7 @@ class GanRecipe:
     levels: int = 4
     lr: float = 1e-4
     start: int = 0
-    losses: dict[str, float] = field(default_factory=dict)   # β-weighted distortion terms
+    losses: dict[str, float] = field(default_factory=dict)  # β-weighted distortion terms
 
     @property
     def realism_input(self) -> bool:
@@ -92,23 +93,23 @@ class GanRecipe:
 
 @dataclass(frozen=True)
 class RoiRecipe:
-    masks: str                           # the mask subfolder of each training folder
-    salient: float = 1.0                 # paper 000 §3: more weight on the salient region
+    masks: str  # the mask subfolder of each training folder
+    salient: float = 1.0  # paper 000 §3: more weight on the salient region
     background: float = 0.5
-    saliency: str | None = None          # how masks are computed where none are given
+    saliency: str | None = None  # how masks are computed where none are given
 
 
 @dataclass(frozen=True)
 class InitRecipe:
-    file: Path                           # resolved against the recipe's folder
-    sha256: str                          # what the recipe was run from, checked before training
+    file: Path  # resolved against the recipe's folder
+    sha256: str  # what the recipe was run from, checked before training
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
     architecture: str
-    lmbda: tuple[float, float]           # (λ, λ) for one rate
+    lmbda: tuple[float, float]  # (λ, λ) for one rate
     losses: dict[str, float]
     steps: int
     patch: int = 128
@@ -137,15 +138,32 @@ class Recipe:
 
 REQUIRED = ("architecture", "lambda", "losses", "steps")
 #: Optional number fields: their type and range; their defaults are :class:`Recipe`'s.
-NUMBERS = {"patch": (int, 64, 1024), "downscale": (float, 1.0, 16.0), "batch": (int, 1),
-           "N": (int, 1), "M": (int, 1),
-           "correlation": (float, 0.0), "lr": (float, 0.0), "aux_lr": (float, 0.0),
-           "gamma": (float, 0.0), "seed": (int, 0), "validate_every": (int, 1),
-           "validate_images": (int, 1)}
+NUMBERS = {
+    "patch": (int, 64, 1024),
+    "downscale": (float, 1.0, 16.0),
+    "batch": (int, 1),
+    "N": (int, 1),
+    "M": (int, 1),
+    "correlation": (float, 0.0),
+    "lr": (float, 0.0),
+    "aux_lr": (float, 0.0),
+    "gamma": (float, 0.0),
+    "seed": (int, 0),
+    "validate_every": (int, 1),
+    "validate_images": (int, 1),
+}
 LISTS = ("milestones", "validate_lambdas")
 TABLES = ("gan", "roi", "init")
-GAN_FIELDS = {"loss": str, "weight": float, "beta": list, "heads": str, "levels": int,
-              "lr": float, "start": int, "losses": dict}
+GAN_FIELDS = {
+    "loss": str,
+    "weight": float,
+    "beta": list,
+    "heads": str,
+    "levels": int,
+    "lr": float,
+    "start": int,
+    "losses": dict,
+}
 ROI_FIELDS = {"masks": str, "salient": float, "background": float, "saliency": str}
 INIT_FIELDS = {"file": str, "sha256": str}
 
@@ -157,8 +175,7 @@ def _defaults(cls) -> dict:
 
 def _number(value, where: str, kind=float, low=None, high=None):
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise RecipeError(f"{where} must be {'a number' if kind is float else 'an integer'}, "
-                          f"got {value!r}")
+        raise RecipeError(f"{where} must be {'a number' if kind is float else 'an integer'}, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
         raise RecipeError(f"{where} = {value!r} is out of range [{low}, {high}]")
     return kind(value)
@@ -191,16 +208,22 @@ def _losses(table, where: str, train: dict, empty: bool = False) -> dict[str, fl
         field_name = _loss_field(where, term)
         parsed = LossTerm.parse(term)
         if parsed.distortion not in DISTORTIONS and parsed.model is None:
-            raise RecipeError(f"{field_name} is not a loss; choose from "
-                              f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\", optionally "
-                              "prefixed main: (selective-detail's main decoder) and roi: (mask "
-                              "weighted)")
+            raise RecipeError(
+                f"{field_name} is not a loss; choose from "
+                f"{', '.join(DISTORTIONS)} or \"combined:MODEL.json\", optionally "
+                "prefixed main: (selective-detail's main decoder) and roi: (mask "
+                "weighted)"
+            )
         if parsed.masked and "roi" not in train:
-            raise RecipeError(f"{field_name} weighs by masks given with the data; add a "
-                              "[train.roi] table naming their subfolder: masks = \"masks\"")
+            raise RecipeError(
+                f"{field_name} weighs by masks given with the data; add a "
+                "[train.roi] table naming their subfolder: masks = \"masks\""
+            )
         if parsed.main and not architecture(train["architecture"]).main_decoder:
-            raise RecipeError(f"{field_name}: main: scores the main decoder of architecture "
-                              f"{_having('main_decoder')}, which {train['architecture']!r} does not have")
+            raise RecipeError(
+                f"{field_name}: main: scores the main decoder of architecture "
+                f"{_having('main_decoder')}, which {train['architecture']!r} does not have"
+            )
         _number(weight, field_name, float, 0.0)
     return {k: float(v) for k, v in table.items()}
 
@@ -210,14 +233,18 @@ def _saliency(value, source: Path | None) -> str | None:
     if value is None or value in saliency.BUILTIN:
         return value
     if not isinstance(value, str) or not saliency.is_network(value):
-        raise RecipeError(f"train.roi.saliency = {value!r} is unknown; choose from "
-                          f"{', '.join(saliency.BUILTIN)} or give a network's file "
-                          f"({', '.join(saliency.NETWORK_SUFFIXES)}) relative to the recipe")
+        raise RecipeError(
+            f"train.roi.saliency = {value!r} is unknown; choose from "
+            f"{', '.join(saliency.BUILTIN)} or give a network's file "
+            f"({', '.join(saliency.NETWORK_SUFFIXES)}) relative to the recipe"
+        )
     file = Path(value)
     file = file if file.is_absolute() else (source.parent if source else Path()) / file
     if not file.is_file():
-        raise RecipeError(f"train.roi.saliency: {file} does not exist; give the saliency "
-                          "network's file (torch.export.save) relative to the recipe")
+        raise RecipeError(
+            f"train.roi.saliency: {file} does not exist; give the saliency "
+            "network's file (torch.export.save) relative to the recipe"
+        )
     return str(file)
 
 
@@ -227,19 +254,27 @@ def _roi(train: dict, source: Path | None) -> RoiRecipe | None:
     raw = _table(train["roi"], "train.roi", ROI_FIELDS)
     masks = raw.get("masks")
     if not isinstance(masks, str) or Path(masks).name != masks or masks in ("", ".", ".."):
-        raise RecipeError(f"train.roi.masks = {masks!r} must name the mask subfolder of each "
-                          "training folder, e.g. \"masks\" for DIR/train/masks/<image stem>.png")
+        raise RecipeError(
+            f"train.roi.masks = {masks!r} must name the mask subfolder of each "
+            "training folder, e.g. \"masks\" for DIR/train/masks/<image stem>.png"
+        )
     raw = {**_defaults(RoiRecipe), **raw}
-    roi = RoiRecipe(masks, _number(raw["salient"], "train.roi.salient", float, 0.0),
-                    _number(raw["background"], "train.roi.background", float, 0.0),
-                    _saliency(raw["saliency"], source))
+    roi = RoiRecipe(
+        masks,
+        _number(raw["salient"], "train.roi.salient", float, 0.0),
+        _number(raw["background"], "train.roi.background", float, 0.0),
+        _saliency(raw["saliency"], source),
+    )
     if not roi.salient + roi.background:
-        raise RecipeError("train.roi.salient and train.roi.background are both 0; give the "
-                          "salient region a weight")
+        raise RecipeError(
+            "train.roi.salient and train.roi.background are both 0; give the salient region a weight"
+        )
     gan_terms = train["gan"].get("losses", {}) if isinstance(train.get("gan"), dict) else {}
     if not any(LossTerm.parse(term).masked for term in [*train["losses"], *gan_terms]):
-        raise RecipeError("train.roi is given but no train.losses term uses it; prefix the terms "
-                          "to weight by the masks with roi:, e.g. { \"roi:ms-ssim\" = 1.0 }")
+        raise RecipeError(
+            "train.roi is given but no train.losses term uses it; prefix the terms "
+            "to weight by the masks with roi:, e.g. { \"roi:ms-ssim\" = 1.0 }"
+        )
     return roi
 
 
@@ -248,34 +283,39 @@ def _init(train: dict, source: Path | None) -> InitRecipe | None:
         return None
     raw = _table(train["init"], "train.init", INIT_FIELDS)
     if not isinstance(raw.get("file"), str) or not raw["file"]:
-        raise RecipeError("train.init.file must name the model file to start from, e.g. "
-                          "{ file = \"base.pth\", sha256 = \"…\" }")
+        raise RecipeError(
+            "train.init.file must name the model file to start from, e.g. "
+            "{ file = \"base.pth\", sha256 = \"…\" }"
+        )
     digest = raw.get("sha256")
     if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= set("0123456789abcdef"):
-        raise RecipeError("train.init.sha256 must be the 64 hex digits of the file's SHA-256 "
-                          "(`sha256sum FILE`), so that the recipe names what it starts from")
+        raise RecipeError(
+            "train.init.sha256 must be the 64 hex digits of the file's SHA-256 "
+            "(`sha256sum FILE`), so that the recipe names what it starts from"
+        )
     file = Path(raw["file"])
-    return InitRecipe(file if file.is_absolute() else (source.parent if source else Path()) / file,
-                      digest)
+    return InitRecipe(file if file.is_absolute() else (source.parent if source else Path()) / file, digest)
 
 
 def _check_table(train, name: str, source: Path | None) -> None:
     """The [train] table exists, has every required field and no unknown one, and names an
     architecture evalkit trains."""
     if not isinstance(train, dict):
-        raise RecipeError(f"{source or name}: no [train] table; a recipe is a codecs/*.toml zoo "
-                          "file with a [train] table (see evalkit/train/recipe.py)")
+        raise RecipeError(
+            f"{source or name}: no [train] table; a recipe is a codecs/*.toml zoo "
+            "file with a [train] table (see evalkit/train/recipe.py)"
+        )
     for key in REQUIRED:
         if key not in train:
             raise RecipeError(f"train.{key} is missing from {source or name}")
     known = [*REQUIRED, *NUMBERS, *LISTS, *TABLES]
     unknown = set(train) - set(known)
     if unknown:
-        raise RecipeError(f"train.{sorted(unknown)[0]} is not a recipe field; fields: "
-                          f"{', '.join(known)}")
+        raise RecipeError(f"train.{sorted(unknown)[0]} is not a recipe field; fields: {', '.join(known)}")
     if train["architecture"] not in TRAINABLE:
-        raise RecipeError(f"train.architecture = {train['architecture']!r} is unknown; choose "
-                          f"from {', '.join(TRAINABLE)}")
+        raise RecipeError(
+            f"train.architecture = {train['architecture']!r} is unknown; choose from {', '.join(TRAINABLE)}"
+        )
 
 
 def _having(quality: str) -> str:
@@ -300,25 +340,27 @@ def _lambdas(train: dict) -> tuple[float, float]:
     if not lmbda[0] < lmbda[1]:
         raise RecipeError(f"train.lambda range {raw} must have lo < hi")
     if not _conditioned(train):
-        raise RecipeError(f"train.lambda is a range, which only architecture {_having('conditioned')} "
-                          "can learn; give one λ")
+        raise RecipeError(
+            f"train.lambda is a range, which only architecture {_having('conditioned')} can learn; give one λ"
+        )
     return lmbda
 
 
 def _options(train: dict, lmbda: tuple[float, float]) -> dict:
     """The optional number and list fields the recipe gives, checked."""
-    options = {key: _number(train[key], f"train.{key}", *limits)
-               for key, limits in NUMBERS.items() if key in train}
+    options = {
+        key: _number(train[key], f"train.{key}", *limits) for key, limits in NUMBERS.items() if key in train
+    }
     padding = architecture(train["architecture"]).padding
     if options.get("patch", 0) % padding:
         raise RecipeError(f"train.patch = {options['patch']} must be a multiple of {padding}")
     if "milestones" in train:
-        options["milestones"] = tuple(_number(v, "train.milestones", int, 0)
-                                      for v in train["milestones"])
+        options["milestones"] = tuple(_number(v, "train.milestones", int, 0) for v in train["milestones"])
     if "validate_lambdas" in train:
         options["validate_lambdas"] = tuple(
             _number(v, "train.validate_lambdas", float, lmbda[0] * 0.999, lmbda[1] * 1.001)
-            for v in train["validate_lambdas"])
+            for v in train["validate_lambdas"]
+        )
     return options
 
 
@@ -327,8 +369,7 @@ def _gan(train: dict) -> GanRecipe | None:
         return None
     raw = {**_defaults(GanRecipe), "losses": {}, **_table(train["gan"], "train.gan", GAN_FIELDS)}
     if raw["loss"] not in GAN_LOSSES:
-        raise RecipeError(f"train.gan.loss = {raw['loss']!r} is unknown; choose from "
-                          f"{', '.join(GAN_LOSSES)}")
+        raise RecipeError(f"train.gan.loss = {raw['loss']!r} is unknown; choose from {', '.join(GAN_LOSSES)}")
     if raw["heads"] not in HEADS:
         raise RecipeError(f"train.gan.heads = {raw['heads']!r}; choose from {', '.join(HEADS)}")
     raw_beta = list(raw["beta"]) if isinstance(raw["beta"], (list, tuple)) else [raw["beta"]] * 2
@@ -336,14 +377,20 @@ def _gan(train: dict) -> GanRecipe | None:
         raise RecipeError("train.gan.beta must be one number or a [lo, hi] range with lo <= hi")
     beta = tuple(_number(v, "train.gan.beta", float, 0.0) for v in raw_beta)
     if beta[0] != beta[1] and not _conditioned(train):
-        raise RecipeError(f"train.gan.beta is a range, which only architecture {_having('conditioned')} "
-                          "takes as an input; give one β")
-    return GanRecipe(loss=raw["loss"], weight=_number(raw["weight"], "train.gan.weight", float, 0.0),
-                     beta=beta, heads=raw["heads"],
-                     levels=_number(raw["levels"], "train.gan.levels", int, 1),
-                     lr=_number(raw["lr"], "train.gan.lr", float, 0.0),
-                     start=_number(raw["start"], "train.gan.start", int, 0),
-                     losses=_losses(raw["losses"], "train.gan.losses", train, empty=True))
+        raise RecipeError(
+            f"train.gan.beta is a range, which only architecture {_having('conditioned')} "
+            "takes as an input; give one β"
+        )
+    return GanRecipe(
+        loss=raw["loss"],
+        weight=_number(raw["weight"], "train.gan.weight", float, 0.0),
+        beta=beta,
+        heads=raw["heads"],
+        levels=_number(raw["levels"], "train.gan.levels", int, 1),
+        lr=_number(raw["lr"], "train.gan.lr", float, 0.0),
+        start=_number(raw["start"], "train.gan.start", int, 0),
+        losses=_losses(raw["losses"], "train.gan.losses", train, empty=True),
+    )
 
 
 def _check_combined_models(recipe: Recipe) -> None:
@@ -353,9 +400,11 @@ def _check_combined_models(recipe: Recipe) -> None:
         for term in terms:
             model = LossTerm.parse(term).model
             if model is not None and not model.is_file():
-                raise RecipeError(f"{_loss_field(where, term)}: {model} does not exist; fit it "
-                                  "first with `evalkit fit --out` and give its path (from the "
-                                  "working folder)")
+                raise RecipeError(
+                    f"{_loss_field(where, term)}: {model} does not exist; fit it "
+                    "first with `evalkit fit --out` and give its path (from the "
+                    "working folder)"
+                )
 
 
 def _check_whole(recipe: Recipe) -> None:
@@ -363,19 +412,24 @@ def _check_whole(recipe: Recipe) -> None:
     scored metrics need."""
     gan = recipe.gan
     if gan and gan.loss == "hrrgan" and not recipe.variable_rate:
-        raise RecipeError("train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
-                          f"one, so it needs architecture {_having('conditioned')} and a train.lambda range")
+        raise RecipeError(
+            "train.gan.loss = \"hrrgan\" compares each output with a higher-rate "
+            f"one, so it needs architecture {_having('conditioned')} and a train.lambda range"
+        )
     every_term = [LossTerm.parse(term) for term in [*recipe.losses, *(gan.losses if gan else ())]]
     models = {term.model: CombinationModel.load(term.model) for term in every_term if term.model}
     for path, model in models.items():
         model.check_trainable(f"the loss combined:{path}")
-    scored = [m for term in every_term for m in
-              (models[term.model].metrics if term.model else [term.distortion])]
+    scored = [
+        m for term in every_term for m in (models[term.model].metrics if term.model else [term.distortion])
+    ]
     for name in dict.fromkeys(m for m in scored if m in METRICS):
         if recipe.patch < METRICS[name].min_side:
-            raise RecipeError(f"train.patch = {recipe.patch}: the {name} loss (alone or in a "
-                              f"combined metric) needs patches of at least "
-                              f"{METRICS[name].min_side} pixels")
+            raise RecipeError(
+                f"train.patch = {recipe.patch}: the {name} loss (alone or in a "
+                f"combined metric) needs patches of at least "
+                f"{METRICS[name].min_side} pixels"
+            )
 
 
 def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
@@ -385,9 +439,18 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
     lmbda = _lambdas(train)
     losses = _losses(train["losses"], "train.losses", train)
     options, gan = _options(train, lmbda), _gan(train)
-    recipe = Recipe(name=name, architecture=train["architecture"], lmbda=lmbda, losses=losses,
-                    steps=_number(train["steps"], "train.steps", int, 1), gan=gan,
-                    roi=_roi(train, source), init=_init(train, source), source=source, **options)
+    recipe = Recipe(
+        name=name,
+        architecture=train["architecture"],
+        lmbda=lmbda,
+        losses=losses,
+        steps=_number(train["steps"], "train.steps", int, 1),
+        gan=gan,
+        roi=_roi(train, source),
+        init=_init(train, source),
+        source=source,
+        **options,
+    )
     _check_combined_models(recipe)
     _check_whole(recipe)
     return recipe

@@ -25,13 +25,14 @@ mask subfolder without that file is data the user gave and is never touched. Whe
 folder cannot be written (a shared, read-only copy), the cache is
 ``<evalkit cache>/saliency/<hash of the folder's path>/<masks>/`` instead.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,10 +55,14 @@ def opencv_saliency(name: str) -> Callable[[np.ndarray], np.ndarray]:
     try:
         import cv2
     except ImportError as exc:
-        raise InputError(f"train.roi.saliency = {name!r} needs OpenCV's contrib module: pip "
-                         "install opencv-contrib-python-headless") from exc
-    create = {"spectral-residual": cv2.saliency.StaticSaliencySpectralResidual_create,
-              "fine-grained": cv2.saliency.StaticSaliencyFineGrained_create}[name]
+        raise InputError(
+            f"train.roi.saliency = {name!r} needs OpenCV's contrib module: pip "
+            "install opencv-contrib-python-headless"
+        ) from exc
+    create = {
+        "spectral-residual": cv2.saliency.StaticSaliencySpectralResidual_create,
+        "fine-grained": cv2.saliency.StaticSaliencyFineGrained_create,
+    }[name]
 
     def saliency(image: np.ndarray) -> np.ndarray:
         ok, found = create().computeSaliency(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -79,8 +84,10 @@ def network_saliency(path: Path) -> Callable[[np.ndarray], np.ndarray]:
         with torch.no_grad():
             found = net(x)
         if found.shape[-2:] != x.shape[-2:] or found.numel() != x.shape[-1] * x.shape[-2]:
-            raise InputError(f"saliency network {path} returned shape {tuple(found.shape)} for an "
-                             f"input of {tuple(x.shape)}; it must return (1, 1, H, W)")
+            raise InputError(
+                f"saliency network {path} returned shape {tuple(found.shape)} for an "
+                f"input of {tuple(x.shape)}; it must return (1, 1, H, W)"
+            )
         return found.reshape(x.shape[-2:]).float().numpy()
 
     return saliency
@@ -97,9 +104,11 @@ def saliency_function(method: str) -> Callable[[np.ndarray], np.ndarray]:
     if is_network(method):
         return network_saliency(Path(method))
     if method not in BUILTIN:
-        raise InputError(f"saliency method {method!r} is unknown; choose from "
-                         f"{', '.join(BUILTIN)} or give a network's file "
-                         f"({', '.join(NETWORK_SUFFIXES)}, torch.export.save)")
+        raise InputError(
+            f"saliency method {method!r} is unknown; choose from "
+            f"{', '.join(BUILTIN)} or give a network's file "
+            f"({', '.join(NETWORK_SUFFIXES)}, torch.export.save)"
+        )
     return opencv_saliency(method)
 
 
@@ -125,8 +134,9 @@ def cache_root(folder: Path, masks: str) -> Path:
     return cache_dir() / "saliency" / key / masks
 
 
-def mask_root(folder: Path, masks: str, method: str | None, images: list[Path],
-              progress: bool = False) -> Path:
+def mask_root(
+    folder: Path, masks: str, method: str | None, images: list[Path], progress: bool = False
+) -> Path:
     """The folder that holds the masks of ``images`` (files below the training folder
     ``folder``): the masks given with the data if its mask subfolder exists and was not made
     here, else masks computed by ``method`` (see the module docstring), made now where missing.
@@ -135,15 +145,20 @@ def mask_root(folder: Path, masks: str, method: str | None, images: list[Path],
     if given.is_dir() and not (given / MARKER).is_file():
         return given
     if method is None:
-        raise InputError(f"{folder} has no mask subfolder {masks}/; give one mask per training "
-                         "image there, or let evalkit compute them: add saliency = "
-                         "\"spectral-residual\" (or \"fine-grained\") to [train.roi]")
+        raise InputError(
+            f"{folder} has no mask subfolder {masks}/; give one mask per training "
+            "image there, or let evalkit compute them: add saliency = "
+            "\"spectral-residual\" (or \"fine-grained\") to [train.roi]"
+        )
     root = cache_root(folder, masks)
     record = method_record(method)
     marker = root / MARKER
     stale = marker.is_file() and json.loads(marker.read_text()) != record
-    missing = [image for image in images
-               if stale or not (root / image.relative_to(folder)).with_suffix(".png").is_file()]
+    missing = [
+        image
+        for image in images
+        if stale or not (root / image.relative_to(folder)).with_suffix(".png").is_file()
+    ]
     if missing:
         compute_masks(folder, missing, root, saliency_function(method), progress)
         with atomic_path(marker) as tmp:
@@ -151,8 +166,13 @@ def mask_root(folder: Path, masks: str, method: str | None, images: list[Path],
     return root
 
 
-def compute_masks(folder: Path, images: list[Path], root: Path,
-                  saliency: Callable[[np.ndarray], np.ndarray], progress: bool = False) -> None:
+def compute_masks(
+    folder: Path,
+    images: list[Path],
+    root: Path,
+    saliency: Callable[[np.ndarray], np.ndarray],
+    progress: bool = False,
+) -> None:
     """Write ``root/<image path relative to folder>.png``, the mask of each of ``images``."""
     from PIL import Image
     from tqdm import tqdm

@@ -26,6 +26,7 @@ Validation codes held-out images to real bitstreams through the learned-codec in
 (:mod:`evalkit.codecs.learned`), decodes them, and scores bpp (file size), PSNR, MS-SSIM and,
 when its weights are available, LPIPS — the metric registry's forms, as the engine computes them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,16 +51,26 @@ from ..codecs.learned import CODEC_CLASSES
 from ..codecs.learned_names import file_options
 from ..errors import InputError
 from ..files import atomic_path
-from ..scoped import torch_settings
 from ..metrics import WeightsError, pair_metric, to_tensor
 from ..metrics.registry import DEFAULT_METRICS, METRICS, shown_columns
 from ..models.discriminator import ConditionalPatchDiscriminator
+from ..scoped import torch_settings
 from .data import RandomCrops, step_generator, training_folders, validation_images
 from .losses import GAN_LOSSES, RecipeTerm, correlation_loss, estimated_bpp
 from .recipe import Recipe
 
-TRAIN_COLUMNS = ["step", "loss", "bpp", "distortion", "correlation", "g_loss", "d_loss", "aux",
-                 "lr", "images_per_s"]
+TRAIN_COLUMNS = [
+    "step",
+    "loss",
+    "bpp",
+    "distortion",
+    "correlation",
+    "g_loss",
+    "d_loss",
+    "aux",
+    "lr",
+    "images_per_s",
+]
 VALIDATION_COLUMNS = ["step", "lambda", "bpp", *shown_columns()]
 
 
@@ -67,7 +78,8 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
     """The untrained network a recipe names."""
     realism = recipe.gan is not None and recipe.gan.realism_input
     return architecture(recipe.architecture).untrained(
-        recipe.N, recipe.M, lambda_range=recipe.lmbda, beta_range=recipe.gan.beta if realism else None)
+        recipe.N, recipe.M, lambda_range=recipe.lmbda, beta_range=recipe.gan.beta if realism else None
+    )
 
 
 def load_initial_weights(model: torch.nn.Module, recipe: Recipe) -> None:
@@ -76,16 +88,20 @@ def load_initial_weights(model: torch.nn.Module, recipe: Recipe) -> None:
     configuration: N, M, λ range…)."""
     init = recipe.init
     if not init.file.is_file():
-        raise InputError(f"train.init.file {init.file} does not exist; the recipe starts from that "
-                         "model (its comment says where it comes from)")
+        raise InputError(
+            f"train.init.file {init.file} does not exist; the recipe starts from that "
+            "model (its comment says where it comes from)"
+        )
     CheckpointSource(str(init.file), sha256=init.sha256).verify(init.file)
     arch = architecture(recipe.architecture)
     start = arch.load(init.file)
     if arch.config(start) != arch.config(model):
-        raise InputError(f"train.init.file {init.file} is a {recipe.architecture} model with "
-                         f"{arch.config(start)}, but the recipe builds one with "
-                         f"{arch.config(model)}; make N, M and the λ range match the model it "
-                         "starts from")
+        raise InputError(
+            f"train.init.file {init.file} is a {recipe.architecture} model with "
+            f"{arch.config(start)}, but the recipe builds one with "
+            f"{arch.config(model)}; make N, M and the λ range match the model it "
+            "starts from"
+        )
     model.load_state_dict(start.state_dict())
 
 
@@ -113,13 +129,23 @@ def distributed_context() -> tuple[int, int]:
 
 
 class Trainer:
-    def __init__(self, recipe: Recipe, data: str | Path, out: str | Path, device: str = "auto",
-                 threads: int | None = None, weights_dir=None, progress: bool = True):
+    def __init__(
+        self,
+        recipe: Recipe,
+        data: str | Path,
+        out: str | Path,
+        device: str = "auto",
+        threads: int | None = None,
+        weights_dir=None,
+        progress: bool = True,
+    ):
         self.recipe, self.data, self.out = recipe, Path(data), Path(out)
         self.rank, self.world = distributed_context()
         if recipe.batch % self.world:
-            raise InputError(f"train.batch = {recipe.batch} does not split over {self.world} "
-                             "processes; make it a multiple of the process count")
+            raise InputError(
+                f"train.batch = {recipe.batch} does not split over {self.world} "
+                "processes; make it a multiple of the process count"
+            )
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and self.world > 1:
@@ -134,7 +160,7 @@ class Trainer:
         torch.manual_seed(recipe.seed)
         self.arch = architecture(recipe.architecture)
         self.model = build_model(recipe)
-        if recipe.init:   # a resumed run then loads its own checkpoint over these (run())
+        if recipe.init:  # a resumed run then loads its own checkpoint over these (run())
             load_initial_weights(self.model, recipe)
         self.model = self.model.to(self.device)
         if self.cuda:
@@ -142,30 +168,34 @@ class Trainer:
         self.tap = LatentTap(self.model)
         gan_terms = recipe.gan.losses if recipe.gan else {}
         weights = (recipe.roi.salient, recipe.roi.background) if recipe.roi else ()
-        self.terms = {name: RecipeTerm(name, *weights, weights_dir=weights_dir).to(self.device)
-                      for name in {**recipe.losses, **gan_terms}}
+        self.terms = {
+            name: RecipeTerm(name, *weights, weights_dir=weights_dir).to(self.device)
+            for name in {**recipe.losses, **gan_terms}
+        }
         aux_names = {n for n, _ in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
-        self.optimizer = torch.optim.Adam([p for n, p in params.items() if n not in aux_names],
-                                          lr=recipe.lr)
+        self.optimizer = torch.optim.Adam([p for n, p in params.items() if n not in aux_names], lr=recipe.lr)
         self.aux_params = [params[n] for n in sorted(aux_names)]
         self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=recipe.aux_lr)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(recipe.milestones),
-                                                              recipe.gamma)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, list(recipe.milestones), recipe.gamma
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda)
         self.discriminator = self.d_optimizer = None
         if recipe.gan:
             latent_channels = recipe.M
             self.discriminator = ConditionalPatchDiscriminator(
-                latent_channels, recipe.gan.heads, recipe.gan.levels).to(self.device)
-            self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=recipe.gan.lr,
-                                                betas=(0.5, 0.999))
+                latent_channels, recipe.gan.heads, recipe.gan.levels
+            ).to(self.device)
+            self.d_optimizer = torch.optim.Adam(
+                self.discriminator.parameters(), lr=recipe.gan.lr, betas=(0.5, 0.999)
+            )
         self.network = self.model
-        if self.world > 1:   # the discriminator's gradients are averaged by hand, see backward()
+        if self.world > 1:  # the discriminator's gradients are averaged by hand, see backward()
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, aux_names)
             self.network = DistributedDataParallel(self.model)
         self.step = 0
-        self.crops = None    # loaded by run(); tests may call train_step with their own batches
+        self.crops = None  # loaded by run(); tests may call train_step with their own batches
 
     # ------------------------------------------------------------------ losses
     def sample_lambda(self, step: int, size: int) -> torch.Tensor:
@@ -179,23 +209,25 @@ class Trainer:
         lo, hi = self.recipe.gan.beta
         return lo + (hi - lo) * float(torch.rand(1, generator=step_generator(self.recipe.seed, step, 2)))
 
-    def forward(self, x: torch.Tensor, lmbda: torch.Tensor, beta: float | None,
-                network: torch.nn.Module | None = None) -> dict:
+    def forward(
+        self, x: torch.Tensor, lmbda: torch.Tensor, beta: float | None, network: torch.nn.Module | None = None
+    ) -> dict:
         network = network or self.network
         if not self.arch.conditioned:
             return network(x)
         return network(x, lmbda, beta=beta if self.model.beta_range else None)
 
-    def losses(self, x: torch.Tensor, step: int, global_batch: int,
-               mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def losses(
+        self, x: torch.Tensor, step: int, global_batch: int, mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Every term of the generator's loss on this process's images (``mask``: their masks,
         for the recipe's roi: terms), plus the discriminator's loss when the recipe has a GAN
         (scalars; ``loss`` is what is minimised)."""
         recipe = self.recipe
         share = len(x)
-        lmbda = self.sample_lambda(step, global_batch)[self.rank * share:(self.rank + 1) * share]
+        lmbda = self.sample_lambda(step, global_batch)[self.rank * share : (self.rank + 1) * share]
         lmbda = lmbda.to(self.device)
-        torch.manual_seed(recipe.seed * 1_000_003 + step * 97 + self.rank)   # quantisation noise
+        torch.manual_seed(recipe.seed * 1_000_003 + step * 97 + self.rank)  # quantisation noise
         beta = self.sample_beta(step) if recipe.gan else None
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext()
         with autocast:
@@ -208,8 +240,9 @@ class Trainer:
         per_image = bpp + lmbda * d
         terms = {"bpp": bpp.mean(), "distortion": d.mean()}
         if recipe.correlation:
-            terms["correlation"] = correlation_loss(self.tap.y_hat.float(), self.tap.means.float(),
-                                                    self.tap.scales.float())
+            terms["correlation"] = correlation_loss(
+                self.tap.y_hat.float(), self.tap.means.float(), self.tap.scales.float()
+            )
             per_image = per_image + recipe.correlation * terms["correlation"]
         loss = per_image.mean()
         if recipe.gan and step >= recipe.gan.start:
@@ -236,9 +269,10 @@ class Trainer:
         fake = self.discriminator(x_hat, latent, levels)
         loss = GAN_LOSSES[gan.loss]
         if gan.loss == "hrrgan":
-            with torch.no_grad():   # the reconstruction at twice λ (a higher rate), held fixed
-                higher = self.forward(x, (lmbda * 2).clamp(max=self.recipe.lmbda[1]), beta,
-                                      network=self.model)["x_hat"]
+            with torch.no_grad():  # the reconstruction at twice λ (a higher rate), held fixed
+                higher = self.forward(
+                    x, (lmbda * 2).clamp(max=self.recipe.lmbda[1]), beta, network=self.model
+                )["x_hat"]
                 higher_latent = self.tap.y_hat.float()
             fake_higher = self.discriminator(higher.float(), higher_latent, levels)
             d_loss, _ = loss(real, fake_detached, fake_higher)
@@ -249,8 +283,9 @@ class Trainer:
         return g_loss, d_loss
 
     # -------------------------------------------------------------------- steps
-    def backward(self, x: torch.Tensor, step: int, global_batch: int,
-                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def backward(
+        self, x: torch.Tensor, step: int, global_batch: int, mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """The loss terms on this process's images (``mask``: their masks, for the recipe's roi:
         terms), with the gradients of the codec (averaged over processes by DDP) and of the
         discriminator (its own loss's, averaged by hand) in ``.grad``."""
@@ -259,10 +294,9 @@ class Trainer:
         adversarial = self.discriminator is not None and "d_loss" in terms
         if adversarial:
             d_params = list(self.discriminator.parameters())
-            d_grads = torch.autograd.grad(terms["d_loss"], d_params, retain_graph=True,
-                                          allow_unused=True)
+            d_grads = torch.autograd.grad(terms["d_loss"], d_params, retain_graph=True, allow_unused=True)
         self.scaler.scale(terms["loss"]).backward()
-        if adversarial:   # the generator's loss reached the discriminator too: keep its own only
+        if adversarial:  # the generator's loss reached the discriminator too: keep its own only
             for p, g in zip(d_params, d_grads):
                 p.grad = torch.zeros_like(p) if g is None else g
             self.average_over_processes(d_params)
@@ -275,8 +309,9 @@ class Trainer:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world
 
-    def train_step(self, x: torch.Tensor, step: int, global_batch: int,
-                   mask: torch.Tensor | None = None) -> dict[str, float]:
+    def train_step(
+        self, x: torch.Tensor, step: int, global_batch: int, mask: torch.Tensor | None = None
+    ) -> dict[str, float]:
         """One optimisation step on this process's images ``x`` (and their masks, for a recipe
         with ``[train.roi]``); the loss terms as floats."""
         self.model.train()
@@ -312,10 +347,14 @@ class Trainer:
     def save(self) -> None:
         if self.rank:
             return
-        state = {"step": self.step, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(),
-                 "aux_optimizer": self.aux_optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict()}
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
         if self.discriminator is not None:
             state["discriminator"] = self.discriminator.state_dict()
             state["d_optimizer"] = self.d_optimizer.state_dict()
@@ -348,8 +387,9 @@ class Trainer:
         net = build_model(self.recipe)
         net.load_state_dict(self.model.state_dict())
         spec = LearnedSpec(self.recipe.name, self.recipe.architecture)
-        return CODEC_CLASSES[spec.kind].from_network(net, spec, device=str(self.device),
-                                                     **file_options(spec.kind))
+        return CODEC_CLASSES[spec.kind].from_network(
+            net, spec, device=str(self.device), **file_options(spec.kind)
+        )
 
     def validation_lambdas(self) -> tuple[float, ...]:
         lo, hi = self.recipe.lmbda
@@ -366,12 +406,17 @@ class Trainer:
             setting = lmbda if self.arch.conditioned else 0
             streams = [codec.encode(im, setting) for im in images]
             decoded = [codec.decode(s) for s in streams]
-            row = {"step": self.step, "lambda": lmbda,
-                   "bpp": sum(bitstream_bpp(len(s), *im.shape[:2])
-                              for s, im in zip(streams, images)) / len(images)}
+            row = {
+                "step": self.step,
+                "lambda": lmbda,
+                "bpp": sum(bitstream_bpp(len(s), *im.shape[:2]) for s, im in zip(streams, images))
+                / len(images),
+            }
             for name, metric in self.validation_metrics.items():
-                row[name] = sum(float(metric(to_tensor(a).to(self.device), to_tensor(b).to(self.device)))
-                                for a, b in zip(images, decoded)) / len(images)
+                row[name] = sum(
+                    float(metric(to_tensor(a).to(self.device), to_tensor(b).to(self.device)))
+                    for a, b in zip(images, decoded)
+                ) / len(images)
             rows.append(row)
         return rows
 
@@ -405,24 +450,29 @@ class Trainer:
         resumed = self.resume()
         masks = recipe.roi.masks if recipe.roi else None
         if self.crops is None:
-            self.crops = RandomCrops(training_folders(self.data), recipe.patch, recipe.seed, masks,
-                                     recipe.downscale, recipe.roi.saliency if masks else None,
-                                     self.progress)
-        val_images = (validation_images(self.data, recipe.validate_images, masks)
-                      if self.rank == 0 else [])
+            self.crops = RandomCrops(
+                training_folders(self.data),
+                recipe.patch,
+                recipe.seed,
+                masks,
+                recipe.downscale,
+                recipe.roi.saliency if masks else None,
+                self.progress,
+            )
+        val_images = validation_images(self.data, recipe.validate_images, masks) if self.rank == 0 else []
         train_log = CsvLog(self.out / "train.csv", TRAIN_COLUMNS, self.step if resumed else 0)
         val_log = CsvLog(self.out / "validation.csv", VALIDATION_COLUMNS, self.step if resumed else 0)
         writer = SummaryWriter(self.out / "tensorboard") if self.rank == 0 else None
-        if threading.current_thread() is threading.main_thread():   # `kill` stops like Ctrl-C
+        if threading.current_thread() is threading.main_thread():  # `kill` stops like Ctrl-C
             signal.signal(signal.SIGTERM, _interrupt)
-        bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc=recipe.name,
-                   unit="step")
+        bar = tqdm(total=steps, initial=self.step, disable=not self.progress, desc=recipe.name, unit="step")
         try:
             while self.step < steps:
                 started = time.perf_counter()
                 x = self.crops.batch(self.step, recipe.batch, self.rank, self.world)
-                mask = (self.crops.mask_batch(self.step, recipe.batch, self.rank, self.world)
-                        if masks else None)
+                mask = (
+                    self.crops.mask_batch(self.step, recipe.batch, self.rank, self.world) if masks else None
+                )
                 values = self.train_step(x, self.step, recipe.batch, mask)
                 values["images_per_s"] = recipe.batch / (time.perf_counter() - started)
                 self.step += 1
@@ -430,8 +480,13 @@ class Trainer:
                     train_log.write({"step": self.step, **values})
                     for key, value in values.items():
                         writer.add_scalar(f"train/{key}", value, self.step)
-                    bar.set_postfix({k: f"{values[k]:.4g}" for k in
-                                     ("loss", "bpp", "distortion", "g_loss", "d_loss") if k in values})
+                    bar.set_postfix(
+                        {
+                            k: f"{values[k]:.4g}"
+                            for k in ("loss", "bpp", "distortion", "g_loss", "d_loss")
+                            if k in values
+                        }
+                    )
                 bar.update()
                 if self.step % recipe.validate_every == 0 or self.step == steps:
                     self.save()
@@ -443,8 +498,10 @@ class Trainer:
                                     writer.add_scalar(f"val/{key}@{row['lambda']:g}", row[key], self.step)
         except KeyboardInterrupt:
             self.save()
-            print(f"\ninterrupted: step {self.step} saved in {self.checkpoint_file}; run the same "
-                  "command again to resume")
+            print(
+                f"\ninterrupted: step {self.step} saved in {self.checkpoint_file}; run the same "
+                "command again to resume"
+            )
             raise
         finally:
             bar.close()
@@ -487,8 +544,10 @@ def zoo_entry_path(recipe: Recipe, zoo: Path) -> Path:
     itself (a tracked file is never edited)."""
     target = Path(zoo) / f"{recipe.name}.toml"
     if recipe.source and target.resolve() == Path(recipe.source).resolve():
-        raise InputError(f"the zoo entry would overwrite the recipe {recipe.source}; write it to "
-                         "another folder (evalkit train --zoo DIR; by default the run folder)")
+        raise InputError(
+            f"the zoo entry would overwrite the recipe {recipe.source}; write it to "
+            "another folder (evalkit train --zoo DIR; by default the run folder)"
+        )
     return target
 
 
@@ -498,15 +557,19 @@ def write_zoo_entry(recipe: Recipe, weights: Path, zoo: Path, steps: int, data: 
     zoo = Path(zoo)
     text = recipe.source.read_text() if recipe.source else ""
     text = re.sub(r"(?ms)^\[(checkpoint|trained)\]\n.*?(?=^\[|\Z)", "", text).rstrip() + "\n"
-    for key, value in (("architecture", f'"{recipe.architecture}"'),
-                       ("lambdas", f"[{recipe.lmbda[0]!r}, {recipe.lmbda[1]!r}]")):
+    for key, value in (
+        ("architecture", f'"{recipe.architecture}"'),
+        ("lambdas", f"[{recipe.lmbda[0]!r}, {recipe.lmbda[1]!r}]"),
+    ):
         if not re.search(rf"(?m)^{key}\s*=", text):
             text = f"{key} = {value}\n" + text
     file = os.path.relpath(weights.resolve(), zoo.resolve())
-    text += (f'\n[checkpoint]\nfile = "{file}"\nurl = ""\nsha256 = "{file_sha256(weights)}"\n'
-             f'\n[trained]\nrecipe = "{recipe.source.name if recipe.source else recipe.name} [train]"\n'
-             f'steps = {steps}\ndata = "{Path(data).name}: {", ".join(p.name for p in training_folders(data))}'
-             f' (validated on val)"\n')
+    text += (
+        f'\n[checkpoint]\nfile = "{file}"\nurl = ""\nsha256 = "{file_sha256(weights)}"\n'
+        f'\n[trained]\nrecipe = "{recipe.source.name if recipe.source else recipe.name} [train]"\n'
+        f'steps = {steps}\ndata = "{Path(data).name}: {", ".join(p.name for p in training_folders(data))}'
+        f' (validated on val)"\n'
+    )
     if recipe.init:
         text += f'started_from = "{recipe.init.file.name} (SHA-256 {recipe.init.sha256})"\n'
     target = zoo_entry_path(recipe, zoo)

@@ -21,6 +21,7 @@ log(1 + eᵃ) = −log σ(−a).
   realism at low rates (the slide's motivation). The slides' OCR text gives the name, the
   motivation and the sg operator but not the equation; this formula is our reading of them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,8 +29,8 @@ import torch.nn.functional as F
 
 
 def softplus_gan(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()     # r = −1
-    g_loss = F.softplus(-real).mean() + F.softplus(-fake).mean()    # r = +1
+    d_loss = F.softplus(-real).mean() + F.softplus(fake).mean()  # r = −1
+    g_loss = F.softplus(-real).mean() + F.softplus(-fake).mean()  # r = +1
     return d_loss, g_loss
 
 
@@ -44,8 +45,9 @@ def rgan(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return F.softplus(-(real - fake)).mean(), F.softplus(-(fake - real)).mean()
 
 
-def hrrgan(real: torch.Tensor, fake: torch.Tensor,
-           fake_higher_rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def hrrgan(
+    real: torch.Tensor, fake: torch.Tensor, fake_higher_rate: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     d_loss = F.softplus(-(real - fake)).mean()
     g_loss = F.softplus(-(fake - fake_higher_rate.detach())).mean()
     return d_loss, g_loss

@@ -11,6 +11,7 @@ neighbours a context model would read — ``"causal"``: the positions before the
 order (the k×k masked convolution of Minnen et al. 2018); ``"all"``: every offset but the centre,
 whose value is the autocorrelation E[n²] and is not a dependence between positions.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,9 @@ def correlation_map(normalised: torch.Tensor, k: int = 5) -> torch.Tensor:
     padded = F.pad(normalised, (r, r, r, r))
     rows = []
     for dy in range(k):
-        rows.append(torch.stack([(normalised * padded[:, :, dy:dy + h, dx:dx + w]).mean()
-                                 for dx in range(k)]))
+        rows.append(
+            torch.stack([(normalised * padded[:, :, dy : dy + h, dx : dx + w]).mean() for dx in range(k)])
+        )
     return torch.stack(rows)
 
 
@@ -33,7 +35,7 @@ def correlation_mask(k: int = 5, kind: str = "causal") -> torch.Tensor:
     """1 where the loss looks, 0 elsewhere (see the module docstring)."""
     mask = torch.ones(k, k)
     if kind == "causal":
-        mask.view(-1)[k * k // 2:] = 0
+        mask.view(-1)[k * k // 2 :] = 0
     elif kind == "all":
         mask[k // 2, k // 2] = 0
     else:
@@ -41,8 +43,9 @@ def correlation_mask(k: int = 5, kind: str = "causal") -> torch.Tensor:
     return mask
 
 
-def correlation_loss(y_hat: torch.Tensor, means: torch.Tensor, scales: torch.Tensor,
-                     k: int = 5, mask: str = "causal") -> torch.Tensor:
+def correlation_loss(
+    y_hat: torch.Tensor, means: torch.Tensor, scales: torch.Tensor, k: int = 5, mask: str = "causal"
+) -> torch.Tensor:
     """‖Corr_Map((ŷ − μ)/σ) ⊙ Mask‖² (paper 004)."""
-    normalised = (y_hat - means) / scales.clamp_min(0.11)   # CompressAI's lower bound on σ
+    normalised = (y_hat - means) / scales.clamp_min(0.11)  # CompressAI's lower bound on σ
     return (correlation_map(normalised, k) * correlation_mask(k, mask).to(y_hat)).pow(2).sum()

@@ -21,6 +21,7 @@ mask, ``main:`` scores the selective-detail model's main decoder output x̂_m in
 blended x̂. Paper 002 eq. 3, L_d = E[1 − MS-SSIM(x, x̂_m)] + λ_p·E[1 − wMS-SSIM(x, x̂, t_a)], is
 ``{ "main:ms-ssim" = 1, "roi:ms-ssim" = λ_p }`` with the background weight 0.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,7 @@ class MSE(torch.nn.Module):
     """255²·mean((x − x̂)²) per image (CompressAI's scale, so λ keeps its published meaning)."""
 
     def forward(self, x, x_hat):
-        return 255.0 ** 2 * (x - x_hat).pow(2).flatten(1).mean(1)
+        return 255.0**2 * (x - x_hat).pow(2).flatten(1).mean(1)
 
 
 class OneMinus(torch.nn.Module):
@@ -58,14 +59,15 @@ class PerImageCombined(torch.nn.Module):
         self.loss = loss
 
     def forward(self, x, x_hat):
-        return torch.stack([self.loss(x[i:i + 1], x_hat[i:i + 1]) for i in range(len(x))])
+        return torch.stack([self.loss(x[i : i + 1], x_hat[i : i + 1]) for i in range(len(x))])
 
 
 class MaskWeighted(torch.nn.Module):
     """w_s·d(x⊙s, x̂⊙s) + w_b·d(x⊙(1−s), x̂⊙(1−s)) (paper 000 §3; paper 002 eq. 3 with w_b = 0)."""
 
-    def __init__(self, distortion: torch.nn.Module, salient_weight: float = 1.0,
-                 background_weight: float = 0.5):
+    def __init__(
+        self, distortion: torch.nn.Module, salient_weight: float = 1.0, background_weight: float = 0.5
+    ):
         super().__init__()
         self.distortion = distortion
         self.salient_weight = salient_weight
@@ -92,8 +94,9 @@ def distortion(name: str, weights_dir=None) -> torch.nn.Module:
     if name == "mse":
         return MSE()
     if name not in TRAINABLE_METRICS:
-        raise InputError(f"unknown distortion {name!r}; choose {', '.join(DISTORTIONS)} or "
-                         f"{COMBINED}MODEL.json")
+        raise InputError(
+            f"unknown distortion {name!r}; choose {', '.join(DISTORTIONS)} or {COMBINED}MODEL.json"
+        )
     form = pair_metric(name, weights_dir)
     return OneMinus(form) if metric(name).higher_is_better else form
 
@@ -101,8 +104,9 @@ def distortion(name: str, weights_dir=None) -> torch.nn.Module:
 class RecipeTerm(torch.nn.Module):
     """One recipe term ``[main:][roi:]NAME`` on a model's output dict, (N,) per image."""
 
-    def __init__(self, name: str, salient_weight: float = 1.0, background_weight: float = 0.5,
-                 weights_dir=None):
+    def __init__(
+        self, name: str, salient_weight: float = 1.0, background_weight: float = 0.5, weights_dir=None
+    ):
         super().__init__()
         term = LossTerm.parse(name)
         self.masked = term.masked

@@ -8,6 +8,7 @@ bits are counted where the learned codec counts them
 (:func:`evalkit.codecs.learned.estimated_bits`). The bpp of a real bitstream is
 :func:`evalkit.codecs.bitstream_bpp`.
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@
 combination fitted with ``evalkit fit``; ``roi:`` weights the term by the masks given with the
 data, ``main:`` scores selective-detail's main decoder output x̂_m (paper 002 eq. 3).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +20,12 @@ def combined_model(name: str) -> Path | None:
 
 @dataclass(frozen=True)
 class LossTerm:
-    distortion: str          # mse, a trainable metric's name, or combined:PATH
-    main: bool = False       # on the main decoder's output x̂_m
-    masked: bool = False     # weighted by the masks (roi:)
+    distortion: str  # mse, a trainable metric's name, or combined:PATH
+    main: bool = False  # on the main decoder's output x̂_m
+    masked: bool = False  # weighted by the masks (roi:)
 
     @classmethod
-    def parse(cls, text: str) -> "LossTerm":
+    def parse(cls, text: str) -> LossTerm:
         """The parts of ``[main:][roi:]NAME`` (the name is checked by whoever uses it)."""
         rest = text.removeprefix("main:")
         return cls(rest.removeprefix("roi:"), main=rest != text, masked=rest.startswith("roi:"))
