@@ -4,6 +4,7 @@ malformed rows that must give clear errors."""
 import numpy as np
 import pandas as pd
 import pytest
+from needs import unavailable
 
 from evalkit.errors import InputError
 from evalkit.study import comparisons as cmp
@@ -424,7 +425,7 @@ def test_the_aic3_study_imports_whole(shared_dir):
     folder = shared_dir / "data" / "aic3"
     files = sorted(folder.glob("JPEG_AIC_SDR_*_responses_*.csv"))
     if len(files) != 2:
-        pytest.skip("the AIC-3 responses are not in the shared folder")
+        unavailable("the AIC-3 responses are not in the shared folder (data/aic3)")
     result = imports.read_aic3(files)
     summary = result.summary()
     for condition, rows, workers in (("PTC", 10290, 73), ("BTC", 85200, 386)):
@@ -445,7 +446,7 @@ def test_aic3_plain_workers_are_screened_by_traps_and_the_floor(shared_dir):
 
     files = sorted((shared_dir / "data" / "aic3").glob("JPEG_AIC_SDR_PTC_JPEG_AI_responses_*.csv"))
     if not files:
-        pytest.skip("the AIC-3 responses are not in the shared folder")
+        unavailable("the AIC-3 responses are not in the shared folder (data/aic3)")
     table = imports.read_aic3(files).comparisons
     found = outliers.comparison_outliers(table)
     assert not (found["outlier_score"] > outliers.OUTLIER_THRESHOLD).any()  # the relative cut-off: none
