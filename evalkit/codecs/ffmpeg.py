@@ -18,6 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 
+from .base import CodecError
+
 
 @dataclass(frozen=True)
 class FFmpeg:
@@ -66,3 +68,35 @@ def describe(ffmpeg: FFmpeg) -> str:
     """``ffmpeg <version> (<origin>)``, for codecs' library versions."""
     out = subprocess.run([ffmpeg.path, "-version"], capture_output=True, text=True).stdout
     return f"ffmpeg {out.split()[2] if out else 'unknown'} ({ffmpeg.origin})"
+
+
+def run(
+    found: FFmpeg | None,
+    args: list[str],
+    stdin: bytes,
+    name: str,
+    what: str,
+    unavailable: str,
+    chatter: tuple[str, ...] = (),
+) -> bytes:
+    """ffmpeg's output for ``args`` with ``stdin`` piped in; a :class:`CodecError` naming codec
+    ``name`` and the step (``what``) when no ffmpeg was ``found`` (``unavailable`` says why), when
+    it fails, prints an error, or writes nothing. Lines starting with ``chatter`` are an encoder's
+    own log, printed past ffmpeg's log level, and not errors."""
+    if found is None:
+        raise CodecError(f"{name}: {unavailable}")
+    done = subprocess.run(
+        [found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
+        input=stdin,
+        capture_output=True,
+    )
+    errors = [
+        line
+        for line in done.stderr.decode(errors="replace").splitlines()
+        if line.strip() and not line.startswith(chatter)
+    ]
+    if done.returncode != 0 or errors or not done.stdout:
+        raise CodecError(
+            f"{name}: {what} failed: {errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
+        )
+    return done.stdout

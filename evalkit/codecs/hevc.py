@@ -38,7 +38,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Codec, CodecError, check_rgb8, hevc_axis
-from .ffmpeg import FFmpeg, describe, find_ffmpeg
+from .ffmpeg import FFmpeg, describe, find_ffmpeg, run
 
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
 _KR, _KB = 0.299, 0.114
@@ -150,21 +150,7 @@ class HEVCIntra(Codec):
         )
 
     def _ffmpeg(self, args: list[str], stdin: bytes, what: str) -> bytes:
-        found = find_ffmpeg("libx265")
-        if found is None:
-            raise CodecError(f"{self.name}: {self.unavailable_reason()}")
-        done = subprocess.run(
-            [found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
-            input=stdin,
-            capture_output=True,
-        )
-        errors = done.stderr.decode(errors="replace").strip().splitlines()
-        if done.returncode != 0 or errors or not done.stdout:
-            raise CodecError(
-                f"{self.name}: {what} failed: "
-                f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
-            )
-        return done.stdout
+        return run(find_ffmpeg("libx265"), args, stdin, self.name, what, self.unavailable_reason() or "")
 
     def encode(self, image, setting):
         image = check_rgb8(image)

@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, check_rgb8
-from .ffmpeg import FFmpeg, describe, find_ffmpeg
+from .ffmpeg import FFmpeg, describe, find_ffmpeg, run
 from .hevc import pack, unpack_length, ycbcr_to_rgb
 from .svtav1 import yuv420_planes
 
@@ -131,25 +131,7 @@ class VVCIntra(Codec):
         return _version(_ffmpeg())
 
     def _run(self, args: list[str], stdin: bytes, what: str) -> bytes:
-        found = _ffmpeg()
-        if found is None:
-            raise CodecError(f"{self.name}: {self.unavailable_reason()}")
-        done = subprocess.run(
-            [found.path, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
-            input=stdin,
-            capture_output=True,
-        )
-        errors = [
-            line
-            for line in done.stderr.decode(errors="replace").splitlines()
-            if line.strip() and not line.startswith(_CHATTER)
-        ]
-        if done.returncode != 0 or errors or not done.stdout:
-            raise CodecError(
-                f"{self.name}: {what} failed: "
-                f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
-            )
-        return done.stdout
+        return run(_ffmpeg(), args, stdin, self.name, what, self.unavailable_reason() or "", _CHATTER)
 
     def encode(self, image, setting):
         image = check_rgb8(image)
