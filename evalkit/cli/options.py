@@ -4,6 +4,8 @@ codecs they offer, and the executor ``--scheduler`` asks for."""
 from __future__ import annotations
 
 import argparse
+import importlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ..errors import InputError
@@ -11,6 +13,37 @@ from ..errors import InputError
 #: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
 SHIPPED_MODEL = "ek-variable-rate-mse"
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "vvc", "avif", "jpegxl", SHIPPED_MODEL)
+
+
+class LibraryChoices(Sequence[str]):
+    """The choices of an option, read from the library module that defines them only when argparse
+    checks a value or prints a command's help, so that building the whole parser (``evalkit
+    --help``) imports neither that module nor pandas and SciPy behind it. Give the option a
+    ``metavar`` (argparse would otherwise list the choices as it adds the option) and write
+    ``%(choices)s`` in its help.
+
+    >>> rules = LibraryChoices("evalkit.study.comparisons", "NOT_SURE_RULES")
+    >>> "split" in rules, "maybe" in rules
+    (True, False)
+    """
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def _names(self) -> Sequence[str]:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
 
 
 def bpp_targets(text: str) -> list[float]:

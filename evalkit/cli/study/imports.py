@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..options import LibraryChoices
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from ...study.imports import FORMATS
-
     im = sub.add_parser(
         "import",
         help="read a public study's answers (AIC-3, CLIC, any CSV) into comparison tables",
@@ -18,7 +18,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "(JPEG AIC-3 PTC/BTC triplets), clic (methodA,methodB,originalName,"
         "answerValue), csv (any layout, with --map).",
     )
-    im.add_argument("format", choices=FORMATS, help="the files' format")
+    im.add_argument(
+        "format",
+        choices=LibraryChoices("evalkit.study.imports", "FORMATS"),
+        metavar="FORMAT",
+        help="the files' format: %(choices)s",
+    )
     im.add_argument("files", nargs="+", help="answer files (CSV)")
     im.add_argument("--out", required=True, help="output folder")
     im.add_argument(
@@ -84,9 +89,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     im.add_argument(
         "--not-sure",
-        choices=("split", "drop"),
+        choices=LibraryChoices("evalkit.study.comparisons", "NOT_SURE_RULES"),
+        metavar="RULE",
         default="split",
-        help="--screen: a not-sure answer counts half a win each way (default) or not at all",
+        help="--screen: a not-sure answer counts half a win each way (split, the default) or not "
+        "at all (%(choices)s)",
     )
     return im
 

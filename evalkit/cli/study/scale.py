@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..options import name_list
+from ..options import LibraryChoices, name_list
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from ...study.comparisons import NOT_SURE_RULES
-    from ...study.stimulus_scale import PRIORS
-
     sc = sub.add_parser(
         "scale",
         help="JND per stimulus from its source, boost gains, metrics benchmarked",
@@ -43,15 +40,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--not-sure",
-        choices=NOT_SURE_RULES,
+        choices=LibraryChoices("evalkit.study.comparisons", "NOT_SURE_RULES"),
+        metavar="RULE",
         default="split",
-        help="a not-sure answer: half a win each way (default) or dropped",
+        help="a not-sure answer: half a win each way (split, the default) or dropped (%(choices)s)",
     )
     sc.add_argument(
         "--prior",
-        choices=PRIORS,
+        choices=LibraryChoices("evalkit.study.stimulus_scale", "PRIORS"),
+        metavar="PRIOR",
         default="distance",
-        help="distance: pwcmp's distance prior (default); normal: N(0, 10²) per score; none",
+        help="%(choices)s; distance: pwcmp's distance prior (default); normal: N(0, 10²) per score; none",
     )
     sc.add_argument(
         "--bootstrap", type=int, default=200, help="bootstrap replicates of the scale (default 200)"
