@@ -14,6 +14,7 @@ after each finished job. ``shard`` takes every N-th job for job arrays (:mod:`ev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -140,6 +141,24 @@ def _reference_pixels(path: Path, sha: str) -> np.ndarray:
     return pixels
 
 
+def _digest_file(cached: Path) -> Path:
+    return cached.with_name(cached.name + ".sha256")
+
+
+def _cached_bitstream(cached: Path, n_bytes: int) -> bytes | None:
+    """The encode cache's bitstream at one setting, or None when it is missing, cut short or no
+    longer hashes to the SHA-256 stored beside it when it was written. The length alone proves
+    nothing: a flipped bit in JPEG, JPEG 2000, WebP or HEVC data keeps the size and can decode to
+    another valid image, which would then be measured."""
+    digest = _digest_file(cached)
+    if not (cached.is_file() and digest.is_file()):
+        return None
+    data = cached.read_bytes()
+    if len(data) != n_bytes or hashlib.sha256(data).hexdigest() != digest.read_text().strip():
+        return None
+    return data
+
+
 def run_job(job: Job, cache_only: bool = False) -> JobResult:
     """Match every target of one (image, codec), write bitstreams and reconstructions. With
     ``cache_only``, raise :class:`CacheMiss` where an encode or a decode would be needed."""
@@ -165,16 +184,17 @@ def _match_one(
 ) -> dict:
     m = search.match(target, job.policy, job.rtol)
     cached = codec_dir / f"{m.setting!r}.{codec.extension}"
-    data = cached.read_bytes() if cached.is_file() else b""
-    if len(data) != m.n_bytes:  # not cached, or a cached file cut short: encode it again
+    data = _cached_bitstream(cached, m.n_bytes)
+    if data is None:  # not cached, or cut short or altered there: encode it again
         data = search.bitstream(m.setting)
     if len(data) != m.n_bytes:
         raise RuntimeError(
             f"{codec.name} is not deterministic: {len(data)} bytes now, "
             f"{m.n_bytes} when probed at {codec.axis.name}={m.setting}"
         )
-    if not (cached.is_file() and cached.stat().st_size == len(data)):
-        write_bytes(cached, data)
+    if _cached_bitstream(cached, m.n_bytes) != data:
+        write_bytes(cached, data)  # the bytes first: a digest never vouches for bytes not yet there
+        write_bytes(_digest_file(cached), hashlib.sha256(data).hexdigest().encode())
 
     stem = f"{job.image}_{target_label(target)}"
     bitstream = job.out_dir / "bitstreams" / folder_name(job.codec) / f"{stem}.{codec.extension}"

@@ -225,3 +225,39 @@ def test_cli_compress_prints_the_table(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and "jpeg2000" in out and "2 reconstructions" in out
+
+
+def test_a_bitstream_altered_in_the_encode_cache_is_encoded_again_not_measured(tmp_path, kodak):
+    """A flipped bit keeps a JPEG's length and can decode to another valid picture: the cache's
+    SHA-256 beside each stored bitstream catches it, and the rerun encodes again."""
+    import simplejpeg
+
+    from evalkit.files import cache_dir
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(kodak(3)[:128, :192]).save(folder / "crop.png")
+    out = tmp_path / "run"
+    compress(resolve_images(str(folder)), ["jpeg"], [0.5], out, workers=1, progress=False)
+    row = pd.read_csv(out / "manifest.csv").iloc[0]
+    expected = load_image(out / row.reconstruction)
+    (cached,) = (cache_dir() / "encodes").rglob("*.jpg")
+    data = bytearray(cached.read_bytes())
+    for position in range(len(data) // 2, len(data) - 2):  # a flip strict libjpeg still decodes
+        flipped = bytearray(data)
+        flipped[position] ^= 0x10
+        try:
+            decoded = simplejpeg.decode_jpeg(bytes(flipped), strict=True)
+        except ValueError:
+            continue
+        if not np.array_equal(decoded, expected):
+            break
+    else:
+        pytest.fail("no flip that decodes to another picture")
+    cached.write_bytes(bytes(flipped))
+    (out / row.reconstruction).unlink()  # so that the rerun must decode
+
+    again = compress(resolve_images(str(folder)), ["jpeg"], [0.5], out, workers=1, progress=False)
+    assert again.fresh_encodes == 1
+    assert np.array_equal(load_image(out / row.reconstruction), expected)
+    assert (out / row.bitstream).read_bytes() == bytes(data) == cached.read_bytes()
