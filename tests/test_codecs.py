@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.codecs import FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec, learned_zoo, zoo
+from evalkit.codecs import (
+    FAMILIES,
+    CodecError,
+    bitstream_bpp,
+    codec_table,
+    configurations,
+    get_codec,
+    learned_zoo,
+)
 from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
 from evalkit.errors import InputError
@@ -102,7 +110,7 @@ def test_heic_keeps_full_chroma_by_default(photo_crop):
 
 def test_codec_table_lists_every_codec_with_reason_or_version():
     rows = {r.name: r for r in codec_table()}
-    assert set(rows) == set(zoo()) | set(learned_zoo())
+    assert set(rows) == set(configurations()) | set(learned_zoo())
     for r in rows.values():
         assert (r.version is None) != (r.unavailable is None)
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..executors import DaskExecutor, LocalExecutor
     from ..shards import Shard
 
-#: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
+#: Our own small trained model (zoo/ek-variable-rate-mse.*), the learned codec that runs offline.
 SHIPPED_MODEL = "ek-variable-rate-mse"
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "vvc", "avif", "jpegxl", SHIPPED_MODEL)
 
@@ -154,11 +154,13 @@ def cluster_executor(
 
 def available_codecs() -> list[str]:
     """The primary codecs that can run on this machine (the shipped model when its file is there)."""
-    from ..codecs import FAMILIES, get_codec, zoo
+    from ..codecs import FAMILIES, configurations, get_codec
     from ..codecs.learned import LearnedCodec
 
     classical = [
-        n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()
+        n
+        for n in PRIMARY_CODECS
+        if n in configurations() and not FAMILIES[configurations()[n]["family"]].unavailable_reason()
     ]
     shipped = get_codec(SHIPPED_MODEL, device="cpu")
     ready = isinstance(shipped, LearnedCodec) and shipped.unavailable_here() is None

@@ -1,6 +1,6 @@
-"""Codecs behind one interface, the zoo of named configurations, and rate matching.
+"""Codecs behind one interface, their named configurations, and rate matching.
 
-Classical codecs are configured in ``zoo.toml``; learned ones in the top-level ``codecs/``
+Classical codecs are configured in ``configurations.toml``; learned ones in the top-level ``zoo/``
 folder, one file each (see :mod:`.checkpoints`), each of an architecture :mod:`.architectures`
 describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladder,
 ``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint
@@ -64,16 +64,16 @@ __all__ = [
     "CodecInfo",
     "bitstream_bpp",
     "codec_table",
+    "configurations",
     "get_codec",
     "learned_zoo",
-    "zoo",
 ]
 
 
 @cache
-def zoo() -> dict[str, dict]:
-    """Named configurations from ``zoo.toml``: name → {"family": ..., options...}."""
-    return tomllib.loads(resources.files(__package__).joinpath("zoo.toml").read_text())
+def configurations() -> dict[str, dict]:
+    """Named configurations from ``configurations.toml``: name → {"family": ..., options...}."""
+    return tomllib.loads(resources.files(__package__).joinpath("configurations.toml").read_text())
 
 
 def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec:
@@ -83,8 +83,8 @@ def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec
     :class:`~evalkit.errors.InputError` for an unknown name and :class:`CodecError` when the codec
     cannot run on this machine (the message says what is missing).
     """
-    if name in zoo():
-        options = dict(zoo()[name])
+    if name in configurations():
+        options = dict(configurations()[name])
         family = FAMILIES[options.pop("family")]
         reason = family.unavailable_reason()
         if reason:
@@ -98,7 +98,7 @@ def _learned_codec(name: str, device, weights_dir) -> Codec:
 
     parsed = LearnedName.parse(name, learned_zoo())
     if parsed is None:
-        known = ", ".join([*zoo(), *learned_zoo()])
+        known = ", ".join([*configurations(), *learned_zoo()])
         raise InputError(f"unknown codec {name!r}; known codecs: {known} (and {FORMS})")
     return CODEC_CLASSES[parsed.spec.kind](
         parsed.spec, parsed.name, device=device, weights_dir=weights_dir, **parsed.options
@@ -128,7 +128,7 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
     from .learned import CODEC_CLASSES, LearnedCodec, lambda_axis
 
     rows = []
-    for name, entry in zoo().items():
+    for name, entry in configurations().items():
         options = {k: v for k, v in entry.items() if k != "family"}
         family = FAMILIES[entry["family"]]
         reason = family.unavailable_reason()

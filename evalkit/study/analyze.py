@@ -1,7 +1,7 @@
 """A study's analysis, with and without the screened-out raters: what ``evalkit study analyze``
 computes, prints and writes.
 
-Works on the raw responses table (the study database's, :func:`evalkit.study.analysis.responses`,
+Works on the raw responses table (the study database's, :func:`evalkit.study.responses.responses`,
 or a simulated crowd's), so it does not depend on how the answers were collected.
 """
 
@@ -16,9 +16,9 @@ from ..errors import InputError
 from ..fit.judgements import metric_values
 from ..metrics import metric
 from . import agreement, ranking
-from .analysis import judgements_of
 from .comparisons import settle_not_sure
 from .outliers import OUTLIER_THRESHOLD, SKILL_FLOOR, outlier_scores
+from .responses import judgements_of
 from .screening import ScreeningRules, screen
 
 VIEWS = {"all": "all raters", "screened": "after exclusions"}
