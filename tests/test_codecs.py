@@ -454,11 +454,16 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
         ("jpeg", {"quality": 3}, "no option"),
         ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
         ("hevc", {"preset": "fastest"}, "preset='fastest'"),
+        ("vvc", {"preset": "fastest"}, "preset='fastest' is not one of faster, fast, medium"),
+        ("bpg", {"chroma": "4:1:1"}, "chroma='4:1:1' is not one of 4:4:4, 4:2:2, 4:2:0"),
+        ("heic", {"chroma": "4:1:1"}, "chroma='4:1:1'"),
+        ("avif", {"subsampling": "4:2:2"}, "subsampling='4:2:2' is not one of 4:4:4, 4:2:0"),
         ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13"),
     ],
 )
-def test_zoo_option_mistakes_are_input_errors(family, options, message):
-    """An option a zoo entry gives is the user's input: refused with InputError (CLI exit 2)."""
+def test_configuration_option_mistakes_are_input_errors(family, options, message):
+    """An option a named configuration gives is the user's input: refused with InputError (CLI
+    exit 2), whether the codec can run here or not."""
     with pytest.raises(InputError, match=re.escape(message)):
         FAMILIES[family](**options)
 
