@@ -24,11 +24,13 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, bitstream_bpp
 from .bpg import BPG
-from .checkpoints import learned_zoo
+from .checkpoints import LearnedSpec, learned_zoo
 from .hevc import HEVCIntra
 from .hevc_fine import HEVCIntraFine
 from .htj2k import HTJ2K
@@ -71,12 +73,12 @@ __all__ = [
 
 
 @cache
-def configurations() -> dict[str, dict]:
+def configurations() -> dict[str, dict[str, Any]]:
     """Named configurations from ``configurations.toml``: name → {"family": ..., options...}."""
     return tomllib.loads(resources.files(__package__).joinpath("configurations.toml").read_text())
 
 
-def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec:
+def get_codec(name: str, device: str | None = "auto", weights_dir: str | Path | None = None) -> Codec:
     """The codec called ``name``, ready to use.
 
     ``device`` and ``weights_dir`` concern learned codecs only. Raises
@@ -93,7 +95,7 @@ def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec
     return _learned_codec(name, device, weights_dir)
 
 
-def _learned_codec(name: str, device, weights_dir) -> Codec:
+def _learned_codec(name: str, device: str | None, weights_dir: str | Path | None) -> Codec:
     from .learned import CODEC_CLASSES
 
     parsed = LearnedName.parse(name, learned_zoo())
@@ -115,14 +117,14 @@ STATUSES = ("ready", "downloads", "untrained", "unavailable")
 class CodecInfo:
     name: str
     family: str
-    options: dict
+    options: dict[str, Any]
     axis: Axis
     version: str | None
     unavailable: str | None
     status: str = "ready"
 
 
-def codec_table(weights_dir=None) -> list[CodecInfo]:
+def codec_table(weights_dir: str | Path | None = None) -> list[CodecInfo]:
     """Every codec, classical and learned, available or not, with its library version or why
     it cannot run here (for learned codecs: checkpoints that are not cached)."""
     from .learned import CODEC_CLASSES, LearnedCodec, lambda_axis
@@ -169,7 +171,7 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
     return rows
 
 
-def _learned_status(spec, reason: str | None, weights_dir) -> str:
+def _learned_status(spec: LearnedSpec, reason: str | None, weights_dir: str | Path | None) -> str:
     from .checkpoints import missing_checkpoints
 
     if reason is None:

@@ -477,4 +477,8 @@ class VariableRateCodec(LearnedCodec):
         return network.net(x, *params)
 
 
-CODEC_CLASSES = {"ladder": LadderCodec, "vbr": VbrCodec, "variable-rate": VariableRateCodec}
+CODEC_CLASSES: dict[str, type[LearnedCodec]] = {
+    "ladder": LadderCodec,
+    "vbr": VbrCodec,
+    "variable-rate": VariableRateCodec,
+}
