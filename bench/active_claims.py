@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from evalkit.study import analysis
+from evalkit.study import responses
 from evalkit.study.config import load_config
 from evalkit.study.crowd import Crowd, CrowdModel
 from evalkit.study.database import Assignment, Base, Response, _insert_assignments, connect
@@ -246,7 +246,7 @@ def measure_stop_rule(url: str, toml: Path, code: Path, budget: int, crowd_size:
     finally:
         server.stop()
     sampler = ActiveSampler(config, design.pairs, design.sentinels)
-    return len(sampler.judgements(analysis.responses(connect(url))))
+    return len(sampler.judgements(responses.responses(connect(url))))
 
 
 def main():

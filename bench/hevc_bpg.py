@@ -22,20 +22,17 @@ slice data (container and parameter sets).
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from kodak import add_kodak_options, kodak_images, spawned_map
 
 from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.hevc import HEVCIntra, annexb_units, nal_type, unpack
 from evalkit.codecs.pillow import HEIC
 from evalkit.codecs.ratematch import RateSearch
-from evalkit.datasets import resolve_images
 from evalkit.report.compressai_json import read_eval_model
 
 TARGETS = [0.25, 0.5, 1.0]
@@ -182,16 +179,7 @@ def fixed_setting_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--kodak-dir",
-        default=os.environ.get("EVALKIT_KODAK_DIR")
-        or (
-            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-            if os.environ.get("EVALKIT_SHARED_DIR")
-            else None
-        ),
-    )
-    parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
+    add_kodak_options(parser)
     parser.add_argument("--ablation", action="store_true", help="add one step per setting")
     parser.add_argument(
         "--fixed",
@@ -199,16 +187,14 @@ def main():
         help=f"CompressAI's protocol: every image at settings {FIXED_SETTINGS}, "
         "averaged per setting (instead of rate matching every image)",
     )
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
-    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
+    images = [ref.load() for ref in kodak_images(args)]
     configs = configurations(args.ablation)
     jobs = [(label, args.ablation, im) for im in images for label in configs]
 
     start = time.perf_counter()
     if args.fixed:
-        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-            rows = pd.DataFrame([r for rs in pool.map(sweep, jobs, chunksize=1) for r in rs])
+        rows = pd.DataFrame([r for rs in spawned_map(sweep, jobs, args.workers) for r in rs])
         print(
             f"Kodak: {len(images)} images × {len(configs)} configurations at fixed settings "
             f"{FIXED_SETTINGS}, in {time.perf_counter() - start:.0f} s; curves of means, read "
@@ -222,8 +208,7 @@ def main():
             f"{'MET' if worst <= 0.2 else 'NOT MET'}"
         )
         return
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(measure, jobs, chunksize=1))
+    results = list(spawned_map(measure, jobs, args.workers))
     rows = pd.DataFrame([r for rs, _ in results for r in rs])
     encodes = sum(n for _, n in results)
 

@@ -16,19 +16,15 @@ twice in the same run: by ``hevc-bpg`` (QP in eighths through a flat scaling lis
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from kodak import add_kodak_options, kodak_images, spawned_map
 
 from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.ratematch import RateSearch
-from evalkit.datasets import resolve_images
 from evalkit.report.bjontegaard import bd_rate
 
 TARGETS = [0.25, 0.5, 0.75, 1.0]
@@ -88,29 +84,18 @@ def measure(job) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--kodak-dir",
-        default=os.environ.get("EVALKIT_KODAK_DIR")
-        or (
-            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-            if os.environ.get("EVALKIT_SHARED_DIR")
-            else None
-        ),
-    )
-    parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    add_kodak_options(parser)
     args = parser.parse_args()
-    refs = resolve_images("kodak", args.kodak_dir)[: args.images]
+    refs = kodak_images(args)
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results = []
-        for ref, result in zip(refs, pool.map(measure, [(r.name, r.load()) for r in refs], chunksize=1)):
-            within = [abs(r["rel_error"]) <= 0.01 for r in result["rows"] if r["codec"] == "hevc-bpg"]
-            print(
-                f"{ref.name}: {sum(within)} of {len(within)} within 1 %, BD-rate {result['bd']:+.2f} %",
-                flush=True,
-            )
-            results.append(result)
+    results = []
+    for ref, result in zip(refs, spawned_map(measure, [(r.name, r.load()) for r in refs], args.workers)):
+        within = [abs(r["rel_error"]) <= 0.01 for r in result["rows"] if r["codec"] == "hevc-bpg"]
+        print(
+            f"{ref.name}: {sum(within)} of {len(within)} within 1 %, BD-rate {result['bd']:+.2f} %",
+            flush=True,
+        )
+        results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     rows["within"] = rows["rel_error"].abs() <= 0.01
     print(

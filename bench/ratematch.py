@@ -11,17 +11,14 @@ and their ratio. Targets: ≤ 8 encodes per matched point on average, ≥ 3× fa
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
+from kodak import add_kodak_options, kodak_images, spawned_map
 
 from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.ratematch import RateSearch
-from evalkit.datasets import resolve_images
 
 CODECS = ["jpeg", "jpeg2000", "webp", "hevc-bpg", "avif", "jpegxl"]
 TARGETS = [0.23, 0.37, 0.67, 1.0]
@@ -52,9 +49,8 @@ def scanned(args):
 
 def run(fn, jobs, workers):
     start = time.perf_counter()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        # one codec's jobs at a time would starve a core at the end; interleave them instead
-        results = list(pool.map(fn, jobs, chunksize=1))
+    # one codec's jobs at a time would starve a core at the end; interleave them instead
+    results = list(spawned_map(fn, jobs, workers))
     wall = time.perf_counter() - start
     frame = pd.DataFrame(
         [(c, n, e) for c, n, errs in results for e in errs], columns=["codec", "encodes", "abs_err"]
@@ -64,11 +60,9 @@ def run(fn, jobs, workers):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kodak-dir", default=os.environ.get("EVALKIT_KODAK_DIR"))
-    parser.add_argument("--images", type=int, default=24)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    add_kodak_options(parser)
     args = parser.parse_args()
-    images = [ref.load() for ref in resolve_images("kodak", args.kodak_dir)[: args.images]]
+    images = [ref.load() for ref in kodak_images(args)]
     jobs = [(c, im) for im in images for c in CODECS]
     points = len(images) * len(TARGETS)
 

@@ -14,21 +14,17 @@ else), ``hevc-bpg`` 4:4:4 as BPG, so RGB PSNR counts VVC's chroma subsampling ag
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from hevc_fine_rate import TARGETS, children_cpu, psnr
+from kodak import add_kodak_options, kodak_images, spawned_map
 
 from evalkit.codecs import bitstream_bpp, get_codec
 from evalkit.codecs.ratematch import RateSearch
 from evalkit.codecs.vvc import VVCIntra
-from evalkit.datasets import resolve_images
 from evalkit.report.bjontegaard import bd_rate
 
 
@@ -66,29 +62,16 @@ def measure(job, preset: str) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--kodak-dir",
-        default=os.environ.get("EVALKIT_KODAK_DIR")
-        or (
-            Path(os.environ["EVALKIT_SHARED_DIR"], "data", "kodak")
-            if os.environ.get("EVALKIT_SHARED_DIR")
-            else None
-        ),
-    )
-    parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
+    add_kodak_options(parser)
     parser.add_argument("--preset", default="fast", help="VVenC preset (faster … slower)")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
-    refs = resolve_images("kodak", args.kodak_dir)[: args.images]
+    refs = kodak_images(args)
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        results = []
-        for ref, result in zip(
-            refs,
-            pool.map(partial(measure, preset=args.preset), [(r.name, r.load()) for r in refs], chunksize=1),
-        ):
-            print(f"{ref.name}: BD-rate {result['bd']:+.1f} %", flush=True)
-            results.append(result)
+    results = []
+    jobs = [(r.name, r.load()) for r in refs]
+    for ref, result in zip(refs, spawned_map(partial(measure, preset=args.preset), jobs, args.workers)):
+        print(f"{ref.name}: BD-rate {result['bd']:+.1f} %", flush=True)
+        results.append(result)
     rows = pd.DataFrame([row for r in results for row in r["rows"]])
     print(
         f"Kodak: {len(refs)} images × {len(TARGETS)} targets, vvc (VVenC preset {args.preset}) "

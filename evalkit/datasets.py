@@ -13,9 +13,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError
 from .files import cache_dir, write_bytes
@@ -49,27 +51,31 @@ KODAK_SHA256 = {
     "kodim24.png": "ac96f39dacff2ec303ddb8a7eb72d59f77af2b491144926335938338ee63473d",
 }
 
+
+def _skimage(name: str, item: int | None = None) -> npt.NDArray[np.uint8]:
+    """The image ``skimage.data.<name>()`` gives (its ``item``-th where it gives several)."""
+    import skimage.data
+
+    found = getattr(skimage.data, name)()
+    image: npt.NDArray[np.uint8] = found if item is None else found[item]
+    return image
+
+
 #: The natural photos scikit-image ships (no download needed), by the name they get here.
-SAMPLES: dict[str, Callable[[], np.ndarray]] = {
-    "astronaut": lambda: _skimage("astronaut"),
-    "coffee": lambda: _skimage("coffee"),
-    "chelsea": lambda: _skimage("chelsea"),
-    "motorcycle": lambda: _skimage("stereo_motorcycle")[0],
+SAMPLES: dict[str, Callable[[], npt.NDArray[np.uint8]]] = {
+    "astronaut": partial(_skimage, "astronaut"),
+    "coffee": partial(_skimage, "coffee"),
+    "chelsea": partial(_skimage, "chelsea"),
+    "motorcycle": partial(_skimage, "stereo_motorcycle", 0),  # the left view of a stereo pair
 }
 
 
 #: Other photos and textures scikit-image ships, none of them among :data:`SAMPLES`: training
 #: images for a codec that is then judged on the samples (the loop demo, ``studies/loop-demo``).
-TRAINING_SAMPLES: dict[str, Callable[[], np.ndarray]] = {
-    name: (lambda name=name: _skimage(name))
+TRAINING_SAMPLES: dict[str, Callable[[], npt.NDArray[np.uint8]]] = {
+    name: partial(_skimage, name)
     for name in ("rocket", "hubble_deep_field", "immunohistochemistry", "retina", "brick", "grass", "gravel")
 }
-
-
-def _skimage(name: str):
-    import skimage.data
-
-    return getattr(skimage.data, name)()
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,9 @@ class ImageRef:
 
     name: str
     source: str
-    loader: Callable[[], np.ndarray]
+    loader: Callable[[], npt.NDArray[np.uint8]]
 
-    def load(self) -> np.ndarray:
+    def load(self) -> npt.NDArray[np.uint8]:
         return self.loader()
 
 
@@ -101,7 +107,7 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
     one image file."""
     if spec in BUNDLED:
         return [
-            ImageRef(name, f"skimage.data:{name}", lambda f=f, n=name: to_rgb8(f(), n))
+            ImageRef(name, f"skimage.data:{name}", partial(_checked, f, name))
             for name, f in BUNDLED[spec].items()
         ]
     if spec == "kodak":
@@ -117,12 +123,16 @@ def resolve_images(spec: str, kodak_dir: str | Path | None = None) -> list[Image
     raise InputError(f"{spec!r} is not 'samples', 'training-samples', 'kodak', a folder or an image file")
 
 
+def _checked(load: Callable[[], npt.NDArray[np.uint8]], name: str) -> npt.NDArray[np.uint8]:
+    return to_rgb8(load(), name)
+
+
 def folder_images(folder: Path) -> list[ImageRef]:
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in DECODERS and p.is_file())
     names = [p.stem for p in files]
     duplicated = {n for n in names if names.count(n) > 1}
     return [
-        ImageRef(p.name if p.stem in duplicated else p.stem, str(p.resolve()), lambda p=p: load_image(p))
+        ImageRef(p.name if p.stem in duplicated else p.stem, str(p.resolve()), partial(load_image, p))
         for p in files
     ]
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .fit import fit_judgements
-from .study.analysis import responses
+from .study.analyze import analyze, write_analysis
 from .study.config import StudyConfig, database_url, load_config
 from .study.crowd import Crowd, CrowdModel, evenly_spaced_quality
 from .study.database import connect
 from .study.design import build_study
-from .study.report import analyze, write_analysis
+from .study.responses import responses
 from .study.screening import ScreeningRules
 from .study.simulate import crowd_on_served_study
 

@@ -161,7 +161,9 @@ class DaskExecutor:
             self.client.close()
 
 
-def executor_for(scheduler: str | None = None, workers: int | None = None, batch: int | None = None):
+def executor_for(
+    scheduler: str | None = None, workers: int | None = None, batch: int | None = None
+) -> LocalExecutor | DaskExecutor:
     """The executor a command asked for: Dask when ``scheduler`` or ``$EVALKIT_DASK_SCHEDULER``
     names one, else :class:`LocalExecutor` with ``workers`` processes (``local`` is this machine
     too). ``workers`` concerns the local executor only; a cluster has its own."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError
 from .files import atomic_path
@@ -38,7 +40,7 @@ class ImageConversionWarning(UserWarning):
     """An image was changed on the way to RGB 8-bit (alpha dropped, bit depth reduced)."""
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path) -> npt.NDArray[np.uint8]:
     """Read ``path`` as RGB uint8 (H, W, 3). PNG, JPEG, BMP, TIFF and WebP are supported."""
     import imagecodecs
 
@@ -68,7 +70,7 @@ def load_image(path: str | Path) -> np.ndarray:
     return to_rgb8(pixels, str(path))
 
 
-def to_rgb8(pixels: np.ndarray, name: str = "image") -> np.ndarray:
+def to_rgb8(pixels: npt.NDArray[Any], name: str = "image") -> npt.NDArray[np.uint8]:
     """Convert an array (H×W, H×W×1..4; uint8, uint16 or float in [0, 1]) to RGB uint8."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
@@ -101,7 +103,7 @@ def to_rgb8(pixels: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def save_png(pixels: np.ndarray, path: str | Path) -> None:
+def save_png(pixels: npt.NDArray[np.uint8], path: str | Path) -> None:
     """Write an RGB uint8 image as PNG, atomically (a crash never leaves half a file)."""
     from PIL import Image
 

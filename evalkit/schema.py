@@ -21,7 +21,9 @@ import math
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import MISSING, dataclass
+from typing import Any
 
 #: A name that is safe as one file or folder name: letters, digits, ``.``, ``_``, ``-``, not
 #: starting with a dot or a dash (so never ``..`` or a path).
@@ -35,26 +37,27 @@ class Key:
     more_than: float | None = None
     at_most: float | None = None
     less_than: float | None = None
-    choices: tuple | None = None
+    choices: tuple[object, ...] | None = None
     safe_name: bool = False
     why: str = ""  # said after a range or choice mistake: what the limit protects
 
 
 def key(
-    default=MISSING,
+    default: Any = MISSING,
     *,
-    factory=MISSING,
-    example=None,
-    at_least=None,
-    more_than=None,
-    at_most=None,
-    less_than=None,
-    choices=None,
-    safe_name=False,
-    why="",
-) -> dataclasses.Field:
+    factory: Any = MISSING,
+    example: object = None,
+    at_least: float | None = None,
+    more_than: float | None = None,
+    at_most: float | None = None,
+    less_than: float | None = None,
+    choices: Iterable[object] | None = None,
+    safe_name: bool = False,
+    why: str = "",
+) -> Any:
     """A dataclass field declared as a file key (see the module docstring); ``example`` defaults
-    to ``default``."""
+    to ``default``. Typed ``Any`` as :func:`dataclasses.field` is: it stands where the annotated
+    type's default goes."""
     spec = Key(
         default if example is None else example,
         at_least,
@@ -68,7 +71,7 @@ def key(
     return dataclasses.field(default=default, default_factory=factory, metadata={"key": spec})
 
 
-def _inline(v) -> str:
+def _inline(v: object) -> str:
     """A value as TOML writes it (``false``, ``"split"``, inline tables and arrays)."""
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -81,7 +84,7 @@ def _inline(v) -> str:
     return repr(v)
 
 
-def _toml(name: str, value) -> str:
+def _toml(name: str, value: object) -> str:
     """``name = value`` as one line of TOML (inline tables and arrays)."""
     return f"{name} = {_inline(value)}"
 
@@ -89,7 +92,7 @@ def _toml(name: str, value) -> str:
 _NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", dict: "a table"}
 
 
-def _kind(hint) -> tuple[type | tuple[type, ...], type | None, bool]:
+def _kind(hint: Any) -> tuple[type | tuple[type, ...], type | None, bool]:
     """(outer type — or the alternatives of a union such as ``bool | str`` —, element type of a
     list or None, whether None is allowed) of an annotation."""
     optional = False
@@ -103,7 +106,7 @@ def _kind(hint) -> tuple[type | tuple[type, ...], type | None, bool]:
     return typing.get_origin(hint) or hint, None, optional
 
 
-def _is(value, kind: type | tuple[type, ...]) -> bool:
+def _is(value: object, kind: type | tuple[type, ...]) -> bool:
     if isinstance(kind, tuple):
         return any(_is(value, k) for k in kind)
     if isinstance(value, bool):
@@ -119,7 +122,9 @@ _LIST_NAMES = {str: "a list of strings", int: "a list of whole numbers", float: 
 def _describe(kind: type | tuple[type, ...], element: type | None) -> str:
     if isinstance(kind, tuple):
         return " or ".join(_describe(k, None) for k in kind)
-    return _LIST_NAMES[element] if kind is list else _NAMES.get(kind, kind.__name__)
+    if kind is list and element is not None:
+        return _LIST_NAMES[element]
+    return _NAMES.get(kind, kind.__name__)
 
 
 def _range_text(spec: Key) -> str:
@@ -141,13 +146,13 @@ def _in_range(value: float, spec: Key) -> bool:
     )
 
 
-def check_value(name: str, value, hint, spec: Key) -> str | None:
+def check_value(name: str, value: Any, hint: object, spec: Key) -> str | None:
     """The mistake in ``name = value`` for a key of type ``hint`` declared by ``spec``, or None."""
     kind, element, optional = _kind(hint)
     example = f"(e.g. {_toml(name, spec.example)})" if spec.example is not None else ""
     if value is None and optional:
         return None
-    if not _is(value, kind) or (kind is list and not all(_is(v, element) for v in value)):
+    if not _is(value, kind) or (element is not None and not all(_is(v, element) for v in value)):
         return f"{name}: expected {_describe(kind, element)}, got {value!r} {example}".strip()
     if spec.safe_name and not SAFE_NAME.fullmatch(value):
         return (
@@ -165,7 +170,7 @@ def check_value(name: str, value, hint, spec: Key) -> str | None:
     return None
 
 
-def declared_keys(cls) -> dict[str, tuple[object, Key]]:
+def declared_keys(cls: type) -> dict[str, tuple[object, Key]]:
     """Key name → (type annotation, declaration) of every :func:`key` field of ``cls``."""
     hints = typing.get_type_hints(cls)
     return {
@@ -173,7 +178,7 @@ def declared_keys(cls) -> dict[str, tuple[object, Key]]:
     }
 
 
-def check_keys(cls, data: dict) -> list[str]:
+def check_keys(cls: type, data: dict[str, object]) -> list[str]:
     """Every mistake in ``data`` against the keys ``cls`` declares: unknown keys, missing
     required keys (those without a default), and each value's type, range and allowed values."""
     keys = declared_keys(cls)

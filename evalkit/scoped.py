@@ -11,13 +11,14 @@ that warning is silenced, only while it is imported (:func:`importing_compressai
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
 
 @contextmanager
-def torch_settings(tf32: bool | None = None, threads: int | None = None):
+def torch_settings(tf32: bool | None = None, threads: int | None = None) -> Iterator[None]:
     """Within the block: TF32 allowed or not in cuDNN convolutions and CUDA matmuls (``tf32``),
     ``threads`` intra-op CPU threads; None leaves a setting alone. Restored on the way out."""
     before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.get_num_threads())
@@ -34,7 +35,7 @@ def torch_settings(tf32: bool | None = None, threads: int | None = None):
 
 
 @contextmanager
-def importing_compressai():
+def importing_compressai() -> Iterator[None]:
     """For the block that imports compressai: compressai 1.2.8 imports torch_geometric (for its
     point-cloud datasets), which calls ``torch.jit.script`` at import time; torch 2.14 warns about
     that on every import, in every worker. It is not evalkit's to fix and says nothing to a user,

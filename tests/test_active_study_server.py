@@ -11,7 +11,7 @@ from serving import Gunicorn
 from study_fixtures import ADMIN_TOKEN, BEARER, AdvancingClock
 
 from evalkit.cli import main
-from evalkit.study import analysis, database
+from evalkit.study import database, responses
 from evalkit.study.database import trials_of
 from webapp import create_app
 
@@ -104,7 +104,7 @@ def test_the_study_completes_at_its_budget_and_says_so(active_app):
     assert '<section id="complete" >' in page and "12 judgements" in page
     admin = client.get("/admin/", headers=BEARER).get_data(as_text=True)
     assert "<b>Complete</b>" in admin and "ci95_width" in admin
-    stored = analysis.responses(active_app.extensions["evalkit"]["engine"])
+    stored = responses.responses(active_app.extensions["evalkit"]["engine"])
     assert len(stored) == 20 and stored["kind"].eq("pair").sum() == 12
 
 
@@ -164,7 +164,7 @@ def test_simulated_crowd_over_http_against_an_active_study(
         ).group(1)
     )
     assert finished in (2, 3)
-    stored = analysis.responses(database.connect(database_url))
+    stored = responses.responses(database.connect(database_url))
     assert stored["assignment"].nunique() == finished and stored["kind"].eq("pair").sum() == 6 * finished
     out = tmp_path / "analysis"
     assert (
@@ -231,7 +231,7 @@ def test_active_task_page_in_chromium(browser, built_active_study, database_url,
         assert "No more answers are needed" in late.inner_text("#complete-reason")
     finally:
         httpd.shutdown()
-    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    stored = responses.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 20 and set(stored["rater"]) == {"lab:browser-a", "lab:browser-b"}
 
 

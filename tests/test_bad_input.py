@@ -253,7 +253,7 @@ def loop(bed: Bed, text: str | bytes) -> list[str]:
     return ["loop", str(bed.write("loop/experiment.toml", text)), "--quiet"]
 
 
-RECIPE = Path(__file__).parents[1] / "codecs" / "ek-hyperprior-mse.toml"
+RECIPE = Path(__file__).parents[1] / "zoo" / "ek-hyperprior-mse.toml"
 
 
 def train(bed: Bed, recipe: str | bytes | None = None, data: Path | None = None) -> list[str]:
@@ -720,7 +720,7 @@ def test_a_broken_zoo_file_is_one_line_naming_file_and_key(tmp_path, monkeypatch
     zoo = tmp_path / "zoo"
     zoo.mkdir()
     (zoo / "mine.toml").write_bytes(text.encode() if isinstance(text, str) else text)
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(zoo))
+    monkeypatch.setenv("EVALKIT_ZOO_DIR", str(zoo))
     learned_zoo.cache_clear()
     try:
         assert main(["codecs"]) == 2

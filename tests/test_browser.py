@@ -7,7 +7,7 @@ from serving import in_thread
 from study_fixtures import copy_study
 
 from evalkit.images import load_image
-from evalkit.study import analysis
+from evalkit.study import responses
 from evalkit.study.config import load_config
 from evalkit.study.database import trials_of
 
@@ -104,7 +104,7 @@ def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
     page.wait_for_function("document.getElementById('completion').textContent.includes('DONE-123')")
     assert errors == []
 
-    stored = analysis.responses(engine)
+    stored = responses.responses(engine)
     assert len(stored) == 10 and stored["trial"].is_unique
     assert stored["choice"].tolist() == ["left", "right"] * 5
     assert (stored["viewport_w"] == 1400).all() and (stored["device_pixel_ratio"] == 1).all()
@@ -124,7 +124,7 @@ def test_preview_mode_accepts_nothing(browser, server):
     page.keyboard.press("j")
     page.wait_for_timeout(500)
     assert posts == []  # a preview claims nothing and sends no answer
-    assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
+    assert responses.responses(app.extensions["evalkit"]["engine"]).empty
 
 
 def test_reload_resumes_with_the_browsers_secret_and_another_browser_cannot(browser, server):
@@ -151,7 +151,7 @@ def test_reload_resumes_with_the_browsers_secret_and_another_browser_cannot(brow
     stranger = browser.new_context().new_page()  # same rater id, no secret
     begin(stranger)
     stranger.wait_for_function("document.getElementById('status').textContent.includes('another browser')")
-    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    stored = responses.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 3 and stored["trial"].is_unique
 
 
@@ -203,7 +203,7 @@ def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(brow
             )
     page.wait_for_selector("#done:not([hidden])")
     assert errors == []
-    stored = analysis.responses(engine).set_index("trial")
+    stored = responses.responses(engine).set_index("trial")
     assert len(stored) == 10
     assert stored.loc[trial.id, "flips"] == 3 and stored.loc[trial.id, "choice"] == "left"
     assert stored.loc[trial.id, "left_view_ms"] > 0 and stored.loc[trial.id, "right_view_ms"] > 0
@@ -249,6 +249,6 @@ def test_flicker_alternates_each_side_with_the_original_in_the_magnifier_too(bro
     page.wait_for_function("document.getElementById('progress').textContent === 'Question 2 of 10'")
     assert page.locator("#left").bounding_box() == box  # A and B keep their places
     assert errors == []
-    stored = analysis.responses(engine).set_index("trial")
+    stored = responses.responses(engine).set_index("trial")
     assert stored.loc[trial.id, "flicker_cycles"] >= 4, stored.loc[trial.id]  # ~1.4 s shown at 3 Hz
     assert stored["flips"].isna().all()

@@ -289,7 +289,7 @@ def test_a_worker_without_the_codec_reports_its_jobs(images, tmp_path):
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            env={"EVALKIT_CODECS_DIR": str(empty)},
+            env={"EVALKIT_ZOO_DIR": str(empty)},
         ) as lc,
         Client(lc) as client,
     ):

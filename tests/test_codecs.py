@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit.codecs import FAMILIES, CodecError, bitstream_bpp, codec_table, get_codec, learned_zoo, zoo
+from evalkit.codecs import (
+    FAMILIES,
+    CodecError,
+    bitstream_bpp,
+    codec_table,
+    configurations,
+    get_codec,
+    learned_zoo,
+)
 from evalkit.codecs.ffmpeg import find_ffmpeg
 from evalkit.codecs.pillow import jpeg_qtables
 from evalkit.errors import InputError
@@ -102,7 +110,7 @@ def test_heic_keeps_full_chroma_by_default(photo_crop):
 
 def test_codec_table_lists_every_codec_with_reason_or_version():
     rows = {r.name: r for r in codec_table()}
-    assert set(rows) == set(zoo()) | set(learned_zoo())
+    assert set(rows) == set(configurations()) | set(learned_zoo())
     for r in rows.values():
         assert (r.version is None) != (r.unavailable is None)
 
@@ -446,11 +454,16 @@ def test_avif_refuses_pictures_svt_av1_cannot_code():
         ("jpeg", {"quality": 3}, "no option"),
         ("jpeg", {"subsampling": "4:1:1"}, "subsampling"),
         ("hevc", {"preset": "fastest"}, "preset='fastest'"),
+        ("vvc", {"preset": "fastest"}, "preset='fastest' is not one of faster, fast, medium"),
+        ("bpg", {"chroma": "4:1:1"}, "chroma='4:1:1' is not one of 4:4:4, 4:2:2, 4:2:0"),
+        ("heic", {"chroma": "4:1:1"}, "chroma='4:1:1'"),
+        ("avif", {"subsampling": "4:2:2"}, "subsampling='4:2:2' is not one of 4:4:4, 4:2:0"),
         ("avif-svt", {"preset": 20}, "SVT-AV1's -1…13"),
     ],
 )
-def test_zoo_option_mistakes_are_input_errors(family, options, message):
-    """An option a zoo entry gives is the user's input: refused with InputError (CLI exit 2)."""
+def test_configuration_option_mistakes_are_input_errors(family, options, message):
+    """An option a named configuration gives is the user's input: refused with InputError (CLI
+    exit 2), whether the codec can run here or not."""
     with pytest.raises(InputError, match=re.escape(message)):
         FAMILIES[family](**options)
 

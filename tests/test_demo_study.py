@@ -9,8 +9,8 @@ import requests
 from test_report import _Page
 
 from evalkit.cli import main
-from evalkit.study.analysis import responses
 from evalkit.study.database import connect
+from evalkit.study.responses import responses
 from evalkit.study.server import served
 
 

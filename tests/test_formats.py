@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from evalkit.codecs import FAMILIES, CodecError, get_codec, zoo
+from evalkit.codecs import FAMILIES, CodecError, configurations, get_codec
 from evalkit.datasets import resolve_images
 from evalkit.formats import IncompleteStream, check_boxes, check_j2k_codestream, check_png, check_riff_webp
 from evalkit.images import ImageReadError, load_image
@@ -40,7 +40,7 @@ SETTINGS = {
     "jpegxl": 2.0,
     "htj2k": 0.05,
 }
-LEARNED = "ek-variable-rate-mse"  # its checkpoint ships in codecs/
+LEARNED = "ek-variable-rate-mse"  # its checkpoint ships in zoo/
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +95,12 @@ def test_any_flipped_bit_in_a_png_is_refused(small, position, bit):
 
 
 def available(name: str) -> bool:
-    return FAMILIES[zoo()[name]["family"]].unavailable_reason() is None
+    return FAMILIES[configurations()[name]["family"]].unavailable_reason() is None
 
 
 CODECS = [
     pytest.param(name, marks=pytest.mark.skipif(not available(name), reason=f"{name} not available here"))
-    for name in zoo()
+    for name in configurations()
 ] + [LEARNED]
 
 
@@ -119,7 +119,7 @@ def bitstreams(small):
 
 
 def test_every_zoo_codec_has_a_setting_here():
-    assert set(zoo()) <= set(SETTINGS)
+    assert set(configurations()) <= set(SETTINGS)
 
 
 @pytest.mark.parametrize("name", CODECS)

@@ -196,8 +196,8 @@ def test_matcher_lands_within_one_percent_on_kodak(ours, kodak):
 
 @pytest.fixture
 def zoo_folder(tmp_path, monkeypatch):
-    """An empty learned-codec zoo (``$EVALKIT_CODECS_DIR``) for a test to write entries in."""
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(tmp_path))
+    """An empty learned-codec zoo (``$EVALKIT_ZOO_DIR``) for a test to write entries in."""
+    monkeypatch.setenv("EVALKIT_ZOO_DIR", str(tmp_path))
     learned_zoo.cache_clear()
     yield tmp_path
     learned_zoo.cache_clear()
@@ -426,7 +426,7 @@ def test_widened_model_computes_the_same_inside_its_old_range(kodak):
     from evalkit.codecs.architectures import architecture
 
     model = architecture("variable-rate").load(
-        Path(__file__).parent.parent / "codecs" / "ek-variable-rate-mse.pth"
+        Path(__file__).parent.parent / "zoo" / "ek-variable-rate-mse.pth"
     )
     lo, hi = model.config["lambda_range"]
     wide = model.widened([lo / 4, hi * 2])

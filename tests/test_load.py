@@ -10,7 +10,7 @@ from serving import Gunicorn, many_assignments
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evalkit.study import analysis
+from evalkit.study import responses
 from evalkit.study.database import Response, connect
 from evalkit.study.design import Design
 
@@ -83,7 +83,7 @@ def test_kill_and_restart_mid_study_loses_nothing(built_study, tmp_path):
     assert errors == []
     assert 0 < acked_before_kill < total
     engine = connect(url)
-    stored = analysis.responses(engine)
+    stored = responses.responses(engine)
     assert len(acknowledged) == total
     assert stored["trial"].is_unique
     assert set(zip(stored["trial"], stored["choice"])) == set(acknowledged)

@@ -7,10 +7,10 @@ from serving import in_thread
 from study_fixtures import ADMIN_TOKEN, copy_study
 
 from evalkit.errors import InputError
-from evalkit.study import analysis, ranking
+from evalkit.study import ranking, responses
+from evalkit.study.analyze import analyze, format_report
 from evalkit.study.comparisons import from_responses, settle_not_sure
 from evalkit.study.config import load_config, not_sure_rule
-from evalkit.study.report import analyze, format_report
 from evalkit.study.screening import ScreeningRules
 from webapp import create_app
 
@@ -73,14 +73,14 @@ def test_not_sure_through_the_app_the_export_and_the_analysis(built_study, tmp_p
         s = client.post("/api/session", json={"rater": rater}).json
         for n, t in enumerate(s["trials"]):
             assert post(client, s, t["id"], "not_sure" if n % 3 == 0 else "left").status_code == 201
-    stored = analysis.responses(engine)
+    stored = responses.responses(engine)
     unsure = stored[stored["choice"] == "not_sure"]
     assert len(unsure) == 8 and (unsure["chosen_codec"] == "").all()
 
     pairs = stored[stored["kind"] == "pair"]
     unsure_pairs = int((pairs["choice"] == "not_sure").sum())
-    split = analysis.judgement_table(engine, not_sure="split")
-    dropped = analysis.judgement_table(engine, not_sure="drop")
+    split = responses.judgement_table(engine, not_sure="split")
+    dropped = responses.judgement_table(engine, not_sure="drop")
     votes = lambda t: float((t["n_a"] + t["n_b"]).sum())
     assert votes(split) == len(pairs) and votes(dropped) == len(pairs) - unsure_pairs
     assert unsure_pairs > 0 and (split["n_a"] % 1 != 0).any()  # halves
@@ -119,5 +119,5 @@ def test_the_not_sure_button_and_key_in_chromium(browser, built_study, tmp_path)
         page.keyboard.press("f")
         page.wait_for_function("document.getElementById('progress').textContent === 'Question 4 of 10'")
         assert errors == []
-        stored = analysis.responses(app.extensions["evalkit"]["engine"])
+        stored = responses.responses(app.extensions["evalkit"]["engine"])
         assert stored["choice"].tolist() == ["not_sure", "not_sure", "left"]

@@ -12,8 +12,8 @@ from scipy import optimize, stats
 from evalkit.errors import InputError
 from evalkit.study import ranking
 from evalkit.study.agreement import rater_agreement
+from evalkit.study.analyze import analyze, format_report, write_analysis
 from evalkit.study.crowd import Crowd, CrowdModel, simulate_responses, synthetic_design
-from evalkit.study.report import analyze, format_report, write_analysis
 from evalkit.study.screening import ScreeningRules
 
 QUALITY = {"jpeg": 0.0, "webp": 0.7, "avif": 1.4, "jxl": 2.0}

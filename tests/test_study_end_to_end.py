@@ -8,9 +8,9 @@ from serving import Gunicorn, in_thread
 from study_fixtures import copy_study
 
 from evalkit.cli import main
-from evalkit.study.analysis import responses
 from evalkit.study.database import connect
 from evalkit.study.layouts import LAYOUTS
+from evalkit.study.responses import responses
 
 
 @pytest.fixture

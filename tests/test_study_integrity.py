@@ -16,7 +16,7 @@ from study_fixtures import BEARER
 
 from evalkit.errors import InputError
 from evalkit.images import load_image
-from evalkit.study import analysis
+from evalkit.study import responses
 from evalkit.study.database import Assignment, connect, trials_of
 
 MTURK = {"hitId": "H1", "turkSubmitTo": "https://www.mturk.com"}
@@ -95,7 +95,7 @@ def test_one_rater_concurrent_first_requests_take_one_assignment(app):
         t.join()
     granted = [a for status, a in results if status == 200]
     assert len(granted) == 1 and sorted(s for s, _ in results) == [200] + [403] * 7
-    per_assignment = analysis.progress(app.extensions["evalkit"]["engine"], 2)[1]
+    per_assignment = responses.progress(app.extensions["evalkit"]["engine"], 2)[1]
     assert (per_assignment["rater"] == "lab:eager").sum() == 1
 
 
@@ -108,7 +108,7 @@ def test_a_finished_rater_reloading_gets_their_assignment_back_not_a_new_one(cli
     assert client.post("/api/finish", json={"token": again["token"]}).json["code"] == code
     other_browser = session(client, rater="done")
     assert other_browser.status_code == 409 and "1 assignment" in other_browser.json["error"]
-    states = analysis.progress(app.extensions["evalkit"]["engine"], 2)[1].set_index("assignment")["state"]
+    states = responses.progress(app.extensions["evalkit"]["engine"], 2)[1].set_index("assignment")["state"]
     assert states.tolist() == ["finished", "open", "open", "open"]
 
 
@@ -125,12 +125,12 @@ def test_expired_leases_return_to_the_pool_with_answers_kept_and_marked(client, 
     stale = answer(client, first, first["trials"][1]["id"])
     assert stale.status_code in (403, 410)  # the old secret is dead
     assert answer(client, late, first["trials"][0]["id"], "left").status_code == 201
-    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    stored = responses.responses(app.extensions["evalkit"]["engine"])
     assert sorted(zip(stored["rater"], stored["lease"], stored["abandoned"])) == [
         ("lab:late", 2, False),
         ("lab:quitter", 1, True),
     ]
-    judged = analysis.judgement_table(app.extensions["evalkit"]["engine"])
+    judged = responses.judgement_table(app.extensions["evalkit"]["engine"])
     assert judged[["n_a", "n_b"]].to_numpy().sum() <= 1  # the abandoned vote is left out
 
 
@@ -175,11 +175,11 @@ def test_image_urls_reveal_neither_codec_nor_trial_kind(client, app, built_study
 def test_server_times_every_answer_and_the_filter_drops_a_bot(client, app):
     bot = session(client, rater="bot").json
     answer_all(client, bot)  # as fast as the test client goes
-    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    stored = responses.responses(app.extensions["evalkit"]["engine"])
     assert stored["server_ms"].notna().all() and (stored["server_ms"] >= 0).all()
     assert (stored["server_ms"] < 2000).all()
     assert (stored["response_ms"] == 50.0).all()  # what the page claimed
-    quality = analysis.rater_quality(app.extensions["evalkit"]["engine"]).set_index("rater")
+    quality = responses.rater_quality(app.extensions["evalkit"]["engine"]).set_index("rater")
     assert quality.loc["lab:bot", "median_server_s"] < 2
     kept = client.get("/admin/export/judgements.csv", headers=BEARER)
     dropped = client.get("/admin/export/judgements.csv?min_median_server_s=2", headers=BEARER)

@@ -160,8 +160,8 @@ def test_cli_refuses_a_bad_recipe_before_training(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
-def test_every_recipe_in_codecs_is_valid():
-    folder = os.path.join(os.path.dirname(__file__), "..", "codecs")
+def test_every_recipe_in_the_zoo_is_valid():
+    folder = os.path.join(os.path.dirname(__file__), "..", "zoo")
     checked = 0
     for name in sorted(os.listdir(folder)):
         if name.startswith("ek-") and name.endswith(".toml") and "combined" not in name:
@@ -437,7 +437,7 @@ def assert_trained_export_decodes_alike(recipe, data, image, out, monkeypatch):
     entry = trainer.export(out / "zoo")
     trained = trainer.codec()
     expected = trained.decode(trained.encode(image, 0))
-    monkeypatch.setenv("EVALKIT_CODECS_DIR", str(entry.parent))
+    monkeypatch.setenv("EVALKIT_ZOO_DIR", str(entry.parent))
     learned_zoo.cache_clear()
     try:
         for name in (f"{recipe.architecture}@{out / 'run' / f'{recipe.name}.pth'}", recipe.name):

@@ -9,7 +9,7 @@ import pytest
 from study_fixtures import ADMIN_TOKEN as TOKEN
 from study_fixtures import BEARER
 
-from evalkit.study import analysis
+from evalkit.study import responses
 from evalkit.study.database import connect
 from webapp import create_app
 
@@ -93,7 +93,7 @@ def test_responses_are_stored_once_and_first_answer_stands(client, app):
     repeat = answer(client, s, trial, "left")
     assert repeat.status_code == 200 and repeat.json["duplicate"] is True
     assert answer(client, s, trial, "right").status_code == 409
-    stored = analysis.responses(app.extensions["evalkit"]["engine"])
+    stored = responses.responses(app.extensions["evalkit"]["engine"])
     assert len(stored) == 1 and stored.iloc[0]["choice"] == "left"
     row = stored.iloc[0]
     assert (row.viewport_w, row.viewport_h, row.device_pixel_ratio, row.response_ms) == (
@@ -132,7 +132,7 @@ def test_malformed_responses_get_4xx_and_change_nothing(client, app, bad):
     s = start(client)
     r = answer(client, s, s["trials"][0]["id"], **bad)
     assert 400 <= r.status_code < 500 and "error" in r.json
-    assert analysis.responses(app.extensions["evalkit"]["engine"]).empty
+    assert responses.responses(app.extensions["evalkit"]["engine"]).empty
 
 
 def test_hostile_requests(client):
@@ -281,7 +281,7 @@ def test_storage_survives_reconnect(built_study, database_url):
     answer(app.test_client(), s, s["trials"][0]["id"])
     app.extensions["evalkit"]["engine"].dispose()
     again = create_app(built_study, database_url, admin_token=TOKEN)  # design loaded once
-    assert len(analysis.responses(connect(database_url))) == 1
+    assert len(responses.responses(connect(database_url))) == 1
     assert start(again.test_client(), token=s["token"])["answered"] == [s["trials"][0]["id"]]
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from evalkit.study import analysis, database
+from evalkit.study import database, responses
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 COOKIE = "evalkit_admin"
@@ -97,8 +97,8 @@ def _wanted(study) -> int | None:
 @admin.get("/")
 def overview():
     study = current_app.extensions["evalkit"]
-    per_pair, per_assignment = analysis.progress(study["engine"], _wanted(study))
-    quality = analysis.rater_quality(study["engine"])
+    per_pair, per_assignment = responses.progress(study["engine"], _wanted(study))
+    quality = responses.rater_quality(study["engine"])
     progress = study["planner"].progress() if study["planner"] is not None else None
     gaps = (
         pd.DataFrame(map(asdict, progress.gaps)).rename(columns={"width": "ci95_width"}) if progress else None
@@ -118,7 +118,7 @@ def overview():
 @admin.get("/export/judgements.csv")
 def export_judgements():
     study = current_app.extensions["evalkit"]
-    table = analysis.judgement_table(
+    table = responses.judgement_table(
         study["engine"],
         root=study["config"].out_dir,
         min_sentinel_accuracy=request.args.get("min_sentinel_accuracy", type=float),
@@ -129,15 +129,15 @@ def export_judgements():
 
 @admin.get("/export/responses.csv")
 def export_responses():
-    return _csv(analysis.responses(current_app.extensions["evalkit"]["engine"]), "responses.csv")
+    return _csv(responses.responses(current_app.extensions["evalkit"]["engine"]), "responses.csv")
 
 
 @admin.get("/export/quality.csv")
 def export_quality():
-    return _csv(analysis.rater_quality(current_app.extensions["evalkit"]["engine"]), "quality.csv")
+    return _csv(responses.rater_quality(current_app.extensions["evalkit"]["engine"]), "quality.csv")
 
 
 @admin.get("/export/assignments.csv")
 def export_assignments():
     study = current_app.extensions["evalkit"]
-    return _csv(analysis.progress(study["engine"], _wanted(study))[1], "assignments.csv")
+    return _csv(responses.progress(study["engine"], _wanted(study))[1], "assignments.csv")

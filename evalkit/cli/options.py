@@ -7,10 +7,15 @@ import argparse
 import importlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, overload
 
 from ..errors import InputError
 
-#: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
+if TYPE_CHECKING:
+    from ..executors import DaskExecutor, LocalExecutor
+    from ..shards import Shard
+
+#: Our own small trained model (zoo/ek-variable-rate-mse.*), the learned codec that runs offline.
 SHIPPED_MODEL = "ek-variable-rate-mse"
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "vvc", "avif", "jpegxl", SHIPPED_MODEL)
 
@@ -27,13 +32,18 @@ class LibraryChoices(Sequence[str]):
     (True, False)
     """
 
-    def __init__(self, module: str, name: str):
+    def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
 
     def _names(self) -> Sequence[str]:
-        return getattr(importlib.import_module(self.module), self.name)
+        names: Sequence[str] = getattr(importlib.import_module(self.module), self.name)
+        return names
 
-    def __getitem__(self, index):  # type: ignore[override]
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
         return self._names()[index]
 
     def __len__(self) -> int:
@@ -70,7 +80,7 @@ def name_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def shard_spec(text: str):
+def shard_spec(text: str) -> Shard:
     from ..shards import Shard
 
     try:
@@ -129,7 +139,9 @@ def default_metrics() -> list[str]:
 
 
 @contextmanager
-def cluster_executor(args, local_workers):
+def cluster_executor(
+    args: argparse.Namespace, local_workers: int | None
+) -> Iterator[LocalExecutor | DaskExecutor]:
     """The executor ``--scheduler`` asks for, closed when the command ends."""
     from ..executors import executor_for
 
@@ -142,11 +154,14 @@ def cluster_executor(args, local_workers):
 
 def available_codecs() -> list[str]:
     """The primary codecs that can run on this machine (the shipped model when its file is there)."""
-    from ..codecs import FAMILIES, get_codec, zoo
+    from ..codecs import FAMILIES, configurations, get_codec
+    from ..codecs.learned import LearnedCodec
 
     classical = [
-        n for n in PRIMARY_CODECS if n in zoo() and not FAMILIES[zoo()[n]["family"]].unavailable_reason()
+        n
+        for n in PRIMARY_CODECS
+        if n in configurations() and not FAMILIES[configurations()[n]["family"]].unavailable_reason()
     ]
-    return classical + (
-        [SHIPPED_MODEL] if get_codec(SHIPPED_MODEL, device="cpu").unavailable_here() is None else []
-    )
+    shipped = get_codec(SHIPPED_MODEL, device="cpu")
+    ready = isinstance(shipped, LearnedCodec) and shipped.unavailable_here() is None
+    return classical + ([SHIPPED_MODEL] if ready else [])

@@ -1,6 +1,6 @@
-"""Codecs behind one interface, the zoo of named configurations, and rate matching.
+"""Codecs behind one interface, their named configurations, and rate matching.
 
-Classical codecs are configured in ``zoo.toml``; learned ones in the top-level ``codecs/``
+Classical codecs are configured in ``configurations.toml``; learned ones in the top-level ``zoo/``
 folder, one file each (see :mod:`.checkpoints`), each of an architecture :mod:`.architectures`
 describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladder,
 ``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint
@@ -24,11 +24,13 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .base import Axis, Codec, CodecError, bitstream_bpp
 from .bpg import BPG
-from .checkpoints import learned_zoo
+from .checkpoints import LearnedSpec, learned_zoo
 from .hevc import HEVCIntra
 from .hevc_fine import HEVCIntraFine
 from .htj2k import HTJ2K
@@ -64,27 +66,27 @@ __all__ = [
     "CodecInfo",
     "bitstream_bpp",
     "codec_table",
+    "configurations",
     "get_codec",
     "learned_zoo",
-    "zoo",
 ]
 
 
 @cache
-def zoo() -> dict[str, dict]:
-    """Named configurations from ``zoo.toml``: name → {"family": ..., options...}."""
-    return tomllib.loads(resources.files(__package__).joinpath("zoo.toml").read_text())
+def configurations() -> dict[str, dict[str, Any]]:
+    """Named configurations from ``configurations.toml``: name → {"family": ..., options...}."""
+    return tomllib.loads(resources.files(__package__).joinpath("configurations.toml").read_text())
 
 
-def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec:
+def get_codec(name: str, device: str | None = "auto", weights_dir: str | Path | None = None) -> Codec:
     """The codec called ``name``, ready to use.
 
     ``device`` and ``weights_dir`` concern learned codecs only. Raises
     :class:`~evalkit.errors.InputError` for an unknown name and :class:`CodecError` when the codec
     cannot run on this machine (the message says what is missing).
     """
-    if name in zoo():
-        options = dict(zoo()[name])
+    if name in configurations():
+        options = dict(configurations()[name])
         family = FAMILIES[options.pop("family")]
         reason = family.unavailable_reason()
         if reason:
@@ -93,12 +95,12 @@ def get_codec(name: str, device: str | None = "auto", weights_dir=None) -> Codec
     return _learned_codec(name, device, weights_dir)
 
 
-def _learned_codec(name: str, device, weights_dir) -> Codec:
+def _learned_codec(name: str, device: str | None, weights_dir: str | Path | None) -> Codec:
     from .learned import CODEC_CLASSES
 
     parsed = LearnedName.parse(name, learned_zoo())
     if parsed is None:
-        known = ", ".join([*zoo(), *learned_zoo()])
+        known = ", ".join([*configurations(), *learned_zoo()])
         raise InputError(f"unknown codec {name!r}; known codecs: {known} (and {FORMS})")
     return CODEC_CLASSES[parsed.spec.kind](
         parsed.spec, parsed.name, device=device, weights_dir=weights_dir, **parsed.options
@@ -115,20 +117,20 @@ STATUSES = ("ready", "downloads", "untrained", "unavailable")
 class CodecInfo:
     name: str
     family: str
-    options: dict
+    options: dict[str, Any]
     axis: Axis
     version: str | None
     unavailable: str | None
     status: str = "ready"
 
 
-def codec_table(weights_dir=None) -> list[CodecInfo]:
+def codec_table(weights_dir: str | Path | None = None) -> list[CodecInfo]:
     """Every codec, classical and learned, available or not, with its library version or why
     it cannot run here (for learned codecs: checkpoints that are not cached)."""
     from .learned import CODEC_CLASSES, LearnedCodec, lambda_axis
 
     rows = []
-    for name, entry in zoo().items():
+    for name, entry in configurations().items():
         options = {k: v for k, v in entry.items() if k != "family"}
         family = FAMILIES[entry["family"]]
         reason = family.unavailable_reason()
@@ -169,7 +171,7 @@ def codec_table(weights_dir=None) -> list[CodecInfo]:
     return rows
 
 
-def _learned_status(spec, reason: str | None, weights_dir) -> str:
+def _learned_status(spec: LearnedSpec, reason: str | None, weights_dir: str | Path | None) -> str:
     from .checkpoints import missing_checkpoints
 
     if reason is None:

@@ -12,6 +12,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -70,6 +71,7 @@ class HEVCChroma:
     default, as in the variable-rate paper's BPG baseline."""
 
     CHROMA = ("4:4:4", "4:2:2", "4:2:0")
+    choices: ClassVar[dict[str, tuple[object, ...]]] = {"chroma": CHROMA}
 
     @classmethod
     def default_options(cls):
@@ -107,6 +109,9 @@ class Codec(ABC):
     #: Every ``decode`` a codec defines runs it first (see :meth:`__init_subclass__`), since
     #: decoders conceal a stream cut short.
     stream_check: Callable[[bytes], object] | None = None
+    #: The values an option may take where they are a few names (an encoder's presets, chroma
+    #: formats): option → the allowed values, checked by ``__init__``.
+    choices: ClassVar[dict[str, tuple[object, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs):
         """Wrap the ``decode`` a codec class defines so that :attr:`stream_check` runs first:
@@ -123,6 +128,11 @@ class Codec(ABC):
                 f"known: {sorted(self.default_options())}"
             )
         self.options = {**self.default_options(), **options}
+        for option, allowed in self.choices.items():
+            if self.options[option] not in allowed:
+                raise InputError(
+                    f"option {option}={self.options[option]!r} is not one of {', '.join(map(str, allowed))}"
+                )
         self.name = name or self.family
         if self.stream_check is None:
             raise TypeError(

@@ -17,8 +17,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import ClassVar
 
-from .base import CodecError
+from .base import Codec, CodecError
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,24 @@ def describe(ffmpeg: FFmpeg) -> str:
     return f"ffmpeg {out.split()[2] if out else 'unknown'} ({ffmpeg.origin})"
 
 
+@cache
+def encoder_version(
+    ffmpeg: FFmpeg, encoder: str, pattern: str, label: str, options: tuple[str, ...] = ()
+) -> str:
+    """``<label> <version>, ffmpeg <version> (<origin>)``, for codecs' library versions: the
+    encoder's version as its own log prints it (``pattern``'s group), read while ``ffmpeg``
+    encodes one frame of a flat 64×64 picture with it (``options``: what else the encoder needs
+    to run or to print its version) and throws the result away."""
+    done = subprocess.run(
+        [ffmpeg.path, "-hide_banner", "-f", "lavfi", "-i", "color=s=64x64", "-frames:v", "1"]
+        + ["-c:v", encoder, *options, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(pattern, done.stderr)
+    return f"{label} {found.group(1) if found else 'unknown'}, {describe(ffmpeg)}"
+
+
 def run(
     found: FFmpeg | None,
     args: list[str],
@@ -78,11 +98,13 @@ def run(
     what: str,
     unavailable: str,
     chatter: tuple[str, ...] = (),
+    output: Path | None = None,
 ) -> bytes:
-    """ffmpeg's output for ``args`` with ``stdin`` piped in; a :class:`CodecError` naming codec
-    ``name`` and the step (``what``) when no ffmpeg was ``found`` (``unavailable`` says why), when
-    it fails, prints an error, or writes nothing. Lines starting with ``chatter`` are an encoder's
-    own log, printed past ffmpeg's log level, and not errors."""
+    """ffmpeg's output for ``args`` with ``stdin`` piped in — its standard output, or the file
+    ``output`` the args write to (for a muxer that seeks, such as AVIF's); a :class:`CodecError`
+    naming codec ``name`` and the step (``what``) when no ffmpeg was ``found`` (``unavailable``
+    says why), when it fails, prints an error, or writes nothing. Lines starting with ``chatter``
+    are an encoder's own log, printed past ffmpeg's log level, and not errors."""
     if found is None:
         raise CodecError(f"{name}: {unavailable}")
     done = subprocess.run(
@@ -95,8 +117,46 @@ def run(
         for line in done.stderr.decode(errors="replace").splitlines()
         if line.strip() and not line.startswith(chatter)
     ]
-    if done.returncode != 0 or errors or not done.stdout:
+    written = done.stdout if output is None else output.read_bytes() if output.is_file() else b""
+    if done.returncode != 0 or errors or not written:
         raise CodecError(
             f"{name}: {what} failed: {errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
         )
-    return done.stdout
+    return written
+
+
+def full_range_input(pix_fmt: str, width: int, height: int) -> list[str]:
+    """The input options of one raw full-range BT.601 YCbCr picture piped in (what
+    :func:`.svtav1.yuv420_planes` writes), tagged so that the encoder signals its range and matrix."""
+    picture = ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{width}x{height}"]
+    return [*picture, "-color_range", "pc", "-colorspace", "smpte170m", "-i", "-"]
+
+
+def y4m_picture(y4m: bytes) -> tuple[int, int, bytes]:
+    """(width, height, samples) of the one picture of a ``yuv4mpegpipe`` output; (0, 0, b"")
+    when its header names no size."""
+    header, _, frame = y4m.partition(b"\n")
+    size = re.search(rb" W(\d+) H(\d+) ", header)
+    return (int(size[1]), int(size[2]), frame.partition(b"\n")[2]) if size else (0, 0, b"")
+
+
+class FFmpegCodec(Codec):
+    """A codec family whose encoder ffmpeg runs (x265, VVenC, SVT-AV1): the ffmpeg that has it
+    (:func:`find_ffmpeg`), what is missing where none has, and its runs (:func:`run`)."""
+
+    encoder: ClassVar[str]  # ffmpeg's name of the encoder: libx265
+    bundled_first: ClassVar[bool] = False  # imageio-ffmpeg's before the system's (see find_ffmpeg)
+    missing: ClassVar[str]  # why the codec cannot run where no ffmpeg has the encoder, and what to do
+    chatter: ClassVar[tuple[str, ...]] = ()  # the starts of the encoder's own log lines (see run)
+
+    @classmethod
+    def ffmpeg(cls) -> FFmpeg | None:
+        return find_ffmpeg(cls.encoder, cls.bundled_first)
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return None if cls.ffmpeg() else cls.missing
+
+    def run_ffmpeg(self, args: list[str], stdin: bytes, what: str, output: Path | None = None) -> bytes:
+        """:func:`run` with this codec's ffmpeg, name and encoder chatter."""
+        return run(self.ffmpeg(), args, stdin, self.name, what, self.missing, self.chatter, output)

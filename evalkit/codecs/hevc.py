@@ -29,16 +29,13 @@ anchor's protocol) it lies 0.08, 0.04 and 0.00 dB below CompressAI's BPG curve a
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .base import Codec, CodecError, check_rgb8, hevc_axis
-from .ffmpeg import FFmpeg, describe, find_ffmpeg, run
+from .base import CodecError, check_rgb8, hevc_axis
+from .ffmpeg import FFmpegCodec, encoder_version, y4m_picture
 
 # Full-range BT.601 (Kr = 0.299, Kb = 0.114), the matrix bpgenc uses by default.
 _KR, _KB = 0.299, 0.114
@@ -90,7 +87,7 @@ def nal_type(unit: bytes) -> int:
     return (unit[0] >> 1) & 0x3F if unit else -1
 
 
-class HEVCIntra(Codec):
+class HEVCIntra(FFmpegCodec):
     """HEVC-intra at slice QP 0–51 (x265 via ffmpeg), configured as BPG configures x265.
 
     The integer QP is the only rate control a single intra frame has, so reachable rates form a
@@ -101,28 +98,27 @@ class HEVCIntra(Codec):
     family, extension = "hevc", "hevc"
     stream_check = staticmethod(lambda data: unpack(data, "EKH1 container"))
     axis = hevc_axis("qp")
+    choices = {"preset": _PRESETS}
 
     @classmethod
     def default_options(cls):
         return {"preset": "veryslow"}
 
-    def __init__(self, name=None, **options):
-        super().__init__(name, **options)
-        if self.options["preset"] not in _PRESETS:
-            raise InputError(f"option preset={self.options['preset']!r} is not one of {_PRESETS}")
-
-    @classmethod
-    def unavailable_reason(cls):
-        if find_ffmpeg("libx265") is None:
-            return (
-                "no ffmpeg with libx265: neither on PATH nor from imageio-ffmpeg; "
-                "pip install imageio-ffmpeg, or apt-get install ffmpeg (Debian's has libx265)"
-            )
-        return None
+    encoder = "libx265"
+    missing = (
+        "no ffmpeg with libx265: neither on PATH nor from imageio-ffmpeg; "
+        "pip install imageio-ffmpeg, or apt-get install ffmpeg (Debian's has libx265)"
+    )
 
     @classmethod
     def library_version(cls):
-        return _versions(find_ffmpeg("libx265"))
+        return encoder_version(
+            cls.ffmpeg(),
+            cls.encoder,
+            r"HEVC encoder version (\S+)",
+            "x265",
+            ("-x265-params", "log-level=info"),
+        )
 
     def x265_params(self, setting: float, folder: Path) -> str:
         """The ``-x265-params`` of this configuration at ``setting`` (here the slice QP; a
@@ -149,9 +145,6 @@ class HEVCIntra(Codec):
             ]
         )
 
-    def _ffmpeg(self, args: list[str], stdin: bytes, what: str) -> bytes:
-        return run(find_ffmpeg("libx265"), args, stdin, self.name, what, self.unavailable_reason() or "")
-
     def encode(self, image, setting):
         image = check_rgb8(image)
         height, width = image.shape[:2]
@@ -161,7 +154,7 @@ class HEVCIntra(Codec):
                 f"pixels, this one is {width}×{height}"
             )
         with tempfile.TemporaryDirectory() as folder:
-            stream = self._ffmpeg(
+            stream = self.run_ffmpeg(
                 [
                     "-f",
                     "rawvideo",
@@ -188,7 +181,7 @@ class HEVCIntra(Codec):
 
     def decode(self, data):
         stream = unpack(data, self.name)
-        y4m = self._ffmpeg(
+        y4m = self.run_ffmpeg(
             [
                 "-err_detect",
                 "explode",
@@ -208,41 +201,10 @@ class HEVCIntra(Codec):
             stream,
             "decoding",
         )
-        header, _, frame = y4m.partition(b"\n")
-        size = re.search(rb" W(\d+) H(\d+) ", header)
-        width, height = (int(v) for v in size.groups()) if size else (0, 0)
-        planes = frame.partition(b"\n")[2]
-        if not size or len(planes) != 3 * width * height:
+        width, height, planes = y4m_picture(y4m)
+        if not planes or len(planes) != 3 * width * height:
             raise CodecError(f"{self.name}: the decoder returned no whole 4:4:4 picture")
         return ycbcr_to_rgb(np.frombuffer(planes, np.uint8).reshape(3, height, width))
-
-
-@cache
-def _versions(ffmpeg: FFmpeg) -> str:
-    """x265's version in the program ``ffmpeg``, and that program's (see :func:`.ffmpeg.describe`)."""
-    done = subprocess.run(
-        [
-            ffmpeg.path,
-            "-hide_banner",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=16x16",
-            "-frames:v",
-            "1",
-            "-c:v",
-            "libx265",
-            "-x265-params",
-            "log-level=info",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    x265 = re.search(r"HEVC encoder version (\S+)", done.stderr)
-    return f"x265 {x265.group(1) if x265 else 'unknown'}, {describe(ffmpeg)}"
 
 
 def pack(stream: bytes, magic: bytes = MAGIC) -> bytes:

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InputError
 from ..images import load_image
 from .base import Codec
-from .ratematch import FLAG_MEANINGS, POLICIES, RateSearch
+from .ratematch import FLAG_MEANINGS, POLICIES, Policy, RateSearch
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Compressed:
     codec: str
     target_bpp: float
     bitstream: bytes  # the whole bitstream, headers included
-    reconstruction: np.ndarray  # its decode, RGB uint8 (H, W, 3)
+    reconstruction: npt.NDArray[np.uint8]  # its decode, RGB uint8 (H, W, 3)
     bpp: float  # 8 × len(bitstream) / (H × W)
     setting: float  # the codec's own parameter (JPEG quality, HEVC CRF, …)
     flag: str  # "" when the target was met; else why not (FLAG_MEANINGS)
@@ -44,14 +45,14 @@ class Compressed:
 
 
 def compress_image(
-    image,
+    image: npt.NDArray[np.uint8] | str | Path,
     codec: str | Codec,
     bpp: float,
     *,
-    policy: str = "closest",
+    policy: Policy = "closest",
     rtol: float = 0.01,
     device: str = "cpu",
-    weights_dir=None,
+    weights_dir: str | Path | None = None,
 ) -> Compressed:
     """``image`` (RGB uint8 (H, W, 3), or an image file) through ``codec`` (a name of
     ``evalkit codecs`` or a :class:`Codec`) at the setting whose real bitstream comes closest to

@@ -13,16 +13,10 @@ from abc import abstractmethod
 import numpy as np
 from PIL import Image, features
 
-from ..errors import InputError
 from ..formats import check_boxes, check_j2k_codestream, check_jpeg, check_riff_webp
 from .base import Axis, Codec, CodecError, HEVCChroma, check_rgb8, hevc_axis
 
-_SUBSAMPLING = {"4:4:4", "4:2:0"}
-
-
-def _check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise InputError(f"option {name}={value!r} is not one of {sorted(allowed)}")
+_SUBSAMPLING = ("4:4:4", "4:2:0")
 
 
 class PillowCodec(Codec):
@@ -187,13 +181,11 @@ class JPEG(PillowCodec):
     stream_check = staticmethod(check_jpeg)
     axis = Axis("quality", 1.0, 100.0)
 
+    choices = {"subsampling": _SUBSAMPLING}
+
     @classmethod
     def default_options(cls):
         return {"subsampling": "4:2:0"}
-
-    def __init__(self, name=None, **options):
-        super().__init__(name, **options)
-        _check_choice("subsampling", self.options["subsampling"], _SUBSAMPLING)
 
     @classmethod
     def library_version(cls):
@@ -275,13 +267,11 @@ class AVIF(PillowCodec):
     stream_check = staticmethod(check_boxes)
     axis = Axis("quality", 0, 100, integer=True)
 
+    choices = {"subsampling": _SUBSAMPLING}
+
     @classmethod
     def default_options(cls):
         return {"speed": 6, "subsampling": "4:2:0"}
-
-    def __init__(self, name=None, **options):
-        super().__init__(name, **options)
-        _check_choice("subsampling", self.options["subsampling"], _SUBSAMPLING)
 
     @classmethod
     def unavailable_reason(cls):
@@ -333,7 +323,6 @@ class HEIC(HEVCChroma, PillowCodec):
 
     def __init__(self, name=None, **options):
         super().__init__(name, **options)
-        _check_choice("chroma", self.options["chroma"], self.CHROMA)
         import pillow_heif
 
         pillow_heif.register_heif_opener()  # lets Image.save/open speak HEIF

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InputError
 from .base import Codec, bitstream_bpp
@@ -80,7 +81,7 @@ class RateSearch:
     """
 
     codec: Codec
-    image: np.ndarray
+    image: npt.NDArray[np.uint8]
     stored: dict[float, Probe] = field(default_factory=dict)
     on_probe: Callable[[Probe], None] | None = None
     cache_only: bool = False
@@ -141,17 +142,18 @@ class RateSearch:
             return math.log(self.bpp(p))
 
         while True:
+            if not self.known:
+                self.probe(self.codec.initial_setting(target_bpp))
+                continue
             best = self._best(target_bpp, policy)
-            if best is not None and self._accepts(best, target_bpp, policy, rtol):
+            if self._accepts(best, target_bpp, policy, rtol):
                 return self._result(best, target_bpp, policy, before, "")
             if len(set(self.known) - before) >= _MAX_PROBES:
                 return self._result(best, target_bpp, policy, before, COARSE_AXIS)
             points = sorted(
                 ((axis.to_unit(p.setting), y(p), p) for p in self.known.values()), key=lambda q: q[0]
             )
-            if not points:
-                candidate = self.codec.initial_setting(target_bpp)
-            elif points[-1][1] <= goal:  # everything known is too small
+            if points[-1][1] <= goal:  # everything known is too small
                 if points[-1][2].setting == axis.clip(axis.from_unit(1.0)):
                     return self._result(best, target_bpp, policy, before, ABOVE_RANGE)
                 candidate = self._step_out(points[-2:], goal, up=True)
@@ -168,14 +170,15 @@ class RateSearch:
                 t_next = min(max(t_next, t0 + 0.01 * (t1 - t0)), t1 - 0.01 * (t1 - t0))
                 candidate = axis.clip(axis.from_unit(t_next))
                 if t1 - t0 < _MIN_WIDTH or candidate in self.known:
-                    candidate = self._between(t0, t1, goal, y0, y1)
-                    if candidate is None:  # no setting left between them
+                    between = self._between(t0, t1, goal, y0, y1)
+                    if between is None:  # no setting left between them
                         return self._result(best, target_bpp, policy, before, COARSE_AXIS)
+                    candidate = between
                 last_sides.append(y(self.probe(candidate)) <= goal)
                 continue
             self.probe(candidate)
 
-    def _step_out(self, points, goal: float, up: bool) -> float:
+    def _step_out(self, points: list[tuple[float, float, Probe]], goal: float, up: bool) -> float:
         """An unknown setting beyond the known range toward the target, from the local slope."""
         axis = self.codec.axis
         t_edge, y_edge, edge = points[-1] if up else points[0]
@@ -210,17 +213,16 @@ class RateSearch:
             return abs(p_bpp / target - 1.0) <= rtol
         return target * (1.0 - 2.0 * rtol) <= p_bpp <= target
 
-    def _best(self, target: float, policy: str) -> float | None:
-        """The bpp of the best known point under ``policy`` (its probe via :meth:`_result`)."""
+    def _best(self, target: float, policy: str) -> float:
+        """The bpp of the best known point under ``policy`` (its probe via :meth:`_result`); at
+        least one point is known."""
         rates = [self.bpp(p) for p in self.known.values()]
-        if not rates:
-            return None
         if policy == "not-above":
             under = [r for r in rates if r <= target]
             return max(under) if under else min(rates)
         return min(rates, key=lambda r: abs(r - target))
 
-    def _result(self, best_bpp: float, target: float, policy: str, before: set, flag: str) -> Match:
+    def _result(self, best_bpp: float, target: float, policy: str, before: set[float], flag: str) -> Match:
         probe = min(
             (p for p in self.known.values() if self.bpp(p) == best_bpp),
             key=lambda p: self.codec.axis.to_unit(p.setting),

@@ -23,30 +23,20 @@ the ``imageio-ffmpeg`` wheel (SVT-AV1 4.2 in 0.8.1), else the system's (:mod:`.f
 
 from __future__ import annotations
 
-import re
-import subprocess
 import tempfile
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..formats import check_boxes
-from .base import Axis, Codec, CodecError, check_rgb8
-from .ffmpeg import FFmpeg, describe, find_ffmpeg
+from .base import Axis, CodecError, check_rgb8
+from .ffmpeg import FFmpegCodec, encoder_version, full_range_input
 from .hevc import rgb_to_ycbcr, rgb_to_ycbcr_float
 from .pillow import pillow_decode
 
-_ENCODER = "libsvtav1"
 _MIN_PIXELS = 4  # SVT-AV1 4.2 fails on smaller pictures (1×3 and 3×1 included)
 _STEPS = 4  # SVT-AV1's CRF resolution: quarter steps
-
-
-def _ffmpeg() -> FFmpeg | None:
-    """imageio-ffmpeg's first: its SVT-AV1 is pinned and has the quarter-step CRF (Debian 12's 1.4
-    takes whole steps only)."""
-    return find_ffmpeg(_ENCODER, bundled_first=True)
 
 
 def yuv420_planes(image: np.ndarray, bits: int = 8) -> bytes:
@@ -75,7 +65,7 @@ def yuv420_planes(image: np.ndarray, bits: int = 8) -> bytes:
     return level(y) + half(cb) + half(cr)
 
 
-class AVIFSVT(Codec):
+class AVIFSVT(FFmpegCodec):
     """AVIF by SVT-AV1 at CRF 0–70 in quarter steps; the setting counts quarters (CRF × 4)."""
 
     family, extension = "avif-svt", "avif"
@@ -91,18 +81,18 @@ class AVIFSVT(Codec):
         if not -1 <= int(self.options["preset"]) <= 13:
             raise InputError(f"option preset={self.options['preset']!r} is not in SVT-AV1's -1…13")
 
-    @classmethod
-    def unavailable_reason(cls):
-        if _ffmpeg() is None:
-            return (
-                "no ffmpeg with SVT-AV1 (libsvtav1): neither on PATH nor from imageio-ffmpeg; "
-                "pip install imageio-ffmpeg"
-            )
-        return None
+    encoder, chatter = "libsvtav1", ("Svt[",)  # SVT's own log
+    # imageio-ffmpeg's first: its SVT-AV1 is pinned and has the quarter-step CRF (Debian 12's 1.4
+    # takes whole steps only)
+    bundled_first = True
+    missing = (
+        "no ffmpeg with SVT-AV1 (libsvtav1): neither on PATH nor from imageio-ffmpeg; "
+        "pip install imageio-ffmpeg"
+    )
 
     @classmethod
     def library_version(cls):
-        return _version(_ffmpeg())
+        return encoder_version(cls.ffmpeg(), cls.encoder, r"SVT-AV1 Encoder Lib (\S+)", "SVT-AV1")
 
     def encode(self, image, setting):
         image = check_rgb8(image)
@@ -115,27 +105,11 @@ class AVIFSVT(Codec):
         crf = int(setting) / _STEPS
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp, "out.avif")  # the AVIF muxer needs a seekable file
-            done = subprocess.run(
+            return self.run_ffmpeg(
                 [
-                    _ffmpeg().path,
-                    "-hide_banner",
-                    "-nostdin",
-                    "-loglevel",
-                    "error",
-                    "-f",
-                    "rawvideo",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-s",
-                    f"{width}x{height}",
-                    "-color_range",
-                    "pc",
-                    "-colorspace",
-                    "smpte170m",
-                    "-i",
-                    "-",
+                    *full_range_input("yuv420p", width, height),
                     "-c:v",
-                    _ENCODER,
+                    self.encoder,
                     "-preset",
                     str(int(self.options["preset"])),
                     "-svtav1-params",
@@ -146,46 +120,10 @@ class AVIFSVT(Codec):
                     "avif",
                     str(out),
                 ],
-                input=yuv420_planes(image),
-                capture_output=True,
+                yuv420_planes(image),
+                f"encoding at crf={crf:g}",
+                output=out,
             )
-            errors = [
-                line
-                for line in done.stderr.decode(errors="replace").splitlines()
-                if line.strip() and not line.startswith("Svt[")
-            ]  # SVT's own log is chatter
-            if done.returncode != 0 or errors or not out.is_file():
-                raise CodecError(
-                    f"{self.name}: encoding at crf={crf:g} failed: "
-                    f"{errors[-1] if errors else f'ffmpeg exited with {done.returncode}'}"
-                )
-            return out.read_bytes()
 
     def decode(self, data):
         return pillow_decode(data, self.name)
-
-
-@cache
-def _version(ffmpeg: FFmpeg) -> str:
-    """SVT-AV1's version in the program ``ffmpeg``, and that program's."""
-    done = subprocess.run(
-        [
-            ffmpeg.path,
-            "-hide_banner",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=64x64",
-            "-frames:v",
-            "1",
-            "-c:v",
-            _ENCODER,
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    svt = re.search(r"SVT-AV1 Encoder Lib (\S+)", done.stderr)
-    return f"SVT-AV1 {svt.group(1) if svt else 'unknown'}, {describe(ffmpeg)}"

@@ -34,20 +34,15 @@ bpp is met within 1 %.
 
 from __future__ import annotations
 
-import re
-import subprocess
 import zlib
-from functools import cache
 
 import numpy as np
 
-from ..errors import InputError
-from .base import Axis, Codec, CodecError, check_rgb8
-from .ffmpeg import FFmpeg, describe, find_ffmpeg, run
+from .base import Axis, CodecError, check_rgb8
+from .ffmpeg import FFmpegCodec, encoder_version, full_range_input, y4m_picture
 from .hevc import pack, unpack_length, ycbcr_to_rgb
 from .svtav1 import yuv420_planes
 
-_ENCODER = "libvvenc"
 _BITS = 10
 _MAX_QP = 63
 STEPS = 16  # settings per QP
@@ -55,16 +50,11 @@ _MIN_SIDE = 16  # VVenC refuses smaller pictures (8×8 and 10×8 fail)
 _PRESETS = ("faster", "fast", "medium", "slow", "slower")
 #: First bytes of the container.
 MAGIC = b"EKV1"
-_CHATTER = ("Configuration warning", "vvenc [")  # VVenC's own log, printed past ffmpeg's level
 
 
 def vvc_nal_type(unit: bytes) -> int:
     """H.266 nal_unit_type (§7.4.2.2: 15 SPS, 16 PPS, 7–10 IRAP slices); -1 for a short unit."""
     return unit[1] >> 3 if len(unit) > 1 else -1
-
-
-def _ffmpeg() -> FFmpeg | None:
-    return find_ffmpeg(_ENCODER)
 
 
 def upsample_chroma(plane: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -101,37 +91,34 @@ def unpack_vvc(data: bytes, name: str = "vvc") -> tuple[bytes, int]:
     return stream, padding
 
 
-class VVCIntra(Codec):
+class VVCIntra(FFmpegCodec):
     """VVC intra by VVenC, QP 0–63 in sixteenths (10-bit 4:2:0, QPA off): see the module docstring."""
 
     family, extension = "vvc", "vvc"
     stream_check = staticmethod(unpack_vvc)
     axis = Axis("qp_16ths", 0, _MAX_QP * STEPS, integer=True, increasing=False)
+    choices = {"preset": _PRESETS}
 
     @classmethod
     def default_options(cls):
         return {"preset": "fast"}
 
-    def __init__(self, name=None, **options):
-        super().__init__(name, **options)
-        if self.options["preset"] not in _PRESETS:
-            raise InputError(f"option preset={self.options['preset']!r} is not one of {_PRESETS}")
-
-    @classmethod
-    def unavailable_reason(cls):
-        if _ffmpeg() is None:
-            return (
-                "no ffmpeg with libvvenc (VVenC): neither on PATH nor from imageio-ffmpeg; "
-                "pip install imageio-ffmpeg (0.8 and later ship it)"
-            )
-        return None
+    encoder = "libvvenc"
+    chatter = ("Configuration warning", "vvenc [")  # VVenC's own log, printed past ffmpeg's level
+    missing = (
+        "no ffmpeg with libvvenc (VVenC): neither on PATH nor from imageio-ffmpeg; "
+        "pip install imageio-ffmpeg (0.8 and later ship it)"
+    )
 
     @classmethod
     def library_version(cls):
-        return _version(_ffmpeg())
-
-    def _run(self, args: list[str], stdin: bytes, what: str) -> bytes:
-        return run(_ffmpeg(), args, stdin, self.name, what, self.unavailable_reason() or "", _CHATTER)
+        return encoder_version(
+            cls.ffmpeg(),
+            cls.encoder,
+            r"libvvenc version: (\S+)",
+            "VVenC",
+            ("-pix_fmt", f"yuv420p{_BITS}le", "-preset", "faster"),
+        )
 
     def encode(self, image, setting):
         image = check_rgb8(image)
@@ -145,22 +132,11 @@ class VVCIntra(Codec):
         padding = (width % 2) | (height % 2) << 1
         image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         height, width = image.shape[:2]
-        stream = self._run(
+        stream = self.run_ffmpeg(
             [
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "yuv420p10le",
-                "-s",
-                f"{width}x{height}",
-                "-color_range",
-                "pc",
-                "-colorspace",
-                "smpte170m",
-                "-i",
-                "-",
+                *full_range_input(f"yuv420p{_BITS}le", width, height),
                 "-c:v",
-                _ENCODER,
+                self.encoder,
                 "-preset",
                 self.options["preset"],
                 "-qp",
@@ -182,7 +158,7 @@ class VVCIntra(Codec):
 
     def decode(self, data):
         stream, padding = unpack_vvc(data, self.name)
-        y4m = self._run(
+        y4m = self.run_ffmpeg(
             [
                 "-err_detect",
                 "explode",
@@ -206,12 +182,10 @@ class VVCIntra(Codec):
             stream,
             "decoding",
         )
-        header, _, frame = y4m.partition(b"\n")
-        size = re.search(rb" W(\d+) H(\d+) ", header)
-        width, height = (int(v) for v in size.groups()) if size else (0, 0)
-        planes = np.frombuffer(frame.partition(b"\n")[2], np.dtype("<u2"))
+        width, height, samples = y4m_picture(y4m)
+        planes = np.frombuffer(samples, np.dtype("<u2"))
         chroma = ((height + 1) // 2, (width + 1) // 2)
-        if not size or planes.size != height * width + 2 * chroma[0] * chroma[1]:
+        if not planes.size or planes.size != height * width + 2 * chroma[0] * chroma[1]:
             raise CodecError(f"{self.name}: the decoder returned no whole 4:2:0 picture")
         luma, cb, cr = np.split(planes, [height * width, height * width + chroma[0] * chroma[1]])
         scale, middle = 255 / (2**_BITS - 1), 2 ** (_BITS - 1)
@@ -223,33 +197,3 @@ class VVCIntra(Codec):
             ]
         )
         return ycbcr_to_rgb(ycc[:, : height - (padding >> 1), : width - (padding & 1)])
-
-
-@cache
-def _version(ffmpeg: FFmpeg) -> str:
-    """VVenC's version in the program ``ffmpeg``, and that program's."""
-    done = subprocess.run(
-        [
-            ffmpeg.path,
-            "-hide_banner",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=s=64x64",
-            "-frames:v",
-            "1",
-            "-pix_fmt",
-            "yuv420p10le",
-            "-c:v",
-            _ENCODER,
-            "-preset",
-            "faster",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    found = re.search(r"libvvenc version: (\S+)", done.stderr)
-    return f"VVenC {found.group(1) if found else 'unknown'}, {describe(ffmpeg)}"

@@ -31,7 +31,10 @@ people.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, overload
+
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -40,11 +43,20 @@ from .links import LINKS, link
 from .ransac import ransac
 from .scoring import preferences, score_2afc
 
+if TYPE_CHECKING:
+    import torch
+
 FORMULATIONS = ("pairwise", "per-sample")
 INLIER_BAND = 2.0  # a row is an inlier within this many of its own standard errors
 
 
-def combined_quality(values, coef, intercept):
+@overload
+def combined_quality(
+    values: npt.NDArray[np.float64], coef: npt.NDArray[np.float64], intercept: float
+) -> npt.NDArray[np.float64]: ...
+@overload
+def combined_quality(values: torch.Tensor, coef: torch.Tensor, intercept: float) -> torch.Tensor: ...
+def combined_quality(values: Any, coef: Any, intercept: float) -> Any:
     """q = values · coef + intercept: the one quality rule of a combination, for NumPy arrays
     (the estimator, a saved model on a table) and torch tensors (the training loss) alike."""
     return values @ coef + intercept

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import torch
 
@@ -72,9 +73,10 @@ class CombinationModel:
     def columns(self) -> list[str]:
         return [metric_column(m) for m in self.metrics]
 
-    def quality(self, values: np.ndarray) -> np.ndarray:
+    def quality(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """q for metric values (n, k) in the order of :attr:`metrics`."""
-        return combined_quality(np.asarray(values, np.float64), np.asarray(self.coef), self.intercept)
+        coef = np.asarray(self.coef, np.float64)
+        return combined_quality(np.asarray(values, np.float64), coef, self.intercept)
 
     def check_trainable(self, where: str = "the combined metric") -> None:
         """An :class:`InputError` unless every metric of the model is differentiable: a term
@@ -138,7 +140,9 @@ class CombinedLoss(torch.nn.Module):
     registry's torch form, so on 8-bit images the loss equals −q of the engine's values.
     """
 
-    def __init__(self, model: CombinationModel, weights_dir=None):
+    coef: torch.Tensor  # a buffer: the model's weights, on the loss's device
+
+    def __init__(self, model: CombinationModel, weights_dir: str | Path | None = None) -> None:
         super().__init__()
         model.check_trainable()
         self.model = model
@@ -146,7 +150,9 @@ class CombinedLoss(torch.nn.Module):
         self.register_buffer("coef", torch.tensor(model.coef, dtype=torch.float64))
 
     @classmethod
-    def from_model(cls, model: CombinationModel | str | Path, weights_dir=None) -> CombinedLoss:
+    def from_model(
+        cls, model: CombinationModel | str | Path, weights_dir: str | Path | None = None
+    ) -> CombinedLoss:
         """The loss of a model, or of a saved model file."""
         return cls(
             model if isinstance(model, CombinationModel) else CombinationModel.load(model), weights_dir

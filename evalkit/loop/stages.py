@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from ..codecs.checkpoints import codecs_dirs, learned_zoo, zoo_with
+from ..codecs.checkpoints import learned_zoo, zoo_dirs, zoo_with
 from ..datasets import resolve_images
 from ..errors import InputError
 from ..files import read_toml, write_json
@@ -45,12 +45,12 @@ from ..fit import COMBINED_PREFIX, CombinationModel, fit_judgements
 from ..images import save_png
 from ..metrics import MetricEngine, metric, read_pairs, write_table
 from ..report.build import ReportOptions, write_report
-from ..study.analysis import responses
+from ..study.analyze import analyze, write_analysis
 from ..study.config import StudyConfig, database_url, save_config
 from ..study.crowd import Crowd, CrowdModel, metric_following_quality, shown_pairs
 from ..study.database import connect
 from ..study.design import Design, build_study
-from ..study.report import analyze, write_analysis
+from ..study.responses import responses
 from ..study.screening import ScreeningRules
 from ..study.simulate import crowd_on_served_study
 from ..train.recipe import load_recipe
@@ -326,7 +326,7 @@ def _base(name: str):
 
 
 def _zoo_file(name: str) -> Path:
-    return next(folder / f"{name}.toml" for folder in codecs_dirs() if (folder / f"{name}.toml").is_file())
+    return next(folder / f"{name}.toml" for folder in zoo_dirs() if (folder / f"{name}.toml").is_file())
 
 
 def _auto_weight(first: StudyConfig, model: CombinationModel, engine_options: dict) -> float:

@@ -21,14 +21,19 @@ The images come back as (N, 3, H, W) tensors in [0, 1], differentiable in the in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ..errors import InputError
 
 #: The input conventions a caller may declare, by name: each is the range of the values.
 CONVENTIONS = {"[0,1]": (0.0, 1.0), "[-1,1]": (-1.0, 1.0)}
+#: One image or a batch as the public forms take it (and give back scores): a torch tensor or a
+#: NumPy array of floats, whose layout and values :func:`checked_images` checks.
+Images: TypeAlias = "torch.Tensor | npt.NDArray[np.floating[Any]]"
 #: How far outside its range a value may lie (float rounding of a conversion), relative to the range.
 SLACK = 1e-6
 
@@ -74,7 +79,7 @@ class Convention:
         return f"[{self.low:g}, {self.high:g}] ({self.name})"
 
 
-def _as_tensor(image, role: str) -> tuple[torch.Tensor, bool]:
+def _as_tensor(image: object, role: str) -> tuple[torch.Tensor, bool]:
     """(N, 3, H, W) view of one image or batch, and whether it came as NumPy (channels last)."""
     if isinstance(image, np.ndarray):
         layout, numpy = "(H, W, 3) or (N, H, W, 3)", True
@@ -101,7 +106,7 @@ def _as_tensor(image, role: str) -> tuple[torch.Tensor, bool]:
 
 
 def checked_images(
-    images, role: str, data_range: float | None = None, convention: str | None = None
+    images: Images, role: str, data_range: float | None = None, convention: str | None = None
 ) -> tuple[torch.Tensor, bool, bool]:
     """One image or a batch as (N, 3, H, W) in [0, 1] after the layout, dtype and value checks
     of the module docstring; then whether it was NumPy and whether it was one image."""
@@ -122,7 +127,7 @@ def checked_images(
 
 
 def checked_pair(
-    reference, distorted, data_range: float | None = None, convention: str | None = None
+    reference: Images, distorted: Images, data_range: float | None = None, convention: str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, bool, bool]:
     """Both images as (N, 3, H, W) tensors in [0, 1], after every check of the module docstring;
     then whether the inputs were NumPy and whether they were one image (not a batch)."""
@@ -146,7 +151,7 @@ def checked_pair(
     return ref, dist, ref_numpy, single
 
 
-def _shape(image) -> str:
+def _shape(image: Images) -> str:
     return "×".join(map(str, image.shape))
 
 

@@ -21,12 +21,14 @@ out (differentiable), NumPy in, NumPy out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import torch
 
 from .base import PairMetric
-from .contract import Convention, checked_pair
+from .contract import Convention, Images, checked_pair
 from .registry import PAIR_METRICS, metric, pair_metric
 
 
@@ -35,9 +37,15 @@ class CheckedMetric(torch.nn.Module):
     images (:mod:`.contract`) and gives one value per image. ``higher_is_better`` and ``name``
     come from the registry. Move it with ``.to(device)`` like any module."""
 
+    _where: torch.Tensor  # an empty buffer: where the module is
+
     def __init__(
-        self, name: str, data_range: float | None = None, convention: str | None = None, weights_dir=None
-    ):
+        self,
+        name: str,
+        data_range: float | None = None,
+        convention: str | None = None,
+        weights_dir: str | Path | None = None,
+    ) -> None:
         super().__init__()
         entry = metric(name, "pair")
         self.name, self.higher_is_better = entry.name, entry.higher_is_better
@@ -46,10 +54,10 @@ class CheckedMetric(torch.nn.Module):
         self.form: PairMetric = pair_metric(name, weights_dir)
         self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(device)
 
-    def forward(self, *, reference, distorted):
+    def forward(self, *, reference: Images, distorted: Images) -> Images:
         x, x_hat, numpy, single = checked_pair(reference, distorted, self.data_range, self.convention)
         device, dtype = self._where.device, self.form.dtype
-        values = self.form(x.to(device, dtype), x_hat.to(device, dtype))
+        values: torch.Tensor = self.form(x.to(device, dtype), x_hat.to(device, dtype))
         values = values[0] if single else values
         return values.detach().cpu().numpy() if numpy else values
 
@@ -62,7 +70,7 @@ def create_metric(
     *,
     data_range: float | None = None,
     convention: str | None = None,
-    weights_dir=None,
+    weights_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
 ) -> CheckedMetric:
     """The module form of the pair metric ``name`` (pyiqa's ``create_metric``), frozen, in eval
@@ -72,7 +80,7 @@ def create_metric(
 
 
 @cache
-def _form(name: str, weights_dir, device: str) -> PairMetric:
+def _form(name: str, weights_dir: str | Path | None, device: str) -> PairMetric:
     """One torch form per (metric, weights, device), built on first use (networks load once)."""
     return pair_metric(name, weights_dir, device)
 
@@ -80,30 +88,30 @@ def _form(name: str, weights_dir, device: str) -> PairMetric:
 def measure(
     name: str,
     *,
-    reference,
-    distorted,
+    reference: Images,
+    distorted: Images,
     data_range: float | None = None,
     convention: str | None = None,
-    weights_dir=None,
-):
+    weights_dir: str | Path | None = None,
+) -> Images:
     """The pair metric ``name`` of ``distorted`` against ``reference``: one value per image.
     Runs where the images are (a CUDA tensor on its GPU); networks are loaded once per process."""
     x, x_hat, numpy, single = checked_pair(reference, distorted, data_range, convention)
     form = _form(metric(name, "pair").name, weights_dir, str(x.device))
-    values = form(x.to(dtype=form.dtype), x_hat.to(dtype=form.dtype))
+    values: torch.Tensor = form(x.to(dtype=form.dtype), x_hat.to(dtype=form.dtype))
     values = values[0] if single else values
     return values.detach().cpu().numpy() if numpy else values
 
 
-def _functional(name: str):
+def _functional(name: str) -> Callable[..., Images]:
     def function(
         *,
-        reference,
-        distorted,
+        reference: Images,
+        distorted: Images,
         data_range: float | None = None,
         convention: str | None = None,
-        weights_dir=None,
-    ):
+        weights_dir: str | Path | None = None,
+    ) -> Images:
         return measure(
             name,
             reference=reference,

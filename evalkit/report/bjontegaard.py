@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy.interpolate import PchipInterpolator
 
 from ..errors import InputError
@@ -32,6 +33,7 @@ from ..errors import InputError
 INTERPOLATIONS = {"pchip": "piecewise cubic Hermite (PCHIP)", "cubic": "cubic polynomial fit"}
 MIN_POINTS = 4  # VCEG-M33 fits a cubic through (at least) four rate points
 DEFAULT_MIN_OVERLAP = 0.25
+Points = npt.NDArray[np.float64]  # one coordinate of a curve's points
 
 
 class BDRefusal(InputError):
@@ -46,7 +48,7 @@ class BDResult:
     warning: str = ""  # set when the overlap is below the threshold asked for
 
 
-def _curve(rate, metric, label: str) -> tuple[np.ndarray, np.ndarray]:
+def _curve(rate: npt.ArrayLike, metric: npt.ArrayLike, label: str) -> tuple[Points, Points]:
     """(log10 rate, metric), sorted by rate, one point per distinct rate; refuses what cannot
     be integrated."""
     rate, metric = np.asarray(rate, np.float64), np.asarray(metric, np.float64)
@@ -58,22 +60,21 @@ def _curve(rate, metric, label: str) -> tuple[np.ndarray, np.ndarray]:
     metrics = np.bincount(inverse, metric) / np.bincount(inverse)
     if not np.allclose(metric, metrics[inverse], rtol=1e-12, atol=0):
         raise BDRefusal(f"{label}: two points at the same rate have different metric values")
-    rate, metric = rates, metrics
-    if len(rate) < MIN_POINTS:
+    if len(rates) < MIN_POINTS:
         raise BDRefusal(
-            f"{label}: {len(rate)} distinct rate points; the Bjøntegaard computation "
+            f"{label}: {len(rates)} distinct rate points; the Bjøntegaard computation "
             f"needs at least {MIN_POINTS}"
         )
-    steps = np.diff(metric)
+    steps = np.diff(metrics)
     if not ((steps > 0).all() or (steps < 0).all()):
         raise BDRefusal(
             f"{label}: the metric is not strictly monotone in rate, so the curve "
             "cannot be interpolated as a function"
         )
-    return np.log10(rate), metric
+    return np.log10(rates), metrics
 
 
-def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, interpolation: str) -> float:
+def _integral(x: Points, y: Points, lo: float, hi: float, interpolation: str) -> float:
     order = np.argsort(x)
     x, y = x[order], y[order]
     if interpolation == "pchip":
@@ -82,7 +83,9 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, interpolation:
     return float(np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo))
 
 
-def _delta(xa, ya, xt, yt, interpolation: str, min_overlap: float, axis: str) -> tuple[float, float, str]:
+def _delta(
+    xa: Points, ya: Points, xt: Points, yt: Points, interpolation: str, min_overlap: float, axis: str
+) -> tuple[float, float, str]:
     """Mean of (test − anchor) over the shared interval of x, the overlap fraction, and a
     warning when it is below ``min_overlap``."""
     if interpolation not in INTERPOLATIONS:
@@ -102,10 +105,10 @@ def _delta(xa, ya, xt, yt, interpolation: str, min_overlap: float, axis: str) ->
 
 
 def bd_rate(
-    anchor_rate,
-    anchor_metric,
-    test_rate,
-    test_metric,
+    anchor_rate: npt.ArrayLike,
+    anchor_metric: npt.ArrayLike,
+    test_rate: npt.ArrayLike,
+    test_metric: npt.ArrayLike,
     interpolation: str = "pchip",
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> BDResult:
@@ -117,10 +120,10 @@ def bd_rate(
 
 
 def bd_metric(
-    anchor_rate,
-    anchor_metric,
-    test_rate,
-    test_metric,
+    anchor_rate: npt.ArrayLike,
+    anchor_metric: npt.ArrayLike,
+    test_rate: npt.ArrayLike,
+    test_metric: npt.ArrayLike,
     interpolation: str = "pchip",
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> BDResult:

@@ -22,6 +22,7 @@ column — and gives one row per codec:
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ..errors import InputError
@@ -32,10 +33,10 @@ PER = ("curve", "image")
 
 
 def bd_rate(
-    anchor_rate,
-    anchor_metric,
-    test_rate,
-    test_metric,
+    anchor_rate: npt.ArrayLike,
+    anchor_metric: npt.ArrayLike,
+    test_rate: npt.ArrayLike,
+    test_metric: npt.ArrayLike,
     interpolation: str = "pchip",
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> float:
@@ -47,10 +48,10 @@ def bd_rate(
 
 
 def bd_metric(
-    anchor_rate,
-    anchor_metric,
-    test_rate,
-    test_metric,
+    anchor_rate: npt.ArrayLike,
+    anchor_metric: npt.ArrayLike,
+    test_rate: npt.ArrayLike,
+    test_metric: npt.ArrayLike,
     interpolation: str = "pchip",
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> float:
@@ -91,7 +92,8 @@ def bd_table_of(
     )
     rows = []
     for codec in sorted(set(table["codec"]) - {anchor}):
-        deltas, reasons = {"bd_rate": [], "bd_metric": []}, []
+        deltas: dict[str, list[float]] = {"bd_rate": [], "bd_metric": []}
+        reasons: list[str] = []
         for points in curves.values():
             a, t = points[points["codec"] == anchor], points[points["codec"] == codec]
             if t.empty or a.empty:

@@ -163,7 +163,7 @@ def split_not_sure(rows: pd.DataFrame, answer: str = ANSWER, rule: str = "split"
 
 
 def settle_not_sure(responses: pd.DataFrame, rule: str = "split") -> pd.DataFrame:
-    """evalkit's own responses (:func:`evalkit.study.analysis.responses`) with a ``weight``
+    """evalkit's own responses (:func:`evalkit.study.responses.responses`) with a ``weight``
     column and their pair trials' not-sure answers split or dropped by ``rule``
     (:func:`split_not_sure`; ``choice`` and ``chosen_codec`` then name each half's side). Sentinels
     and repeats are kept as they are: not sure on a sentinel is not its right answer."""
@@ -197,7 +197,7 @@ def stimulus_id(codec: str, target_bpp: float | None) -> str:
 
 
 def from_responses(responses: pd.DataFrame, condition: str) -> pd.DataFrame:
-    """evalkit's own stored responses (:func:`evalkit.study.analysis.responses`) as a comparison
+    """evalkit's own stored responses (:func:`evalkit.study.responses.responses`) as a comparison
     table: pair trials as they are, sentinels as traps (the faithful copy is the expected answer).
     Repeats (a consistency check of an answer already counted) and abandoned leases' answers are
     left out, as in the judgement tables. ``response_time_s`` is the page's own timing

@@ -5,7 +5,7 @@ after ``task.js``), whether A and B stand beside the original or share one place
 study settings its script reads, and the :class:`Measure`\\ s its page sends with every answer.
 Each measure is stored in the ``Response`` column of the same name (``study/database.py``),
 checked against its range by the web app and exported with the responses
-(``study/analysis.py``); other layouts store None.
+(``study/responses.py``); other layouts store None.
 
 >>> LAYOUTS["flip"].measures[0]
 Measure(name='flips', low=0, high=100000, integer=True)

@@ -245,8 +245,8 @@ class LivePlanner:
 
     def _answers(self, s: Session, *where) -> pd.DataFrame:
         """The current leases' answers of the assignments ``where`` selects, with their trials."""
-        from .analysis import response_query
         from .database import Assignment, Response
+        from .responses import response_query
 
         query = response_query().where(Response.lease == Assignment.lease, *where)
         return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))

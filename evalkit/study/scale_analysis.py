@@ -211,26 +211,24 @@ def format_scale_report(result: ScaleAnalysis) -> str:
 def write_scale_analysis(result: ScaleAnalysis, folder: str | Path) -> list[Path]:
     """Tables (CSV), figures (PNG and SVG) and ``scale_report.txt`` into ``folder``."""
     from . import plots
+    from .analyze import write_tables
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def csv(frame: pd.DataFrame, name: str):
-        frame.to_csv(folder / name, index=False, na_rep="n/a")
-        written.append(folder / name)
-
+    tables: dict[str, pd.DataFrame] = {}
     for name, c in result.conditions.items():
-        csv(c.scale.scores, f"scale_{name}.csv")
-        csv(c.scale.gains, f"gains_{name}.csv")
-        csv(c.scale.levels, f"levels_{name}.csv")
+        tables[f"scale_{name}.csv"] = c.scale.scores
+        tables[f"gains_{name}.csv"] = c.scale.gains
+        tables[f"levels_{name}.csv"] = c.scale.levels
+        if c.benchmark is not None:
+            tables[f"benchmark_{name}.csv"] = c.benchmark.scores
+            tables[f"benchmark_links_{name}.csv"] = c.links
+    if result.raters is not None:
+        tables["raters_screening.csv"] = result.raters
+    tables["closing_note.csv"] = closing_note(result)
+    written = write_tables(folder, tables)
+    for name, c in result.conditions.items():
         written += plots.stimulus_scale_plot(c.scale, folder / f"scale_{name}", name)
         if c.benchmark is not None:
-            csv(c.benchmark.scores, f"benchmark_{name}.csv")
-            csv(c.links, f"benchmark_links_{name}.csv")
             written += plots.benchmark_plot(c.benchmark, folder / f"benchmark_{name}", name)
-    if result.raters is not None:
-        csv(result.raters, "raters_screening.csv")
-    csv(closing_note(result), "closing_note.csv")
     (folder / "scale_report.txt").write_text(format_scale_report(result) + "\n")
     return written + [folder / "scale_report.txt"]

@@ -5,7 +5,7 @@ resume), ``train.csv`` and ``validation.csv``, TensorBoard events under ``tensor
 the end ``<name>.pth``, the model alone in the form the learned-codec zoo loads; the zoo entry
 (the recipe file with its ``[checkpoint]`` and ``[trained]`` tables filled in) is written to the
 zoo folder (``evalkit train``: the run folder; never over the recipe), so ``evalkit compress
---codecs <name>`` with that folder in ``$EVALKIT_CODECS_DIR`` uses the model at once.
+--codecs <name>`` with that folder in ``$EVALKIT_ZOO_DIR`` uses the model at once.
 
 What makes a run repeatable and resumable: every random draw of step s — crops, λ, β and the
 entropy models' quantisation noise — comes from generators seeded by (seed, s)

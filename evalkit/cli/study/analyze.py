@@ -61,10 +61,10 @@ def run(args, config) -> int:
     from pathlib import Path
 
     from ...fit.model import CombinationModel
-    from ...study.analysis import responses
+    from ...study.analyze import analyze, format_report, write_analysis
     from ...study.config import database_url, not_sure_rule
     from ...study.database import connect
-    from ...study.report import analyze, format_report, write_analysis
+    from ...study.responses import responses
     from ...study.screening import ScreeningRules
 
     rules = (

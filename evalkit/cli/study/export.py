@@ -29,21 +29,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args, config) -> int:
-    from ...study import analysis
+    from ...study import responses
     from ...study.config import database_url, not_sure_rule
     from ...study.database import connect
 
     engine = connect(database_url(config, args.database))
     files = {
-        "judgements.csv": analysis.judgement_table(
+        "judgements.csv": responses.judgement_table(
             engine,
             min_sentinel_accuracy=args.min_sentinel_accuracy,
             min_median_server_s=args.min_median_server_s,
             not_sure=not_sure_rule(config),
         ),
-        "responses.csv": analysis.responses(engine),
-        "quality.csv": analysis.rater_quality(engine),
-        "assignments.csv": analysis.progress(engine, config.judgements_per_pair)[1],
+        "responses.csv": responses.responses(engine),
+        "quality.csv": responses.rater_quality(engine),
+        "assignments.csv": responses.progress(engine, config.judgements_per_pair)[1],
     }
     for name, table in files.items():
         table.to_csv(config.out_dir / name, index=False)

@@ -1,7 +1,7 @@
 """A study's analysis, with and without the screened-out raters: what ``evalkit study analyze``
 computes, prints and writes.
 
-Works on the raw responses table (the study database's, :func:`evalkit.study.analysis.responses`,
+Works on the raw responses table (the study database's, :func:`evalkit.study.responses.responses`,
 or a simulated crowd's), so it does not depend on how the answers were collected.
 """
 
@@ -16,9 +16,9 @@ from ..errors import InputError
 from ..fit.judgements import metric_values
 from ..metrics import metric
 from . import agreement, ranking
-from .analysis import judgements_of
 from .comparisons import settle_not_sure
 from .outliers import OUTLIER_THRESHOLD, SKILL_FLOOR, outlier_scores
+from .responses import judgements_of
 from .screening import ScreeningRules, screen
 
 VIEWS = {"all": "all raters", "screened": "after exclusions"}
@@ -177,6 +177,14 @@ def format_report(result: StudyAnalysis) -> str:
     return "\n".join(lines)
 
 
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> list[Path]:
+    """Each table as ``folder/<name>`` (CSV, missing values written as 'n/a'); the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(folder / name, index=False, na_rep="n/a")
+    return [folder / name for name in tables]
+
+
 def write_analysis(result: StudyAnalysis, folder: str | Path) -> list[Path]:
     """Tables (CSV, missing values written as 'n/a'), the text report and the plots (PNG and SVG)
     into ``folder``; returns the files written. ``judgements.csv`` (after exclusions) is the
@@ -184,25 +192,21 @@ def write_analysis(result: StudyAnalysis, folder: str | Path) -> list[Path]:
     from . import plots
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-
-    def csv(frame: pd.DataFrame, name: str):
-        frame.to_csv(folder / name, index=False, na_rep="n/a")
-        written.append(folder / name)
-
-    csv(result.raters, "raters.csv")
+    tables = {"raters.csv": result.raters}
     for name, view in result.views.items():
         suffix = "" if name == "screened" else "_all"
-        csv(view.pairs, f"pairs{suffix}.csv")
-        csv(view.preferences, f"preferences{suffix}.csv")
-        csv(view.ranking.scores, f"ranking{suffix}.csv")
-        csv(view.ranking.gaps, f"gaps{suffix}.csv")
-        csv(pd.DataFrame([view.agreement]), f"agreement{suffix}.csv")
+        tables[f"pairs{suffix}.csv"] = view.pairs
+        tables[f"preferences{suffix}.csv"] = view.preferences
+        tables[f"ranking{suffix}.csv"] = view.ranking.scores
+        tables[f"gaps{suffix}.csv"] = view.ranking.gaps
+        tables[f"agreement{suffix}.csv"] = pd.DataFrame([view.agreement])
         if view.judgements is not None:
-            csv(view.judgements, f"judgements{suffix}.csv")
+            tables[f"judgements{suffix}.csv"] = view.judgements
         if view.metrics is not None:
-            csv(view.metrics, f"metrics{suffix}.csv")
+            tables[f"metrics{suffix}.csv"] = view.metrics
+    written = write_tables(folder, tables)
+    for name, view in result.views.items():
+        suffix = "" if name == "screened" else "_all"
         written += plots.ranking_plot(view, folder / f"ranking{suffix}")
         written += plots.preference_plot(view, folder / f"preferences{suffix}")
     written += plots.rater_plot(result.raters, folder / "raters", result.rules)
