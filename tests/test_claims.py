@@ -91,6 +91,48 @@ def test_a_claim_screens_only_the_answers_that_changed(
     assert progress.judgements == 30 and progress.in_flight == 6  # every kept answer still counts
 
 
+def test_claims_waiting_together_are_planned_together(
+    built_active_study, database_url, tmp_path, monkeypatch
+):
+    """Three claims of one worker at once: the first plans three assignments — the very ones three
+    claims one after another get — and the two waiting take theirs without reading the study or
+    planning again, so a burst's claims do not each plan while holding the planning lock."""
+    monkeypatch.setattr(database, "time", AdvancingClock())
+    config = active_copy(built_active_study, tmp_path / "study", 1000)
+    one_by_one = create_app(config, f"sqlite:///{tmp_path / 'one-by-one.sqlite'}").test_client()
+    for n in range(3):
+        assert (
+            one_by_one.post("/api/session", json={"rater": f"w{n}"}).get_json()["assignment"]
+            == f"a{n + 1:03d}"
+        )
+    app = create_app(config, database_url)
+    client, planner = app.test_client(), app.extensions["evalkit"]["planner"]
+    with planner.claiming(), planner.claiming():  # two claims waiting behind the first
+        assert client.post("/api/session", json={"rater": "w0"}).get_json()["assignment"] == "a001"
+    reads = []
+    monkeypatch.setattr(planner, "at_claim", lambda s: reads.append(s) or LivePlanner.at_claim(planner, s))
+    for n in (1, 2):
+        assert (
+            client.post("/api/session", json={"rater": f"w{n}"}).get_json()["assignment"] == f"a{n + 1:03d}"
+        )
+    assert reads == []
+
+    def planned(engine):
+        return [
+            [
+                (t.kind, t.image, t.target_bpp, t.left_codec, t.right_codec)
+                for t in database.trials_of(engine, a)
+            ]
+            for a in ("a001", "a002", "a003")
+        ]
+
+    assert planned(app.extensions["evalkit"]["engine"]) == planned(
+        one_by_one.application.extensions["evalkit"]["engine"]
+    )
+    assert client.post("/api/session", json={"rater": "w3"}).get_json()["assignment"] == "a004"
+    assert len(reads) == 1  # with none planned ahead, a claim plans its own
+
+
 def test_one_address_cannot_take_every_assignment(built_study, tmp_path):
     config = load_config(copy_study(built_study, tmp_path / "study", "claims_per_client = 2\n"))
     client = create_app(config, f"sqlite:///{tmp_path / 'study.sqlite'}").test_client()
