@@ -10,10 +10,12 @@ from serving import Gunicorn, in_thread
 from sqlalchemy import create_engine
 from study_fixtures import ADMIN_TOKEN, BEARER, AdvancingClock, copy_study
 
+from evalkit.errors import InputError
 from evalkit.study import database, sampling
 from evalkit.study.config import load_config
 from evalkit.study.design import Design
 from evalkit.study.sampling import ActiveSampler, LivePlanner
+from evalkit.study.server import load_for_serving
 from webapp import create_app
 
 
@@ -131,6 +133,33 @@ def test_claims_waiting_together_are_planned_together(
     )
     assert client.post("/api/session", json={"rater": "w3"}).get_json()["assignment"] == "a004"
     assert len(reads) == 1  # with none planned ahead, a claim plans its own
+
+
+def test_a_workers_pool_is_its_share_of_the_connections_a_server_accepts():
+    """A server accepting 97 connections (PostgreSQL's default 100, 3 for superusers), 10 kept for
+    other clients: 4 workers of 64 threads get 21 each (not 64: 256 in all), one worker 64."""
+    assert database.pool_size(97, 4, 64) == 21
+    assert database.pool_size(97, 1, 64) == 64
+    with pytest.raises(InputError, match="too few for 100 server workers.*--workers 87 or fewer"):
+        database.pool_size(97, 100, 64)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_serving_stays_within_the_servers_connections(built_study, database_url):
+    """On a real server: each worker's pool is its share of what the server accepts, and serving
+    with more workers than that allows is refused in one line before gunicorn starts."""
+    probe = create_engine(database_url)
+    accepted = database.accepted_connections(probe)
+    probe.dispose()
+    with probe.connect() as connection:
+        assert accepted <= int(connection.exec_driver_sql("SHOW max_connections").scalar())
+    probe.dispose()
+    engine = database.connect(database_url, threads=64, workers=4)
+    assert engine.pool.size() == min(64, (accepted - database.SPARE_CONNECTIONS) // 4)
+    engine.dispose()
+    with pytest.raises(InputError, match="PostgreSQL server accepts") as refused:
+        load_for_serving(built_study, database_url, workers=accepted)
+    assert "\n" not in str(refused.value)
 
 
 def test_one_address_cannot_take_every_assignment(built_study, tmp_path):
