@@ -10,10 +10,12 @@ from serving import Gunicorn, in_thread
 from sqlalchemy import create_engine
 from study_fixtures import ADMIN_TOKEN, BEARER, AdvancingClock, copy_study
 
+from evalkit.errors import InputError
 from evalkit.study import database, sampling
 from evalkit.study.config import load_config
 from evalkit.study.design import Design
 from evalkit.study.sampling import ActiveSampler, LivePlanner
+from evalkit.study.server import load_for_serving
 from webapp import create_app
 
 
@@ -89,6 +91,75 @@ def test_a_claim_screens_only_the_answers_that_changed(
     assert screened and max(screened) <= len(session["trials"])  # one assignment's answers, not 50
     progress = app.extensions["evalkit"]["planner"].progress()
     assert progress.judgements == 30 and progress.in_flight == 6  # every kept answer still counts
+
+
+def test_claims_waiting_together_are_planned_together(
+    built_active_study, database_url, tmp_path, monkeypatch
+):
+    """Three claims of one worker at once: the first plans three assignments — the very ones three
+    claims one after another get — and the two waiting take theirs without reading the study or
+    planning again, so a burst's claims do not each plan while holding the planning lock."""
+    monkeypatch.setattr(database, "time", AdvancingClock())
+    config = active_copy(built_active_study, tmp_path / "study", 1000)
+    one_by_one = create_app(config, f"sqlite:///{tmp_path / 'one-by-one.sqlite'}").test_client()
+    for n in range(3):
+        assert (
+            one_by_one.post("/api/session", json={"rater": f"w{n}"}).get_json()["assignment"]
+            == f"a{n + 1:03d}"
+        )
+    app = create_app(config, database_url)
+    client, planner = app.test_client(), app.extensions["evalkit"]["planner"]
+    with planner.claiming(), planner.claiming():  # two claims waiting behind the first
+        assert client.post("/api/session", json={"rater": "w0"}).get_json()["assignment"] == "a001"
+    reads = []
+    monkeypatch.setattr(planner, "at_claim", lambda s: reads.append(s) or LivePlanner.at_claim(planner, s))
+    for n in (1, 2):
+        assert (
+            client.post("/api/session", json={"rater": f"w{n}"}).get_json()["assignment"] == f"a{n + 1:03d}"
+        )
+    assert reads == []
+
+    def planned(engine):
+        return [
+            [
+                (t.kind, t.image, t.target_bpp, t.left_codec, t.right_codec)
+                for t in database.trials_of(engine, a)
+            ]
+            for a in ("a001", "a002", "a003")
+        ]
+
+    assert planned(app.extensions["evalkit"]["engine"]) == planned(
+        one_by_one.application.extensions["evalkit"]["engine"]
+    )
+    assert client.post("/api/session", json={"rater": "w3"}).get_json()["assignment"] == "a004"
+    assert len(reads) == 1  # with none planned ahead, a claim plans its own
+
+
+def test_a_workers_pool_is_its_share_of_the_connections_a_server_accepts():
+    """A server accepting 97 connections (PostgreSQL's default 100, 3 for superusers), 10 kept for
+    other clients: 4 workers of 64 threads get 21 each (not 64: 256 in all), one worker 64."""
+    assert database.pool_size(97, 4, 64) == 21
+    assert database.pool_size(97, 1, 64) == 64
+    with pytest.raises(InputError, match="too few for 100 server workers.*--workers 87 or fewer"):
+        database.pool_size(97, 100, 64)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_serving_stays_within_the_servers_connections(built_study, database_url):
+    """On a real server: each worker's pool is its share of what the server accepts, and serving
+    with more workers than that allows is refused in one line before gunicorn starts."""
+    probe = create_engine(database_url)
+    accepted = database.accepted_connections(probe)
+    probe.dispose()
+    with probe.connect() as connection:
+        assert accepted <= int(connection.exec_driver_sql("SHOW max_connections").scalar())
+    probe.dispose()
+    engine = database.connect(database_url, threads=64, workers=4)
+    assert engine.pool.size() == min(64, (accepted - database.SPARE_CONNECTIONS) // 4)
+    engine.dispose()
+    with pytest.raises(InputError, match="PostgreSQL server accepts") as refused:
+        load_for_serving(built_study, database_url, workers=accepted)
+    assert "\n" not in str(refused.value)
 
 
 def test_one_address_cannot_take_every_assignment(built_study, tmp_path):

@@ -46,10 +46,15 @@ def check_text(text: str) -> None:
 
 
 def create_app(
-    study: str | Path | StudyConfig, database_url: str | None = None, admin_token: str | None = None
+    study: str | Path | StudyConfig,
+    database_url: str | None = None,
+    admin_token: str | None = None,
+    workers: int = 1,
 ) -> Flask:
     """The app for one built study. ``database_url`` defaults to SQLite in the study's output
-    folder; ``admin_token`` to ``$EVALKIT_ADMIN_TOKEN`` (a random one if neither is set)."""
+    folder; ``admin_token`` to ``$EVALKIT_ADMIN_TOKEN`` (a random one if neither is set);
+    ``workers``: how many processes serve the study, each with its share of a PostgreSQL
+    server's connections."""
     config = study if isinstance(study, StudyConfig) else load_config(study)
     design = Design.load(config.trials_path)
     if (config.sampling == "active") != design.active:
@@ -57,7 +62,7 @@ def create_app(
             f"{config.trials_path} was built for a {'fixed' if config.sampling == 'active' else 'active'} "
             f"design but study.toml says sampling = {config.sampling!r}: run 'evalkit study build' again"
         )
-    engine = _open_storage(default_database(config, database_url), design)
+    engine = _open_storage(default_database(config, database_url), design, workers)
     secret = study_secret(engine)
 
     app = Flask(__name__)
@@ -134,13 +139,14 @@ def _read_chunked_body() -> None:
     environ["wsgi.input"] = io.BytesIO(body)
 
 
-def _open_storage(url: str, design: Design, attempts: int = 5):
-    """Connect (a connection for each of a worker's threads) and load the design; gunicorn
+def _open_storage(url: str, design: Design, workers: int, attempts: int = 5):
+    """Connect (a connection for each of a worker's threads, up to its share of ``workers``'
+    on a server database) and load the design; gunicorn
     workers starting together on a new database race to create the tables and rows, and the
     losers simply try again (everything is idempotent)."""
     for attempt in range(attempts):
         try:
-            engine = connect(url, threads=THREADS_PER_WORKER)
+            engine = connect(url, threads=THREADS_PER_WORKER, workers=workers)
             load_design(engine, design)
             return engine
         except (IntegrityError, OperationalError):

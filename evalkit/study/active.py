@@ -75,25 +75,33 @@ def counted(judgements: Iterable[Judgement] | Mapping[Judgement, float]):
 
 def posterior(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) of the Laplace posterior over JOD scores given ``wins[i, j]``, the
-    (possibly fractional) number of judgements preferring condition i to j."""
+    (possibly fractional) number of judgements preferring condition i to j; ``wins`` may be a
+    stack (…, k, k) of independent groups (means (…, k), covariances (…, k, k))."""
     mean, hessian = thurstone_map(wins, prior_sd)
     return mean, np.linalg.inv(hessian)
 
 
-def _difference(mean, cov, i, j):
-    return mean[i] - mean[j], cov[i, i] + cov[j, j] - 2 * cov[i, j]
+def _difference(mean, cov, i, j, b=...):
+    """Mean and variance of q_i − q_j (of group ``b`` where ``mean`` and ``cov`` are stacks)."""
+    return mean[b, i] - mean[b, j], cov[b, i, i] + cov[b, j, j] - 2 * cov[b, i, j]
+
+
+def _preference(mu, s2):
+    return special.ndtr(mu / np.sqrt(JOD_SIGMA**2 + s2))
 
 
 def predictive(mean: np.ndarray, cov: np.ndarray, i, j) -> np.ndarray:
     """P(i is preferred to j) under the posterior: Φ(μ_d / √(σ² + s_d²))."""
-    mu, s2 = _difference(mean, cov, i, j)
-    return special.ndtr(mu / np.sqrt(JOD_SIGMA**2 + s2))
+    return _preference(*_difference(mean, cov, i, j))
 
 
 def information_gain(mean: np.ndarray, cov: np.ndarray, i, j) -> np.ndarray:
     """Expected KL divergence (nats) between the posterior after comparing i with j and the
     posterior now, for index arrays ``i``, ``j`` (see the module docstring)."""
-    mu, s2 = _difference(mean, cov, np.asarray(i), np.asarray(j))
+    return _gain(*_difference(mean, cov, np.asarray(i), np.asarray(j)))
+
+
+def _gain(mu, s2):
     c = np.sqrt(JOD_SIGMA**2 + s2)
     gain = np.zeros(np.shape(mu))
     for sign in (1.0, -1.0):  # i preferred, then j preferred
@@ -107,7 +115,9 @@ def information_gain(mean: np.ndarray, cov: np.ndarray, i, j) -> np.ndarray:
 
 
 class PairGraph:
-    """The candidate pairs of a study, grouped: each group's codecs are its conditions."""
+    """The candidate pairs of a study, grouped: each group's codecs are its conditions. Groups
+    with as many conditions are stacked, so one posterior fit serves them all (a plan costs
+    a few array operations, not a fit per group)."""
 
     def __init__(self, candidates: list[Candidate]):
         self.candidates = list(candidates)
@@ -119,43 +129,47 @@ class PairGraph:
         offsets = np.cumsum([0] + [len(n) for n in self.groups.values()])
         self.offset = dict(zip(self.groups, offsets[:-1].tolist()))
         self.nodes = int(offsets[-1])
-        self.edges = {g: [] for g in self.groups}  # group → candidate numbers
-        for number, c in enumerate(self.candidates):
-            self.edges[c.group].append(number)
+        self.stacked: dict[int, list[Group]] = defaultdict(list)  # size → its groups, in order
+        for g, names in self.groups.items():
+            self.stacked[len(names)].append(g)
+        self.slot = {g: (len(self.groups[g]), n) for gs in self.stacked.values() for n, g in enumerate(gs)}
+        # Every candidate's size of group, place in that size's stack, and ends in its group.
+        rows = [
+            (*self.slot[c.group], self.index[c.group][c.a], self.index[c.group][c.b]) for c in self.candidates
+        ]
+        self._size, self._b, self._i, self._j = np.array(rows, dtype=int).reshape(-1, 4).T
 
-    def wins(self, judgements, pending=(), prior_sd: float = PRIOR_SD) -> dict[Group, np.ndarray]:
-        """Per group, the win matrix of ``judgements`` (a list or a tally, see :func:`counted`);
-        a pending candidate (its number) adds its predictive probability to each side's wins,
-        under the posterior of the judgements."""
-        tallies = {g: np.zeros((len(n), len(n))) for g, n in self.groups.items()}
+    def wins(self, judgements, pending=(), prior_sd: float = PRIOR_SD) -> dict[int, np.ndarray]:
+        """Per group size, the stacked win matrices of its groups (in the order of
+        ``stacked``) from ``judgements`` (a list or a tally, see :func:`counted`); a pending
+        candidate (its number) adds its predictive probability to each side's wins, under the
+        posterior of the judgements."""
+        tallies = {size: np.zeros((len(gs), size, size)) for size, gs in self.stacked.items()}
         for j, times in counted(judgements):
             group = (j.image, j.target_bpp)
             where = self.index.get(group)
             if where is not None and j.winner in where and j.loser in where:
-                tallies[group][where[j.winner], where[j.loser]] += times
-        waiting = defaultdict(list)
-        for number in pending:
-            waiting[self.candidates[number].group].append(number)
-        for group, numbers in waiting.items():
-            i, j = self._ends(numbers)
-            p = predictive(*posterior(tallies[group], prior_sd), i, j)
-            np.add.at(tallies[group], (i, j), p)
-            np.add.at(tallies[group], (j, i), 1 - p)
+                size, b = self.slot[group]
+                tallies[size][b, where[j.winner], where[j.loser]] += times
+        pending = np.asarray(pending, dtype=int)
+        for size, wins in tallies.items():
+            waiting = pending[self._size[pending] == size]
+            if len(waiting):
+                b, i, j = self._b[waiting], self._i[waiting], self._j[waiting]
+                p = _preference(*_difference(*posterior(wins, prior_sd), i, j, b))
+                np.add.at(wins, (b, i, j), p)
+                np.add.at(wins, (b, j, i), 1 - p)
         return tallies
-
-    def _ends(self, numbers) -> tuple[np.ndarray, np.ndarray]:
-        where = self.index[self.candidates[numbers[0]].group]
-        return (
-            np.array([where[self.candidates[n].a] for n in numbers]),
-            np.array([where[self.candidates[n].b] for n in numbers]),
-        )
 
     def gains(self, judgements, pending=(), prior_sd: float = PRIOR_SD) -> np.ndarray:
         """The expected information gain of every candidate."""
         gain = np.zeros(len(self.candidates))
-        for group, wins in self.wins(judgements, pending, prior_sd).items():
-            numbers = self.edges[group]
-            gain[numbers] = information_gain(*posterior(wins, prior_sd), *self._ends(numbers))
+        for size, wins in self.wins(judgements, pending, prior_sd).items():
+            numbers = np.flatnonzero(self._size == size)
+            mean, cov = posterior(wins, prior_sd)
+            gain[numbers] = _gain(
+                *_difference(mean, cov, self._i[numbers], self._j[numbers], self._b[numbers])
+            )
         return gain
 
     def choose(

@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from functools import cache
@@ -162,19 +162,25 @@ class Response(Base):
     flicker_cycles: Mapped[int | None] = mapped_column(Integer)
 
 
-def connect(url: str, threads: int | None = None):
+SPARE_CONNECTIONS = 10  # a PostgreSQL server's connections left to other clients (CLI, psql)
+
+
+def connect(url: str, threads: int | None = None, workers: int = 1):
     """An engine for ``url``; SQLite gets WAL, a busy timeout and full durability. ``threads``:
-    how many threads of this process may use it at once (a gunicorn worker's), so a server
-    database's pool holds one connection for each (every request needs at most one) and no
-    request waits for a connection while another thread holds a spare."""
+    how many threads of this process may use it at once (a gunicorn worker's), one of
+    ``workers`` such processes. A server database's pool then holds a connection for each
+    thread (every request needs at most one), up to this process's share of what the server
+    accepts (:func:`pool_size`); a thread that finds them all in use waits for one."""
     sqlite = url.startswith("sqlite")
-    pool = {"pool_size": threads, "max_overflow": 0} if threads and not sqlite else {}
-    engine = create_engine(
-        url,
-        pool_pre_ping=not sqlite,  # a server may drop idle connections
-        connect_args={"timeout": 30} if sqlite else {},
-        **pool,
-    )
+    options = {
+        "pool_pre_ping": not sqlite,  # a server may drop idle connections
+        "connect_args": {"timeout": 30} if sqlite else {},
+    }
+    engine = create_engine(url, **options)
+    if threads and not sqlite:
+        size = pool_size(accepted_connections(engine), workers, threads)
+        engine.dispose()
+        engine = create_engine(url, **options, pool_size=size, max_overflow=0)
     if sqlite:
 
         @event.listens_for(engine, "connect")
@@ -189,6 +195,34 @@ def connect(url: str, threads: int | None = None):
     _check_schema(engine)  # before creating anything: an old file is left as it was
     Base.metadata.create_all(engine)
     return engine
+
+
+def accepted_connections(engine) -> int:
+    """How many connections a PostgreSQL server accepts from an ordinary role:
+    ``max_connections`` less those it reserves (``superuser_reserved_connections`` and, from
+    PostgreSQL 16, ``reserved_connections``)."""
+    with engine.connect() as connection:
+        settings = connection.exec_driver_sql(
+            "SELECT current_setting('max_connections')::int, "
+            "current_setting('superuser_reserved_connections')::int, "
+            "coalesce(current_setting('reserved_connections', true), '0')::int"
+        ).one()
+    return settings[0] - settings[1] - settings[2]
+
+
+def pool_size(accepted: int, workers: int, threads: int) -> int:
+    """Connections in each of ``workers`` processes' pools: one per thread, up to an equal share
+    of the ``accepted`` connections less ``SPARE_CONNECTIONS`` — so the workers together never
+    ask a server for more than it accepts. InputError when a share is not even one."""
+    share = (accepted - SPARE_CONNECTIONS) // workers
+    if share < 1:
+        raise InputError(
+            f"the PostgreSQL server accepts {accepted} connections ({SPARE_CONNECTIONS} kept for "
+            f"other clients), too few for {workers} server workers: serve with "
+            f"--workers {max(1, accepted - SPARE_CONNECTIONS)} or fewer, or raise max_connections "
+            "in postgresql.conf"
+        )
+    return min(threads, share)
 
 
 def _sqlite_file(engine) -> str | None:
@@ -261,10 +295,12 @@ def load_design(engine, design: Design) -> int:
 
 
 def _insert_assignments(s: Session, new: list[tuple[int, str, list[PlannedTrial]]]) -> None:
-    """Insert (position, id, trials) assignments, unclaimed, with their trials."""
+    """Insert (position, id, trials) assignments, unclaimed, with their trials: the trials in one
+    statement through the table (the ORM's bulk insert would split them by which fields are
+    None: sentinels and repeats lack some)."""
     s.execute(insert(Assignment), [{"id": aid, "position": n, "lease": 0} for n, aid, _ in new])
     s.execute(
-        insert(Trial),
+        insert(Trial.__table__),
         [
             {**_trial_row(t), "assignment_id": aid, "position": k}
             for _, aid, trials in new
@@ -335,12 +371,18 @@ class Planning(Protocol):
 
     complete: str | None  # why the study is complete, or None while it is not
 
-    def plan(self, number: int) -> list[PlannedTrial]:
-        """The trials of new assignment ``number``."""
+    def plans(self, first: int) -> list[list[PlannedTrial]]:
+        """The trials of new assignments ``first``, ``first + 1``, …: one for this claim, and
+        one for each other claim of this process waiting to claim, as far as the judgement
+        budget goes (each planned with those before it pending)."""
 
 
 class Planner(Protocol):
     """What an active study's sampler gives :func:`start_session` (see :mod:`evalkit.study.sampling`)."""
+
+    def claiming(self) -> AbstractContextManager:
+        """Counts a claim of this process while it lasts (the claims waiting are planned for
+        together)."""
 
     def at_claim(self, session: Session) -> Planning:
         """The study as a claim sees it, read through the claim's own ``session``: a claim holds
@@ -374,12 +416,16 @@ def start_session(
 
     An active study passes its ``planner``: new claims are taken one at a time (the SQLite writer
     lock; a transaction-scoped advisory lock on a server database), so each sees every pair the
-    claims before it hold; a new claim is refused with :class:`StudyComplete` once the study is
-    complete (its judgement budget counting the pairs leased and not answered yet), and when no
-    assignment is free a new one is planned and added.
+    claims before it hold. A claim that finds an assignment planned and not yet claimed takes it;
+    otherwise it is refused with :class:`StudyComplete` once the study is complete (its
+    judgement budget counting the pairs leased and not answered yet), and when no assignment is
+    free, new ones are planned and added: one for it and one for each claim of this process
+    waiting behind it (within the budget), so a burst of claims plans together and the waiting
+    claims find theirs ready.
     """
     now = time.time()
-    with _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
+    counted = planner.claiming() if planner is not None else nullcontext()
+    with counted, _writer(engine), Session(engine, expire_on_commit=False) as s, s.begin():
         _lock_rater(s, rater)
         mine = s.scalars(
             select(Assignment)
@@ -405,12 +451,14 @@ def start_session(
             _check_client(s, client, client_limit, now)
         token = token or secrets.token_urlsafe(32)
         _take_token(s, rater, token, now)
-        planning = None
+        planning, planned_only = None, False
         if planner is not None:
             _lock_planning(s)
-            planning = planner.at_claim(s)
-            if planning.complete:
-                raise StudyComplete(planning.complete)
+            planned_only = _first_free(s, _UNCLAIMED) is not None
+            if not planned_only:
+                planning = planner.at_claim(s)
+                if planning.complete:
+                    raise StudyComplete(planning.complete)
         claim = {
             "rater": rater,
             "source": source,
@@ -419,7 +467,7 @@ def start_session(
             "expires_s": now + lease_seconds,
             "session_s": now,
         }
-        taken = _claim(s, claim, now, planning)
+        taken = _claim(s, claim, _UNCLAIMED if planned_only else _free(now), planning)
         if client is not None:
             s.add(ClientLease(assignment_id=taken.id, lease=taken.lease, client=client))
         return taken, token
@@ -478,15 +526,23 @@ def _take_token(s: Session, rater: str, token: str, now: float) -> None:
         raise StudyError(409, "this session secret belongs to another session; reload the page")
 
 
-def _claim(s: Session, claim: dict, now: float, planning: Planning | None) -> Assignment:
-    """Lease the first free assignment (planning one if the study is active and none is free)
-    with the values of ``claim``; StudyError 409 when there is none. Free means never claimed,
-    or unfinished with its lease expired."""
-    free = or_(Assignment.lease == 0, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
+_UNCLAIMED = Assignment.lease == 0
+
+
+def _free(now: float):
+    """Free: never claimed, or unfinished with its lease expired."""
+    return or_(_UNCLAIMED, Assignment.finished_at.is_(None) & (Assignment.expires_s <= now))
+
+
+def _first_free(s: Session, free) -> str | None:
+    return s.scalars(select(Assignment.id).where(free).order_by(Assignment.position).limit(1)).first()
+
+
+def _claim(s: Session, claim: dict, free, planning: Planning | None) -> Assignment:
+    """Lease the first assignment ``free`` selects (planning some if the study is active and
+    none is free) with the values of ``claim``; StudyError 409 when there is none."""
     while True:
-        candidate = s.scalars(
-            select(Assignment.id).where(free).order_by(Assignment.position).limit(1)
-        ).first()
+        candidate = _first_free(s, free)
         if candidate is None and planning is not None:
             candidate = _add_planned(s, planning)
         if candidate is None:
@@ -510,10 +566,11 @@ def _lock_planning(s: Session) -> None:
 
 
 def _add_planned(s: Session, planning: Planning) -> str:
-    """Plan the next assignment and insert it (unclaimed) in this transaction; its id."""
-    number = (s.scalar(select(func.max(Assignment.position))) or 0) + 1
-    _insert_assignments(s, [(number, assignment_id(number), planning.plan(number))])
-    return assignment_id(number)
+    """Plan the next assignments and insert them (unclaimed) in this transaction; the first's id."""
+    first = (s.scalar(select(func.max(Assignment.position))) or 0) + 1
+    planned = planning.plans(first)
+    _insert_assignments(s, [(n, assignment_id(n), trials) for n, trials in enumerate(planned, start=first)])
+    return assignment_id(first)
 
 
 _PLAN_LOCK = int.from_bytes(hashlib.sha256(b"evalkit: plan an assignment").digest()[:7], "big")

@@ -77,36 +77,46 @@ def thurstone_map(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> tuple[np.ndar
     """The maximum a posteriori Thurstone Case V scores (JOD, under an N(0, prior_sd²) prior on
     each score, not centred) and the Hessian of the negative log posterior there, by Newton's
     method on the concave log posterior with a backtracking line search. ``wins`` may hold
-    fractional counts."""
-    k = len(wins)
-    i, j = np.nonzero(wins)
-    w = wins[i, j]
+    fractional counts, and may be a stack (…, k, k) of independent win matrices, all fitted at
+    once (scores (…, k), Hessians (…, k, k)): the active sampler fits every group of a study in
+    one go."""
+    wins = np.asarray(wins, dtype=np.float64)
+    k = wins.shape[-1]
+    stack = wins.reshape(-1, k, k)
     alpha = 1.0 / prior_sd**2
-    pairs = np.zeros((len(i), k))
-    pairs[np.arange(len(i)), i], pairs[np.arange(len(i)), j] = 1.0, -1.0  # rows e_i − e_j
+
+    def z_of(q):  # (q_i − q_j) / σ for every ordered pair
+        return (q[:, :, None] - q[:, None, :]) / JOD_SIGMA
 
     def log_posterior(q):
-        return w @ special.log_ndtr(pairs @ q / JOD_SIGMA) - alpha / 2 * q @ q
+        return (stack * special.log_ndtr(z_of(q))).sum((1, 2)) - alpha / 2 * (q * q).sum(1)
 
     def derivatives(q):
-        z = pairs @ q / JOD_SIGMA
+        z = z_of(q)
         ratio = np.exp(-z * z / 2 - special.log_ndtr(z)) / np.sqrt(2 * np.pi)  # φ(z) / Φ(z)
-        grad = pairs.T @ (w * ratio) / JOD_SIGMA - alpha * q
-        curvature = w * ratio * (z + ratio) / JOD_SIGMA**2  # −d² log Φ / dq²
-        return grad, (pairs.T * curvature) @ pairs + alpha * np.eye(k)
+        pull = stack * ratio
+        grad = (pull.sum(2) - pull.sum(1)) / JOD_SIGMA - alpha * q
+        curvature = pull * (z + ratio) / JOD_SIGMA**2  # −d² log Φ / dz², per ordered pair
+        both = curvature + curvature.transpose(0, 2, 1)
+        hessian = -both
+        hessian[:, np.arange(k), np.arange(k)] += both.sum(2) + alpha
+        return grad, hessian
 
-    q = np.zeros(k)
+    q = np.zeros(stack.shape[:2])
     value = log_posterior(q)
+    moving = np.ones(len(stack), dtype=bool)
     for _ in range(100):
         grad, hessian = derivatives(q)
-        step = np.linalg.solve(hessian, grad)
-        scale = 1.0
-        while (new := log_posterior(q + scale * step)) < value - 1e-12 and scale > 1e-6:
-            scale /= 2
-        q, value = q + scale * step, new
-        if np.abs(scale * step).max() < 1e-10:
+        step = np.linalg.solve(hessian, grad[..., None])[..., 0] * moving[:, None]
+        scale, new = np.ones(len(stack)), log_posterior(q + step)
+        while (short := (new < value - 1e-12) & (scale > 1e-6)).any():
+            scale[short] /= 2
+            new = log_posterior(q + scale[:, None] * step)
+        q, value = q + scale[:, None] * step, new
+        moving &= np.abs(scale[:, None] * step).max(1, initial=0) >= 1e-10
+        if not moving.any():
             break
-    return q, derivatives(q)[1]
+    return q.reshape(wins.shape[:-1]), derivatives(q)[1].reshape(wins.shape)
 
 
 def bradley_terry(wins: np.ndarray, prior_sd: float = PRIOR_SD) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -148,21 +149,43 @@ def judgements_of(pairs: pd.DataFrame) -> list[Judgement]:
 
 @dataclass(frozen=True)
 class Claim:
-    """An active study as one claim sees it: its state and progress, and how to plan assignment
-    ``number`` from them (its random choices — tie breaks, sides of sentinels, order — seeded by
-    the study's seed and ``number``)."""
+    """An active study as one claim sees it: its state and progress, the other claims of this
+    process waiting behind it, and how to plan new assignments from them (each assignment's
+    random choices — tie breaks, sides of sentinels, order — seeded by the study's seed and
+    its number)."""
 
     sampler: ActiveSampler
     state: StudyState
     progress: Progress
+    waiting: int = 0
 
     @property
     def complete(self) -> str | None:
         return self.progress.complete
 
-    def plan(self, number: int) -> list[PlannedTrial]:
-        rng = np.random.default_rng([self.sampler.config.seed, number])
-        return self.sampler.plan(number, self.state, rng)
+    def plans(self, first: int) -> list[list[PlannedTrial]]:
+        """Assignments ``first``, ``first + 1``, …: one, and one for each claim waiting while
+        the judgement budget, counting the pairs of those planned before, is not reached —
+        each planned with those before it pending, as if claimed one after another."""
+        pending, asked = list(self.state.pending), Counter(self.state.asked)
+        budget = self.sampler.config.stop_when.get("judgements", float("inf"))
+        counted = self.progress.judgements + self.progress.in_flight
+        planned: list[list[PlannedTrial]] = []
+        for number in range(first, first + 1 + self.waiting):
+            if planned and counted >= budget:
+                break
+            rng = np.random.default_rng([self.sampler.config.seed, number])
+            trials = self.sampler.plan(number, StudyState(self.state.judgements, pending, asked), rng)
+            pairs = [
+                pair_key(t.image, t.target_bpp, t.left.codec, t.right.codec)
+                for t in trials
+                if t.kind == "pair"
+            ]
+            pending += pairs
+            asked.update(pairs)
+            counted += len(pairs)
+            planned.append(trials)
+        return planned
 
 
 class LivePlanner:
@@ -170,46 +193,61 @@ class LivePlanner:
 
     A claim reads the study through the claim's own database session (so a claim needs one
     connection, never a second one that a full pool could withhold), and its cost does not grow
-    with the study: the planner keeps what can no longer change — the answers of finished
+    with the study: the planner keeps what can no longer change — the pair trials of every
+    assignment not finished yet (trials never change once planned), the answers of finished
     assignments (a finished lease is final), per rater, and the tally of judgements of the raters
-    the screening keeps on them — and at each claim reads only the assignments that were open
-    (unfinished) at the last claim, by their ids: which of them finished since (folded in), and
-    the answers and unanswered pair trials of those leased now (as many as raters at work; their
-    raters are screened again with them); and the trials planned since the last claim. Every
-    query goes through an index, so none reads more as the study grows. It reads what is stored
-    when it is made, so a server started on a large study pays for that before it serves."""
+    the screening keeps on them — and at each claim reads only the assignments planned since the
+    last claim, the state of those that were open (unfinished) at the last claim, by their ids,
+    and the current answers of those leased now or finished since (as many as raters at work):
+    three statements, each through an index, so none reads more as the study grows. The
+    finished are folded in; the raters of the leases in progress are screened again with their
+    answers so far. It reads what is stored when it is made, so a server started on a large
+    study pays for that before it serves."""
 
     def __init__(self, engine, sampler: ActiveSampler):
         self.engine, self.sampler = engine, sampler
         self._lock = threading.Lock()  # a worker's threads share what is kept
-        self._open: set[str] = set()  # assignments unfinished at the last look
+        self._pairs: dict[str, list[tuple[str, PairKey]]] = {}  # open assignment → (trial, pair)s
         self._settled: dict[str, pd.DataFrame] = {}  # rater → answers of their finished assignments
         self._kept: dict[str, Counter] = {}  # rater → judgements of those, if screening keeps them
         self._tally: Counter = Counter()  # the sum of _kept
         self._asked: Counter = Counter()  # pair → times put in a trial, …
         self._seen = 0  # … in assignments 1 … _seen
         self._noticed = (None, None)  # (the counts, progress) of notice()
+        self._claims, self._counting = 0, threading.Lock()  # claims of this process under way
         self.progress()
+
+    @contextmanager
+    def claiming(self):
+        """Counts a claim of this process while it lasts: :meth:`at_claim` plans for the others."""
+        with self._counting:
+            self._claims += 1
+        try:
+            yield
+        finally:
+            with self._counting:
+                self._claims -= 1
 
     def at_claim(self, session: Session) -> Claim:
         """The study as a claim sees it, read through ``session`` (the claim's transaction)."""
         with self._lock:
             self._read_planned(session)
-            # Leases in progress first, then what finished: an assignment finished in between
-            # (other connections commit while a claim reads) is counted once, as finished,
-            # instead of falling between the two reads.
-            answers, pending = self._in_progress(session)
-            finished = self._fold_finished(session)
-            answers = answers[~answers["assignment"].isin(finished)]
-            pending = [key for assignment, key in pending if assignment not in finished]
+            leased, finished = self._open_now(session)
+            answers = self._answers(session, leased + finished)
+            self._fold_finished(finished, answers)
+            answers = answers[answers["assignment"].isin(leased)]
+            answered = set(answers["trial"])
+            pending = [key for a in leased for trial, key in self._pairs[a] if trial not in answered]
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
+            waiting = max(self._claims - 1, 0)
         return Claim(
             self.sampler,
             StudyState(judgements, pending, asked),
             self.sampler.judged(
                 judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when
             ),
+            waiting,
         )
 
     def progress(self) -> Progress:
@@ -243,31 +281,64 @@ class LivePlanner:
             self._noticed = (key, progress)
         return progress.complete
 
-    def _answers(self, s: Session, *where) -> pd.DataFrame:
-        """The current leases' answers of the assignments ``where`` selects, with their trials."""
-        from .database import Assignment, Response
-        from .responses import response_query
+    def _read_planned(self, s: Session) -> None:
+        """The pair trials of the assignments planned since the last look (one statement)."""
+        from .database import Assignment, Trial
 
-        query = response_query().where(Response.lease == Assignment.lease, *where)
-        return pd.DataFrame(s.execute(query).all(), columns=list(query.selected_columns.keys()))
-
-    def _fold_finished(self, s: Session) -> set[str]:
-        """Fold in the answers of the assignments finished since the last look; their ids."""
-        from .database import Assignment, Response
-
-        new = set(
-            s.scalars(
-                select(Assignment.id).where(
-                    Assignment.id.in_(sorted(self._open)), Assignment.finished_at.is_not(None)
-                )
+        planned = s.execute(
+            select(
+                Assignment.position,
+                Assignment.id,
+                Trial.id.label("trial"),
+                Trial.image,
+                Trial.target_bpp,
+                Trial.left_codec,
+                Trial.right_codec,
             )
+            .outerjoin(Trial, (Trial.assignment_id == Assignment.id) & (Trial.kind == "pair"))
+            .where(Assignment.position > self._seen)
+        ).all()
+        for t in planned:
+            pairs = self._pairs.setdefault(t.id, [])
+            if t.trial is not None:
+                key = pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec)
+                pairs.append((t.trial, key))
+                self._asked[key] += 1
+            self._seen = max(self._seen, t.position)
+
+    def _open_now(self, s: Session) -> tuple[list[str], list[str]]:
+        """Of the assignments open at the last look: those leased now (unexpired), and those
+        finished since (one statement, so an assignment that finishes while a claim reads is
+        one or the other, never both or neither)."""
+        from .database import Assignment
+
+        rows = s.execute(
+            select(
+                Assignment.id, Assignment.finished_at.is_not(None), Assignment.lease, Assignment.expires_s
+            ).where(Assignment.id.in_(sorted(self._pairs)))
+        ).all()
+        now = time.time()
+        leased = sorted(a for a, done, lease, expires in rows if not done and lease > 0 and expires > now)
+        return leased, sorted(a for a, done, _, _ in rows if done)
+
+    def _answers(self, s: Session, assignments: list[str]) -> pd.DataFrame:
+        """The current leases' answers of ``assignments``, with their trials."""
+        from .responses import response_query
+        from .database import Assignment, Response
+
+        query = response_query().where(
+            Response.lease == Assignment.lease, Response.assignment_id.in_(assignments)
         )
-        if not new:
-            return new
-        self._open -= new
-        answers = self._answers(s, Response.assignment_id.in_(sorted(new)))
+        rows = s.execute(query).all() if assignments else []
+        return pd.DataFrame(rows, columns=list(query.selected_columns.keys()))
+
+    def _fold_finished(self, finished: list[str], answers: pd.DataFrame) -> None:
+        """Fold in the answers of the assignments ``finished`` since the last look."""
+        for assignment in finished:
+            del self._pairs[assignment]
+        answers = answers[answers["assignment"].isin(finished)]
         if answers.empty:
-            return new
+            return
         for rater, theirs in answers.groupby("rater"):
             self._settled[rater] = (
                 pd.concat([self._settled[rater], theirs]) if rater in self._settled else theirs
@@ -277,60 +348,6 @@ class LivePlanner:
             if counts:
                 self._kept[rater] = counts
                 self._tally += counts
-        return new
-
-    def _read_planned(self, s: Session) -> None:
-        from .database import Assignment, Trial
-
-        last = s.scalar(select(func.max(Assignment.position))) or 0
-        if last <= self._seen:
-            return
-        planned = list(
-            s.scalars(
-                select(Assignment.id).where(Assignment.position > self._seen, Assignment.position <= last)
-            )
-        )
-        trials = s.execute(
-            select(Trial.image, Trial.target_bpp, Trial.left_codec, Trial.right_codec).where(
-                Trial.assignment_id.in_(planned), Trial.kind == "pair"
-            )
-        ).all()
-        self._asked.update(pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec) for t in trials)
-        self._open.update(planned)
-        self._seen = last
-
-    def _in_progress(self, s: Session) -> tuple[pd.DataFrame, list[tuple[str, PairKey]]]:
-        """The answers of the leases in progress, and their pair trials not answered yet (with
-        their assignment)."""
-        from .database import Assignment, Response, Trial
-
-        leased = sorted(
-            s.scalars(
-                select(Assignment.id).where(
-                    Assignment.id.in_(sorted(self._open)),
-                    Assignment.finished_at.is_(None),
-                    Assignment.lease > 0,
-                    Assignment.expires_s > time.time(),
-                )
-            )
-        )
-        answers = self._answers(s, Response.assignment_id.in_(leased))
-        trials = s.execute(
-            select(
-                Trial.id,
-                Trial.assignment_id,
-                Trial.image,
-                Trial.target_bpp,
-                Trial.left_codec,
-                Trial.right_codec,
-            ).where(Trial.assignment_id.in_(leased), Trial.kind == "pair")
-        ).all()
-        answered = set(answers["trial"])
-        return answers, [
-            (t.assignment_id, pair_key(t.image, t.target_bpp, t.left_codec, t.right_codec))
-            for t in trials
-            if t.id not in answered
-        ]
 
     def _tally_with(self, answers: pd.DataFrame) -> Counter:
         """The kept judgements of the finished assignments and of ``answers`` (leases in

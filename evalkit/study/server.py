@@ -19,9 +19,8 @@ from contextlib import contextmanager
 
 import requests
 
-from ..errors import InputError
 from .config import StudyConfig
-from .database import connect, load_design
+from .database import accepted_connections, connect, load_design, pool_size
 from .design import Design
 
 THREADS_PER_WORKER = 64
@@ -38,7 +37,10 @@ def gunicorn_command(
     sync worker serves one connection at a time, so a few clients that trickle their headers or
     bodies stall the whole study (measured: bench/study_slow_clients.py); a thread stuck on a
     slow client leaves the worker's other threads serving. URLs never carry secrets, so the
-    access log holds none."""
+    access log holds none. Each worker is told how many there are (``EVALKIT_WORKERS``: its
+    share of a PostgreSQL server's connections) and runs BLAS on one thread (a plan's small
+    matrix inverses waking a BLAS thread pool cost milliseconds each on a busy machine, and
+    the worker's own threads serve the requests in parallel)."""
     command = [
         sys.executable,
         "-m",
@@ -53,6 +55,10 @@ def gunicorn_command(
         "2048",
         "--control-socket",
         control_socket(bind),
+        "--env",
+        f"EVALKIT_WORKERS={workers}",
+        "--env",
+        "OPENBLAS_NUM_THREADS=1",
     ]
     if worker_class == "gthread":
         command += ["--threads", str(threads)]
@@ -69,21 +75,13 @@ def control_socket(bind: str) -> str:
 
 def load_for_serving(config: StudyConfig, database_url: str, workers: int | None = None) -> None:
     """``config``'s trial set loaded into the database once, before gunicorn's workers start;
-    given ``workers``, a PostgreSQL server is checked to accept a connection for each of their
-    threads (each worker's pool holds one per thread), else InputError says what to change."""
+    given ``workers``, a PostgreSQL server is checked to accept at least a connection for each
+    (each worker's pool holds one per thread, up to its share: :func:`~evalkit.study.database.pool_size`),
+    else InputError says what to change."""
     engine = connect(database_url)
     load_design(engine, Design.load(config.trials_path))
     if workers and engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            allowed = int(connection.exec_driver_sql("SHOW max_connections").scalar())
-        needed = workers * THREADS_PER_WORKER
-        if allowed < needed:
-            raise InputError(
-                f"PostgreSQL accepts {allowed} connections (max_connections) but {workers} "
-                f"workers × {THREADS_PER_WORKER} threads may each hold one: raise "
-                f"max_connections to at least {needed + 10} in postgresql.conf, or serve "
-                f"with --workers {max(1, (allowed - 10) // THREADS_PER_WORKER)}"
-            )
+        pool_size(accepted_connections(engine), workers, THREADS_PER_WORKER)
 
 
 def serving_environment(config: StudyConfig, database_url: str, admin_token: str) -> dict[str, str]:
