@@ -323,8 +323,8 @@ class LivePlanner:
 
     def _answers(self, s: Session, assignments: list[str]) -> pd.DataFrame:
         """The current leases' answers of ``assignments``, with their trials."""
-        from .responses import response_query
         from .database import Assignment, Response
+        from .responses import response_query
 
         query = response_query().where(
             Response.lease == Assignment.lease, Response.assignment_id.in_(assignments)
