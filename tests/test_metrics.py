@@ -508,3 +508,43 @@ def test_batched_and_on_each_device_within_the_registry_tolerance(device, run, w
         for column in m.columns[:1]:
             frame_a, frame_b = (a.pairs, b.pairs) if m.level == "pair" else (a.sets, b.sets)
             np.testing.assert_allclose(frame_b[column], frame_a[column], rtol=m.rtol, err_msg=column)
+
+
+def test_on_a_cpu_references_run_side_by_side_each_on_one_thread(run, weights, monkeypatch, tmp_path):
+    """With torch at two threads, two references are measured at once on the engine's threads,
+    each with torch at one thread: exactly the values of one reference at a time; the caller's
+    thread count is restored; an error in one reference is raised as it is."""
+    import threading
+
+    from PIL import Image
+
+    import evalkit.metrics.engine as engine_module
+    from evalkit.scoped import torch_settings
+
+    table = read_pairs(run / "manifest.csv")
+    names = ["psnr", "ms-ssim", "lpips"]
+    engine = MetricEngine(names, weights_dir=weights, device="cpu", cache=False)
+    with torch_settings(threads=1):
+        one_at_a_time = engine.evaluate(table, root=run, progress=False).pairs
+    seen = []
+    compute = engine_module.MetricEngine.compute
+
+    def spy(self, unit):
+        seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return compute(self, unit)
+
+    monkeypatch.setattr(engine_module.MetricEngine, "compute", spy)
+    with torch_settings(threads=2):
+        side_by_side = engine.evaluate(table, root=run, progress=False).pairs
+        assert torch.get_num_threads() == 2
+    assert len(seen) == table["reference"].nunique() == 2
+    assert all(name.startswith("evalkit-metrics") and threads == 1 for name, threads in seen)
+    pd.testing.assert_frame_equal(side_by_side, one_at_a_time)
+
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((100, 120, 3), np.uint8)).save(small)
+    bad = pd.DataFrame(
+        {"reference": [str(run / r) for r in table["reference"].unique()], "reconstruction": [str(small)] * 2}
+    )
+    with torch_settings(threads=2), pytest.raises(InputError, match="small.png is 120×100 but its reference"):
+        engine.evaluate(bad, progress=False)

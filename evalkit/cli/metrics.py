@@ -61,9 +61,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..compress import MANIFEST_COLUMNS, read_manifest
-    from ..fit import add_combined_columns, split_metric_names
     from ..merge import features_path, record_path
-    from ..metrics import MetricEngine, read_pairs, write_table
+    from ..metrics import METRICS, MetricEngine, read_pairs, write_table
     from ..report.tables import metrics_summary
     from ..shards import plan_hash, write_record
 
@@ -71,7 +70,11 @@ def run(args) -> int:
     default = f"metrics-{args.shard.label}.csv" if args.shard else "metrics.csv"
     out = Path(args.out) if args.out else manifest.with_name(default)
     sets_out = out.with_name(f"{out.stem}_sets{out.suffix}")
-    names, models = split_metric_names(args.metrics)
+    names, models = args.metrics, {}
+    if any(name not in METRICS for name in names):  # combined:MODEL.json (fit imports scikit-learn)
+        from ..fit import split_metric_names
+
+        names, models = split_metric_names(names)
     engine = MetricEngine(
         names,
         device=args.device,
@@ -100,7 +103,11 @@ def run(args) -> int:
         result = engine.evaluate(
             table, root=manifest.parent, progress=not args.quiet, executor=executor, sets=args.shard is None
         )
-    pairs = add_combined_columns(result.pairs, models)
+    pairs = result.pairs
+    if models:
+        from ..fit import add_combined_columns
+
+        pairs = add_combined_columns(pairs, models)
     write_table(pairs, out)
     print(metrics_summary(pairs).to_string())
     print(f"\n{len(pairs)} pairs → {out}")

@@ -30,6 +30,11 @@ class PairMetric(torch.nn.Module, metaclass=ABCMeta):
     dtype: torch.dtype = torch.float32
     uses_network: bool = False
 
+    def load(self) -> PairMetric:
+        """Load now what the metric would load on first use (a network's weights), so that it
+        can then be used from several threads at once. Nothing to load by default."""
+        return self
+
     def prepare(self, reference: torch.Tensor):
         """What :meth:`score` needs of the reference (by default the reference itself)."""
         return reference

@@ -18,6 +18,8 @@ had come back.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -237,9 +239,13 @@ class MetricEngine:
         with self._exact():
             return self._features_of(images, mode)
 
-    def _features_of(self, inputs: list[torch.Tensor], mode: str) -> list[np.ndarray]:
-        if inputs and self._inception is None:
+    def _load_inception(self) -> None:
+        if self._inception is None:
             self._inception = load_inception(self.weights_dir, self.device)
+
+    def _features_of(self, inputs: list[torch.Tensor], mode: str) -> list[np.ndarray]:
+        if inputs:
+            self._load_inception()
         inputs = [patches(x[0], self.patch_size) if mode == "patch" else x for x in inputs]
         out: list[np.ndarray | None] = [None] * len(inputs)
         for shape in dict.fromkeys(x.shape[1:] for x in inputs):
@@ -305,9 +311,7 @@ class MetricEngine:
             if u is not None
         ]
         here = executor is None or (isinstance(executor, LocalExecutor) and executor.workers == 1)
-        outcomes = (
-            ((i, self.compute(u)) for i, u in enumerate(units)) if here else executor.run(compute_unit, units)
-        )
+        outcomes = self._here(units) if here else executor.run(compute_unit, units)
         failures = []
         for i, outcome in tqdm(
             outcomes, total=len(units), desc="metrics", unit="reference", disable=not progress or not units
@@ -366,6 +370,29 @@ class MetricEngine:
             return None
         involved = {ref, *recs}
         return Unit(self.options, ref, todo, wanted, {p: sha[p] for p in involved})
+
+    def _here(self, units: list[Unit]) -> Iterator[tuple[int, UnitResult]]:
+        """``(index, result)`` of each unit computed in this process, in order. On a CPU, as many
+        units at a time as torch has threads (``torch.get_num_threads()``: every core unless the
+        caller chose fewer), each on one core: a unit's work is a few images, much of it
+        element-wise, which ops split across cores pay for at every OpenMP barrier (and spin at
+        when other processes hold the cores), while whole units side by side keep each core on
+        its own. torch's thread count is 1 meanwhile and restored after; the networks are loaded
+        before the threads start. An error stops the units not yet begun and is raised here."""
+        workers = min(torch.get_num_threads(), len(units)) if self.device.type == "cpu" else 1
+        if workers < 2:
+            yield from ((i, self.compute(u)) for i, u in enumerate(units))
+            return
+        for name in dict.fromkeys(m for u in units for m in u.pairs):
+            self.pair_metric(name).load()
+        if any(u.features for u in units):
+            self._load_inception()
+        with torch_settings(threads=1):
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="evalkit-metrics")
+            try:
+                yield from enumerate(pool.map(self.compute, units))
+            finally:
+                pool.shutdown(cancel_futures=True)
 
     def compute(self, unit: Unit) -> UnitResult:
         """Everything a unit asks for, without the cache: each image decoded once, the

@@ -102,16 +102,20 @@ class LPIPS(PairMetric):
             self._pending.append(fn)
         return super()._apply(fn, recurse)
 
-    @property
-    def model(self):
-        """The ``lpips.LPIPS`` model, built the first time it is asked for."""
+    def load(self) -> LPIPS:
+        """Build the ``lpips.LPIPS`` network now, if it is not built yet."""
         if self._model is None:
             model = load_lpips(self.net, self.weights_dir)
             model.net.to(memory_format=torch.channels_last)
             for fn in self._pending:
                 model._apply(fn)
             self._model = model
-        return self._model
+        return self
+
+    @property
+    def model(self):
+        """The ``lpips.LPIPS`` model, built the first time it is asked for."""
+        return self.load()._model
 
     def prepare(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised trunk features of images in [0, 1]."""
