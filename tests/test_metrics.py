@@ -30,20 +30,22 @@ def tensor(images):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, shared_dir):
-    """A real compress run: two Kodak images (one portrait) × JPEG, WebP × two rates."""
+def run(tmp_path_factory, kodak):
+    """A real compress run: two Kodak photos (one portrait) × JPEG, WebP × two rates, on
+    512 × 384 crops (portrait 384 × 512): half of Kodak's pixels, and still three 256-px FID
+    patches each (two on the grid from the corner, one on the grid shifted by 128 px)."""
     from evalkit.compress import compress
     from evalkit.datasets import resolve_images
+    from evalkit.images import save_png
 
-    out = tmp_path_factory.mktemp("run")
+    photos, out = tmp_path_factory.mktemp("photos"), tmp_path_factory.mktemp("run")
+    for n in (4, 23):
+        image = kodak(n)
+        h, w = (512, 384) if image.shape[0] > image.shape[1] else (384, 512)
+        save_png(np.ascontiguousarray(image[:h, :w]), photos / f"kodim{n:02d}.png")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        refs = [
-            r
-            for r in resolve_images("kodak", shared_dir / "data" / "kodak")
-            if r.name in ("kodim04", "kodim23")
-        ]
-        compress(refs, ["jpeg", "webp"], [0.3, 0.8], out, workers=1, progress=False)
+        compress(resolve_images(str(photos)), ["jpeg", "webp"], [0.3, 0.8], out, workers=1, progress=False)
     return out
 
 
@@ -231,7 +233,7 @@ def test_engine_equals_direct_calls_and_caches(run, pairs, weights, monkeypatch)
         theirs = ms_ssim(tensor([ref]) * 255, tensor([rec]) * 255, data_range=255)
         assert row.ms_ssim == pytest.approx(theirs.item(), rel=1e-5)
     sets = result.sets.set_index(["codec", "target_bpp"])
-    assert len(sets) == 4 and (sets["n_samples"] == 2).all() and (sets["n_samples_patch"] == 16).all()
+    assert len(sets) == 4 and (sets["n_samples"] == 2).all() and (sets["n_samples_patch"] == 6).all()
     assert (sets["fid_patch"] > 0).all() and np.isfinite(sets["kid"]).all()
 
     import evalkit.metrics.engine as engine_module
@@ -477,7 +479,7 @@ def test_patch_fid_and_kid_equal_their_definitions_computed_independently(run, w
             return model(tensor(tiles))[0].flatten(1).double().numpy()
 
     a, b = patch_features(group["reference"]), patch_features(group["reconstruction"])
-    assert row.n_samples_patch == len(b) == 16
+    assert row.n_samples_patch == len(b) == 6
     mu_a, mu_b = a.mean(0), b.mean(0)
     expected_fid = calculate_frechet_distance(mu_a, np.cov(a, rowvar=False), mu_b, np.cov(b, rowvar=False))
     assert row.fid_patch == pytest.approx(expected_fid, rel=1e-4)  # sqrtm of a singular product: ~1e-5
