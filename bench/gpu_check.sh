@@ -20,7 +20,7 @@ WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 
 echo "== 1. training: AMP + channels-last on CUDA, beside the CPU"
 sed -e 's/^steps = .*/steps = 400/' -e 's/^validate_every = .*/validate_every = 400/' \
-    -e '/^init = /d' zoo/ek-variable-rate-mse.toml > "$WORK/recipe.toml"
+    -e '/^init = /d' codecs/ek-variable-rate-mse.toml > "$WORK/recipe.toml"
 $EK train --recipe "$WORK/recipe.toml" --data "$DATA" --out "$WORK/gpu" --zoo "$WORK" \
     --device cuda --quiet ${WEIGHTS:+--weights-dir "$WEIGHTS"}
 $EK train --recipe "$WORK/recipe.toml" --data "$DATA" --out "$WORK/cpu" --zoo "$WORK" \

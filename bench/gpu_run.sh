@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 33's GPU run in one command, every figure and the model written to OUT:
-#   1. throughput probe: a short run of zoo/ek-variable-rate-mse-gpu.toml on the device, its
+#   1. throughput probe: a short run of codecs/ek-variable-rate-mse-gpu.toml on the device, its
 #      images/s (probe/);
 #   2. training: the recipe with train.steps set to MINUTES of steps at the probed rate and the
 #      milestone at 85 % of them, under a hard time limit (MINUTES + 3 min; past it the run is
@@ -40,7 +40,7 @@ date -u +"start %F %T UTC"
 echo "== 1. throughput probe: $PROBE steps of $NAME on $DEVICE"
 mkdir -p "$OUT/probe"
 sed -e "$SHRINK" -e "s/^steps = .*/steps = $PROBE/" -e "s/^validate_every = .*/validate_every = $PROBE/" \
-    zoo/$NAME.toml > "$OUT/probe/$NAME.toml"
+    codecs/$NAME.toml > "$OUT/probe/$NAME.toml"
 "$EK" train --recipe "$OUT/probe/$NAME.toml" --data "$DATA" --out "$OUT/probe/run" \
     --zoo "$OUT/probe" --device $DEVICE --quiet ${WEIGHTS:+--weights-dir "$WEIGHTS"}
 read -r STEPS MILESTONE EVERY RATE < <("$PY" - "$OUT/probe" "$NAME" "$MINUTES" "$WARMUP" <<'EOF'
@@ -58,7 +58,7 @@ echo "  $RATE images/s: $MINUTES minutes are $STEPS steps (lr × 0.1 from step $
 
 echo "== 2. training $NAME: $STEPS steps, stopped at $((MINUTES + 3)) minutes at the latest"
 sed -e "$SHRINK" -e "s/^steps = .*/steps = $STEPS/" -e "s/^milestones = .*/milestones = [$MILESTONE]/" \
-    -e "s/^validate_every = .*/validate_every = $EVERY/" zoo/$NAME.toml > "$OUT/$NAME.toml"
+    -e "s/^validate_every = .*/validate_every = $EVERY/" codecs/$NAME.toml > "$OUT/$NAME.toml"
 START=$(date +%s)
 RC=0
 timeout --signal=TERM $(((MINUTES + 3) * 60)) "$EK" train --recipe "$OUT/$NAME.toml" --data "$DATA" \

@@ -4,7 +4,7 @@ Codes held-out images (BSDS500 ``val/``) to real bitstreams with each model and 
 the mean bpp (file size), the PSNR of the whole image and the PSNR inside the saliency mask
 (weighted by the mask, s ∈ [0, 1]: 10·log10(1 / (Σ s·(x − x̂)² / Σ s)) over pixels and channels),
 with the masks computed as training computed them (``evalkit/train/saliency.py``). The ROI model
-(``zoo/ek-selective-detail-roi.toml``) should buy masked-region PSNR at equal bpp; both are
+(``codecs/ek-selective-detail-roi.toml``) should buy masked-region PSNR at equal bpp; both are
 single-rate models, so their bpp is printed beside it rather than matched.
 
     .venv/bin/python bench/roi_masked.py --data ../shared/data/bsds500 --images 8 \\

@@ -253,7 +253,7 @@ def loop(bed: Bed, text: str | bytes) -> list[str]:
     return ["loop", str(bed.write("loop/experiment.toml", text)), "--quiet"]
 
 
-RECIPE = Path(__file__).parents[1] / "zoo" / "ek-hyperprior-mse.toml"
+RECIPE = Path(__file__).parents[1] / "codecs" / "ek-hyperprior-mse.toml"
 
 
 def train(bed: Bed, recipe: str | bytes | None = None, data: Path | None = None) -> list[str]:

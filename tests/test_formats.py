@@ -40,7 +40,7 @@ SETTINGS = {
     "jpegxl": 2.0,
     "htj2k": 0.05,
 }
-LEARNED = "ek-variable-rate-mse"  # its checkpoint ships in zoo/
+LEARNED = "ek-variable-rate-mse"  # its checkpoint ships in codecs/
 
 
 @pytest.fixture(scope="module")

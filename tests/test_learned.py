@@ -426,7 +426,7 @@ def test_widened_model_computes_the_same_inside_its_old_range(kodak):
     from evalkit.codecs.architectures import architecture
 
     model = architecture("variable-rate").load(
-        Path(__file__).parent.parent / "zoo" / "ek-variable-rate-mse.pth"
+        Path(__file__).parent.parent / "codecs" / "ek-variable-rate-mse.pth"
     )
     lo, hi = model.config["lambda_range"]
     wide = model.widened([lo / 4, hi * 2])

@@ -92,8 +92,8 @@ def test_importing_and_calling_evalkit_leaves_the_callers_process_as_it_was():
 
 
 def _tracked_state() -> dict:
-    """Every file under zoo/ by content, and ``git status`` where this is a checkout."""
-    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "zoo").iterdir())}
+    """Every file under codecs/ by content, and ``git status`` where this is a checkout."""
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "codecs").iterdir())}
     status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
     return {"files": files, "git": status.stdout if status.returncode == 0 else None}
 
@@ -106,7 +106,7 @@ def test_training_a_zoo_recipe_writes_only_to_its_output_folder(tmp_path, shared
         (tmp_path / "data" / part).mkdir(parents=True)
         for i, name in enumerate(sorted((bsds / part).glob("*.jpg"))[:count]):
             Image.open(name).convert("RGB").crop((0, 0, *size)).save(tmp_path / "data" / part / f"{i}.png")
-    recipe = ROOT / "zoo" / "ek-hyperprior-mse.toml"
+    recipe = ROOT / "codecs" / "ek-hyperprior-mse.toml"
     before = _tracked_state()
     out = tmp_path / "run"
     assert (

@@ -1,5 +1,5 @@
 """An installed evalkit is whole: the wheel ``pip install .`` builds carries the learned zoo and
-the shipped model (``zoo/`` through the link ``evalkit/zoo``), the demo study, and the
+the shipped model (``codecs/`` through the link ``evalkit/zoo``), the demo study, and the
 templates and scripts of the report and the study web app."""
 
 import shutil
@@ -41,7 +41,7 @@ def test_the_wheel_carries_every_data_file_the_package_reads(tmp_path):
     (wheel,) = tmp_path.glob("evalkit-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
-        f"evalkit/zoo/{p.name}" for p in (ROOT / "zoo").iterdir() if p.suffix in (".toml", ".pth", ".csv")
+        f"evalkit/zoo/{p.name}" for p in (ROOT / "codecs").iterdir() if p.suffix in (".toml", ".pth", ".csv")
     }
     expected |= {
         "evalkit/demo_study.toml",

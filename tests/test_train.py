@@ -161,7 +161,7 @@ def test_cli_refuses_a_bad_recipe_before_training(tmp_path, capsys):
 
 
 def test_every_recipe_in_the_zoo_is_valid():
-    folder = os.path.join(os.path.dirname(__file__), "..", "zoo")
+    folder = os.path.join(os.path.dirname(__file__), "..", "codecs")
     checked = 0
     for name in sorted(os.listdir(folder)):
         if name.startswith("ek-") and name.endswith(".toml") and "combined" not in name:

@@ -9,7 +9,7 @@ import argparse
 SECTIONS = {
     "ready": "Codecs that run here",
     "downloads": "Learned codecs whose checkpoints download on first use (or from $EVALKIT_WEIGHTS_DIR)",
-    "untrained": "Recipes not trained yet (`evalkit train --recipe zoo/NAME.toml`, see each file)",
+    "untrained": "Recipes not trained yet (`evalkit train --recipe codecs/NAME.toml`, see each file)",
     "unavailable": "Codecs that cannot run here",
 }
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..executors import DaskExecutor, LocalExecutor
     from ..shards import Shard
 
-#: Our own small trained model (zoo/ek-variable-rate-mse.*), the learned codec that runs offline.
+#: Our own small trained model (codecs/ek-variable-rate-mse.*), the learned codec that runs offline.
 SHIPPED_MODEL = "ek-variable-rate-mse"
 PRIMARY_CODECS = ("jpeg", "jpeg2000", "webp", "hevc-bpg", "bpg", "vvc", "avif", "jpegxl", SHIPPED_MODEL)
 

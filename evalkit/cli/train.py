@@ -1,4 +1,4 @@
-"""``evalkit train``: a learned codec trained from a recipe in ``zoo/``."""
+"""``evalkit train``: a learned codec trained from a recipe in ``codecs/``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from .options import add_training_options
 def add_parser(sub) -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train",
-        help="train a learned codec from a recipe in zoo/",
-        description="Train the codec a recipe (zoo/<name>.toml, [train] table) describes on "
+        help="train a learned codec from a recipe in codecs/",
+        description="Train the codec a recipe (codecs/<name>.toml, [train] table) describes on "
         "random crops of DIR's subfolders except val/, validating on val/ with real "
         "bitstreams. Run the same command again to resume; under torchrun each "
         "process takes a slice of every batch. Writes the run and the zoo entry "
@@ -20,7 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "edited): `EVALKIT_ZOO_DIR=OUT:zoo evalkit compress --codecs <name>` "
         "uses the model at once.",
     )
-    t.add_argument("--recipe", required=True, help="zoo/<name>.toml with a [train] table")
+    t.add_argument("--recipe", required=True, help="codecs/<name>.toml with a [train] table")
     t.add_argument("--data", required=True, help="image folder: training subfolders and val/")
     t.add_argument("--out", required=True, help="run folder (checkpoint, logs, model)")
     t.add_argument("--zoo", help="where the trained zoo entry goes (default: --out)")

@@ -1,6 +1,6 @@
 """Codecs behind one interface, their named configurations, and rate matching.
 
-Classical codecs are configured in ``configurations.toml``; learned ones in the top-level ``zoo/``
+Classical codecs are configured in ``configurations.toml``; learned ones in the top-level ``codecs/``
 folder, one file each (see :mod:`.checkpoints`), each of an architecture :mod:`.architectures`
 describes. Besides those names, ``<ladder>-q<N>`` is one rung of a learned ladder,
 ``<variable-rate>-beta<β>`` a realism and ``<architecture>@<path>`` any compatible checkpoint

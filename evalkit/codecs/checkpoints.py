@@ -1,6 +1,6 @@
-"""The learned-codec zoo (the top-level ``zoo/`` folder) and the networks behind it.
+"""The learned-codec zoo (the top-level ``codecs/`` folder) and the networks behind it.
 
-Each ``zoo/<name>.toml`` describes one named learned codec: its architecture, training loss,
+Each ``codecs/<name>.toml`` describes one named learned codec: its architecture, training loss,
 qualities or λ range, the checkpoint(s) with their source URL and SHA-256, and the recipe that
 produced them. This module reads those files, finds checkpoints (``--weights-dir`` /
 ``$EVALKIT_WEIGHTS_DIR``, then the torch hub cache, then a download through torch hub — the way
@@ -26,7 +26,7 @@ from ..weights import fetch, hub_checkpoints, local_file, weights_dir
 from .architectures import Architecture, architecture
 from .base import CodecError
 
-#: The zoo evalkit ships: ``evalkit/zoo``, a link to the checkout's top-level ``zoo/`` folder,
+#: The zoo evalkit ships: ``evalkit/zoo``, a link to the checkout's top-level ``codecs/`` folder,
 #: installed with the package as package data.
 SHIPPED_ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
@@ -38,7 +38,7 @@ _ADDED: list[Path] = []
 def zoo_dirs() -> list[Path]:
     """The folders of the learned zoo, the first one with a name winning: those a
     :func:`zoo_with` block added, then ``$EVALKIT_ZOO_DIR`` (several separated by
-    ``os.pathsep``, as in ``PATH``), else the zoo evalkit ships (the checkout's ``zoo/``
+    ``os.pathsep``, as in ``PATH``), else the zoo evalkit ships (the checkout's ``codecs/``
     folder)."""
     given = os.environ.get("EVALKIT_ZOO_DIR")
     return [*_ADDED, *([Path(p) for p in given.split(os.pathsep) if p] if given else [SHIPPED_ZOO])]
@@ -89,7 +89,7 @@ class CheckpointSource:
 
 @dataclass(frozen=True)
 class ZooFile:
-    """The top-level keys of a zoo file (``zoo/<name>.toml``), each declared once and checked
+    """The top-level keys of a zoo file (``codecs/<name>.toml``), each declared once and checked
     whole (:mod:`evalkit.schema`) before anything reads them; ``[train]`` is the recipe, checked by
     :mod:`evalkit.train.recipe`, ``[trained]`` what :meth:`Trainer.export` records."""
 
@@ -100,7 +100,7 @@ class ZooFile:
     checkpoint: dict = key(factory=dict, example={"file": "model.pth", "url": "", "sha256": ""})
     checkpoints: dict = key(factory=dict, example={"1": {"file": "model-q1.pth", "url": "", "sha256": ""}})
     source: str = key("", example="CompressAI's model zoo")
-    recipe: str = key("", example="evalkit train --recipe zoo/NAME.toml --data DIR --out runs/NAME")
+    recipe: str = key("", example="evalkit train --recipe codecs/NAME.toml --data DIR --out runs/NAME")
     kind: str = key("", example="ladder")  # older files state it; the architecture decides
     train: dict = key(factory=dict, example={"steps": 1000})
     trained: dict = key(factory=dict, example={"steps": 1000})

@@ -1,6 +1,6 @@
 """Learned codecs behind the :class:`~evalkit.codecs.base.Codec` interface.
 
-A learned codec is a network from the zoo (``zoo/*.toml``, see :mod:`.checkpoints`) plus the
+A learned codec is a network from the zoo (``codecs/*.toml``, see :mod:`.checkpoints`) plus the
 rate parameters that pick its operating point; what the network is (its padding, coded shape and
 strings) says its :class:`~.architectures.Architecture`. Encoding pads the image to the
 architecture's multiple (replicating the border), runs the network's own ``compress`` (CompressAI's entropy

@@ -1,4 +1,4 @@
-"""Training recipes: the ``[train]`` table of a learned-codec zoo file in ``zoo/``.
+"""Training recipes: the ``[train]`` table of a learned-codec zoo file in ``codecs/``.
 
 A recipe is checked whole before any training starts; each problem is an
 :class:`~evalkit.errors.InputError` that names the field (``train.lambda``, ``train.losses.l3``…).
@@ -302,7 +302,7 @@ def _check_table(train, name: str, source: Path | None) -> None:
     architecture evalkit trains."""
     if not isinstance(train, dict):
         raise RecipeError(
-            f"{source or name}: no [train] table; a recipe is a zoo file (zoo/*.toml) "
+            f"{source or name}: no [train] table; a recipe is a zoo file (codecs/*.toml) "
             "file with a [train] table (see evalkit/train/recipe.py)"
         )
     for key in REQUIRED:
@@ -459,4 +459,4 @@ def parse_recipe(data: dict, name: str, source: Path | None = None) -> Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and check the recipe in a zoo file."""
     path = Path(path)
-    return parse_recipe(read_toml(path, "recipe (recipes are zoo/<name>.toml)"), path.stem, path)
+    return parse_recipe(read_toml(path, "recipe (recipes are codecs/<name>.toml)"), path.stem, path)

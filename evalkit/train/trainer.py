@@ -509,7 +509,7 @@ class Trainer:
                 writer.close()
 
     def export(self, zoo: Path) -> Path:
-        """Write ``<name>.pth`` (the model alone) and the zoo entry ``zoo/<name>.toml``."""
+        """Write ``<name>.pth`` (the model alone) and the zoo entry ``codecs/<name>.toml``."""
         weights = self.out / f"{self.recipe.name}.pth"
         with atomic_path(weights) as tmp:
             torch.save(self.arch.export(self.model), tmp)
