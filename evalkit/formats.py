@@ -178,21 +178,75 @@ def check_jpegxl(data: bytes) -> None:
         _need(data[:2] == b"\xff\x0a", "not a JPEG XL codestream (no FF0A signature)")
 
 
-def check_bpg(data: bytes) -> None:
-    """BPG (bellard.org/bpg/bpg_spec.txt): the header's picture_data_length is in the file."""
+def _read_ue7(data: bytes, pos: int, field: str) -> tuple[int, int]:
+    """One ue7(32) number of a BPG header at ``pos``: groups of 7 bits, most significant first, the
+    top bit set on every byte but the last, at most 5 bytes (bpg_spec.txt). Returns the value
+    and the position after it."""
+    value = 0
+    for end in range(pos, min(pos + 5, len(data))):
+        value = (value << 7) | (data[end] & 0x7F)
+        if not data[end] & 0x80:
+            return value, end + 1
+    _need(pos + 5 <= len(data), f"the BPG file is truncated in its header ({field})")
+    raise IncompleteStream(f"the BPG header's {field} is malformed (over 5 bytes)")
+
+
+def _write_ue7(value: int) -> bytes:
+    groups = [value & 0x7F]
+    while value >> 7:
+        value >>= 7
+        groups.append(0x80 | (value & 0x7F))
+    return bytes(reversed(groups))
+
+
+def _bpg_layout(data: bytes) -> tuple[int, int, int, int]:
+    """Where a BPG file's picture_data_length field starts and ends, its value, and where the
+    picture data it counts starts (after the extension data, if any), as libbpg's decoder
+    reads them (bellard.org/bpg/bpg_spec.txt, ``heic_file()``)."""
     _need(len(data) > 0, "the file is empty")
     _need(data[:4] == b"BPG\xfb" and len(data) > 6, "not a BPG file (no BPG signature)")
-    pos, values = 6, []
-    for _ in range(3):  # picture_width, picture_height, picture_data_length
-        value = 0
-        while True:
-            _need(pos < len(data), "the BPG file is truncated in its header")
-            value, pos = (value << 7) | (data[pos] & 0x7F), pos + 1
-            if not data[pos - 1] & 0x80:
-                break
-        values.append(value)
+    extension_present = bool(data[5] & 0x08)  # color_space(4) extension_present_flag(1) ...
+    _, pos = _read_ue7(data, 6, "picture_width")
+    _, pos = _read_ue7(data, pos, "picture_height")
+    field_start = pos
+    length, field_end = _read_ue7(data, pos, "picture_data_length")
+    start = field_end
+    if extension_present:
+        extension_length, start = _read_ue7(data, start, "extension_data_length")
+        _need(extension_length <= len(data) - start, "the BPG file is truncated in its extension data")
+        start += extension_length
+    return field_start, field_end, length, start
+
+
+def check_bpg(data: bytes) -> None:
+    """BPG (bellard.org/bpg/bpg_spec.txt): the header's picture_data_length equals the bytes of
+    picture data that follow the header.
+
+    ``bpgenc`` writes 0 there, which the specification reads as "up to the end of the file": a
+    file cut anywhere in its picture data is then a valid BPG file, and libbpg's ``bpgdec``
+    decodes what is left and exits 0 (seen with libbpg 0.9.8). Such a file is refused; evalkit's
+    ``bpg`` codec fills the field in (:func:`with_bpg_length`), which libbpg reads and checks."""
+    _, _, length, start = _bpg_layout(data)
     _need(
-        values[2] <= len(data) - pos,
-        f"the BPG file is truncated: its header announces "
-        f"{values[2]} bytes of picture data, {len(data) - pos} are left",
+        length > 0,
+        "the BPG header's picture_data_length is 0 (the picture data runs to the end of the "
+        "file, as bpgenc writes it), so a cut file cannot be told from a whole one: fill the "
+        "length in with evalkit.formats.with_bpg_length, or encode with evalkit's bpg codec",
     )
+    left = len(data) - start
+    _need(
+        length <= left,
+        f"the BPG file is truncated: its header announces {length} bytes of picture data, {left} are left",
+    )
+    _need(length == left, f"the BPG file has {left - length} bytes after its picture data")
+
+
+def with_bpg_length(data: bytes) -> bytes:
+    """``bpgenc``'s file with its picture_data_length filled in: the same picture data, a header
+    1–4 bytes longer, still a BPG file by the specification, and one whose end
+    :func:`check_bpg` (and libbpg's decoder, which refuses a picture_data_length running past the
+    end) can check. A file whose length is already set is returned as it is."""
+    field_start, field_end, length, start = _bpg_layout(data)
+    if length:
+        return data
+    return data[:field_start] + _write_ue7(len(data) - start) + data[field_end:]

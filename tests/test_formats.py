@@ -9,7 +9,10 @@ codec. See :mod:`evalkit.formats` for what a format without a checksum cannot sh
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +22,15 @@ from PIL import Image
 
 from evalkit.codecs import FAMILIES, CodecError, configurations, get_codec
 from evalkit.datasets import resolve_images
-from evalkit.formats import IncompleteStream, check_boxes, check_j2k_codestream, check_png, check_riff_webp
+from evalkit.formats import (
+    IncompleteStream,
+    check_boxes,
+    check_bpg,
+    check_j2k_codestream,
+    check_png,
+    check_riff_webp,
+    with_bpg_length,
+)
 from evalkit.images import ImageReadError, load_image
 
 IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "bmp": "BMP", "tif": "TIFF", "webp": "WEBP"}
@@ -94,6 +105,46 @@ def test_any_flipped_bit_in_a_png_is_refused(small, position, bit):
         check_png(bytes(data))
 
 
+BPG_FILE = Path(__file__).parent / "data" / "bpg" / "kodim13-64x64-q30-444.bpg"  # see its README
+
+
+def test_a_bpg_file_as_bpgenc_writes_it_is_refused_until_its_length_is_filled_in():
+    """bpgenc writes picture_data_length 0 ("to the end of the file"), so any cut of its picture
+    data is a valid file: refused as written, checked to its last byte once the length is in."""
+    data = BPG_FILE.read_bytes()
+    with pytest.raises(IncompleteStream, match="picture_data_length is 0 .*with_bpg_length"):
+        check_bpg(data)
+    whole = with_bpg_length(data)
+    check_bpg(whole)
+    assert with_bpg_length(whole) == whole
+    assert len(whole) - len(data) == 1  # 886 bytes of picture data: two ue7 bytes instead of one
+    assert whole[:8] == data[:8] and whole[10:] == data[9:]  # the header's 0 replaced, nothing else
+    for length in cuts(len(whole)):
+        with pytest.raises(IncompleteStream):
+            check_bpg(whole[:length])
+    with pytest.raises(IncompleteStream, match="1 bytes after its picture data"):
+        check_bpg(whole + b"\0")
+
+
+@pytest.mark.skipif(shutil.which("bpgdec") is None, reason="libbpg's bpgdec is not on PATH")
+def test_libbpg_decodes_a_filled_in_length_as_bpgencs_file_and_refuses_it_cut(tmp_path):
+    def bpgdec(data: bytes) -> np.ndarray | None:
+        src, dst = tmp_path / "in.bpg", tmp_path / "out.png"
+        src.write_bytes(data)
+        dst.unlink(missing_ok=True)
+        if subprocess.run(["bpgdec", "-o", str(dst), str(src)], capture_output=True).returncode:
+            return None
+        return np.asarray(Image.open(dst).convert("RGB"))
+
+    data = BPG_FILE.read_bytes()
+    whole = with_bpg_length(data)
+    as_written = bpgdec(data)
+    assert as_written is not None and as_written.shape == (64, 64, 3)
+    np.testing.assert_array_equal(bpgdec(whole), as_written)
+    assert bpgdec(data[:-100]) is not None  # the defect: libbpg conceals a cut file as written
+    assert bpgdec(whole[:-100]) is None
+
+
 def available(name: str) -> bool:
     return FAMILIES[configurations()[name]["family"]].unavailable_reason() is None
 
@@ -104,6 +155,12 @@ CODECS = [
 ] + [LEARNED]
 
 
+def image_for(name: str, small: np.ndarray) -> np.ndarray:
+    """``small``, or for bpg a 64 × 64 tiling of it: x265 3.5 under bpgenc encodes no picture
+    smaller than one CTU (64 × 64 at bpgenc's preset)."""
+    return np.tile(small, (2, 2, 1))[:64, :64] if name == "bpg" else small
+
+
 @pytest.fixture(scope="module")
 def bitstreams(small):
     cache = {}
@@ -112,7 +169,7 @@ def bitstreams(small):
         if name not in cache:
             codec = get_codec(name, device="cpu")
             setting = SETTINGS.get(name, codec.initial_setting(1.0))
-            cache[name] = codec, codec.encode(small, setting)
+            cache[name] = codec, codec.encode(image_for(name, small), setting)
         return cache[name]
 
     return bitstream
@@ -125,7 +182,7 @@ def test_every_zoo_codec_has_a_setting_here():
 @pytest.mark.parametrize("name", CODECS)
 def test_every_cut_of_every_codec_bitstream_is_refused_naming_the_codec(name, bitstreams, small):
     codec, data = bitstreams(name)
-    assert codec.decode(data).shape == small.shape
+    assert codec.decode(data).shape == image_for(name, small).shape
     for length in range(len(data)):
         with pytest.raises(CodecError, match=f"^{name}: "):
             codec.decode(data[:length])
