@@ -157,7 +157,7 @@ class Claim:
     sampler: ActiveSampler
     state: StudyState
     progress: Progress
-    last: int = 0
+    last: int
     waiting: int = 0
 
     @property
