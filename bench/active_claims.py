@@ -17,6 +17,8 @@ the kept judgements at the end against the budget (target: within 5 %).
 
     .venv/bin/python bench/active_claims.py --anchor /tmp/main-anchor [--postgres URL]
 
+(``git archive 7fac97a | tar -x -C /tmp/main-anchor`` makes such a checkout of a commit.)
+
 ``--postgres`` defaults to ``$EVALKIT_TEST_POSTGRES_URL``; the benchmark empties that database.
 """
 
@@ -55,16 +57,18 @@ BURST, SERIAL, SIZES = 50, 10, (1_000, 20_000)
 WAIT = 120  # s: a claim not answered by then counts as failed (599)
 
 
-def study_files(folder: Path, budget: int) -> tuple[Path, Path]:
-    """(ours, anchor's) study.toml of the active samples study with ``budget``; ours lets every
-    rater of this benchmark, who all come from 127.0.0.1, hold a lease (``claims_per_client``,
-    a key the anchor does not know)."""
+def study_files(folder: Path, budget: int, anchor: Path | None = None) -> tuple[Path, Path]:
+    """(ours, anchor's) study.toml of the active samples study with ``budget``; each lets every
+    rater of this benchmark, who all come from 127.0.0.1, hold a lease (``claims_per_client``)
+    where its code knows that key (the ``anchor`` checkout's, if given, is read to see)."""
     text = EXAMPLE.read_text().replace('name = "samples-demo"', 'name = "active-claims"')
     text += f'sampling = "active"\nstop_when = {{ judgements = {budget} }}\n'
+    limit = "claims_per_client = 1000\n"
+    knows = anchor is not None and "claims_per_client" in (anchor / "evalkit/study/config.py").read_text()
     (folder / "ours").mkdir(parents=True, exist_ok=True)
     (folder / "anchor").mkdir(exist_ok=True)
-    (folder / "ours" / "study.toml").write_text(text + "claims_per_client = 1000\n")
-    (folder / "anchor" / "study.toml").write_text(text)
+    (folder / "ours" / "study.toml").write_text(text + limit)
+    (folder / "anchor" / "study.toml").write_text(text + (limit if knows else ""))
     if not (folder / "anchor" / "out").exists():
         (folder / "anchor" / "out").symlink_to(folder / "ours" / "out")
     return folder / "ours" / "study.toml", folder / "anchor" / "study.toml"
@@ -138,6 +142,9 @@ def fill(url: str, toml: Path, answers: int, seed: int = 0) -> None:
                     }
                 )
         s.execute(insert(Response), rows)
+    if engine.dialect.name == "postgresql":  # statistics, as autovacuum gathers them soon after
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("ANALYZE")
     engine.dispose()
 
 
@@ -263,7 +270,7 @@ def main():
     parser.add_argument("--crowd", type=int, default=25, help="simulated raters at once in the stop-rule run")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="active-claims-"))
-    ours_toml, anchor_toml = study_files(tmp / "study", 10**9)
+    ours_toml, anchor_toml = study_files(tmp / "study", 10**9, args.anchor)
     build_study(load_config(ours_toml), progress=False)
     databases = {"sqlite": f"sqlite:///{tmp / 'bench.sqlite'}", "postgresql": args.postgres}
     databases = {db: url for db, url in databases.items() if db in args.databases and url}
@@ -293,7 +300,7 @@ def main():
             )
     for db, url in databases.items() if not args.no_stop_rule else ():
         for name, (code, toml) in codes.items():
-            toml = study_files(tmp / "study", args.budget)[0 if name == "ours" else 1]
+            toml = study_files(tmp / "study", args.budget, args.anchor)[0 if name == "ours" else 1]
             kept = measure_stop_rule(url, toml, code, args.budget, args.crowd)
             print(
                 f"{db:10s} {name:6s} stop rule: {kept} judgements kept for a budget of {args.budget} "

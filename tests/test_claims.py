@@ -3,9 +3,13 @@ reads only what changed since the last claim; one address cannot take every assi
 sending a new rater id per claim; control characters and oversized chunked bodies are refused at
 the edge; every gunicorn server has its own control socket."""
 
+import os
 import socket
+import threading
+import time
 
 import pytest
+import requests
 from serving import Gunicorn, in_thread
 from sqlalchemy import create_engine
 from study_fixtures import ADMIN_TOKEN, BEARER, AdvancingClock, copy_study
@@ -15,7 +19,7 @@ from evalkit.study import database, sampling
 from evalkit.study.config import load_config
 from evalkit.study.design import Design
 from evalkit.study.sampling import ActiveSampler, LivePlanner
-from evalkit.study.server import load_for_serving
+from evalkit.study.server import THREADS_PER_WORKER, load_for_serving
 from webapp import create_app
 
 
@@ -145,21 +149,79 @@ def test_a_workers_pool_is_its_share_of_the_connections_a_server_accepts():
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_serving_stays_within_the_servers_connections(built_study, database_url):
+def test_serving_stays_within_the_servers_connections(
+    built_study, built_active_study, database_url, tmp_path
+):
     """On a real server: each worker's pool is its share of what the server accepts, and serving
-    with more workers than that allows is refused in one line before gunicorn starts."""
+    with more workers than that allows is refused in one line before gunicorn starts. Then the
+    default server (4 workers × 64 threads: far more threads than connections) takes a burst of
+    claims on an active study: none fails, no assignment goes to two raters, and the server's
+    connections, counted by PostgreSQL while the burst runs, never pass the workers' pools."""
     probe = create_engine(database_url)
     accepted = database.accepted_connections(probe)
-    probe.dispose()
     with probe.connect() as connection:
         assert accepted <= int(connection.exec_driver_sql("SHOW max_connections").scalar())
-    probe.dispose()
-    engine = database.connect(database_url, threads=64, workers=4)
-    assert engine.pool.size() == min(64, (accepted - database.SPARE_CONNECTIONS) // 4)
+    engine = database.connect(database_url, threads=THREADS_PER_WORKER, workers=4)
+    pool = engine.pool.size()
     engine.dispose()
+    assert pool == min(THREADS_PER_WORKER, (accepted - database.SPARE_CONNECTIONS) // 4)
+    assert 4 * pool <= accepted - database.SPARE_CONNECTIONS < 4 * THREADS_PER_WORKER
     with pytest.raises(InputError, match="PostgreSQL server accepts") as refused:
         load_for_serving(built_study, database_url, workers=accepted)
     assert "\n" not in str(refused.value)
+
+    name = f"evalkit-burst-{os.getpid()}"  # this server's connections, as pg_stat_activity names them
+    toml = copy_study(built_active_study, tmp_path / "study", f"claims_per_client = {BURST}\n")
+    toml.write_text(toml.read_text().replace("judgements = 12", "judgements = 100000"))
+    server = Gunicorn(toml, f"{database_url}{'&' if '?' in database_url else '?'}application_name={name}")
+    peak, done = [0], threading.Event()
+
+    def count_connections():
+        with probe.connect() as connection:
+            while not done.is_set():
+                held = connection.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %(name)s", {"name": name}
+                ).scalar()
+                peak[0] = max(peak[0], held)
+                time.sleep(0.01)
+
+    server.start()
+    counter = threading.Thread(target=count_connections)
+    try:
+        counter.start()
+        replies = burst_of_claims(server.url, BURST)
+    finally:
+        done.set()
+        counter.join()
+        server.stop()
+        probe.dispose()
+    assert [status for status, _ in replies] == [200] * BURST, server.stderr()[-2000:]
+    assert len({assignment for _, assignment in replies}) == BURST  # no double assignment
+    assert 0 < peak[0] <= 4 * pool
+
+
+BURST = 60  # claims at once: more than one worker's pool holds
+
+
+def burst_of_claims(url: str, count: int) -> list[tuple[int, str | None]]:
+    """``count`` claims sent at once (a barrier) by raters of their own: (status, assignment)."""
+    replies: list = [None] * count
+    gate = threading.Barrier(count)
+
+    def claim(n):
+        gate.wait()
+        try:
+            reply = requests.post(f"{url}/api/session", json={"rater": f"burst{n}"}, timeout=60)
+            replies[n] = (reply.status_code, reply.json().get("assignment"))
+        except requests.RequestException as error:
+            replies[n] = (599, repr(error))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
 
 
 def test_one_address_cannot_take_every_assignment(built_study, tmp_path):

@@ -228,12 +228,12 @@ def session():
         client=request.remote_addr,
         client_limit=config.claims_per_client,
     )
-    trials = database.trials_of(engine, assignment.id)
+    trials, answered = database.lease_view(engine, assignment)
     return jsonify(
         token=token,
         assignment=assignment.id,
         trials=[_trial_json(t) for t in trials],
-        answered=sorted(database.answered(engine, assignment)),
+        answered=sorted(answered),
         finished=assignment.finished_at is not None,
         expires_in_s=None if assignment.finished_at else round(assignment.expires_s - time.time()),
     )

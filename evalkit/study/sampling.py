@@ -149,14 +149,15 @@ def judgements_of(pairs: pd.DataFrame) -> list[Judgement]:
 
 @dataclass(frozen=True)
 class Claim:
-    """An active study as one claim sees it: its state and progress, the other claims of this
-    process waiting behind it, and how to plan new assignments from them (each assignment's
-    random choices — tie breaks, sides of sentinels, order — seeded by the study's seed and
-    its number)."""
+    """An active study as one claim sees it: its state and progress, the position of the last
+    assignment planned so far, the other claims of this process waiting behind it, and how to
+    plan new assignments from them (each assignment's random choices — tie breaks, sides of
+    sentinels, order — seeded by the study's seed and its number)."""
 
     sampler: ActiveSampler
     state: StudyState
     progress: Progress
+    last: int
     waiting: int = 0
 
     @property
@@ -240,13 +241,14 @@ class LivePlanner:
             pending = [key for a in leased for trial, key in self._pairs[a] if trial not in answered]
             judgements = self._tally_with(answers)
             asked = Counter(self._asked)
-            waiting = max(self._claims - 1, 0)
+            last, waiting = self._seen, max(self._claims - 1, 0)
         return Claim(
             self.sampler,
             StudyState(judgements, pending, asked),
             self.sampler.judged(
                 judgements, in_flight=len(pending), gaps="gap_ci_jod" in self.sampler.config.stop_when
             ),
+            last,
             waiting,
         )
 
