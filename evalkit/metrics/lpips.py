@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from contextlib import nullcontext
 from importlib import metadata
 from pathlib import Path
 
@@ -56,16 +55,12 @@ def load_lpips(net: str = "alex", weights_dir=None):
         import lpips
 
     weights = lpips_weights(net, weights_dir)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    full = weights.name == full_state_dict_name(net)
     with warnings.catch_warnings():  # lpips calls torchvision's deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
-        # A full state dict sets every tensor: build on the meta device (no random
-        # initialisation of the whole torchvision classifier, ~0.4 s on a CPU), then allocate.
-        with torch.device("meta") if full else nullcontext():
-            model = lpips.LPIPS(pretrained=not full, net=net, version="0.1", pnet_rand=True, verbose=False)
-    if full:
-        model.to_empty(device="cpu").load_state_dict(state)
+        model = lpips.LPIPS(net=net, version="0.1", pnet_rand=True, verbose=False)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if weights.name == full_state_dict_name(net):
+        model.load_state_dict(state)
     else:
         _load_trunk(model, net, state)
     return model.eval().requires_grad_(False)
