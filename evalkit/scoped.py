@@ -5,11 +5,14 @@ CUDA (TF32 off, see :class:`~evalkit.metrics.MetricEngine`) and training on a CP
 thread count, but only while they compute (:func:`torch_settings`; ``torch.backends.cudnn.flags``
 scopes cuDNN's flags alike, but matmul's TF32 flag and the thread count have no such context in
 torch); compressai's import warns about something that is not the caller's concern, and only
-that warning is silenced, only while it is imported (:func:`importing_compressai`).
+that warning is silenced, only while it is imported (:func:`importing_compressai`); the cyclic
+garbage collector is paused while a package that builds a million objects is imported
+(:func:`gc_paused`).
 """
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,3 +48,17 @@ def importing_compressai() -> Iterator[None]:
             "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
         )
         yield
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection within the block (then on again if it was on): for a heavy
+    import such as lpips (torchvision, and with it ``torch._dynamo``), during which the collector
+    would walk the growing heap over and over — about half a CPU-second of that import."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -550,3 +550,44 @@ def test_on_a_cpu_references_run_side_by_side_each_on_one_thread(run, weights, m
     )
     with torch_settings(threads=2), pytest.raises(InputError, match="small.png is 120×100 but its reference"):
         engine.evaluate(bad, progress=False)
+
+
+def test_ms_ssim_halving_equals_the_pooling_of_pytorch_msssim(pairs):
+    """MS-SSIM's 2×2 averaging by slices equals pytorch_msssim's ``avg_pool2d`` (odd sides padded
+    by one zero on each end) bit for bit, on a Kodak photo cut to even and to odd sides, in both
+    memory layouts. Gamma-lifted, so that its values are not integers, whose sums any order gets
+    exactly."""
+    import torch.nn.functional as F
+
+    from evalkit.metrics.msssim import _down
+
+    photo = tensor([pairs[0][0]]).sqrt() * 255
+    for x in (photo, photo[..., :255, :257], photo[..., :6, :9]):
+        for layout in (x.contiguous(), x.contiguous(memory_format=torch.channels_last)):
+            expected = F.avg_pool2d(layout, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
+            assert torch.equal(_down(layout), expected), x.shape
+
+
+def test_the_command_freezes_what_is_left_only_as_the_processs_own_command(run, monkeypatch):
+    """``main(argv)`` called as a library leaves the garbage collector alone; as the process's
+    command (argv None) it freezes what is left before the interpreter exits; ``gc_paused``
+    (around the lpips import) restores the collector either way."""
+    import gc
+
+    from evalkit.cli import main
+    from evalkit.scoped import gc_paused
+
+    command = ["metrics", "--manifest", str(run / "manifest.csv"), "--metrics", "psnr,nope"]
+    frozen = gc.get_freeze_count()
+    assert main(command) == 2 and gc.get_freeze_count() == frozen
+    monkeypatch.setattr("sys.argv", ["evalkit", *command])
+    try:
+        gc.collect()  # no garbage created before this line is left uncollected
+        assert main() == 2 and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
+    for enabled in (False, True):
+        (gc.enable if enabled else gc.disable)()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled

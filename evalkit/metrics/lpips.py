@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..scoped import gc_paused
 from ..weights import fetch, local_file
 from .base import PairMetric
 
@@ -50,7 +51,8 @@ def lpips_weights(net: str = "alex", weights_dir=None) -> Path:
 def load_lpips(net: str = "alex", weights_dir=None):
     """An ``lpips.LPIPS`` model with pretrained weights (:func:`lpips_weights`), in eval mode,
     without gradients."""
-    import lpips
+    with gc_paused():
+        import lpips
 
     weights = lpips_weights(net, weights_dir)
     with warnings.catch_warnings():  # lpips calls torchvision's deprecated `pretrained=`

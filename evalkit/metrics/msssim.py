@@ -44,7 +44,14 @@ def _blur(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
 
 
 def _down(x: torch.Tensor) -> torch.Tensor:
-    return F.avg_pool2d(x, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
+    """pytorch_msssim's ``avg_pool2d(kernel_size=2, padding=[s % 2 for s in shape])``: each 2×2
+    block's sum, in the order the pooling kernel adds them, over 4 (the zero padding of an odd
+    side counted). The same values, several times faster than the pooling kernel on 3 channels."""
+    pad_h, pad_w = (s % 2 for s in x.shape[-2:])
+    if pad_h or pad_w:
+        x = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    return (x[..., 0:h:2, 0:w:2] + x[..., 0:h:2, 1:w:2] + x[..., 1:h:2, 0:w:2] + x[..., 1:h:2, 1:w:2]) / 4
 
 
 def check_side(reference: torch.Tensor, side: int, what: str) -> None:
@@ -55,15 +62,17 @@ def check_side(reference: torch.Tensor, side: int, what: str) -> None:
 
 
 def moments(x: torch.Tensor, taps: list[float]) -> tuple[torch.Tensor, ...]:
-    """What the SSIM terms need of a reference in [0, 255] at one scale: x, μ_x and E[x²]."""
-    return x, _blur(x, taps), _blur(x * x, taps)
+    """What the SSIM terms need of a reference in [0, 255] at one scale: x, μ_x and σ_x²
+    (E[x²] − μ_x², as pytorch_msssim computes it)."""
+    mu_x = _blur(x, taps)
+    return x, mu_x, _blur(x * x, taps) - mu_x**2
 
 
 def contrast_structure(prepared, y: torch.Tensor, taps: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """The contrast–structure map of ``y`` against a reference's :func:`moments`, and μ_y."""
-    x, mu_x, xx = prepared
+    x, mu_x, sigma_x = prepared
     mu_y, yy, xy = _blur(y, taps), _blur(y * y, taps), _blur(x * y, taps)
-    sigma_x, sigma_y, sigma_xy = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    sigma_y, sigma_xy = yy - mu_y**2, xy - mu_x * mu_y
     return (2 * sigma_xy + C2) / (sigma_x + sigma_y + C2), mu_y
 
 
@@ -80,7 +89,7 @@ class MSSSIM(PairMetric):
     version = "ms-ssim-pytorch_msssim-v1"
 
     def prepare(self, reference: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """The reference pyramid with its blurred means and second moments, per scale."""
+        """The reference pyramid with its blurred means and variances, per scale."""
         check_side(reference, MIN_SIDE, "MS-SSIM (5 scales of an 11-tap window)")
         taps, levels, x = window(), [], reference * DATA_RANGE
         for level in range(len(WEIGHTS)):
