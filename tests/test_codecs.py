@@ -59,10 +59,10 @@ def test_bitstream_bpp_counts_every_byte_over_the_original_pixels():
 @pytest.mark.parametrize("name", PRIMARY)
 @pytest.mark.parametrize("n", [3, 19])
 def test_rate_is_monotone_on_the_axis(name, n, kodak):
-    """On a quarter of a landscape (3) and a portrait (19) photo: monotonicity is a property of
+    """On a sixteenth of a landscape (3) and a portrait (19) photo: monotonicity is a property of
     the axis, not of the image's size."""
     codec, image = get_codec(name), kodak(n)
-    h, w = (384, 256) if image.shape[0] > image.shape[1] else (256, 384)
+    h, w = (192, 128) if image.shape[0] > image.shape[1] else (128, 192)
     image = np.ascontiguousarray(image[64 : 64 + h, 64 : 64 + w])
     settings = [codec.axis.clip(codec.axis.from_unit(t)) for t in np.linspace(0.05, 0.95, 7)]
     sizes = [len(codec.encode(image, s)) for s in settings]
@@ -150,7 +150,7 @@ def test_corrupt_bitstream_gives_codec_error(photo_crop):
 # ---------------------------------------------------------------- hevc-bpg (x265 as BPG uses it)
 
 
-@pytest.mark.parametrize("height, width", [(61, 97), (321, 481), (16, 17)])
+@pytest.mark.parametrize("height, width", [(61, 97), (161, 241), (16, 17)])
 def test_hevc_bpg_round_trips_odd_sizes(height, width, kodak):
     image = np.ascontiguousarray(kodak(7)[:height, :width])
     codec = get_codec("hevc-bpg")
