@@ -39,6 +39,20 @@ def kodak(kodak_dir):
     return lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
 
 
+@pytest.fixture(scope="session")
+def kodak_crop(kodak):
+    """A loader of a crop of a Kodak image by number, ``short`` × ``long`` pixels in the photo's
+    own orientation, from (64, 64), as contiguous RGB uint8: for properties that do not depend on
+    the image's size."""
+
+    def crop(n: int, short: int, long: int) -> np.ndarray:
+        image = kodak(n)
+        h, w = (long, short) if image.shape[0] > image.shape[1] else (short, long)
+        return np.ascontiguousarray(image[64 : 64 + h, 64 : 64 + w])
+
+    return crop
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets a cache of its own, so none passes on another's leftovers."""

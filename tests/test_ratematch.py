@@ -109,15 +109,14 @@ MATCHED = [
 
 
 @pytest.mark.parametrize("name, n", MATCHED)
-def test_matching_on_kodak(name, n, kodak):
+def test_matching_on_kodak(name, n, kodak_crop):
     """Within 3 % (closest) or 5 % below (not-above) wherever the axis allows; elsewhere the
     point is flagged and the neighbouring settings show the target lies between two rates.
     On a 256 × 384 crop of a portrait (4) or a landscape (20) photo: the search does not depend
     on the size, and a quarter of Kodak's pixels encodes about four times faster. Both policies
     search through one ``RateSearch``, so they share its encodes."""
-    codec, image = get_codec(name), kodak(n)
-    h, w = (384, 256) if image.shape[0] > image.shape[1] else (256, 384)
-    search = RateSearch(codec, np.ascontiguousarray(image[64 : 64 + h, 64 : 64 + w]))
+    codec = get_codec(name)
+    search = RateSearch(codec, kodak_crop(n, 256, 384))
     for policy in ("closest", "not-above"):
         for target in TARGETS:
             m = search.match(target, policy)
