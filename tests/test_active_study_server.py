@@ -119,6 +119,7 @@ def test_an_unfinished_lease_resumes_after_the_study_completes(active_app):
     answer_all(client, resumed, engine)
 
 
+@pytest.mark.slow
 def test_simulated_crowd_over_http_against_an_active_study(
     built_active_study, database_url, tmp_path, capsys
 ):
@@ -190,6 +191,7 @@ def test_simulated_crowd_over_http_against_an_active_study(
     assert {"outlier_score", "outlier"} <= set(pd.read_csv(out / "raters.csv").columns)
 
 
+@pytest.mark.slow
 def test_active_task_page_in_chromium(browser, built_active_study, database_url, monkeypatch):
     from werkzeug.serving import make_server
 

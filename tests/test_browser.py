@@ -53,6 +53,7 @@ def start_task(browser, base, rater):
     return page, errors
 
 
+@pytest.mark.slow
 def test_task_page_magnifier_keyboard_and_storage(browser, server, built_study):
     app, base = server
     page, errors = start_task(browser, base, "browser-1")
@@ -155,6 +156,7 @@ def test_reload_resumes_with_the_browsers_secret_and_another_browser_cannot(brow
     assert len(stored) == 3 and stored["trial"].is_unique
 
 
+@pytest.mark.slow
 def test_flip_view_toggles_by_key_magnifies_the_shown_side_and_stores_flips(browser, flip_server):
     app, base, study = flip_server
     page, errors = start_task(browser, base, "flipper")
@@ -216,6 +218,7 @@ def flicker_server(built_study, tmp_path):
     yield from layout_server(built_study, tmp_path, 'layout = "flicker"\nflicker_hz = 3\n')
 
 
+@pytest.mark.slow
 def test_flicker_alternates_each_side_with_the_original_in_the_magnifier_too(browser, flicker_server):
     app, base, study = flicker_server
     page, errors = start_task(browser, base, "flickerer")

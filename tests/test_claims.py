@@ -149,6 +149,7 @@ def test_a_workers_pool_is_its_share_of_the_connections_a_server_accepts():
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.slow
 def test_serving_stays_within_the_servers_connections(
     built_study, built_active_study, database_url, tmp_path
 ):

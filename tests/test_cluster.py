@@ -99,6 +99,7 @@ def assert_same_values(pairs, sets, reference):
     pd.testing.assert_frame_equal(sets.reset_index(drop=True), reference.sets)
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_local_run(cluster, local_run, images, weights, tmp_path):
     local_out, local_manifest, local_metrics = local_run
     assert set(cluster.run(torch.get_num_threads).values()) == {1}
@@ -140,6 +141,7 @@ def test_dask_cluster_gives_the_local_run(cluster, local_run, images, weights, t
     )
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_path):
     local_out, local_manifest, _ = local_run
     pids = cluster.run(os.getpid)
@@ -177,6 +179,7 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, local_run, images, tmp_p
     cluster.wait_for_workers(2, timeout=60)  # the nanny restarts it, for the next test
 
 
+@pytest.mark.slow
 def test_shards_merged_equal_the_unsharded_run(local_run, images, weights, tmp_path, capsys):
     local_out, local_manifest, local_metrics = local_run
     metrics = ",".join(METRICS)
@@ -308,6 +311,7 @@ def test_a_worker_without_the_codec_reports_its_jobs(images, tmp_path):
     assert "(on Dask worker tcp://127.0.0.1:" in error
 
 
+@pytest.mark.slow
 def test_a_unit_failing_on_a_worker_is_reported_and_the_others_kept(cluster, local_run, tmp_path):
     """One reference whose reconstruction does not fit it: the error names the worker, the other
     references' values are in the cache, so the re-run after the fix computes only that one."""

@@ -142,6 +142,7 @@ def _run_cli(args, env):
     )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_redoing_work(tmp_path, kodak_dir):
     folder = tmp_path / "two"
     folder.mkdir()

@@ -203,6 +203,7 @@ def _request(rng: random.Random, valid: dict) -> dict:
 
 
 @pytest.mark.parametrize("seed", [1])
+@pytest.mark.slow
 def test_ten_thousand_hostile_requests(built_study, database_url, caplog, seed):
     app = create_app(built_study, database_url, admin_token=TOKEN)
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a bug becomes a logged 500, counted below

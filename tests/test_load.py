@@ -5,6 +5,7 @@ import secrets
 import threading
 import time
 
+import pytest
 import requests
 from serving import Gunicorn, many_assignments
 from sqlalchemy import func, select
@@ -52,6 +53,7 @@ def rater(url_holder, name, acknowledged, lock, deadline):
             acknowledged.append((trial["id"], choice))
 
 
+@pytest.mark.slow
 def test_kill_and_restart_mid_study_loses_nothing(built_study, tmp_path):
     study = many_assignments(built_study, tmp_path / "load", RATERS)
     url = f"sqlite:///{tmp_path / 'load' / 'out' / 'study.sqlite'}"

@@ -138,6 +138,7 @@ def test_a_crowd_that_follows_a_metric_prefers_by_it():
     assert np.mean(picks[False]) == pytest.approx(0.5, abs=0.03)
 
 
+@pytest.mark.slow
 def test_loop_runs_end_to_end_and_resumes_from_its_cache(tmp_path, capsys):
     """The whole loop on a tiny budget: two fine-tuning steps, studies of a few dozen answers.
     The default tier's costliest test (2.5 CPU-minutes, most of it the two studies' builds and
@@ -165,6 +166,7 @@ def test_loop_runs_end_to_end_and_resumes_from_its_cache(tmp_path, capsys):
     assert printed.count(": cached (") == 7 and ": running" not in printed
 
 
+@pytest.mark.slow
 def test_real_raters_stop_the_loop_until_continue(tmp_path, capsys):
     """Without [crowd], the loop builds the first study and waits (exit status 3) for people."""
     text = TINY[: TINY.index("[crowd]")] + TINY[TINY.index("[fit]") :]
@@ -178,7 +180,7 @@ def test_real_raters_stop_the_loop_until_continue(tmp_path, capsys):
     assert "no responses stored yet" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.manual
 def test_loop_demo_trains_the_codec_the_crowd_prefers(tmp_path):
     """studies/loop-demo in full. The crowd follows MS-SSIM, so the codec fine-tuned on the metric
     fitted to it must be better by the crowd's own measure at every rate of the second study

@@ -26,6 +26,7 @@ def slow_clients_beside_raters(built_study, tmp_path, seconds: float):
     assert "Traceback" not in server.stderr()
 
 
+@pytest.mark.slow
 def test_raters_are_served_beside_50_slow_clients(built_study, tmp_path):
     slow_clients_beside_raters(built_study, tmp_path, seconds=8)
 

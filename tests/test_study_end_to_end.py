@@ -18,6 +18,7 @@ def study_copy(built_study, tmp_path):
     return copy_study(built_study, tmp_path / "study")
 
 
+@pytest.mark.slow
 def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, capsys):
     assignments = len(json.loads((study_copy.parent / "out" / "trials.json").read_text())["assignments"])
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"

@@ -352,6 +352,7 @@ def gradients(trainer) -> dict:
 
 
 @pytest.mark.parametrize("gan", [None, "hrrgan"])
+@pytest.mark.slow
 def test_ddp_gradients_equal_one_process_on_the_same_global_batch(tmp_path, gan):
     """Two gloo processes, each on half the batch, against one process on both halves; with a
     GAN the discriminator's gradients (averaged by hand) are compared as well."""
