@@ -1,14 +1,18 @@
 """Build a study → serve it with gunicorn → a simulated crowd over HTTP → analyze → evalkit fit."""
 
 import json
+import socket
+import struct
+import threading
 
 import pandas as pd
 import pytest
+import requests
 from serving import Gunicorn, in_thread
 from study_fixtures import copy_study
 
 from evalkit.cli import main
-from evalkit.study.database import connect
+from evalkit.study.database import Answer, connect
 from evalkit.study.layouts import LAYOUTS
 from evalkit.study.responses import responses
 
@@ -146,6 +150,58 @@ def test_simulated_crowd_over_http_then_analyze_then_fit(study_copy, tmp_path, c
 def test_simulate_says_when_no_server_answers(study_copy, capsys):
     assert main(["study", "simulate", str(study_copy), "--url", "http://127.0.0.1:9", "--quiet"]) == 2
     assert "cannot reach" in capsys.readouterr().err
+
+
+def _read_request(connection: socket.socket) -> bytes | None:
+    """One HTTP request's body; None when the client closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return body
+
+
+def test_a_request_on_a_reset_keep_alive_connection_is_sent_again(monkeypatch):
+    """A server may close an idle keep-alive connection just as the next request goes out on it
+    (RFC 9112 §9.3.1); the request then meets a reset. The task page sends it again, so the
+    simulated crowd must too. This server answers the first request of each connection and
+    resets the connection at the second."""
+    from evalkit.study import simulate
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stored = []
+
+    def connection(client: socket.socket):
+        stored.append(json.loads(_read_request(client)))
+        client.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 15\r\n\r\n" + b'{"stored":true}')
+        if _read_request(client) is not None:  # the next request on the kept-alive connection
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+
+    def serve():
+        while True:
+            threading.Thread(target=connection, args=(listener.accept()[0],), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    client = simulate.TaskClient(url)
+    for trial in ("t1", "t2"):
+        client.answer(Answer(trial, "left", 900.0, 0.0, 1920, 1080, 1.0))
+    assert [body["trial"] for body in stored] == ["t1", "t2"]
+    # sent once only, the answer meets the reset
+    monkeypatch.setattr(simulate, "ATTEMPTS", 1)
+    client = simulate.TaskClient(url)
+    client.answer(Answer("t3", "left", 900.0, 0.0, 1920, 1080, 1.0))
+    with pytest.raises(requests.ConnectionError):
+        client.answer(Answer("t4", "left", 900.0, 0.0, 1920, 1080, 1.0))
 
 
 @pytest.mark.parametrize("layout", [name for name, layout in LAYOUTS.items() if layout.measures])

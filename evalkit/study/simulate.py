@@ -42,6 +42,10 @@ class _TrialLookup:
         return self.known.get(trial_id)
 
 
+#: Tries per request when the connection fails (the task page re-sends too: webapp/static/task.js).
+ATTEMPTS = 4
+
+
 class TaskClient:
     """The task page's side of the HTTP API, for one rater."""
 
@@ -52,8 +56,23 @@ class TaskClient:
         self.token = secrets.token_urlsafe(32)  # the session secret, drawn as the page draws it
         self.study_complete = False
 
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One request, sent again on a new connection when the connection fails before an
+        answer arrives, as the task page re-sends. A server may close an idle keep-alive
+        connection at any moment, so a request sent on it just then meets a reset (RFC 9112
+        §9.3.1, which lets clients retry such requests); every call of the task API may be
+        repeated, the server storing a repeated answer once. An HTTP error status is returned,
+        not re-sent, so that a server's errors show."""
+        url = f"{self.url}{path}"
+        for attempt in range(ATTEMPTS - 1):
+            try:
+                return self.http.request(method, url, timeout=self.timeout, **kwargs)
+            except requests.ConnectionError:
+                time.sleep(0.1 * 2**attempt)
+        return self.http.request(method, url, timeout=self.timeout, **kwargs)
+
     def _post(self, path: str, body: dict) -> requests.Response:
-        return self.http.post(f"{self.url}{path}", json=body, timeout=self.timeout)
+        return self._request("POST", path, json=body)
 
     def start(self, rater: str) -> dict | None:
         """Claim (or resume) an assignment: {"assignment", "trials", "answered"}; None when every
@@ -69,7 +88,7 @@ class TaskClient:
         """Fetch the trial's images as the browser does; returns the bytes received."""
         size = 0
         for side in ("reference", "left", "right"):
-            reply = self.http.get(f"{self.url}{trial[side]}", timeout=self.timeout)
+            reply = self._request("GET", trial[side])
             reply.raise_for_status()
             size += len(reply.content)
         return size
