@@ -282,6 +282,7 @@ def status(conn) -> bytes:
     return reply.split(b"\r\n", 1)[0].split()[1]
 
 
+@pytest.mark.slow
 def test_every_server_has_its_own_control_socket(built_study, tmp_path):
     from gunicorn.config import _get_default_control_socket
     from gunicorn.ctl.client import ControlClient

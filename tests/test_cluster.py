@@ -279,6 +279,7 @@ def test_bad_shards_and_schedulers_are_input_errors(capsys):
         LocalExecutor(0)
 
 
+@pytest.mark.slow
 def test_a_worker_without_the_codec_reports_its_jobs(images, tmp_path):
     """A worker whose zoo lacks a learned codec the client has: its jobs are reported with the
     worker's address and the reason, the others done."""

@@ -14,6 +14,7 @@ from evalkit.study.responses import responses
 from evalkit.study.server import served
 
 
+@pytest.mark.slow
 def test_served_study_stops_even_when_the_work_fails(built_study, tmp_path):
     url = f"sqlite:///{tmp_path / 'served.sqlite'}"
     with pytest.raises(ZeroDivisionError):

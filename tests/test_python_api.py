@@ -154,6 +154,7 @@ def test_fit_on_a_dataframe_equals_the_fit_of_the_same_table_as_a_file(tmp_path)
         evalkit.fit_table(table.drop(columns="n_a"), ["psnr"])
 
 
+@pytest.mark.slow
 def test_the_docs_example_runs_and_prints_what_it_promises(shared_dir):
     example = ROOT / "docs" / "example.py"
     assert len(example.read_text().splitlines()) < 40

@@ -330,6 +330,7 @@ def test_report_errors_are_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--region", "1,2,3"]) == 2
 
 
+@pytest.mark.slow
 def test_demo_without_weights_names_the_missing_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))
     monkeypatch.delenv("EVALKIT_WEIGHTS_DIR", raising=False)
