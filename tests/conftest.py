@@ -66,7 +66,14 @@ def photo_crop(kodak) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def built_study(tmp_path_factory, kodak_dir):
+def study_cache(tmp_path_factory) -> Path:
+    """The encode cache of the built studies below (they code the same images at the same rates),
+    for tests that rebuild one of them."""
+    return tmp_path_factory.mktemp("study-cache")
+
+
+@pytest.fixture(scope="session")
+def built_study(tmp_path_factory, kodak_dir, study_cache):
     """A small real study, built once: 2 images × 3 codecs × 2 rates, 4 assignments of 10 trials."""
     from study_fixtures import make_study
 
@@ -77,14 +84,14 @@ def built_study(tmp_path_factory, kodak_dir):
     kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
     folder = tmp_path_factory.mktemp("served-study")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("study-cache")))
+        mp.setenv("EVALKIT_CACHE_DIR", str(study_cache))
         config = load_config(make_study(folder, kodak))
-        build_study(config, progress=False)
+        build_study(config, progress=False, workers=1)
     return config
 
 
 @pytest.fixture(scope="session")
-def built_active_study(tmp_path_factory, kodak_dir):
+def built_active_study(tmp_path_factory, kodak_dir, study_cache):
     """The same images, codecs and rates as ``built_study``, sampled actively: 6 pairs per
     assignment, complete at 12 judgements."""
     from study_fixtures import make_study
@@ -96,7 +103,7 @@ def built_active_study(tmp_path_factory, kodak_dir):
     kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
     folder = tmp_path_factory.mktemp("active-study")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALKIT_CACHE_DIR", str(tmp_path_factory.mktemp("active-study-cache")))
+        mp.setenv("EVALKIT_CACHE_DIR", str(study_cache))
         config = load_config(
             make_study(
                 folder,
@@ -105,7 +112,7 @@ def built_active_study(tmp_path_factory, kodak_dir):
                 extra='sampling = "active"\nstop_when = { judgements = 12 }\n',
             )
         )
-        build_study(config, progress=False)
+        build_study(config, progress=False, workers=1)
     return config
 
 

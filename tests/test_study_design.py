@@ -89,16 +89,19 @@ def test_no_pair_twice_in_an_assignment_when_numbers_do_not_divide(built, judgem
     _pairs_and_sides(few)
 
 
-def test_deterministic_under_seed(built):
+def test_deterministic_under_seed(built, study_cache, monkeypatch):
+    """Rebuilt from the same encodes (the fixture's cache), the plan is the same to the byte."""
     config, design = built
+    monkeypatch.setenv("EVALKIT_CACHE_DIR", str(study_cache))
     first = config.trials_path.read_bytes()
     assert Design.from_json(json.loads(first)) == design
-    build_study(config, progress=False)
+    build_study(config, progress=False, workers=1)
     assert config.trials_path.read_bytes() == first
 
 
-def test_unmatched_bpp_is_refused_or_left_out_loudly(built, tmp_path):
+def test_unmatched_bpp_is_refused_or_left_out_loudly(built, tmp_path, study_cache, monkeypatch):
     config, _ = built
+    monkeypatch.setenv("EVALKIT_CACHE_DIR", str(study_cache))  # the same encodes, planned strictly
     (tmp_path / "strict").mkdir()
     strict = tmp_path / "strict" / "study.toml"
     strict.write_text(
@@ -109,10 +112,10 @@ def test_unmatched_bpp_is_refused_or_left_out_loudly(built, tmp_path):
     )
     tight = load_config(strict)
     with pytest.warns(BppMismatchWarning, match="differ by"):
-        design = build_study(tight, progress=False)
+        design = build_study(tight, progress=False, workers=1)
     assert design.rejected
     with pytest.raises(ValueError, match="not at matched bpp"):
-        build_study(tight, strict=True, progress=False)
+        build_study(tight, strict=True, progress=False, workers=1)
 
 
 def test_config_errors(tmp_path):

@@ -287,8 +287,11 @@ def make_sentinels(manifest: pd.DataFrame, out_dir: Path) -> dict[str, Sentinel]
     return sentinels
 
 
-def build_study(config: StudyConfig, strict: bool = False, progress: bool = True) -> Design:
-    """Compress the study's images (reusing the compress cache), plan, and write trials.json."""
+def build_study(
+    config: StudyConfig, strict: bool = False, progress: bool = True, workers: int | None = None
+) -> Design:
+    """Compress the study's images (reusing the compress cache; ``workers`` processes, default
+    every core, as :func:`~evalkit.compress.compress`), plan, and write trials.json."""
     from ..compress import compress
     from ..datasets import image_spec_in, resolve_images
 
@@ -297,6 +300,7 @@ def build_study(config: StudyConfig, strict: bool = False, progress: bool = True
         config.codecs,
         config.bpp,
         config.out_dir / "compress",
+        workers=workers,
         progress=progress,
     )
     if result.errors:

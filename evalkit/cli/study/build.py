@@ -14,6 +14,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         action="store_true",
         help="fail (instead of leaving pairs out) when two sides are not at matched bpp",
     )
+    b.add_argument("--workers", type=int, default=None, help="compression processes (default: all cores)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     return b
 
@@ -25,7 +26,7 @@ def run(args, config) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        design = build_study(config, strict=args.strict, progress=not args.quiet)
+        design = build_study(config, strict=args.strict, progress=not args.quiet, workers=args.workers)
     for w in caught:
         print(f"WARNING: {w.message}", file=sys.stderr)
     if design.active:
