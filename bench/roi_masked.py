@@ -13,8 +13,8 @@ whole and masked PSNR over the targets, and the BD-rate of both (PCHIP, the repo
 rate models) and its bpp is printed beside its PSNR instead.
 
     .venv/bin/python bench/roi_masked.py --data ../shared/data/bsds500 --images 24 \\
-        --bpp 0.25,0.5,0.75,1 plain=variable-rate@runs/plain-ft/variable-rate.pth \\
-        roi=variable-rate@runs/roi-ft/variable-rate.pth
+        --bpp 0.25,0.5,0.75,1 plain=variable-rate@runs/plain-ft/plain-fine-tune.pth \\
+        roi=variable-rate@runs/roi-ft/roi-fine-tune.pth
 """
 
 from __future__ import annotations
