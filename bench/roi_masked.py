@@ -6,10 +6,10 @@ and target bpp, the mean bpp (file size), the PSNR of the whole image and the PS
 saliency mask (weighted by the mask, s ∈ [0, 1]: 10·log10(255² · Σ s / Σ s·(x − x̂)²) over
 pixels and channels), with the masks computed as training computed them
 (``evalkit/train/saliency.py``). With ``--bpp`` every image is rate matched per target
-(:func:`evalkit.codecs.one_image.compress_image`, within 1 % or flagged), so the models meet at
-equal bpp; then each model's curve is set against the first model's: the mean difference in
-whole and masked PSNR over the targets, and the BD-rate of both (PCHIP, the report's
-:mod:`evalkit.report.bjontegaard`). Without ``--bpp`` each model codes at its one setting (single-
+(:class:`evalkit.codecs.ratematch.RateSearch`, as ``evalkit compress`` does: within 1 % or
+flagged), so the models meet at equal bpp; then each model's curve is set against the first
+model's: the mean difference in whole and masked PSNR over the targets, and the BD-rate of both
+(PCHIP, the report's :mod:`evalkit.report.bjontegaard`). Without ``--bpp`` each model codes at its one setting (single-
 rate models) and its bpp is printed beside its PSNR instead.
 
     .venv/bin/python bench/roi_masked.py --data ../shared/data/bsds500 --images 24 \\
@@ -28,7 +28,7 @@ import pandas as pd
 
 from evalkit.codecs import get_codec
 from evalkit.codecs.base import bitstream_bpp
-from evalkit.codecs.one_image import compress_image
+from evalkit.codecs.ratematch import RateSearch
 from evalkit.report.bjontegaard import BDRefusal, bd_rate
 from evalkit.train.data import validation_images
 from evalkit.train.saliency import saliency_function, to_mask
@@ -47,8 +47,11 @@ def points(codec_name: str, images: list, masks: list, targets: list[float]) -> 
     rows = []
     for index, (image, mask) in enumerate(zip(images, masks)):
         if targets:
-            coded = [compress_image(image, codec, t) for t in targets]
-            results = [(t, c.reconstruction, c.bpp, c.flag) for t, c in zip(targets, coded)]
+            search = RateSearch(codec, image)  # one search per image: its encodes serve every target
+            matches = [search.match(t, "closest", 0.01) for t in targets]
+            results = [
+                (m.target_bpp, codec.decode(search.bitstream(m.setting)), m.bpp, m.flag) for m in matches
+            ]
         else:
             stream = codec.encode(image, 0)
             bpp = bitstream_bpp(len(stream), *image.shape[:2])

@@ -72,48 +72,38 @@ def study_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("study-cache")
 
 
-@pytest.fixture(scope="session")
-def built_study(tmp_path_factory, kodak_dir, study_cache):
-    """A small real study, built once: 2 images × 3 codecs × 2 rates, 4 assignments of 10 trials."""
+def _build_study(folder: Path, kodak, cache: Path, **study):
+    """A study of ``make_study`` (its ``study`` keywords) built in ``folder``, encoding into
+    ``cache``, in this process."""
     from study_fixtures import make_study
 
-    from evalkit.images import load_image
     from evalkit.study.config import load_config
     from evalkit.study.design import build_study
 
-    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
-    folder = tmp_path_factory.mktemp("served-study")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALKIT_CACHE_DIR", str(study_cache))
-        config = load_config(make_study(folder, kodak))
+        mp.setenv("EVALKIT_CACHE_DIR", str(cache))
+        config = load_config(make_study(folder, kodak, **study))
         build_study(config, progress=False, workers=1)
     return config
 
 
 @pytest.fixture(scope="session")
-def built_active_study(tmp_path_factory, kodak_dir, study_cache):
+def built_study(tmp_path_factory, kodak, study_cache):
+    """A small real study, built once: 2 images × 3 codecs × 2 rates, 4 assignments of 10 trials."""
+    return _build_study(tmp_path_factory.mktemp("served-study"), kodak, study_cache)
+
+
+@pytest.fixture(scope="session")
+def built_active_study(tmp_path_factory, kodak, study_cache):
     """The same images, codecs and rates as ``built_study``, sampled actively: 6 pairs per
     assignment, complete at 12 judgements."""
-    from study_fixtures import make_study
-
-    from evalkit.images import load_image
-    from evalkit.study.config import load_config
-    from evalkit.study.design import build_study
-
-    kodak = lambda n: load_image(kodak_dir / f"kodim{n:02d}.png")
-    folder = tmp_path_factory.mktemp("active-study")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALKIT_CACHE_DIR", str(study_cache))
-        config = load_config(
-            make_study(
-                folder,
-                kodak,
-                name="active-study",
-                extra='sampling = "active"\nstop_when = { judgements = 12 }\n',
-            )
-        )
-        build_study(config, progress=False, workers=1)
-    return config
+    return _build_study(
+        tmp_path_factory.mktemp("active-study"),
+        kodak,
+        study_cache,
+        name="active-study",
+        extra='sampling = "active"\nstop_when = { judgements = 12 }\n',
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -141,9 +141,9 @@ def test_a_crowd_that_follows_a_metric_prefers_by_it():
 @pytest.mark.slow
 def test_loop_runs_end_to_end_and_resumes_from_its_cache(tmp_path, capsys):
     """The whole loop on a tiny budget: two fine-tuning steps, studies of a few dozen answers.
-    The default tier's costliest test (2.5 CPU-minutes, most of it the two studies' builds and
-    reports), kept there because CI runs only that tier and the chaining of the stages and the
-    cache are proved nowhere else."""
+    Slow tier, which CI runs (2.5 CPU-minutes, most of it the two studies' builds and reports):
+    what each stage calls is tested in the default tier (study building, crowd, fit, training,
+    report); the chaining of the stages and the cache are proved here."""
     path = write(tmp_path / "tiny", with_crops(tmp_path / "tiny", TINY))
     assert main(["loop", str(path), "--threads", "1", "--quiet"]) == 0
     printed = capsys.readouterr().out
